@@ -1,0 +1,52 @@
+//! The `nfrs` binary: one multi-call entry point. `nfrs <command> ...`, or invoked through a link
+//! named like the tool it stands in for (`iptables`, `iptables-save`, `iptables-restore`, ...).
+//! Each command lives in its own module with `pub fn main(args: &[String]) -> i32`.
+
+mod iptables;
+mod kernel_run;
+mod replay;
+
+use std::process::ExitCode;
+
+fn usage() -> i32 {
+    eprintln!(
+        "usage: nfrs <command> [args]\n\ncommands:\n  replay SCENARIO       run a scenario or capture through the engine\n  kernel-run SCENARIO   run a scenario through the real Linux kernel (root)\n  iptables ARGS         the iptables command line\n  iptables-save ARGS    print the ruleset as iptables-save does\n  iptables-restore ARGS load a ruleset as iptables-restore does\n  proc PATH             print a /proc file (net/ip_tables_names, net/nf_conntrack)"
+    );
+    2
+}
+
+/// Runs the tool named `tool` with `args` (the arguments after the tool name).
+fn dispatch(tool: &str, args: &[String]) -> Option<i32> {
+    Some(match tool {
+        "iptables" | "iptables-legacy" => iptables::iptables_main(args),
+        "iptables-save" | "iptables-legacy-save" => iptables::save_main(args),
+        "iptables-restore" | "iptables-legacy-restore" => iptables::restore_main(args),
+        "proc" => iptables::proc_main(args),
+        "replay" => replay::main(args),
+        "kernel-run" => kernel_run::main(args),
+        _ => return None,
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let argv0 = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .unwrap_or_default();
+    let code = match dispatch(&argv0, args.get(1..).unwrap_or(&[])) {
+        Some(code) => code,
+        None => match args.get(1) {
+            Some(cmd) if cmd == "-h" || cmd == "--help" || cmd == "help" => {
+                usage();
+                0
+            }
+            Some(cmd) => dispatch(cmd, &args[2..]).unwrap_or_else(|| {
+                eprintln!("nfrs: unknown command `{cmd}`");
+                usage()
+            }),
+            None => usage(),
+        },
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
