@@ -1,3 +1,11 @@
 //! `rules`: the iptables rule language. Owns the ruleset model (tables, chains, rules, counters),
 //! the shared grammar behind the iptables command line and iptables-restore, validation as
 //! iptables and the kernel do it, and the iptables-save / -S / -L printers. Knows nothing of packets.
+
+pub mod error;
+pub mod ext;
+pub mod model;
+pub mod services;
+
+pub use error::{Errno, Error, ErrorKind, Result};
+pub use model::*;

@@ -1,0 +1,26 @@
+//! `-j MASQUERADE`: being written (refuses with "not yet supported" meanwhile).
+
+use super::{unsupported_target, Extension, Opt, OptCtx};
+use crate::error::Result;
+use crate::model::IpSpec;
+
+/// `-j MASQUERADE`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Masquerade {}
+
+impl Extension for Masquerade {
+    const NAME: &'static str = "MASQUERADE";
+    const OPTIONS: &'static [Opt] = &[];
+
+    fn new() -> Result<Self> {
+        Err(unsupported_target(Self::NAME))
+    }
+
+    fn parse(&mut self, _opt: usize, _arg: &str, _cx: &OptCtx) -> Result<()> {
+        Err(unsupported_target(Self::NAME))
+    }
+
+    fn save(&self, _ip: &IpSpec, _out: &mut String) {}
+
+    fn print(&self, _ip: &IpSpec, _numeric: bool, _out: &mut String) {}
+}

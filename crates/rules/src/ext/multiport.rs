@@ -1,0 +1,26 @@
+//! `-m multiport`: being written (refuses with "not yet supported" meanwhile).
+
+use super::{unsupported_match, Extension, Opt, OptCtx};
+use crate::error::Result;
+use crate::model::IpSpec;
+
+/// `-m multiport`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Multiport {}
+
+impl Extension for Multiport {
+    const NAME: &'static str = "multiport";
+    const OPTIONS: &'static [Opt] = &[];
+
+    fn new() -> Result<Self> {
+        Err(unsupported_match(Self::NAME))
+    }
+
+    fn parse(&mut self, _opt: usize, _arg: &str, _cx: &OptCtx) -> Result<()> {
+        Err(unsupported_match(Self::NAME))
+    }
+
+    fn save(&self, _ip: &IpSpec, _out: &mut String) {}
+
+    fn print(&self, _ip: &IpSpec, _numeric: bool, _out: &mut String) {}
+}

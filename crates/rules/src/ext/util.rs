@@ -1,0 +1,216 @@
+//! Helpers every extension uses: numbers as iptables' `xtables_strtoui` reads them (base 0:
+//! decimal, `0x` hex, leading `0` octal), ports and port ranges with service names, mark/mask
+//! pairs, and the common error texts.
+
+use crate::error::{Error, Result};
+use crate::services;
+use std::net::Ipv4Addr;
+
+/// strtoull(s, &end, 0) on the whole string: leading blanks and `+` allowed, base from prefix.
+/// `-` wraps as in C, so it yields a number beyond any sane max and fails range checks.
+pub fn strtoull(s: &str) -> Option<u64> {
+    let t = s.trim_start_matches([' ', '\t', '\n']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'+') => (false, &t[1..]),
+        Some(b'-') => (true, &t[1..]),
+        _ => (false, t),
+    };
+    let (radix, digits) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (16, h)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (8, &t[1..])
+    } else {
+        (10, t)
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let v = u64::from_str_radix(digits, radix).ok()?;
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// xtables_strtoui: the whole string is a number within `min..=max`.
+pub fn parse_uint(s: &str, min: u64, max: u64) -> Option<u64> {
+    strtoull(s).filter(|v| *v >= min && *v <= max)
+}
+
+/// Like [`parse_uint`] but for the leading number of `s`; returns the value and the rest.
+pub fn parse_uint_prefix(s: &str, min: u64, max: u64) -> Option<(u64, &str)> {
+    let end = s
+        .char_indices()
+        .find(|&(i, c)| {
+            !(c.is_ascii_hexdigit() || (i == 1 && (c == 'x' || c == 'X')) || (i == 0 && c == '+'))
+        })
+        .map(|(i, _)| i)
+        .unwrap_or(s.len());
+    // Decimal numbers stop at hex letters too; retry shorter prefixes until one parses.
+    let mut cut = end;
+    while cut > 0 {
+        if let Some(v) = parse_uint(&s[..cut], min, max) {
+            return Some((v, &s[cut..]));
+        }
+        cut -= 1;
+    }
+    None
+}
+
+/// xtables_parse_port: a number 0..=65535 or a service name for `proto`.
+pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16> {
+    if let Some(v) = parse_uint(s, 0, 65535) {
+        return Ok(v as u16);
+    }
+    services::service_port(s, proto)
+        .ok_or_else(|| Error::param(format!("invalid port/service `{s}' specified")))
+}
+
+/// A `min[:max]` port range as the tcp/udp matches read it (`:` alone = 0:65535).
+pub fn parse_port_range(s: &str, proto: &str) -> Result<(u16, u16)> {
+    match s.split_once(':') {
+        None => {
+            let p = parse_port(s, Some(proto))?;
+            Ok((p, p))
+        }
+        Some((a, b)) => {
+            let lo = if a.is_empty() {
+                0
+            } else {
+                parse_port(a, Some(proto))?
+            };
+            let hi = if b.is_empty() {
+                65535
+            } else {
+                parse_port(b, Some(proto))?
+            };
+            if lo > hi {
+                return Err(Error::param("invalid portrange (min > max)"));
+            }
+            Ok((lo, hi))
+        }
+    }
+}
+
+/// A port for `-L`: its service name unless numeric or unknown.
+pub fn port_name(port: u16, proto: &str, numeric: bool) -> String {
+    if !numeric {
+        if let Some(n) = services::service_name(port, Some(proto)) {
+            return n.to_string();
+        }
+    }
+    port.to_string()
+}
+
+/// `value[/mask]` as the mark/connmark matches read it (mask defaults to 0xffffffff).
+pub fn parse_mark_mask(s: &str) -> Option<(u32, u32)> {
+    match s.split_once('/') {
+        Some((v, m)) => Some((
+            parse_uint(v, 0, u32::MAX as u64)? as u32,
+            parse_uint(m, 0, u32::MAX as u64)? as u32,
+        )),
+        None => Some((parse_uint(s, 0, u32::MAX as u64)? as u32, u32::MAX)),
+    }
+}
+
+/// Appends `0xVALUE` and `/0xMASK` unless the mask is all ones (iptables' print_mark form).
+pub fn push_mark_mask(out: &mut String, value: u32, mask: u32) {
+    if mask == u32::MAX {
+        out.push_str(&format!("0x{value:x}"));
+    } else {
+        out.push_str(&format!("0x{value:x}/0x{mask:x}"));
+    }
+}
+
+/// Appends " !" when `invert` (save form of an inverted option).
+pub fn push_inv(out: &mut String, invert: bool) {
+    if invert {
+        out.push_str(" !");
+    }
+}
+
+/// Parses a dotted-quad IPv4 address as inet_aton-strict iptables accepts (`a.b.c.d`).
+pub fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    let mut b = [0u8; 4];
+    for (i, p) in parts.iter().enumerate() {
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        b[i] = p.parse().ok()?;
+    }
+    Some(Ipv4Addr::from(b))
+}
+
+/// The prefix length of a contiguous mask, or None.
+pub fn mask_to_cidr(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let ones = m.leading_ones();
+    if m.checked_shl(ones).unwrap_or(0) == 0 {
+        Some(ones as u8)
+    } else {
+        None
+    }
+}
+
+/// The mask of a prefix length.
+pub fn cidr_to_mask(bits: u8) -> Ipv4Addr {
+    Ipv4Addr::from(if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(bits))
+    })
+}
+
+/// "option \"--X\" requires an argument"-style error for a bad value of option `opt`.
+pub fn bad_value(ext: &str, opt: &str, value: &str) -> Error {
+    Error::param(format!(
+        "{ext}: Bad value for \"--{opt}\" option: \"{value}\""
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_strtoull_bases() {
+        assert_eq!(strtoull("10"), Some(10));
+        assert_eq!(strtoull("0x10"), Some(16));
+        assert_eq!(strtoull("010"), Some(8));
+        assert_eq!(strtoull("0"), Some(0));
+        assert_eq!(strtoull(" +5"), Some(5));
+        assert_eq!(strtoull(""), None);
+        assert_eq!(strtoull("0x"), None);
+        assert!(parse_uint("-1", 0, 65535).is_none());
+        assert!(parse_uint("4294967296", 0, u32::MAX as u64).is_none());
+    }
+
+    #[test]
+    fn test_port_range() {
+        assert_eq!(parse_port_range("1024:", "tcp").unwrap(), (1024, 65535));
+        assert_eq!(parse_port_range(":", "tcp").unwrap(), (0, 65535));
+        assert_eq!(parse_port_range("ssh", "tcp").unwrap(), (22, 22));
+        assert!(parse_port_range("4:3", "tcp").is_err());
+        assert!(parse_port_range("65536", "tcp").is_err());
+    }
+
+    #[test]
+    fn test_masks() {
+        assert_eq!(mask_to_cidr(Ipv4Addr::new(255, 255, 255, 0)), Some(24));
+        assert_eq!(mask_to_cidr(Ipv4Addr::new(0, 0, 0, 0)), Some(0));
+        assert_eq!(mask_to_cidr(Ipv4Addr::new(255, 255, 255, 255)), Some(32));
+        assert_eq!(mask_to_cidr(Ipv4Addr::new(255, 0, 255, 0)), None);
+        assert_eq!(cidr_to_mask(9), Ipv4Addr::new(255, 128, 0, 0));
+    }
+
+    #[test]
+    fn test_mark_mask() {
+        assert_eq!(parse_mark_mask("0x1/0xff"), Some((1, 0xff)));
+        assert_eq!(parse_mark_mask("4294967295"), Some((u32::MAX, u32::MAX)));
+        assert_eq!(parse_mark_mask("4294967296"), None);
+        let mut s = String::new();
+        push_mark_mask(&mut s, 0xfeed, 0xffff);
+        assert_eq!(s, "0xfeed/0xffff");
+    }
+}

@@ -1,0 +1,315 @@
+//! The ruleset model: flat, one to one with iptables-save. A ruleset holds tables in the order
+//! they were first used (the order of /proc/net/ip_tables_names); a table holds its chains
+//! (built-ins first in kernel hook order, then user chains in creation order); a chain holds its
+//! rules in order. Rules are plain data: the generic IP part, a list of matches, a target.
+
+use crate::ext::{Match, TargetExt};
+use std::net::Ipv4Addr;
+
+/// The four IPv4 tables nfrs models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableKind {
+    Filter,
+    Nat,
+    Mangle,
+    Raw,
+}
+
+impl TableKind {
+    /// All tables.
+    pub const ALL: [TableKind; 4] = [
+        TableKind::Filter,
+        TableKind::Nat,
+        TableKind::Mangle,
+        TableKind::Raw,
+    ];
+
+    /// The table's name as iptables spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableKind::Filter => "filter",
+            TableKind::Nat => "nat",
+            TableKind::Mangle => "mangle",
+            TableKind::Raw => "raw",
+        }
+    }
+
+    /// Parses a table name.
+    pub fn from_name(name: &str) -> Option<TableKind> {
+        TableKind::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The built-in chains (hooks) of this table, in kernel hook order.
+    pub fn hooks(self) -> &'static [Hook] {
+        use Hook::*;
+        match self {
+            TableKind::Filter => &[Input, Forward, Output],
+            TableKind::Nat => &[PreRouting, Input, Output, PostRouting],
+            TableKind::Mangle => &[PreRouting, Input, Forward, Output, PostRouting],
+            TableKind::Raw => &[PreRouting, Output],
+        }
+    }
+}
+
+/// The five netfilter IPv4 hooks, numbered as the kernel does (NF_INET_*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    PreRouting = 0,
+    Input = 1,
+    Forward = 2,
+    Output = 3,
+    PostRouting = 4,
+}
+
+impl Hook {
+    /// All hooks in kernel order.
+    pub const ALL: [Hook; 5] = [
+        Hook::PreRouting,
+        Hook::Input,
+        Hook::Forward,
+        Hook::Output,
+        Hook::PostRouting,
+    ];
+
+    /// The built-in chain name of this hook.
+    pub fn chain_name(self) -> &'static str {
+        match self {
+            Hook::PreRouting => "PREROUTING",
+            Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
+            Hook::PostRouting => "POSTROUTING",
+        }
+    }
+
+    /// The hook's bit in a hook mask.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// The hook whose built-in chain is called `name`.
+    pub fn from_chain_name(name: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.chain_name() == name)
+    }
+}
+
+/// Packet and byte counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// An interface name as given (`eth0`, `eth+` for a prefix; `+` alone matches any).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Iface {
+    /// The name as typed, including a trailing `+`; empty when not given.
+    pub name: String,
+    pub invert: bool,
+}
+
+impl Iface {
+    /// True when the name ends in `+` (prefix match).
+    pub fn is_wildcard(&self) -> bool {
+        self.name.ends_with('+')
+    }
+    /// The bytes that must match: the name without a trailing `+`.
+    pub fn prefix(&self) -> &str {
+        self.name.strip_suffix('+').unwrap_or(&self.name)
+    }
+    /// True when the rule constrains the interface at all (kernel mask non-empty).
+    pub fn is_set(&self) -> bool {
+        !self.prefix().is_empty() || (!self.name.is_empty() && !self.is_wildcard())
+    }
+}
+
+/// The generic IPv4 part of a rule (struct ipt_ip).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpSpec {
+    pub src: Ipv4Addr,
+    pub src_mask: Ipv4Addr,
+    pub inv_src: bool,
+    pub dst: Ipv4Addr,
+    pub dst_mask: Ipv4Addr,
+    pub inv_dst: bool,
+    pub in_iface: Iface,
+    pub out_iface: Iface,
+    /// IP protocol number, 0 = any.
+    pub proto: u16,
+    pub inv_proto: bool,
+    /// `-f`: match second and further fragments only.
+    pub fragment: bool,
+    pub inv_fragment: bool,
+}
+
+impl Default for IpSpec {
+    fn default() -> Self {
+        IpSpec {
+            src: Ipv4Addr::UNSPECIFIED,
+            src_mask: Ipv4Addr::UNSPECIFIED,
+            inv_src: false,
+            dst: Ipv4Addr::UNSPECIFIED,
+            dst_mask: Ipv4Addr::UNSPECIFIED,
+            inv_dst: false,
+            in_iface: Iface::default(),
+            out_iface: Iface::default(),
+            proto: 0,
+            inv_proto: false,
+            fragment: false,
+            inv_fragment: false,
+        }
+    }
+}
+
+/// What a rule does when it matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// No `-j`: the rule only counts.
+    None,
+    Accept,
+    Drop,
+    Return,
+    /// `-j CHAIN`: call a user chain.
+    Jump(String),
+    /// `-g CHAIN`: go to a user chain (no return here).
+    Goto(String),
+    /// An extension target (LOG, REJECT, DNAT, ...).
+    Ext(TargetExt),
+}
+
+/// One rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub ip: IpSpec,
+    pub matches: Vec<Match>,
+    pub target: Target,
+    pub counters: Counters,
+}
+
+impl Rule {
+    /// Equality as iptables -D/-C compares rules: everything but the counters.
+    pub fn same_as(&self, other: &Rule) -> bool {
+        self.ip == other.ip && self.matches == other.matches && self.target == other.target
+    }
+}
+
+/// The policy of a built-in chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Accept,
+    Drop,
+}
+
+impl Policy {
+    /// The name iptables prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Accept => "ACCEPT",
+            Policy::Drop => "DROP",
+        }
+    }
+}
+
+/// A chain: built-in (with a policy) or user-defined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub name: String,
+    /// Built-in chains have a hook and a policy.
+    pub hook: Option<Hook>,
+    pub policy: Policy,
+    /// Policy counters (built-in chains).
+    pub counters: Counters,
+    pub rules: Vec<Rule>,
+}
+
+impl Chain {
+    /// A built-in chain with policy ACCEPT and zero counters.
+    pub fn builtin(hook: Hook) -> Chain {
+        Chain {
+            name: hook.chain_name().to_string(),
+            hook: Some(hook),
+            policy: Policy::Accept,
+            counters: Counters::default(),
+            rules: Vec::new(),
+        }
+    }
+    /// An empty user chain.
+    pub fn user(name: &str) -> Chain {
+        Chain {
+            name: name.to_string(),
+            hook: None,
+            policy: Policy::Accept,
+            counters: Counters::default(),
+            rules: Vec::new(),
+        }
+    }
+    /// True for a built-in chain.
+    pub fn is_builtin(&self) -> bool {
+        self.hook.is_some()
+    }
+}
+
+/// A table: its built-in chains then its user chains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub kind: TableKind,
+    pub chains: Vec<Chain>,
+}
+
+impl Table {
+    /// A fresh table as the kernel creates it: built-ins with ACCEPT policy, no rules.
+    pub fn new(kind: TableKind) -> Table {
+        Table {
+            kind,
+            chains: kind.hooks().iter().map(|&h| Chain::builtin(h)).collect(),
+        }
+    }
+    /// The chain called `name`.
+    pub fn chain(&self, name: &str) -> Option<&Chain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+    /// The chain called `name`, mutable.
+    pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
+        self.chains.iter_mut().find(|c| c.name == name)
+    }
+    /// Index of the chain called `name`.
+    pub fn chain_index(&self, name: &str) -> Option<usize> {
+        self.chains.iter().position(|c| c.name == name)
+    }
+    /// How many rules jump or go to `name` (the `(N references)` of iptables -L).
+    pub fn references(&self, name: &str) -> usize {
+        self.chains
+            .iter()
+            .flat_map(|c| c.rules.iter())
+            .filter(|r| matches!(&r.target, Target::Jump(n) | Target::Goto(n) if n == name))
+            .count()
+    }
+}
+
+/// All tables, in the order they were first used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ruleset {
+    pub tables: Vec<Table>,
+}
+
+impl Ruleset {
+    /// The table of kind `kind` if it was ever used.
+    pub fn table(&self, kind: TableKind) -> Option<&Table> {
+        self.tables.iter().find(|t| t.kind == kind)
+    }
+    /// The table of kind `kind`, creating it (appended: first use) when absent, as the
+    /// kernel does when a table module is loaded.
+    pub fn table_mut(&mut self, kind: TableKind) -> &mut Table {
+        if let Some(i) = self.tables.iter().position(|t| t.kind == kind) {
+            &mut self.tables[i]
+        } else {
+            self.tables.push(Table::new(kind));
+            self.tables.last_mut().unwrap()
+        }
+    }
+    /// The names for /proc/net/ip_tables_names. The kernel lists the most recently
+    /// registered table first.
+    pub fn table_names(&self) -> Vec<&'static str> {
+        self.tables.iter().rev().map(|t| t.kind.name()).collect()
+    }
+}
