@@ -1,0 +1,181 @@
+//! Internet checksum (RFC 1071): full computation, pseudo headers, and incremental update per
+//! RFC 1624 (`HC' = ~(~HC + ~m + m')`), which never yields the -0 ambiguity of RFC 1141.
+
+use std::net::Ipv4Addr;
+
+/// Adds `data` as big-endian 16-bit words to the running 32-bit `sum` (odd trailing byte padded).
+pub fn add_bytes(mut sum: u32, data: &[u8]) -> u32 {
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([c[0], c[1]])));
+        // Fold early so a long buffer can never overflow the accumulator.
+        if sum > 0xffff_0000 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+    }
+    if let [last] = chunks.remainder() {
+        sum = sum.wrapping_add(u32::from(*last) << 8);
+    }
+    sum
+}
+
+/// Folds a 32-bit accumulator into 16 bits (end-around carry), not complemented.
+pub fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// The checksum field value for `data`: one's complement of the folded one's complement sum.
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(add_bytes(0, data))
+}
+
+/// Sum of the IPv4 pseudo header (RFC 793 / RFC 768) for a transport segment of `len` bytes.
+pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u32) -> u32 {
+    let mut sum = add_bytes(0, &src.octets());
+    sum = add_bytes(sum, &dst.octets());
+    sum += u32::from(protocol);
+    sum += len >> 16;
+    sum += len & 0xffff;
+    sum
+}
+
+/// Checksum field value of a TCP/UDP segment `data` (checksum field included as found).
+pub fn transport_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, data: &[u8]) -> u16 {
+    let sum = pseudo_header_sum(src, dst, protocol, data.len() as u32);
+    !fold(add_bytes(sum, data))
+}
+
+/// True when `data` with its embedded checksum sums to 0xffff (valid).
+pub fn verify(data: &[u8]) -> bool {
+    fold(add_bytes(0, data)) == 0xffff
+}
+
+/// True when the TCP/UDP segment `data` carries a valid checksum for this pseudo header.
+pub fn verify_transport(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, data: &[u8]) -> bool {
+    let sum = pseudo_header_sum(src, dst, protocol, data.len() as u32);
+    fold(add_bytes(sum, data)) == 0xffff
+}
+
+/// RFC 1624 eqn. 3: the checksum field after one 16-bit word of the covered data went from
+/// `old` to `new`.
+pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
+    let sum = u32::from(!csum) + u32::from(!old) + u32::from(new);
+    !fold(sum)
+}
+
+/// RFC 1624 for a 32-bit value (two words) changing from `old` to `new`.
+pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
+    let c = update16(csum, (old >> 16) as u16, (new >> 16) as u16);
+    update16(c, old as u16, new as u16)
+}
+
+/// RFC 1624 for a run of bytes at an even offset changing from `old` to `new` (same length).
+pub fn update_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
+    let mut sum = u32::from(!csum);
+    sum = add_bytes(sum, new);
+    // Adding the complement of each old word subtracts it in one's complement arithmetic.
+    let mut chunks = old.chunks_exact(2);
+    for c in &mut chunks {
+        sum = sum.wrapping_add(u32::from(!u16::from_be_bytes([c[0], c[1]])));
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    if let [last] = chunks.remainder() {
+        sum = sum.wrapping_add(u32::from(!(u16::from(*last) << 8)));
+    }
+    !fold(sum)
+}
+
+/// UDP rule (RFC 768): a computed checksum of 0 is transmitted as all ones, 0 meaning "none".
+pub fn udp_wire(csum: u16) -> u16 {
+    if csum == 0 {
+        0xffff
+    } else {
+        csum
+    }
+}
+
+/// Writes `new` into `buf` at `start` and fixes the 16-bit checksum stored at `csum_at`
+/// incrementally. Offsets are relative to the start of the checksummed data (word grid); the
+/// patched run may start at an odd offset but may not overlap the checksum field and is at most
+/// 12 bytes long. Returns the new checksum. No allocation.
+///
+/// pre: `start + new.len() <= buf.len()`, `csum_at + 2 <= buf.len()`.
+pub fn patch(buf: &mut [u8], csum_at: usize, start: usize, new: &[u8]) -> u16 {
+    let a = start & !1;
+    let end = (start + new.len().min(12)).min(buf.len());
+    let b = (end + 1) & !1;
+    let mut old = [0u8; 14];
+    let mut neu = [0u8; 14];
+    let n = b - a;
+    for (i, o) in old[..n].iter_mut().enumerate() {
+        *o = buf.get(a + i).copied().unwrap_or(0);
+    }
+    buf[start..end].copy_from_slice(&new[..end - start]);
+    for (i, o) in neu[..n].iter_mut().enumerate() {
+        *o = buf.get(a + i).copied().unwrap_or(0);
+    }
+    let c = u16::from_be_bytes([buf[csum_at], buf[csum_at + 1]]);
+    let c = update_bytes(c, &old[..n], &neu[..n]);
+    buf[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3 example words: 0001 f203 f4f5 f6f7 sum to ddf2 (before complement).
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(add_bytes(0, &data)), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn odd_length_pads_with_zero() {
+        assert_eq!(
+            checksum(&[0x12, 0x34, 0x56]),
+            checksum(&[0x12, 0x34, 0x56, 0x00])
+        );
+    }
+
+    #[test]
+    fn incremental_matches_full() {
+        let mut data = [
+            0x45u8, 0, 0, 0x54, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let c = checksum(&data);
+        data[10..12].copy_from_slice(&c.to_be_bytes());
+        assert!(verify(&data));
+        let old = u16::from_be_bytes([data[8], data[9]]);
+        data[8] = 63;
+        let new = u16::from_be_bytes([data[8], data[9]]);
+        let c2 = update16(c, old, new);
+        data[10..12].copy_from_slice(&[0, 0]);
+        assert_eq!(c2, checksum(&data));
+    }
+
+    #[test]
+    fn patch_odd_offset() {
+        let mut d = [1u8, 2, 0, 0, 5, 6, 7, 8, 9];
+        let c = checksum(&d);
+        d[2..4].copy_from_slice(&c.to_be_bytes());
+        patch(&mut d, 2, 5, &[0xaa, 0xbb, 0xcc, 0xdd]);
+        assert!(verify(&d));
+        assert_eq!(&d[5..], &[0xaa, 0xbb, 0xcc, 0xdd]);
+    }
+
+    #[test]
+    fn update_bytes_odd() {
+        let mut d = [1u8, 2, 3, 4, 5];
+        let c = checksum(&d);
+        let old = d;
+        d[2] = 9;
+        d[4] = 0xee;
+        assert_eq!(update_bytes(c, &old, &d), checksum(&d));
+    }
+}
