@@ -3,7 +3,7 @@
 # Output: ../rulesets/<name>/... and ../rulesets/index.tsv (see ../README.md).
 source "$(dirname "$0")/lib.sh"
 OUT="$REC_ROOT/rulesets"
-mkdir -p "$OUT"
+rm -rf "$OUT"; mkdir -p "$OUT"
 INDEX="$OUT/index.tsv"
 printf 'name\tcorpus_path\tprelude\tflags\trestore_rc\n' > "$INDEX"
 
