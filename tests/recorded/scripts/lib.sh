@@ -11,8 +11,7 @@ NS=""
 ns_new() {
     NS_SEQ=$((NS_SEQ + 1))
     NS="$NS_PREFIX-$NS_SEQ"
-    ip netns add "$NS"
-    ip netns exec "$NS" ip link set lo up
+    ip netns add "$NS"   # lo left down: nothing here needs traffic
 }
 
 # Delete the namespace in $NS (and any /etc/netns/<name> we made for it).
