@@ -2,15 +2,35 @@
 //! TCP, UDP, ICMP), checksums (full and RFC 1624 incremental), builders for packets the host emits,
 //! and the packet line syntax of SCENARIOS.md. Allocates nothing on the packet path; may not depend
 //! on any other nfrs crate.
+//!
+//! # Public API
+//!
+//! Views (smoltcp style: `new_unchecked`, `new_checked`, `check_len`; after `check_len` no
+//! accessor or setter panics; `set_*` write raw, `update_*` also fix checksums per RFC 1624):
+//! [`ethernet::Frame`], [`arp::Packet`], [`ipv4::Packet`], [`tcp::Packet`] (+ [`tcp::OptionIter`]),
+//! [`udp::Packet`] (zero-checksum rule kept), [`icmp::Packet`]. Checksums: [`checksum`].
+//!
+//! Packet line syntax (test input and result text; allocates, not for the packet path):
+//! - [`line::parse_input_line`]`(&str) -> Result<InputLine { time_us, dev, spec }, LineError>`
+//! - [`line::PacketSpec::parse`]`(&str)`: `<proto> <src>[:port] > <dst>[:port] [fields]`
+//! - [`line::strip_comment`]: drop `#` comments and blanks (None for an empty line)
+//! - [`build::build_frame`]`(&PacketSpec, &FrameCtx) -> Result<Vec<u8>, BuildError>` (Ethernet
+//!   frame), [`build::build_ipv4`] (IP packet only); `FrameCtx { src_mac, dst_mac, ip_id,
+//!   allow_masked }`
+//! - [`print::format_ipv4`]`(&[u8], &mut String)`, [`print::format_frame`]`(&[u8], &mut String)`:
+//!   the canonical printed form; `*_masked` variants take [`print::Masks`] (`ipid=*`, `rand1`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod arp;
+pub mod build;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod line;
+pub mod print;
 pub mod tcp;
 pub mod udp;
 
