@@ -26,6 +26,7 @@
 pub mod arp;
 pub mod build;
 pub mod checksum;
+pub mod desc;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;

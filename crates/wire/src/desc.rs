@@ -1,0 +1,438 @@
+//! The packet descriptor: an IPv4 packet parsed once into a plain `Copy` struct of offsets and
+//! header values that the engine passes along the hot path, and the header writes on a packet
+//! described by it. Every write fixes the IP and transport checksums incrementally (RFC 1624),
+//! keeping UDP's zero-checksum rule. No allocation.
+
+use crate::ethernet::{self, ethertype};
+use crate::ipv4::{self, protocol};
+use crate::{icmp, tcp, udp, Error, Result};
+use std::net::Ipv4Addr;
+
+/// What follows the IP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4Kind {
+    /// A fragment with offset > 0, or a protocol nfrs does not decode.
+    None,
+    /// A complete TCP header (options included).
+    Tcp,
+    /// A complete UDP header.
+    Udp,
+    /// A complete ICMP header.
+    Icmp,
+    /// TCP/UDP/ICMP whose header does not fit in the IP payload.
+    Truncated,
+}
+
+/// An IPv4 packet parsed once. Offsets are absolute in the buffer it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketDesc {
+    /// Offset of the IP header (0 for a bare IP packet, 14 in an Ethernet frame).
+    pub l3_off: u16,
+    /// IP header length in bytes (with options).
+    pub ihl: u8,
+    /// IP total length.
+    pub total_len: u16,
+    /// TOS byte.
+    pub tos: u8,
+    /// TTL.
+    pub ttl: u8,
+    /// IP protocol.
+    pub protocol: u8,
+    /// IP identification.
+    pub ip_id: u16,
+    /// Flags and fragment offset word as on the wire.
+    pub flags_frag: u16,
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Offset of the transport header (absolute).
+    pub l4_off: u16,
+    /// What the transport header is.
+    pub l4: L4Kind,
+    /// TCP/UDP source port (0 otherwise).
+    pub sport: u16,
+    /// TCP/UDP destination port (0 otherwise).
+    pub dport: u16,
+    /// TCP flags.
+    pub tcp_flags: u8,
+    /// TCP sequence number.
+    pub seq: u32,
+    /// TCP acknowledgment number.
+    pub ack: u32,
+    /// TCP window (unscaled).
+    pub win: u16,
+    /// TCP header length (options end at `l4_off + tcp_hlen`).
+    pub tcp_hlen: u8,
+    /// ICMP type.
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub icmp_code: u8,
+    /// ICMP echo identifier (echo-like types).
+    pub icmp_id: u16,
+    /// ICMP echo sequence (echo-like types).
+    pub icmp_seq: u16,
+}
+
+impl PacketDesc {
+    /// Parses the Ethernet frame's IPv4 packet.
+    pub fn parse_frame(frame: &[u8]) -> Result<PacketDesc> {
+        let f = ethernet::Frame::new_checked(frame)?;
+        if f.ethertype() != ethertype::IPV4 {
+            return Err(Error::Malformed);
+        }
+        Self::parse_ipv4(frame, ethernet::HEADER_LEN)
+    }
+
+    /// Parses the IPv4 packet at `l3_off`; the whole datagram (total length) must be present.
+    pub fn parse_ipv4(buf: &[u8], l3_off: usize) -> Result<PacketDesc> {
+        let b = buf.get(l3_off..).ok_or(Error::Truncated)?;
+        if l3_off > usize::from(u16::MAX) {
+            return Err(Error::Malformed);
+        }
+        let ip = ipv4::Packet::new_checked(b)?;
+        let hl = ip.header_len();
+        let mut d = PacketDesc {
+            l3_off: l3_off as u16,
+            ihl: hl as u8,
+            total_len: ip.total_len(),
+            tos: ip.tos(),
+            ttl: ip.ttl(),
+            protocol: ip.protocol(),
+            ip_id: ip.ident(),
+            flags_frag: ip.flags_frag(),
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            l4_off: (l3_off + hl) as u16,
+            l4: L4Kind::None,
+            sport: 0,
+            dport: 0,
+            tcp_flags: 0,
+            seq: 0,
+            ack: 0,
+            win: 0,
+            tcp_hlen: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            icmp_id: 0,
+            icmp_seq: 0,
+        };
+        if ip.frag_offset() > 0 {
+            return Ok(d);
+        }
+        let pl = ip.payload();
+        match d.protocol {
+            protocol::TCP => match tcp::Packet::new_checked(pl) {
+                Ok(t) => {
+                    d.l4 = L4Kind::Tcp;
+                    d.sport = t.src_port();
+                    d.dport = t.dst_port();
+                    d.seq = t.seq_number();
+                    d.ack = t.ack_number();
+                    d.tcp_flags = t.flags();
+                    d.win = t.window_len();
+                    d.tcp_hlen = t.header_len() as u8;
+                }
+                Err(_) => d.l4 = L4Kind::Truncated,
+            },
+            protocol::UDP => match udp::Packet::new_checked(pl) {
+                Ok(u) => {
+                    d.l4 = L4Kind::Udp;
+                    d.sport = u.src_port();
+                    d.dport = u.dst_port();
+                }
+                Err(_) => d.l4 = L4Kind::Truncated,
+            },
+            protocol::ICMP => match icmp::Packet::new_checked(pl) {
+                Ok(i) => {
+                    d.l4 = L4Kind::Icmp;
+                    d.icmp_type = i.msg_type();
+                    d.icmp_code = i.msg_code();
+                    if icmp::is_echo_like(d.icmp_type) {
+                        d.icmp_id = i.echo_ident();
+                        d.icmp_seq = i.echo_seq_no();
+                    }
+                }
+                Err(_) => d.l4 = L4Kind::Truncated,
+            },
+            _ => {}
+        }
+        Ok(d)
+    }
+
+    /// Don't Fragment.
+    pub fn df(&self) -> bool {
+        self.flags_frag & ipv4::FLAG_DF != 0
+    }
+
+    /// More Fragments.
+    pub fn mf(&self) -> bool {
+        self.flags_frag & ipv4::FLAG_MF != 0
+    }
+
+    /// Fragment offset in bytes.
+    pub fn frag_offset(&self) -> u16 {
+        (self.flags_frag & 0x1fff) << 3
+    }
+
+    /// True for any fragment (MF set or offset > 0).
+    pub fn is_fragment(&self) -> bool {
+        self.flags_frag & 0x3fff != 0
+    }
+
+    /// End of the IP packet (absolute offset).
+    pub fn l3_end(&self) -> usize {
+        usize::from(self.l3_off) + usize::from(self.total_len)
+    }
+
+    /// Offset of the transport payload (absolute): after the TCP header with options, the UDP
+    /// or ICMP header, or the IP header for anything else.
+    pub fn payload_off(&self) -> usize {
+        let l4 = usize::from(self.l4_off);
+        match self.l4 {
+            L4Kind::Tcp => l4 + usize::from(self.tcp_hlen),
+            L4Kind::Udp => l4 + udp::HEADER_LEN,
+            L4Kind::Icmp => l4 + icmp::HEADER_LEN,
+            L4Kind::None | L4Kind::Truncated => l4,
+        }
+    }
+
+    /// Transport payload length.
+    pub fn payload_len(&self) -> usize {
+        self.l3_end().saturating_sub(self.payload_off())
+    }
+
+    fn ip<'a>(&self, buf: &'a mut [u8]) -> ipv4::Packet<&'a mut [u8]> {
+        ipv4::Packet::new_unchecked(&mut buf[usize::from(self.l3_off)..self.l3_end()])
+    }
+
+    fn l4_buf<'a>(&self, buf: &'a mut [u8]) -> &'a mut [u8] {
+        &mut buf[usize::from(self.l4_off)..self.l3_end()]
+    }
+
+    fn fix_pseudo(&self, buf: &mut [u8], old: Ipv4Addr, new: Ipv4Addr) {
+        match self.l4 {
+            L4Kind::Tcp => {
+                tcp::Packet::new_unchecked(self.l4_buf(buf)).update_pseudo_addr(old, new)
+            }
+            L4Kind::Udp => {
+                udp::Packet::new_unchecked(self.l4_buf(buf)).update_pseudo_addr(old, new)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Header writes on a packet described by a [`PacketDesc`] parsed from the same buffer. Each
+/// fixes the IP header checksum and the transport checksum (pseudo header included)
+/// incrementally and keeps the descriptor in step.
+///
+/// pre: `buf` is the buffer `d` was parsed from, unchanged in length since.
+pub mod mangle {
+    use super::*;
+
+    /// Rewrites the source address (SNAT).
+    pub fn set_src_addr(buf: &mut [u8], d: &mut PacketDesc, a: Ipv4Addr) {
+        d.ip(buf).update_src_addr(a);
+        d.fix_pseudo(buf, d.src, a);
+        d.src = a;
+    }
+
+    /// Rewrites the destination address (DNAT).
+    pub fn set_dst_addr(buf: &mut [u8], d: &mut PacketDesc, a: Ipv4Addr) {
+        d.ip(buf).update_dst_addr(a);
+        d.fix_pseudo(buf, d.dst, a);
+        d.dst = a;
+    }
+
+    /// Rewrites the TCP/UDP source port; false (nothing written) for other packets.
+    pub fn set_src_port(buf: &mut [u8], d: &mut PacketDesc, p: u16) -> bool {
+        match d.l4 {
+            L4Kind::Tcp => tcp::Packet::new_unchecked(d.l4_buf(buf)).update_src_port(p),
+            L4Kind::Udp => udp::Packet::new_unchecked(d.l4_buf(buf)).update_src_port(p),
+            _ => return false,
+        }
+        d.sport = p;
+        true
+    }
+
+    /// Rewrites the TCP/UDP destination port; false (nothing written) for other packets.
+    pub fn set_dst_port(buf: &mut [u8], d: &mut PacketDesc, p: u16) -> bool {
+        match d.l4 {
+            L4Kind::Tcp => tcp::Packet::new_unchecked(d.l4_buf(buf)).update_dst_port(p),
+            L4Kind::Udp => udp::Packet::new_unchecked(d.l4_buf(buf)).update_dst_port(p),
+            _ => return false,
+        }
+        d.dport = p;
+        true
+    }
+
+    /// Rewrites the ICMP echo identifier; false for other packets.
+    pub fn set_icmp_id(buf: &mut [u8], d: &mut PacketDesc, id: u16) -> bool {
+        if d.l4 != L4Kind::Icmp || !icmp::is_echo_like(d.icmp_type) {
+            return false;
+        }
+        icmp::Packet::new_unchecked(d.l4_buf(buf)).update_echo_ident(id);
+        d.icmp_id = id;
+        true
+    }
+
+    /// Sets the TTL.
+    pub fn set_ttl(buf: &mut [u8], d: &mut PacketDesc, ttl: u8) {
+        d.ip(buf).update_ttl(ttl);
+        d.ttl = ttl;
+    }
+
+    /// Forwarding's TTL decrement; false (nothing written) when the TTL is already 0 or 1 and
+    /// the packet must be answered with Time Exceeded instead.
+    pub fn dec_ttl(buf: &mut [u8], d: &mut PacketDesc) -> bool {
+        if d.ttl <= 1 {
+            return false;
+        }
+        set_ttl(buf, d, d.ttl - 1);
+        true
+    }
+
+    /// Sets the TOS byte.
+    pub fn set_tos(buf: &mut [u8], d: &mut PacketDesc, tos: u8) {
+        d.ip(buf).update_tos(tos);
+        d.tos = tos;
+    }
+
+    /// Sets the IP identification.
+    pub fn set_ip_id(buf: &mut [u8], d: &mut PacketDesc, id: u16) {
+        d.ip(buf).update_ident(id);
+        d.ip_id = id;
+    }
+
+    /// Sets the TCP sequence number; false for other packets.
+    pub fn set_seq(buf: &mut [u8], d: &mut PacketDesc, v: u32) -> bool {
+        if d.l4 != L4Kind::Tcp {
+            return false;
+        }
+        tcp::Packet::new_unchecked(d.l4_buf(buf)).update_seq_number(v);
+        d.seq = v;
+        true
+    }
+
+    /// Sets the TCP acknowledgment number; false for other packets.
+    pub fn set_ack(buf: &mut [u8], d: &mut PacketDesc, v: u32) -> bool {
+        if d.l4 != L4Kind::Tcp {
+            return false;
+        }
+        tcp::Packet::new_unchecked(d.l4_buf(buf)).update_ack_number(v);
+        d.ack = v;
+        true
+    }
+
+    /// Rewrites the TCP MSS option (TCPMSS); returns the old value, `None` without one.
+    pub fn set_mss(buf: &mut [u8], d: &mut PacketDesc, mss: u16) -> Option<u16> {
+        if d.l4 != L4Kind::Tcp {
+            return None;
+        }
+        tcp::Packet::new_unchecked(d.l4_buf(buf)).update_mss(mss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{build_frame, FrameCtx};
+    use crate::line::PacketSpec;
+    use crate::print::frame_to_string;
+
+    fn frame(line: &str) -> Vec<u8> {
+        build_frame(
+            &PacketSpec::parse(line).unwrap(),
+            &FrameCtx {
+                ip_id: 1,
+                ..FrameCtx::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn parse_once() {
+        let f = frame(
+            "tcp 10.0.0.2:40000 > 203.0.113.9:443 flags=S seq=100 win=64240 mss=1460 df len=5",
+        );
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        assert_eq!(
+            (d.l3_off, d.ihl, d.total_len, d.protocol, d.l4_off),
+            (14, 20, 49, 6, 34)
+        );
+        assert_eq!(
+            (
+                d.sport,
+                d.dport,
+                d.seq,
+                d.ack,
+                d.win,
+                d.tcp_flags,
+                d.tcp_hlen
+            ),
+            (40000, 443, 100, 0, 64240, 2, 24)
+        );
+        assert!(d.df() && !d.mf() && !d.is_fragment());
+        assert_eq!((d.payload_off(), d.payload_len()), (58, 5));
+        let f = frame("icmp 10.0.0.2 > 10.0.0.1 type=8 id=5 seq=9 payload=\"ping\"");
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        assert_eq!(
+            (d.l4, d.icmp_type, d.icmp_id, d.icmp_seq, d.payload_len()),
+            (L4Kind::Icmp, 8, 5, 9, 4)
+        );
+        let f = frame("17 10.0.0.2 > 10.0.0.1 frag=8 mf len=8");
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        assert_eq!(
+            (d.l4, d.frag_offset(), d.mf(), d.payload_len()),
+            (L4Kind::None, 8, true, 8)
+        );
+        let f = frame("tcp 10.0.0.2 > 10.0.0.1 truncated len=4 hex=01020304");
+        assert_eq!(PacketDesc::parse_frame(&f).unwrap().l4, L4Kind::Truncated);
+        assert_eq!(
+            PacketDesc::parse_frame(&f[..30]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            PacketDesc::parse_frame(&f[..10]).unwrap_err(),
+            Error::Truncated
+        );
+    }
+
+    #[test]
+    fn nat_rewrites_keep_checksums() {
+        let mut f = frame("tcp 10.0.0.2:40000 > 203.0.113.9:443 flags=S seq=100 win=64240 mss=1460 sackok ts=1/0 wscale=7");
+        let mut d = PacketDesc::parse_frame(&f).unwrap();
+        assert!(mangle::dec_ttl(&mut f, &mut d));
+        mangle::set_src_addr(&mut f, &mut d, Ipv4Addr::new(192, 0, 2, 1));
+        assert!(mangle::set_src_port(&mut f, &mut d, 1024));
+        assert_eq!(mangle::set_mss(&mut f, &mut d, 1400), Some(1460));
+        assert_eq!(
+            frame_to_string(&f),
+            "tcp 192.0.2.1:1024 > 203.0.113.9:443 ttl=63 tos=0x00 id=1 flags=S seq=100 ack=0 win=64240 mss=1400 sackok ts=1/0 wscale=7"
+        );
+        assert_eq!(PacketDesc::parse_frame(&f).unwrap(), d);
+        let mut f = frame("udp 10.0.0.3:5353 > 203.0.113.53:53 nocsum len=4");
+        let mut d = PacketDesc::parse_frame(&f).unwrap();
+        mangle::set_dst_addr(&mut f, &mut d, Ipv4Addr::new(10, 9, 9, 9));
+        mangle::set_dst_port(&mut f, &mut d, 99);
+        assert_eq!(
+            frame_to_string(&f),
+            "udp 10.0.0.3:5353 > 10.9.9.9:99 ttl=64 tos=0x00 id=1 nocsum len=4"
+        );
+        let mut f = frame("icmp 10.0.0.2 > 203.0.113.9 type=8 id=77 seq=1");
+        let mut d = PacketDesc::parse_frame(&f).unwrap();
+        assert!(mangle::set_icmp_id(&mut f, &mut d, 1000));
+        assert!(!mangle::set_src_port(&mut f, &mut d, 1));
+        mangle::set_tos(&mut f, &mut d, 0x10);
+        mangle::set_ip_id(&mut f, &mut d, 7);
+        assert_eq!(
+            frame_to_string(&f),
+            "icmp 10.0.0.2 > 203.0.113.9 ttl=64 tos=0x10 ipid=7 type=8 code=0 id=1000 seq=1"
+        );
+        let mut d1 = d;
+        d1.ttl = 1;
+        assert!(!mangle::dec_ttl(&mut f, &mut d1));
+    }
+}
