@@ -1,3 +1,44 @@
-//! `conntrack`: connection tracking as Linux does it: tuples, the table, per-protocol state
-//! machines (TCP with window tracking, UDP, ICMP, generic), timeouts on an injected clock, status
-//! flags, and the /proc and conntrack-tools listings. Does not evaluate rules or rewrite packets.
+//! `conntrack` (nfrs-conntrack): connection tracking as Linux 6.x does it — tuples, the
+//! connection table, the per-protocol trackers (TCP with window tracking, UDP, ICMP with
+//! RELATED errors, generic), timeouts on an injected clock, status flags, `nf_conntrack_max`
+//! with early drop, and the /proc and conntrack-tools listings. It does not evaluate rules and
+//! does not rewrite packets (that is `nfrs-nat`). Time is always passed in by the caller as
+//! nanoseconds ([`Nanos`]); nothing here reads a clock.
+//!
+//! # Public API
+//! - [`Tuple`] (`reply()`), [`Conn`] (both tuples, [`status`] bits, mark, zone, timeout,
+//!   [`ProtoState`]), [`Dir`].
+//! - [`ConnTable::new`]`(CtConfig)`, [`ConnTable::track`]`(&Packet, zone, Hook, now) -> Tracked`
+//!   (the kernel's `nf_conntrack_in`: ctinfo, connection, unconfirmed flag, drop, log reasons),
+//!   then [`ConnTable::confirm`] (packet survived to the end of POSTROUTING/INPUT) or
+//!   [`ConnTable::discard`] (packet dropped).
+//! - [`ConnTable::lookup`], [`ConnTable::get`]/[`ConnTable::get_mut`], [`ConnTable::kill`],
+//!   [`ConnTable::expire`]`(now, callback)`, [`ConnTable::next_deadline`].
+//! - For NAT: [`ConnTable::tuple_taken`], [`ConnTable::set_reply`],
+//!   [`ConnTable::nat_bysource_add`], [`ConnTable::nat_bysource_find`].
+//! - [`CtConfig`] with `set(name, value)` / `get(name)` under the Linux sysctl names;
+//!   [`ConnTable::set_sysctl`].
+//! - [`Reason`] / [`LogPrefix`]: the kernel's invalid-packet messages (`nf_ct_proto_6: ...`);
+//!   [`TableFull`]: the rate-limited table-full message.
+//! - [`listing::Style`], [`ConnTable::listing`], [`listing::write_line`]: /proc and
+//!   `conntrack -L [-o extended]` lines, with or without the timeout column.
+
+pub mod config;
+pub mod conn;
+pub mod listing;
+pub mod ratelimit;
+pub mod reason;
+pub mod table;
+pub mod tcp;
+pub mod tuple;
+
+#[cfg(test)]
+mod testutil;
+
+pub use config::{ConfigError, CtConfig, Nanos, SEC};
+pub use conn::{status, Conn, Dir, ProtoState};
+pub use listing::{Format, Style};
+pub use reason::{LogPrefix, Reason};
+pub use table::{ConfirmError, ConnId, ConnTable, CtInfo, Hook, Packet, TableFull, Tracked};
+pub use tcp::{TcpState, TcpTrack};
+pub use tuple::{Addr, Tuple};

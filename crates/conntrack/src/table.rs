@@ -1,0 +1,938 @@
+//! The connection table: a slab of [`Conn`] entries and a bucket array of chains through
+//! them (each entry sits in two chains, one per direction, like the kernel's tuplehash pair),
+//! plus the per-packet entry point [`ConnTable::track`] (the kernel's `nf_conntrack_in`).
+//!
+//! Life of an entry: `track` creates it *unconfirmed* (counted, not findable); the caller then
+//! [`ConnTable::confirm`]s it when the packet leaves POSTROUTING/INPUT, or
+//! [`ConnTable::discard`]s it when the packet was dropped.
+
+use crate::config::{CtConfig, Nanos, SEC};
+use crate::conn::{status, Conn, Dir, ProtoState};
+use crate::ratelimit::RateLimit;
+use crate::reason::Reason;
+use crate::tcp::{self, Outcome, Segment};
+use crate::tuple::{proto, Tuple};
+
+const NIL: u32 = u32::MAX;
+
+/// Kernel rule (NF_CT_EVICTION_RANGE): early drop looks at this many buckets.
+pub const EVICTION_RANGE: u32 = 8;
+
+/// Handle of an entry. Stays valid until the entry is freed (after discard, expiry, or the
+/// next `track` call for an entry killed while its packet was in flight).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u32);
+
+/// Where the packet is (only PREROUTING changes behaviour: checksums are verified there).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Hook {
+    /// PREROUTING.
+    PreRouting,
+    /// INPUT.
+    LocalIn,
+    /// FORWARD.
+    Forward,
+    /// OUTPUT.
+    LocalOut,
+    /// POSTROUTING.
+    PostRouting,
+}
+
+/// Connection state of a packet, as `-m conntrack --ctstate` sees it (`enum ip_conntrack_info`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CtInfo {
+    /// Part of a connection that has seen both directions (original direction).
+    Established,
+    /// Related to a connection (ICMP error, expectation), original direction.
+    Related,
+    /// First packet(s) of a connection, no reply seen.
+    New,
+    /// Reply direction.
+    EstablishedReply,
+    /// Related, reply direction.
+    RelatedReply,
+    /// Marked NOTRACK in the raw table (the caller sets this; `track` is not called).
+    Untracked,
+    /// Not part of any connection: no entry attached, never NATed.
+    Invalid,
+}
+
+impl CtInfo {
+    /// Direction for tracked states.
+    pub fn dir(self) -> Dir {
+        match self {
+            CtInfo::EstablishedReply | CtInfo::RelatedReply => Dir::Reply,
+            _ => Dir::Original,
+        }
+    }
+}
+
+/// One L3 packet as the tracker needs it (after reassembly).
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    /// Source address, host order.
+    pub src: u32,
+    /// Destination address, host order.
+    pub dst: u32,
+    /// IP protocol.
+    pub proto: u8,
+    /// A non-first fragment (offset ≠ 0): the kernel cannot track it.
+    pub later_fragment: bool,
+    /// Transport header and payload (the IP payload, exactly its length).
+    pub l4: &'a [u8],
+}
+
+/// The table-full kernel message (already rate limited).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TableFull {
+    /// Network namespace inode number; `None` prints the init-namespace wording.
+    pub netns: Option<u32>,
+    /// Messages suppressed before this one (`net_ratelimit: N callbacks suppressed`).
+    pub suppressed: u32,
+}
+
+impl core::fmt::Display for TableFull {
+    /// The kmsg text as the kernel printed it (module prefix included, no newline).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.netns {
+            Some(n) => write!(
+                f,
+                "nf_conntrack: nf_conntrack: table full in netns {n}, dropping packet"
+            ),
+            None => f.write_str("nf_conntrack: nf_conntrack: table full, dropping packet"),
+        }
+    }
+}
+
+/// What conntrack decided about one packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Tracked {
+    /// The packet's connection state.
+    pub ctinfo: CtInfo,
+    /// Its connection (None when INVALID).
+    pub conn: Option<ConnId>,
+    /// The entry is new and unconfirmed: the caller must `confirm` or `discard` it.
+    pub unconfirmed: bool,
+    /// Conntrack drops the packet (table full).
+    pub drop: bool,
+    /// Tracker message for `nf_conntrack_log_invalid` (log it when `cfg.logs_invalid(r.proto())`).
+    pub log: Option<Reason>,
+    /// A second tracker message.
+    pub log2: Option<Reason>,
+    /// The table-full message to print, if any (rate limit applied).
+    pub table_full: Option<TableFull>,
+}
+
+impl Tracked {
+    fn invalid(log: Option<Reason>) -> Tracked {
+        Tracked {
+            ctinfo: CtInfo::Invalid,
+            conn: None,
+            unconfirmed: false,
+            drop: false,
+            log,
+            log2: None,
+            table_full: None,
+        }
+    }
+}
+
+/// Why an entry could not be confirmed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ConfirmError {
+    /// Another confirmed entry already holds one of its tuples (the kernel drops the packet).
+    Clash,
+    /// The id is not an unconfirmed entry.
+    NotUnconfirmed,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Slot {
+    Free,
+    Unconfirmed,
+    Confirmed,
+    /// Killed while its packet is in flight; freed at the next `track`.
+    Dying,
+}
+
+/// Outcome of reaping: what the expiry callback sees.
+pub type ExpiredFn<'a> = dyn FnMut(ConnId, &Conn) + 'a;
+
+/// The connection table.
+pub struct ConnTable {
+    cfg: CtConfig,
+    conns: Vec<Conn>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    heads: Vec<u32>,
+    src_heads: Vec<u32>,
+    count: u32,
+    deferred: Vec<u32>,
+    ratelimit: RateLimit,
+    /// Namespace number for the table-full message (None: init namespace wording).
+    pub netns: Option<u32>,
+}
+
+/// Deterministic tuple hash (a fixed-key multiply/xor mix; the kernel's is keyed at random).
+fn hash_tuple(t: &Tuple, zone: u16) -> u32 {
+    let a = (t.src as u64) << 32 | t.dst as u64;
+    let b =
+        (t.src_l4 as u64) << 48 | (t.dst_l4 as u64) << 32 | (t.proto as u64) << 16 | zone as u64;
+    let mut h = a ^ b.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 31;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 32;
+    h as u32
+}
+
+fn scale(h: u32, n: usize) -> usize {
+    ((h as u64 * n as u64) >> 32) as usize
+}
+
+fn hash_src(t: &Tuple, zone: u16) -> u32 {
+    hash_tuple(
+        &Tuple {
+            dst: 0,
+            dst_l4: 0,
+            ..*t
+        },
+        zone,
+    )
+}
+
+/// Internet checksum of the pseudo-header and transport bytes: 0 when correct.
+pub fn l4_checksum(src: u32, dst: u32, proto: u8, l4: &[u8]) -> u16 {
+    let mut sum: u64 =
+        (src >> 16) as u64 + (src & 0xffff) as u64 + (dst >> 16) as u64 + (dst & 0xffff) as u64;
+    sum += proto as u64 + l4.len() as u64;
+    sum += ones_sum(l4);
+    fold(sum)
+}
+
+fn ones_sum(b: &[u8]) -> u64 {
+    let mut sum = 0u64;
+    let mut chunks = b.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u16::from_be_bytes([c[0], c[1]]) as u64;
+    }
+    if let [last] = chunks.remainder() {
+        sum += (*last as u64) << 8;
+    }
+    sum
+}
+
+fn fold(mut sum: u64) -> u16 {
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Kernel rule (icmp_is_err): destination unreachable, source quench, redirect, time exceeded
+/// and parameter problem quote a packet.
+fn icmp_is_error(ty: u8) -> bool {
+    matches!(ty, 3 | 4 | 5 | 11 | 12)
+}
+
+/// Builds the tuple of a packet (nf_ct_get_tuple); None when the transport header is too short.
+fn packet_tuple(src: u32, dst: u32, p: u8, l4: &[u8]) -> Option<Tuple> {
+    match p {
+        proto::TCP | proto::UDP => {
+            if l4.len() < 4 {
+                return None;
+            }
+            Some(Tuple::ports(
+                p,
+                src,
+                u16::from_be_bytes([l4[0], l4[1]]),
+                dst,
+                u16::from_be_bytes([l4[2], l4[3]]),
+            ))
+        }
+        proto::ICMP => {
+            if l4.len() < 8 {
+                return None;
+            }
+            Some(Tuple::icmp(
+                src,
+                dst,
+                l4[0],
+                l4[1],
+                u16::from_be_bytes([l4[4], l4[5]]),
+            ))
+        }
+        _ => Some(Tuple::generic(p, src, dst)),
+    }
+}
+
+impl ConnTable {
+    /// An empty table sized by `cfg.buckets`; entries are allocated as needed (call
+    /// [`ConnTable::reserve`] to avoid growth on the packet path).
+    pub fn new(cfg: CtConfig) -> ConnTable {
+        let nb = cfg.buckets.max(1) as usize;
+        ConnTable {
+            cfg,
+            conns: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            heads: vec![NIL; nb],
+            src_heads: vec![NIL; nb],
+            count: 0,
+            deferred: Vec::new(),
+            ratelimit: RateLimit::default(),
+            netns: None,
+        }
+    }
+
+    /// Pre-allocates room for `n` entries.
+    pub fn reserve(&mut self, n: usize) {
+        self.conns.reserve(n);
+        self.slots.reserve(n);
+        self.free.reserve(n);
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &CtConfig {
+        &self.cfg
+    }
+
+    /// Sets a sysctl by its Linux name (see [`CtConfig::set`]); a new bucket count rehashes.
+    pub fn set_sysctl(
+        &mut self,
+        name: &str,
+        value: &str,
+    ) -> Result<(), crate::config::ConfigError> {
+        let old = self.cfg.buckets;
+        self.cfg.set(name, value)?;
+        if self.cfg.buckets != old {
+            self.rehash();
+        }
+        Ok(())
+    }
+
+    /// Replaces the settings (rehashing if the bucket count changed).
+    pub fn set_config(&mut self, cfg: CtConfig) {
+        let old = self.cfg.buckets;
+        self.cfg = cfg;
+        if self.cfg.buckets != old {
+            self.rehash();
+        }
+    }
+
+    fn rehash(&mut self) {
+        let nb = self.cfg.buckets.max(1) as usize;
+        self.heads = vec![NIL; nb];
+        let in_src: Vec<bool> = (0..self.conns.len())
+            .map(|i| self.in_bysource(i as u32))
+            .collect();
+        self.src_heads = vec![NIL; nb];
+        for (i, &was_in_src) in in_src.iter().enumerate() {
+            if self.slots[i] == Slot::Confirmed {
+                self.link(i as u32);
+            }
+            if was_in_src {
+                self.conns[i].src_next = NIL;
+                self.bysource_link(i as u32);
+            }
+        }
+    }
+
+    /// Entries counted against `nf_conntrack_max` (unconfirmed ones included).
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The entry behind an id.
+    pub fn get(&self, id: ConnId) -> &Conn {
+        &self.conns[id.0 as usize]
+    }
+
+    /// Mutable access (marks, status bits set by targets).
+    pub fn get_mut(&mut self, id: ConnId) -> &mut Conn {
+        &mut self.conns[id.0 as usize]
+    }
+
+    /// Iterates over confirmed entries (listing order is slab order; the kernel's is hash
+    /// order, so callers that compare sort).
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.slots[*i] == Slot::Confirmed)
+            .map(|(i, c)| (ConnId(i as u32), c))
+    }
+
+    fn bucket(&self, t: &Tuple, zone: u16) -> usize {
+        scale(hash_tuple(t, zone), self.heads.len())
+    }
+
+    fn link(&mut self, idx: u32) {
+        for d in 0..2 {
+            let c = &self.conns[idx as usize];
+            let b = self.bucket(&c.tuple[d], c.zone);
+            self.conns[idx as usize].next[d] = self.heads[b];
+            self.heads[b] = idx << 1 | d as u32;
+        }
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        for d in 0..2 {
+            let c = &self.conns[idx as usize];
+            let b = self.bucket(&c.tuple[d], c.zone);
+            let node = idx << 1 | d as u32;
+            let next = c.next[d];
+            if self.heads[b] == node {
+                self.heads[b] = next;
+            } else {
+                let mut cur = self.heads[b];
+                while cur != NIL {
+                    let (ci, cd) = ((cur >> 1) as usize, (cur & 1) as usize);
+                    if self.conns[ci].next[cd] == node {
+                        self.conns[ci].next[cd] = next;
+                        break;
+                    }
+                    cur = self.conns[ci].next[cd];
+                }
+            }
+            self.conns[idx as usize].next[d] = NIL;
+        }
+    }
+
+    fn alloc(&mut self, c: Conn) -> u32 {
+        if let Some(i) = self.free.pop() {
+            self.conns[i as usize] = c;
+            self.slots[i as usize] = Slot::Unconfirmed;
+            i
+        } else {
+            self.conns.push(c);
+            self.slots.push(Slot::Unconfirmed);
+            (self.conns.len() - 1) as u32
+        }
+    }
+
+    fn release(&mut self, idx: u32) {
+        self.bysource_unlink(idx);
+        self.slots[idx as usize] = Slot::Free;
+        self.free.push(idx);
+        self.count -= 1;
+    }
+
+    /// Removes an entry now (unlinks and frees it). For an entry whose packet is still in
+    /// flight use [`ConnTable::kill`].
+    fn remove(&mut self, idx: u32) {
+        if self.slots[idx as usize] == Slot::Confirmed {
+            self.unlink(idx);
+        }
+        self.release(idx);
+    }
+
+    /// Deletes a connection (`conntrack -D`, tracker decisions): it can no longer be found;
+    /// its data stays readable until the next `track` call.
+    pub fn kill(&mut self, id: ConnId) {
+        let i = id.0;
+        match self.slots[i as usize] {
+            Slot::Confirmed => {
+                self.unlink(i);
+                self.conns[i as usize].status |= status::DYING;
+                self.slots[i as usize] = Slot::Dying;
+                self.deferred.push(i);
+            }
+            Slot::Unconfirmed => {
+                self.conns[i as usize].status |= status::DYING;
+                self.slots[i as usize] = Slot::Dying;
+                self.deferred.push(i);
+            }
+            _ => {}
+        }
+    }
+
+    fn flush_deferred(&mut self) {
+        while let Some(i) = self.deferred.pop() {
+            if self.slots[i as usize] == Slot::Dying {
+                self.release(i);
+            }
+        }
+    }
+
+    /// Finds a confirmed, unexpired entry by a tuple of either direction; expired entries met
+    /// on the way are removed (the kernel's lazy reaping).
+    pub fn lookup(&mut self, t: &Tuple, zone: u16, now: Nanos) -> Option<(ConnId, Dir)> {
+        let b = self.bucket(t, zone);
+        'restart: loop {
+            let mut cur = self.heads[b];
+            while cur != NIL {
+                let (ci, cd) = ((cur >> 1) as usize, (cur & 1) as usize);
+                let c = &self.conns[ci];
+                if c.is_expired(now) {
+                    self.remove(ci as u32);
+                    continue 'restart;
+                }
+                if c.zone == zone && c.tuple[cd] == *t {
+                    let dir = if cd == 0 { Dir::Original } else { Dir::Reply };
+                    return Some((ConnId(ci as u32), dir));
+                }
+                cur = c.next[cd];
+            }
+            return None;
+        }
+    }
+
+    /// Kernel `nf_conntrack_tuple_taken`: is `t` (a reply-direction tuple) held by another
+    /// entry? An entry with the same original tuple as `ignored` does not count.
+    pub fn tuple_taken(&mut self, t: &Tuple, ignored: ConnId, now: Nanos) -> bool {
+        let zone = self.conns[ignored.0 as usize].zone;
+        let ig_orig = self.conns[ignored.0 as usize].tuple[0];
+        let b = self.bucket(t, zone);
+        'restart: loop {
+            let mut cur = self.heads[b];
+            while cur != NIL {
+                let (ci, cd) = ((cur >> 1) as usize, (cur & 1) as usize);
+                let c = &self.conns[ci];
+                let next = c.next[cd];
+                if ci as u32 != ignored.0 {
+                    if c.is_expired(now) {
+                        self.remove(ci as u32);
+                        continue 'restart;
+                    }
+                    if c.zone == zone && c.tuple[cd] == *t && c.tuple[0] != ig_orig {
+                        return true;
+                    }
+                }
+                cur = next;
+            }
+            return false;
+        }
+    }
+
+    /// Replaces the reply tuple of an unconfirmed entry (NAT decided; `nf_conntrack_alter_reply`).
+    pub fn set_reply(&mut self, id: ConnId, reply: Tuple) {
+        debug_assert!(self.slots[id.0 as usize] == Slot::Unconfirmed);
+        self.conns[id.0 as usize].tuple[1] = reply;
+    }
+
+    fn in_bysource(&self, idx: u32) -> bool {
+        let c = &self.conns[idx as usize];
+        if c.src_next != NIL {
+            return true;
+        }
+        let b = scale(hash_src(&c.tuple[0], c.zone), self.src_heads.len());
+        let mut cur = self.src_heads[b];
+        while cur != NIL {
+            if cur == idx {
+                return true;
+            }
+            cur = self.conns[cur as usize].src_next;
+        }
+        false
+    }
+
+    fn bysource_link(&mut self, idx: u32) {
+        let c = &self.conns[idx as usize];
+        let b = scale(hash_src(&c.tuple[0], c.zone), self.src_heads.len());
+        self.conns[idx as usize].src_next = self.src_heads[b];
+        self.src_heads[b] = idx;
+    }
+
+    fn bysource_unlink(&mut self, idx: u32) {
+        let c = &self.conns[idx as usize];
+        let b = scale(hash_src(&c.tuple[0], c.zone), self.src_heads.len());
+        let next = c.src_next;
+        if self.src_heads[b] == idx {
+            self.src_heads[b] = next;
+        } else {
+            let mut cur = self.src_heads[b];
+            while cur != NIL {
+                if self.conns[cur as usize].src_next == idx {
+                    self.conns[cur as usize].src_next = next;
+                    break;
+                }
+                cur = self.conns[cur as usize].src_next;
+            }
+        }
+        self.conns[idx as usize].src_next = NIL;
+    }
+
+    /// Records a source-NATed entry in the by-source index NAT uses to keep mappings stable.
+    pub fn nat_bysource_add(&mut self, id: ConnId) {
+        if !self.in_bysource(id.0) {
+            self.bysource_link(id.0);
+        }
+    }
+
+    /// Kernel `find_appropriate_src` walk: calls `f` with every live entry (confirmed or not)
+    /// in the by-source index whose original source (address, port/id, protocol) and zone
+    /// equal `orig`'s, until `f` returns true. Returns that entry's id.
+    pub fn nat_bysource_find(
+        &self,
+        orig: &Tuple,
+        zone: u16,
+        mut f: impl FnMut(&Conn) -> bool,
+    ) -> Option<ConnId> {
+        let b = scale(hash_src(orig, zone), self.src_heads.len());
+        let mut cur = self.src_heads[b];
+        while cur != NIL {
+            let c = &self.conns[cur as usize];
+            let live = matches!(
+                self.slots[cur as usize],
+                Slot::Confirmed | Slot::Unconfirmed
+            );
+            if live
+                && c.zone == zone
+                && c.tuple[0].proto == orig.proto
+                && c.tuple[0].src == orig.src
+                && c.tuple[0].src_l4 == orig.src_l4
+                && f(c)
+            {
+                return Some(ConnId(cur));
+            }
+            cur = c.src_next;
+        }
+        None
+    }
+
+    /// Kernel `early_drop`: from the new tuple's bucket, look at up to 8 buckets; in the
+    /// first one holding any non-assured confirmed entries, delete all of them. Expired
+    /// entries met are reaped but do not count as a drop.
+    fn early_drop(&mut self, t: &Tuple, zone: u16, now: Nanos) -> bool {
+        let n = self.heads.len();
+        let mut b = self.bucket(t, zone);
+        for _ in 0..EVICTION_RANGE.min(n as u32) {
+            let mut drops = 0;
+            'restart: loop {
+                let mut cur = self.heads[b];
+                while cur != NIL {
+                    let (ci, cd) = ((cur >> 1) as usize, (cur & 1) as usize);
+                    let c = &self.conns[ci];
+                    if c.is_expired(now) {
+                        self.remove(ci as u32);
+                        continue 'restart;
+                    }
+                    if !c.has(status::ASSURED) {
+                        self.remove(ci as u32);
+                        drops += 1;
+                        continue 'restart;
+                    }
+                    cur = c.next[cd];
+                }
+                break;
+            }
+            if drops > 0 {
+                return true;
+            }
+            b = (b + 1) % n;
+        }
+        false
+    }
+
+    /// Creates an unconfirmed entry (kernel `__nf_conntrack_alloc` with its limit check).
+    /// `Err(message)` when the table is full; the message is `None` when rate limited.
+    fn new_entry(
+        &mut self,
+        orig: Tuple,
+        reply: Tuple,
+        zone: u16,
+        now: Nanos,
+    ) -> Result<u32, Option<TableFull>> {
+        if self.cfg.max != 0 && self.count >= self.cfg.max && !self.early_drop(&orig, zone, now) {
+            let a = self.ratelimit.allow(now);
+            return Err(a.print.then_some(TableFull {
+                netns: self.netns,
+                suppressed: a.suppressed,
+            }));
+        }
+        self.count += 1;
+        Ok(self.alloc(Conn::new(orig, reply, zone)))
+    }
+
+    /// Inserts an unconfirmed entry into the table (end of POSTROUTING / INPUT). Its timeout
+    /// starts counting now.
+    pub fn confirm(&mut self, id: ConnId, now: Nanos) -> Result<(), ConfirmError> {
+        let i = id.0;
+        if self.slots[i as usize] != Slot::Unconfirmed {
+            return Err(ConfirmError::NotUnconfirmed);
+        }
+        let c = self.conns[i as usize];
+        for d in 0..2 {
+            if let Some((other, _)) = self.lookup(&c.tuple[d], c.zone, now) {
+                if other.0 != i {
+                    self.discard(id);
+                    return Err(ConfirmError::Clash);
+                }
+            }
+        }
+        let c = &mut self.conns[i as usize];
+        c.timeout = c.timeout.saturating_add(now);
+        c.status |= status::CONFIRMED;
+        self.slots[i as usize] = Slot::Confirmed;
+        self.link(i);
+        Ok(())
+    }
+
+    /// Frees an unconfirmed entry whose packet was dropped.
+    pub fn discard(&mut self, id: ConnId) {
+        if self.slots[id.0 as usize] == Slot::Unconfirmed {
+            self.release(id.0);
+        }
+    }
+
+    /// Removes every entry whose timeout has passed at `now`, calling `f` for each (for
+    /// destroy events). Returns how many expired.
+    pub fn expire(&mut self, now: Nanos, f: &mut ExpiredFn<'_>) -> usize {
+        self.flush_deferred();
+        let mut n = 0;
+        for i in 0..self.conns.len() {
+            if self.slots[i] == Slot::Confirmed && self.conns[i].is_expired(now) {
+                f(ConnId(i as u32), &self.conns[i]);
+                self.remove(i as u32);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Earliest deadline among confirmed entries (for scheduling `expire`).
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        self.iter().map(|(_, c)| c.timeout).min()
+    }
+
+    /// Kernel `nf_conntrack_in` for one packet at hook `hook` in `zone`.
+    pub fn track(&mut self, pkt: &Packet<'_>, zone: u16, hook: Hook, now: Nanos) -> Tracked {
+        self.flush_deferred();
+        if pkt.later_fragment {
+            return Tracked::invalid(None);
+        }
+        let check_sum = self.cfg.checksum && hook == Hook::PreRouting;
+        if pkt.proto == proto::ICMP {
+            let l4 = pkt.l4;
+            if l4.len() < 8 {
+                return Tracked::invalid(Some(Reason::IcmpShort));
+            }
+            if check_sum && fold(ones_sum(l4)) != 0 {
+                return Tracked::invalid(Some(Reason::IcmpBadChecksum));
+            }
+            if l4[0] > 18 {
+                return Tracked::invalid(Some(Reason::IcmpInvalidType));
+            }
+            if icmp_is_error(l4[0]) {
+                return self.icmp_error(pkt, zone, now);
+            }
+        }
+        loop {
+            let Some(tuple) = packet_tuple(pkt.src, pkt.dst, pkt.proto, pkt.l4) else {
+                return Tracked::invalid(None);
+            };
+            let (idx, dir, new) = match self.lookup(&tuple, zone, now) {
+                Some((id, dir)) => (id.0, dir, false),
+                None => {
+                    let Some(reply) = tuple.reply() else {
+                        return Tracked::invalid(None);
+                    };
+                    match self.new_entry(tuple, reply, zone, now) {
+                        Ok(i) => (i, Dir::Original, true),
+                        Err(table_full) => {
+                            return Tracked {
+                                drop: true,
+                                table_full,
+                                ..Tracked::invalid(None)
+                            }
+                        }
+                    }
+                }
+            };
+            let st = self.conns[idx as usize].status;
+            let ctinfo = match dir {
+                Dir::Reply => CtInfo::EstablishedReply,
+                Dir::Original if st & status::SEEN_REPLY != 0 => CtInfo::Established,
+                Dir::Original if st & status::EXPECTED != 0 => CtInfo::Related,
+                Dir::Original => CtInfo::New,
+            };
+            let res = self.handle_packet(idx, dir, pkt, check_sum, now);
+            match res.outcome {
+                Outcome::Invalid => {
+                    if new {
+                        self.release(idx);
+                    }
+                    return Tracked {
+                        log2: res.log2,
+                        ..Tracked::invalid(res.log)
+                    };
+                }
+                Outcome::Repeat => {
+                    self.remove(idx);
+                    continue;
+                }
+                Outcome::Accept | Outcome::AcceptKill => {
+                    if ctinfo == CtInfo::EstablishedReply {
+                        self.conns[idx as usize].status |= status::SEEN_REPLY;
+                    }
+                    if res.outcome == Outcome::AcceptKill {
+                        self.kill(ConnId(idx));
+                    }
+                    return Tracked {
+                        ctinfo,
+                        conn: Some(ConnId(idx)),
+                        unconfirmed: new,
+                        drop: false,
+                        log: res.log,
+                        log2: res.log2,
+                        table_full: None,
+                    };
+                }
+            }
+        }
+    }
+
+    fn handle_packet(
+        &mut self,
+        idx: u32,
+        dir: Dir,
+        pkt: &Packet<'_>,
+        check_sum: bool,
+        now: Nanos,
+    ) -> tcp::TcpResult {
+        let cfg = &self.cfg;
+        let conn = &mut self.conns[idx as usize];
+        let l4 = pkt.l4;
+        let ok = tcp::TcpResult {
+            outcome: Outcome::Accept,
+            log: None,
+            log2: None,
+        };
+        let bad = |r: Option<Reason>| tcp::TcpResult {
+            outcome: Outcome::Invalid,
+            log: r,
+            log2: None,
+        };
+        match pkt.proto {
+            proto::TCP => {
+                if l4.len() < 20 {
+                    return bad(None);
+                }
+                let Some(seg) = Segment::parse(l4) else {
+                    return bad(Some(Reason::TcpTruncated));
+                };
+                if check_sum && l4_checksum(pkt.src, pkt.dst, proto::TCP, l4) != 0 {
+                    return bad(Some(Reason::TcpBadChecksum));
+                }
+                if !tcp::flags_valid(seg.flags) {
+                    return bad(Some(Reason::TcpInvalidFlags));
+                }
+                if !conn.is_confirmed() {
+                    if let Err(r) = tcp::tcp_new(conn, &seg, cfg) {
+                        return bad(r);
+                    }
+                }
+                tcp::tcp_packet(conn, dir, &seg, cfg, now)
+            }
+            proto::UDP => {
+                if l4.len() < 8 {
+                    return bad(Some(Reason::UdpShort));
+                }
+                let ulen = u16::from_be_bytes([l4[4], l4[5]]) as usize;
+                if ulen > l4.len() || ulen < 8 {
+                    return bad(Some(Reason::UdpTruncated));
+                }
+                let csum = u16::from_be_bytes([l4[6], l4[7]]);
+                if csum != 0 && check_sum && l4_checksum(pkt.src, pkt.dst, proto::UDP, l4) != 0 {
+                    return bad(Some(Reason::UdpBadChecksum));
+                }
+                udp_packet(conn, cfg, now);
+                ok
+            }
+            proto::ICMP => {
+                // Kernel rule: only query types (echo, timestamp, info, address mask) may
+                // create a connection; answers without one are invalid.
+                if !matches!(conn.tuple[0].icmp_type(), 8 | 13 | 15 | 17) {
+                    return bad(None);
+                }
+                conn.refresh(cfg.icmp_timeout, now);
+                ok
+            }
+            _ => {
+                conn.refresh(cfg.generic_timeout, now);
+                ok
+            }
+        }
+    }
+
+    /// Kernel `nf_conntrack_inet_error`: an ICMP error is RELATED to the connection of the
+    /// packet it quotes, when the outer destination matches that connection.
+    fn icmp_error(&mut self, pkt: &Packet<'_>, zone: u16, now: Nanos) -> Tracked {
+        let inner = &pkt.l4[8..];
+        if inner.len() < 20 {
+            return Tracked::invalid(None);
+        }
+        let ihl = (inner[0] & 0x0f) as usize * 4;
+        let frag_off = u16::from_be_bytes([inner[6], inner[7]]) & 0x1fff;
+        if frag_off != 0 || ihl > inner.len() {
+            return Tracked::invalid(None);
+        }
+        let src = u32::from_be_bytes([inner[12], inner[13], inner[14], inner[15]]);
+        let dst = u32::from_be_bytes([inner[16], inner[17], inner[18], inner[19]]);
+        let Some(orig) = packet_tuple(src, dst, inner[9], &inner[ihl..]) else {
+            return Tracked::invalid(None);
+        };
+        let Some(want) = orig.reply() else {
+            return Tracked::invalid(None);
+        };
+        let Some((id, dir)) = self.lookup(&want, zone, now) else {
+            return Tracked::invalid(None);
+        };
+        let ct_daddr = self.conns[id.0 as usize].tuple[dir.index()].dst;
+        if ct_daddr != pkt.dst {
+            return Tracked::invalid(Some(Reason::IcmpOuterDaddr {
+                outer: pkt.dst,
+                inner: ct_daddr,
+            }));
+        }
+        Tracked {
+            ctinfo: if dir == Dir::Reply {
+                CtInfo::RelatedReply
+            } else {
+                CtInfo::Related
+            },
+            conn: Some(id),
+            unconfirmed: false,
+            drop: false,
+            log: None,
+            log2: None,
+            table_full: None,
+        }
+    }
+}
+
+/// Kernel `nf_conntrack_udp_packet`: unreplied timeout until a reply; once replied and more
+/// than 2 s after the first packet, the stream timeout and ASSURED.
+fn udp_packet(conn: &mut Conn, cfg: &CtConfig, now: Nanos) {
+    if !conn.is_confirmed() {
+        conn.proto = ProtoState::Udp {
+            stream_ts: now + 2 * SEC,
+        };
+    }
+    if conn.has(status::SEEN_REPLY) {
+        let stream_ts = match conn.proto {
+            ProtoState::Udp { stream_ts } => stream_ts,
+            _ => 0,
+        };
+        let mut extra = cfg.udp_timeout;
+        let mut stream = false;
+        if now > stream_ts {
+            extra = cfg.udp_timeout_stream;
+            stream = !conn.has(status::ASSURED);
+        }
+        conn.refresh(extra, now);
+        if conn.has(status::NAT_CLASH) {
+            return;
+        }
+        if stream {
+            conn.status |= status::ASSURED;
+        }
+    } else {
+        conn.refresh(cfg.udp_timeout, now);
+    }
+}
+
+#[cfg(test)]
+mod tests;
