@@ -14,6 +14,9 @@ pub enum ErrorKind {
     Unsupported,
     /// Any other failure (I/O on the store, ...): exit status 1.
     Other,
+    /// A parameter problem iptables prints without its "iptables vX (legacy): " prefix
+    /// ("Bad argument `x'"): exit status 2.
+    ParameterBare,
 }
 
 /// The kernel error numbers iptables turns into its own messages (`iptc_strerror`).
@@ -43,8 +46,8 @@ pub enum Errno {
     ReplaceIndex,
     /// -D / -C found no identical rule.
     BadRule,
-    /// A built-in chain cannot be deleted or renamed.
-    Builtin,
+    /// EEXIST as -E reports it: "File exists."
+    FileExists,
 }
 
 impl Errno {
@@ -63,7 +66,7 @@ impl Errno {
             Errno::InsertIndex => "Index of insertion too big.",
             Errno::ReplaceIndex => "Index of replacement too big.",
             Errno::BadRule => "Bad rule (does a matching rule exist in that chain?).",
-            Errno::Builtin => "Can't delete built-in chain.",
+            Errno::FileExists => "File exists.",
         }
     }
 }
@@ -100,6 +103,13 @@ impl Error {
             msg: format!("{what} is not yet supported by nfrs"),
         }
     }
+    /// A parameter problem printed without the program prefix ("Bad argument `x'").
+    pub fn bare(msg: impl Into<String>) -> Error {
+        Error {
+            kind: ErrorKind::ParameterBare,
+            msg: msg.into(),
+        }
+    }
     /// Any other failure (exit 1).
     pub fn other(msg: impl Into<String>) -> Error {
         Error {
@@ -110,7 +120,7 @@ impl Error {
     /// The process exit status iptables uses for this error.
     pub fn exit_code(&self) -> i32 {
         match self.kind {
-            ErrorKind::Parameter | ErrorKind::Unsupported => 2,
+            ErrorKind::Parameter | ErrorKind::ParameterBare | ErrorKind::Unsupported => 2,
             ErrorKind::Kernel(_) | ErrorKind::Other => 1,
         }
     }

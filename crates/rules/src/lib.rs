@@ -1,10 +1,15 @@
 //! `rules`: the iptables rule language. Owns the ruleset model (tables, chains, rules, counters),
 //! the shared grammar behind the iptables command line and iptables-restore, validation as
-//! iptables and the kernel do it, and the iptables-save / -S / -L printers. Knows nothing of packets.
+//! iptables and the kernel do it, the iptables-save / -S / -L printers and the store.
+//! Knows nothing of packets.
 
 pub mod error;
 pub mod ext;
 pub mod model;
+pub mod ops;
+pub mod parse;
+pub mod restore;
+pub mod save;
 pub mod services;
 
 pub use error::{Errno, Error, ErrorKind, Result};

@@ -1,6 +1,6 @@
 //! The ruleset model: flat, one to one with iptables-save. A ruleset holds tables in the order
-//! they were first used (the order of /proc/net/ip_tables_names); a table holds its chains
-//! (built-ins first in kernel hook order, then user chains in creation order); a chain holds its
+//! the kernel lists them (newest first, /proc/net/ip_tables_names); a table holds its chains
+//! (built-ins first in kernel hook order, then user chains sorted by name, as libiptc keeps them); a chain holds its
 //! rules in order. Rules are plain data: the generic IP part, a list of matches, a target.
 
 use crate::ext::{Match, TargetExt};
@@ -286,7 +286,7 @@ impl Table {
     }
 }
 
-/// All tables, in the order they were first used.
+/// All tables, newest first (the order of /proc/net/ip_tables_names and iptables-save).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ruleset {
     pub tables: Vec<Table>,
@@ -297,19 +297,19 @@ impl Ruleset {
     pub fn table(&self, kind: TableKind) -> Option<&Table> {
         self.tables.iter().find(|t| t.kind == kind)
     }
-    /// The table of kind `kind`, creating it (appended: first use) when absent, as the
-    /// kernel does when a table module is loaded.
+    /// The table of kind `kind`, creating it when absent, as the kernel does when a table
+    /// module is loaded: the newest table goes FIRST (the kernel lists tables newest first in
+    /// /proc/net/ip_tables_names, and iptables-save follows that order).
     pub fn table_mut(&mut self, kind: TableKind) -> &mut Table {
         if let Some(i) = self.tables.iter().position(|t| t.kind == kind) {
             &mut self.tables[i]
         } else {
-            self.tables.push(Table::new(kind));
-            self.tables.last_mut().unwrap()
+            self.tables.insert(0, Table::new(kind));
+            &mut self.tables[0]
         }
     }
-    /// The names for /proc/net/ip_tables_names. The kernel lists the most recently
-    /// registered table first.
+    /// The names for /proc/net/ip_tables_names (newest first).
     pub fn table_names(&self) -> Vec<&'static str> {
-        self.tables.iter().rev().map(|t| t.kind.name()).collect()
+        self.tables.iter().map(|t| t.kind.name()).collect()
     }
 }

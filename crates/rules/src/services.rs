@@ -63,7 +63,7 @@ pub fn service_port(name: &str, proto: Option<&str>) -> Option<u16> {
     services()
         .iter()
         .find(|s| {
-            proto.map_or(true, |p| s.proto == p) && (s.name == name || s.aliases.contains(&name))
+            proto.is_none_or(|p| s.proto == p) && (s.name == name || s.aliases.contains(&name))
         })
         .map(|s| s.port)
 }
@@ -72,7 +72,7 @@ pub fn service_port(name: &str, proto: Option<&str>) -> Option<u16> {
 pub fn service_name(port: u16, proto: Option<&str>) -> Option<&'static str> {
     services()
         .iter()
-        .find(|s| s.port == port && proto.map_or(true, |p| s.proto == p))
+        .find(|s| s.port == port && proto.is_none_or(|p| s.proto == p))
         .map(|s| s.name)
 }
 

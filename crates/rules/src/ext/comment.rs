@@ -10,11 +10,20 @@ pub struct Comment {
     pub text: String,
 }
 
-/// Appends `s` double-quoted the way iptables' xtables_save_string does (escaping `"` and `\`).
-pub fn push_quoted(out: &mut String, s: &str) {
+/// Appends ` value` as iptables' xtables_save_string does: bare when it is non-empty and
+/// only `[A-Za-z0-9_-]`, else double-quoted with `"`, `\\` and `'` backslash-escaped.
+pub fn push_save_string(out: &mut String, s: &str) {
+    out.push(' ');
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        out.push_str(s);
+        return;
+    }
     out.push('"');
     for c in s.chars() {
-        if c == '"' || c == '\\' {
+        if c == '"' || c == '\\' || c == '\'' {
             out.push('\\');
         }
         out.push(c);
@@ -31,12 +40,12 @@ impl Extension for Comment {
     }
 
     fn parse(&mut self, _opt: usize, arg: &str, _cx: &OptCtx) -> Result<()> {
-        if arg.len() > 255 {
-            return Err(Error::param(format!(
-                "comment: argument to \"--comment\" is too long (max 255)"
-            )));
+        // The kernel field holds 255 bytes plus NUL; iptables 1.8.9 cuts longer text.
+        let mut cut = arg.len().min(255);
+        while !arg.is_char_boundary(cut) {
+            cut -= 1;
         }
-        self.text = arg.to_string();
+        self.text = arg[..cut].to_string();
         Ok(())
     }
 
@@ -50,8 +59,8 @@ impl Extension for Comment {
     }
 
     fn save(&self, _ip: &IpSpec, out: &mut String) {
-        out.push_str(" --comment ");
-        push_quoted(out, &self.text);
+        out.push_str(" --comment");
+        push_save_string(out, &self.text);
     }
 
     fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {

@@ -1,26 +1,229 @@
-//! `-m conntrack`: being written (refuses with "not yet supported" meanwhile).
+//! `-m conntrack` (revision 3, all options): --ctstate --ctproto --ctorigsrc --ctorigdst
+//! --ctreplsrc --ctrepldst --ctorigsrcport --ctorigdstport --ctreplsrcport --ctrepldstport
+//! --ctstatus --ctexpire --ctdir.
 
-use super::{unsupported_match, Extension, Opt, OptCtx};
-use crate::error::Result;
+use super::state::{parse_names, push_names};
+use super::util::{mask_to_cidr, parse_port_range, parse_uint};
+use super::{Extension, Opt, OptCtx};
+use crate::error::{Error, Result};
 use crate::model::IpSpec;
+use crate::parse::{parse_addresses, parse_protocol};
+use std::net::Ipv4Addr;
 
-/// `-m conntrack`.
+/// Conntrack states as this match numbers them (state bits plus SNAT/DNAT).
+pub const CT_STATE_NAMES: &[(&str, u32)] = &[
+    ("INVALID", super::state::INVALID),
+    ("NEW", super::state::NEW),
+    ("RELATED", super::state::RELATED),
+    ("ESTABLISHED", super::state::ESTABLISHED),
+    ("UNTRACKED", super::state::UNTRACKED),
+    ("SNAT", 1 << 5),
+    ("DNAT", 1 << 6),
+];
+
+/// Conntrack status bits (IPS_*) the match can test.
+pub const CT_STATUS_NAMES: &[(&str, u32)] = &[
+    ("EXPECTED", 1),
+    ("SEEN_REPLY", 2),
+    ("ASSURED", 4),
+    ("CONFIRMED", 8),
+];
+
+/// One address criterion (address and mask).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrMask {
+    pub addr: Ipv4Addr,
+    pub mask: Ipv4Addr,
+}
+
+/// struct xt_conntrack_mtinfo3; `None` = option not given; each option carries its `!`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Conntrack {}
+pub struct Conntrack {
+    pub state: Option<(u32, bool)>,
+    pub proto: Option<(u16, bool)>,
+    pub orig_src: Option<(AddrMask, bool)>,
+    pub orig_dst: Option<(AddrMask, bool)>,
+    pub repl_src: Option<(AddrMask, bool)>,
+    pub repl_dst: Option<(AddrMask, bool)>,
+    pub orig_src_port: Option<((u16, u16), bool)>,
+    pub orig_dst_port: Option<((u16, u16), bool)>,
+    pub repl_src_port: Option<((u16, u16), bool)>,
+    pub repl_dst_port: Option<((u16, u16), bool)>,
+    pub status: Option<(u32, bool)>,
+    pub expire: Option<((u32, u32), bool)>,
+    /// Some(true) = REPLY, Some(false) = ORIGINAL.
+    pub dir_reply: Option<bool>,
+}
+
+fn parse_addr(s: &str) -> Result<AddrMask> {
+    let v = parse_addresses(s)?;
+    let (addr, mask) = v[0];
+    Ok(AddrMask { addr, mask })
+}
 
 impl Extension for Conntrack {
     const NAME: &'static str = "conntrack";
-    const OPTIONS: &'static [Opt] = &[];
+    const OPTIONS: &'static [Opt] = &[
+        Opt::req("ctstate").inv(),
+        Opt::req("ctproto").inv(),
+        Opt::req("ctorigsrc").inv(),
+        Opt::req("ctorigdst").inv(),
+        Opt::req("ctreplsrc").inv(),
+        Opt::req("ctrepldst").inv(),
+        Opt::req("ctorigsrcport").inv(),
+        Opt::req("ctorigdstport").inv(),
+        Opt::req("ctreplsrcport").inv(),
+        Opt::req("ctrepldstport").inv(),
+        Opt::req("ctstatus").inv(),
+        Opt::req("ctexpire").inv(),
+        Opt::req("ctdir"),
+    ];
 
     fn new() -> Result<Self> {
-        Err(unsupported_match(Self::NAME))
+        Ok(Conntrack::default())
     }
 
-    fn parse(&mut self, _opt: usize, _arg: &str, _cx: &OptCtx) -> Result<()> {
-        Err(unsupported_match(Self::NAME))
+    fn parse(&mut self, opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
+        let inv = cx.invert;
+        match opt {
+            0 => self.state = Some((parse_names(arg, CT_STATE_NAMES, "ctstate")?, inv)),
+            1 => self.proto = Some((parse_protocol(arg)?, inv)),
+            2 => self.orig_src = Some((parse_addr(arg)?, inv)),
+            3 => self.orig_dst = Some((parse_addr(arg)?, inv)),
+            4 => self.repl_src = Some((parse_addr(arg)?, inv)),
+            5 => self.repl_dst = Some((parse_addr(arg)?, inv)),
+            6 => self.orig_src_port = Some((parse_port_range(arg, "tcp")?, inv)),
+            7 => self.orig_dst_port = Some((parse_port_range(arg, "tcp")?, inv)),
+            8 => self.repl_src_port = Some((parse_port_range(arg, "tcp")?, inv)),
+            9 => self.repl_dst_port = Some((parse_port_range(arg, "tcp")?, inv)),
+            10 => {
+                let m = if arg.eq_ignore_ascii_case("NONE") {
+                    0
+                } else {
+                    parse_names(arg, CT_STATUS_NAMES, "ctstatus")?
+                };
+                self.status = Some((m, inv));
+            }
+            11 => {
+                let bad = || {
+                    Error::param("conntrack: bad value for option \"--ctexpire\", or out of range (0-4294967295).")
+                };
+                let (lo, hi) = match arg.split_once(':') {
+                    Some((a, b)) => (
+                        parse_uint(a, 0, u32::MAX as u64).ok_or_else(bad)?,
+                        parse_uint(b, 0, u32::MAX as u64).ok_or_else(bad)?,
+                    ),
+                    None => {
+                        let v = parse_uint(arg, 0, u32::MAX as u64).ok_or_else(bad)?;
+                        (v, v)
+                    }
+                };
+                self.expire = Some(((lo as u32, hi as u32), inv));
+            }
+            12 => {
+                self.dir_reply = Some(if arg.eq_ignore_ascii_case("ORIGINAL") {
+                    false
+                } else if arg.eq_ignore_ascii_case("REPLY") {
+                    true
+                } else {
+                    return Err(Error::param(format!("Bad ctdir \"{arg}\"")));
+                });
+            }
+            _ => unreachable!("option index out of table"),
+        }
+        Ok(())
     }
 
-    fn save(&self, _ip: &IpSpec, _out: &mut String) {}
+    fn final_check(&mut self, seen: u64, _ip: &IpSpec) -> Result<()> {
+        if seen == 0 {
+            return Err(Error::param("conntrack: At least one option is required"));
+        }
+        Ok(())
+    }
 
-    fn print(&self, _ip: &IpSpec, _numeric: bool, _out: &mut String) {}
+    fn save(&self, _ip: &IpSpec, out: &mut String) {
+        self.dump(out, "--ct", true);
+    }
+
+    fn print(&self, _ip: &IpSpec, numeric: bool, out: &mut String) {
+        self.dump(out, "ct", numeric);
+    }
+}
+
+impl Conntrack {
+    fn dump(&self, out: &mut String, pfx: &str, numeric: bool) {
+        let inv = |out: &mut String, i: bool| {
+            if i {
+                out.push_str(" !");
+            }
+        };
+        if let Some((m, i)) = self.state {
+            inv(out, i);
+            out.push_str(&format!(" {pfx}state "));
+            push_names(out, m, CT_STATE_NAMES);
+        }
+        if let Some((p, i)) = self.proto {
+            inv(out, i);
+            out.push_str(&format!(" {pfx}proto {p}"));
+        }
+        for (v, name) in [
+            (&self.orig_src, "origsrc"),
+            (&self.orig_dst, "origdst"),
+            (&self.repl_src, "replsrc"),
+            (&self.repl_dst, "repldst"),
+        ] {
+            if let Some((a, i)) = v {
+                inv(out, *i);
+                out.push_str(&format!(" {pfx}{name}"));
+                if !numeric && a.addr.is_unspecified() {
+                    out.push_str(" anywhere");
+                } else {
+                    out.push_str(&format!(" {}", a.addr));
+                    match mask_to_cidr(a.mask) {
+                        Some(32) => {}
+                        Some(b) => out.push_str(&format!("/{b}")),
+                        None => out.push_str(&format!("/{}", a.mask)),
+                    }
+                }
+            }
+        }
+        for (v, name) in [
+            (&self.orig_src_port, "origsrcport"),
+            (&self.orig_dst_port, "origdstport"),
+            (&self.repl_src_port, "replsrcport"),
+            (&self.repl_dst_port, "repldstport"),
+        ] {
+            if let Some(((lo, hi), i)) = v {
+                inv(out, *i);
+                if lo == hi {
+                    out.push_str(&format!(" {pfx}{name} {lo}"));
+                } else {
+                    out.push_str(&format!(" {pfx}{name} {lo}:{hi}"));
+                }
+            }
+        }
+        if let Some((m, i)) = self.status {
+            inv(out, i);
+            out.push_str(&format!(" {pfx}status "));
+            if m == 0 {
+                out.push_str("NONE");
+            } else {
+                push_names(out, m, CT_STATUS_NAMES);
+            }
+        }
+        if let Some(((lo, hi), i)) = self.expire {
+            inv(out, i);
+            if lo == hi {
+                out.push_str(&format!(" {pfx}expire {lo}"));
+            } else {
+                out.push_str(&format!(" {pfx}expire {lo}:{hi}"));
+            }
+        }
+        if let Some(reply) = self.dir_reply {
+            out.push_str(&format!(
+                " {pfx}dir {}",
+                if reply { "REPLY" } else { "ORIGINAL" }
+            ));
+        }
+    }
 }

@@ -1,26 +1,92 @@
-//! `-j MASQUERADE`: being written (refuses with "not yet supported" meanwhile).
+//! `-j MASQUERADE [--to-ports p[-q]] [--random] [--random-fully]`.
 
-use super::{unsupported_target, Extension, Opt, OptCtx};
-use crate::error::Result;
-use crate::model::IpSpec;
+use super::dnat::check_nat;
+use super::util::parse_port;
+use super::{CheckCtx, Extension, Opt, OptCtx};
+use crate::error::{Error, Result};
+use crate::model::{Hook, IpSpec};
 
 /// `-j MASQUERADE`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Masquerade {}
+pub struct Masquerade {
+    pub ports: Option<(u16, u16)>,
+    pub random: bool,
+    pub random_fully: bool,
+}
 
 impl Extension for Masquerade {
     const NAME: &'static str = "MASQUERADE";
-    const OPTIONS: &'static [Opt] = &[];
+    const OPTIONS: &'static [Opt] = &[
+        Opt::req("to-ports"),
+        Opt::flag("random"),
+        Opt::flag("random-fully"),
+    ];
 
     fn new() -> Result<Self> {
-        Err(unsupported_target(Self::NAME))
+        Ok(Masquerade::default())
     }
 
-    fn parse(&mut self, _opt: usize, _arg: &str, _cx: &OptCtx) -> Result<()> {
-        Err(unsupported_target(Self::NAME))
+    fn parse(&mut self, opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
+        match opt {
+            0 => {
+                if ![6, 17, 132, 33].contains(&cx.ip.proto) || cx.ip.inv_proto {
+                    return Err(Error::param(
+                        "Need TCP, UDP, SCTP or DCCP with port specification",
+                    ));
+                }
+                let bad = || Error::param(format!("Port \"{arg}\" not valid\n"));
+                let (lo, hi) = match arg.split_once('-') {
+                    Some((a, b)) => (
+                        parse_port(a, None).map_err(|_| bad())?,
+                        parse_port(b, None).map_err(|_| bad())?,
+                    ),
+                    None => {
+                        let v = parse_port(arg, None).map_err(|_| bad())?;
+                        (v, v)
+                    }
+                };
+                if hi < lo {
+                    return Err(bad());
+                }
+                self.ports = Some((lo, hi));
+            }
+            1 => self.random = true,
+            _ => self.random_fully = true,
+        }
+        Ok(())
     }
 
-    fn save(&self, _ip: &IpSpec, _out: &mut String) {}
+    fn check_entry(&self, cx: &CheckCtx) -> Result<()> {
+        check_nat(cx, &[Hook::PostRouting])
+    }
 
-    fn print(&self, _ip: &IpSpec, _numeric: bool, _out: &mut String) {}
+    fn save(&self, _ip: &IpSpec, out: &mut String) {
+        if let Some((lo, hi)) = self.ports {
+            out.push_str(&format!(" --to-ports {lo}"));
+            if lo != hi {
+                out.push_str(&format!("-{hi}"));
+            }
+        }
+        if self.random {
+            out.push_str(" --random");
+        }
+        if self.random_fully {
+            out.push_str(" --random-fully");
+        }
+    }
+
+    fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
+        if let Some((lo, hi)) = self.ports {
+            out.push_str(&format!(" masq ports: {lo}"));
+            if lo != hi {
+                out.push_str(&format!("-{hi}"));
+            }
+        }
+        if self.random {
+            out.push_str(" random");
+        }
+        if self.random_fully {
+            out.push_str(" random-fully");
+        }
+    }
 }

@@ -1,26 +1,155 @@
-//! `-m multiport`: being written (refuses with "not yet supported" meanwhile).
+//! `-m multiport --sports|--dports|--ports p[,p|p:q]...` (revision 1: up to 15 ports, ranges
+//! count two).
 
-use super::{unsupported_match, Extension, Opt, OptCtx};
-use crate::error::Result;
+use super::util::{parse_port, port_name};
+use super::{CheckCtx, Extension, Opt, OptCtx};
+use crate::error::{Errno, Error, Result};
 use crate::model::IpSpec;
+use crate::services;
 
-/// `-m multiport`.
+/// Which ports the match looks at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    #[default]
+    Source,
+    Destination,
+    Either,
+}
+
+/// struct xt_multiport_v1.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Multiport {}
+pub struct Multiport {
+    pub direction: Direction,
+    /// Single ports as (p, p), ranges as (lo, hi).
+    pub ports: Vec<(u16, u16)>,
+    pub invert: bool,
+}
+
+const PROTOS: &[u16] = &[6, 17, 136, 132, 33];
+
+fn proto_name(ip: &IpSpec) -> Result<&'static str> {
+    if ip.inv_proto {
+        return Err(Error::param(
+            "multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP",
+        ));
+    }
+    if PROTOS.contains(&ip.proto) {
+        return Ok(services::proto_to_name(ip.proto, true).unwrap_or("tcp"));
+    }
+    if ip.proto == 0 {
+        return Err(Error::param(
+            "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'",
+        ));
+    }
+    Err(Error::param(
+        "multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP",
+    ))
+}
 
 impl Extension for Multiport {
     const NAME: &'static str = "multiport";
-    const OPTIONS: &'static [Opt] = &[];
+    const OPTIONS: &'static [Opt] = &[
+        Opt::req("source-ports").inv(),
+        Opt::req("sports").inv(),
+        Opt::req("destination-ports").inv(),
+        Opt::req("dports").inv(),
+        Opt::req("ports").inv(),
+    ];
 
     fn new() -> Result<Self> {
-        Err(unsupported_match(Self::NAME))
+        Ok(Multiport::default())
     }
 
-    fn parse(&mut self, _opt: usize, _arg: &str, _cx: &OptCtx) -> Result<()> {
-        Err(unsupported_match(Self::NAME))
+    fn parse(&mut self, opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
+        if cx.seen != 0 {
+            return Err(Error::param("multiport can only have one option"));
+        }
+        let proto = proto_name(cx.ip)?;
+        self.direction = match opt {
+            0 | 1 => Direction::Source,
+            2 | 3 => Direction::Destination,
+            _ => Direction::Either,
+        };
+        let mut count = 0;
+        for item in arg.split(',') {
+            if count >= 15 {
+                return Err(Error::param("too many ports specified"));
+            }
+            match item.split_once(':') {
+                Some((a, b)) => {
+                    if count + 2 > 15 {
+                        return Err(Error::param("too many ports specified"));
+                    }
+                    let lo = parse_port(a, Some(proto))?;
+                    let hi = parse_port(b, Some(proto))?;
+                    if lo >= hi {
+                        return Err(Error::param("invalid portrange specified"));
+                    }
+                    self.ports.push((lo, hi));
+                    count += 2;
+                }
+                None => {
+                    let p = parse_port(item, Some(proto))?;
+                    self.ports.push((p, p));
+                    count += 1;
+                }
+            }
+        }
+        self.invert = cx.invert;
+        Ok(())
     }
 
-    fn save(&self, _ip: &IpSpec, _out: &mut String) {}
+    fn final_check(&mut self, seen: u64, _ip: &IpSpec) -> Result<()> {
+        if seen == 0 {
+            return Err(Error::param("multiport expection an option"));
+        }
+        Ok(())
+    }
 
-    fn print(&self, _ip: &IpSpec, _numeric: bool, _out: &mut String) {}
+    fn check_entry(&self, cx: &CheckCtx) -> Result<()> {
+        // xt_multiport: only for TCP/UDP/UDPLITE/SCTP/DCCP, protocol not inverted.
+        if !PROTOS.contains(&cx.ip.proto) || cx.ip.inv_proto {
+            return Err(Error::kernel(Errno::Inval));
+        }
+        Ok(())
+    }
+
+    fn save(&self, _ip: &IpSpec, out: &mut String) {
+        if self.invert {
+            out.push_str(" !");
+        }
+        out.push_str(match self.direction {
+            Direction::Source => " --sports ",
+            Direction::Destination => " --dports ",
+            Direction::Either => " --ports ",
+        });
+        push_list(out, &self.ports, |p| p.to_string());
+    }
+
+    fn print(&self, ip: &IpSpec, numeric: bool, out: &mut String) {
+        out.push_str(" multiport ");
+        out.push_str(match self.direction {
+            Direction::Source => "sports ",
+            Direction::Destination => "dports ",
+            Direction::Either => "ports ",
+        });
+        if self.invert {
+            out.push('!');
+        }
+        let proto = services::proto_to_name(ip.proto, true).unwrap_or("");
+        push_list(out, &self.ports, |p| port_name(p, proto, numeric));
+    }
+}
+
+fn push_list(out: &mut String, ports: &[(u16, u16)], f: impl Fn(u16) -> String) {
+    for (i, (lo, hi)) in ports.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&f(*lo));
+        if lo != hi {
+            out.push(':');
+            out.push_str(&f(*hi));
+        }
+    }
 }

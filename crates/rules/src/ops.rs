@@ -1,0 +1,352 @@
+//! Applying commands to a ruleset, and the kernel's checks when a table is committed
+//! (replaced): jump targets exist, no loops, each extension's checkentry for the hooks that
+//! reach its chain.
+
+use crate::error::{Errno, Error, Result};
+use crate::ext::CheckCtx;
+use crate::model::{Chain, Counters, Policy, Rule, Ruleset, Table, Target};
+use crate::parse::{Cmd, Command};
+
+/// Hook masks per chain index: which hooks reach each chain. Err(Loop) on a jump loop.
+/// Kernel rule (mark_source_chains): walking from each hook, reaching a chain that is already
+/// on the current path is a loop, refused with ELOOP.
+pub fn hook_masks(table: &Table) -> Result<Vec<u8>> {
+    let n = table.chains.len();
+    let edges: Vec<Vec<usize>> = table
+        .chains
+        .iter()
+        .map(|c| {
+            c.rules
+                .iter()
+                .filter_map(|r| match &r.target {
+                    Target::Jump(t) | Target::Goto(t) => table.chain_index(t),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let mut masks = vec![0u8; n];
+    for (i, c) in table.chains.iter().enumerate() {
+        let Some(h) = c.hook else { continue };
+        // Iterative DFS keeping the current path.
+        let mut on_path = vec![false; n];
+        let mut stack: Vec<(usize, usize)> = vec![(i, 0)];
+        on_path[i] = true;
+        masks[i] |= h.bit();
+        while let Some(&mut (node, ref mut k)) = stack.last_mut() {
+            if *k < edges[node].len() {
+                let next = edges[node][*k];
+                *k += 1;
+                if on_path[next] {
+                    return Err(Error::kernel(Errno::Loop));
+                }
+                if masks[next] & h.bit() != 0 {
+                    continue; // already explored from this hook, no loop through it
+                }
+                masks[next] |= h.bit();
+                on_path[next] = true;
+                stack.push((next, 0));
+            } else {
+                on_path[node] = false;
+                stack.pop();
+            }
+        }
+    }
+    Ok(masks)
+}
+
+/// The checks the kernel makes when the table is replaced.
+pub fn validate_table(table: &Table) -> Result<()> {
+    let masks = hook_masks(table)?;
+    for (ci, c) in table.chains.iter().enumerate() {
+        for r in &c.rules {
+            let cx = CheckCtx {
+                table: table.kind,
+                hooks: masks[ci],
+                ip: &r.ip,
+            };
+            for m in &r.matches {
+                m.check_entry(&cx)?;
+            }
+            match &r.target {
+                Target::Ext(t) => t.check_entry(&cx)?,
+                Target::Jump(n) | Target::Goto(n) => match table.chain(n) {
+                    None => return Err(Error::kernel(Errno::NoEnt)),
+                    // Kernel rule: a verdict may not jump into a built-in chain.
+                    Some(t) if t.is_builtin() => return Err(Error::kernel(Errno::Inval)),
+                    Some(_) => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a user chain keeping libiptc's order (built-ins, then user chains by name).
+pub fn insert_user_chain(table: &mut Table, name: &str) {
+    let pos = table
+        .chains
+        .iter()
+        .position(|c| !c.is_builtin() && c.name.as_bytes() > name.as_bytes())
+        .unwrap_or(table.chains.len());
+    table.chains.insert(pos, Chain::user(name));
+}
+
+fn chain_mut<'a>(table: &'a mut Table, name: &str) -> Result<&'a mut Chain> {
+    table
+        .chain_mut(name)
+        .ok_or_else(|| Error::kernel(Errno::NoEnt))
+}
+
+/// Checks that a `-j CHAIN` target names an existing chain (else iptables could not load it
+/// as a target either).
+fn check_jump(table: &Table, c: &Command) -> Result<()> {
+    if let Some(j) = &c.jump_chain {
+        let goto = c
+            .rules
+            .first()
+            .is_some_and(|r| matches!(r.target, Target::Goto(_)));
+        if goto && table.chain(j).is_none() {
+            return Err(Error::param(format!("goto '{j}' is not a chain")));
+        }
+        if table.chain(j).is_none() {
+            return Err(Error::param(format!(
+                "Couldn't load target `{j}':No such file or directory\n"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a command produced besides changing the table.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Text for stdout (-S).
+    pub output: String,
+}
+
+/// Applies a rule/chain command to `table` (not -L, which needs a resolver; see `list`).
+/// The caller validates and commits the table afterwards.
+pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    match c.cmd {
+        Cmd::Append | Cmd::Insert | Cmd::Replace | Cmd::Delete | Cmd::Check => {
+            check_jump(table, c)?;
+        }
+        _ => {}
+    }
+    match c.cmd {
+        Cmd::Append => {
+            let ch = chain_mut(table, &c.chain)?;
+            ch.rules.extend(c.rules.iter().cloned());
+        }
+        Cmd::Insert => {
+            let ch = chain_mut(table, &c.chain)?;
+            let at = c.rulenum as usize - 1;
+            if at > ch.rules.len() {
+                return Err(Error::kernel(Errno::InsertIndex));
+            }
+            for (k, r) in c.rules.iter().enumerate() {
+                ch.rules.insert(at + k, r.clone());
+            }
+        }
+        Cmd::Replace => {
+            let ch = chain_mut(table, &c.chain)?;
+            let at = c.rulenum as usize - 1;
+            if at >= ch.rules.len() {
+                return Err(Error::kernel(Errno::ReplaceIndex));
+            }
+            ch.rules[at] = c.rules[0].clone();
+        }
+        Cmd::Delete | Cmd::Check => {
+            let ch = chain_mut(table, &c.chain)?;
+            for r in &c.rules {
+                let pos = ch.rules.iter().position(|x| x.same_as(r));
+                match pos {
+                    Some(p) if c.cmd == Cmd::Delete => {
+                        ch.rules.remove(p);
+                    }
+                    Some(_) => {}
+                    None => return Err(Error::kernel(Errno::BadRule)),
+                }
+            }
+        }
+        Cmd::DeleteNum => {
+            let ch = chain_mut(table, &c.chain)?;
+            let at = c.rulenum as usize - 1;
+            if at >= ch.rules.len() {
+                return Err(Error::kernel(Errno::DeleteIndex));
+            }
+            ch.rules.remove(at);
+        }
+        Cmd::Flush => {
+            if c.chain.is_empty() {
+                table.chains.iter_mut().for_each(|ch| ch.rules.clear());
+            } else {
+                chain_mut(table, &c.chain)?.rules.clear();
+            }
+        }
+        Cmd::Zero => {
+            let zero = |ch: &mut Chain, num: u32| {
+                if num == 0 {
+                    ch.counters = Counters::default();
+                    ch.rules
+                        .iter_mut()
+                        .for_each(|r| r.counters = Counters::default());
+                    Ok(())
+                } else if let Some(r) = ch.rules.get_mut(num as usize - 1) {
+                    r.counters = Counters::default();
+                    Ok(())
+                } else {
+                    Err(Error::kernel(Errno::NoEnt))
+                }
+            };
+            if c.chain.is_empty() {
+                for ch in table.chains.iter_mut() {
+                    zero(ch, 0)?;
+                }
+            } else {
+                zero(chain_mut(table, &c.chain)?, c.rulenum)?;
+            }
+        }
+        Cmd::NewChain => {
+            if table.chain(&c.chain).is_some() {
+                return Err(Error::kernel(Errno::Exist));
+            }
+            insert_user_chain(table, &c.chain);
+        }
+        Cmd::DeleteChain => {
+            let names: Vec<String> = if c.chain.is_empty() {
+                table
+                    .chains
+                    .iter()
+                    .filter(|ch| !ch.is_builtin())
+                    .map(|ch| ch.name.clone())
+                    .collect()
+            } else {
+                vec![c.chain.clone()]
+            };
+            for name in names {
+                delete_chain(table, &name)?;
+            }
+        }
+        Cmd::Rename => {
+            let old = table
+                .chain(&c.chain)
+                .ok_or_else(|| Error::kernel(Errno::NoEnt))?;
+            if old.is_builtin() {
+                return Err(Error::kernel(Errno::NoEnt));
+            }
+            if table.chain(&c.arg2).is_some() {
+                return Err(Error::kernel(Errno::FileExists));
+            }
+            let idx = table.chain_index(&c.chain).unwrap();
+            let mut ch = table.chains.remove(idx);
+            ch.name = c.arg2.clone();
+            let rules = std::mem::take(&mut ch.rules);
+            insert_user_chain(table, &c.arg2);
+            table.chain_mut(&c.arg2).unwrap().rules = rules;
+            for ch in table.chains.iter_mut() {
+                for r in ch.rules.iter_mut() {
+                    match &mut r.target {
+                        Target::Jump(n) | Target::Goto(n) if *n == c.chain => *n = c.arg2.clone(),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Cmd::Policy => set_policy(table, &c.chain, &c.arg2, c.counters)?,
+        Cmd::ListRules => {
+            if !c.chain.is_empty() && table.chain(&c.chain).is_none() {
+                return Err(Error::kernel(Errno::NoEnt));
+            }
+            let chain = (!c.chain.is_empty()).then_some(c.chain.as_str());
+            out.output = crate::save::list_rules(table, chain, c.rulenum, c.verbose);
+            if c.zero_too {
+                zero_all(table, chain);
+            }
+        }
+        Cmd::List => unreachable!("listing goes through list::list"),
+    }
+    Ok(out)
+}
+
+/// Zeroes counters of one chain or all.
+pub fn zero_all(table: &mut Table, chain: Option<&str>) {
+    for ch in table.chains.iter_mut() {
+        if chain.is_none_or(|n| n == ch.name) {
+            ch.counters = Counters::default();
+            ch.rules
+                .iter_mut()
+                .for_each(|r| r.counters = Counters::default());
+        }
+    }
+}
+
+/// -X CHAIN: only empty, unreferenced user chains (EMLINK when referenced, ENOTEMPTY else).
+pub fn delete_chain(table: &mut Table, name: &str) -> Result<()> {
+    let idx = table
+        .chain_index(name)
+        .ok_or_else(|| Error::kernel(Errno::NoEnt))?;
+    if table.chains[idx].is_builtin() {
+        return Err(Error::kernel(Errno::Inval));
+    }
+    if table.references(name) > 0 {
+        return Err(Error::kernel(Errno::MLink));
+    }
+    if !table.chains[idx].rules.is_empty() {
+        return Err(Error::kernel(Errno::NotEmpty));
+    }
+    table.chains.remove(idx);
+    Ok(())
+}
+
+/// -P CHAIN POLICY [with counters].
+pub fn set_policy(
+    table: &mut Table,
+    chain: &str,
+    policy: &str,
+    counters: Option<Counters>,
+) -> Result<()> {
+    let ch = table
+        .chain_mut(chain)
+        .ok_or_else(|| Error::kernel(Errno::BadBuiltin))?;
+    if !ch.is_builtin() {
+        return Err(Error::kernel(Errno::BadBuiltin));
+    }
+    ch.policy = match policy {
+        "ACCEPT" => Policy::Accept,
+        "DROP" => Policy::Drop,
+        _ => return Err(Error::kernel(Errno::BadPolicy)),
+    };
+    if let Some(c) = counters {
+        ch.counters = c;
+    }
+    Ok(())
+}
+
+/// Runs one non-listing command against the ruleset like iptables does: take the table, change
+/// it, validate as the kernel would, and replace it only when valid. Returns stdout text; for
+/// -C, `Err(BadRule)` means "no such rule".
+pub fn execute(rs: &mut Ruleset, c: &Command) -> Result<String> {
+    let mut table = rs.table_mut(c.table).clone();
+    let out = apply(&mut table, c)?;
+    if matches!(c.cmd, Cmd::Check | Cmd::ListRules) {
+        // Reading commands do not replace the table (except -S -Z, zeroing).
+        if c.zero_too {
+            *rs.table_mut(c.table) = table;
+        }
+        return Ok(out.output);
+    }
+    validate_table(&table)?;
+    *rs.table_mut(c.table) = table;
+    Ok(out.output)
+}
+
+/// True if `rule` equals one in `chain` (for -C).
+pub fn contains(table: &Table, chain: &str, rule: &Rule) -> bool {
+    table
+        .chain(chain)
+        .is_some_and(|c| c.rules.iter().any(|r| r.same_as(rule)))
+}

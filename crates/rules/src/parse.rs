@@ -1,0 +1,1009 @@
+//! The one grammar behind `iptables ARGS` and every iptables-restore line: a getopt_long
+//! emulation over iptables' base options plus the options of each loaded extension (newest
+//! loaded first, as iptables merges them), implicit protocol match loading, and the checks
+//! iptables makes before talking to the kernel.
+
+use crate::error::{Error, Result};
+use crate::ext::util::{cidr_to_mask, parse_uint, strtoull};
+use crate::ext::{Arg, Match, Opt, OptCtx, TargetExt};
+use crate::model::{Counters, Iface, IpSpec, Rule, TableKind, Target};
+use crate::services;
+use std::net::Ipv4Addr;
+
+/// The command of one iptables invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    Append,
+    Delete,
+    DeleteNum,
+    Insert,
+    Replace,
+    Check,
+    List,
+    ListRules,
+    Flush,
+    Zero,
+    NewChain,
+    DeleteChain,
+    Rename,
+    Policy,
+}
+
+impl Cmd {
+    fn letter(self) -> char {
+        match self {
+            Cmd::Append => 'A',
+            Cmd::Delete | Cmd::DeleteNum => 'D',
+            Cmd::Insert => 'I',
+            Cmd::Replace => 'R',
+            Cmd::Check => 'C',
+            Cmd::List => 'L',
+            Cmd::ListRules => 'S',
+            Cmd::Flush => 'F',
+            Cmd::Zero => 'Z',
+            Cmd::NewChain => 'N',
+            Cmd::DeleteChain => 'X',
+            Cmd::Rename => 'E',
+            Cmd::Policy => 'P',
+        }
+    }
+    /// True for commands that carry a rule specification.
+    pub fn has_rule(self) -> bool {
+        matches!(
+            self,
+            Cmd::Append | Cmd::Delete | Cmd::Insert | Cmd::Replace | Cmd::Check
+        )
+    }
+}
+
+/// A parsed iptables invocation.
+#[derive(Clone, Debug)]
+pub struct Command {
+    pub table: TableKind,
+    pub cmd: Cmd,
+    /// `-L -Z`: zero after listing.
+    pub zero_too: bool,
+    /// The chain argument; empty when the command applies to all chains.
+    pub chain: String,
+    /// Rule number for -I/-R/-D NUM and -L/-S/-Z CHAIN NUM (0 = none).
+    pub rulenum: u32,
+    /// The rules of -A/-I/-D/-R/-C (several when -s/-d list several addresses).
+    pub rules: Vec<Rule>,
+    /// -E new name or -P policy.
+    pub arg2: String,
+    pub numeric: bool,
+    pub verbose: bool,
+    pub exact: bool,
+    pub line_numbers: bool,
+    /// -c given (policy counters for -P, rule counters otherwise).
+    pub counters: Option<Counters>,
+    /// `-j NAME` of a chain (checked against the table when applied).
+    pub jump_chain: Option<String>,
+}
+
+// Generic option bits, in iptables' optflags order: n s d p j v x i o 0(line-numbers) c f.
+const O_NUMERIC: u16 = 1 << 0;
+const O_SOURCE: u16 = 1 << 1;
+const O_DEST: u16 = 1 << 2;
+const O_PROTO: u16 = 1 << 3;
+const O_JUMP: u16 = 1 << 4;
+const O_VERBOSE: u16 = 1 << 5;
+const O_EXPANDED: u16 = 1 << 6;
+const O_VIAIN: u16 = 1 << 7;
+const O_VIAOUT: u16 = 1 << 8;
+const O_LINENUMBERS: u16 = 1 << 9;
+const O_COUNTERS: u16 = 1 << 10;
+const O_FRAGMENT: u16 = 1 << 11;
+const OPT_CHARS: [char; 12] = ['n', 's', 'd', 'p', 'j', 'v', 'x', 'i', 'o', '0', 'c', 'f'];
+
+/// Which generic options each command refuses (iptables' commands_v_options 'x' cells).
+fn illegal_options(cmd: Cmd) -> u16 {
+    let rule_ok = O_NUMERIC | O_EXPANDED | O_LINENUMBERS;
+    let all_but_v = !O_VERBOSE & 0x0fff;
+    match cmd {
+        Cmd::Insert | Cmd::Replace | Cmd::Append => rule_ok,
+        Cmd::Delete | Cmd::Check => rule_ok | O_COUNTERS,
+        Cmd::List => {
+            O_SOURCE | O_DEST | O_PROTO | O_JUMP | O_VIAIN | O_VIAOUT | O_COUNTERS | O_FRAGMENT
+        }
+        Cmd::Policy => all_but_v & !O_COUNTERS,
+        _ => all_but_v,
+    }
+}
+
+/// A base (non-extension) option: long name, argument kind, short letter.
+const BASE_OPTS: &[(&str, Arg, char)] = &[
+    ("append", Arg::Required, 'A'),
+    ("delete", Arg::Required, 'D'),
+    ("check", Arg::Required, 'C'),
+    ("insert", Arg::Required, 'I'),
+    ("replace", Arg::Required, 'R'),
+    ("list", Arg::Optional, 'L'),
+    ("list-rules", Arg::Optional, 'S'),
+    ("flush", Arg::Optional, 'F'),
+    ("zero", Arg::Optional, 'Z'),
+    ("new-chain", Arg::Required, 'N'),
+    ("delete-chain", Arg::Optional, 'X'),
+    ("rename-chain", Arg::Required, 'E'),
+    ("policy", Arg::Required, 'P'),
+    ("source", Arg::Required, 's'),
+    ("destination", Arg::Required, 'd'),
+    ("src", Arg::Required, 's'),
+    ("dst", Arg::Required, 'd'),
+    ("protocol", Arg::Required, 'p'),
+    ("in-interface", Arg::Required, 'i'),
+    ("jump", Arg::Required, 'j'),
+    ("table", Arg::Required, 't'),
+    ("match", Arg::Required, 'm'),
+    ("numeric", Arg::None, 'n'),
+    ("out-interface", Arg::Required, 'o'),
+    ("verbose", Arg::None, 'v'),
+    ("wait", Arg::Optional, 'w'),
+    ("wait-interval", Arg::Optional, 'W'),
+    ("exact", Arg::None, 'x'),
+    ("fragments", Arg::None, 'f'),
+    ("version", Arg::None, 'V'),
+    ("help", Arg::Optional, 'h'),
+    ("line-numbers", Arg::None, '0'),
+    ("modprobe", Arg::Required, 'M'),
+    ("set-counters", Arg::Required, 'c'),
+    ("goto", Arg::Required, 'g'),
+    ("ipv4", Arg::None, '4'),
+    ("ipv6", Arg::None, '6'),
+];
+
+/// Short options and their argument kind (iptables' optstring).
+fn short_arg(c: char) -> Option<Arg> {
+    Some(match c {
+        'A' | 'C' | 'D' | 'R' | 'I' | 'M' | 'N' | 'E' | 'P' | 'o' | 'p' | 's' | 'd' | 'j' | 'i'
+        | 't' | 'm' | 'c' | 'g' => Arg::Required,
+        'L' | 'S' | 'F' | 'Z' | 'X' | 'h' | 'w' | 'W' => Arg::Optional,
+        'V' | 'f' | 'b' | 'v' | 'n' | 'x' | '4' | '6' => Arg::None,
+        _ => return None,
+    })
+}
+
+/// Who owns an option found by getopt.
+#[derive(Clone, Copy, Debug)]
+enum Owner {
+    Base(char),
+    Target(usize),
+    Match(usize, usize),
+}
+
+/// One loaded extension instance within the rule being parsed.
+struct Loaded {
+    seen: u64,
+}
+
+struct Parser<'a> {
+    args: &'a [String],
+    pos: usize,
+    restore: bool,
+    table: TableKind,
+    table_set: bool,
+    cmd: Option<Cmd>,
+    zero_too: bool,
+    chain: String,
+    rulenum: u32,
+    arg2: String,
+    options: u16,
+    ip: IpSpec,
+    src_text: Option<String>,
+    dst_text: Option<String>,
+    proto_name: Option<String>,
+    proto_used: bool,
+    matches: Vec<(Match, Loaded)>,
+    /// Load order: index into matches (Some) or the target (None), newest last.
+    load_order: Vec<Option<usize>>,
+    target_ext: Option<(TargetExt, Loaded)>,
+    jumpto: Option<String>,
+    goto: bool,
+    counters: Option<Counters>,
+}
+
+fn bad_arg(s: &str) -> Error {
+    Error::bare(format!("Bad argument `{s}'"))
+}
+
+/// Parses `-s`/`-d` text: comma-separated `addr[/mask]` items (iptables' xtables_ipparse_multiple).
+pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
+    let mut out = Vec::new();
+    for item in text.split(',') {
+        let (host, mask) = match item.split_once('/') {
+            Some((h, m)) => {
+                let mask = if m.contains('.') {
+                    parse_dotted(m)
+                        .ok_or_else(|| Error::param(format!("invalid mask `{m}' specified")))?
+                } else {
+                    let bits = parse_uint(m, 0, 32)
+                        .ok_or_else(|| Error::param(format!("invalid mask `{m}' specified")))?;
+                    cidr_to_mask(bits as u8)
+                };
+                (h, mask)
+            }
+            None => (item, Ipv4Addr::BROADCAST),
+        };
+        let addr = if let Some(a) = parse_dotted(host) {
+            a
+        } else if host == "localhost" {
+            Ipv4Addr::LOCALHOST
+        } else {
+            return Err(Error::param(format!("host/network `{host}' not found")));
+        };
+        let net = Ipv4Addr::from(u32::from(addr) & u32::from(mask));
+        if !out.contains(&(net, mask)) {
+            out.push((net, mask));
+        }
+    }
+    Ok(out)
+}
+
+/// xtables_numeric_to_ipaddr: exactly four dot-separated numbers 0..=255 (each base 0).
+fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    let mut b = [0u8; 4];
+    for (i, p) in parts.iter().enumerate() {
+        b[i] = parse_uint(p, 0, 255)? as u8;
+    }
+    Some(Ipv4Addr::from(b))
+}
+
+/// xtables_parse_protocol: a number 0..=255, `all`, or a protocol name.
+pub fn parse_protocol(s: &str) -> Result<u16> {
+    if let Some(v) = parse_uint(s, 0, 255) {
+        return Ok(v as u16);
+    }
+    if s == "all" {
+        return Ok(0);
+    }
+    if let Some(n) = services::protocol_number(s) {
+        return Ok(u16::from(n));
+    }
+    if let Some((_, n)) = services::CHAIN_PROTOS.iter().find(|(n, _)| *n == s) {
+        return Ok(*n);
+    }
+    Err(Error::param(format!("unknown protocol \"{s}\" specified")))
+}
+
+fn parse_iface(s: &str) -> Result<String> {
+    if s.len() >= 16 {
+        return Err(Error::param(format!(
+            "interface name `{s}' must be shorter than IFNAMSIZ (15)"
+        )));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_rulenumber(s: &str) -> Result<u32> {
+    parse_uint(s, 1, i32::MAX as u64)
+        .map(|v| v as u32)
+        .ok_or_else(|| Error::param(format!("Invalid rule number `{s}'")))
+}
+
+/// sscanf("%llu"): leading blanks, optional sign, decimal digits, rest ignored.
+fn scan_u64(s: &str) -> Option<u64> {
+    let t = s.trim_start();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = t
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(t.len());
+    if end == 0 {
+        return None;
+    }
+    let v = t[..end].parse::<u64>().unwrap_or(u64::MAX);
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+impl<'a> Parser<'a> {
+    fn next_is_value(&self) -> bool {
+        self.args
+            .get(self.pos)
+            .is_some_and(|a| !a.starts_with('-') && !a.starts_with('!'))
+    }
+
+    fn take_value(&mut self) -> Option<String> {
+        if self.next_is_value() {
+            self.pos += 1;
+            Some(self.args[self.pos - 1].clone())
+        } else {
+            None
+        }
+    }
+
+    fn set_command(&mut self, c: Cmd, invert: bool) -> Result<()> {
+        if let Some(old) = self.cmd {
+            let ok = matches!((old, c), (Cmd::List, Cmd::Zero) | (Cmd::Zero, Cmd::List));
+            if !ok {
+                return Err(Error::param(format!(
+                    "Cannot use -{} with -{}\n",
+                    c.letter(),
+                    old.letter()
+                )));
+            }
+            self.zero_too = true;
+            if c == Cmd::List {
+                self.cmd = Some(Cmd::List);
+            }
+            return Ok(());
+        }
+        if invert {
+            return Err(Error::param("unexpected ! flag before --table"));
+        }
+        self.cmd = Some(c);
+        Ok(())
+    }
+
+    fn set_option(&mut self, bit: u16, invert: bool, invertible: bool) -> Result<()> {
+        let c = OPT_CHARS[bit.trailing_zeros() as usize];
+        if self.options & bit != 0 {
+            return Err(Error::param(format!("multiple -{c} flags not allowed")));
+        }
+        if invert && !invertible {
+            return Err(Error::param(format!("cannot have ! before -{c}")));
+        }
+        self.options |= bit;
+        Ok(())
+    }
+
+    /// The long option table as getopt sees it now: base options, then extension options with
+    /// the newest loaded extension first.
+    fn long_table(&self) -> Vec<(&'static str, Arg, Owner)> {
+        let mut v: Vec<(&'static str, Arg, Owner)> = BASE_OPTS
+            .iter()
+            .map(|&(n, a, c)| (n, a, Owner::Base(c)))
+            .collect();
+        for slot in self.load_order.iter().rev() {
+            let opts: &'static [Opt] = match slot {
+                Some(i) => self.matches[*i].0.options(),
+                None => match &self.target_ext {
+                    Some((t, _)) => t.options(),
+                    None => continue,
+                },
+            };
+            for (k, o) in opts.iter().enumerate() {
+                let owner = match slot {
+                    Some(i) => Owner::Match(*i, k),
+                    None => Owner::Target(k),
+                };
+                v.push((o.name, o.arg, owner));
+            }
+        }
+        v
+    }
+
+    /// Looks up a long option by exact name, else unique abbreviation (glibc getopt_long).
+    fn find_long(&self, name: &str) -> Option<(Arg, Owner)> {
+        let table = self.long_table();
+        if let Some(&(_, a, o)) = table.iter().find(|(n, _, _)| *n == name) {
+            return Some((a, o));
+        }
+        let cands: Vec<&(&str, Arg, Owner)> = table
+            .iter()
+            .filter(|(n, _, _)| n.starts_with(name))
+            .collect();
+        let first = cands.first()?;
+        let same = cands
+            .iter()
+            .all(|c| c.1 == first.1 && same_owner(c.2, first.2));
+        if same {
+            Some((first.1, first.2))
+        } else {
+            None
+        }
+    }
+
+    /// Loads the match named by `-p` when an option is unknown (iptables' load_proto).
+    fn load_proto(&mut self) -> Result<bool> {
+        if self.proto_used {
+            return Ok(false);
+        }
+        let Some(p) = self.proto_name.clone() else {
+            return Ok(false);
+        };
+        let name = match parse_uint(&p, 0, 255) {
+            Some(n) => match services::proto_to_name(n as u16, self.options & O_NUMERIC != 0) {
+                Some(n) => n.to_string(),
+                None => return Ok(false),
+            },
+            None => p,
+        };
+        match Match::new(&name) {
+            Some(m) => {
+                self.proto_used = true;
+                self.push_match(m?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn push_match(&mut self, m: Match) {
+        self.matches.push((m, Loaded { seen: 0 }));
+        self.load_order.push(Some(self.matches.len() - 1));
+    }
+
+    fn ext_option(&mut self, owner: Owner, arg: &str, invert: bool) -> Result<()> {
+        let (opt, ext_name, seen) = match owner {
+            Owner::Match(i, k) => {
+                let (m, l) = &self.matches[i];
+                (m.options()[k], m.name(), l.seen)
+            }
+            Owner::Target(k) => {
+                let (t, l) = self.target_ext.as_ref().unwrap();
+                (t.options()[k], t.name(), l.seen)
+            }
+            Owner::Base(_) => unreachable!(),
+        };
+        let k = match owner {
+            Owner::Match(_, k) | Owner::Target(k) => k,
+            Owner::Base(_) => unreachable!(),
+        };
+        if invert && !opt.invert {
+            return Err(Error::param(format!(
+                "{ext_name}: option \"--{}\" cannot be inverted.",
+                opt.name
+            )));
+        }
+        if seen & (1 << k) != 0 && !opt.multi {
+            return Err(Error::param(format!(
+                "{ext_name}: option \"--{}\" can only be used once.",
+                opt.name
+            )));
+        }
+        let cx = OptCtx {
+            ip: &self.ip,
+            invert,
+            seen,
+            table: self.table,
+        };
+        match owner {
+            Owner::Match(i, _) => {
+                let (m, l) = &mut self.matches[i];
+                m.parse(k, arg, &cx)?;
+                l.seen |= 1 << k;
+            }
+            Owner::Target(_) => {
+                let (t, l) = self.target_ext.as_mut().unwrap();
+                t.parse(k, arg, &cx)?;
+                l.seen |= 1 << k;
+            }
+            Owner::Base(_) => unreachable!(),
+        }
+        Ok(())
+    }
+
+    fn base_option(&mut self, c: char, optarg: Option<String>, invert: bool) -> Result<()> {
+        let req = |o: &Option<String>| o.clone().unwrap_or_default();
+        match c {
+            'A' | 'C' => {
+                self.set_command(if c == 'A' { Cmd::Append } else { Cmd::Check }, invert)?;
+                self.chain = req(&optarg);
+            }
+            'D' => {
+                self.set_command(Cmd::Delete, invert)?;
+                self.chain = req(&optarg);
+                if let Some(v) = self.take_value() {
+                    self.rulenum = parse_rulenumber(&v)?;
+                    self.cmd = Some(Cmd::DeleteNum);
+                }
+            }
+            'R' => {
+                self.set_command(Cmd::Replace, invert)?;
+                self.chain = req(&optarg);
+                match self.take_value() {
+                    Some(v) => self.rulenum = parse_rulenumber(&v)?,
+                    None => return Err(Error::param("-R requires a rule number")),
+                }
+            }
+            'I' => {
+                self.set_command(Cmd::Insert, invert)?;
+                self.chain = req(&optarg);
+                self.rulenum = match self.take_value() {
+                    Some(v) => parse_rulenumber(&v)?,
+                    None => 1,
+                };
+            }
+            'L' | 'S' | 'Z' => {
+                let cmd = match c {
+                    'L' => Cmd::List,
+                    'S' => Cmd::ListRules,
+                    _ => Cmd::Zero,
+                };
+                self.set_command(cmd, invert)?;
+                let chain = optarg.or_else(|| self.take_value());
+                if let Some(ch) = chain {
+                    self.chain = ch;
+                    if let Some(v) = self.take_value() {
+                        self.rulenum = parse_rulenumber(&v)?;
+                    }
+                }
+            }
+            'F' | 'X' => {
+                self.set_command(
+                    if c == 'F' {
+                        Cmd::Flush
+                    } else {
+                        Cmd::DeleteChain
+                    },
+                    invert,
+                )?;
+                if let Some(ch) = optarg.or_else(|| self.take_value()) {
+                    self.chain = ch;
+                }
+            }
+            'N' => {
+                self.set_command(Cmd::NewChain, invert)?;
+                let name = req(&optarg);
+                if name.starts_with('-') || name.starts_with('!') {
+                    return Err(Error::param(format!(
+                        "chain name not allowed to start with `{}'\n",
+                        &name[..1]
+                    )));
+                }
+                if TargetExt::NAMES.contains(&name.as_str())
+                    || crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&name.as_str())
+                {
+                    return Err(Error::param("chain name may not clash with target name\n"));
+                }
+                self.chain = name;
+            }
+            'E' => {
+                self.set_command(Cmd::Rename, invert)?;
+                self.chain = req(&optarg);
+                match self.take_value() {
+                    Some(v) => self.arg2 = v,
+                    None => {
+                        return Err(Error::param(
+                            "-E requires old-chain-name and new-chain-name",
+                        ))
+                    }
+                }
+            }
+            'P' => {
+                self.set_command(Cmd::Policy, invert)?;
+                self.chain = req(&optarg);
+                match self.take_value() {
+                    Some(v) => self.arg2 = v,
+                    None => return Err(Error::param("-P requires a chain and a policy")),
+                }
+            }
+            'p' => {
+                self.set_option(O_PROTO, invert, true)?;
+                let name = req(&optarg).to_ascii_lowercase();
+                self.ip.proto = parse_protocol(&name)?;
+                self.ip.inv_proto = invert;
+                if self.ip.proto == 0 && invert {
+                    return Err(Error::param("rule would never match protocol"));
+                }
+                self.proto_name = Some(name);
+            }
+            's' => {
+                self.set_option(O_SOURCE, invert, true)?;
+                self.ip.inv_src = invert;
+                self.src_text = optarg;
+            }
+            'd' => {
+                self.set_option(O_DEST, invert, true)?;
+                self.ip.inv_dst = invert;
+                self.dst_text = optarg;
+            }
+            'i' => {
+                self.set_option(O_VIAIN, invert, true)?;
+                self.ip.in_iface = Iface {
+                    name: parse_iface(&req(&optarg))?,
+                    invert,
+                };
+            }
+            'o' => {
+                self.set_option(O_VIAOUT, invert, true)?;
+                self.ip.out_iface = Iface {
+                    name: parse_iface(&req(&optarg))?,
+                    invert,
+                };
+            }
+            'f' => {
+                self.set_option(O_FRAGMENT, invert, true)?;
+                self.ip.fragment = true;
+                self.ip.inv_fragment = invert;
+            }
+            'j' | 'g' => {
+                self.set_option(O_JUMP, invert, false)?;
+                let name = req(&optarg);
+                if name.is_empty() {
+                    return Err(Error::param("Invalid target name (too short)"));
+                }
+                if name.len() >= 29 {
+                    return Err(Error::param(format!(
+                        "Invalid target name `{name}' (28 chars max)"
+                    )));
+                }
+                if name.chars().any(|c| c.is_ascii_whitespace()) {
+                    return Err(Error::param(format!("Invalid target name `{name}'")));
+                }
+                self.goto = c == 'g';
+                if let Some(t) = TargetExt::new(&name) {
+                    self.target_ext = Some((t?, Loaded { seen: 0 }));
+                    self.load_order.push(None);
+                } else if crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&name.as_str()) {
+                    return Err(crate::ext::unsupported_target(&name));
+                }
+                self.jumpto = Some(name);
+            }
+            'm' => {
+                if invert {
+                    return Err(Error::param("unexpected ! flag before --match"));
+                }
+                let name = req(&optarg);
+                match Match::new(&name) {
+                    Some(m) => self.push_match(m?),
+                    None if crate::ext::KNOWN_UNSUPPORTED_MATCHES.contains(&name.as_str()) => {
+                        return Err(crate::ext::unsupported_match(&name))
+                    }
+                    None => {
+                        return Err(Error::param(format!(
+                            "Couldn't load match `{name}':No such file or directory\n"
+                        )))
+                    }
+                }
+            }
+            'n' => self.set_option(O_NUMERIC, invert, false)?,
+            'v' => {
+                if invert {
+                    return Err(Error::param("cannot have ! before -v"));
+                }
+                self.options |= O_VERBOSE;
+            }
+            'x' => self.set_option(O_EXPANDED, invert, false)?,
+            '0' => self.set_option(O_LINENUMBERS, invert, false)?,
+            't' => {
+                if invert {
+                    return Err(Error::param("unexpected ! flag before --table"));
+                }
+                if self.restore && self.table_set {
+                    return Err(Error::param(
+                        "The -t option (seen in line %u) cannot be used in iptables-restore.\n",
+                    ));
+                }
+                let name = req(&optarg);
+                self.table = match TableKind::from_name(&name) {
+                    Some(t) => t,
+                    None if name == "security" => {
+                        return Err(Error::unsupported("table `security'"))
+                    }
+                    None => {
+                        return Err(Error::other(format!(
+                            "can't initialize iptables table `{name}': Table does not exist (do you need to insmod?)\nPerhaps iptables or your kernel needs to be upgraded."
+                        )))
+                    }
+                };
+                self.table_set = true;
+            }
+            'c' => {
+                self.set_option(O_COUNTERS, invert, false)?;
+                let p = req(&optarg);
+                let mut b = p
+                    .get(1..)
+                    .and_then(|rest| rest.find(',').map(|i| p[i + 2..].to_string()));
+                if b.is_none() {
+                    b = self.take_value();
+                }
+                let Some(b) = b else {
+                    return Err(Error::param("-c requires packet and byte counter"));
+                };
+                let packets =
+                    scan_u64(&p).ok_or_else(|| Error::param("-c packet counter not numeric"))?;
+                let bytes =
+                    scan_u64(&b).ok_or_else(|| Error::param("-c byte counter not numeric"))?;
+                self.counters = Some(Counters { packets, bytes });
+            }
+            'w' | 'W' => {
+                if optarg.is_none()
+                    && self
+                        .args
+                        .get(self.pos)
+                        .is_some_and(|a| strtoull(a).is_some())
+                {
+                    self.pos += 1;
+                }
+            }
+            '4' => {}
+            '6' => {
+                return Err(Error::param("This is the IPv4 version of iptables.\n"));
+            }
+            'M' => {}
+            'V' => return Err(Error::other("iptables v1.8.9 (legacy)")),
+            'h' => return Err(Error::param("nfrs iptables: see iptables(8) for help")),
+            _ => return Err(Error::param(format!("unknown option \"-{c}\""))),
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let mut invert = false;
+        let mut only_args = false;
+        while self.pos < self.args.len() {
+            let arg = self.args[self.pos].clone();
+            self.pos += 1;
+            if only_args || !arg.starts_with('-') || arg == "-" {
+                if arg == "!" {
+                    if invert {
+                        return Err(Error::param("multiple consecutive ! not allowed"));
+                    }
+                    invert = true;
+                    continue;
+                }
+                return Err(bad_arg(&arg));
+            }
+            if arg == "--" {
+                only_args = true;
+                continue;
+            }
+            if let Some(long) = arg.strip_prefix("--") {
+                let (name, inline) = match long.split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (long, None),
+                };
+                loop {
+                    match self.find_long(name) {
+                        Some((a, owner)) => {
+                            let optarg = match a {
+                                Arg::None => {
+                                    if inline.is_some() {
+                                        return Err(Error::param(format!(
+                                            "unknown option \"{arg}\""
+                                        )));
+                                    }
+                                    None
+                                }
+                                Arg::Optional => inline.clone(),
+                                Arg::Required => match inline.clone() {
+                                    Some(v) => Some(v),
+                                    None => {
+                                        if self.pos >= self.args.len() {
+                                            return Err(Error::param(format!(
+                                                "option \"{arg}\" requires an argument"
+                                            )));
+                                        }
+                                        self.pos += 1;
+                                        Some(self.args[self.pos - 1].clone())
+                                    }
+                                },
+                            };
+                            match owner {
+                                Owner::Base(c) => self.base_option(c, optarg, invert)?,
+                                _ => {
+                                    self.ext_option(owner, optarg.as_deref().unwrap_or(""), invert)?
+                                }
+                            }
+                            break;
+                        }
+                        None => {
+                            if self.load_proto()? {
+                                continue;
+                            }
+                            return Err(Error::param(format!("unknown option \"{arg}\"")));
+                        }
+                    }
+                }
+                invert = false;
+                continue;
+            }
+            // A cluster of short options (`-nvL`, `-ptcp`).
+            let chars: Vec<char> = arg[1..].chars().collect();
+            let mut k = 0;
+            while k < chars.len() {
+                let c = chars[k];
+                k += 1;
+                let Some(a) = short_arg(c) else {
+                    if self.load_proto()? {
+                        k -= 1;
+                        // The proto match has no short options; retrying only re-reports.
+                        return Err(Error::param(format!("unknown option \"-{}\"", chars[k])));
+                    }
+                    return Err(Error::param(format!("unknown option \"-{c}\"")));
+                };
+                let optarg = match a {
+                    Arg::None => None,
+                    Arg::Optional => {
+                        if k < chars.len() {
+                            let v: String = chars[k..].iter().collect();
+                            k = chars.len();
+                            Some(v)
+                        } else {
+                            None
+                        }
+                    }
+                    Arg::Required => {
+                        if k < chars.len() {
+                            let v: String = chars[k..].iter().collect();
+                            k = chars.len();
+                            Some(v)
+                        } else if self.pos < self.args.len() {
+                            self.pos += 1;
+                            Some(self.args[self.pos - 1].clone())
+                        } else {
+                            return Err(Error::param(format!(
+                                "option \"-{c}\" requires an argument"
+                            )));
+                        }
+                    }
+                };
+                self.base_option(c, optarg, invert)?;
+                invert = false;
+            }
+        }
+        if invert {
+            return Err(Error::param("nothing appropriate following !"));
+        }
+        Ok(())
+    }
+}
+
+fn same_owner(a: Owner, b: Owner) -> bool {
+    match (a, b) {
+        (Owner::Base(x), Owner::Base(y)) => x == y,
+        (Owner::Target(x), Owner::Target(y)) => x == y,
+        (Owner::Match(i, x), Owner::Match(j, y)) => i == j && x == y,
+        _ => false,
+    }
+}
+
+/// Parses one iptables invocation (`args` without the program name). `restore` is true for
+/// iptables-restore lines (which carry the table from `*table`).
+pub fn parse_command(args: &[String], restore: bool, table: Option<TableKind>) -> Result<Command> {
+    let mut p = Parser {
+        args,
+        pos: 0,
+        restore,
+        table: table.unwrap_or(TableKind::Filter),
+        table_set: table.is_some() && restore,
+        cmd: None,
+        zero_too: false,
+        chain: String::new(),
+        rulenum: 0,
+        arg2: String::new(),
+        options: 0,
+        ip: IpSpec::default(),
+        src_text: None,
+        dst_text: None,
+        proto_name: None,
+        proto_used: false,
+        matches: Vec::new(),
+        load_order: Vec::new(),
+        target_ext: None,
+        jumpto: None,
+        goto: false,
+        counters: None,
+    };
+    p.run()?;
+    let Some(cmd) = p.cmd else {
+        return Err(Error::param("no command specified"));
+    };
+    // Extension final checks (x6_fcheck), matches then target.
+    for (m, l) in p.matches.iter_mut() {
+        m.final_check(l.seen, &p.ip)?;
+    }
+    if let Some((t, l)) = p.target_ext.as_mut() {
+        t.final_check(l.seen, &p.ip)?;
+    }
+    // Generic options allowed with this command.
+    let bad = p.options & illegal_options(cmd);
+    if bad != 0 {
+        let c = OPT_CHARS[bad.trailing_zeros() as usize];
+        return Err(Error::param(format!(
+            "Illegal option `-{c}' with this command\n"
+        )));
+    }
+    if p.chain.len() >= 29 {
+        return Err(Error::param(format!(
+            "chain name `{}' too long (must be under 29 chars)",
+            p.chain
+        )));
+    }
+    let mut rules = Vec::new();
+    let mut jump_chain = None;
+    if cmd.has_rule() {
+        if matches!(p.chain.as_str(), "PREROUTING" | "INPUT") && p.options & O_VIAOUT != 0 {
+            return Err(Error::param(format!("Can't use -o with {}\n", p.chain)));
+        }
+        if matches!(p.chain.as_str(), "POSTROUTING" | "OUTPUT") && p.options & O_VIAIN != 0 {
+            return Err(Error::param(format!("Can't use -i with {}\n", p.chain)));
+        }
+        let any = vec![(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)];
+        let srcs = match &p.src_text {
+            Some(t) => parse_addresses(t)?,
+            None => any.clone(),
+        };
+        let dsts = match &p.dst_text {
+            Some(t) => parse_addresses(t)?,
+            None => any,
+        };
+        if (srcs.len() > 1 || dsts.len() > 1) && (p.ip.inv_src || p.ip.inv_dst) {
+            return Err(Error::param(
+                "! not allowed with multiple source or destination IP addresses",
+            ));
+        }
+        if cmd == Cmd::Replace && (srcs.len() != 1 || dsts.len() != 1) {
+            return Err(Error::param(
+                "Replacement rule does not specify a unique address",
+            ));
+        }
+        let target = match (&p.target_ext, &p.jumpto) {
+            (Some((t, _)), _) => {
+                if p.goto {
+                    return Err(Error::param(format!(
+                        "goto '{}' is not a chain",
+                        p.jumpto.clone().unwrap_or_default()
+                    )));
+                }
+                Target::Ext(t.clone())
+            }
+            (None, None) => Target::None,
+            (None, Some(name)) => match name.as_str() {
+                "ACCEPT" if !p.goto => Target::Accept,
+                "DROP" if !p.goto => Target::Drop,
+                "RETURN" if !p.goto => Target::Return,
+                "QUEUE" => return Err(crate::ext::unsupported_target("QUEUE")),
+                _ => {
+                    jump_chain = Some(name.clone());
+                    if p.goto {
+                        Target::Goto(name.clone())
+                    } else {
+                        Target::Jump(name.clone())
+                    }
+                }
+            },
+        };
+        let matches: Vec<Match> = p.matches.iter().map(|(m, _)| m.clone()).collect();
+        for (s, sm) in &srcs {
+            for (d, dm) in &dsts {
+                let mut ip = p.ip.clone();
+                ip.src = *s;
+                ip.src_mask = *sm;
+                ip.dst = *d;
+                ip.dst_mask = *dm;
+                rules.push(Rule {
+                    ip,
+                    matches: matches.clone(),
+                    target: target.clone(),
+                    counters: p.counters.unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(Command {
+        table: p.table,
+        cmd,
+        zero_too: p.zero_too,
+        chain: p.chain,
+        rulenum: p.rulenum,
+        rules,
+        arg2: p.arg2,
+        numeric: p.options & O_NUMERIC != 0,
+        verbose: p.options & O_VERBOSE != 0,
+        exact: p.options & O_EXPANDED != 0,
+        line_numbers: p.options & O_LINENUMBERS != 0,
+        counters: p.counters,
+        jump_chain,
+    })
+}
+
+/// Parses the rule part of `-A CHAIN ARGS` for tests and tools: returns the one rule.
+pub fn parse_rule(table: TableKind, chain: &str, args: &[&str]) -> Result<Rule> {
+    let mut v: Vec<String> = vec!["-A".into(), chain.into()];
+    v.extend(args.iter().map(|s| s.to_string()));
+    let c = parse_command(&v, false, Some(table))?;
+    c.rules
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::other("no rule"))
+}

@@ -1,0 +1,333 @@
+//! iptables-restore: the line format (`*table`, `:CHAIN POLICY [p:b]`, rule lines, `COMMIT`,
+//! `#` comments), iptables' own quoting, and per-table commits like the kernel's table replace.
+
+use crate::error::{Errno, Error, ErrorKind, Result};
+use crate::model::{Counters, Hook, Ruleset, Table, TableKind};
+use crate::ops;
+use crate::parse;
+
+/// Options of one iptables-restore run.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOpts {
+    /// `-c`: use `[p:b]` counters from the input.
+    pub counters: bool,
+    /// `-n`: do not flush tables first.
+    pub noflush: bool,
+    /// `-t`: parse and check only.
+    pub test: bool,
+    /// `-T table`: restore only this table.
+    pub only_table: Option<String>,
+}
+
+/// A restore failure with the exact stderr text iptables-restore prints and its exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreError {
+    pub message: String,
+    pub exit_code: i32,
+}
+
+/// Splits a rule line into arguments as iptables-restore does: blanks separate; `"` opens a
+/// quote anywhere, inside quotes `\x` is `x` and the closing `"` ends the argument (even an
+/// empty one); outside quotes `\` is an ordinary character; an unclosed quote runs to the end
+/// of the line (newline included).
+pub fn tokenize(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        if quoted {
+            if escaped {
+                cur.push(c);
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+                out.push(std::mem::take(&mut cur));
+            } else {
+                cur.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            ' ' | '\t' | '\n' => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn parse_counter_pair(s: &str) -> Option<Counters> {
+    let inner = s.strip_prefix('[')?.strip_suffix(']')?;
+    let (p, b) = inner.split_once(':')?;
+    Some(Counters {
+        packets: p.parse().ok()?,
+        bytes: b.parse().ok()?,
+    })
+}
+
+fn param_at(msg: &str, bare: bool, line: usize) -> RestoreError {
+    let head = if bare {
+        msg.to_string()
+    } else {
+        format!("iptables-restore v1.8.9 (legacy): {msg}")
+    };
+    RestoreError {
+        message: format!(
+            "{head}\nError occurred at line: {line}\nTry `iptables-restore -h' or 'iptables-restore --help' for more information.\n"
+        ),
+        exit_code: 2,
+    }
+}
+
+fn failed_at(line: usize) -> RestoreError {
+    RestoreError {
+        message: format!("iptables-restore: line {line} failed\n"),
+        exit_code: 1,
+    }
+}
+
+fn from_error(e: &Error, line: usize) -> RestoreError {
+    match e.kind {
+        ErrorKind::Parameter | ErrorKind::Unsupported => param_at(&e.msg, false, line),
+        ErrorKind::ParameterBare => param_at(&e.msg, true, line),
+        ErrorKind::Kernel(_) => failed_at(line),
+        ErrorKind::Other => RestoreError {
+            message: format!("iptables-restore v1.8.9 (legacy): {}\n", e.msg),
+            exit_code: 1,
+        },
+    }
+}
+
+/// Restores `input` into `rs`. Tables are committed one by one at their `COMMIT` (so tables
+/// committed before a failure stay, as with the kernel); the caller persists `rs` as it is
+/// after the call, whether or not an error is returned.
+pub fn restore(
+    rs: &mut Ruleset,
+    input: &str,
+    opts: &RestoreOpts,
+) -> std::result::Result<(), RestoreError> {
+    let mut current: Option<Table> = None;
+    let mut skipping = false;
+    let mut line_no = 0;
+    for raw in input.split_inclusive('\n') {
+        line_no += 1;
+        let line = raw;
+        if line == "\n" || line.starts_with('#') {
+            continue;
+        }
+        if skipping {
+            if line == "COMMIT\n" || line == "COMMIT" {
+                skipping = false;
+            }
+            continue;
+        }
+        if (line == "COMMIT\n" || line == "COMMIT") && current.is_some() {
+            let table = current.take().unwrap();
+            ops::validate_table(&table).map_err(|_| failed_at(line_no))?;
+            if !opts.test {
+                let kind = table.kind;
+                *rs.table_mut(kind) = table;
+            }
+            continue;
+        }
+        if line.starts_with('*') && current.is_none() {
+            let name = line[1..].split_whitespace().next();
+            let Some(name) = name else {
+                return Err(RestoreError {
+                    message: format!("iptables-restore: line {line_no} table name invalid\n"),
+                    exit_code: 1,
+                });
+            };
+            if opts.only_table.as_deref().is_some_and(|t| t != name) {
+                skipping = true;
+                continue;
+            }
+            let kind = match TableKind::from_name(name) {
+                Some(k) => k,
+                None if name == "security" => {
+                    return Err(from_error(&Error::unsupported("table `security'"), line_no))
+                }
+                None => {
+                    return Err(param_at(
+                        &format!("iptables-restore: unable to initialize table '{name}'"),
+                        false,
+                        line_no,
+                    ))
+                }
+            };
+            // Touching the table instantiates it in the kernel (and in the table order).
+            let mut table = rs.table_mut(kind).clone();
+            if !opts.noflush {
+                table.chains.iter_mut().for_each(|c| c.rules.clear());
+                table.chains.retain(|c| c.is_builtin());
+            }
+            current = Some(table);
+            continue;
+        }
+        if let (true, Some(table)) = (line.starts_with(':'), current.as_mut()) {
+            let mut it = line[1..].split([' ', '\t', '\n']).filter(|s| !s.is_empty());
+            let Some(chain) = it.next() else {
+                return Err(RestoreError {
+                    message: format!("iptables-restore: line {line_no} chain name invalid\n"),
+                    exit_code: 1,
+                });
+            };
+            if chain.len() >= 29 {
+                return Err(param_at(
+                    &format!("Invalid chain name `{chain}' (28 chars max)"),
+                    false,
+                    line_no,
+                ));
+            }
+            let builtin =
+                Hook::from_chain_name(chain).is_some_and(|h| table.kind.hooks().contains(&h));
+            if !builtin {
+                if table.chain(chain).is_some() {
+                    if opts.noflush {
+                        table.chain_mut(chain).unwrap().rules.clear();
+                    } else {
+                        return Err(param_at(
+                            &format!("error creating chain '{chain}':File exists"),
+                            false,
+                            line_no,
+                        ));
+                    }
+                } else {
+                    ops::insert_user_chain(table, chain);
+                }
+            }
+            let Some(policy) = it.next() else {
+                return Err(RestoreError {
+                    message: format!("iptables-restore: line {line_no} policy invalid\n"),
+                    exit_code: 1,
+                });
+            };
+            if policy != "-" {
+                let ctrs = it.next().and_then(parse_counter_pair);
+                let counters = if opts.counters {
+                    match ctrs {
+                        Some(c) => Some(c),
+                        None => {
+                            return Err(param_at(
+                                &format!("invalid policy counters for chain '{chain}'\n"),
+                                false,
+                                line_no,
+                            ))
+                        }
+                    }
+                } else {
+                    Some(Counters::default())
+                };
+                if let Err(e) = ops::set_policy(table, chain, policy, counters) {
+                    let why = match e.kind {
+                        ErrorKind::Kernel(Errno::BadBuiltin) => "Bad built-in chain name",
+                        _ => "Bad policy name",
+                    };
+                    return Err(RestoreError {
+                        message: format!(
+                            "iptables-restore v1.8.9 (legacy): Can't set policy `{policy}' on `{chain}' line {line_no}: {why}\n"
+                        ),
+                        exit_code: 1,
+                    });
+                }
+            }
+            continue;
+        }
+        let Some(table) = current.as_mut() else {
+            return Err(failed_at(line_no));
+        };
+        // A rule (or any iptables command) line, optionally led by [packets:bytes].
+        let mut body = line;
+        let mut counters = None;
+        if line.starts_with('[') {
+            let Some(end) = line.find(']') else {
+                return Err(param_at(
+                    &format!("Bad line {line_no}: need ]\n"),
+                    false,
+                    line_no,
+                ));
+            };
+            counters = parse_counter_pair(&line[..=end]);
+            if counters.is_none() {
+                return Err(param_at(
+                    &format!("Bad line {line_no}: need :\n"),
+                    false,
+                    line_no,
+                ));
+            }
+            body = &line[end + 1..];
+        }
+        let mut args = tokenize(body);
+        if opts.counters {
+            if let Some(c) = counters {
+                let mut v = vec![
+                    "--set-counters".to_string(),
+                    c.packets.to_string(),
+                    c.bytes.to_string(),
+                ];
+                v.append(&mut args);
+                args = v;
+            }
+        }
+        let cmd = parse::parse_command(&args, true, Some(table.kind))
+            .map_err(|e| from_error(&e, line_no))?;
+        if cmd.cmd == parse::Cmd::List {
+            continue;
+        }
+        ops::apply(table, &cmd).map_err(|e| from_error(&e, line_no))?;
+    }
+    if current.is_some() {
+        return Err(RestoreError {
+            message: format!(
+                "iptables-restore: COMMIT expected at line {}\n",
+                line_no + 1
+            ),
+            exit_code: 1,
+        });
+    }
+    Ok(())
+}
+
+/// Convenience for tests and tools: restore into a fresh ruleset.
+pub fn restore_new(input: &str, opts: &RestoreOpts) -> std::result::Result<Ruleset, RestoreError> {
+    let mut rs = Ruleset::default();
+    restore(&mut rs, input, opts)?;
+    Ok(rs)
+}
+
+/// Result alias re-exported for callers that only need the crate error.
+pub type CrateResult<T> = Result<T>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_tokenize_quotes() {
+        // Recorded with iptables-legacy-restore 1.8.9 (see crate README).
+        assert_eq!(
+            tokenize("-m comment --comment \"a b\"\n"),
+            ["-m", "comment", "--comment", "a b"]
+        );
+        assert_eq!(tokenize("--comment \"a\\\"b\"\n"), ["--comment", "a\"b"]);
+        assert_eq!(
+            tokenize("--comment a\"b c\"d\n"),
+            ["--comment", "ab c", "d"]
+        );
+        assert_eq!(tokenize("--comment \"\"\n"), ["--comment", ""]);
+        assert_eq!(tokenize("--comment \"a\\xb\"\n"), ["--comment", "axb"]);
+        assert_eq!(tokenize("--comment a\\\"b\n"), ["--comment", "a\\b\n"]);
+        assert_eq!(tokenize("--comment \"ab\n"), ["--comment", "ab\n"]);
+        assert_eq!(tokenize("--comment 'a b'\n"), ["--comment", "'a", "b'"]);
+    }
+}

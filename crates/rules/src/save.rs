@@ -1,0 +1,192 @@
+//! Printers in iptables' text forms: `iptables-save` blocks and `iptables -S` lines.
+
+use crate::ext::util::mask_to_cidr;
+use crate::model::{Chain, Iface, IpSpec, Rule, Ruleset, Table, Target};
+use crate::services;
+use std::net::Ipv4Addr;
+
+fn push_addr(out: &mut String, flag: &str, addr: Ipv4Addr, mask: Ipv4Addr, inv: bool) {
+    if mask.is_unspecified() && addr.is_unspecified() && !inv {
+        return;
+    }
+    if inv {
+        out.push_str(" !");
+    }
+    out.push_str(&format!(" {flag} {addr}"));
+    match mask_to_cidr(mask) {
+        Some(bits) => out.push_str(&format!("/{bits}")),
+        None => out.push_str(&format!("/{mask}")),
+    }
+}
+
+fn push_iface(out: &mut String, flag: char, iface: &Iface) {
+    // iptables prints only the masked bytes, then `+` when the name continues (wildcard).
+    let prefix = iface.prefix();
+    if prefix.is_empty() && (iface.name.is_empty() || iface.is_wildcard()) {
+        return;
+    }
+    if iface.invert {
+        out.push_str(" !");
+    }
+    out.push_str(&format!(" -{flag} {prefix}"));
+    if iface.is_wildcard() {
+        out.push('+');
+    }
+}
+
+/// Appends the generic IP part of a rule in save form (` -s ... -d ... -i ... -o ... -p ... -f`).
+pub fn push_ip(out: &mut String, ip: &IpSpec) {
+    push_addr(out, "-s", ip.src, ip.src_mask, ip.inv_src);
+    push_addr(out, "-d", ip.dst, ip.dst_mask, ip.inv_dst);
+    push_iface(out, 'i', &ip.in_iface);
+    push_iface(out, 'o', &ip.out_iface);
+    if ip.proto != 0 || ip.inv_proto {
+        if ip.inv_proto {
+            out.push_str(" !");
+        }
+        match services::proto_to_name(ip.proto, false) {
+            Some(n) => out.push_str(&format!(" -p {n}")),
+            None => out.push_str(&format!(" -p {}", ip.proto)),
+        }
+    }
+    if ip.fragment {
+        if ip.inv_fragment {
+            out.push_str(" !");
+        }
+        out.push_str(" -f");
+    }
+}
+
+/// The target name as iptables prints it (`ACCEPT`, chain name, extension name; "" for none).
+pub fn target_name(t: &Target) -> &str {
+    match t {
+        Target::None => "",
+        Target::Accept => "ACCEPT",
+        Target::Drop => "DROP",
+        Target::Return => "RETURN",
+        Target::Jump(n) | Target::Goto(n) => n,
+        Target::Ext(e) => e.save_name(),
+    }
+}
+
+/// Appends the rule body after `-A CHAIN` (matches, optional ` -c P B`, target).
+pub fn push_rule_body(out: &mut String, rule: &Rule, counters_inline: bool) {
+    push_ip(out, &rule.ip);
+    for m in &rule.matches {
+        out.push_str(" -m ");
+        out.push_str(m.save_name());
+        m.save(&rule.ip, out);
+    }
+    if counters_inline {
+        out.push_str(&format!(
+            " -c {} {}",
+            rule.counters.packets, rule.counters.bytes
+        ));
+    }
+    match &rule.target {
+        Target::None => {}
+        Target::Goto(n) => out.push_str(&format!(" -g {n}")),
+        t => {
+            out.push_str(" -j ");
+            out.push_str(target_name(t));
+            if let Target::Ext(e) = t {
+                e.save(&rule.ip, out);
+            }
+        }
+    }
+}
+
+/// One rule as iptables-save prints it, without counters: `-A CHAIN ...`.
+pub fn rule_save_line(chain: &str, rule: &Rule) -> String {
+    let mut s = format!("-A {chain}");
+    push_rule_body(&mut s, rule, false);
+    s
+}
+
+/// The chains of a table in libiptc order: built-ins by hook, then user chains by name.
+pub fn ordered_chains(table: &Table) -> Vec<&Chain> {
+    let mut v: Vec<&Chain> = table.chains.iter().filter(|c| c.is_builtin()).collect();
+    v.sort_by_key(|c| c.hook);
+    let mut users: Vec<&Chain> = table.chains.iter().filter(|c| !c.is_builtin()).collect();
+    users.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    v.extend(users);
+    v
+}
+
+/// One table block of iptables-save (`*table` ... `COMMIT`), without the comment lines.
+pub fn save_table(table: &Table, counters: bool, out: &mut String) {
+    out.push_str(&format!("*{}\n", table.kind.name()));
+    let chains = ordered_chains(table);
+    for c in &chains {
+        if c.is_builtin() {
+            out.push_str(&format!(
+                ":{} {} [{}:{}]\n",
+                c.name,
+                c.policy.name(),
+                c.counters.packets,
+                c.counters.bytes
+            ));
+        } else {
+            out.push_str(&format!(":{} - [0:0]\n", c.name));
+        }
+    }
+    for c in &chains {
+        for r in &c.rules {
+            if counters {
+                out.push_str(&format!("[{}:{}] ", r.counters.packets, r.counters.bytes));
+            }
+            out.push_str(&format!("-A {}", c.name));
+            push_rule_body(out, r, false);
+            out.push('\n');
+        }
+    }
+    out.push_str("COMMIT\n");
+}
+
+/// iptables-save output for all tables (or one), without the `# Generated`/`# Completed` lines.
+pub fn save(rs: &Ruleset, only: Option<crate::model::TableKind>, counters: bool) -> String {
+    let mut out = String::new();
+    for t in &rs.tables {
+        if only.is_none_or(|k| k == t.kind) {
+            save_table(t, counters, &mut out);
+        }
+    }
+    out
+}
+
+/// `iptables -S [CHAIN [NUM]]` output; `verbose` adds ` -c P B` (policy and rules).
+pub fn list_rules(table: &Table, chain: Option<&str>, rulenum: u32, verbose: bool) -> String {
+    let mut out = String::new();
+    let chains = ordered_chains(table);
+    for c in &chains {
+        if chain.is_some_and(|n| n != c.name) {
+            continue;
+        }
+        if rulenum != 0 {
+            continue;
+        }
+        if c.is_builtin() {
+            out.push_str(&format!("-P {} {}", c.name, c.policy.name()));
+            if verbose {
+                out.push_str(&format!(" -c {} {}", c.counters.packets, c.counters.bytes));
+            }
+            out.push('\n');
+        } else {
+            out.push_str(&format!("-N {}\n", c.name));
+        }
+    }
+    for c in &chains {
+        if chain.is_some_and(|n| n != c.name) {
+            continue;
+        }
+        for (i, r) in c.rules.iter().enumerate() {
+            if rulenum != 0 && rulenum as usize != i + 1 {
+                continue;
+            }
+            out.push_str(&format!("-A {}", c.name));
+            push_rule_body(&mut out, r, verbose);
+            out.push('\n');
+        }
+    }
+    out
+}
