@@ -27,6 +27,7 @@ pub mod arp;
 pub mod build;
 pub mod checksum;
 pub mod desc;
+pub mod emit;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;

@@ -1,0 +1,392 @@
+//! Packets the host itself emits, written into a caller's buffer without allocation: an IPv4
+//! header, the TCP RST of the stack and of `REJECT --reject-with tcp-reset`, ICMP errors quoting
+//! a packet (the stack's and `REJECT`'s), and the ICMP echo reply. Each builder returns the length
+//! of the IPv4 packet written at the start of `out`.
+//!
+//! The IP id of ICMP errors and echo replies is random in Linux: the caller passes the value
+//! (and prints it masked). Checked against frames captured from Linux 6.18 (see
+//! `tests/data/README.md`).
+
+use crate::ipv4::{self, protocol, FLAG_DF};
+use crate::{icmp, tcp};
+use std::net::Ipv4Addr;
+
+/// Why no packet was emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitError {
+    /// `out` is too small.
+    BufferTooSmall,
+    /// The packet to answer is not a complete IPv4 packet of the needed protocol.
+    Malformed,
+    /// Linux sends no RST for a fragment with offset > 0.
+    Fragment,
+    /// Linux never answers a RST with a RST.
+    IsRst,
+    /// `REJECT --reject-with tcp-reset` stays silent when the segment's checksum is wrong.
+    BadChecksum,
+}
+
+/// Fields of an IPv4 header the host writes (no options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Header {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Protocol.
+    pub protocol: u8,
+    /// TTL.
+    pub ttl: u8,
+    /// TOS byte.
+    pub tos: u8,
+    /// Identification.
+    pub id: u16,
+    /// Don't Fragment.
+    pub df: bool,
+}
+
+/// Writes a 20-byte IPv4 header for `payload_len` bytes of payload, checksum filled.
+pub fn ipv4_header(h: &Ipv4Header, payload_len: usize, out: &mut [u8]) -> Result<usize, EmitError> {
+    let total = ipv4::MIN_HEADER_LEN + payload_len;
+    if out.len() < ipv4::MIN_HEADER_LEN || total > 0xffff {
+        return Err(EmitError::BufferTooSmall);
+    }
+    let mut p = ipv4::Packet::new_unchecked(&mut out[..ipv4::MIN_HEADER_LEN]);
+    p.set_version_and_header_len(ipv4::MIN_HEADER_LEN);
+    p.set_tos(h.tos);
+    p.set_total_len(total as u16);
+    p.set_ident(h.id);
+    p.set_flags_frag(if h.df { FLAG_DF } else { 0 });
+    p.set_ttl(h.ttl);
+    p.set_protocol(h.protocol);
+    p.set_checksum(0);
+    p.set_src_addr(h.src);
+    p.set_dst_addr(h.dst);
+    p.fill_checksum();
+    Ok(ipv4::MIN_HEADER_LEN)
+}
+
+/// The TCP RST answering the TCP segment `orig` (an IPv4 packet), as both the stack
+/// (`tcp_v4_send_reset`) and `REJECT --reject-with tcp-reset` (`nf_send_reset`) write it:
+/// addresses and ports swapped, no options, window 0, IP id 0, DF set, TOS 0. If the segment
+/// carried ACK, the RST's seq is its ack and only RST is set; otherwise seq is 0 and it
+/// acknowledges seq + SYN + FIN + data length with RST+ACK.
+pub fn tcp_reset(orig: &[u8], ttl: u8, out: &mut [u8]) -> Result<usize, EmitError> {
+    let ip = ipv4::Packet::new_checked(orig).map_err(|_| EmitError::Malformed)?;
+    if ip.protocol() != protocol::TCP {
+        return Err(EmitError::Malformed);
+    }
+    if ip.frag_offset() > 0 {
+        return Err(EmitError::Fragment);
+    }
+    let t = tcp::Packet::new_checked(ip.payload()).map_err(|_| EmitError::Malformed)?;
+    if t.flags() & tcp::flags::RST != 0 {
+        return Err(EmitError::IsRst);
+    }
+    if !t.verify_checksum(ip.src_addr(), ip.dst_addr()) {
+        return Err(EmitError::BadChecksum);
+    }
+    let len = ipv4::MIN_HEADER_LEN + tcp::MIN_HEADER_LEN;
+    if out.len() < len {
+        return Err(EmitError::BufferTooSmall);
+    }
+    let h = Ipv4Header {
+        src: ip.dst_addr(),
+        dst: ip.src_addr(),
+        protocol: protocol::TCP,
+        ttl,
+        tos: 0,
+        id: 0,
+        df: true,
+    };
+    ipv4_header(&h, tcp::MIN_HEADER_LEN, out)?;
+    let mut r = tcp::Packet::new_unchecked(&mut out[ipv4::MIN_HEADER_LEN..len]);
+    r.set_src_port(t.dst_port());
+    r.set_dst_port(t.src_port());
+    r.set_header_len(tcp::MIN_HEADER_LEN, 0);
+    r.set_window_len(0);
+    r.set_urgent_at(0);
+    if t.flags() & tcp::flags::ACK != 0 {
+        r.set_seq_number(t.ack_number());
+        r.set_ack_number(0);
+        r.set_flags(tcp::flags::RST);
+    } else {
+        r.set_seq_number(0);
+        r.set_ack_number(t.seq_number().wrapping_add(t.segment_len()));
+        r.set_flags(tcp::flags::RST | tcp::flags::ACK);
+    }
+    r.fill_checksum(h.src, h.dst);
+    Ok(len)
+}
+
+/// Linux's ICMP error quote limit: the whole error fits in `min(mtu, 576)` bytes
+/// (`icmp_send`), the outer header having no options.
+pub fn quote_room(mtu: usize) -> usize {
+    mtu.min(576)
+        .saturating_sub(ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN)
+}
+
+/// True when Linux may answer `orig` with an ICMP error at all, judging the packet alone
+/// (`icmp_send`'s packet checks): not a fragment with offset > 0, and not itself an ICMP error
+/// or an ICMP message of unknown type. (Broadcast/multicast destinations and sources are the
+/// caller's routing knowledge.)
+pub fn may_answer_with_icmp_error(orig: &[u8]) -> bool {
+    let Ok(ip) = ipv4::Packet::new_checked(orig) else {
+        return false;
+    };
+    if ip.frag_offset() > 0 {
+        return false;
+    }
+    if ip.protocol() == protocol::ICMP {
+        let Some(&t) = ip.payload().first() else {
+            return true;
+        };
+        // Only known informational types may be answered; errors and unknown types never.
+        return t <= 18 && !icmp::is_error(t) && t != 1 && t != 2 && t != 6 && t != 7;
+    }
+    true
+}
+
+/// The ICMP error `icmp_send` writes about `orig` (an IPv4 packet as it stands when the error is
+/// raised): from `src` to `orig`'s source, TOS = `orig`'s TOS bits (mask 0x1e) with precedence
+/// 0xc0, no DF, quoting as much of `orig` as fits in `min(mtu, 576)` bytes. `rest` is bytes
+/// 4..8 (e.g. the next-hop MTU for type 3 code 4).
+#[allow(clippy::too_many_arguments)]
+pub fn icmp_error(
+    orig: &[u8],
+    msg_type: u8,
+    code: u8,
+    rest: u32,
+    src: Ipv4Addr,
+    ttl: u8,
+    id: u16,
+    mtu: usize,
+    out: &mut [u8],
+) -> Result<usize, EmitError> {
+    let ip = ipv4::Packet::new_checked(orig).map_err(|_| EmitError::Malformed)?;
+    let whole = &orig[..usize::from(ip.total_len())];
+    let q = whole.len().min(quote_room(mtu));
+    let len = ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN + q;
+    if out.len() < len {
+        return Err(EmitError::BufferTooSmall);
+    }
+    let h = Ipv4Header {
+        src,
+        dst: ip.src_addr(),
+        protocol: protocol::ICMP,
+        ttl,
+        tos: (ip.tos() & 0x1e) | 0xc0,
+        id,
+        df: false,
+    };
+    ipv4_header(&h, icmp::HEADER_LEN + q, out)?;
+    let mut m = icmp::Packet::new_unchecked(&mut out[ipv4::MIN_HEADER_LEN..len]);
+    m.set_msg_type(msg_type);
+    m.set_msg_code(code);
+    m.set_rest_of_header(rest);
+    m.data_mut().copy_from_slice(&whole[..q]);
+    m.fill_checksum();
+    Ok(len)
+}
+
+/// The echo reply the stack (`icmp_echo`) writes for the echo request `orig`: addresses
+/// swapped, type 0, code, identifier, sequence and data copied, TOS copied, no DF.
+pub fn echo_reply(orig: &[u8], ttl: u8, id: u16, out: &mut [u8]) -> Result<usize, EmitError> {
+    let ip = ipv4::Packet::new_checked(orig).map_err(|_| EmitError::Malformed)?;
+    if ip.protocol() != protocol::ICMP || ip.frag_offset() > 0 {
+        return Err(EmitError::Malformed);
+    }
+    let req = icmp::Packet::new_checked(ip.payload()).map_err(|_| EmitError::Malformed)?;
+    let body = ip.payload();
+    let len = ipv4::MIN_HEADER_LEN + body.len();
+    if out.len() < len {
+        return Err(EmitError::BufferTooSmall);
+    }
+    let h = Ipv4Header {
+        src: ip.dst_addr(),
+        dst: ip.src_addr(),
+        protocol: protocol::ICMP,
+        ttl,
+        tos: ip.tos(),
+        id,
+        df: false,
+    };
+    ipv4_header(&h, body.len(), out)?;
+    let m = &mut out[ipv4::MIN_HEADER_LEN..len];
+    m.copy_from_slice(body);
+    let mut m = icmp::Packet::new_unchecked(m);
+    m.set_msg_type(icmp::msg_type::ECHO_REPLY);
+    m.set_msg_code(req.msg_code());
+    m.fill_checksum();
+    Ok(len)
+}
+
+/// Recomputes every checksum of a complete IPv4 packet from scratch (IP header, and the
+/// TCP/UDP/ICMP checksum of an unfragmented packet; a UDP checksum of 0 stays 0).
+pub fn fill_all_checksums(pkt: &mut [u8]) {
+    let Ok(ip) = ipv4::Packet::new_checked(&*pkt) else {
+        return;
+    };
+    let (hl, tl) = (ip.header_len(), usize::from(ip.total_len()));
+    let (src, dst, proto, frag) = (
+        ip.src_addr(),
+        ip.dst_addr(),
+        ip.protocol(),
+        ip.flags_frag() & 0x3fff != 0,
+    );
+    ipv4::Packet::new_unchecked(&mut *pkt).fill_checksum();
+    if frag {
+        return;
+    }
+    let l4 = &mut pkt[hl..tl];
+    match proto {
+        protocol::TCP if l4.len() >= tcp::MIN_HEADER_LEN => {
+            tcp::Packet::new_unchecked(l4).fill_checksum(src, dst)
+        }
+        protocol::UDP if l4.len() >= crate::udp::HEADER_LEN => {
+            let mut u = crate::udp::Packet::new_unchecked(l4);
+            if u.checksum() != 0 {
+                u.fill_checksum(src, dst);
+            }
+        }
+        protocol::ICMP if l4.len() >= icmp::HEADER_LEN => {
+            icmp::Packet::new_unchecked(l4).fill_checksum()
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{build_ipv4, FrameCtx};
+    use crate::line::PacketSpec;
+    use crate::print::ipv4_to_string;
+
+    fn ip(line: &str, id: u16) -> Vec<u8> {
+        build_ipv4(
+            &PacketSpec::parse(line).unwrap(),
+            &FrameCtx {
+                ip_id: id,
+                ..FrameCtx::default()
+            },
+        )
+        .unwrap()
+    }
+
+    // Expected texts are the kernel's, from ../shared/examples/host-answers.kernel.txt.
+    #[test]
+    fn rst_for_syn() {
+        let syn = ip("tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=S seq=7 win=512", 1);
+        let mut out = [0u8; 64];
+        let n = tcp_reset(&syn, 64, &mut out).unwrap();
+        assert_eq!(
+            ipv4_to_string(&out[..n]),
+            "tcp 10.0.0.1:23 > 10.0.0.2:41000 ttl=64 tos=0x00 id=0 df flags=RA seq=0 ack=8 win=0"
+        );
+        let ack = ip(
+            "tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=PA seq=7 ack=99 win=512 len=10",
+            1,
+        );
+        let n = tcp_reset(&ack, 64, &mut out).unwrap();
+        assert!(ipv4_to_string(&out[..n]).ends_with("flags=R seq=99 ack=0 win=0"));
+        let rst = ip("tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=R", 1);
+        assert_eq!(tcp_reset(&rst, 64, &mut out), Err(EmitError::IsRst));
+        let bad = ip("tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=S badsum", 1);
+        assert_eq!(tcp_reset(&bad, 64, &mut out), Err(EmitError::BadChecksum));
+        assert_eq!(
+            tcp_reset(&syn, 64, &mut out[..39]),
+            Err(EmitError::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn port_unreachable_and_echo() {
+        let u = ip("udp 10.0.0.2:41001 > 10.0.0.1:69 len=10", 2);
+        let mut out = [0u8; 600];
+        let n = icmp_error(
+            &u,
+            3,
+            3,
+            0,
+            Ipv4Addr::new(10, 0, 0, 1),
+            64,
+            0x1234,
+            1500,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            ipv4_to_string(&out[..n]),
+            "icmp 10.0.0.1 > 10.0.0.2 ttl=64 tos=0xc0 ipid=4660 type=3 code=3 inner=\"udp 10.0.0.2:41001 > 10.0.0.1:69 ttl=64 tos=0x00 id=2 len=10\""
+        );
+        let big = ip("udp 10.0.0.2:41001 > 10.0.0.1:69 len=1000", 2);
+        let n = icmp_error(
+            &big,
+            3,
+            3,
+            0,
+            Ipv4Addr::new(10, 0, 0, 1),
+            64,
+            0,
+            1500,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(n, 576);
+        let n2 = icmp_error(
+            &big,
+            3,
+            4,
+            500,
+            Ipv4Addr::new(10, 0, 0, 1),
+            64,
+            0,
+            500,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(n2, 500);
+        assert!(!may_answer_with_icmp_error(&out[..n2]));
+        let e = ip(
+            "icmp 10.0.0.2 > 10.0.0.1 type=8 code=0 id=5 seq=9 payload=\"ping\"",
+            7,
+        );
+        let n = echo_reply(&e, 64, 0, &mut out).unwrap();
+        assert_eq!(
+            ipv4_to_string(&out[..n]),
+            "icmp 10.0.0.1 > 10.0.0.2 ttl=64 tos=0x00 ipid=0 type=0 code=0 id=5 seq=9 payload=\"ping\""
+        );
+        assert!(may_answer_with_icmp_error(&u));
+        assert!(may_answer_with_icmp_error(&e));
+        assert!(!may_answer_with_icmp_error(&ip(
+            "17 1.1.1.1 > 2.2.2.2 frag=8 len=8",
+            1
+        )));
+    }
+
+    #[test]
+    fn fill_all_matches_builder() {
+        for line in [
+            "tcp 1.1.1.1:1 > 2.2.2.2:2 flags=S mss=1460 payload=\"x\"",
+            "udp 1.1.1.1:1 > 2.2.2.2:2 len=3",
+            "udp 1.1.1.1:1 > 2.2.2.2:2 nocsum len=3",
+            "icmp 1.1.1.1 > 2.2.2.2 type=8 id=1 seq=2",
+        ] {
+            let b = ip(line, 1);
+            let mut c = b.clone();
+            let l4_csum = match c[9] {
+                6 => 36,
+                17 => 26,
+                _ => 22,
+            };
+            for i in [10, 11, l4_csum, l4_csum + 1] {
+                if i < 12 || !line.contains("nocsum") {
+                    c[i] ^= 0x55;
+                }
+            }
+            fill_all_checksums(&mut c);
+            assert_eq!(b, c, "{line}");
+        }
+    }
+}
