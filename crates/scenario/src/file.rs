@@ -45,7 +45,7 @@ pub struct PacketLine {
     /// The line as written, trimmed (comments kept out): what results print as the input.
     pub text: String,
     /// The parsed line.
-    pub parsed: wire_line::InputLine,
+    pub parsed: nfrs_wire::line::InputLine,
 }
 
 /// Where a scenario's packets come from.
@@ -453,11 +453,10 @@ fn parse_packet_lines(
     let mut last_time = 0u64;
     for (i, raw_line) in p.get_ref().lines().enumerate() {
         let line = cx.string_line(p.span().start, i);
-        let text = raw_line.trim();
-        if text.is_empty() || text.starts_with('#') {
+        let Some(text) = nfrs_wire::line::strip_comment(raw_line) else {
             continue;
-        }
-        let parsed = wire_line::parse_input_line(text).map_err(|e| ScenarioError {
+        };
+        let parsed = nfrs_wire::line::parse_input_line(text).map_err(|e| ScenarioError {
             file: cx.file.to_path_buf(),
             line: Some(line),
             msg: e.to_string(),
@@ -482,53 +481,11 @@ fn parse_packet_lines(
         last_time = parsed.time_us;
         out.push(PacketLine {
             line,
-            text: strip_comment(text).to_string(),
+            text: text.to_string(),
             parsed,
         });
     }
     Ok(out)
-}
-
-/// The line without a trailing `# comment` (a `#` inside a quoted value is kept).
-fn strip_comment(s: &str) -> &str {
-    let mut in_quote = false;
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if in_quote => escaped = true,
-            '"' => in_quote = !in_quote,
-            '#' if !in_quote => return s[..i].trim_end(),
-            _ => {}
-        }
-    }
-    s
-}
-
-/// Temporary stand-in until nfrs-wire's line parser lands: time and device only.
-pub mod wire_line {
-    /// A parsed input line (time and device; the packet spec comes from nfrs-wire).
-    #[derive(Clone, Debug, PartialEq)]
-    pub struct InputLine {
-        /// Microseconds from the scenario start.
-        pub time_us: u64,
-        /// Ingress device or `local`.
-        pub dev: String,
-    }
-    /// Parses time and device.
-    pub fn parse_input_line(s: &str) -> Result<InputLine, String> {
-        let mut it = s.split_whitespace();
-        let t = it.next().ok_or("empty line")?;
-        let secs: f64 = t.parse().map_err(|_| format!("bad time `{t}`"))?;
-        let dev = it.next().ok_or("missing device")?.to_string();
-        Ok(InputLine {
-            time_us: (secs * 1e6).round() as u64,
-            dev,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -103,8 +103,9 @@ impl PacketResult {
     /// Puts the events in canonical order and adds the marker when nothing direct happened:
     /// `out` lines in interface order (`interfaces`, the host's file order; frames of one
     /// interface in emission order), then `local`, then `log` (each in order of occurrence),
-    /// then `(queued for reassembly)` if `queued` else `(dropped)` when there is no direct
-    /// event, then `late` events in order of occurrence.
+    /// then `(queued for reassembly)` if `queued` else `(dropped)` when the packet neither left
+    /// nor was delivered (no `out`, no `local`; a `log` line may precede the marker), then `late`
+    /// events in order of occurrence.
     pub fn finish(&mut self, interfaces: &[&str], queued: bool) {
         self.events
             .retain(|e| !matches!(e, Event::Dropped | Event::Queued));
@@ -119,7 +120,12 @@ impl PacketResult {
             Event::Out { dev, .. } => (0u8, pos(dev)),
             other => (other.rank(), 0),
         });
-        if !self.events.iter().any(Event::is_direct) {
+        // The packet went nowhere (log lines alone do not count: the kernel logs and drops).
+        if !self
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Out { .. } | Event::Local(_)))
+        {
             let at = self
                 .events
                 .iter()

@@ -183,12 +183,3 @@ fn rules_file_is_read_relative_to_the_scenario() {
     assert!(load(&path).unwrap_err().msg.contains("missing.rules"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
-
-#[test]
-fn comment_stripping_respects_quotes() {
-    assert_eq!(strip_comment("a payload=\"x#y\" # c"), "a payload=\"x#y\"");
-    assert_eq!(
-        strip_comment("a payload=\"x\\\"#\" b"),
-        "a payload=\"x\\\"#\" b"
-    );
-}

@@ -197,4 +197,14 @@ fn finish_orders_events_canonically() {
     let mut r = PacketResult::default();
     r.finish(&[], false);
     assert_eq!(r.events, vec![Event::Dropped]);
+    // A log line alone: logged, then dropped.
+    let mut l = PacketResult {
+        input: "z".into(),
+        events: vec![Event::Log("fwd drop: ".into())],
+    };
+    l.finish(&[], false);
+    assert_eq!(
+        l.events,
+        vec![Event::Log("fwd drop: ".into()), Event::Dropped]
+    );
 }

@@ -1,0 +1,847 @@
+//! Running one scenario through the real kernel and turning what it did into a [`RunResult`].
+//!
+//! Per packet, under a machine-wide lock (kernel log lines of parallel runs would interleave):
+//! inject the frame on its wire (or send it as the host through a raw socket), then inject an
+//! ARP probe for the DUT's address as a barrier and read the wires until its answer comes back.
+//! With this thread pinned to one CPU, veth delivery is one FIFO per CPU, so every frame, NFLOG
+//! message and log line the packet caused has arrived by then. No sleep is ever used to wait for
+//! the kernel; sleeps only pace packets to their scenario times.
+
+use crate::lab::{run_cmd, Lab};
+use crate::nflog::{self, NflogReader};
+use crate::sys::{self, FileLock, PacketSocket, RawIpSocket};
+use nfrs_scenario::host::Host;
+use nfrs_scenario::mask::{default_nat_port_range, Masker};
+use nfrs_scenario::result::{Event, PacketResult, RunResult};
+use nfrs_scenario::{Input, Scenario};
+use nfrs_wire::build::{build_frame, FrameCtx};
+use nfrs_wire::ethernet::MacAddr;
+use nfrs_wire::print::{format_frame_masked, format_ipv4, Masks};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+/// Which iptables the rules are loaded with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `iptables-legacy-restore` / `iptables-legacy-save`.
+    Legacy,
+    /// `iptables-nft-restore` / `iptables-nft-save`.
+    Nft,
+}
+
+impl Backend {
+    fn restore(self) -> &'static str {
+        match self {
+            Backend::Legacy => "iptables-legacy-restore",
+            Backend::Nft => "iptables-nft-restore",
+        }
+    }
+    fn save(self) -> &'static str {
+        match self {
+            Backend::Legacy => "iptables-legacy-save",
+            Backend::Nft => "iptables-nft-save",
+        }
+    }
+}
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The iptables flavour.
+    pub backend: Backend,
+    /// Print per-packet counter deltas (which rules each packet met) to stderr.
+    pub trace: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            backend: Backend::Legacy,
+            trace: false,
+        }
+    }
+}
+
+/// The lock held around send-and-collect of one packet (the kernel log is machine-wide).
+pub const KMSG_LOCK: &str = "/run/nfrs-kernel-run.kmsg.lock";
+/// Held shared by every run, exclusively by a run that changes machine-wide settings.
+pub const EXCLUSIVE_LOCK: &str = "/run/nfrs-kernel-run.exclusive.lock";
+
+/// How long the barrier's answer may take before the run is declared broken.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(3);
+
+struct Wire {
+    dev: String,
+    sock: PacketSocket,
+}
+
+struct Prepared {
+    text: String,
+    dev: String,
+    frame: Vec<u8>,
+    time_us: u64,
+    ip_id: u16,
+    proto: u8,
+    icmp_type: Option<u8>,
+}
+
+fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// Every IPv4 address a scenario mentions (packets, quoted packets, rules, routes): the peers
+/// the DUT must reach without ARP.
+fn mentioned_addresses(sc: &Scenario) -> Vec<Ipv4Addr> {
+    let mut set = BTreeSet::new();
+    let mut scan = |s: &str| {
+        for tok in s.split(|c: char| !(c.is_ascii_digit() || c == '.')) {
+            if let Ok(a) = tok.parse::<Ipv4Addr>() {
+                set.insert(a);
+            }
+        }
+    };
+    scan(&sc.rules);
+    for p in sc.packet_lines() {
+        scan(&p.text);
+    }
+    for r in &sc.host.routes {
+        if let Some(v) = r.via {
+            set.insert(v);
+        }
+    }
+    // Address ranges in rules (`--to-source a-b`): add their ends only; the middle of a range
+    // is reached through the same neighbour MAC rule if ever used.
+    set.into_iter().collect()
+}
+
+fn prepare(sc: &Scenario) -> Result<Vec<Prepared>, String> {
+    let host = &sc.host;
+    let mut out = Vec::new();
+    for (i, p) in sc.packet_lines().iter().enumerate() {
+        let l = &p.parsed;
+        let n = (i + 1) as u16;
+        let (src_mac, dst_mac) = if l.dev == "local" {
+            ([0u8; 6], [0u8; 6])
+        } else {
+            let ifc = host
+                .interface(&l.dev)
+                .ok_or_else(|| format!("line {}: unknown device {}", p.line, l.dev))?;
+            let src = l
+                .spec
+                .src
+                .and_then(|a| host.neighbour_mac(&l.dev, a))
+                .or_else(|| {
+                    host.interface_index(&l.dev)
+                        .map(nfrs_scenario::host::default_neighbour_mac)
+                })
+                .unwrap_or([2, 0, 0, 0, 1, 0]);
+            (src, ifc.mac)
+        };
+        let ctx = FrameCtx {
+            src_mac: MacAddr(src_mac),
+            dst_mac: MacAddr(dst_mac),
+            ip_id: n,
+            allow_masked: false,
+        };
+        let frame = build_frame(&l.spec, &ctx).map_err(|e| {
+            format!(
+                "{}:{}: cannot build the packet: {e}",
+                sc.path.display(),
+                p.line
+            )
+        })?;
+        let ip = &frame[14..];
+        let ip_id = if ip.len() >= 6 {
+            u16::from_be_bytes([ip[4], ip[5]])
+        } else {
+            n
+        };
+        let proto = ip.get(9).copied().unwrap_or(l.spec.proto);
+        let ihl = ip.first().map(|b| usize::from(b & 0x0f) * 4).unwrap_or(20);
+        let icmp_type = if proto == 1 {
+            ip.get(ihl).copied()
+        } else {
+            None
+        };
+        out.push(Prepared {
+            text: p.text.clone(),
+            dev: l.dev.clone(),
+            frame,
+            time_us: l.time_us,
+            ip_id,
+            proto,
+            icmp_type,
+        });
+    }
+    Ok(out)
+}
+
+/// A frame's IPv4 fields that decide whether the host generated it: (proto, id, icmp type, df).
+fn ip_facts(frame: &[u8]) -> Option<(u8, u16, Option<u8>, bool)> {
+    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let proto = ip[9];
+    let id = u16::from_be_bytes([ip[4], ip[5]]);
+    let df = ip[6] & 0x40 != 0;
+    let icmp_type = if proto == 1 {
+        ip.get(ihl).copied()
+    } else {
+        None
+    };
+    Some((proto, id, icmp_type, df))
+}
+
+/// Whether a frame emitted after `input` is the input itself (forwarded, NATed, mangled) rather
+/// than a packet the host made: the same protocol and IP id (and ICMP type) means the same
+/// packet, since forwarding and NAT keep the id.
+fn is_host_generated(frame: &[u8], input: &Prepared) -> bool {
+    match ip_facts(frame) {
+        Some((proto, id, icmp_type, _)) => {
+            !(proto == input.proto && id == input.ip_id && icmp_type == input.icmp_type)
+        }
+        None => false,
+    }
+}
+
+/// The ARP probe used as a barrier: "who has `target`", from 0.0.0.0, sender MAC `mac`.
+fn arp_probe(mac: [u8; 6], target: Ipv4Addr) -> Vec<u8> {
+    let mut f = Vec::with_capacity(42);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06]);
+    f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target.octets());
+    f
+}
+
+fn is_barrier_reply(frame: &[u8], mac: [u8; 6]) -> bool {
+    frame.len() >= 42
+        && frame[0..6] == mac
+        && frame[12..14] == [0x08, 0x06]
+        && frame[20..22] == [0, 2]
+        && frame[32..38] == mac
+}
+
+/// Whether a kernel log record is netfilter's: a LOG line (it always holds `IN=` and `OUT=`) or
+/// a conntrack message. Other kernel chatter (other namespaces' links coming up) is not ours.
+fn is_netfilter_log(pri: u32, msg: &str) -> bool {
+    // Facility 0 (kern): priority values 0..7.
+    pri < 8
+        && ((msg.contains("IN=") && msg.contains(" OUT="))
+            || msg.starts_with("nf_conntrack")
+            || msg.starts_with("nf_ct_"))
+}
+
+fn snmp_reasm(fd: &OwnedFd) -> Result<(u64, u64, u64), String> {
+    let text = sys::pread_all(fd).map_err(err("reading /proc/net/snmp"))?;
+    let mut lines = text.lines().filter(|l| l.starts_with("Ip:"));
+    let names: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let vals: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let get = |k: &str| -> u64 {
+        names
+            .iter()
+            .position(|n| *n == k)
+            .and_then(|i| vals.get(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((get("ReasmReqds"), get("ReasmOKs"), get("ReasmFails")))
+}
+
+/// Removes the timeout column (the fifth field) of a `conntrack -L` line.
+pub fn strip_conntrack_timeout(line: &str) -> String {
+    // Fields are separated by runs of spaces; find the fifth field and drop it with one space.
+    let b = line.as_bytes();
+    let mut field = 0;
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i] != b' ' {
+            i += 1;
+        }
+        if start == i {
+            break;
+        }
+        field += 1;
+        if field == 5 && line[start..i].bytes().all(|c| c.is_ascii_digit()) {
+            let end = if i < b.len() { i + 1 } else { i };
+            return format!("{}{}", &line[..start], &line[end..]);
+        }
+    }
+    line.to_string()
+}
+
+/// Removes the leading timeout of a `conntrack -L expect` line.
+pub fn strip_expect_timeout(line: &str) -> String {
+    match line.split_once(' ') {
+        Some((t, rest)) if t.bytes().all(|c| c.is_ascii_digit()) => rest.to_string(),
+        _ => line.to_string(),
+    }
+}
+
+/// The port ranges written in NAT rules (`--to-source a:p-q`, `--to-ports p-q`,
+/// `--to-destination a:p`): a random port may also come from one of these.
+fn rule_port_ranges(rules: &str) -> Vec<RangeInclusive<u16>> {
+    let mut out = Vec::new();
+    let toks: Vec<&str> = rules.split_whitespace().collect();
+    for w in toks.windows(2) {
+        let spec = match w[0] {
+            "--to-source" | "--to-destination" | "--to" => {
+                w[1].rsplit_once(':').map(|(_, p)| p).unwrap_or("")
+            }
+            "--to-ports" => w[1],
+            _ => continue,
+        };
+        let (a, b) = spec.split_once('-').unwrap_or((spec, spec));
+        if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
+            out.push(a.min(b)..=a.max(b));
+        }
+    }
+    out
+}
+
+/// One parsed conntrack tuple pair.
+struct CtEntry {
+    proto: String,
+    orig: Tuple,
+    reply: Tuple,
+}
+
+#[derive(Default)]
+struct Tuple {
+    src: Option<Ipv4Addr>,
+    dst: Option<Ipv4Addr>,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    id: Option<u16>,
+}
+
+fn parse_ct(line: &str) -> Option<CtEntry> {
+    let toks: Vec<&str> = line.split_whitespace().collect();
+    let proto = toks.get(2)?.to_string();
+    let mut tuples: Vec<Tuple> = Vec::new();
+    for t in &toks {
+        let Some((k, v)) = t.split_once('=') else {
+            continue;
+        };
+        if k == "src" {
+            if tuples.len() == 2 {
+                break;
+            }
+            tuples.push(Tuple::default());
+        }
+        let Some(cur) = tuples.last_mut() else {
+            continue;
+        };
+        match k {
+            "src" => cur.src = v.parse().ok(),
+            "dst" => cur.dst = v.parse().ok(),
+            "sport" => cur.sport = v.parse().ok(),
+            "dport" => cur.dport = v.parse().ok(),
+            "id" => cur.id = v.parse().ok(),
+            _ => {}
+        }
+    }
+    let reply = tuples.pop()?;
+    let orig = tuples.pop()?;
+    Some(CtEntry { proto, orig, reply })
+}
+
+/// Finds the NAT source ports (ICMP ids) the kernel picked at random and names them: a port a
+/// source NAT changed is always drawn at random (a clash, `--random`, `--random-fully`).
+fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
+    let ranges = rule_port_ranges(rules);
+    let mut cands: Vec<(Ipv4Addr, u16, Vec<RangeInclusive<u16>>, String)> = Vec::new();
+    for line in &r.conntrack {
+        let Some(e) = parse_ct(line) else { continue };
+        let Some(nat_addr) = e.reply.dst else {
+            continue;
+        };
+        let Some(osrc) = e.orig.src else { continue };
+        if e.proto == "icmp" {
+            if let (Some(a), Some(b)) = (e.orig.id, e.reply.id) {
+                if a != b {
+                    cands.push((
+                        nat_addr,
+                        b,
+                        vec![0..=65535],
+                        format!("icmp {osrc} id {a} -> {nat_addr}"),
+                    ));
+                }
+            }
+            continue;
+        }
+        if let (Some(sp), Some(dp)) = (e.orig.sport, e.reply.dport) {
+            if sp != dp {
+                let mut allowed = vec![default_nat_port_range(sp)];
+                allowed.extend(ranges.iter().cloned());
+                cands.push((
+                    nat_addr,
+                    dp,
+                    allowed,
+                    format!("{} {osrc}:{sp} -> {nat_addr}", e.proto),
+                ));
+            }
+        }
+    }
+    if cands.is_empty() {
+        return Ok(());
+    }
+    // Name them in order of first appearance in the packets' events, then the rest.
+    let mut order: Vec<usize> = Vec::new();
+    for p in &r.packets {
+        for ev in &p.events {
+            let text = ev.to_string();
+            for (k, (a, v, _, _)) in cands.iter().enumerate() {
+                if !order.contains(&k)
+                    && (text.contains(&format!("{a}:{v} "))
+                        || text.contains(&format!("{a}:{v}\""))
+                        || text.ends_with(&format!("{a}:{v}")))
+                {
+                    order.push(k);
+                }
+            }
+        }
+    }
+    for k in 0..cands.len() {
+        if !order.contains(&k) {
+            order.push(k);
+        }
+    }
+    let mut m = Masker::new();
+    for k in order {
+        let (a, v, allowed, flow) = &cands[k];
+        m.random_port(*a, *v, allowed, flow)
+            .map_err(|e| e.to_string())?;
+    }
+    for p in &mut r.packets {
+        for ev in &mut p.events {
+            mask_event(ev, &m);
+        }
+    }
+    for l in &mut r.conntrack {
+        *l = m.mask_conntrack(l);
+    }
+    r.conntrack.sort();
+    r.notes.extend(m.notes().iter().cloned());
+    Ok(())
+}
+
+fn mask_event(ev: &mut Event, m: &Masker) {
+    match ev {
+        Event::Out { packet, .. } => *packet = m.mask_packet(packet),
+        Event::Local(p) => *p = m.mask_packet(p),
+        Event::Log(l) => *l = m.mask_log(l),
+        Event::Late(inner) => mask_event(inner, m),
+        Event::Dropped | Event::Queued => {}
+    }
+}
+
+/// Runs `sc` in the kernel and returns its result. Needs root.
+pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("kernel-run needs root (network namespaces)".into());
+    }
+    if let Input::Pcap { .. } = sc.input {
+        return Err(format!(
+            "{}: pcap input is not supported by kernel-run yet",
+            sc.path.display()
+        ));
+    }
+    crate::signals::install();
+    let prepared = prepare(sc)?;
+    let host = &sc.host;
+    let barrier = host
+        .interfaces
+        .iter()
+        .enumerate()
+        .find_map(|(i, ifc)| ifc.addresses.first().map(|a| (i, a.addr)))
+        .ok_or("kernel-run needs at least one interface with an address (for the barrier)")?;
+
+    let _excl = FileLock::acquire(EXCLUSIVE_LOCK, sc.exclusive).map_err(err("exclusive lock"))?;
+    // LOG in a child namespace reaches the kernel log only with this machine-wide switch.
+    if crate::lab::read_sysctl("net.netfilter.nf_log_all_netns")? != "1" {
+        crate::lab::write_sysctl("net.netfilter.nf_log_all_netns", "1")?;
+    }
+    let lab = Lab::build(host, &mentioned_addresses(sc))?;
+
+    // Rules, then the local-delivery observer.
+    if !sc.rules.trim().is_empty() {
+        lab.dut_cmd(&[opts.backend.restore(), "-w"], Some(&sc.rules))?;
+    }
+    lab.dut_cmd(&["nft", "-f", "-"], Some(&nflog::nft_script()))?;
+
+    // Sockets inside the DUT: listeners, NFLOG, raw IP, /proc/net/snmp.
+    let mut listeners = Vec::new();
+    let (mut nflog, raw, snmp) = sys::in_netns(&lab.home, lab.dut(), || {
+        for l in &host.listen {
+            let a = l.address.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            listeners.push(sys::listen_socket(
+                l.proto == nfrs_scenario::ListenProto::Tcp,
+                a,
+                l.port,
+            )?);
+        }
+        let nflog = NflogReader::open()?;
+        let raw = RawIpSocket::open()?;
+        let snmp = sys::open_ro("/proc/self/net/snmp")?;
+        Ok((nflog, raw, snmp))
+    })
+    .map_err(err("DUT sockets"))?;
+    let mut wires = Vec::new();
+    for (i, fd) in lab.wire_fds.iter().enumerate() {
+        let sock = sys::in_netns(&lab.home, fd, || {
+            let idx = sys::if_index(crate::lab::WIRE_IF)?;
+            PacketSocket::open(idx)
+        })
+        .map_err(err("wire socket"))?;
+        wires.push(Wire {
+            dev: host.interfaces[i].name.clone(),
+            sock,
+        });
+    }
+    let kmsg = sys::open_kmsg().map_err(err("/dev/kmsg"))?;
+    sys::pin_to_current_cpu().map_err(err("pinning to a CPU"))?;
+
+    let iface_names: Vec<&str> = host.interfaces.iter().map(|i| i.name.as_str()).collect();
+    let mut result = RunResult {
+        description: sc.description.clone(),
+        ..RunResult::default()
+    };
+    let mut buf = vec![0u8; 70000];
+    let mut barrier_no: u16 = 0;
+    let mut last_save: Option<String> = None;
+    if opts.trace {
+        last_save = Some(save(&lab, opts)?);
+    }
+    let t0 = Instant::now();
+    for (pi, p) in prepared.iter().enumerate() {
+        // Pace to the packet's time.
+        let due = t0 + Duration::from_micros(p.time_us);
+        loop {
+            if crate::signals::interrupted() {
+                return Err("interrupted".into());
+            }
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            std::thread::sleep((due - now).min(Duration::from_millis(100)));
+        }
+        // Anything that arrived since the last barrier was caused by a timer: late events of the
+        // previous packet.
+        if pi > 0 {
+            let mut late = Vec::new();
+            drain_wires(&wires, &mut buf, &mut late, &prepared[pi - 1])?;
+            for pkt in nflog.drain().map_err(err("NFLOG"))? {
+                late.push(Event::Local(format_ip(&pkt)));
+            }
+            let prev = result.packets.last_mut().expect("previous packet");
+            for e in late {
+                prev.events.push(Event::Late(Box::new(e)));
+            }
+        }
+
+        let _lock = FileLock::acquire(KMSG_LOCK, true).map_err(err("kmsg lock"))?;
+        sys::kmsg_seek_end(&kmsg).map_err(err("/dev/kmsg"))?;
+        let before = snmp_reasm(&snmp)?;
+        if p.dev == "local" {
+            let ip = &p.frame[14..];
+            let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+            raw.send(ip, dst).map_err(err("sending as the host"))?;
+        } else {
+            let w = wires
+                .iter()
+                .find(|w| w.dev == p.dev)
+                .ok_or_else(|| format!("no wire for {}", p.dev))?;
+            w.sock.send(&p.frame).map_err(err("injecting"))?;
+        }
+        // The barrier.
+        barrier_no = barrier_no.wrapping_add(1);
+        let bmac = [0x02, 0xfe, 0, 0, (barrier_no >> 8) as u8, barrier_no as u8];
+        let bw = &wires[barrier.0];
+        bw.sock
+            .send(&arp_probe(bmac, barrier.1))
+            .map_err(err("barrier"))?;
+        let mut events = Vec::new();
+        let deadline = Instant::now() + BARRIER_TIMEOUT;
+        let mut done = false;
+        while !done {
+            if crate::signals::interrupted() {
+                return Err("interrupted".into());
+            }
+            let now = Instant::now();
+            if now > deadline {
+                return Err(format!(
+                    "packet {} ({}): the barrier's ARP answer never came",
+                    pi + 1,
+                    p.text
+                ));
+            }
+            sys::poll_readable(bw.sock.raw(), deadline - now).map_err(err("poll"))?;
+            while let Some(n) = bw.sock.try_recv(&mut buf).map_err(err("capture"))? {
+                if is_barrier_reply(&buf[..n], bmac) {
+                    done = true;
+                    break;
+                }
+                events.push(out_event(&bw.dev, &buf[..n], p));
+            }
+        }
+        // The barrier's wire was read up to the answer; the others are read whole.
+        for w in &wires {
+            if w.dev == bw.dev {
+                continue;
+            }
+            while let Some(n) = w.sock.try_recv(&mut buf).map_err(err("capture"))? {
+                events.push(out_event(&w.dev, &buf[..n], p));
+            }
+        }
+        for pkt in nflog.drain().map_err(err("NFLOG"))? {
+            events.push(Event::Local(format_ip(&pkt)));
+        }
+        for (pri, msg) in sys::kmsg_read_all(&kmsg).map_err(err("/dev/kmsg"))? {
+            if is_netfilter_log(pri, &msg) {
+                events.push(Event::Log(mask_log_line(&msg, p)));
+            }
+        }
+        drop(_lock);
+        let after = snmp_reasm(&snmp)?;
+        let queued = after.0 > before.0 && after.1 == before.1 && after.2 == before.2;
+        let mut pr = PacketResult {
+            input: p.text.clone(),
+            events,
+        };
+        pr.finish(&iface_names, queued);
+        result.packets.push(pr);
+        if opts.trace {
+            let now = save(&lab, opts)?;
+            eprintln!("trace: packet {}: {}", pi + 1, p.text);
+            for d in counter_deltas(last_save.as_deref().unwrap_or(""), &now) {
+                eprintln!("trace:   {d}");
+            }
+            last_save = Some(now);
+        }
+    }
+    // Whatever a timer caused after the last barrier, up to now.
+    if let Some(last) = prepared.last() {
+        let mut late = Vec::new();
+        drain_wires(&wires, &mut buf, &mut late, last)?;
+        for pkt in nflog.drain().map_err(err("NFLOG"))? {
+            late.push(Event::Local(format_ip(&pkt)));
+        }
+        if let Some(prev) = result.packets.last_mut() {
+            for e in late {
+                prev.events.push(Event::Late(Box::new(e)));
+            }
+        }
+    }
+
+    // The final state.
+    let ct = lab.dut_cmd(&["conntrack", "-L", "-o", "extended"], None)?;
+    let mut ct: Vec<String> = ct
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(strip_conntrack_timeout)
+        .collect();
+    ct.sort();
+    result.conntrack = ct;
+    let ex = lab.dut_cmd(&["conntrack", "-L", "expect"], None)?;
+    let mut ex: Vec<String> = ex
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(strip_expect_timeout)
+        .collect();
+    ex.sort();
+    result.expect = ex;
+    result.iptables_save = save(&lab, opts)?
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    drop(listeners);
+    mask_random_ports(&mut result, &sc.rules)?;
+    Ok(result)
+}
+
+fn save(lab: &Lab, opts: &Options) -> Result<String, String> {
+    lab.dut_cmd(&[opts.backend.save(), "-c"], None)
+}
+
+/// Rule and policy lines whose counters changed between two `iptables-save -c` outputs.
+fn counter_deltas(before: &str, after: &str) -> Vec<String> {
+    let parse = |l: &str| -> Option<(u64, u64, String)> {
+        if let Some(rest) = l.strip_prefix('[') {
+            let (c, rule) = rest.split_once("] ")?;
+            let (p, b) = c.split_once(':')?;
+            return Some((p.parse().ok()?, b.parse().ok()?, rule.to_string()));
+        }
+        if l.starts_with(':') {
+            let (head, c) = l.rsplit_once(" [")?;
+            let (p, b) = c.trim_end_matches(']').split_once(':')?;
+            return Some((p.parse().ok()?, b.parse().ok()?, head.to_string()));
+        }
+        None
+    };
+    let mut table = String::new();
+    let mut old = std::collections::HashMap::new();
+    for l in before.lines() {
+        if let Some(t) = l.strip_prefix('*') {
+            table = t.to_string();
+        } else if let Some((p, _, r)) = parse(l) {
+            old.insert(format!("{table} {r}"), p);
+        }
+    }
+    let mut out = Vec::new();
+    for l in after.lines() {
+        if let Some(t) = l.strip_prefix('*') {
+            table = t.to_string();
+        } else if let Some((p, _, r)) = parse(l) {
+            let k = format!("{table} {r}");
+            let was = old.get(&k).copied().unwrap_or(0);
+            if p > was {
+                out.push(format!("+{} {k}", p - was));
+            }
+        }
+    }
+    out
+}
+
+fn format_ip(pkt: &[u8]) -> String {
+    let mut s = String::new();
+    format_ipv4(pkt, &mut s);
+    s
+}
+
+fn out_event(dev: &str, frame: &[u8], input: &Prepared) -> Event {
+    let mut masks = Masks::default();
+    if is_host_generated(frame, input) {
+        if let Some((_, id, _, _)) = ip_facts(frame) {
+            // The host's own packets carry a random IP id, except those sent with id 0
+            // (RST replies with DF).
+            if id != 0 {
+                masks.ip_id = Some("*".into());
+            }
+        }
+    }
+    let mut s = String::new();
+    format_frame_masked(frame, &masks, &mut s);
+    Event::Out {
+        dev: dev.to_string(),
+        packet: s,
+    }
+}
+
+/// A LOG line about a packet the host generated itself (no `IN=`, another id than the input's)
+/// shows a random IP id: mask it.
+fn mask_log_line(msg: &str, input: &Prepared) -> String {
+    if !msg.contains("IN= ") {
+        return msg.to_string();
+    }
+    let id = msg
+        .split(' ')
+        .find_map(|t| t.strip_prefix("ID="))
+        .and_then(|v| v.parse::<u16>().ok());
+    match id {
+        Some(v) if v != input.ip_id && v != 0 => nfrs_scenario::mask::mask_log_ip_id(msg),
+        _ => msg.to_string(),
+    }
+}
+
+fn drain_wires(
+    wires: &[Wire],
+    buf: &mut [u8],
+    events: &mut Vec<Event>,
+    input: &Prepared,
+) -> Result<(), String> {
+    for w in wires {
+        while let Some(n) = w.sock.try_recv(buf).map_err(err("capture"))? {
+            events.push(out_event(&w.dev, &buf[..n], input));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `iptables-save` once to check the tools exist; a clear error otherwise.
+pub fn check_tools(opts: &Options) -> Result<(), String> {
+    for t in ["ip", "ethtool", "conntrack", "nft", opts.backend.restore()] {
+        run_cmd(&["sh", "-c", &format!("command -v {t}")], None)
+            .map_err(|_| format!("`{t}` is not installed (apt-get install iproute2 ethtool conntrack nftables iptables)"))?;
+    }
+    Ok(())
+}
+
+/// The interfaces of `host` in file order (the order of `out` lines).
+pub fn interface_order(host: &Host) -> Vec<&str> {
+    host.interfaces.iter().map(|i| i.name.as_str()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conntrack_timeout_column_is_removed() {
+        assert_eq!(
+            strip_conntrack_timeout(
+                "ipv4     2 tcp      6 431999 ESTABLISHED src=1.1.1.1 dst=2.2.2.2"
+            ),
+            "ipv4     2 tcp      6 ESTABLISHED src=1.1.1.1 dst=2.2.2.2"
+        );
+        assert_eq!(
+            strip_conntrack_timeout("ipv4     2 udp      17 29 src=10.0.0.2 dst=203.0.113.9"),
+            "ipv4     2 udp      17 src=10.0.0.2 dst=203.0.113.9"
+        );
+        assert_eq!(
+            strip_expect_timeout("296 proto=6 src=10.0.2.2 dst=10.0.2.1"),
+            "proto=6 src=10.0.2.2 dst=10.0.2.1"
+        );
+    }
+
+    #[test]
+    fn rule_ranges_are_found() {
+        let r = rule_port_ranges("-A POSTROUTING -j SNAT --to-source 1.2.3.4:1000-2000\n-A X -j MASQUERADE --to-ports 3000\n");
+        assert_eq!(r, vec![1000..=2000, 3000..=3000]);
+    }
+
+    #[test]
+    fn conntrack_lines_parse_into_tuples() {
+        let e = parse_ct("ipv4     2 udp      17 src=10.0.0.3 dst=203.0.113.9 sport=5000 dport=5000 [UNREPLIED] src=203.0.113.9 dst=192.0.2.1 sport=5000 dport=41234 mark=0 use=1").unwrap();
+        assert_eq!(e.proto, "udp");
+        assert_eq!(e.orig.sport, Some(5000));
+        assert_eq!(e.reply.dport, Some(41234));
+        assert_eq!(e.reply.dst, Some(Ipv4Addr::new(192, 0, 2, 1)));
+    }
+
+    #[test]
+    fn barrier_frames() {
+        let mac = [2, 0xfe, 0, 0, 0, 1];
+        let f = arp_probe(mac, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(f.len(), 42);
+        let mut reply = f.clone();
+        reply[0..6].copy_from_slice(&mac);
+        reply[21] = 2;
+        reply[32..38].copy_from_slice(&mac);
+        assert!(is_barrier_reply(&reply, mac));
+        assert!(!is_barrier_reply(&f, mac));
+    }
+
+    #[test]
+    fn counter_deltas_name_the_rules_hit() {
+        let a = "*filter\n:INPUT ACCEPT [0:0]\n[0:0] -A INPUT -j DROP\nCOMMIT\n";
+        let b = "*filter\n:INPUT ACCEPT [0:0]\n[1:40] -A INPUT -j DROP\nCOMMIT\n";
+        assert_eq!(counter_deltas(a, b), vec!["+1 filter -A INPUT -j DROP"]);
+    }
+}
