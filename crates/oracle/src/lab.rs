@@ -128,11 +128,11 @@ impl Lab {
         // Namespaces.
         let mut all = vec![self.dut.clone()];
         all.extend(self.wires.iter().cloned());
-        for ns in &all {
-            Self::check_interrupt()?;
-            run_cmd(&["ip", "netns", "add", ns], None)?;
-            self.created.push(ns.clone());
-        }
+        Self::check_interrupt()?;
+        // Recorded before creation: a partial failure still deletes whatever exists.
+        self.created = all.clone();
+        let batch: String = all.iter().map(|ns| format!("netns add {ns}\n")).collect();
+        run_cmd(&["ip", "-batch", "-"], Some(&batch))?;
         let open = |ns: &str| {
             sys::open_ro(&format!("/run/netns/{ns}")).map_err(|e| format!("namespace {ns}: {e}"))
         };
@@ -181,14 +181,19 @@ impl Lab {
         }
 
         // Interfaces: each veth end created directly in its namespace.
+        // Distinct interface indexes on the two ends: when a veth's index equals its peer's (both
+        // 2 in fresh namespaces), the kernel treats its carrier change as non-urgent and the
+        // interface only starts forwarding about a second later.
         let mut batch = String::from("link set lo up\n");
         for (i, ifc) in host.interfaces.iter().enumerate() {
             batch.push_str(&format!(
-                "link add {} address {} mtu {} type veth peer name {} mtu 65535 netns {}\n",
+                "link add {} index {} address {} mtu {} type veth peer name {} index {} mtu 65535 netns {}\n",
                 ifc.name,
+                100 + i,
                 format_mac(&ifc.mac),
                 ifc.mtu,
                 WIRE_IF,
+                1000 + i,
                 self.wires[i]
             ));
         }
@@ -215,16 +220,19 @@ impl Lab {
 
         // Offloads off on the DUT side: a checksum left to the "hardware" would reach the wire
         // unfinished.
+        // One shell for all of them (each program start costs milliseconds).
+        let mut script = String::from("set -e\n");
         for ifc in &host.interfaces {
-            Self::check_interrupt()?;
-            run_cmd(
-                &[
-                    "ip", "netns", "exec", &self.dut, "ethtool", "-K", &ifc.name, "rx", "off",
-                    "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", "off",
-                ],
-                None,
-            )?;
+            script.push_str(&format!(
+                "ip netns exec {} ethtool -K {} rx off tx off sg off tso off gso off gro off\n",
+                self.dut, ifc.name
+            ));
         }
+        for w in &self.wires {
+            script.push_str(&format!("ip -n {w} link set {WIRE_IF} arp off up\n"));
+        }
+        Self::check_interrupt()?;
+        run_cmd(&["sh", "-s"], Some(&script))?;
 
         let mut batch = String::new();
         for ifc in &host.interfaces {
@@ -278,12 +286,6 @@ impl Lab {
         }
         Self::check_interrupt()?;
         run_cmd(&["ip", "-n", &self.dut, "-batch", "-"], Some(&batch))?;
-        for w in &self.wires {
-            run_cmd(
-                &["ip", "-n", w, "link", "set", WIRE_IF, "arp", "off", "up"],
-                None,
-            )?;
-        }
         self.wait_running(host)?;
         Ok(())
     }
@@ -344,8 +346,10 @@ impl Drop for Lab {
         self.dut_fd = None;
         self.wire_fds.clear();
         for ns in self.created.drain(..) {
-            if let Err(e) = sys::delete_netns(&ns) {
-                eprintln!("kernel-run: could not delete namespace {ns}: {e}");
+            match sys::delete_netns(&ns) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => eprintln!("kernel-run: could not delete namespace {ns}: {e}"),
             }
         }
     }

@@ -7,6 +7,7 @@
 //!
 //! It needs root. It never sleeps to wait for the kernel (see [`run`] for the barrier).
 
+pub mod cli;
 pub mod lab;
 pub mod nflog;
 pub mod run;

@@ -1,0 +1,113 @@
+//! The `kernel-run` command line (shared by `nfrs kernel-run` and the standalone
+//! `nfrs-kernel-run` binary of this crate).
+//!
+//! `nfrs kernel-run SCENARIO... [--backend legacy|nft] [--record] [--check] [--trace]`: run
+//! scenarios through the real Linux kernel (root) and print the canonical result text.
+//! `--record` writes `NAME.kernel.txt` beside each `NAME.toml`; `--check` compares with it
+//! instead and fails on drift, showing the first divergent packet.
+
+use crate::{Backend, Options};
+
+fn usage() -> i32 {
+    eprintln!(
+        "usage: nfrs kernel-run SCENARIO.toml... [--backend legacy|nft] [--record | --check] [--trace]\n\
+         Runs each scenario in throwaway network namespaces of the real kernel (root only) and\n\
+         prints its canonical result. --record writes NAME.kernel.txt beside NAME.toml; --check\n\
+         compares with it and fails on drift; --trace prints the rules each packet met (counter\n\
+         deltas) to stderr."
+    );
+    2
+}
+
+/// Runs the command with `args` (after `kernel-run`); returns the exit status.
+pub fn main(args: &[String]) -> i32 {
+    let mut opts = Options::default();
+    let mut record = false;
+    let mut check = false;
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--backend" => match it.next().map(String::as_str) {
+                Some("legacy") => opts.backend = Backend::Legacy,
+                Some("nft") => opts.backend = Backend::Nft,
+                other => {
+                    eprintln!(
+                        "nfrs kernel-run: --backend takes `legacy` or `nft`, not `{}`",
+                        other.unwrap_or("")
+                    );
+                    return 2;
+                }
+            },
+            "--record" => record = true,
+            "--check" => check = true,
+            "--trace" => opts.trace = true,
+            "-h" | "--help" => {
+                usage();
+                return 0;
+            }
+            s if s.starts_with('-') => {
+                eprintln!("nfrs kernel-run: unknown option `{s}`");
+                return usage();
+            }
+            s => files.push(s.to_string()),
+        }
+    }
+    if files.is_empty() || (record && check) {
+        return usage();
+    }
+    let mut status = 0;
+    for f in &files {
+        let sc = match nfrs_scenario::load(std::path::Path::new(f)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("nfrs kernel-run: {e}");
+                status = 1;
+                continue;
+            }
+        };
+        let result = match crate::run(&sc, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("nfrs kernel-run: {f}: {e}");
+                status = 1;
+                if crate::signals::interrupted() {
+                    return 130;
+                }
+                continue;
+            }
+        };
+        let text = result.to_text();
+        let golden = sc.golden_path();
+        if record {
+            if let Err(e) = std::fs::write(&golden, &text) {
+                eprintln!("nfrs kernel-run: writing {}: {e}", golden.display());
+                status = 1;
+            } else {
+                eprintln!("recorded {}", golden.display());
+            }
+        } else if check {
+            let want = match std::fs::read_to_string(&golden) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("nfrs kernel-run: {}: {e}", golden.display());
+                    status = 1;
+                    continue;
+                }
+            };
+            match nfrs_scenario::compare_text(&want, &text) {
+                Ok(()) => eprintln!("ok {f}"),
+                Err(m) => {
+                    eprintln!(
+                        "DRIFT {f}: the kernel no longer gives {}\n{m}",
+                        golden.display()
+                    );
+                    status = 1;
+                }
+            }
+        } else {
+            print!("{text}");
+        }
+    }
+    status
+}
