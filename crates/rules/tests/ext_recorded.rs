@@ -1,0 +1,305 @@
+//! The extensions of the rules-ext helper (limit, recent, addrtype, CONNMARK, REDIRECT, ...)
+//! against what the real iptables-legacy 1.8.9 printed for every line of their .t corpus files:
+//! `tests/recorded/t-listings/<module>.tsv` (the `-S` line and the match/target part of the
+//! `-L -n` and `-L` lines) and `tests/recorded/t-errors/<module>.tsv` (exit code and message).
+//! A module is checked once its extension no longer refuses as "not yet supported".
+
+use nfrs_rules::ext::{Match, TargetExt};
+use nfrs_rules::model::{Table, TableKind, Target};
+use nfrs_rules::parse::parse_command;
+use nfrs_rules::{ops, save, Error};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The modules (corpus file names without `.t`) whose extension this test covers.
+const MODULES: &[&str] = &[
+    "libxt_addrtype",
+    "libxt_limit",
+    "libxt_recent",
+    "libipt_recent",
+    "libxt_statistic",
+    "libxt_connmark",
+    "libxt_CONNMARK",
+    "libxt_REDIRECT",
+    "libxt_length",
+    "libxt_iprange",
+    "libipt_iprange",
+    "libxt_hashlimit",
+    "libxt_mac",
+    "libxt_pkttype",
+    "libipt_ttl",
+    "libipt_TTL",
+    "libxt_tos",
+    "libxt_TOS",
+    "libxt_dscp",
+    "libxt_DSCP",
+    "libxt_CT",
+    "libxt_NOTRACK",
+    "libxt_string",
+    "libxt_owner",
+    "libxt_physdev",
+    "libxt_helper",
+    "libxt_tcpmss",
+    "libxt_TCPMSS",
+    "libipt_NETMAP",
+];
+
+const PREFIX: &str = "iptables v1.8.9 (legacy): ";
+const TRY: &str = "\nTry `iptables -h' or 'iptables --help' for more information.";
+
+fn recorded() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/recorded");
+    p.join("t-listings").is_dir().then_some(p)
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some(o) => out.push(o),
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn read_tsv(path: &Path) -> Vec<HashMap<String, String>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut lines = text.lines();
+    let Some(head) = lines.next() else {
+        return Vec::new();
+    };
+    let cols: Vec<&str> = head.split('\t').collect();
+    lines
+        .map(|l| {
+            cols.iter()
+                .zip(l.split('\t'))
+                .map(|(c, v)| (c.to_string(), unescape(v)))
+                .collect()
+        })
+        .collect()
+}
+
+/// Splits like a POSIX shell (quotes removed, backslash escapes).
+fn shell_split(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut have = false;
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            ' ' | '\t' => {
+                if have {
+                    out.push(std::mem::take(&mut cur));
+                    have = false;
+                }
+            }
+            '"' => {
+                have = true;
+                while let Some(d) = it.next() {
+                    match d {
+                        '"' => break,
+                        '\\' if matches!(it.peek(), Some('"' | '\\' | '$' | '`')) => {
+                            cur.push(it.next().unwrap())
+                        }
+                        _ => cur.push(d),
+                    }
+                }
+            }
+            '\'' => {
+                have = true;
+                for d in it.by_ref() {
+                    if d == '\'' {
+                        break;
+                    }
+                    cur.push(d);
+                }
+            }
+            '\\' => {
+                have = true;
+                if let Some(d) = it.next() {
+                    cur.push(d);
+                }
+            }
+            _ => {
+                have = true;
+                cur.push(c);
+            }
+        }
+    }
+    if have {
+        out.push(cur);
+    }
+    out
+}
+
+/// The extension a module file is about, and whether nfrs implements it yet.
+fn enabled(module: &str) -> bool {
+    let name = module.split_once('_').unwrap().1;
+    let r = if name.chars().next().unwrap().is_ascii_uppercase() {
+        TargetExt::new(name).map(|r| r.map(|_| ()))
+    } else {
+        Match::new(name).map(|r| r.map(|_| ()))
+    };
+    matches!(r, Some(Ok(())))
+}
+
+/// Parses `-t T -A C args`, then commits into a fresh table (the kernel's checks).
+fn run(table: &str, chain: &str, args: &str) -> Result<Vec<nfrs_rules::Rule>, Error> {
+    let mut argv: Vec<String> = vec!["-t".into(), table.into(), "-A".into(), chain.into()];
+    argv.extend(shell_split(args));
+    let cmd = parse_command(&argv, false, None)?;
+    let mut t = Table::new(TableKind::from_name(table).unwrap());
+    t.chain_mut(chain)
+        .unwrap()
+        .rules
+        .extend(cmd.rules.iter().cloned());
+    ops::validate_table(&t)?;
+    Ok(cmd.rules)
+}
+
+/// The match and target part of a `-L` line (after the destination column).
+fn printed(rule: &nfrs_rules::Rule, numeric: bool) -> String {
+    let mut s = String::new();
+    for m in &rule.matches {
+        m.print(&rule.ip, numeric, &mut s);
+    }
+    if let Target::Ext(t) = &rule.target {
+        t.print(&rule.ip, numeric, &mut s);
+    }
+    s
+}
+
+/// Column where the match part starts in `-L` (target 10, prot 5, opt 4, source 21, dest 20).
+const L_TAIL: usize = 61;
+
+fn tail(line: &str) -> &str {
+    line.get(L_TAIL..).unwrap_or("")
+}
+
+fn check_module(dir: &Path, module: &str, fails: &mut Vec<String>) -> usize {
+    let mut n = 0;
+    for row in read_tsv(&dir.join(format!("t-listings/{module}.tsv"))) {
+        let (t, c, a) = (&row["table"], &row["chain"], &row["args"]);
+        let line = &row["t_line"];
+        n += 1;
+        let want_rc: i32 = row["rc"].parse().unwrap();
+        match run(t, c, a) {
+            Ok(rules) if want_rc == 0 => {
+                let s: Vec<String> = rules.iter().map(|r| save::rule_save_line(c, r)).collect();
+                if s.join("\n") != row["S_line"] {
+                    fails.push(format!(
+                        "{module}:{line} `{a}`\n   -S  got {:?}\n   want {:?}",
+                        s.join("\n"),
+                        row["S_line"]
+                    ));
+                }
+                for (col, numeric) in [("L_n_line", true), ("L_line", false)] {
+                    let want: Vec<&str> = row[col].split('\n').map(tail).collect();
+                    let got: Vec<String> = rules.iter().map(|r| printed(r, numeric)).collect();
+                    if got != want {
+                        fails.push(format!(
+                            "{module}:{line} `{a}`\n   {col} got {got:?}\n   want {want:?}"
+                        ));
+                    }
+                }
+            }
+            Ok(_) => fails.push(format!("{module}:{line} `{a}` accepted, want rc {want_rc}")),
+            Err(e) if e.is_unsupported() => {
+                fails.push(format!("{module}:{line} `{a}` unsupported: {e}"))
+            }
+            Err(e) if want_rc == 0 => fails.push(format!("{module}:{line} `{a}` refused: {e}")),
+            Err(e) => {
+                if e.exit_code() != want_rc {
+                    fails.push(format!(
+                        "{module}:{line} `{a}` rc {} want {want_rc}",
+                        e.exit_code()
+                    ));
+                }
+            }
+        }
+    }
+    for row in read_tsv(&dir.join(format!("t-errors/{module}.tsv"))) {
+        let (t, c, a) = (&row["table"], &row["chain"], &row["args"]);
+        let line = &row["t_line"];
+        n += 1;
+        let want_rc: i32 = row["rc"].parse().unwrap();
+        match run(t, c, a) {
+            Ok(rules) if want_rc == 0 => {
+                let s: Vec<String> = rules.iter().map(|r| save::rule_save_line(c, r)).collect();
+                if s.join("\n") != row["S_line"] {
+                    fails.push(format!(
+                        "{module}:{line} `{a}` -S got {:?} want {:?}",
+                        s.join("\n"),
+                        row["S_line"]
+                    ));
+                }
+            }
+            Ok(_) => fails.push(format!("{module}:{line} `{a}` accepted, want rc {want_rc}")),
+            Err(e) => {
+                let stderr = &row["stderr"];
+                let want = if let Some(m) = stderr.strip_prefix(PREFIX) {
+                    m.split(TRY).next().unwrap().trim_end().to_string()
+                } else {
+                    stderr
+                        .trim_end()
+                        .strip_prefix("iptables: ")
+                        .unwrap_or(stderr)
+                        .to_string()
+                };
+                if e.exit_code() != want_rc || e.msg.trim_end() != want {
+                    fails.push(format!(
+                        "{module}:{line} `{a}`\n   got rc {} {:?}\n   want rc {want_rc} {want:?}",
+                        e.exit_code(),
+                        e.msg
+                    ));
+                }
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn test_recorded_extension_listings_and_errors() {
+    let Some(dir) = recorded() else {
+        eprintln!("skipped: tests/recorded absent");
+        return;
+    };
+    let mut fails = Vec::new();
+    let mut done = Vec::new();
+    for module in MODULES {
+        if !enabled(module) {
+            eprintln!("{module}: not enabled yet");
+            continue;
+        }
+        let n = check_module(&dir, module, &mut fails);
+        done.push(format!("{module}({n})"));
+    }
+    eprintln!("checked: {}", done.join(" "));
+    assert!(
+        fails.is_empty(),
+        "{} mismatches:\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
+}
+
+#[test]
+fn test_shell_split() {
+    assert_eq!(
+        shell_split(r#"-m string --string "a b" x"#),
+        ["-m", "string", "--string", "a b", "x"]
+    );
+    assert_eq!(shell_split(r#"--s 'q"' "\"""#), ["--s", "q\"", "\""]);
+}
