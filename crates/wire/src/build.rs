@@ -269,7 +269,12 @@ fn build_udp(
     let mut u = udp::Packet::new_unchecked(&mut b[..]);
     u.set_src_port(port(&spec.src_port, ctx)?);
     u.set_dst_port(port(&spec.dst_port, ctx)?);
-    u.set_len(spec.ulen.unwrap_or(len.min(0xffff) as u16));
+    // The length field follows the IP total length, also for a cut quote (`iplen=`).
+    let announced = match spec.iplen {
+        Some(t) => usize::from(t).saturating_sub(ipv4::MIN_HEADER_LEN + spec.ipopts.len()),
+        None => len,
+    };
+    u.set_len(spec.ulen.unwrap_or(announced.min(0xffff) as u16));
     u.payload_mut().copy_from_slice(&data);
     if !spec.nocsum {
         u.fill_checksum(src, dst);

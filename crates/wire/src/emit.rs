@@ -66,12 +66,27 @@ pub fn ipv4_header(h: &Ipv4Header, payload_len: usize, out: &mut [u8]) -> Result
     Ok(ipv4::MIN_HEADER_LEN)
 }
 
-/// The TCP RST answering the TCP segment `orig` (an IPv4 packet), as both the stack
-/// (`tcp_v4_send_reset`) and `REJECT --reject-with tcp-reset` (`nf_send_reset`) write it:
-/// addresses and ports swapped, no options, window 0, IP id 0, DF set, TOS 0. If the segment
+/// Who sends a TCP RST; they differ only in the TOS byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetSender {
+    /// `REJECT --reject-with tcp-reset` (`nf_send_reset`): TOS 0.
+    Reject,
+    /// The stack answering a closed port (`tcp_v4_send_reset`): the segment's TOS without the
+    /// ECN bits.
+    Stack,
+}
+
+/// The TCP RST answering the TCP segment `orig` (an IPv4 packet), as the stack and `REJECT`
+/// write it: addresses and ports swapped, no options, window 0, IP id 0, DF set. If the segment
 /// carried ACK, the RST's seq is its ack and only RST is set; otherwise seq is 0 and it
-/// acknowledges seq + SYN + FIN + data length with RST+ACK.
-pub fn tcp_reset(orig: &[u8], ttl: u8, out: &mut [u8]) -> Result<usize, EmitError> {
+/// acknowledges seq + SYN + FIN + data length with RST+ACK. No RST for a RST, a fragment, or a
+/// segment whose checksum is wrong (both senders stay silent then).
+pub fn tcp_reset(
+    orig: &[u8],
+    sender: ResetSender,
+    ttl: u8,
+    out: &mut [u8],
+) -> Result<usize, EmitError> {
     let ip = ipv4::Packet::new_checked(orig).map_err(|_| EmitError::Malformed)?;
     if ip.protocol() != protocol::TCP {
         return Err(EmitError::Malformed);
@@ -95,7 +110,10 @@ pub fn tcp_reset(orig: &[u8], ttl: u8, out: &mut [u8]) -> Result<usize, EmitErro
         dst: ip.src_addr(),
         protocol: protocol::TCP,
         ttl,
-        tos: 0,
+        tos: match sender {
+            ResetSender::Reject => 0,
+            ResetSender::Stack => ip.tos() & !0x03,
+        },
         id: 0,
         df: true,
     };
@@ -279,7 +297,7 @@ mod tests {
     fn rst_for_syn() {
         let syn = ip("tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=S seq=7 win=512", 1);
         let mut out = [0u8; 64];
-        let n = tcp_reset(&syn, 64, &mut out).unwrap();
+        let n = tcp_reset(&syn, ResetSender::Reject, 64, &mut out).unwrap();
         assert_eq!(
             ipv4_to_string(&out[..n]),
             "tcp 10.0.0.1:23 > 10.0.0.2:41000 ttl=64 tos=0x00 id=0 df flags=RA seq=0 ack=8 win=0"
@@ -288,14 +306,20 @@ mod tests {
             "tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=PA seq=7 ack=99 win=512 len=10",
             1,
         );
-        let n = tcp_reset(&ack, 64, &mut out).unwrap();
+        let n = tcp_reset(&ack, ResetSender::Stack, 64, &mut out).unwrap();
         assert!(ipv4_to_string(&out[..n]).ends_with("flags=R seq=99 ack=0 win=0"));
         let rst = ip("tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=R", 1);
-        assert_eq!(tcp_reset(&rst, 64, &mut out), Err(EmitError::IsRst));
-        let bad = ip("tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=S badsum", 1);
-        assert_eq!(tcp_reset(&bad, 64, &mut out), Err(EmitError::BadChecksum));
         assert_eq!(
-            tcp_reset(&syn, 64, &mut out[..39]),
+            tcp_reset(&rst, ResetSender::Stack, 64, &mut out),
+            Err(EmitError::IsRst)
+        );
+        let bad = ip("tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=S badsum", 1);
+        assert_eq!(
+            tcp_reset(&bad, ResetSender::Reject, 64, &mut out),
+            Err(EmitError::BadChecksum)
+        );
+        assert_eq!(
+            tcp_reset(&syn, ResetSender::Reject, 64, &mut out[..39]),
             Err(EmitError::BufferTooSmall)
         );
     }

@@ -875,7 +875,11 @@ impl PacketSpec {
             (None, None, None, None) => Data::None,
             (Some(n), None, None, None) => Data::Zeros(n),
             (None, Some(p), None, None) => Data::Bytes(p),
-            (Some(n), Some(p), None, None) if n == p.len() => Data::Bytes(p),
+            (Some(n), Some(mut p), None, None) if n >= p.len() => {
+                // `len=N payload="..."`: the payload, then zeros up to N bytes.
+                p.resize(n, 0);
+                Data::Bytes(p)
+            }
             (Some(n), None, Some(h), Some(s)) if h.len() <= n => Data::Digest {
                 len: n,
                 head: h,
@@ -1084,7 +1088,9 @@ mod tests {
             assert_eq!(e.token, tok, "{line}: {e}");
         }
         assert!(PacketSpec::parse("tcp 10.0.0.1 > 10.0.0.2").is_err());
-        assert!(PacketSpec::parse("udp 10.0.0.1:1 > 10.0.0.2:2 len=3 payload=\"ab\"").is_err());
+        assert!(PacketSpec::parse("udp 10.0.0.1:1 > 10.0.0.2:2 len=1 payload=\"ab\"").is_err());
+        let s = PacketSpec::parse("udp 10.0.0.1:1 > 10.0.0.2:2 len=3 payload=\"ab\"").unwrap();
+        assert_eq!(s.data, Data::Bytes(b"ab\0".to_vec()));
         assert!(parse_input_line("0.0 lan0").is_err());
     }
 
