@@ -1,0 +1,387 @@
+use super::*;
+use nfrs_conntrack::tuple::parse_addr;
+use nfrs_conntrack::{CtConfig, CtInfo, Hook, Packet, SEC};
+
+fn ip(s: &str) -> u32 {
+    parse_addr(s).unwrap()
+}
+
+/// Fields of a recorded `conntrack -L -o extended` line: (orig src, orig dst, orig sport,
+/// reply src, reply dst, reply dport).
+fn parse(line: &str) -> (u32, u32, u16, u32, u32, u16) {
+    let mut src = Vec::new();
+    let mut dst = Vec::new();
+    let mut sport = Vec::new();
+    let mut dport = Vec::new();
+    for t in line.split_whitespace() {
+        if let Some((k, v)) = t.split_once('=') {
+            match k {
+                "src" => src.push(ip(v)),
+                "dst" => dst.push(ip(v)),
+                "sport" => sport.push(v.parse::<u16>().unwrap()),
+                "dport" => dport.push(v.parse::<u16>().unwrap()),
+                _ => {}
+            }
+        }
+    }
+    (src[0], dst[0], sport[0], src[1], dst[1], dport[1])
+}
+
+fn recorded(name: &str) -> Vec<(u32, u32, u16, u32, u32, u16)> {
+    let p = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(parse)
+        .collect()
+}
+
+/// Replays the recorded SNAT flows in the order they were sent (19 sources, each with one
+/// source port, to 9 destinations) and compares the address chosen with the kernel's.
+fn replay_snat(name: &str, r: NatRange) {
+    let kernel = recorded(name);
+    assert_eq!(kernel.len(), 171);
+    let mut t = table();
+    let mut rng = Rng(1);
+    for s in 2..=20u32 {
+        for d in 1..=9u32 {
+            let (src, dst, sport) = (ip("10.0.0.0") + s, ip("198.51.100.0") + d, 40000 + s as u16);
+            let k = kernel.iter().find(|k| k.0 == src && k.1 == dst).unwrap();
+            if d == 1 {
+                // A source's first flow: the hash alone decides.
+                assert_eq!(pick_addr(src, dst, 0, &r), k.4, "{s}/{d}");
+            }
+            let (reply, random) = flow(&mut t, src, sport, dst, 5000, None, Some(r), &mut rng);
+            // Later flows of the same source reuse its mapping (find_appropriate_src).
+            assert_eq!(
+                (reply.dst, reply.dst_l4, random),
+                (k.4, sport, false),
+                "{s}/{d}"
+            );
+        }
+    }
+}
+
+#[test]
+fn snat_range_address_is_the_kernels_hash_choice() {
+    // Recorded: SNAT --to-source 192.0.2.10-192.0.2.12.
+    replay_snat(
+        "snat-range-3addr.conntrack",
+        NatRange::addrs(ip("192.0.2.10"), ip("192.0.2.12")),
+    );
+}
+
+#[test]
+fn snat_range_crossing_an_octet() {
+    replay_snat(
+        "snat-range-wide.conntrack",
+        NatRange::addrs(ip("192.0.2.200"), ip("192.0.3.50")),
+    );
+}
+
+#[test]
+fn persistent_hashes_the_source_alone() {
+    let r = NatRange::addrs(ip("192.0.2.10"), ip("192.0.2.14")).with_flags(flags::PERSISTENT);
+    for (src, dst, _, _, chosen, _) in recorded("snat-range-5addr-persistent.conntrack") {
+        assert_eq!(pick_addr(src, dst, 0, &r), chosen);
+        assert_eq!(
+            pick_addr(src, 1, 0, &r),
+            chosen,
+            "independent of the destination"
+        );
+    }
+}
+
+fn udp(src: u32, sport: u16, dst: u32, dport: u16) -> Vec<u8> {
+    let mut b = vec![0u8; 9];
+    b[0..2].copy_from_slice(&sport.to_be_bytes());
+    b[2..4].copy_from_slice(&dport.to_be_bytes());
+    b[4..6].copy_from_slice(&9u16.to_be_bytes());
+    let _ = (src, dst);
+    b
+}
+
+struct Rng(u16);
+impl RandomSource for Rng {
+    fn random_u16(&mut self) -> u16 {
+        self.0 = self.0.wrapping_add(7919);
+        self.0
+    }
+}
+
+fn table() -> ConnTable {
+    ConnTable::new(CtConfig {
+        buckets: 4096,
+        checksum: false,
+        ..CtConfig::default()
+    })
+}
+
+/// Runs one new UDP flow through PREROUTING (DNAT range or none) and POSTROUTING (SNAT range or
+/// null binding), then confirms it. Returns the reply tuple and whether the port was random.
+#[allow(clippy::too_many_arguments)]
+fn flow(
+    t: &mut ConnTable,
+    src: u32,
+    sport: u16,
+    dst: u32,
+    dport: u16,
+    dnat: Option<NatRange>,
+    snat: Option<NatRange>,
+    rng: &mut Rng,
+) -> (Tuple, bool) {
+    let l4 = udp(src, sport, dst, dport);
+    let p = Packet {
+        src,
+        dst,
+        proto: 17,
+        later_fragment: false,
+        l4: &l4,
+    };
+    let r = t.track(&p, 0, Hook::PreRouting, 0);
+    assert_eq!(r.ctinfo, CtInfo::New);
+    let id = r.conn.unwrap();
+    let mut random = false;
+    match dnat {
+        Some(d) => random |= setup_info(t, id, &d, Manip::Dst, rng, 0).random,
+        None => random |= null_binding(t, id, Manip::Dst, rng, 0).random,
+    }
+    match snat {
+        Some(s) => random |= setup_info(t, id, &s, Manip::Src, rng, 0).random,
+        None => random |= null_binding(t, id, Manip::Src, rng, 0).random,
+    }
+    t.confirm(id, 0).unwrap();
+    (t.get(id).tuple[1], random)
+}
+
+#[test]
+fn dnat_range_and_null_binding_clashes_match_the_kernel() {
+    // Recorded: DNAT --to-destination 198.51.100.1-198.51.100.4, flows sent in this order.
+    // Two flows of one client port mapped to the same server clash on the reply tuple; the
+    // POSTROUTING null binding then moves the source port at random.
+    let kernel = recorded("dnat-range-4addr.conntrack");
+    let r = NatRange::addrs(ip("198.51.100.1"), ip("198.51.100.4"));
+    let mut t = table();
+    let mut rng = Rng(1);
+    let mut randomized = 0;
+    for s in 2..=20u32 {
+        for d in 1..=9u32 {
+            let (src, dst, sport) = (ip("10.0.0.0") + s, ip("203.0.113.0") + d, 40000 + s as u16);
+            let (reply, random) = flow(&mut t, src, sport, dst, 5000, Some(r), None, &mut rng);
+            let k = kernel.iter().find(|k| k.0 == src && k.1 == dst).unwrap();
+            assert_eq!(reply.src, k.3, "server chosen for {s}/{d}");
+            let kernel_random = k.5 != sport;
+            assert_eq!(random, kernel_random, "port moved for {s}/{d}");
+            if random {
+                assert_ne!(reply.dst_l4, sport);
+                assert!(reply.dst_l4 >= 1024);
+                randomized += 1;
+            }
+        }
+    }
+    assert!(randomized > 20);
+}
+
+#[test]
+fn snat_keeps_the_port_when_free_and_picks_in_range_on_clash() {
+    // The port-clash example: two LAN hosts, same source port, same server, MASQUERADE.
+    let mut t = table();
+    let mut rng = Rng(3);
+    let masq = masquerade_range(&NatRange::default(), Some(ip("192.0.2.1"))).unwrap();
+    let server = ip("203.0.113.9");
+    let (r1, rand1) = flow(
+        &mut t,
+        ip("10.0.0.2"),
+        5000,
+        server,
+        5000,
+        None,
+        Some(masq),
+        &mut rng,
+    );
+    assert_eq!((r1.dst, r1.dst_l4, rand1), (ip("192.0.2.1"), 5000, false));
+    let (r2, rand2) = flow(
+        &mut t,
+        ip("10.0.0.3"),
+        5000,
+        server,
+        5000,
+        None,
+        Some(masq),
+        &mut rng,
+    );
+    assert!(rand2);
+    assert_eq!(r2.dst, ip("192.0.2.1"));
+    assert!(r2.dst_l4 >= 1024 && r2.dst_l4 != 5000);
+    // A low port stays in its class (1..511).
+    let (r3, _) = flow(
+        &mut t,
+        ip("10.0.0.4"),
+        5000,
+        server,
+        5000,
+        None,
+        Some(masq),
+        &mut rng,
+    );
+    assert!(r3.dst_l4 >= 1024);
+    let (a, _) = flow(
+        &mut t,
+        ip("10.0.0.2"),
+        53,
+        server,
+        53,
+        None,
+        Some(masq),
+        &mut rng,
+    );
+    let (b, rb) = flow(
+        &mut t,
+        ip("10.0.0.3"),
+        53,
+        server,
+        53,
+        None,
+        Some(masq),
+        &mut rng,
+    );
+    assert_eq!(a.dst_l4, 53);
+    assert!(rb && (1..=511).contains(&b.dst_l4) && b.dst_l4 != 53);
+}
+
+#[test]
+fn clash_keeps_the_hashed_address() {
+    // Measured on 6.18: after a clash the kernel keeps the hashed address and moves the port.
+    let mut t = table();
+    let mut rng = Rng(5);
+    let r = NatRange::addrs(ip("192.0.2.10"), ip("192.0.2.12"));
+    let server = ip("203.0.113.9");
+    let (a, _) = flow(
+        &mut t,
+        ip("10.0.0.2"),
+        5000,
+        server,
+        80,
+        None,
+        Some(r),
+        &mut rng,
+    );
+    // Another source hashing to the same address with the same port.
+    let mut other = ip("10.0.0.3");
+    while pick_addr(other, server, 0, &r) != a.dst {
+        other += 1;
+    }
+    let (b, random) = flow(&mut t, other, 5000, server, 80, None, Some(r), &mut rng);
+    assert!(random);
+    assert_eq!(b.dst, a.dst);
+    assert_ne!(b.dst_l4, 5000);
+}
+
+#[test]
+fn random_flags_always_pick_from_the_range() {
+    let mut t = table();
+    let mut rng = Rng(9);
+    let r = NatRange::addr(ip("192.0.2.1"))
+        .with_ports(30000, 30009)
+        .with_flags(flags::PROTO_RANDOM_FULLY);
+    let (a, random) = flow(
+        &mut t,
+        ip("10.0.0.2"),
+        30003,
+        ip("203.0.113.9"),
+        80,
+        None,
+        Some(r),
+        &mut rng,
+    );
+    assert!(random);
+    assert!((30000..=30009).contains(&a.dst_l4));
+    // Without --random a port already in range and free is kept.
+    let r = NatRange::addr(ip("192.0.2.1")).with_ports(30000, 30009);
+    let (b, random) = flow(
+        &mut t,
+        ip("10.0.0.3"),
+        30004,
+        ip("203.0.113.9"),
+        80,
+        None,
+        Some(r),
+        &mut rng,
+    );
+    assert_eq!((b.dst_l4, random), (30004, false));
+    // Out of range: moved into it.
+    let (c, _) = flow(
+        &mut t,
+        ip("10.0.0.4"),
+        40000,
+        ip("203.0.113.9"),
+        80,
+        None,
+        Some(r),
+        &mut rng,
+    );
+    assert!((30000..=30009).contains(&c.dst_l4));
+}
+
+#[test]
+fn dnat_port_range_without_random_searches_from_the_start() {
+    let mut t = table();
+    let mut rng = Rng(11);
+    let r = NatRange::addr(ip("10.0.0.80")).with_ports(8080, 8089);
+    let (a, ra) = flow(
+        &mut t,
+        ip("198.51.100.7"),
+        1111,
+        ip("192.0.2.1"),
+        80,
+        Some(r),
+        None,
+        &mut rng,
+    );
+    assert_eq!((a.src, a.src_l4, ra), (ip("10.0.0.80"), 8080, false));
+}
+
+#[test]
+fn masquerade_redirect_netmap_ranges() {
+    assert_eq!(masquerade_range(&NatRange::default(), None), None);
+    let r = redirect_range(&NatRange::default().with_ports(3128, 3128), true, None).unwrap();
+    assert_eq!((r.min_addr, r.min_proto), (0x7f000001, 3128));
+    assert_eq!(redirect_range(&NatRange::default(), false, None), None);
+    let n = netmap_range(
+        &NatRange::addrs(ip("192.168.5.0"), ip("192.168.5.255")),
+        ip("10.1.2.77"),
+    );
+    assert_eq!(n.min_addr, ip("192.168.5.77"));
+}
+
+#[test]
+fn the_same_source_keeps_its_mapping() {
+    // find_appropriate_src: a second flow from the same address and port reuses the mapping.
+    let mut t = table();
+    let mut rng = Rng(13);
+    let r = NatRange::addrs(ip("192.0.2.10"), ip("192.0.2.12"));
+    let (a, _) = flow(
+        &mut t,
+        ip("10.0.0.2"),
+        4444,
+        ip("203.0.113.1"),
+        80,
+        None,
+        Some(r),
+        &mut rng,
+    );
+    for d in 2..30 {
+        let (b, _) = flow(
+            &mut t,
+            ip("10.0.0.2"),
+            4444,
+            ip("203.0.113.0") + d,
+            80,
+            None,
+            Some(r),
+            &mut rng,
+        );
+        assert_eq!((b.dst, b.dst_l4), (a.dst, a.dst_l4));
+    }
+    let _ = SEC;
+}
