@@ -1,22 +1,342 @@
-//! The iptables front ends: `iptables`, `iptables-save`, `iptables-restore`, `proc`.
+//! The iptables front ends: `iptables`, `iptables-save`, `iptables-restore`, `proc`. Each acts
+//! on the store (`--store DIR`, `$NFRS_STORE`, or the default location; see nfrs_rules::store)
+//! and prints exactly what iptables 1.8.9 (legacy) prints, messages and exit codes included.
 
-fn not_built(what: &str) -> i32 {
-    eprintln!("nfrs {what}: not yet built");
-    1
+use nfrs_rules::error::{Errno, ErrorKind};
+use nfrs_rules::list::{self, ListFormat, Resolver};
+use nfrs_rules::ops;
+use nfrs_rules::parse::{self, Cmd};
+use nfrs_rules::restore::{self, RestoreOpts};
+use nfrs_rules::save;
+use nfrs_rules::store::Store;
+use nfrs_rules::{Error, Ruleset, TableKind};
+use std::io::{Read, Write};
+
+/// Removes `--store DIR` / `--store=DIR` (an nfrs option) from `args`.
+fn take_store(args: &[String]) -> (Option<String>, Vec<String>) {
+    let mut store = None;
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--store" && i + 1 < args.len() {
+            store = Some(args[i + 1].clone());
+            i += 2;
+            continue;
+        }
+        if let Some(v) = args[i].strip_prefix("--store=") {
+            store = Some(v.to_string());
+            i += 1;
+            continue;
+        }
+        rest.push(args[i].clone());
+        i += 1;
+    }
+    (store, rest)
 }
 
-pub fn iptables_main(_args: &[String]) -> i32 {
-    not_built("iptables")
+/// Prints an error the way iptables does and returns its exit code.
+fn report(prog: &str, e: &Error) -> i32 {
+    let try_help = format!("Try `{prog} -h' or '{prog} --help' for more information.\n");
+    let text = match e.kind {
+        ErrorKind::Kernel(_) => format!("{prog}: {}\n", e.msg),
+        ErrorKind::Parameter | ErrorKind::Unsupported => {
+            format!("{prog} v1.8.9 (legacy): {}\n{try_help}", e.msg)
+        }
+        ErrorKind::ParameterBare => format!("{}\n{try_help}", e.msg),
+        ErrorKind::Other => format!("{prog} v1.8.9 (legacy): {}\n", e.msg),
+    };
+    eprint!("{text}");
+    if e.msg.starts_with("can't initialize iptables table") {
+        return 3;
+    }
+    e.exit_code()
 }
 
-pub fn save_main(_args: &[String]) -> i32 {
-    not_built("iptables-save")
+fn load(store: &Store) -> Result<Ruleset, i32> {
+    store.load().map_err(|e| {
+        eprintln!("nfrs: {e}");
+        4
+    })
 }
 
-pub fn restore_main(_args: &[String]) -> i32 {
-    not_built("iptables-restore")
+fn persist(store: &Store, rs: &Ruleset) -> i32 {
+    match store.save(rs) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("nfrs: {e}");
+            4
+        }
+    }
 }
 
-pub fn proc_main(_args: &[String]) -> i32 {
-    not_built("proc")
+/// `iptables ARGS`.
+pub fn iptables_main(args: &[String]) -> i32 {
+    let (store_dir, args) = take_store(args);
+    let cmd = match parse::parse_command(&args, false, None) {
+        Ok(c) => c,
+        Err(e) => return report("iptables", &e),
+    };
+    let store = Store::locate(store_dir.as_deref());
+    let mut rs = match load(&store) {
+        Ok(rs) => rs,
+        Err(code) => return code,
+    };
+    // Using a table instantiates it (as the kernel loads the table module), even if the
+    // command then fails.
+    let before = rs.table_names().len();
+    rs.table_mut(cmd.table);
+    let touched = rs.table_names().len() != before;
+    let result = if cmd.cmd == Cmd::List {
+        let table = rs.table(cmd.table).expect("table just touched");
+        if !cmd.chain.is_empty() && table.chain(&cmd.chain).is_none() {
+            Err(Error::kernel(Errno::NoEnt))
+        } else {
+            let f = ListFormat {
+                numeric: cmd.numeric,
+                verbose: cmd.verbose,
+                exact: cmd.exact,
+                line_numbers: cmd.line_numbers,
+            };
+            let resolver = if cmd.numeric {
+                Resolver::default()
+            } else {
+                Resolver::from_system()
+            };
+            let chain = (!cmd.chain.is_empty()).then_some(cmd.chain.as_str());
+            let text = list::list(table, chain, cmd.rulenum, f, &resolver);
+            if cmd.zero_too {
+                ops::zero_all(rs.table_mut(cmd.table), chain);
+            }
+            Ok(text)
+        }
+    } else {
+        ops::execute(&mut rs, &cmd)
+    };
+    let changed =
+        touched || !matches!(cmd.cmd, Cmd::List | Cmd::ListRules | Cmd::Check) || cmd.zero_too;
+    let code = match result {
+        Ok(text) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            0
+        }
+        Err(e) => report("iptables", &e),
+    };
+    if changed {
+        let c = persist(&store, &rs);
+        if c != 0 && code == 0 {
+            return c;
+        }
+    }
+    code
+}
+
+/// The ctime(3)-style time iptables-save prints ("Wed Nov 25 21:44:15 2026"), in UTC.
+fn ctime_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, restated).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m - 1) as usize];
+    format!(
+        "{wd} {mon} {d:>2} {:02}:{:02}:{:02} {y}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `iptables-save [-c] [-t table]`.
+pub fn save_main(args: &[String]) -> i32 {
+    let (store_dir, args) = take_store(args);
+    let mut counters = false;
+    let mut only = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "-c" | "--counters" => counters = true,
+            "-t" | "--table" => {
+                i += 1;
+                let Some(name) = args.get(i) else {
+                    eprintln!("iptables-save: option requires an argument -- 't'");
+                    return 1;
+                };
+                match TableKind::from_name(name) {
+                    Some(t) => only = Some(t),
+                    None => {
+                        eprintln!("iptables-save v1.8.9 (legacy): Cannot initialize: Table does not exist (do you need to insmod?)");
+                        return 1;
+                    }
+                }
+            }
+            "-M" | "--modprobe" => i += 1,
+            other => {
+                eprintln!("Unknown arguments found on commandline");
+                let _ = other;
+                return 1;
+            }
+        }
+        i += 1;
+    }
+    let store = Store::locate(store_dir.as_deref());
+    let mut rs = match load(&store) {
+        Ok(rs) => rs,
+        Err(code) => return code,
+    };
+    if let Some(t) = only {
+        if rs.table(t).is_none() {
+            rs.table_mut(t);
+            let c = persist(&store, &rs);
+            if c != 0 {
+                return c;
+            }
+        }
+    }
+    let mut out = String::new();
+    for t in &rs.tables {
+        if only.is_some_and(|k| k != t.kind) {
+            continue;
+        }
+        out.push_str(&format!(
+            "# Generated by iptables-save v1.8.9 on {}\n",
+            ctime_now()
+        ));
+        save::save_table(t, counters, &mut out);
+        out.push_str(&format!("# Completed on {}\n", ctime_now()));
+    }
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    0
+}
+
+/// `iptables-restore [-c] [-n] [-t] [-T table] [FILE]`.
+pub fn restore_main(args: &[String]) -> i32 {
+    let (store_dir, args) = take_store(args);
+    let mut opts = RestoreOpts::default();
+    let mut file = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "-c" | "--counters" => opts.counters = true,
+            "-n" | "--noflush" => opts.noflush = true,
+            "-t" | "--test" => opts.test = true,
+            "-v" | "--verbose" => {}
+            "-w" | "--wait" | "-W" | "--wait-interval" => {
+                if args.get(i + 1).is_some_and(|v| v.parse::<u64>().is_ok()) {
+                    i += 1;
+                }
+            }
+            "-T" | "--table" => {
+                i += 1;
+                match args.get(i) {
+                    Some(t) => opts.only_table = Some(t.clone()),
+                    None => {
+                        eprintln!("iptables-restore: option requires an argument -- 'T'");
+                        return 1;
+                    }
+                }
+            }
+            "-M" | "--modprobe" => i += 1,
+            _ if a.starts_with('-') && a.len() > 1 => {
+                eprintln!(
+                    "iptables-restore: invalid option -- '{}'",
+                    a.trim_start_matches('-')
+                );
+                return 1;
+            }
+            _ => {
+                if file.is_some() {
+                    eprintln!("Unknown arguments found on commandline");
+                    return 1;
+                }
+                file = Some(a.to_string());
+            }
+        }
+        i += 1;
+    }
+    let input = match &file {
+        Some(f) => match std::fs::read(f) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                eprintln!("Can't open {f}: {e}");
+                return 1;
+            }
+        },
+        None => {
+            let mut b = Vec::new();
+            if let Err(e) = std::io::stdin().read_to_end(&mut b) {
+                eprintln!("iptables-restore: {e}");
+                return 1;
+            }
+            String::from_utf8_lossy(&b).into_owned()
+        }
+    };
+    let store = Store::locate(store_dir.as_deref());
+    let mut rs = match load(&store) {
+        Ok(rs) => rs,
+        Err(code) => return code,
+    };
+    let before = rs.clone();
+    let result = restore::restore(&mut rs, &input, &opts);
+    // Tables committed before a failure stay committed, as with the kernel.
+    if rs != before {
+        let c = persist(&store, &rs);
+        if c != 0 {
+            return c;
+        }
+    }
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprint!("{}", e.message);
+            e.exit_code
+        }
+    }
+}
+
+/// `proc net/ip_tables_names`.
+pub fn proc_main(args: &[String]) -> i32 {
+    let (store_dir, args) = take_store(args);
+    let path = args
+        .first()
+        .map(|s| s.trim_start_matches("/proc/").to_string());
+    match path.as_deref() {
+        Some("net/ip_tables_names") => {
+            let store = Store::locate(store_dir.as_deref());
+            let rs = match load(&store) {
+                Ok(rs) => rs,
+                Err(code) => return code,
+            };
+            let mut out = String::new();
+            for n in rs.table_names() {
+                out.push_str(n);
+                out.push('\n');
+            }
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+            0
+        }
+        Some(p) => {
+            eprintln!("nfrs proc: {p}: not provided (known: net/ip_tables_names)");
+            1
+        }
+        None => {
+            eprintln!("usage: nfrs proc net/ip_tables_names");
+            2
+        }
+    }
 }

@@ -5,12 +5,14 @@
 
 pub mod error;
 pub mod ext;
+pub mod list;
 pub mod model;
 pub mod ops;
 pub mod parse;
 pub mod restore;
 pub mod save;
 pub mod services;
+pub mod store;
 
 pub use error::{Errno, Error, ErrorKind, Result};
 pub use model::*;

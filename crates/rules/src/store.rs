@@ -1,0 +1,153 @@
+//! The store: a directory holding the ruleset between commands (later also sysctls and a
+//! conntrack snapshot). The ruleset is kept as `ruleset.rules`, iptables-save text with
+//! counters in the kernel's table order. Every write is atomic: a temporary file is written and
+//! fsynced, renamed over the old one, and the directory fsynced, so a crash leaves either the
+//! old or the new ruleset, never half of one.
+
+use crate::error::{Error, Result};
+use crate::model::Ruleset;
+use crate::restore::{restore, RestoreOpts};
+use crate::save;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A store directory.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub dir: PathBuf,
+}
+
+const RULESET_FILE: &str = "ruleset.rules";
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+impl Store {
+    /// The store chosen by `--store DIR`, else `$NFRS_STORE`, else `/var/lib/nfrs` for root and
+    /// `$XDG_STATE_HOME/nfrs` (or `~/.local/state/nfrs`) for other users.
+    pub fn locate(explicit: Option<&str>) -> Store {
+        if let Some(d) = explicit {
+            return Store {
+                dir: PathBuf::from(d),
+            };
+        }
+        if let Ok(d) = std::env::var("NFRS_STORE") {
+            if !d.is_empty() {
+                return Store {
+                    dir: PathBuf::from(d),
+                };
+            }
+        }
+        if is_root() {
+            return Store {
+                dir: PathBuf::from("/var/lib/nfrs"),
+            };
+        }
+        let base = match std::env::var("XDG_STATE_HOME") {
+            Ok(x) if !x.is_empty() => PathBuf::from(x),
+            _ => PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into()))
+                .join(".local/state"),
+        };
+        Store {
+            dir: base.join("nfrs"),
+        }
+    }
+
+    /// A store at `dir`.
+    pub fn at(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    /// Loads the ruleset; an absent store is an empty ruleset (no table used yet).
+    pub fn load(&self) -> Result<Ruleset> {
+        let path = self.dir.join(RULESET_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ruleset::default()),
+            Err(e) => return Err(Error::other(format!("{}: {e}", path.display()))),
+        };
+        let mut rs = Ruleset::default();
+        let opts = RestoreOpts {
+            counters: true,
+            ..Default::default()
+        };
+        restore(&mut rs, &text, &opts).map_err(|e| {
+            Error::other(format!(
+                "{}: corrupt store: {}",
+                path.display(),
+                e.message.trim_end()
+            ))
+        })?;
+        // The file lists tables newest first; restoring made the last one newest: undo that.
+        rs.tables.reverse();
+        Ok(rs)
+    }
+
+    /// Writes the ruleset atomically.
+    pub fn save(&self, rs: &Ruleset) -> Result<()> {
+        write_atomic(
+            &self.dir,
+            RULESET_FILE,
+            save::save(rs, None, true).as_bytes(),
+        )
+    }
+}
+
+/// Writes `name` in `dir` atomically (temp file, fsync, rename, fsync of the directory).
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    let io = |e: std::io::Error| Error::other(format!("{}: {e}", dir.display()));
+    fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    {
+        let mut f = File::create(&tmp).map_err(io)?;
+        f.write_all(data).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    fs::rename(&tmp, dir.join(name)).map_err(io)?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TableKind;
+
+    #[test]
+    fn test_round_trip_keeps_table_order_and_counters() {
+        let dir = std::env::temp_dir().join(format!("nfrs-store-test-{}", std::process::id()));
+        let store = Store::at(&dir);
+        assert!(store.load().unwrap().tables.is_empty());
+        let mut rs = Ruleset::default();
+        let input = "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT DROP [5:600]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
+        restore(
+            &mut rs,
+            input,
+            &RestoreOpts {
+                counters: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        store.save(&rs).unwrap();
+        let back = store.load().unwrap();
+        assert_eq!(back.table_names(), vec!["filter", "nat"]);
+        assert_eq!(save::save(&back, None, true), save::save(&rs, None, true));
+        assert_eq!(
+            back.table(TableKind::Filter).unwrap().chains[0]
+                .counters
+                .packets,
+            5
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
