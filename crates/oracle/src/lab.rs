@@ -221,7 +221,12 @@ impl Lab {
         // Offloads off on the DUT side: a checksum left to the "hardware" would reach the wire
         // unfinished.
         // One shell for all of them (each program start costs milliseconds).
-        let mut script = String::from("set -e\n");
+        // `lo` too: a packet the host sends to itself would otherwise be delivered (and seen by
+        // the local-delivery observer) with its transport checksum left unfinished.
+        let mut script = format!(
+            "set -e\nip netns exec {} ethtool -K lo rx off tx off sg off tso off gso off gro off\n",
+            self.dut
+        );
         for ifc in &host.interfaces {
             script.push_str(&format!(
                 "ip netns exec {} ethtool -K {} rx off tx off sg off tso off gso off gro off\n",

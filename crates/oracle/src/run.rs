@@ -16,7 +16,7 @@ use nfrs_scenario::result::{Event, PacketResult, RunResult};
 use nfrs_scenario::{Input, Scenario};
 use nfrs_wire::build::{build_frame, FrameCtx};
 use nfrs_wire::ethernet::MacAddr;
-use nfrs_wire::print::{format_frame_masked, format_ipv4, Masks};
+use nfrs_wire::print::{format_frame_masked, Masks};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
@@ -547,7 +547,7 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
             let mut late = Vec::new();
             drain_wires(&wires, &mut buf, &mut late, &prepared[pi - 1])?;
             for pkt in nflog.drain().map_err(err("NFLOG"))? {
-                late.push(Event::Local(format_ip(&pkt)));
+                late.push(local_event(&pkt, &prepared[pi - 1]));
             }
             let prev = result.packets.last_mut().expect("previous packet");
             for e in late {
@@ -561,7 +561,13 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
         if p.dev == "local" {
             let ip = &p.frame[14..];
             let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-            raw.send(ip, dst).map_err(err("sending as the host"))?;
+            // A packet OUTPUT drops makes the sending call fail with EPERM: that is a result,
+            // not an error.
+            match raw.send(ip, dst) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+                Err(e) => return Err(format!("sending as the host: {e}")),
+            }
         } else {
             let w = wires
                 .iter()
@@ -610,7 +616,7 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
             }
         }
         for pkt in nflog.drain().map_err(err("NFLOG"))? {
-            events.push(Event::Local(format_ip(&pkt)));
+            events.push(local_event(&pkt, p));
         }
         for (pri, msg) in sys::kmsg_read_all(&kmsg).map_err(err("/dev/kmsg"))? {
             if is_netfilter_log(pri, &msg) {
@@ -640,7 +646,7 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
         let mut late = Vec::new();
         drain_wires(&wires, &mut buf, &mut late, last)?;
         for pkt in nflog.drain().map_err(err("NFLOG"))? {
-            late.push(Event::Local(format_ip(&pkt)));
+            late.push(local_event(&pkt, last));
         }
         if let Some(prev) = result.packets.last_mut() {
             for e in late {
@@ -719,10 +725,16 @@ fn counter_deltas(before: &str, after: &str) -> Vec<String> {
     out
 }
 
-fn format_ip(pkt: &[u8]) -> String {
-    let mut s = String::new();
-    format_ipv4(pkt, &mut s);
-    s
+/// A packet delivered to the host (from NFLOG, an IP packet): masked like an emitted frame when
+/// the host generated it itself (it sent to its own address).
+fn local_event(pkt: &[u8], input: &Prepared) -> Event {
+    let mut frame = vec![0u8; 14];
+    frame[12] = 0x08;
+    frame.extend_from_slice(pkt);
+    match out_event("", &frame, input) {
+        Event::Out { packet, .. } => Event::Local(packet),
+        other => other,
+    }
 }
 
 fn out_event(dev: &str, frame: &[u8], input: &Prepared) -> Event {
@@ -738,10 +750,44 @@ fn out_event(dev: &str, frame: &[u8], input: &Prepared) -> Event {
     }
     let mut s = String::new();
     format_frame_masked(frame, &masks, &mut s);
+    if is_host_generated(frame, input) && is_tcp_syn(frame) {
+        // The host's SYN-ACK (a listening socket) starts at a random sequence number, and its
+        // timestamp clock at a random offset.
+        s = mask_isn(&s);
+    }
     Event::Out {
         dev: dev.to_string(),
         packet: s,
     }
+}
+
+fn is_tcp_syn(frame: &[u8]) -> bool {
+    match ip_facts(frame) {
+        Some((6, _, _, _)) => {
+            let ihl = usize::from(frame[14] & 0x0f) * 4;
+            frame.get(14 + ihl + 13).is_some_and(|f| f & 0x02 != 0)
+        }
+        _ => false,
+    }
+}
+
+/// Masks `seq=N` and the timestamp value of `ts=V/E` in a printed TCP packet.
+fn mask_isn(s: &str) -> String {
+    s.split(' ')
+        .map(|t| {
+            if t.starts_with("seq=") {
+                "seq=*".to_string()
+            } else if let Some(v) = t.strip_prefix("ts=") {
+                match v.split_once('/') {
+                    Some((_, e)) => format!("ts=*/{e}"),
+                    None => t.to_string(),
+                }
+            } else {
+                t.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A LOG line about a packet the host generated itself (no `IN=`, another id than the input's)
