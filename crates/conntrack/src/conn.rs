@@ -95,7 +95,9 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(orig: Tuple, reply: Tuple, zone: u16) -> Conn {
+    /// A fresh entry (no status, no protocol state) — for tests and tools; the table creates
+    /// its own through `track`.
+    pub fn new(orig: Tuple, reply: Tuple, zone: u16) -> Conn {
         Conn {
             tuple: [orig, reply],
             timeout: 0,
