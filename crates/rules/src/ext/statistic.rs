@@ -1,36 +1,294 @@
-//! `-m statistic`: not implemented yet (stub, refuses with "not yet supported"; to be filled in).
+//! `-m statistic`: match randomly (`--mode random --probability P`) or every n-th packet
+//! (`--mode nth --every N --packet P`), each invertible.
 
-use super::{unsupported_match, Extension, Opt, OptCtx};
-use crate::error::Result;
+use super::util::parse_uint;
+use super::{Extension, Opt, OptCtx};
+use crate::error::{Error, Result};
 use crate::model::IpSpec;
 
-/// `-m statistic` (stub: refuses until implemented).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Statistic {}
+/// XT_STATISTIC_MODE_*.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Random,
+    Nth,
+}
+
+/// struct xt_statistic_info. `value` is the kernel's union: the probability scaled to 2^31 in
+/// random mode, `every - 1` in nth mode (iptables parses both into the same word).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statistic {
+    pub mode: Mode,
+    pub invert: bool,
+    pub value: u32,
+    pub packet: u32,
+}
+
+impl Statistic {
+    /// Random mode: match when a 31-bit random number is below this.
+    pub fn probability_scaled(&self) -> u32 {
+        self.value
+    }
+    /// Nth mode: the counter wraps after `every_minus_one + 1` packets.
+    pub fn every_minus_one(&self) -> u32 {
+        self.value
+    }
+    /// Nth mode: the counter's start value (`every - 1 - packet`), as iptables computes it.
+    pub fn initial_count(&self) -> u32 {
+        self.value.wrapping_sub(self.packet)
+    }
+}
+
+const O_MODE: usize = 0;
+const O_PROBABILITY: usize = 1;
+const O_EVERY: usize = 2;
+const O_PACKET: usize = 3;
+
+/// strtod over the whole string (decimal forms; hex floats, inf and nan are not accepted by
+/// the range 0..1 anyway except inf/nan which fail it).
+fn parse_double(s: &str) -> Option<f64> {
+    let t = s.trim_start();
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    {
+        return None;
+    }
+    t.parse::<f64>().ok()
+}
 
 impl Extension for Statistic {
     const NAME: &'static str = "statistic";
-    const OPTIONS: &'static [Opt] = &[];
+    const OPTIONS: &'static [Opt] = &[
+        Opt::req("mode"),
+        Opt::req("probability").inv(),
+        Opt::req("every").inv(),
+        Opt::req("packet"),
+    ];
 
     fn new() -> Result<Self> {
-        Err(unsupported_match(Self::NAME))
+        Ok(Statistic {
+            mode: Mode::Random,
+            invert: false,
+            value: 0,
+            packet: 0,
+        })
     }
 
-    fn parse(&mut self, _opt: usize, _arg: &str, _cx: &OptCtx) -> Result<()> {
-        Err(unsupported_match(Self::NAME))
+    fn parse(&mut self, opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
+        if cx.invert {
+            self.invert = true;
+        }
+        match opt {
+            O_MODE => {
+                self.mode = match arg {
+                    "random" => Mode::Random,
+                    "nth" => Mode::Nth,
+                    _ => return Err(Error::param(format!("Bad mode \"{arg}\""))),
+                }
+            }
+            O_PROBABILITY => {
+                let p = parse_double(arg).filter(|p| (0.0..=1.0).contains(p)).ok_or_else(|| {
+                    Error::param(
+                        "statistic: bad value for option \"--probability\", or out of range (0-1).\n",
+                    )
+                })?;
+                // lround: halves away from zero, as f64::round.
+                self.value = (p * 2147483648.0).round() as u32;
+            }
+            O_EVERY => {
+                let v = parse_uint(arg, 1, u64::from(u32::MAX)).ok_or_else(|| {
+                    Error::param(
+                        "statistic: bad value for option \"--every\", or out of range (1-4294967295).\n",
+                    )
+                })?;
+                self.value = v as u32 - 1;
+            }
+            O_PACKET => {
+                self.packet = parse_uint(arg, 0, u64::from(u32::MAX)).ok_or_else(|| {
+                    Error::param(
+                        "statistic: bad value for option \"--packet\", or out of range (0-4294967295).\n",
+                    )
+                })? as u32;
+            }
+            _ => unreachable!("option index out of table"),
+        }
+        Ok(())
     }
 
-    fn save(&self, _ip: &IpSpec, _out: &mut String) {}
+    fn final_check(&mut self, seen: u64, _ip: &IpSpec) -> Result<()> {
+        let has = |o: usize| seen & (1 << o) != 0;
+        if self.mode == Mode::Random && !has(O_PROBABILITY) {
+            return Err(Error::param(
+                "--probability must be specified when using random mode",
+            ));
+        }
+        if self.mode == Mode::Nth && !has(O_EVERY) && !has(O_PACKET) {
+            return Err(Error::param(
+                "--every and --packet must be specified when using nth mode",
+            ));
+        }
+        if self.packet > self.value {
+            return Err(Error::param("the --packet p must be 0 <= p <= n-1"));
+        }
+        if !has(O_MODE) {
+            return Err(Error::param(
+                "statistic: option \"--mode\" must be specified\n",
+            ));
+        }
+        let excl = |a: &str, b: &str| {
+            Err(Error::param(format!(
+                "statistic: option \"--{a}\" cannot be used together with \"--{b}\".\n"
+            )))
+        };
+        let also = |a: &str, b: &str| {
+            Err(Error::param(format!(
+                "statistic: option \"--{a}\" also requires \"--{b}\".\n"
+            )))
+        };
+        if has(O_PROBABILITY) && has(O_EVERY) {
+            return excl("probability", "every");
+        }
+        if has(O_PROBABILITY) && has(O_PACKET) {
+            return excl("probability", "packet");
+        }
+        if has(O_EVERY) && !has(O_PACKET) {
+            return also("every", "packet");
+        }
+        if has(O_PACKET) && !has(O_EVERY) {
+            return also("packet", "every");
+        }
+        Ok(())
+    }
 
-    fn print(&self, _ip: &IpSpec, _numeric: bool, _out: &mut String) {}
+    fn save(&self, _ip: &IpSpec, out: &mut String) {
+        self.push(out, "--");
+    }
+
+    fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
+        out.push_str(" statistic");
+        self.push(out, "");
+    }
+}
+
+impl Statistic {
+    /// The shared body of save (prefix `--`) and -L (no prefix).
+    fn push(&self, out: &mut String, prefix: &str) {
+        let inv = if self.invert { " !" } else { "" };
+        match self.mode {
+            Mode::Random => out.push_str(&format!(
+                " {prefix}mode random{inv} {prefix}probability {:.11}",
+                f64::from(self.value) / 2147483648.0
+            )),
+            Mode::Nth => {
+                out.push_str(&format!(
+                    " {prefix}mode nth{inv} {prefix}every {}",
+                    self.value.wrapping_add(1)
+                ));
+                if self.packet != 0 || !prefix.is_empty() {
+                    out.push_str(&format!(" {prefix}packet {}", self.packet));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::model::TableKind;
+    use crate::parse::parse_rule;
+    use crate::save::rule_save_line;
+
+    fn rule(args: &str) -> crate::error::Result<crate::model::Rule> {
+        let mut v = vec!["-m", "statistic"];
+        v.extend(args.split_whitespace());
+        parse_rule(TableKind::Filter, "INPUT", &v)
+    }
+
+    fn save(args: &str) -> String {
+        rule_save_line("INPUT", &rule(args).unwrap())
+    }
+
+    fn print(args: &str) -> String {
+        let r = rule(args).unwrap();
+        let mut s = String::new();
+        r.matches[0].print(&r.ip, false, &mut s);
+        s
+    }
+
+    // Expected texts recorded from iptables-legacy 1.8.9.
+    #[test]
+    fn test_probability_rounding() {
+        let p = |x: &str| save(&format!("--mode random --probability {x}"));
+        assert_eq!(
+            p("0.1"),
+            "-A INPUT -m statistic --mode random --probability 0.10000000009"
+        );
+        assert_eq!(
+            p("1"),
+            "-A INPUT -m statistic --mode random --probability 1.00000000000"
+        );
+        assert_eq!(
+            p("0"),
+            "-A INPUT -m statistic --mode random --probability 0.00000000000"
+        );
+        assert_eq!(
+            p("0.333333333333"),
+            "-A INPUT -m statistic --mode random --probability 0.33333333349"
+        );
+        assert_eq!(
+            p("1e-3"),
+            "-A INPUT -m statistic --mode random --probability 0.00100000016"
+        );
+        assert_eq!(
+            print("--mode random --probability 0.1"),
+            " statistic mode random probability 0.10000000009"
+        );
+    }
 
     #[test]
-    fn test_refused_until_implemented() {
-        assert!(Statistic::new().unwrap_err().is_unsupported());
+    fn test_nth() {
+        assert_eq!(
+            save("--mode nth --every 3 --packet 0"),
+            "-A INPUT -m statistic --mode nth --every 3 --packet 0"
+        );
+        assert_eq!(
+            print("--mode nth --every 3 --packet 0"),
+            " statistic mode nth every 3"
+        );
+        assert_eq!(
+            print("--mode nth --every 3 --packet 1"),
+            " statistic mode nth every 3 packet 1"
+        );
+    }
+
+    #[test]
+    fn test_errors() {
+        let e = |a: &str| rule(a).unwrap_err().msg;
+        assert_eq!(
+            e("--mode nth --probability 0.5"),
+            "--every and --packet must be specified when using nth mode"
+        );
+        assert_eq!(e("--mode foo"), "Bad mode \"foo\"");
+        assert_eq!(
+            e("--mode random --every 2 --packet 1"),
+            "--probability must be specified when using random mode"
+        );
+        assert_eq!(
+            e("--mode random --probability 0.5 --every 2 --packet 1"),
+            "statistic: option \"--probability\" cannot be used together with \"--every\".\n"
+        );
+        assert_eq!(
+            e("--mode nth --packet 2"),
+            "the --packet p must be 0 <= p <= n-1"
+        );
+        assert_eq!(
+            e("--mode nth --every 0 --packet 0"),
+            "statistic: bad value for option \"--every\", or out of range (1-4294967295).\n"
+        );
+        assert_eq!(
+            e("--mode random --probability .5x"),
+            "statistic: bad value for option \"--probability\", or out of range (0-1).\n"
+        );
     }
 }
