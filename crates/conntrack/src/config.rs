@@ -40,6 +40,10 @@ pub struct CtConfig {
     pub icmp_timeout: u32,
     /// `nf_conntrack_generic_timeout`.
     pub generic_timeout: u32,
+    /// `nf_conntrack_gre_timeout` (unreplied).
+    pub gre_timeout: u32,
+    /// `nf_conntrack_gre_timeout_stream` (replied).
+    pub gre_timeout_stream: u32,
 }
 
 /// Index of the retransmission timeout in [`CtConfig::tcp_timeouts`].
@@ -65,6 +69,8 @@ impl Default for CtConfig {
             udp_timeout_stream: 120,
             icmp_timeout: 30,
             generic_timeout: 600,
+            gre_timeout: 30,
+            gre_timeout_stream: 180,
         }
     }
 }
@@ -143,8 +149,6 @@ const UNSUPPORTED: &[&str] = &[
     "nf_conntrack_frag6_low_thresh",
     "nf_conntrack_frag6_timeout",
     "nf_conntrack_icmpv6_timeout",
-    "nf_conntrack_gre_timeout",
-    "nf_conntrack_gre_timeout_stream",
     "nf_conntrack_sctp_timeout_closed",
     "nf_conntrack_sctp_timeout_cookie_echoed",
     "nf_conntrack_sctp_timeout_cookie_wait",
@@ -219,6 +223,8 @@ impl CtConfig {
             "nf_conntrack_udp_timeout_stream" => self.udp_timeout_stream = secs()?,
             "nf_conntrack_icmp_timeout" => self.icmp_timeout = secs()?,
             "nf_conntrack_generic_timeout" => self.generic_timeout = secs()?,
+            "nf_conntrack_gre_timeout" => self.gre_timeout = secs()?,
+            "nf_conntrack_gre_timeout_stream" => self.gre_timeout_stream = secs()?,
             "nf_conntrack_acct" | "nf_conntrack_timestamp" | "nf_conntrack_helper" => {
                 // Off is what nfrs models; turning them on would change listings silently.
                 match int() {
@@ -264,6 +270,8 @@ impl CtConfig {
             "nf_conntrack_udp_timeout_stream" => self.udp_timeout_stream.to_string(),
             "nf_conntrack_icmp_timeout" => self.icmp_timeout.to_string(),
             "nf_conntrack_generic_timeout" => self.generic_timeout.to_string(),
+            "nf_conntrack_gre_timeout" => self.gre_timeout.to_string(),
+            "nf_conntrack_gre_timeout_stream" => self.gre_timeout_stream.to_string(),
             other => {
                 let &(_, idx) = TCP_TIMEOUT_NAMES
                     .iter()
@@ -286,7 +294,8 @@ mod tests {
 
     /// Defaults as `/proc/sys/net/netfilter/*` showed them on Linux 6.18 (recorded 2026-11-25).
     const KERNEL_DEFAULTS: &str = "nf_conntrack_checksum=1 nf_conntrack_generic_timeout=600 \
-        nf_conntrack_icmp_timeout=30 nf_conntrack_log_invalid=0 nf_conntrack_max=262144 \
+        nf_conntrack_icmp_timeout=30 nf_conntrack_gre_timeout=30 \
+        nf_conntrack_gre_timeout_stream=180 nf_conntrack_log_invalid=0 nf_conntrack_max=262144 \
         nf_conntrack_buckets=262144 nf_conntrack_tcp_be_liberal=0 \
         nf_conntrack_tcp_ignore_invalid_rst=0 nf_conntrack_tcp_loose=1 \
         nf_conntrack_tcp_max_retrans=3 nf_conntrack_tcp_timeout_close=10 \

@@ -68,6 +68,13 @@ pub enum ProtoState {
         /// Time after which a two-way flow becomes a stream (first packet + 2 s).
         stream_ts: Nanos,
     },
+    /// GRE: the two timeouts fixed when the connection was created (seconds).
+    Gre {
+        /// Timeout while unreplied.
+        timeout: u32,
+        /// Timeout once replied.
+        stream_timeout: u32,
+    },
     /// ICMP and generic protocols keep no state beyond the timeout.
     None,
 }

@@ -43,6 +43,7 @@ fn l4_name(p: u8) -> &'static str {
         proto::TCP => "tcp",
         proto::UDP => "udp",
         proto::ICMP => "icmp",
+        proto::GRE => "gre",
         _ => "unknown",
     }
 }
@@ -64,6 +65,17 @@ pub fn write_line(out: &mut dyn Write, c: &Conn, now: Nanos, style: Style) -> fm
     }
     if let Some(t) = c.tcp() {
         write!(out, "{} ", t.state().name())?;
+    }
+    if let (
+        true,
+        crate::conn::ProtoState::Gre {
+            timeout,
+            stream_timeout,
+        },
+    ) = (proc_fmt, c.proto)
+    {
+        // Only /proc shows GRE's private timeouts.
+        write!(out, "timeout={timeout}, stream_timeout={stream_timeout} ")?;
     }
     write!(out, "{} ", c.tuple[0])?;
     if !c.has(status::SEEN_REPLY) {
@@ -184,6 +196,8 @@ mod tests {
                         }
                         "dst" => cur.dst = parse_addr(v).unwrap(),
                         "sport" | "id" => cur.src_l4 = v.parse().unwrap(),
+                        "srckey" => cur.src_l4 = u16::from_str_radix(&v[2..], 16).unwrap(),
+                        "dstkey" => cur.dst_l4 = u16::from_str_radix(&v[2..], 16).unwrap(),
                         "dport" => cur.dst_l4 = v.parse().unwrap(),
                         "type" => cur.dst_l4 |= v.parse::<u16>().unwrap() << 8,
                         "code" => cur.dst_l4 |= v.parse::<u16>().unwrap(),
@@ -202,6 +216,12 @@ mod tests {
         c.timeout = secs * SEC + SEC / 2;
         if let Some(t) = state {
             c.proto = ProtoState::Tcp(t);
+        }
+        if protonum == 47 {
+            c.proto = ProtoState::Gre {
+                timeout: 30,
+                stream_timeout: 180,
+            };
         }
         (c, secs)
     }
@@ -255,6 +275,31 @@ mod tests {
                 },
             ));
             assert!(procl.iter().any(|x| strip(x) == pr), "proc form: {pr}");
+        }
+        // GRE: keys in hex; /proc adds the two private timeouts.
+        let gre_proc = read("kernel-gre-proc-nf_conntrack.txt");
+        for l in read("kernel-gre-conntrack-L-extended.txt") {
+            let (c, _) = parse(&l);
+            assert_eq!(
+                line(
+                    &c,
+                    0,
+                    Style {
+                        format: Format::ConntrackExtended,
+                        timeout: true
+                    }
+                ),
+                l
+            );
+            let p = line(
+                &c,
+                0,
+                Style {
+                    format: Format::Proc,
+                    timeout: true,
+                },
+            );
+            assert!(gre_proc.contains(&p), "gre proc form: {p}");
         }
         // The results form is the extended form without the timeout column.
         let (c, secs) = parse(&ext[0]);

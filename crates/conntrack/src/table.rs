@@ -263,6 +263,28 @@ fn packet_tuple(src: u32, dst: u32, p: u8, l4: &[u8]) -> Option<Tuple> {
                 u16::from_be_bytes([l4[4], l4[5]]),
             ))
         }
+        proto::GRE => {
+            // Kernel rule (gre_pkt_to_tuple): only version 1 (PPTP) carries keys: the call id
+            // is the destination key (the source key comes from the PPTP helper's keymap,
+            // which nfrs does not model: 0). Version 1 must carry PPP (0x880b).
+            if l4.len() < 4 || l4[1] & 0x07 != 1 {
+                return Some(Tuple {
+                    src_l4: 0,
+                    dst_l4: 0,
+                    ..Tuple::generic(p, src, dst)
+                });
+            }
+            if l4.len() < 8 {
+                return Some(Tuple::generic(p, src, dst));
+            }
+            if u16::from_be_bytes([l4[2], l4[3]]) != 0x880b {
+                return None;
+            }
+            Some(Tuple {
+                dst_l4: u16::from_be_bytes([l4[6], l4[7]]),
+                ..Tuple::generic(p, src, dst)
+            })
+        }
         _ => Some(Tuple::generic(p, src, dst)),
     }
 }
@@ -850,6 +872,10 @@ impl ConnTable {
                 conn.refresh(cfg.icmp_timeout, now);
                 ok
             }
+            proto::GRE => {
+                gre_packet(conn, cfg, now);
+                ok
+            }
             _ => {
                 conn.refresh(cfg.generic_timeout, now);
                 ok
@@ -931,6 +957,32 @@ fn udp_packet(conn: &mut Conn, cfg: &CtConfig, now: Nanos) {
         }
     } else {
         conn.refresh(cfg.udp_timeout, now);
+    }
+}
+
+/// Kernel `gre_packet`: timeouts fixed at creation; unreplied timeout until a reply has
+/// been seen, then the stream timeout and ASSURED.
+fn gre_packet(conn: &mut Conn, cfg: &CtConfig, now: Nanos) {
+    if !conn.is_confirmed() {
+        conn.proto = ProtoState::Gre {
+            timeout: cfg.gre_timeout,
+            stream_timeout: cfg.gre_timeout_stream,
+        };
+    }
+    let (timeout, stream) = match conn.proto {
+        ProtoState::Gre {
+            timeout,
+            stream_timeout,
+        } => (timeout, stream_timeout),
+        _ => (cfg.gre_timeout, cfg.gre_timeout_stream),
+    };
+    if conn.has(status::SEEN_REPLY) {
+        conn.refresh(stream, now);
+        if !conn.has(status::NAT_CLASH) {
+            conn.status |= status::ASSURED;
+        }
+    } else {
+        conn.refresh(timeout, now);
     }
 }
 

@@ -10,6 +10,8 @@ pub mod proto {
     pub const TCP: u8 = 6;
     /// UDP.
     pub const UDP: u8 = 17;
+    /// GRE (keys as the layer-4 part).
+    pub const GRE: u8 = 47;
 }
 
 /// One direction of a connection: addresses (host order), protocol and the layer-4 part.
@@ -92,8 +94,8 @@ impl Tuple {
 
     /// Whether the protocol carries ports in the tuple (and so NAT can change them).
     pub fn has_ports(&self) -> bool {
-        // Other port protocols (sctp, udplite, gre keys) have kernel trackers nfrs does not model
-        // yet; they go through the generic tracker, without ports.
+        // Other port protocols (sctp, udplite) have kernel trackers nfrs does not model yet;
+        // they go through the generic tracker, without ports. GRE keys are not ports.
         matches!(self.proto, proto::TCP | proto::UDP)
     }
 
@@ -153,6 +155,8 @@ impl fmt::Display for Tuple {
                 self.icmp_code(),
                 self.src_l4
             )
+        } else if self.proto == proto::GRE {
+            write!(f, " srckey={:#x} dstkey={:#x}", self.src_l4, self.dst_l4)
         } else if self.has_ports() {
             write!(f, " sport={} dport={}", self.src_l4, self.dst_l4)
         } else {

@@ -404,7 +404,7 @@ fn expiry_on_the_injected_clock_reports_and_reaps() {
     let mut l = Lab::new();
     l.pass(C, S, 17, &udp(ip(C), 1, ip(S), 2, 0));
     l.pass(C, S, 1, &icmp_echo(8, 7, 1));
-    l.pass(C, S, 47, &[0u8; 8]);
+    l.pass(C, S, 253, &[0u8; 8]);
     let mut gone = Vec::new();
     assert_eq!(
         l.t.expire(30 * SEC - 1, &mut |_, c| gone.push(c.tuple[0].proto)),
@@ -419,7 +419,7 @@ fn expiry_on_the_injected_clock_reports_and_reaps() {
     assert_eq!(l.t.next_deadline(), Some(600 * SEC));
     // Lazily: a lookup after the deadline does not find it and a new entry is created.
     l.now = 600 * SEC;
-    let r = l.pass(C, S, 47, &[0u8; 8]);
+    let r = l.pass(C, S, 253, &[0u8; 8]);
     assert_eq!(r.ctinfo, CtInfo::New);
     assert_eq!(l.t.count(), 1);
 }
@@ -578,4 +578,26 @@ fn later_fragments_are_not_tracked() {
         l.t.track(&p, 0, Hook::PreRouting, 0),
         Tracked::invalid(None)
     );
+}
+
+#[test]
+fn gre_unreplied_then_stream_and_assured() {
+    let mut l = Lab::new();
+    let v0 = [0u8, 0, 8, 0, 1, 2, 3, 4];
+    let r = l.pass(C, S, 47, &v0);
+    let id = r.conn.unwrap();
+    assert_eq!((r.ctinfo, l.secs(&r)), (CtInfo::New, 30));
+    let r = l.pass(S, C, 47, &v0);
+    // The first reply still refreshes with the unreplied timeout (as measured: 29 s left).
+    assert_eq!((r.ctinfo, l.secs(&r)), (CtInfo::EstablishedReply, 30));
+    assert!(!l.t.get(id).has(status::ASSURED));
+    let r = l.pass(C, S, 47, &v0);
+    assert_eq!((r.ctinfo, l.secs(&r)), (CtInfo::Established, 180));
+    assert!(l.t.get(id).has(status::ASSURED));
+    // Version 1 (PPTP): the call id is the destination key; non-PPP payload is untrackable.
+    let v1 = [0x30u8, 0x81, 0x88, 0x0b, 0, 0, 0x12, 0x34];
+    let r = l.pass(C, S, 47, &v1);
+    assert_eq!(l.t.get(r.conn.unwrap()).tuple[0].dst_l4, 0x1234);
+    let bad = [0x30u8, 0x81, 0x08, 0x00, 0, 0, 0x12, 0x34];
+    assert_eq!(l.pass(C, S, 47, &bad).ctinfo, CtInfo::Invalid);
 }
