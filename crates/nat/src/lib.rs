@@ -14,7 +14,10 @@
 //! - [`pick_addr`]: the address the kernel's hash picks from a range.
 //! - [`nat_packet`]`(bytes, conn, dir, manip)`: rewrite a packet at a NAT hook;
 //!   [`translate_icmp_error`] for RELATED ICMP errors (quoted header too).
+//! - [`hook::action`] / [`hook::finish`]: the kernel's order of work at a NAT hook (skip,
+//!   ICMP error, run the nat table then null-bind, or apply).
 
+pub mod hook;
 pub mod jhash;
 pub mod rewrite;
 pub mod select;
