@@ -216,7 +216,7 @@ fn header(table: &Table, chain: &crate::model::Chain, f: ListFormat) -> String {
     }
     if f.verbose {
         if f.exact {
-            out.push_str(&format!("{:>8} {:>8} ", "pkts", "bytes"));
+            out.push_str(&format!("{:>8} {:>10} ", "pkts", "bytes"));
         } else {
             out.push_str(&format!("{:>5} {:>5} ", "pkts", "bytes"));
         }

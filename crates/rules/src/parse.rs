@@ -765,6 +765,25 @@ impl<'a> Parser<'a> {
                                     None
                                 }
                                 Arg::Optional => inline.clone(),
+                                Arg::Two => {
+                                    let first = match inline.clone() {
+                                        Some(v) => Some(v),
+                                        None if self.pos < self.args.len() => {
+                                            self.pos += 1;
+                                            Some(self.args[self.pos - 1].clone())
+                                        }
+                                        None => None,
+                                    };
+                                    let second = self.take_value();
+                                    match (first, second) {
+                                        (Some(a), Some(b)) => Some(format!("{a} {b}")),
+                                        _ => {
+                                            return Err(Error::param(format!(
+                                                "{arg} requires two args."
+                                            )))
+                                        }
+                                    }
+                                }
                                 Arg::Required => match inline.clone() {
                                     Some(v) => Some(v),
                                     None => {
@@ -822,7 +841,7 @@ impl<'a> Parser<'a> {
                             None
                         }
                     }
-                    Arg::Required => {
+                    Arg::Required | Arg::Two => {
                         if k < chars.len() {
                             let v: String = chars[k..].iter().collect();
                             k = chars.len();

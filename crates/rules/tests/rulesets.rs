@@ -3,6 +3,7 @@
 //! without -c), /proc/net/ip_tables_names, and each table's -S; failing restores fail with the
 //! same message and exit code.
 
+use nfrs_rules::list::{self, ListFormat, Resolver};
 use nfrs_rules::restore::{restore, RestoreOpts};
 use nfrs_rules::save;
 use nfrs_rules::{Ruleset, TableKind};
@@ -117,6 +118,39 @@ fn test_recorded_rulesets_round_trip() {
                     save::list_rules(table, None, 0, false),
                     read(&format!("{}.S.txt", t.name())),
                 );
+                let r = Resolver::default();
+                for (suffix, f) in [
+                    (
+                        "L-n",
+                        ListFormat {
+                            numeric: true,
+                            ..Default::default()
+                        },
+                    ),
+                    (
+                        "L-nv",
+                        ListFormat {
+                            numeric: true,
+                            verbose: true,
+                            ..Default::default()
+                        },
+                    ),
+                    (
+                        "L-nvx-lines",
+                        ListFormat {
+                            numeric: true,
+                            verbose: true,
+                            exact: true,
+                            line_numbers: true,
+                        },
+                    ),
+                ] {
+                    cmp(
+                        &format!("{} -{suffix}", t.name()),
+                        list::list(table, None, 0, f, &r),
+                        read(&format!("{}.{suffix}.txt", t.name())),
+                    );
+                }
             }
         }
         if ok {

@@ -3,7 +3,7 @@
 //! --ctstatus --ctexpire --ctdir.
 
 use super::state::{parse_names, push_names};
-use super::util::{mask_to_cidr, parse_port_range, parse_uint};
+use super::util::{mask_to_cidr, parse_port_range_unchecked, parse_uint};
 use super::{Extension, Opt, OptCtx};
 use crate::error::{Error, Result};
 use crate::model::IpSpec;
@@ -92,10 +92,10 @@ impl Extension for Conntrack {
             3 => self.orig_dst = Some((parse_addr(arg)?, inv)),
             4 => self.repl_src = Some((parse_addr(arg)?, inv)),
             5 => self.repl_dst = Some((parse_addr(arg)?, inv)),
-            6 => self.orig_src_port = Some((parse_port_range(arg, "tcp")?, inv)),
-            7 => self.orig_dst_port = Some((parse_port_range(arg, "tcp")?, inv)),
-            8 => self.repl_src_port = Some((parse_port_range(arg, "tcp")?, inv)),
-            9 => self.repl_dst_port = Some((parse_port_range(arg, "tcp")?, inv)),
+            6 => self.orig_src_port = Some((parse_port_range_unchecked(arg, "tcp")?, inv)),
+            7 => self.orig_dst_port = Some((parse_port_range_unchecked(arg, "tcp")?, inv)),
+            8 => self.repl_src_port = Some((parse_port_range_unchecked(arg, "tcp")?, inv)),
+            9 => self.repl_dst_port = Some((parse_port_range_unchecked(arg, "tcp")?, inv)),
             10 => {
                 let m = if arg.eq_ignore_ascii_case("NONE") {
                     0

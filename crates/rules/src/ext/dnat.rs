@@ -1,7 +1,7 @@
 //! `-j DNAT --to-destination [ip[-ip]][:port[-port][/base]] [--random] [--persistent]`, and the
 //! NAT range syntax SNAT shares.
 
-use super::util::{parse_ipv4, parse_port};
+use super::util::{parse_ipv4, parse_uint_prefix};
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::{Hook, IpSpec, TableKind};
@@ -23,6 +23,48 @@ pub struct NatRange {
 
 const PORT_PROTOS: &[u16] = &[6, 17, 132, 33];
 
+/// A number at the start of `s`, else all of `s` as a service name (iptables' NAT port
+/// reading); returns the port and what follows it.
+fn nat_port(s: &str, min: u64) -> Result<(u16, &str)> {
+    if let Some((v, rest)) = parse_uint_prefix(s, min, 65535) {
+        return Ok((v as u16, rest));
+    }
+    match crate::services::service_port(s, None) {
+        Some(p) if u64::from(p) >= min => Ok((p, "")),
+        _ => Err(Error::param(format!("Port `{s}' not valid\n"))),
+    }
+}
+
+/// `port[-port[/base]]`.
+pub fn parse_nat_ports(s: &str) -> Result<((u16, u16), Option<u16>)> {
+    let (lo, rest) = nat_port(s, 0)?;
+    let rest = match rest.as_bytes().first() {
+        None => return Ok(((lo, lo), None)),
+        Some(b'-') => &rest[1..],
+        Some(b':') => return Err(Error::param("Invalid port:port syntax - use dash\n")),
+        Some(_) => {
+            return Err(Error::param(format!(
+                "Garbage after port value: `{rest}'\n"
+            )))
+        }
+    };
+    let (hi, rest) = nat_port(rest, 0)?;
+    if hi < lo {
+        return Err(Error::param(format!("Port range `{s}' invalid\n")));
+    }
+    let base = match rest.as_bytes().first() {
+        None => return Ok(((lo, hi), None)),
+        Some(b'/') => &rest[1..],
+        Some(_) => {
+            return Err(Error::param(format!(
+                "Garbage after port range: `{rest}'\n"
+            )))
+        }
+    };
+    let (b, _) = nat_port(base, 1)?;
+    Ok(((lo, hi), Some(b)))
+}
+
 /// Parses `ip[-ip][:port[-port][/base]]` for a rule with protocol `ip.proto`.
 pub fn parse_range(arg: &str, ip: &IpSpec, target: &str) -> Result<NatRange> {
     let mut r = NatRange::default();
@@ -36,31 +78,9 @@ pub fn parse_range(arg: &str, ip: &IpSpec, target: &str) -> Result<NatRange> {
                 "Need TCP, UDP, SCTP or DCCP with port specification",
             ));
         }
-        let (range, base) = match p.split_once('/') {
-            Some((r, b)) => (r, Some(b)),
-            None => (p, None),
-        };
-        let bad = || Error::param(format!("Port `{range}' not valid\n"));
-        let (lo, hi) = match range.split_once('-') {
-            Some((a, b)) => (
-                parse_port(a, None).map_err(|_| bad())?,
-                parse_port(b, None).map_err(|_| bad())?,
-            ),
-            None => {
-                let v = parse_port(range, None).map_err(|_| bad())?;
-                (v, v)
-            }
-        };
-        if hi < lo {
-            return Err(Error::param(format!("Port range `{range}' invalid\n")));
-        }
-        if lo == 0 {
-            return Err(bad());
-        }
-        r.ports = Some((lo, hi));
-        if let Some(b) = base {
-            r.base = Some(parse_port(b, None).map_err(|_| bad())?);
-        }
+        let (ports, base) = parse_nat_ports(p)?;
+        r.ports = Some(ports);
+        r.base = base;
     }
     if !addr_part.is_empty() {
         let (a, b) = match addr_part.split_once('-') {

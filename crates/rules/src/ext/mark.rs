@@ -47,7 +47,7 @@ impl Extension for Mark {
     fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
         out.push_str(" mark match ");
         if self.invert {
-            out.push('!');
+            out.push_str("! ");
         }
         push_mark_mask(out, self.mark, self.mask);
     }

@@ -14,6 +14,8 @@ pub enum Arg {
     None,
     Required,
     Optional,
+    /// Two arguments (`--tcp-flags MASK COMP`): the parser receives them joined by one space.
+    Two,
 }
 
 /// One option of an extension, as in its getopt table.
@@ -55,6 +57,11 @@ impl Opt {
     /// The same option, allowed more than once.
     pub const fn multi(mut self) -> Opt {
         self.multi = true;
+        self
+    }
+    /// The same option taking two arguments (passed joined by a space).
+    pub const fn two(mut self) -> Opt {
+        self.arg = Arg::Two;
         self
     }
     /// The same option with an optional argument.
@@ -186,6 +193,7 @@ pub mod conntrack;
 pub mod icmp;
 pub mod mark;
 pub mod multiport;
+pub mod nfacct;
 pub mod state;
 pub mod tcp;
 pub mod udp;
@@ -256,6 +264,7 @@ extension_enum! {
         Helper => helper::Helper,
         Tcpmss => tcpmss::Tcpmss,
         Connmark => connmark::Connmark,
+        Nfacct => nfacct::Nfacct,
     }
 }
 

@@ -111,7 +111,8 @@ pub fn print_ports(
 
 /// Appends a save port item (` ! --sport 1:2`) for tcp/udp.
 pub fn save_ports(out: &mut String, opt: &str, range: (u16, u16), inv: bool) {
-    if range != (0, 65535) || inv {
+    // 1.8.9 omits a full range even when inverted (`! --sport :` saves as nothing).
+    if range != (0, 65535) {
         push_inv(out, inv);
         if range.0 == range.1 {
             out.push_str(&format!(" --{opt} {}", range.0));
@@ -137,7 +138,7 @@ impl Extension for Tcp {
         Opt::req("destination-port").inv(),
         Opt::req("dport").inv(),
         Opt::flag("syn").inv(),
-        Opt::req("tcp-flags").inv(),
+        Opt::req("tcp-flags").inv().two(),
         Opt::req("tcp-option").inv(),
     ];
 

@@ -1,7 +1,7 @@
 //! `-m udp` (loaded implicitly by `-p udp`): `--sport`, `--dport`.
 
 use super::tcp::{print_ports, require_proto, save_ports};
-use super::util::parse_port_range;
+use super::util::parse_port_range_unchecked;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Error, Result};
 use crate::model::IpSpec;
@@ -48,7 +48,7 @@ impl Extension for Udp {
         if cx.seen & bits != 0 {
             return Err(Error::param(format!("Only one `--{what}' allowed")));
         }
-        let r = parse_port_range(arg, "udp")?;
+        let r = parse_port_range_unchecked(arg, "udp")?;
         if opt < 2 {
             self.sport = r;
             self.inv_sport = cx.invert;

@@ -34,24 +34,34 @@ pub fn parse_uint(s: &str, min: u64, max: u64) -> Option<u64> {
     strtoull(s).filter(|v| *v >= min && *v <= max)
 }
 
-/// Like [`parse_uint`] but for the leading number of `s`; returns the value and the rest.
+/// Like [`parse_uint`] but for the leading number of `s` (strtoul with an end pointer: the
+/// longest run of digits of the detected base); returns the value and the rest.
 pub fn parse_uint_prefix(s: &str, min: u64, max: u64) -> Option<(u64, &str)> {
-    let end = s
-        .char_indices()
-        .find(|&(i, c)| {
-            !(c.is_ascii_hexdigit() || (i == 1 && (c == 'x' || c == 'X')) || (i == 0 && c == '+'))
-        })
-        .map(|(i, _)| i)
-        .unwrap_or(s.len());
-    // Decimal numbers stop at hex letters too; retry shorter prefixes until one parses.
-    let mut cut = end;
-    while cut > 0 {
-        if let Some(v) = parse_uint(&s[..cut], min, max) {
-            return Some((v, &s[cut..]));
-        }
-        cut -= 1;
+    let b = s.as_bytes();
+    let mut i = 0;
+    if b.first() == Some(&b'+') {
+        i = 1;
     }
-    None
+    let radix = if b.get(i) == Some(&b'0')
+        && matches!(b.get(i + 1), Some(b'x' | b'X'))
+        && b.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
+    {
+        i += 2;
+        16
+    } else if b.get(i) == Some(&b'0') {
+        8
+    } else {
+        10
+    };
+    let start = i;
+    while b.get(i).is_some_and(|c| (*c as char).is_digit(radix)) {
+        i += 1;
+    }
+    if i == start {
+        return None;
+    }
+    let v = u64::from_str_radix(&s[start..i], radix).ok()?;
+    (v >= min && v <= max).then_some((v, &s[i..]))
 }
 
 /// xtables_parse_port: a number 0..=65535 or a service name for `proto`.
@@ -63,8 +73,18 @@ pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16> {
         .ok_or_else(|| Error::param(format!("invalid port/service `{s}' specified")))
 }
 
-/// A `min[:max]` port range as the tcp/udp matches read it (`:` alone = 0:65535).
+/// A `min[:max]` port range as the tcp match reads it (`:` alone = 0:65535; min > max refused).
 pub fn parse_port_range(s: &str, proto: &str) -> Result<(u16, u16)> {
+    let (lo, hi) = parse_port_range_unchecked(s, proto)?;
+    if lo > hi {
+        return Err(Error::param("invalid portrange (min > max)"));
+    }
+    Ok((lo, hi))
+}
+
+/// A `min[:max]` port range without the min <= max check (udp and conntrack in 1.8.9 accept
+/// reversed ranges).
+pub fn parse_port_range_unchecked(s: &str, proto: &str) -> Result<(u16, u16)> {
     match s.split_once(':') {
         None => {
             let p = parse_port(s, Some(proto))?;
@@ -81,9 +101,6 @@ pub fn parse_port_range(s: &str, proto: &str) -> Result<(u16, u16)> {
             } else {
                 parse_port(b, Some(proto))?
             };
-            if lo > hi {
-                return Err(Error::param("invalid portrange (min > max)"));
-            }
             Ok((lo, hi))
         }
     }
