@@ -84,7 +84,7 @@ pub fn main(args: &[String]) -> i32 {
                 eprintln!("nfrs kernel-run: writing {}: {e}", golden.display());
                 status = 1;
             } else {
-                eprintln!("recorded {}", golden.display());
+                say(&format!("recorded {}\n", golden.display()));
             }
         } else if check {
             let want = match std::fs::read_to_string(&golden) {
@@ -96,12 +96,12 @@ pub fn main(args: &[String]) -> i32 {
                 }
             };
             match nfrs_scenario::compare_text(&want, &text) {
-                Ok(()) => eprintln!("ok {f}"),
+                Ok(()) => say(&format!("ok {f}\n")),
                 Err(m) => {
-                    eprintln!(
+                    say(&format!(
                         "DRIFT {f}: the kernel no longer gives {}\n{m}",
                         golden.display()
-                    );
+                    ));
                     status = 1;
                 }
             }
@@ -110,4 +110,11 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     status
+}
+
+/// One whole line (or block) to stderr in a single write, so that parallel runs sharing a
+/// terminal or log file do not interleave inside a line.
+fn say(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(s.as_bytes());
 }

@@ -265,7 +265,20 @@ impl Lab {
                 nb.dev
             ));
         }
-        for p in peers {
+        // Every address of a small connected subnet gets an entry, so that the DUT never ARPs
+        // (SCENARIOS.md: an address without an entry has the interface's default neighbour MAC);
+        // larger subnets get the addresses the scenario mentions.
+        let mut all_peers: Vec<Ipv4Addr> = peers.to_vec();
+        for ifc in &host.interfaces {
+            for c in &ifc.addresses {
+                if c.prefix >= 22 && c.prefix <= 30 {
+                    let net = u32::from(c.network());
+                    let bcast = u32::from(c.broadcast());
+                    all_peers.extend((net + 1..bcast).map(Ipv4Addr::from));
+                }
+            }
+        }
+        for p in &all_peers {
             if host.is_local_address(*p) {
                 continue;
             }

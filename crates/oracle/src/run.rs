@@ -364,6 +364,7 @@ fn parse_ct(line: &str) -> Option<CtEntry> {
 fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
     let ranges = rule_port_ranges(rules);
     let mut cands: Vec<(Ipv4Addr, u16, Vec<RangeInclusive<u16>>, String)> = Vec::new();
+    let mut icmp_cands: Vec<(Ipv4Addr, u16, String)> = Vec::new();
     for line in &r.conntrack {
         let Some(e) = parse_ct(line) else { continue };
         let Some(nat_addr) = e.reply.dst else {
@@ -373,12 +374,7 @@ fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
         if e.proto == "icmp" {
             if let (Some(a), Some(b)) = (e.orig.id, e.reply.id) {
                 if a != b {
-                    cands.push((
-                        nat_addr,
-                        b,
-                        vec![0..=65535],
-                        format!("icmp {osrc} id {a} -> {nat_addr}"),
-                    ));
+                    icmp_cands.push((nat_addr, b, format!("icmp {osrc} id {a} -> {nat_addr}")));
                 }
             }
             continue;
@@ -396,7 +392,7 @@ fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
             }
         }
     }
-    if cands.is_empty() {
+    if cands.is_empty() && icmp_cands.is_empty() {
         return Ok(());
     }
     // Name them in order of first appearance in the packets' events, then the rest.
@@ -425,6 +421,9 @@ fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
         let (a, v, allowed, flow) = &cands[k];
         m.random_port(*a, *v, allowed, flow)
             .map_err(|e| e.to_string())?;
+    }
+    for (a, v, flow) in &icmp_cands {
+        m.random_icmp_id(*a, *v, flow);
     }
     for p in &mut r.packets {
         for ev in &mut p.events {

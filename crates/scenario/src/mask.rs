@@ -43,6 +43,8 @@ pub struct RandomValue {
     pub addr: Ipv4Addr,
     /// The real value.
     pub value: u16,
+    /// An ICMP echo identifier rather than a port.
+    pub icmp_id: bool,
 }
 
 /// Hands out `randN` names and the notes that go with them.
@@ -88,8 +90,33 @@ impl Masker {
             name: name.clone(),
             addr,
             value,
+            icmp_id: false,
         });
         Ok(name)
+    }
+
+    /// Names an ICMP echo identifier NAT picked at random on address `addr` (any value is
+    /// allowed). Printed packets show it as the `id=` after `type=`/`code=` of an ICMP packet
+    /// from or to `addr`.
+    pub fn random_icmp_id(&mut self, addr: Ipv4Addr, value: u16, flow: &str) -> String {
+        if let Some(v) = self
+            .values
+            .iter()
+            .find(|v| v.addr == addr && v.value == value && v.icmp_id)
+        {
+            return v.name.clone();
+        }
+        let name = format!("rand{}", self.values.len() + 1);
+        self.notes.push(format!(
+            "NAT echo id {name}: chosen at random by the kernel for {flow} (id clash); its value is masked"
+        ));
+        self.values.push(RandomValue {
+            name: name.clone(),
+            addr,
+            value,
+            icmp_id: true,
+        });
+        name
     }
 
     /// The names handed out so far.
@@ -106,6 +133,10 @@ impl Masker {
     pub fn mask_packet(&self, text: &str) -> String {
         let mut out = text.to_string();
         for v in &self.values {
+            if v.icmp_id {
+                out = mask_echo_id(&out, v);
+                continue;
+            }
             let from = format!("{}:{}", v.addr, v.value);
             let to = format!("{}:{}", v.addr, v.name);
             out = replace_token_prefix(&out, &from, &to);
@@ -142,6 +173,32 @@ impl Masker {
         }
         out.join(" ")
     }
+}
+
+/// In an ICMP packet from or to `v.addr`, the echo `id=` (the one after `type=`) becomes the name.
+fn mask_echo_id(text: &str, v: &RandomValue) -> String {
+    let toks: Vec<&str> = text.split(' ').collect();
+    if toks.first() != Some(&"icmp") || toks.len() < 4 {
+        return text.to_string();
+    }
+    let a = v.addr.to_string();
+    if toks[1] != a && toks[3] != a {
+        return text.to_string();
+    }
+    let mut out: Vec<String> = toks.iter().map(|t| t.to_string()).collect();
+    let mut seen_type = false;
+    for t in out.iter_mut() {
+        if t.starts_with("inner=") {
+            break;
+        }
+        if t.starts_with("type=") {
+            seen_type = true;
+        } else if seen_type && *t == format!("id={}", v.value) {
+            *t = format!("id={}", v.name);
+            break;
+        }
+    }
+    out.join(" ")
 }
 
 /// Replaces `from` where it is a whole token or a token's head followed by a non-digit.
@@ -293,6 +350,29 @@ mod tests {
             m.mask_log("X SRC=192.0.2.1 DST=1.2.3.4 ID=3 SPT=40000 DPT=40000 "),
             "X SRC=192.0.2.1 DST=1.2.3.4 ID=3 SPT=rand1 DPT=40000 "
         );
+    }
+
+    #[test]
+    fn icmp_echo_ids_are_masked_in_packets_and_conntrack() {
+        let mut m = Masker::new();
+        let a = Ipv4Addr::new(192, 0, 2, 1);
+        assert_eq!(
+            m.random_icmp_id(a, 4242, "icmp 10.0.0.3 id 100 -> 192.0.2.1"),
+            "rand1"
+        );
+        assert_eq!(
+            m.mask_packet("icmp 192.0.2.1 > 198.51.100.7 ttl=63 tos=0x00 ipid=4242 type=8 code=0 id=4242 seq=1"),
+            "icmp 192.0.2.1 > 198.51.100.7 ttl=63 tos=0x00 ipid=4242 type=8 code=0 id=rand1 seq=1"
+        );
+        // Other hosts' packets keep their ids.
+        let other =
+            "icmp 10.0.0.9 > 198.51.100.7 ttl=63 tos=0x00 ipid=1 type=8 code=0 id=4242 seq=1";
+        assert_eq!(m.mask_packet(other), other);
+        assert_eq!(
+            m.mask_conntrack("ipv4     2 icmp     1 src=10.0.0.3 dst=198.51.100.7 type=8 code=0 id=100 src=198.51.100.7 dst=192.0.2.1 type=0 code=0 id=4242 mark=0 use=1"),
+            "ipv4     2 icmp     1 src=10.0.0.3 dst=198.51.100.7 type=8 code=0 id=100 src=198.51.100.7 dst=192.0.2.1 type=0 code=0 id=rand1 mark=0 use=1"
+        );
+        assert!(m.notes()[0].contains("echo id rand1"));
     }
 
     #[test]
