@@ -1,0 +1,15 @@
+//! `-m addrtype`: not yet evaluated by the engine; a ruleset using it is refused when compiled.
+
+use super::{CompileCtx, CompileError, MatchEnv};
+use crate::pkt::PktCtx;
+use nfrs_rules::ext::addrtype::Addrtype;
+
+/// Checks the match when the ruleset is compiled.
+pub fn compile(_m: &Addrtype, _cx: &mut CompileCtx) -> Result<(), CompileError> {
+    Err(CompileError::unsupported_match("addrtype"))
+}
+
+/// Never called: [`compile`] refuses.
+pub fn eval(_m: &Addrtype, _p: &PktCtx, _env: &mut MatchEnv) -> bool {
+    false
+}

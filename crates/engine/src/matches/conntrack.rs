@@ -1,0 +1,133 @@
+//! `-m conntrack` (revision 3): state (with SNAT/DNAT), protocol, tuple addresses and ports,
+//! status, expiry, direction (xt_conntrack conntrack_mt).
+
+use super::{CompileCtx, CompileError, MatchEnv};
+use crate::pkt::PktCtx;
+use nfrs_conntrack::{status, Dir};
+use nfrs_rules::ext::conntrack::{AddrMask, Conntrack};
+
+/// Needs connection tracking.
+pub fn compile(_m: &Conntrack, cx: &mut CompileCtx) -> Result<(), CompileError> {
+    cx.needs_conntrack = true;
+    Ok(())
+}
+
+fn addr_ok(a: u32, am: &AddrMask) -> bool {
+    let m = u32::from(am.mask);
+    (a & m) == (u32::from(am.addr) & m)
+}
+
+/// Kernel rule: the state test comes first (SNAT/DNAT bits added from the status); with no
+/// connection (INVALID or UNTRACKED) the match holds only if it tested the state; every other
+/// criterion must hold, each inverted by its own `!`.
+pub fn eval(m: &Conntrack, p: &PktCtx, _env: &mut MatchEnv) -> bool {
+    let ct = &p.ct;
+    let tracked = ct.tracked();
+    if let Some((mask, inv)) = m.state {
+        let mut bit = ct.state_bit();
+        if tracked {
+            if ct.status & status::SRC_NAT != 0 {
+                bit |= 1 << 5;
+            }
+            if ct.status & status::DST_NAT != 0 {
+                bit |= 1 << 6;
+            }
+        }
+        if (mask & bit != 0) == inv {
+            return false;
+        }
+    }
+    if !tracked {
+        return m.state.is_some();
+    }
+    if let Some(reply) = m.dir_reply {
+        if (ct.info.dir() == Dir::Reply) != reply {
+            return false;
+        }
+    }
+    let (o, r) = (&ct.tuple[0], &ct.tuple[1]);
+    if let Some((proto, inv)) = m.proto {
+        if (o.proto as u16 == proto) == inv {
+            return false;
+        }
+    }
+    let addr_checks = [
+        (&m.orig_src, o.src),
+        (&m.orig_dst, o.dst),
+        (&m.repl_src, r.src),
+        (&m.repl_dst, r.dst),
+    ];
+    for (c, a) in addr_checks {
+        if let Some((am, inv)) = c {
+            if addr_ok(a, am) == *inv {
+                return false;
+            }
+        }
+    }
+    let port_checks = [
+        (&m.orig_src_port, o.src_l4),
+        (&m.orig_dst_port, o.dst_l4),
+        (&m.repl_src_port, r.src_l4),
+        (&m.repl_dst_port, r.dst_l4),
+    ];
+    for (c, v) in port_checks {
+        if let Some(((lo, hi), inv)) = c {
+            if (v >= *lo && v <= *hi) == *inv {
+                return false;
+            }
+        }
+    }
+    if let Some((mask, inv)) = m.status {
+        if (mask & ct.status as u32 != 0) == inv {
+            return false;
+        }
+    }
+    if let Some(((lo, hi), inv)) = m.expire {
+        let e = ct.expires_secs;
+        if (e >= lo && e <= hi) == inv {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{eval, pkt, rule_matches};
+    use nfrs_conntrack::{status, ConnId, CtInfo, Tuple};
+
+    #[test]
+    fn state_and_tuples() {
+        let mut p = pkt("tcp 10.0.0.2:40000 > 203.0.113.9:443 flags=A");
+        let m = |a: &[&str]| {
+            let mut v = vec!["-m", "conntrack"];
+            v.extend_from_slice(a);
+            rule_matches(&v).remove(0)
+        };
+        let est = m(&["--ctstate", "ESTABLISHED,RELATED"]);
+        assert!(!eval(&est, &p).0);
+        assert!(eval(&m(&["--ctstate", "INVALID"]), &p).0);
+        assert!(
+            !eval(&m(&["--ctproto", "tcp"]), &p).0,
+            "no connection, no state test"
+        );
+        p.ct.id = Some(ConnId(3));
+        p.ct.info = CtInfo::Established;
+        p.ct.status = status::SRC_NAT | status::SEEN_REPLY;
+        let o = Tuple::ports(6, 0x0a000002, 40000, 0xcb007109, 443);
+        let r = Tuple::ports(6, 0xcb007109, 443, 0xc0000201, 40000);
+        p.ct.tuple = [o, r];
+        assert!(eval(&est, &p).0);
+        assert!(eval(&m(&["--ctstate", "SNAT"]), &p).0);
+        assert!(!eval(&m(&["--ctstate", "DNAT"]), &p).0);
+        assert!(eval(&m(&["--ctproto", "tcp", "--ctorigsrc", "10.0.0.0/24"]), &p).0);
+        assert!(!eval(&m(&["--ctrepldst", "10.0.0.0/24"]), &p).0);
+        assert!(eval(&m(&["--ctrepldst", "192.0.2.1"]), &p).0);
+        assert!(eval(&m(&["--ctorigdstport", "443"]), &p).0);
+        assert!(eval(&m(&["!", "--ctreplsrcport", "80"]), &p).0);
+        assert!(eval(&m(&["--ctstatus", "SEEN_REPLY"]), &p).0);
+        assert!(!eval(&m(&["--ctstatus", "ASSURED"]), &p).0);
+        assert!(eval(&m(&["--ctdir", "ORIGINAL"]), &p).0);
+        assert!(!eval(&m(&["--ctdir", "REPLY"]), &p).0);
+    }
+}

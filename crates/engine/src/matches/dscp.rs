@@ -1,0 +1,15 @@
+//! `-m dscp`: not yet evaluated by the engine; a ruleset using it is refused when compiled.
+
+use super::{CompileCtx, CompileError, MatchEnv};
+use crate::pkt::PktCtx;
+use nfrs_rules::ext::dscp::Dscp;
+
+/// Checks the match when the ruleset is compiled.
+pub fn compile(_m: &Dscp, _cx: &mut CompileCtx) -> Result<(), CompileError> {
+    Err(CompileError::unsupported_match("dscp"))
+}
+
+/// Never called: [`compile`] refuses.
+pub fn eval(_m: &Dscp, _p: &PktCtx, _env: &mut MatchEnv) -> bool {
+    false
+}

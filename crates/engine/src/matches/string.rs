@@ -1,0 +1,15 @@
+//! `-m string`: not yet evaluated by the engine; a ruleset using it is refused when compiled.
+
+use super::{CompileCtx, CompileError, MatchEnv};
+use crate::pkt::PktCtx;
+use nfrs_rules::ext::string::StringMatch;
+
+/// Checks the match when the ruleset is compiled.
+pub fn compile(_m: &StringMatch, _cx: &mut CompileCtx) -> Result<(), CompileError> {
+    Err(CompileError::unsupported_match("string"))
+}
+
+/// Never called: [`compile`] refuses.
+pub fn eval(_m: &StringMatch, _p: &PktCtx, _env: &mut MatchEnv) -> bool {
+    false
+}

@@ -1,0 +1,15 @@
+//! `-m tos`: not yet evaluated by the engine; a ruleset using it is refused when compiled.
+
+use super::{CompileCtx, CompileError, MatchEnv};
+use crate::pkt::PktCtx;
+use nfrs_rules::ext::tos::Tos;
+
+/// Checks the match when the ruleset is compiled.
+pub fn compile(_m: &Tos, _cx: &mut CompileCtx) -> Result<(), CompileError> {
+    Err(CompileError::unsupported_match("tos"))
+}
+
+/// Never called: [`compile`] refuses.
+pub fn eval(_m: &Tos, _p: &PktCtx, _env: &mut MatchEnv) -> bool {
+    false
+}

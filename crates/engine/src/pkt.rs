@@ -1,0 +1,244 @@
+//! The packet as rule evaluation sees it: the IP bytes, the descriptor parsed once by
+//! `nfrs_wire::desc::PacketDesc` (addresses, protocol, ports, flags, fragment), where it is
+//! (hook, devices), its conntrack snapshot, its mark, the clock. Matches read a [`PktCtx`];
+//! targets may change it (with `nfrs_wire::desc::mangle`, which keeps `d` in step, or by
+//! rewriting bytes and calling [`PktCtx::reparse`]).
+
+use nfrs_conntrack::{ConnId, CtInfo, Nanos, Tuple};
+use nfrs_rules::{Hook, TableKind};
+pub use nfrs_wire::desc::{L4Kind, PacketDesc};
+
+/// An interface name as the kernel keeps it (IFNAMSIZ = 16 bytes with the NUL); copyable, so a
+/// packet carries its devices without allocation. Empty = no device.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct IfName {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl IfName {
+    /// No device.
+    pub const NONE: IfName = IfName {
+        bytes: [0; 16],
+        len: 0,
+    };
+
+    /// The name `s`, cut at 15 bytes as Linux would refuse longer ones.
+    pub fn new(s: &str) -> IfName {
+        let b = s.as_bytes();
+        let n = b.len().min(15);
+        let mut bytes = [0u8; 16];
+        bytes[..n].copy_from_slice(&b[..n]);
+        IfName {
+            bytes,
+            len: n as u8,
+        }
+    }
+
+    /// The name's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    /// The name as text ("" for none).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    /// True when there is no device.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for IfName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// Link-layer packet type (skb->pkt_type), as `-m pkttype` and routing see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PktType {
+    /// To this host's MAC.
+    #[default]
+    Host,
+    /// Link-layer broadcast.
+    Broadcast,
+    /// Link-layer multicast.
+    Multicast,
+    /// To another host's MAC (promiscuous).
+    OtherHost,
+    /// Sent by this host.
+    Outgoing,
+}
+
+/// What a packet knows of its connection (copied out of the table at the conntrack hook, so
+/// rule evaluation needs no table borrow). `info` is `Invalid` with no connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtSnap {
+    /// ctinfo (`Invalid` when untracked by the tracker, `Untracked` after NOTRACK).
+    pub info: CtInfo,
+    /// The entry, when there is one.
+    pub id: Option<ConnId>,
+    /// Status bits (nfrs_conntrack::status).
+    pub status: u16,
+    /// Connection mark (targets may change it; the engine writes it back).
+    pub mark: u32,
+    /// Original and reply tuples.
+    pub tuple: [Tuple; 2],
+    /// Seconds left before the entry expires (`--ctexpire`).
+    pub expires_secs: u32,
+    /// Helper attached (`-m helper`): index into [`HELPER_NAMES`], 0 = none.
+    pub helper: u8,
+}
+
+/// Helper names by [`CtSnap::helper`] index (0 = none).
+pub const HELPER_NAMES: &[&str] = &[
+    "", "ftp", "irc", "tftp", "sip", "h323", "pptp", "amanda", "snmp",
+];
+
+impl Default for CtSnap {
+    fn default() -> Self {
+        CtSnap {
+            info: CtInfo::Invalid,
+            id: None,
+            status: 0,
+            mark: 0,
+            tuple: [Tuple::default(); 2],
+            expires_secs: 0,
+            helper: 0,
+        }
+    }
+}
+
+impl CtSnap {
+    /// The `-m state` / `--ctstate` bit of this packet (XT_STATE_BIT values of nfrs-rules'
+    /// `ext::state`: INVALID 1, ESTABLISHED 2, RELATED 4, NEW 8, UNTRACKED 16).
+    pub fn state_bit(&self) -> u32 {
+        use nfrs_rules::ext::state as s;
+        match self.info {
+            CtInfo::Invalid => s::INVALID,
+            CtInfo::Untracked => s::UNTRACKED,
+            CtInfo::New => s::NEW,
+            CtInfo::Related | CtInfo::RelatedReply => s::RELATED,
+            CtInfo::Established | CtInfo::EstablishedReply => s::ESTABLISHED,
+        }
+    }
+
+    /// Whether a connection entry is attached (not INVALID, not UNTRACKED).
+    pub fn tracked(&self) -> bool {
+        self.id.is_some() && !matches!(self.info, CtInfo::Invalid | CtInfo::Untracked)
+    }
+}
+
+/// The owner of a locally generated packet's socket (`-m owner`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockOwner {
+    /// File owner uid.
+    pub uid: u32,
+    /// File owner gid.
+    pub gid: u32,
+}
+
+/// One packet on its way through the hooks.
+#[derive(Clone, Debug)]
+pub struct PktCtx {
+    /// The IPv4 packet, header first (kept with its capacity between packets).
+    pub buf: Vec<u8>,
+    /// Parsed once from `buf` (l3_off 0); refresh with [`PktCtx::reparse`] after a rewrite.
+    pub d: PacketDesc,
+    /// The hook being traversed.
+    pub hook: Hook,
+    /// The table being traversed.
+    pub table: TableKind,
+    /// Input device (empty in OUTPUT/POSTROUTING of local packets).
+    pub indev: IfName,
+    /// Output device (empty in PREROUTING/INPUT).
+    pub outdev: IfName,
+    /// The Ethernet header as received (`-m mac`, LOG's `MAC=`), when it came from a wire.
+    pub mac: Option<[u8; 14]>,
+    /// Link-layer type.
+    pub pkttype: PktType,
+    /// Bridge port the frame came in on (`-m physdev`), empty when not bridged.
+    pub physindev: IfName,
+    /// Bridge port it leaves by.
+    pub physoutdev: IfName,
+    /// skb->mark.
+    pub mark: u32,
+    /// Connection snapshot.
+    pub ct: CtSnap,
+    /// The scenario clock, nanoseconds.
+    pub now: Nanos,
+    /// The local socket's owner (OUTPUT only; none in replay unless the scenario says).
+    pub sock: Option<SockOwner>,
+}
+
+impl PktCtx {
+    /// A packet context for the IPv4 packet `buf` (whole datagram present), other fields at
+    /// their defaults (PREROUTING, filter, no devices, no connection, mark 0, time 0).
+    pub fn new(buf: Vec<u8>) -> Result<PktCtx, nfrs_wire::Error> {
+        let d = PacketDesc::parse_ipv4(&buf, 0)?;
+        Ok(PktCtx {
+            buf,
+            d,
+            hook: Hook::PreRouting,
+            table: TableKind::Filter,
+            indev: IfName::NONE,
+            outdev: IfName::NONE,
+            mac: None,
+            pkttype: PktType::Host,
+            physindev: IfName::NONE,
+            physoutdev: IfName::NONE,
+            mark: 0,
+            ct: CtSnap::default(),
+            now: 0,
+            sock: None,
+        })
+    }
+
+    /// Re-reads the descriptor after the bytes changed (keeps the old one if the packet no
+    /// longer parses, which a target must never cause).
+    pub fn reparse(&mut self) {
+        if let Ok(d) = PacketDesc::parse_ipv4(&self.buf, 0) {
+            self.d = d;
+        }
+    }
+
+    /// True when the transport header was read in full (TCP, UDP or ICMP, first fragment).
+    pub fn l4_ok(&self) -> bool {
+        matches!(self.d.l4, L4Kind::Tcp | L4Kind::Udp | L4Kind::Icmp)
+    }
+
+    /// Fragment offset in bytes (0 for a first fragment or a whole packet).
+    pub fn frag_off(&self) -> u16 {
+        self.d.frag_offset()
+    }
+
+    /// Source address, host order.
+    pub fn src(&self) -> u32 {
+        u32::from(self.d.src)
+    }
+
+    /// Destination address, host order.
+    pub fn dst(&self) -> u32 {
+        u32::from(self.d.dst)
+    }
+
+    /// The IP payload (transport header and data), within the total length.
+    pub fn l4(&self) -> &[u8] {
+        let end = (self.d.total_len as usize).min(self.buf.len());
+        self.buf.get(self.d.l4_off as usize..end).unwrap_or(&[])
+    }
+
+    /// The IP options bytes.
+    pub fn ip_options(&self) -> &[u8] {
+        self.buf.get(20..self.d.ihl as usize).unwrap_or(&[])
+    }
+
+    /// The transport payload (after the TCP/UDP/ICMP header).
+    pub fn l4_payload(&self) -> &[u8] {
+        let end = self.d.l3_end().min(self.buf.len());
+        self.buf.get(self.d.payload_off()..end).unwrap_or(&[])
+    }
+}

@@ -1,0 +1,445 @@
+//! Compiled tables, flat as the kernel's `ipt_do_table` walks them: one rule array per table,
+//! each chain a run of rules ending with its policy (built-in chains) or an implicit RETURN
+//! (user chains); jumps and gotos are indexes into the array; a hook starts at its chain's
+//! first rule. Counters live beside the rules and are written back for `iptables-save -c`.
+
+use crate::matches::{compile_match, eval_match, CompileCtx, CompileError, EvalState, HostInfo, MatchEnv};
+use crate::pkt::{IfName, PktCtx};
+use crate::targets::{compile_target, run_target, Effects, TVerdict, TargetCtx, TargetEnv};
+use nfrs_rules::ext::{Match, TargetExt};
+use nfrs_rules::{Counters, Hook, Iface, Policy, Table, TableKind, Target};
+
+/// The generic IP part of a rule, ready for the packet path (struct ipt_ip).
+#[derive(Clone, Debug)]
+pub struct IpMatch {
+    src: u32,
+    smsk: u32,
+    inv_src: bool,
+    dst: u32,
+    dmsk: u32,
+    inv_dst: bool,
+    in_iface: IfaceMatch,
+    out_iface: IfaceMatch,
+    proto: u8,
+    any_proto: bool,
+    inv_proto: bool,
+    frag: bool,
+    inv_frag: bool,
+}
+
+#[derive(Clone, Debug)]
+struct IfaceMatch {
+    /// None: not given.
+    name: Option<IfName>,
+    wildcard: bool,
+    invert: bool,
+}
+
+impl IfaceMatch {
+    fn new(i: &Iface) -> IfaceMatch {
+        IfaceMatch {
+            name: if i.name.is_empty() {
+                None
+            } else {
+                Some(IfName::new(i.prefix()))
+            },
+            wildcard: i.is_wildcard(),
+            invert: i.invert,
+        }
+    }
+
+    /// Kernel rule (ifname_compare_aligned): exact name, or the bytes before `+`; `!` inverts.
+    fn ok(&self, dev: &IfName) -> bool {
+        let Some(n) = &self.name else { return true };
+        let hit = if self.wildcard {
+            dev.as_bytes().starts_with(n.as_bytes())
+        } else {
+            dev.as_bytes() == n.as_bytes()
+        };
+        hit ^ self.invert
+    }
+}
+
+impl IpMatch {
+    fn new(ip: &nfrs_rules::IpSpec) -> IpMatch {
+        let smsk = u32::from(ip.src_mask);
+        let dmsk = u32::from(ip.dst_mask);
+        IpMatch {
+            src: u32::from(ip.src) & smsk,
+            smsk,
+            inv_src: ip.inv_src,
+            dst: u32::from(ip.dst) & dmsk,
+            dmsk,
+            inv_dst: ip.inv_dst,
+            in_iface: IfaceMatch::new(&ip.in_iface),
+            out_iface: IfaceMatch::new(&ip.out_iface),
+            proto: ip.proto as u8,
+            any_proto: ip.proto == 0,
+            inv_proto: ip.inv_proto,
+            frag: ip.fragment,
+            inv_frag: ip.inv_fragment,
+        }
+    }
+
+    /// Kernel rule (ip_packet_match): addresses under masks, devices, protocol (0 = any),
+    /// `-f` = later fragments only; each inverted by its `!`.
+    #[inline]
+    pub fn ok(&self, p: &PktCtx) -> bool {
+        if ((p.src() & self.smsk) != self.src) ^ self.inv_src {
+            return false;
+        }
+        if ((p.dst() & self.dmsk) != self.dst) ^ self.inv_dst {
+            return false;
+        }
+        if !self.in_iface.ok(&p.indev) || !self.out_iface.ok(&p.outdev) {
+            return false;
+        }
+        if !self.any_proto && ((p.d.protocol != self.proto) ^ self.inv_proto) {
+            return false;
+        }
+        if self.frag && ((p.frag_off() == 0) ^ self.inv_frag) {
+            return false;
+        }
+        true
+    }
+}
+
+/// What a rule does, with chains resolved to rule indexes.
+#[derive(Clone, Debug)]
+pub enum CTarget {
+    /// Count only.
+    None,
+    /// ACCEPT (also a built-in chain's policy).
+    Accept,
+    /// DROP.
+    Drop,
+    /// RETURN (also the implicit end of a user chain).
+    Return,
+    /// Call the chain starting at this index.
+    Jump(u32),
+    /// Go to the chain starting at this index.
+    Goto(u32),
+    /// An extension target with its state slot.
+    Ext(TargetExt, u32),
+}
+
+/// One compiled rule.
+#[derive(Clone, Debug)]
+pub struct CRule {
+    /// Generic part.
+    pub ip: IpMatch,
+    /// Matches with their state slots.
+    pub matches: Vec<(Match, u32)>,
+    /// Target.
+    pub target: CTarget,
+    /// Index of its chain in the source table.
+    pub chain: u16,
+    /// 1-based position in its chain; 0 for the policy / implicit return.
+    pub num: u32,
+}
+
+/// A compiled table.
+#[derive(Clone, Debug)]
+pub struct CTable {
+    /// Which table.
+    pub kind: TableKind,
+    /// All rules, chain after chain.
+    pub rules: Vec<CRule>,
+    /// Counters per rule (policy counters on the policy rule).
+    pub counters: Vec<Counters>,
+    /// First rule of each hook's chain, `u32::MAX` when the table lacks the hook.
+    pub entry: [u32; 5],
+    /// Chain names (source order).
+    pub chains: Vec<String>,
+    /// First rule of each chain.
+    pub chain_start: Vec<u32>,
+    /// Some rule needs connection tracking.
+    pub needs_conntrack: bool,
+}
+
+/// Why a table walk ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// A rule's verdict (index into `rules`).
+    Rule(u32),
+    /// The policy of the hook's chain (index of the policy rule).
+    Policy(u32),
+    /// A match could not read a header it needed (kernel hotdrop) at this rule.
+    Hotdrop(u32),
+}
+
+/// The verdict of a table walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkResult {
+    /// Accept (true) or drop.
+    pub accept: bool,
+    /// Where it was decided.
+    pub ending: Ending,
+}
+
+/// One step of a traced walk: a rule that matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceStep {
+    /// Rule index.
+    pub rule: u32,
+}
+
+impl CTable {
+    /// Compiles `t`, refusing matches and targets the engine cannot run.
+    pub fn compile(t: &Table, state: &mut EvalState) -> Result<CTable, CompileError> {
+        let hooks = nfrs_rules::ops::hook_masks(t).map_err(|e| CompileError(e.to_string()))?;
+        let mut chain_start = Vec::with_capacity(t.chains.len());
+        let mut n = 0u32;
+        for c in &t.chains {
+            chain_start.push(n);
+            n += c.rules.len() as u32 + 1;
+        }
+        let find = |name: &str| -> Result<u32, CompileError> {
+            t.chain_index(name)
+                .map(|i| chain_start[i])
+                .ok_or_else(|| CompileError(format!("nfrs replay: no chain `{name}`")))
+        };
+        let mut rules = Vec::with_capacity(n as usize);
+        let mut counters = Vec::with_capacity(n as usize);
+        let mut needs_conntrack = t.kind == TableKind::Nat;
+        let mut entry = [u32::MAX; 5];
+        for (ci, c) in t.chains.iter().enumerate() {
+            if let Some(h) = c.hook {
+                entry[h as usize] = chain_start[ci];
+            }
+            let hmask = hooks.get(ci).copied().unwrap_or(0);
+            for (ri, r) in c.rules.iter().enumerate() {
+                let mut ms = Vec::with_capacity(r.matches.len());
+                for m in &r.matches {
+                    let mut cx = CompileCtx {
+                        table: t.kind,
+                        hooks: hmask,
+                        ip: &r.ip,
+                        needs_conntrack: false,
+                        state,
+                        slot: 0,
+                    };
+                    let slot = compile_match(m, &mut cx)?;
+                    needs_conntrack |= cx.needs_conntrack;
+                    ms.push((m.clone(), slot));
+                }
+                let target = match &r.target {
+                    Target::None => CTarget::None,
+                    Target::Accept => CTarget::Accept,
+                    Target::Drop => CTarget::Drop,
+                    Target::Return => CTarget::Return,
+                    Target::Jump(n) => CTarget::Jump(find(n)?),
+                    Target::Goto(n) => CTarget::Goto(find(n)?),
+                    Target::Ext(x) => {
+                        let mut cx = TargetCtx {
+                            table: t.kind,
+                            hooks: hmask,
+                            ip: &r.ip,
+                            needs_conntrack: false,
+                            state,
+                            slot: 0,
+                        };
+                        let slot = compile_target(x, &mut cx)?;
+                        needs_conntrack |= cx.needs_conntrack;
+                        CTarget::Ext(x.clone(), slot)
+                    }
+                };
+                rules.push(CRule {
+                    ip: IpMatch::new(&r.ip),
+                    matches: ms,
+                    target,
+                    chain: ci as u16,
+                    num: ri as u32 + 1,
+                });
+                counters.push(r.counters);
+            }
+            let (target, cnt) = if c.is_builtin() {
+                (
+                    match c.policy {
+                        Policy::Accept => CTarget::Accept,
+                        Policy::Drop => CTarget::Drop,
+                    },
+                    c.counters,
+                )
+            } else {
+                (CTarget::Return, Counters::default())
+            };
+            rules.push(CRule {
+                ip: IpMatch::new(&nfrs_rules::IpSpec::default()),
+                matches: Vec::new(),
+                target,
+                chain: ci as u16,
+                num: 0,
+            });
+            counters.push(cnt);
+        }
+        Ok(CTable {
+            kind: t.kind,
+            rules,
+            counters,
+            entry,
+            chains: t.chains.iter().map(|c| c.name.clone()).collect(),
+            chain_start,
+            needs_conntrack,
+        })
+    }
+
+    /// Whether the table has a chain at `hook`.
+    pub fn has_hook(&self, hook: Hook) -> bool {
+        self.entry[hook as usize] != u32::MAX
+    }
+
+    /// Copies the counters back into `t` (the table this was compiled from).
+    pub fn write_counters(&self, t: &mut Table) {
+        for (i, r) in self.rules.iter().enumerate() {
+            let c = &mut t.chains[r.chain as usize];
+            if r.num == 0 {
+                if c.is_builtin() {
+                    c.counters = self.counters[i];
+                }
+            } else {
+                c.rules[r.num as usize - 1].counters = self.counters[i];
+            }
+        }
+    }
+
+    /// `table/CHAIN rule N` or `table/CHAIN policy` for a rule index (traces).
+    pub fn describe(&self, i: u32) -> String {
+        let r = &self.rules[i as usize];
+        let chain = &self.chains[r.chain as usize];
+        if r.num == 0 {
+            let builtin = Hook::from_chain_name(chain).is_some();
+            if builtin {
+                format!("{}/{} policy", self.kind.name(), chain)
+            } else {
+                format!("{}/{} end (return)", self.kind.name(), chain)
+            }
+        } else {
+            format!("{}/{} rule {}", self.kind.name(), chain, r.num)
+        }
+    }
+
+    /// Walks the table from `hook`'s chain (the kernel's `ipt_do_table`). `stack` is scratch
+    /// space for jumps (kept between calls to avoid allocation); matched rules are appended to
+    /// `trace` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn walk(
+        &mut self,
+        hook: Hook,
+        p: &mut PktCtx,
+        state: &mut EvalState,
+        host: &dyn HostInfo,
+        fx: &mut Effects,
+        stack: &mut Vec<u32>,
+        mut trace: Option<&mut Vec<TraceStep>>,
+    ) -> WalkResult {
+        let start = self.entry[hook as usize];
+        stack.clear();
+        p.hook = hook;
+        p.table = self.kind;
+        let len = p.d.total_len as u64;
+        let mut i = start;
+        loop {
+            let r = &self.rules[i as usize];
+            if !r.ip.ok(p) {
+                i += 1;
+                continue;
+            }
+            let mut all = true;
+            for (m, slot) in &r.matches {
+                let mut env = MatchEnv {
+                    state,
+                    slot: *slot,
+                    hotdrop: false,
+                    host,
+                };
+                let ok = eval_match(m, p, &mut env);
+                if env.hotdrop {
+                    return WalkResult {
+                        accept: false,
+                        ending: Ending::Hotdrop(i),
+                    };
+                }
+                if !ok {
+                    all = false;
+                    break;
+                }
+            }
+            if !all {
+                i += 1;
+                continue;
+            }
+            let c = &mut self.counters[i as usize];
+            c.packets += 1;
+            c.bytes += len;
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(TraceStep { rule: i });
+            }
+            let ending = if r.num == 0 && !matches!(r.target, CTarget::Return) {
+                Ending::Policy(i)
+            } else {
+                Ending::Rule(i)
+            };
+            match &r.target {
+                CTarget::None => i += 1,
+                CTarget::Accept => {
+                    return WalkResult {
+                        accept: true,
+                        ending,
+                    }
+                }
+                CTarget::Drop => {
+                    return WalkResult {
+                        accept: false,
+                        ending,
+                    }
+                }
+                CTarget::Return => match stack.pop() {
+                    Some(back) => i = back,
+                    None => {
+                        // Kernel rule: RETURN in a built-in chain goes to its policy.
+                        i = self.policy_of(start);
+                    }
+                },
+                CTarget::Jump(j) => {
+                    stack.push(i + 1);
+                    i = *j;
+                }
+                CTarget::Goto(j) => i = *j,
+                CTarget::Ext(t, slot) => {
+                    let mut env = TargetEnv {
+                        state,
+                        slot: *slot,
+                        host,
+                        fx,
+                    };
+                    match run_target(t, p, &mut env) {
+                        TVerdict::Continue => i += 1,
+                        TVerdict::Accept => {
+                            return WalkResult {
+                                accept: true,
+                                ending,
+                            }
+                        }
+                        TVerdict::Drop => {
+                            return WalkResult {
+                                accept: false,
+                                ending,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The policy rule of the chain starting at `start`.
+    fn policy_of(&self, start: u32) -> u32 {
+        let ci = self.rules[start as usize].chain;
+        let mut i = start;
+        while !(self.rules[i as usize].chain == ci && self.rules[i as usize].num == 0) {
+            i += 1;
+        }
+        i
+    }
+}

@@ -1,0 +1,15 @@
+//! `-j REDIRECT`: not yet run by the engine; a ruleset using it is refused when compiled.
+
+use super::{CompileError, TVerdict, TargetCtx, TargetEnv};
+use crate::pkt::PktCtx;
+use nfrs_rules::ext::redirect::Redirect;
+
+/// Checks the target when the ruleset is compiled.
+pub fn compile(_t: &Redirect, _cx: &mut TargetCtx) -> Result<(), CompileError> {
+    Err(CompileError::unsupported_target("REDIRECT"))
+}
+
+/// Never called: [`compile`] refuses.
+pub fn run(_t: &Redirect, _p: &mut PktCtx, _env: &mut TargetEnv) -> TVerdict {
+    TVerdict::Drop
+}

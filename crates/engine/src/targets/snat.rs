@@ -1,0 +1,15 @@
+//! `-j SNAT`: not yet run by the engine; a ruleset using it is refused when compiled.
+
+use super::{CompileError, TVerdict, TargetCtx, TargetEnv};
+use crate::pkt::PktCtx;
+use nfrs_rules::ext::snat::Snat;
+
+/// Checks the target when the ruleset is compiled.
+pub fn compile(_t: &Snat, _cx: &mut TargetCtx) -> Result<(), CompileError> {
+    Err(CompileError::unsupported_target("SNAT"))
+}
+
+/// Never called: [`compile`] refuses.
+pub fn run(_t: &Snat, _p: &mut PktCtx, _env: &mut TargetEnv) -> TVerdict {
+    TVerdict::Drop
+}

@@ -1,0 +1,15 @@
+//! `-j TOS`: not yet run by the engine; a ruleset using it is refused when compiled.
+
+use super::{CompileError, TVerdict, TargetCtx, TargetEnv};
+use crate::pkt::PktCtx;
+use nfrs_rules::ext::tos_target::TosTarget;
+
+/// Checks the target when the ruleset is compiled.
+pub fn compile(_t: &TosTarget, _cx: &mut TargetCtx) -> Result<(), CompileError> {
+    Err(CompileError::unsupported_target("TOS"))
+}
+
+/// Never called: [`compile`] refuses.
+pub fn run(_t: &TosTarget, _p: &mut PktCtx, _env: &mut TargetEnv) -> TVerdict {
+    TVerdict::Drop
+}
