@@ -169,6 +169,9 @@ pub struct ConnTable {
     count: u32,
     deferred: Vec<u32>,
     ratelimit: RateLimit,
+    /// No confirmed entry expires before this (a lower bound that lets `expire` return at
+    /// once when nothing is due).
+    earliest: Nanos,
     /// Namespace number for the table-full message (None: init namespace wording).
     pub netns: Option<u32>,
 }
@@ -304,6 +307,7 @@ impl ConnTable {
             count: 0,
             deferred: Vec::new(),
             ratelimit: RateLimit::default(),
+            earliest: Nanos::MAX,
             netns: None,
         }
     }
@@ -371,9 +375,18 @@ impl ConnTable {
         &self.conns[id.0 as usize]
     }
 
-    /// Mutable access (marks, status bits set by targets).
+    /// Mutable access (marks, status bits set by targets). A caller that lowers `timeout`
+    /// must call [`ConnTable::timeout_changed`].
     pub fn get_mut(&mut self, id: ConnId) -> &mut Conn {
         &mut self.conns[id.0 as usize]
+    }
+
+    /// Tells the table an entry's timeout was changed from outside.
+    pub fn timeout_changed(&mut self, id: ConnId) {
+        let c = &self.conns[id.0 as usize];
+        if c.is_confirmed() {
+            self.earliest = self.earliest.min(c.timeout);
+        }
     }
 
     /// Iterates over confirmed entries (listing order is slab order; the kernel's is hash
@@ -687,6 +700,7 @@ impl ConnTable {
         let c = &mut self.conns[i as usize];
         c.timeout = c.timeout.saturating_add(now);
         c.status |= status::CONFIRMED;
+        self.earliest = self.earliest.min(c.timeout);
         self.slots[i as usize] = Slot::Confirmed;
         self.link(i);
         Ok(())
@@ -701,20 +715,31 @@ impl ConnTable {
 
     /// Removes every entry whose timeout has passed at `now`, calling `f` for each (for
     /// destroy events). Returns how many expired.
+    /// Cheap when nothing is due (a cached lower bound); a full scan otherwise.
     pub fn expire(&mut self, now: Nanos, f: &mut ExpiredFn<'_>) -> usize {
         self.flush_deferred();
+        if now < self.earliest {
+            return 0;
+        }
         let mut n = 0;
+        let mut earliest = Nanos::MAX;
         for i in 0..self.conns.len() {
-            if self.slots[i] == Slot::Confirmed && self.conns[i].is_expired(now) {
+            if self.slots[i] != Slot::Confirmed {
+                continue;
+            }
+            if self.conns[i].is_expired(now) {
                 f(ConnId(i as u32), &self.conns[i]);
                 self.remove(i as u32);
                 n += 1;
+            } else {
+                earliest = earliest.min(self.conns[i].timeout);
             }
         }
+        self.earliest = earliest;
         n
     }
 
-    /// Earliest deadline among confirmed entries (for scheduling `expire`).
+    /// Earliest deadline among confirmed entries (for scheduling `expire`; a full scan).
     pub fn next_deadline(&self) -> Option<Nanos> {
         self.iter().map(|(_, c)| c.timeout).min()
     }
@@ -771,6 +796,9 @@ impl ConnTable {
                 Dir::Original => CtInfo::New,
             };
             let res = self.handle_packet(idx, dir, pkt, check_sum, now);
+            if !new {
+                self.earliest = self.earliest.min(self.conns[idx as usize].timeout);
+            }
             match res.outcome {
                 Outcome::Invalid => {
                     if new {

@@ -601,3 +601,22 @@ fn gre_unreplied_then_stream_and_assured() {
     let bad = [0x30u8, 0x81, 0x08, 0x00, 0, 0, 0x12, 0x34];
     assert_eq!(l.pass(C, S, 47, &bad).ctinfo, CtInfo::Invalid);
 }
+
+#[test]
+fn expire_follows_refreshes_and_outside_changes() {
+    let mut l = Lab::new();
+    let q = udp(ip(C), 1, ip(S), 2, 0);
+    let id = l.pass(C, S, 17, &q).conn.unwrap();
+    l.now = 20 * SEC;
+    l.pass(C, S, 17, &q);
+    let mut n = 0;
+    assert_eq!(l.t.expire(31 * SEC, &mut |_, _| n += 1), 0);
+    assert_eq!(l.t.expire(50 * SEC, &mut |_, _| n += 1), 1);
+    assert_eq!(n, 1);
+    let id2 = l.pass(C, S, 17, &q).conn.unwrap();
+    assert_eq!(id2, id, "the slot is reused");
+    l.t.get_mut(id2).timeout = 21 * SEC;
+    l.t.timeout_changed(id2);
+    assert_eq!(l.t.expire(21 * SEC, &mut |_, _| {}), 1);
+    assert_eq!(l.t.count(), 0);
+}
