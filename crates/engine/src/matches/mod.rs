@@ -176,6 +176,8 @@ pub fn compile_match(m: &Match, cx: &mut CompileCtx) -> Result<u32, CompileError
         Match::Helper(x) => helper::compile(x, cx),
         Match::Tcpmss(x) => tcpmss::compile(x, cx),
         Match::Connmark(x) => connmark::compile(x, cx),
+        // Never committed: nfrs has no nfacct objects, so the rules crate refuses it.
+        Match::Nfacct(_) => Err(CompileError::unsupported_match("nfacct")),
     }?;
     Ok(cx.slot)
 }
@@ -210,6 +212,7 @@ pub fn eval_match(m: &Match, p: &PktCtx, env: &mut MatchEnv) -> bool {
         Match::Helper(x) => helper::eval(x, p, env),
         Match::Tcpmss(x) => tcpmss::eval(x, p, env),
         Match::Connmark(x) => connmark::eval(x, p, env),
+        Match::Nfacct(_) => false,
     }
 }
 
