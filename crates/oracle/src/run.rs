@@ -380,7 +380,11 @@ fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
             continue;
         }
         if let (Some(sp), Some(dp)) = (e.orig.sport, e.reply.dport) {
-            if sp != dp {
+            // A rule range of a single port leaves the kernel no choice: not random.
+            let forced = ranges
+                .iter()
+                .any(|r| r.start() == r.end() && *r.start() == dp);
+            if sp != dp && !forced {
                 let mut allowed = vec![default_nat_port_range(sp)];
                 allowed.extend(ranges.iter().cloned());
                 cands.push((
@@ -792,6 +796,16 @@ fn mask_isn(s: &str) -> String {
 /// A LOG line about a packet the host generated itself (no `IN=`, another id than the input's)
 /// shows a random IP id: mask it.
 fn mask_log_line(msg: &str, input: &Prepared) -> String {
+    // "table full in netns <inode>": the namespace's inode number differs on every run.
+    if let Some(at) = msg.find(" in netns ") {
+        let start = at + " in netns ".len();
+        let end = msg[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(msg.len(), |e| start + e);
+        if end > start {
+            return format!("{}*{}", &msg[..start], &msg[end..]);
+        }
+    }
     if !msg.contains("IN= ") {
         return msg.to_string();
     }

@@ -315,7 +315,8 @@ struct Bindings {
 }
 
 /// Splits a token into (prefix, placeholder, suffix) when it holds a placeholder: `randN`
-/// (N digits) or a `*` standing after `=`, `:`.
+/// (N digits) or a `*` standing alone or after `=`, `:`, `"` (and not followed by a letter or
+/// digit, so `*nat` is no placeholder).
 fn split_placeholder(tok: &str) -> Option<(&str, &str, &str)> {
     let b = tok.as_bytes();
     let mut i = 0;
@@ -331,7 +332,8 @@ fn split_placeholder(tok: &str) -> Option<(&str, &str, &str)> {
                 return Some((&tok[..i], &tok[i..j], &tok[j..]));
             }
         }
-        if boundary && i > 0 && b[i] == b'*' {
+        let star_ends = i + 1 == b.len() || !b[i + 1].is_ascii_alphanumeric();
+        if boundary && b[i] == b'*' && star_ends {
             return Some((&tok[..i], &tok[i..i + 1], &tok[i + 1..]));
         }
         i += 1;

@@ -208,3 +208,20 @@ fn finish_orders_events_canonically() {
         vec![Event::Log("fwd drop: ".into()), Event::Dropped]
     );
 }
+
+#[test]
+fn a_bare_star_matches_a_number_but_star_words_are_literal() {
+    let t = "# d\n0 a x\n  log nf_conntrack: nf_conntrack: table full in netns *, dropping packet\n== conntrack\n== expect\n== iptables-save -c\n*nat\nCOMMIT\n";
+    let exp = RunResult::parse(t).unwrap();
+    compare(
+        &exp,
+        &RunResult::parse(&t.replace("netns *,", "netns 4026532384,")).unwrap(),
+    )
+    .unwrap();
+    assert!(compare(
+        &exp,
+        &RunResult::parse(&t.replace("*nat", "*filter")).unwrap()
+    )
+    .is_err());
+    assert!(compare(&exp, &RunResult::parse(&t.replace("*nat", "7nat")).unwrap()).is_err());
+}
