@@ -156,7 +156,10 @@ pub fn tcp_options(spec: &PacketSpec) -> Result<Vec<u8>, BuildError> {
 /// quoted as Linux quotes them, see [`icmp_quote_room`]).
 pub fn build_ipv4(spec: &PacketSpec, ctx: &FrameCtx) -> Result<Vec<u8>, BuildError> {
     if spec.raw_ip {
-        return Ok(spec.raw_l4.clone().unwrap_or_default());
+        return match &spec.raw_l4 {
+            Some(r) => Ok(r.clone()),
+            None => data_bytes(&spec.data),
+        };
     }
     let src = spec.src.ok_or_else(|| invalid("no source address"))?;
     let dst = spec.dst.ok_or_else(|| invalid("no destination address"))?;

@@ -567,6 +567,7 @@ impl PacketSpec {
         let mut head: Option<Vec<u8>> = None;
         let mut sha1: Option<String> = None;
         let mut truncated = false;
+        let mut raw_head: Option<Vec<u8>> = None;
         for &tok in &toks[4..] {
             let (name, val) = match tok.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -581,10 +582,16 @@ impl PacketSpec {
                 name
             };
             if key != "opt" && key != "sack" {
-                if seen.contains(&name) {
+                // `badsum` and `badsum=ip` are two different fields.
+                let id = if name == "badsum" && val == Some("ip") {
+                    tok
+                } else {
+                    name
+                };
+                if seen.contains(&id) {
                     return Err(LineError::new(tok, format!("field `{name}` given twice")));
                 }
-                seen.push(name);
+                seen.push(id);
             }
             let need =
                 || val.ok_or_else(|| LineError::new(tok, format!("field `{name}` needs a value")));
@@ -835,13 +842,8 @@ impl PacketSpec {
                 "payload^64" => {
                     head = Some(unquote(need()?).map_err(|e| LineError::new(tok, e.msg))?)
                 }
-                "sha1" => {
-                    let v = need()?;
-                    if v.len() != 12 || !v.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                        return Err(LineError::new(tok, "expected 12 lowercase hex digits"));
-                    }
-                    sha1 = Some(v.to_string());
-                }
+                "sha1" => sha1 = Some(parse_sha1(tok, need()?)?),
+                "hex^64" => raw_head = Some(parse_hex(tok, need()?)?),
                 "truncated" => flag(true)?.pipe(|_| truncated = true),
                 "hex" => spec.raw_l4 = Some(parse_hex(tok, need()?)?),
                 _ => {
@@ -853,6 +855,26 @@ impl PacketSpec {
             }
         }
         // Data: plain payload, zeros, or the printed digest of long data.
+        if let (true, Some(h), Some(s), Some(n)) = (truncated, &raw_head, &sha1, data_len) {
+            // A long truncated transport part printed as a digest; it cannot be rebuilt.
+            if spec.raw_l4.is_some() || payload.is_some() || head.is_some() || h.len() > n {
+                return Err(LineError::new(whole, "a truncated part is `truncated len=N hex=...` or `truncated len=N hex^64=... sha1=...`"));
+            }
+            spec.data = Data::Digest {
+                len: n,
+                head: h.clone(),
+                sha1: s.clone(),
+            };
+            spec.src_port = None;
+            spec.dst_port = None;
+            return Ok(spec);
+        }
+        if raw_head.is_some() {
+            return Err(LineError::new(
+                whole,
+                "`hex^64=` belongs to `truncated len=N hex^64=... sha1=...`",
+            ));
+        }
         if truncated || spec.raw_l4.is_some() {
             let Some(raw) = &spec.raw_l4 else {
                 return Err(LineError::new(whole, "`truncated` needs `len=N hex=...`"));
@@ -945,10 +967,24 @@ impl PacketSpec {
                 "expected `ip truncated|malformed len=N hex=<N bytes>`",
             )
         };
-        if toks.len() != 4 || !matches!(toks[1], "truncated" | "malformed") {
+        if !(4..=5).contains(&toks.len()) || !matches!(toks[1], "truncated" | "malformed") {
             return Err(bad());
         }
         let n: usize = num(toks[2], toks[2].strip_prefix("len=").ok_or_else(bad)?)?;
+        if let [_, _, _, h, s] = toks {
+            // The digest of a long packet: `hex^64=<first 64 bytes> sha1=<12 hex>`.
+            let head = parse_hex(h, h.strip_prefix("hex^64=").ok_or_else(bad)?)?;
+            let sha1 = parse_sha1(s, s.strip_prefix("sha1=").ok_or_else(bad)?)?;
+            if head.len() > n {
+                return Err(LineError::new(h, "more bytes shown than len"));
+            }
+            let data = Data::Digest { len: n, head, sha1 };
+            return Ok(PacketSpec {
+                raw_ip: true,
+                data,
+                ..PacketSpec::default()
+            });
+        }
         let hex = parse_hex(toks[3], toks[3].strip_prefix("hex=").ok_or_else(bad)?)?;
         if hex.len() != n {
             return Err(LineError::new(toks[2], "len does not match the hex bytes"));
@@ -959,6 +995,13 @@ impl PacketSpec {
             ..PacketSpec::default()
         })
     }
+}
+
+fn parse_sha1(tok: &str, v: &str) -> Result<String, LineError> {
+    if v.len() != 12 || !v.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(LineError::new(tok, "expected 12 lowercase hex digits"));
+    }
+    Ok(v.to_string())
 }
 
 fn parse_ipid(tok: &str, v: &str) -> Result<IpId, LineError> {

@@ -351,7 +351,29 @@ fn fmt_tcp(t: &tcp::Packet<&[u8]>, out: &mut String) {
         let _ = write!(out, " res={}", t.reserved());
     }
     let opts = t.options();
+    // Kinds already printed by name: a repeated option prints raw (`opt<K>=<hex>`).
+    let mut seen = 0u32;
     for item in OptionIter::new(opts) {
+        if let Ok((at, o)) = item {
+            let bit = match o {
+                TcpOption::Mss(_) => 1 << 2,
+                TcpOption::WindowScale(_) => 1 << 3,
+                TcpOption::SackPermitted => 1 << 4,
+                TcpOption::Sack(d) if d.len() % 8 == 0 && !d.is_empty() => 1 << 5,
+                TcpOption::Timestamp { .. } => 1 << 8,
+                _ => 0,
+            };
+            if seen & bit != 0 {
+                let d = &opts[at + 2..at + opt_len(&o)];
+                let _ = write!(out, " opt{}", opts[at]);
+                if !d.is_empty() {
+                    out.push('=');
+                    hex(d, out);
+                }
+                continue;
+            }
+            seen |= bit;
+        }
         match item {
             Ok((_, o)) => match o {
                 TcpOption::EndOfList | TcpOption::NoOperation => {}
@@ -395,8 +417,11 @@ fn fmt_tcp(t: &tcp::Packet<&[u8]>, out: &mut String) {
                         Err(_) => 0,
                     });
                 let from = consumed.max().unwrap_or(0);
+                // Trailing zeros are padding to the data offset; the builder pads them again.
+                let tail = &opts[from.min(opts.len())..];
+                let end = tail.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
                 out.push_str(" badopts=");
-                hex(&opts[from.min(opts.len())..], out);
+                hex(&tail[..end], out);
             }
         }
     }
