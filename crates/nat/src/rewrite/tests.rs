@@ -192,3 +192,75 @@ fn errors_refused_the_kernel_way() {
         Err(NatDrop::Truncated)
     );
 }
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The kernel's `ip_decrease_ttl` (incremental, with its own end-around carry).
+fn decrease_ttl(b: &mut [u8]) {
+    let mut check = rd16(b, 10) as u32;
+    check += 0x0100;
+    let check = (check + (check >= 0xffff) as u32) as u16;
+    wr16(b, 10, check);
+    b[8] -= 1;
+}
+
+#[test]
+fn icmp_error_translation_matches_frames_captured_from_the_kernel() {
+    let data = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/icmp-error-masquerade.txt"
+    ))
+    .unwrap();
+    let mut conns = Vec::new();
+    for l in data.lines().filter(|l| l.starts_with("ipv4")) {
+        let v: Vec<&str> = l.split_whitespace().collect();
+        let kv = |i: usize| v[i].split_once('=').unwrap().1;
+        let orig = Tuple::ports(
+            17,
+            ip(kv(5)),
+            kv(7).parse().unwrap(),
+            ip(kv(6)),
+            kv(8).parse().unwrap(),
+        );
+        let reply = Tuple::ports(
+            17,
+            ip(kv(10)),
+            kv(12).parse().unwrap(),
+            ip(kv(11)),
+            kv(13).parse().unwrap(),
+        );
+        let mut c = Conn::new(orig, reply, 0);
+        c.status |=
+            status::SRC_NAT | status::SRC_NAT_DONE | status::DST_NAT_DONE | status::CONFIRMED;
+        conns.push(c);
+    }
+    let wan: Vec<Vec<u8>> = data
+        .lines()
+        .filter_map(|l| l.strip_prefix("wan "))
+        .map(unhex)
+        .collect();
+    let lan: Vec<Vec<u8>> = data
+        .lines()
+        .filter_map(|l| l.strip_prefix("lan "))
+        .map(unhex)
+        .collect();
+    assert_eq!((wan.len(), lan.len(), conns.len()), (2, 2, 2));
+    for (w, l) in wan.iter().zip(&lan) {
+        // The conntrack entry the quoted datagram belongs to (by its NATed source port).
+        let qport = rd16(w, 48);
+        let c = conns.iter().find(|c| c.tuple[1].dst_l4 == qport).unwrap();
+        let mut b = w.clone();
+        // PREROUTING: destination manip for the reply direction.
+        assert_eq!(
+            translate_icmp_error(&mut b, c, Dir::Reply, Manip::Dst),
+            Ok(true)
+        );
+        decrease_ttl(&mut b);
+        assert_eq!(&b, l, "byte for byte as Linux forwarded it");
+    }
+}
