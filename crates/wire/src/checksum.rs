@@ -104,6 +104,12 @@ pub fn udp_wire(csum: u16) -> u16 {
 ///
 /// pre: `start + new.len() <= buf.len()`, `csum_at + 2 <= buf.len()`.
 pub fn patch(buf: &mut [u8], csum_at: usize, start: usize, new: &[u8]) -> u16 {
+    if start > buf.len() || csum_at + 2 > buf.len() {
+        // Out of range: nothing written (callers keep in range; this only keeps it panic-free).
+        return buf
+            .get(csum_at..csum_at + 2)
+            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+    }
     let a = start & !1;
     let end = (start + new.len().min(12)).min(buf.len());
     let b = (end + 1) & !1;

@@ -202,6 +202,21 @@ impl PacketDesc {
         self.l3_end().saturating_sub(self.payload_off())
     }
 
+    /// Offset of the TCP options (absolute; meaningful for [`L4Kind::Tcp`]).
+    pub fn tcp_opts_off(&self) -> usize {
+        usize::from(self.l4_off) + tcp::MIN_HEADER_LEN
+    }
+
+    /// Length of the TCP options (0 unless [`L4Kind::Tcp`]).
+    pub fn tcp_opts_len(&self) -> usize {
+        usize::from(self.tcp_hlen).saturating_sub(tcp::MIN_HEADER_LEN)
+    }
+
+    /// True for an ICMP error type (3 4 5 11 12) with a complete ICMP header.
+    pub fn is_icmp_error(&self) -> bool {
+        self.l4 == L4Kind::Icmp && icmp::is_error(self.icmp_type)
+    }
+
     fn ip<'a>(&self, buf: &'a mut [u8]) -> ipv4::Packet<&'a mut [u8]> {
         ipv4::Packet::new_unchecked(&mut buf[usize::from(self.l3_off)..self.l3_end()])
     }
@@ -220,6 +235,88 @@ impl PacketDesc {
             }
             _ => {}
         }
+    }
+}
+
+/// The packet an ICMP error quotes, parsed once: what conntrack needs to find the connection
+/// the error is RELATED to and NAT needs to translate it. The quote must hold the inner IP
+/// header and at least the first 8 bytes of its payload (ports, or ICMP type/code/id) — the
+/// kernel ignores an error quoting less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedDesc {
+    /// Offset of the quoted IP header (absolute).
+    pub l3_off: u16,
+    /// Its header length.
+    pub ihl: u8,
+    /// Its total length as announced (may exceed what is quoted).
+    pub total_len: u16,
+    /// Bytes of it present in the quote.
+    pub present_len: u16,
+    /// Its protocol.
+    pub protocol: u8,
+    /// Its flags/fragment word.
+    pub flags_frag: u16,
+    /// Its source.
+    pub src: Ipv4Addr,
+    /// Its destination.
+    pub dst: Ipv4Addr,
+    /// Offset of its transport header (absolute).
+    pub l4_off: u16,
+    /// TCP/UDP source port.
+    pub sport: u16,
+    /// TCP/UDP destination port.
+    pub dport: u16,
+    /// ICMP type (quoted ICMP).
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub icmp_code: u8,
+    /// ICMP echo identifier (quoted echo-like ICMP).
+    pub icmp_id: u16,
+}
+
+impl QuotedDesc {
+    /// Parses the quote of the ICMP error `d` (parsed from `buf`).
+    pub fn parse(buf: &[u8], d: &PacketDesc) -> Result<QuotedDesc> {
+        if !d.is_icmp_error() {
+            return Err(Error::Malformed);
+        }
+        let start = usize::from(d.l4_off) + icmp::HEADER_LEN;
+        let q = buf.get(start..d.l3_end()).ok_or(Error::Truncated)?;
+        let ip = ipv4::Packet::new_unchecked(q);
+        ip.check_header_len()?;
+        let hl = ip.header_len();
+        let l4 = q.get(hl..hl + 8).ok_or(Error::Truncated)?;
+        let mut r = QuotedDesc {
+            l3_off: start as u16,
+            ihl: hl as u8,
+            total_len: ip.total_len(),
+            present_len: q.len() as u16,
+            protocol: ip.protocol(),
+            flags_frag: ip.flags_frag(),
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            l4_off: (start + hl) as u16,
+            sport: 0,
+            dport: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            icmp_id: 0,
+        };
+        match r.protocol {
+            protocol::TCP | protocol::UDP => {
+                r.sport = u16::from_be_bytes([l4[0], l4[1]]);
+                r.dport = u16::from_be_bytes([l4[2], l4[3]]);
+            }
+            protocol::ICMP => {
+                r.icmp_type = l4[0];
+                r.icmp_code = l4[1];
+                if icmp::is_echo_like(r.icmp_type) {
+                    r.icmp_id = u16::from_be_bytes([l4[4], l4[5]]);
+                }
+            }
+            _ => {}
+        }
+        Ok(r)
     }
 }
 
@@ -398,6 +495,47 @@ mod tests {
             PacketDesc::parse_frame(&f[..10]).unwrap_err(),
             Error::Truncated
         );
+    }
+
+    #[test]
+    fn quoted_packet() {
+        let f = frame(
+            r#"icmp 10.0.0.1 > 10.0.0.2 type=3 code=3 inner="udp 10.0.0.2:41001 > 10.0.0.1:69 ttl=1 len=10""#,
+        );
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        assert!(d.is_icmp_error());
+        let q = QuotedDesc::parse(&f, &d).unwrap();
+        assert_eq!(
+            (q.l3_off, q.ihl, q.total_len, q.present_len, q.protocol),
+            (42, 20, 38, 38, 17)
+        );
+        assert_eq!(
+            (q.src, q.dst, q.sport, q.dport, q.l4_off),
+            (
+                Ipv4Addr::new(10, 0, 0, 2),
+                Ipv4Addr::new(10, 0, 0, 1),
+                41001,
+                69,
+                62
+            )
+        );
+        let f = frame(
+            r#"icmp 10.0.0.1 > 10.0.0.2 type=11 inner="icmp 10.0.0.2 > 8.8.8.8 type=8 id=77 seq=1""#,
+        );
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        let q = QuotedDesc::parse(&f, &d).unwrap();
+        assert_eq!((q.icmp_type, q.icmp_id), (8, 77));
+        // A quote shorter than header + 8 bytes is refused.
+        let f =
+            frame(r#"icmp 10.0.0.1 > 10.0.0.2 type=11 inner="ip truncated len=4 hex=45000000""#);
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        assert_eq!(QuotedDesc::parse(&f, &d).unwrap_err(), Error::Truncated);
+        let f = frame("icmp 10.0.0.1 > 10.0.0.2 type=8");
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        assert_eq!(QuotedDesc::parse(&f, &d).unwrap_err(), Error::Malformed);
+        let f = frame("tcp 1.1.1.1:1 > 2.2.2.2:2 mss=1 ts=1/2");
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        assert_eq!((d.tcp_opts_off(), d.tcp_opts_len()), (54, 16));
     }
 
     #[test]

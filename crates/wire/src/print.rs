@@ -4,8 +4,8 @@
 //! Rules encoded here, in print order:
 //! `<proto> <src>[:port] > <dst>[:port]`, then `ttl= tos=0x.. id=` (`ipid=` on icmp), then where
 //! they apply `rf df mf frag= ipopts=<hex> iplen= badsum=ip`; tcp: `flags= seq= ack= win=`
-//! [`urg=`] [`res=`] and options in wire order (`mss= wscale= sackok ts=V/E sack=a-b,..
-//! opt<K>=<hex> badopts=<hex>`; nop/eol not shown); udp: [`nocsum`] [`ulen=`]; icmp:
+//! (`urg=`) (`res=`) and options in wire order (`mss= wscale= sackok ts=V/E sack=a-b,..
+//! opt<K>=<hex> badopts=<hex>`; nop/eol not shown); udp: (`nocsum`) (`ulen=`); icmp:
 //! `type= code=` then `id= seq=` (echo-like), `mtu=`, `gw=`, `ptr=` or `rest=0x..`, and
 //! `inner="..."` for errors; then `badsum`; then the data (`payload="..."` up to 200 bytes, `len=N`
 //! when all zeros, else `len=N payload^64="..." sha1=<12 hex>`).

@@ -203,7 +203,13 @@ fn descriptor(b: &[u8], off: usize) {
         mangle::set_ack(&mut m, &mut d, 7);
         mangle::set_mss(&mut m, &mut d, 8);
     }
-    let _ = PacketDesc::parse_frame(b);
+    if let Ok(d) = PacketDesc::parse_frame(b) {
+        let _ = nfrs_wire::desc::QuotedDesc::parse(b, &d);
+        let _ = (d.tcp_opts_off(), d.tcp_opts_len());
+    }
+    if let Ok(d) = PacketDesc::parse_ipv4(b, 0) {
+        let _ = nfrs_wire::desc::QuotedDesc::parse(b, &d);
+    }
 }
 
 fn emitters(b: &[u8]) {
