@@ -739,6 +739,21 @@ impl ConnTable {
         n
     }
 
+    /// Deletes every confirmed entry (`conntrack -F`), calling `f` for each.
+    pub fn flush(&mut self, f: &mut ExpiredFn<'_>) -> usize {
+        self.flush_deferred();
+        let mut n = 0;
+        for i in 0..self.conns.len() {
+            if self.slots[i] == Slot::Confirmed {
+                f(ConnId(i as u32), &self.conns[i]);
+                self.remove(i as u32);
+                n += 1;
+            }
+        }
+        self.earliest = Nanos::MAX;
+        n
+    }
+
     /// Earliest deadline among confirmed entries (for scheduling `expire`; a full scan).
     pub fn next_deadline(&self) -> Option<Nanos> {
         self.iter().map(|(_, c)| c.timeout).min()
