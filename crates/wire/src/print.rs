@@ -437,3 +437,159 @@ fn opt_len(o: &TcpOption<'_>) -> usize {
         TcpOption::Sack(d) | TcpOption::Unknown(_, d) => 2 + d.len(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{build_frame, build_ipv4, FrameCtx};
+    use crate::line::PacketSpec;
+
+    fn ip(line: &str) -> Vec<u8> {
+        build_ipv4(
+            &PacketSpec::parse(line).unwrap(),
+            &FrameCtx {
+                ip_id: 1,
+                ..FrameCtx::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// Builds, prints, and expects the text back exactly (the canonical form of the line).
+    fn same(line: &str) {
+        assert_eq!(ipv4_to_string(&ip(line)), line);
+    }
+
+    #[test]
+    fn canonical_forms_print_back() {
+        for l in [
+            "tcp 1.1.1.1:1 > 2.2.2.2:2 ttl=64 tos=0x00 id=1 flags=none seq=0 ack=0 win=0",
+            "tcp 1.1.1.1:1 > 2.2.2.2:2 ttl=9 tos=0x10 id=7 rf df mf flags=FSRPAUEC seq=1 ack=2 win=3 urg=4 res=5",
+            "tcp 1.1.1.1:1 > 2.2.2.2:2 ttl=64 tos=0x00 id=1 flags=A seq=1 ack=2 win=3 ts=5/6 sack=10-20,30-40",
+            "tcp 1.1.1.1:1 > 2.2.2.2:2 ttl=64 tos=0x00 id=1 flags=S seq=1 ack=0 win=3 mss=1 opt30=0102 opt31",
+            "tcp 1.1.1.1:1 > 2.2.2.2:2 ttl=64 tos=0x00 id=1 ipopts=94040000 flags=S seq=1 ack=0 win=3 badsum",
+            "udp 1.1.1.1:1 > 2.2.2.2:2 ttl=64 tos=0x00 id=1 badsum=ip nocsum ulen=9 len=3",
+            "udp 1.1.1.1:1 > 2.2.2.2:2 ttl=64 tos=0x00 id=1 payload=\"a\\r\\n\\t\\\"\\\\\\x00\\x7f\\xff~ \"",
+            "udp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 id=1 mf frag=1480 payload=\"x\"",
+            "47 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 id=1 len=4",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=3 code=4 mtu=1400",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=5 code=1 gw=3.3.3.3",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=12 code=0 ptr=20",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=3 code=3 rest=0x00000102",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=9 code=0 rest=0x01020304 len=8",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=13 code=0 id=1 seq=2 badsum len=12",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=11 code=0 inner=\"tcp 2.2.2.2 > 9.9.9.9 ttl=1 tos=0x00 id=0 truncated len=8 hex=0001000200000007\"",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=3 code=1 inner=\"ip truncated len=4 hex=45000001\"",
+            "icmp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 ipid=1 type=3 code=1 inner=\"ip malformed len=20 hex=5500001400000000400100000a0000010a000002\"",
+        ] {
+            same(l);
+        }
+    }
+
+    #[test]
+    fn data_rules() {
+        let mut s = String::new();
+        format_data(&[0; 300], &mut s);
+        assert_eq!(s, " len=300");
+        s.clear();
+        format_data(&[b'A'; 200], &mut s);
+        assert_eq!(s, format!(" payload=\"{}\"", "A".repeat(200)));
+        s.clear();
+        // SHA-1 of 300 bytes 'A' from Python's hashlib: dafa3fddc494...
+        format_data(&[b'A'; 300], &mut s);
+        assert_eq!(
+            s,
+            format!(
+                " len=300 payload^64=\"{}\" sha1=dafa3fddc494",
+                "A".repeat(64)
+            )
+        );
+        s.clear();
+        format_data(&[], &mut s);
+        assert_eq!(s, "");
+    }
+
+    #[test]
+    fn test_truncated() {
+        let full = ip("tcp 1.1.1.1:1 > 2.2.2.2:2 flags=S mss=1460 payload=\"abc\"");
+        assert_eq!(
+            ipv4_to_string(&full[..10]),
+            "ip truncated len=10 hex=4500002f000100004006"
+        );
+        let mut v5 = full.clone();
+        v5[0] = 0x55;
+        assert!(ipv4_to_string(&v5).starts_with("ip malformed len=47 hex=5500"));
+        // Cut inside the TCP header: the transport part prints raw, the total length as iplen.
+        assert_eq!(
+            ipv4_to_string(&full[..30]),
+            "tcp 1.1.1.1 > 2.2.2.2 ttl=64 tos=0x00 id=1 iplen=47 truncated len=10 hex=00010002000000000000"
+        );
+        // Cut inside the payload: fields, iplen, what is there; no checksum verdict.
+        assert_eq!(
+            ipv4_to_string(&full[..45]),
+            "tcp 1.1.1.1:1 > 2.2.2.2:2 ttl=64 tos=0x00 id=1 iplen=47 flags=S seq=0 ack=0 win=0 mss=1460 payload=\"a\""
+        );
+        // Ethernet padding after the total length is ignored.
+        let mut padded = full.clone();
+        padded.extend_from_slice(&[0xee; 9]);
+        assert_eq!(ipv4_to_string(&padded), ipv4_to_string(&full));
+    }
+
+    #[test]
+    fn frames() {
+        let spec = PacketSpec::parse("udp 1.1.1.1:1 > 2.2.2.2:2 len=1").unwrap();
+        let f = build_frame(&spec, &FrameCtx::default()).unwrap();
+        assert_eq!(
+            frame_to_string(&f),
+            "udp 1.1.1.1:1 > 2.2.2.2:2 ttl=64 tos=0x00 id=0 len=1"
+        );
+        assert_eq!(
+            frame_to_string(&f[..5]),
+            "eth truncated len=5 hex=0200000000"
+        );
+        let mut v6 = f.clone();
+        v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+        v6.truncate(16);
+        assert_eq!(frame_to_string(&v6), "eth type=0x86dd len=2 hex=4500");
+        let mut a = f[..14].to_vec();
+        a[12..14].copy_from_slice(&[8, 6]);
+        a.extend_from_slice(&[
+            0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2,
+        ]);
+        assert_eq!(
+            frame_to_string(&a),
+            "arp request sha=02:00:00:00:00:01 spa=10.0.0.1 tha=00:00:00:00:00:00 tpa=10.0.0.2"
+        );
+        assert_eq!(
+            frame_to_string(&a[..20]),
+            "arp truncated len=6 hex=000108000604"
+        );
+    }
+
+    #[test]
+    fn masks_and_repeats() {
+        let e = ip(
+            "icmp 10.0.0.1 > 10.0.0.2 type=3 code=3 inner=\"udp 10.0.0.2:5000 > 9.9.9.9:53 len=1\"",
+        );
+        let m = Masks {
+            ip_id: Some("*".into()),
+            inner: Some(Box::new(Masks {
+                src_port: Some("rand1".into()),
+                ..Masks::default()
+            })),
+            ..Masks::default()
+        };
+        let mut s = String::new();
+        format_ipv4_masked(&e, &m, &mut s);
+        assert_eq!(
+            s,
+            "icmp 10.0.0.1 > 10.0.0.2 ttl=64 tos=0x00 ipid=* type=3 code=3 inner=\"udp 10.0.0.2:rand1 > 9.9.9.9:53 ttl=64 tos=0x00 id=0 len=1\""
+        );
+        // Two MSS options: the second prints raw.
+        let t = ip("tcp 1.1.1.1:1 > 2.2.2.2:2 mss=1 opt2=0005");
+        assert!(ipv4_to_string(&t).ends_with("mss=1 opt2=0005"));
+        // A malformed option tail prints raw, without its zero padding.
+        let t = ip("tcp 1.1.1.1:1 > 2.2.2.2:2 badopts=0809");
+        assert!(ipv4_to_string(&t).ends_with("win=0 badopts=0809"));
+    }
+}
