@@ -20,26 +20,26 @@ pub enum Manip {
 /// `NF_NAT_RANGE_*` flags.
 pub mod flags {
     /// The range maps addresses.
-    pub const MAP_IPS: u8 = 1 << 0;
+    pub const MAP_IPS: u32 = 1 << 0;
     /// The range names ports (or ICMP ids).
-    pub const PROTO_SPECIFIED: u8 = 1 << 1;
+    pub const PROTO_SPECIFIED: u32 = 1 << 1;
     /// `--random`.
-    pub const PROTO_RANDOM: u8 = 1 << 2;
+    pub const PROTO_RANDOM: u32 = 1 << 2;
     /// `--persistent`: address chosen from the source alone.
-    pub const PERSISTENT: u8 = 1 << 3;
+    pub const PERSISTENT: u32 = 1 << 3;
     /// `--random-fully`.
-    pub const PROTO_RANDOM_FULLY: u8 = 1 << 4;
+    pub const PROTO_RANDOM_FULLY: u32 = 1 << 4;
     /// Port offset mapping (`--to-ports` with a base).
-    pub const PROTO_OFFSET: u8 = 1 << 5;
+    pub const PROTO_OFFSET: u32 = 1 << 5;
     /// Either random flag.
-    pub const PROTO_RANDOM_ALL: u8 = PROTO_RANDOM | PROTO_RANDOM_FULLY;
+    pub const PROTO_RANDOM_ALL: u32 = PROTO_RANDOM | PROTO_RANDOM_FULLY;
 }
 
 /// A NAT range (`struct nf_nat_range2`), addresses and ports in host order.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct NatRange {
     /// `flags::*`.
-    pub flags: u8,
+    pub flags: u32,
     /// Lowest address.
     pub min_addr: u32,
     /// Highest address.
@@ -53,6 +53,24 @@ pub struct NatRange {
 }
 
 impl NatRange {
+    /// A range from the kernel's fields (`flags` as `NF_NAT_RANGE_*`, host-order addresses).
+    pub fn new(
+        flags: u32,
+        min_addr: u32,
+        max_addr: u32,
+        min_proto: u16,
+        max_proto: u16,
+    ) -> NatRange {
+        NatRange {
+            flags,
+            min_addr,
+            max_addr,
+            min_proto,
+            max_proto,
+            base_proto: 0,
+        }
+    }
+
     /// A single address, no ports.
     pub fn addr(a: u32) -> NatRange {
         NatRange {
@@ -82,7 +100,7 @@ impl NatRange {
     }
 
     /// Adds flags (`--random`, `--random-fully`, `--persistent`).
-    pub fn with_flags(mut self, f: u8) -> NatRange {
+    pub fn with_flags(mut self, f: u32) -> NatRange {
         self.flags |= f;
         self
     }
