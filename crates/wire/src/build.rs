@@ -161,6 +161,9 @@ pub fn build_ipv4(spec: &PacketSpec, ctx: &FrameCtx) -> Result<Vec<u8>, BuildErr
             None => data_bytes(&spec.data),
         };
     }
+    if let (Some(m), false) = (spec.masked.first(), ctx.allow_masked) {
+        return Err(BuildError::Masked(m.to_string()));
+    }
     let src = spec.src.ok_or_else(|| invalid("no source address"))?;
     let dst = spec.dst.ok_or_else(|| invalid("no destination address"))?;
     let l4 = build_l4(spec, ctx, src, dst)?;

@@ -172,6 +172,47 @@ pub struct PacketSpec {
     pub raw_ip: bool,
     /// The data.
     pub data: Data,
+    /// Values written as placeholders (`seq=*`, `ts=*/7`, icmp `id=rand1`): the numeric field
+    /// then holds 0.
+    pub masked: SpecMasks,
+}
+
+/// Placeholders written in place of values the kernel chose at random (beside `ip_id` and the
+/// ports, which carry their own).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SpecMasks {
+    /// TCP `seq=`
+    pub seq: Option<String>,
+    /// TCP `ack=`
+    pub ack: Option<String>,
+    /// TCP `ts=` value part
+    pub ts_val: Option<String>,
+    /// TCP `ts=` echo part
+    pub ts_ecr: Option<String>,
+    /// ICMP echo `id=`
+    pub icmp_id: Option<String>,
+}
+
+impl SpecMasks {
+    /// True when nothing is masked.
+    pub fn is_empty(&self) -> bool {
+        *self == SpecMasks::default()
+    }
+
+    /// The first placeholder, for error messages.
+    pub fn first(&self) -> Option<&str> {
+        [
+            &self.seq,
+            &self.ack,
+            &self.ts_val,
+            &self.ts_ecr,
+            &self.icmp_id,
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(String::as_str)
+    }
 }
 
 /// A parsed input line.
@@ -413,13 +454,17 @@ fn parse_ip(tok: &str, s: &str) -> Result<Ipv4Addr, LineError> {
         .map_err(|_| LineError::new(tok, format!("expected an IPv4 address, got `{s}`")))
 }
 
+/// A placeholder for a masked value: `*`, or lowercase letters then digits (`rand1`).
 fn is_placeholder(s: &str) -> bool {
-    s == "*"
-        || (s.len() <= 16
-            && s.as_bytes()
-                .first()
-                .is_some_and(|b| b.is_ascii_alphabetic())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+    if s == "*" {
+        return true;
+    }
+    let letters = s.bytes().take_while(u8::is_ascii_lowercase).count();
+    let digits = s.len() - letters;
+    letters > 0
+        && digits > 0
+        && s.len() <= 16
+        && s.bytes().skip(letters).all(|b| b.is_ascii_digit())
 }
 
 fn parse_endpoint(tok: &str) -> Result<(Ipv4Addr, Option<Port>), LineError> {
@@ -510,6 +555,19 @@ fn parse_flags(tok: &str, v: &str) -> Result<u8, LineError> {
         bits |= b;
     }
     Ok(bits)
+}
+
+/// A number, or a placeholder (`*`, `rand1`) recorded in `mask` with 0 as the value.
+fn num_or_mask<T: TryFrom<u64> + Default>(
+    tok: &str,
+    v: &str,
+    mask: &mut Option<String>,
+) -> Result<T, LineError> {
+    if is_placeholder(v) && !v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with("0x") {
+        *mask = Some(v.to_string());
+        return Ok(T::default());
+    }
+    num(tok, v)
 }
 
 fn parse_pair(tok: &str, v: &str, sep: char) -> Result<(u32, u32), LineError> {
@@ -673,10 +731,12 @@ impl PacketSpec {
                     only(is_tcp)?;
                     spec.tcp_flags = Some(parse_flags(tok, need()?)?);
                 }
-                "seq" if is_tcp => spec.seq = Some(num(tok, need()?)?),
+                "seq" if is_tcp => {
+                    spec.seq = Some(num_or_mask(tok, need()?, &mut spec.masked.seq)?)
+                }
                 "ack" => {
                     only(is_tcp)?;
-                    spec.ack = Some(num(tok, need()?)?);
+                    spec.ack = Some(num_or_mask(tok, need()?, &mut spec.masked.ack)?);
                 }
                 "win" => {
                     only(is_tcp)?;
@@ -705,7 +765,13 @@ impl PacketSpec {
                 "sackok" => flag(is_tcp)?.pipe(|_| spec.sackok = true),
                 "ts" => {
                     only(is_tcp)?;
-                    spec.ts = Some(parse_pair(tok, need()?, '/')?);
+                    let v = need()?;
+                    let (a, b) = v
+                        .split_once('/')
+                        .ok_or_else(|| LineError::new(tok, "expected `ts=VAL/ECR`"))?;
+                    let a = num_or_mask(tok, a, &mut spec.masked.ts_val)?;
+                    let b = num_or_mask(tok, b, &mut spec.masked.ts_ecr)?;
+                    spec.ts = Some((a, b));
                 }
                 "sack" => {
                     only(is_tcp)?;
@@ -805,7 +871,7 @@ impl PacketSpec {
                         spec.icmp_code = Some(c);
                     }
                 }
-                "id" => spec.icmp_id = Some(num(tok, need()?)?),
+                "id" => spec.icmp_id = Some(num_or_mask(tok, need()?, &mut spec.masked.icmp_id)?),
                 "seq" => {
                     only(is_icmp)?;
                     spec.icmp_seq = Some(num(tok, need()?)?);
@@ -1148,6 +1214,24 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(s.data, Data::Digest { len: 300, .. }));
+    }
+
+    #[test]
+    fn masked_values() {
+        let s =
+            PacketSpec::parse("tcp 10.0.0.1:8080 > 10.0.0.2:40000 flags=SA seq=* ack=101 ts=*/7")
+                .unwrap();
+        assert_eq!((s.seq, s.ts), (Some(0), Some((0, 7))));
+        assert_eq!(s.masked.seq.as_deref(), Some("*"));
+        assert_eq!(s.masked.ts_val.as_deref(), Some("*"));
+        assert_eq!(s.masked.first(), Some("*"));
+        let s = PacketSpec::parse("icmp 192.0.2.1 > 198.51.100.7 ipid=3 type=8 id=rand1 seq=1")
+            .unwrap();
+        assert_eq!(s.masked.icmp_id.as_deref(), Some("rand1"));
+        assert!(PacketSpec::parse("tcp 1.1.1.1:1 > 2.2.2.2:2 seq=abc").is_err());
+        assert!(PacketSpec::parse("tcp 1.1.1.1:rand > 2.2.2.2:2").is_err());
+        let b = crate::build::build_ipv4(&s, &crate::build::FrameCtx::default());
+        assert_eq!(b, Err(crate::build::BuildError::Masked("rand1".into())));
     }
 
     #[test]

@@ -35,6 +35,16 @@ pub struct Masks {
     pub src_port: Option<String>,
     /// Print the destination port as this.
     pub dst_port: Option<String>,
+    /// Print the TCP sequence number as this (e.g. `*` for a random ISN).
+    pub seq: Option<String>,
+    /// Print the TCP acknowledgment number as this.
+    pub ack: Option<String>,
+    /// Print the TCP timestamp value as this (`ts=*/7`).
+    pub ts_val: Option<String>,
+    /// Print the TCP timestamp echo as this.
+    pub ts_ecr: Option<String>,
+    /// Print the ICMP echo identifier as this (e.g. `rand1`).
+    pub icmp_id: Option<String>,
     /// Masks for the packet quoted by an ICMP error.
     pub inner: Option<Box<Masks>>,
 }
@@ -261,7 +271,7 @@ fn fmt_ip(b: &[u8], masks: &Masks, out: &mut String, depth: usize) {
         L4::None => format_data(pl, out),
         L4::Trunc => raw(" truncated", pl, out),
         L4::Tcp(t) => {
-            fmt_tcp(&t, out);
+            fmt_tcp(&t, masks, out);
             if judge && !t.verify_checksum(src, dst) {
                 out.push_str(" badsum");
             }
@@ -284,7 +294,9 @@ fn fmt_ip(b: &[u8], masks: &Masks, out: &mut String, depth: usize) {
             let _ = write!(out, " type={} code={}", t, i.msg_code());
             let rest = i.rest_of_header();
             if icmp::is_echo_like(t) {
-                let _ = write!(out, " id={} seq={}", i.echo_ident(), i.echo_seq_no());
+                out.push_str(" id=");
+                num_or(u32::from(i.echo_ident()), &masks.icmp_id, out);
+                let _ = write!(out, " seq={}", i.echo_seq_no());
             } else if t == 3 && i.msg_code() == 4 && rest >> 16 == 0 {
                 let _ = write!(out, " mtu={}", i.next_hop_mtu());
             } else if t == 5 {
@@ -326,7 +338,16 @@ fn endpoint_port(p: Option<u16>, mask: &Option<String>, out: &mut String) {
     }
 }
 
-fn fmt_tcp(t: &tcp::Packet<&[u8]>, out: &mut String) {
+fn num_or(v: u32, mask: &Option<String>, out: &mut String) {
+    match mask {
+        Some(m) => out.push_str(m),
+        None => {
+            let _ = write!(out, "{v}");
+        }
+    }
+}
+
+fn fmt_tcp(t: &tcp::Packet<&[u8]>, masks: &Masks, out: &mut String) {
     out.push_str(" flags=");
     let f = t.flags();
     if f == 0 {
@@ -337,13 +358,11 @@ fn fmt_tcp(t: &tcp::Packet<&[u8]>, out: &mut String) {
             out.push(l);
         }
     }
-    let _ = write!(
-        out,
-        " seq={} ack={} win={}",
-        t.seq_number(),
-        t.ack_number(),
-        t.window_len()
-    );
+    out.push_str(" seq=");
+    num_or(t.seq_number(), &masks.seq, out);
+    out.push_str(" ack=");
+    num_or(t.ack_number(), &masks.ack, out);
+    let _ = write!(out, " win={}", t.window_len());
     if t.urgent_at() != 0 {
         let _ = write!(out, " urg={}", t.urgent_at());
     }
@@ -385,7 +404,10 @@ fn fmt_tcp(t: &tcp::Packet<&[u8]>, out: &mut String) {
                 }
                 TcpOption::SackPermitted => out.push_str(" sackok"),
                 TcpOption::Timestamp { tsval, tsecr } => {
-                    let _ = write!(out, " ts={tsval}/{tsecr}");
+                    out.push_str(" ts=");
+                    num_or(tsval, &masks.ts_val, out);
+                    out.push('/');
+                    num_or(tsecr, &masks.ts_ecr, out);
                 }
                 TcpOption::Sack(d) if d.len() % 8 == 0 && !d.is_empty() => {
                     out.push_str(" sack=");
@@ -585,6 +607,34 @@ mod tests {
             s,
             "icmp 10.0.0.1 > 10.0.0.2 ttl=64 tos=0x00 ipid=* type=3 code=3 inner=\"udp 10.0.0.2:rand1 > 9.9.9.9:53 ttl=64 tos=0x00 id=0 len=1\""
         );
+        let t = ip("tcp 1.1.1.1:1 > 2.2.2.2:2 flags=SA seq=5 ack=6 ts=7/8");
+        let m = Masks {
+            seq: Some("*".into()),
+            ts_val: Some("*".into()),
+            ..Masks::default()
+        };
+        s.clear();
+        format_ipv4_masked(&t, &m, &mut s);
+        assert!(s.ends_with("flags=SA seq=* ack=6 win=0 ts=*/8"), "{s}");
+        let m = Masks {
+            ack: Some("a1".into()),
+            ts_ecr: Some("e1".into()),
+            ..Masks::default()
+        };
+        s.clear();
+        format_ipv4_masked(&t, &m, &mut s);
+        assert!(s.ends_with("flags=SA seq=5 ack=a1 win=0 ts=7/e1"), "{s}");
+        let t = ip("icmp 1.1.1.1 > 2.2.2.2 id=9 seq=3");
+        s.clear();
+        format_ipv4_masked(
+            &t,
+            &Masks {
+                icmp_id: Some("rand1".into()),
+                ..Masks::default()
+            },
+            &mut s,
+        );
+        assert!(s.ends_with("type=8 code=0 id=rand1 seq=3"), "{s}");
         // Two MSS options: the second prints raw.
         let t = ip("tcp 1.1.1.1:1 > 2.2.2.2:2 mss=1 opt2=0005");
         assert!(ipv4_to_string(&t).ends_with("mss=1 opt2=0005"));
