@@ -2,6 +2,7 @@
 //! named like the tool it stands in for (`iptables`, `iptables-save`, `iptables-restore`, ...).
 //! Each command lives in its own module with `pub fn main(args: &[String]) -> i32`.
 
+mod bench;
 mod iptables;
 mod kernel_run;
 mod replay;
@@ -24,6 +25,7 @@ fn dispatch(tool: &str, args: &[String]) -> Option<i32> {
         "proc" => iptables::proc_main(args),
         "replay" => replay::main(args),
         "kernel-run" => kernel_run::main(args),
+        "bench" => bench::main(args),
         _ => return None,
     })
 }

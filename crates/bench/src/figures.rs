@@ -1,0 +1,378 @@
+//! The figures: each group generates its workload, measures nfrs, measures the anchor in the
+//! same run where it can, and adds rows (or warnings) to the [`Report`].
+//!
+//! Extension point: a new figure is a function `fn(&Config, &mut Report)` added to [`GROUPS`]
+//! with its `--only` key. Packet-path figures of issues 3 and 7 (established-flow pps through a
+//! MASQUERADE gateway, new connections/s) are listed in [`pending`] until the engine's packet
+//! API exists; they belong in a new group here that builds an Engine from a scenario host and
+//! the generated ruleset and replays frames with explicit timestamps.
+
+use std::path::{Path, PathBuf};
+
+use nfrs_rules::restore::{restore_new, RestoreOpts};
+use nfrs_rules::save::save;
+
+use crate::gen::{self, Generated};
+use crate::kernel::{self, Netns};
+use crate::measure::time_runs;
+use crate::report::{Better, Figure, Pending, Report};
+
+/// What one `nfrs bench` run does.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Small sizes: a smoke run of seconds.
+    pub quick: bool,
+    /// Measure the kernel anchor (needs root and the tools); off: anchors print n/a.
+    pub kernel: bool,
+    /// Only groups whose key contains this.
+    pub only: Option<String>,
+    /// Samples a figure (default 5, quick 3).
+    pub runs: Option<usize>,
+    /// kube-proxy services (default 10000, quick 100).
+    pub services: Option<usize>,
+}
+
+impl Config {
+    fn runs(&self) -> usize {
+        self.runs.unwrap_or(if self.quick { 3 } else { 5 }).max(1)
+    }
+
+    fn method(&self) -> String {
+        format!("median of {}", self.runs())
+    }
+
+    /// Whether group `key` is selected by `--only`.
+    pub fn selected(&self, key: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| key.contains(o))
+    }
+}
+
+/// A figure group: its `--only` key and the function that measures it.
+pub struct Group {
+    pub key: &'static str,
+    pub about: &'static str,
+    pub run: fn(&Config, &mut Report),
+}
+
+/// Every group, in table order.
+pub const GROUPS: &[Group] = &[
+    Group {
+        key: "ruleset",
+        about: "kube-proxy-shaped ruleset restore and save vs iptables-legacy-restore/-save",
+        run: kube_proxy_ruleset,
+    },
+    Group {
+        key: "acl",
+        about: "ClassBench-style ACL restore and save vs iptables-legacy-restore/-save",
+        run: acl_ruleset,
+    },
+];
+
+/// Runs the selected groups.
+pub fn run(cfg: &Config) -> Report {
+    let mut report = Report::default();
+    for g in GROUPS.iter().filter(|g| cfg.selected(g.key)) {
+        (g.run)(cfg, &mut report);
+    }
+    if cfg.only.is_none() {
+        report.pending = pending();
+    }
+    report
+}
+
+/// Figures promised by issues 3 and 7 that cannot be measured yet.
+pub fn pending() -> Vec<Pending> {
+    let engine = "needs the nfrs-engine packet API (Engine from a scenario host + ruleset, frames with a time); kernel anchor needs the veth netns forwarding lab (later issue)";
+    vec![
+        Pending {
+            name: "established-flow pps, MASQUERADE gateway, 10k flows (issue 7 goal 1)".into(),
+            why: engine.to_string(),
+        },
+        Pending {
+            name: "per-packet cost, kube-proxy 10k services and 10k-rule ACL vs 10 rules (issue 7 goal 2)".into(),
+            why: engine.to_string(),
+        },
+        Pending {
+            name: "new connections/s through rules + NAT (issue 7 goal 4)".into(),
+            why: engine.to_string(),
+        },
+    ]
+}
+
+/// `100k` for 99_500..100_499, `1.2k` for 1_234, `950` below 1000.
+pub fn human_count(n: usize) -> String {
+    if n >= 10_000 {
+        format!("{}k", (n + 500) / 1000)
+    } else if n >= 1000 {
+        let tenths = (n + 50) / 100;
+        match tenths % 10 {
+            0 => format!("{}k", tenths / 10),
+            d => format!("{}.{d}k", tenths / 10),
+        }
+    } else {
+        n.to_string()
+    }
+}
+
+/// A file removed when dropped (the generated ruleset handed to the real tools).
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn write(name: &str, data: &str) -> Result<TempFile, String> {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("nfrs-bench-{}-{name}", std::process::id()));
+        std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(TempFile(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The first line where two save outputs differ, `#` comment lines ignored on both sides.
+pub fn first_difference(kernel: &str, nfrs: &str) -> Option<(usize, String, String)> {
+    let strip = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    let (k, n) = (strip(kernel), strip(nfrs));
+    for i in 0..k.len().max(n.len()) {
+        let a = k.get(i).map(String::as_str).unwrap_or("<end of output>");
+        let b = n.get(i).map(String::as_str).unwrap_or("<end of output>");
+        if a != b {
+            return Some((i + 1, a.to_string(), b.to_string()));
+        }
+    }
+    None
+}
+
+/// An iptables-restore input that empties the tables `g` uses (built-in chains, ACCEPT).
+fn reset_input(g: &Generated) -> String {
+    let mut s = String::new();
+    for (table, _) in &g.per_table {
+        s.push_str(&format!("*{table}\n"));
+        let chains: &[&str] = match *table {
+            "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+            "mangle" => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+            "raw" => &["PREROUTING", "OUTPUT"],
+            _ => &["INPUT", "FORWARD", "OUTPUT"],
+        };
+        for c in chains {
+            s.push_str(&format!(":{c} ACCEPT [0:0]\n"));
+        }
+        s.push_str("COMMIT\n");
+    }
+    s
+}
+
+/// Kernel timings of one ruleset: restore samples, save samples and the last save output.
+struct KernelRun {
+    restore: crate::measure::Samples,
+    save: crate::measure::Samples,
+    saved: String,
+}
+
+fn kernel_ruleset(g: &Generated, file: &Path, runs: usize) -> Result<KernelRun, String> {
+    let ns = Netns::create()?;
+    let reset = TempFile::write("reset.rules", &reset_input(g))?;
+    let mut restore = crate::measure::Samples::default();
+    for _ in 0..runs {
+        // Untimed: start every sample from empty tables, as nfrs starts from an empty ruleset.
+        ns.run(&["iptables-legacy-restore", "-w"], Some(reset.path()))?
+            .check("iptables-legacy-restore (reset)")?;
+        let ran = ns.run(&["iptables-legacy-restore", "-w"], Some(file))?;
+        ran.check("iptables-legacy-restore -w")?;
+        restore.secs.push(ran.secs);
+    }
+    let mut save = crate::measure::Samples::default();
+    let mut saved = String::new();
+    for _ in 0..runs {
+        let ran = ns.run(&["iptables-legacy-save"], None)?;
+        ran.check("iptables-legacy-save")?;
+        save.secs.push(ran.secs);
+        saved = ran.stdout();
+    }
+    Ok(KernelRun {
+        restore,
+        save,
+        saved,
+    })
+}
+
+/// Restore and save figures of one generated ruleset, with the kernel anchor and the
+/// equivalence check of the two save outputs.
+fn ruleset_figures(
+    cfg: &Config,
+    report: &mut Report,
+    key: &'static str,
+    label: &str,
+    g: &Generated,
+) {
+    let runs = cfg.runs();
+    let size = human_count(g.rules);
+    let file = match TempFile::write(&format!("{key}.rules"), &g.text) {
+        Ok(f) => f,
+        Err(e) => {
+            report.warnings.push(format!("{label}: {e}"));
+            return;
+        }
+    };
+
+    // nfrs: read the file, parse, validate, commit every table (in memory), as one sample.
+    let opts = RestoreOpts::default();
+    let restored = time_runs(runs, || {
+        let text = std::fs::read_to_string(file.path()).map_err(|e| e.to_string())?;
+        restore_new(&text, &opts).map_err(|e| e.message.trim_end().to_string())
+    });
+    let (restore_samples, rs) = match restored {
+        Ok((s, Some(rs))) => (s, rs),
+        Ok((_, None)) => unreachable!("runs >= 1"),
+        Err(e) => {
+            report.warnings.push(format!(
+                "{label}: nfrs restore of the generated ruleset failed: {e}"
+            ));
+            report.pending.push(Pending {
+                name: format!("{label} restore/save, {size} rules"),
+                why: format!("nfrs cannot restore it yet: {e}"),
+            });
+            return;
+        }
+    };
+    let (save_samples, nfrs_saved) = match time_runs(runs, || Ok::<_, ()>(save(&rs, None, false))) {
+        Ok((s, Some(out))) => (s, out),
+        _ => unreachable!("save cannot fail and runs >= 1"),
+    };
+
+    let anchor = if cfg.kernel {
+        kernel::availability().and_then(|()| kernel_ruleset(g, file.path(), runs))
+    } else {
+        Err("kernel anchor not requested (--no-kernel)".to_string())
+    };
+    let mut restore_fig = Figure {
+        key,
+        name: format!("{label} restore, {size} rules"),
+        value: restore_samples.median() * 1e3,
+        unit: "ms",
+        better: Better::Lower,
+        anchor: "n/a".into(),
+        anchor_value: None,
+        method: cfg.method(),
+        notes: Vec::new(),
+    };
+    let mut save_fig = Figure {
+        name: format!("{label} save, {size} rules"),
+        value: save_samples.median() * 1e3,
+        ..restore_fig.clone()
+    };
+    match anchor {
+        Ok(k) => {
+            restore_fig.anchor = "iptables-legacy-restore -w (netns)".into();
+            restore_fig.anchor_value = Some(k.restore.median() * 1e3);
+            save_fig.anchor = "iptables-legacy-save (netns)".into();
+            save_fig.anchor_value = Some(k.save.median() * 1e3);
+            match first_difference(&k.saved, &nfrs_saved) {
+                None => restore_fig.notes.push(format!(
+                    "{label}: nfrs save output equals iptables-legacy-save's ({} lines, comments aside)",
+                    nfrs_saved.lines().count()
+                )),
+                Some((line, kern, ours)) => report.warnings.push(format!(
+                    "{label}: nfrs save differs from iptables-legacy-save at line {line} (comment lines ignored)\n  iptables-legacy-save: {kern}\n  nfrs save:            {ours}"
+                )),
+            }
+        }
+        Err(why) => {
+            restore_fig.notes.push(format!(
+                "{label}: anchor n/a: {why}; save equivalence not checked"
+            ));
+        }
+    }
+    report.figures.push(restore_fig);
+    report.figures.push(save_fig);
+}
+
+fn kube_proxy_ruleset(cfg: &Config, report: &mut Report) {
+    let services = cfg.services.unwrap_or(if cfg.quick { 100 } else { 10_000 });
+    let g = gen::kube_proxy(services);
+    report.workloads.push(format!(
+        "kube-proxy shape, {services} services: {} rules ({}), {} user chains, {:.1} MB",
+        g.rules,
+        g.per_table
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        g.chains,
+        g.text.len() as f64 / 1e6
+    ));
+    ruleset_figures(cfg, report, "ruleset", "ruleset", &g);
+}
+
+fn acl_ruleset(cfg: &Config, report: &mut Report) {
+    let n = if cfg.quick { 500 } else { 10_000 };
+    let g = gen::acl(n, 1);
+    report.workloads.push(format!(
+        "ClassBench-style ACL: {} rules in filter FORWARD (seed 1), {:.1} MB",
+        g.rules,
+        g.text.len() as f64 / 1e6
+    ));
+    ruleset_figures(cfg, report, "acl", "ACL", &g);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_human_count() {
+        assert_eq!(human_count(100_412), "100k");
+        assert_eq!(human_count(99_600), "100k");
+        assert_eq!(human_count(10_000), "10k");
+        assert_eq!(human_count(1_234), "1.2k");
+        assert_eq!(human_count(1_000), "1k");
+        assert_eq!(human_count(950), "950");
+    }
+
+    #[test]
+    fn test_first_difference_ignores_comments() {
+        let k = "# Generated by iptables-save v1.8.9\n*nat\nA\nCOMMIT\n# Completed\n";
+        assert_eq!(first_difference(k, "*nat\nA\nCOMMIT\n"), None);
+        assert_eq!(
+            first_difference(k, "*nat\nB\nCOMMIT\n"),
+            Some((2, "A".into(), "B".into()))
+        );
+        assert_eq!(
+            first_difference(k, "*nat\nA\n"),
+            Some((3, "COMMIT".into(), "<end of output>".into()))
+        );
+    }
+
+    #[test]
+    fn test_reset_input_covers_tables() {
+        let g = gen::kube_proxy(10);
+        let r = reset_input(&g);
+        assert_eq!(
+            r,
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+        );
+    }
+
+    #[test]
+    fn test_only_selects_groups() {
+        let cfg = Config {
+            only: Some("acl".into()),
+            ..Config::default()
+        };
+        assert!(cfg.selected("acl"));
+        assert!(!cfg.selected("ruleset"));
+        assert!(Config::default().selected("ruleset"));
+    }
+}

@@ -1,0 +1,108 @@
+//! Smoke run of `nfrs bench --quick --no-kernel`: checks the output's shape (figure names,
+//! units, numbers that parse, anchors n/a with the reason), never the timings.
+
+use nfrs_bench::run_cli;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run_cli(&args, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+const NAMES: [&str; 4] = [
+    "ruleset restore, 1k rules",
+    "ruleset save, 1k rules",
+    "ACL restore, 500 rules",
+    "ACL save, 500 rules",
+];
+
+#[test]
+fn test_quick_json_shape() {
+    let (code, out, err) = run(&["--quick", "--no-kernel", "--json", "--runs", "1"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), NAMES.len(), "{out}");
+    for (line, name) in lines.iter().zip(NAMES) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let o = v.as_object().unwrap();
+        assert_eq!(o.len(), 6, "{line}");
+        assert_eq!(o["name"], name, "{line}");
+        assert_eq!(o["unit"], "ms");
+        let value = o["value"].as_f64().expect("value is a number");
+        assert!(value > 0.0 && value.is_finite(), "{line}");
+        assert_eq!(o["anchor"], "n/a");
+        assert!(
+            o["anchor_value"].is_null() && o["ratio"].is_null(),
+            "{line}"
+        );
+    }
+    assert!(err.starts_with("nfrs bench — machine: "), "{err}");
+    assert!(err.contains("anchor n/a: kernel anchor not requested (--no-kernel)"));
+}
+
+#[test]
+fn test_quick_table_shape() {
+    let (code, out, err) = run(&["--quick", "--no-kernel", "--runs", "1"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("nfrs bench — machine: "), "{out}");
+    assert!(lines[0].contains(" cores, Linux "), "{}", lines[0]);
+    assert!(lines[1].starts_with("workload: kube-proxy shape, 100 services: "));
+    let header = lines.iter().position(|l| l.starts_with("figure")).unwrap();
+    for (row, name) in lines[header + 1..].iter().zip(NAMES) {
+        let rest = row.strip_prefix(name).unwrap_or_else(|| panic!("{row}"));
+        let cells: Vec<&str> = rest.split_whitespace().collect();
+        // value unit anchor anchor-value ratio method...
+        let value: f64 = cells[0].parse().unwrap_or_else(|_| panic!("{row}"));
+        assert!(value > 0.0);
+        assert_eq!(cells[1], "ms");
+        assert_eq!(&cells[2..5], ["n/a", "n/a", "n/a"], "{row}");
+        assert_eq!(&cells[5..], ["median", "of", "1"], "{row}");
+    }
+    assert!(out.contains("pending: established-flow pps"), "{out}");
+    assert!(!out.contains("WARNING"), "{out}");
+}
+
+#[test]
+fn test_only_and_bad_args() {
+    let (code, out, _) = run(&[
+        "--quick",
+        "--no-kernel",
+        "--json",
+        "--only",
+        "acl",
+        "--runs",
+        "1",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 2);
+    assert!(out.lines().all(|l| l.contains("\"ACL ")));
+    let (code, _, err) = run(&["--only", "nothing-like-this"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no figure group matches"), "{err}");
+    let (code, _, err) = run(&["--bogus"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown option `--bogus`"), "{err}");
+    let (code, _, err) = run(&["--runs", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--runs needs a positive number"), "{err}");
+}
+
+#[test]
+fn test_emit_is_restore_input() {
+    let (code, out, _) = run(&["--emit", "kube-proxy", "3"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("*filter\n") && out.ends_with("COMMIT\n"));
+    assert!(out.contains("*nat\n"));
+    let (code, out, _) = run(&["--emit", "acl", "5"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("-A FORWARD")).count(),
+        5
+    );
+}
