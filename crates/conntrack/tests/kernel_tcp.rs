@@ -8,6 +8,7 @@ use nfrs_conntrack::{ConnTable, CtConfig, CtInfo, Hook, Packet, Tuple, SEC};
 const CLIENT: u32 = 0x0a00_0002; // 10.0.0.2
 const SERVER: u32 = 0xc633_6432; // 198.51.100.50
 
+#[allow(clippy::too_many_arguments)]
 fn segment(
     src: u32,
     sport: u16,
