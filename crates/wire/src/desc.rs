@@ -422,6 +422,22 @@ pub mod mangle {
         true
     }
 
+    /// Writes up to 12 bytes into the IP header at `at` (from the header's start; e.g. a
+    /// record-route or timestamp option being filled in), fixing the header checksum
+    /// incrementally. False (nothing written) when the run leaves the header, touches the
+    /// checksum field, or is longer than 12 bytes. The descriptor's cached fields are not
+    /// updated: use the dedicated writers for those.
+    pub fn write_ip_header(buf: &mut [u8], d: &PacketDesc, at: usize, bytes: &[u8]) -> bool {
+        let end = at + bytes.len();
+        if bytes.len() > 12 || end > usize::from(d.ihl) || (at < 12 && end > 10) {
+            return false;
+        }
+        let l3 = usize::from(d.l3_off);
+        let hdr = &mut buf[l3..l3 + usize::from(d.ihl)];
+        crate::checksum::patch(hdr, 10, at, bytes);
+        true
+    }
+
     /// Rewrites the TCP MSS option (TCPMSS); returns the old value, `None` without one.
     pub fn set_mss(buf: &mut [u8], d: &mut PacketDesc, mss: u16) -> Option<u16> {
         if d.l4 != L4Kind::Tcp {
@@ -495,6 +511,24 @@ mod tests {
             PacketDesc::parse_frame(&f[..10]).unwrap_err(),
             Error::Truncated
         );
+    }
+
+    #[test]
+    fn record_route_filled_in() {
+        // The kernel forwarding this packet out of wan0 (192.0.2.1) wrote its address into the
+        // record-route option and moved the pointer (tests/scenarios/hostile/ip-options).
+        let mut f =
+            frame("udp 10.0.0.2:5000 > 198.51.100.7:53 len=8 ipopts=070b04000000000000000000");
+        let mut d = PacketDesc::parse_frame(&f).unwrap();
+        assert!(mangle::dec_ttl(&mut f, &mut d));
+        assert!(mangle::write_ip_header(&mut f, &d, 22, &[8, 192, 0, 2, 1]));
+        assert_eq!(
+            frame_to_string(&f),
+            "udp 10.0.0.2:5000 > 198.51.100.7:53 ttl=63 tos=0x00 id=1 ipopts=070b08c00002010000000000 len=8"
+        );
+        assert!(!mangle::write_ip_header(&mut f, &d, 9, &[1, 2]));
+        assert!(!mangle::write_ip_header(&mut f, &d, 30, &[1, 2, 3]));
+        assert!(mangle::write_ip_header(&mut f, &d, 12, &[10, 0, 0, 3]));
     }
 
     #[test]
