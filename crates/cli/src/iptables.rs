@@ -74,6 +74,10 @@ pub fn iptables_main(args: &[String]) -> i32 {
     let (store_dir, args) = take_store(args);
     let cmd = match parse::parse_command(&args, false, None) {
         Ok(c) => c,
+        Err(e) if e.kind == ErrorKind::Other && e.msg == parse::VERSION => {
+            println!("{}", parse::VERSION);
+            return 0;
+        }
         Err(e) => return report("iptables", &e),
     };
     let store = Store::locate(store_dir.as_deref());
@@ -186,8 +190,16 @@ pub fn save_main(args: &[String]) -> i32 {
             }
             "-M" | "--modprobe" => i += 1,
             other => {
-                eprintln!("Unknown arguments found on commandline");
-                let _ = other;
+                if let Some(long) = other.strip_prefix("--") {
+                    eprintln!("iptables-save: unrecognized option '--{long}'");
+                } else if let Some(short) = other.strip_prefix('-') {
+                    let c = short.chars().next().unwrap_or('-');
+                    eprintln!("iptables-save: invalid option -- '{c}'");
+                } else {
+                    eprintln!("Unknown arguments found on commandline");
+                    return 1;
+                }
+                eprintln!("Look at manual page `iptables-save.8' for more information.");
                 return 1;
             }
         }
@@ -235,7 +247,7 @@ pub fn restore_main(args: &[String]) -> i32 {
             "-c" | "--counters" => opts.counters = true,
             "-n" | "--noflush" => opts.noflush = true,
             "-t" | "--test" => opts.test = true,
-            "-v" | "--verbose" => {}
+            "-v" | "--verbose" => opts.verbose = true,
             "-w" | "--wait" | "-W" | "--wait-interval" => {
                 if args.get(i + 1).is_some_and(|v| v.parse::<u64>().is_ok()) {
                     i += 1;
@@ -253,10 +265,14 @@ pub fn restore_main(args: &[String]) -> i32 {
             }
             "-M" | "--modprobe" => i += 1,
             _ if a.starts_with('-') && a.len() > 1 => {
-                eprintln!(
-                    "iptables-restore: invalid option -- '{}'",
-                    a.trim_start_matches('-')
-                );
+                match a.strip_prefix("--") {
+                    Some(long) => eprintln!("iptables-restore: unrecognized option '--{long}'"),
+                    None => eprintln!(
+                        "iptables-restore: invalid option -- '{}'",
+                        a[1..].chars().next().unwrap_or('-')
+                    ),
+                }
+                eprintln!("Try `iptables-restore -h' for more information.");
                 return 1;
             }
             _ => {
@@ -292,7 +308,9 @@ pub fn restore_main(args: &[String]) -> i32 {
         Err(code) => return code,
     };
     let before = rs.clone();
-    let result = restore::restore(&mut rs, &input, &opts);
+    let mut stdout = String::new();
+    let result = restore::restore_with_output(&mut rs, &input, &opts, &mut stdout);
+    let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
     // Tables committed before a failure stay committed, as with the kernel.
     if rs != before {
         let c = persist(&store, &rs);

@@ -193,6 +193,59 @@ pub fn rule_line(rule: &Rule, num: usize, f: ListFormat, r: &Resolver) -> String
     out
 }
 
+/// The one-line form iptables prints for `-v -A` and friends (print_firewall_line: no table
+/// layout, numeric addresses, protocol by name).
+pub fn rule_line_notable(rule: &Rule) -> String {
+    let ip = &rule.ip;
+    let mut out = format!("{} ", target_name(&rule.target));
+    out.push(if ip.inv_proto { '!' } else { ' ' });
+    match services::proto_to_name(ip.proto, true) {
+        Some(n) => out.push_str(&format!("{n} ")),
+        None => out.push_str(&format!("{} ", ip.proto)),
+    }
+    out.push_str("opt ");
+    out.push(if ip.inv_fragment { '!' } else { '-' });
+    out.push(if ip.fragment { 'f' } else { '-' });
+    out.push(' ');
+    let iface = |i: &crate::model::Iface| {
+        let mut s = String::new();
+        if i.invert {
+            s.push('!');
+        }
+        if i.name.is_empty() {
+            s.push('*');
+        } else {
+            s.push_str(&i.name);
+        }
+        s
+    };
+    out.push_str(&format!("in {} ", iface(&ip.in_iface)));
+    out.push_str(&format!("out {} ", iface(&ip.out_iface)));
+    let addr = |a: Ipv4Addr, m: Ipv4Addr| {
+        let suffix = match mask_to_cidr(m) {
+            Some(32) => String::new(),
+            Some(b) => format!("/{b}"),
+            None => format!("/{m}"),
+        };
+        format!("{a}{suffix}")
+    };
+    out.push(if ip.inv_src { '!' } else { ' ' });
+    out.push_str(&format!("{} ", addr(ip.src, ip.src_mask)));
+    out.push(if ip.inv_dst { '!' } else { ' ' });
+    out.push_str(&format!("-> {}", addr(ip.dst, ip.dst_mask)));
+    out.push_str("  ");
+    if matches!(rule.target, Target::Goto(_)) {
+        out.push_str("[goto] ");
+    }
+    for m in &rule.matches {
+        m.print(ip, true, &mut out);
+    }
+    if let Target::Ext(t) = &rule.target {
+        t.print(ip, true, &mut out);
+    }
+    out
+}
+
 fn header(table: &Table, chain: &crate::model::Chain, f: ListFormat) -> String {
     let mut out = format!("Chain {}", chain.name);
     if chain.is_builtin() {
@@ -246,11 +299,14 @@ pub fn list(
         if chain.is_some_and(|n| n != c.name) {
             continue;
         }
-        if !first {
-            out.push('\n');
+        // `-L CHAIN NUM` prints the one rule line alone.
+        if rulenum == 0 {
+            if !first {
+                out.push('\n');
+            }
+            first = false;
+            out.push_str(&header(table, c, f));
         }
-        first = false;
-        out.push_str(&header(table, c, f));
         for (i, rule) in c.rules.iter().enumerate() {
             if rulenum != 0 && rulenum as usize != i + 1 {
                 continue;

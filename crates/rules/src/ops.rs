@@ -133,6 +133,7 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
     match c.cmd {
         Cmd::Append | Cmd::Insert | Cmd::Replace | Cmd::Delete | Cmd::Check => {
             check_jump(table, c)?;
+            verbose_rules(&mut out, c);
         }
         _ => {}
     }
@@ -160,7 +161,12 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
             ch.rules[at] = c.rules[0].clone();
         }
         Cmd::Delete | Cmd::Check => {
-            let ch = chain_mut(table, &c.chain)?;
+            // -C on a missing chain reports "Bad rule" (libiptc looks for the rule first).
+            let ch = match table.chain_mut(&c.chain) {
+                Some(ch) => ch,
+                None if c.cmd == Cmd::Check => return Err(Error::kernel(Errno::BadRule)),
+                None => return Err(Error::kernel(Errno::NoEnt)),
+            };
             for r in &c.rules {
                 let pos = ch.rules.iter().position(|x| x.same_as(r));
                 match pos {
@@ -182,9 +188,19 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
         }
         Cmd::Flush => {
             if c.chain.is_empty() {
+                for ch in crate::save::ordered_chains(table) {
+                    if c.verbose {
+                        out.output
+                            .push_str(&format!("Flushing chain `{}'\n", ch.name));
+                    }
+                }
                 table.chains.iter_mut().for_each(|ch| ch.rules.clear());
             } else {
                 chain_mut(table, &c.chain)?.rules.clear();
+                if c.verbose {
+                    out.output
+                        .push_str(&format!("Flushing chain `{}'\n", c.chain));
+                }
             }
         }
         Cmd::Zero => {
@@ -203,10 +219,20 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
                 }
             };
             if c.chain.is_empty() {
+                if c.verbose {
+                    for ch in crate::save::ordered_chains(table) {
+                        out.output
+                            .push_str(&format!("Zeroing chain `{}'\n", ch.name));
+                    }
+                }
                 for ch in table.chains.iter_mut() {
                     zero(ch, 0)?;
                 }
             } else {
+                if c.verbose {
+                    out.output
+                        .push_str(&format!("Zeroing chain `{}'\n", c.chain));
+                }
                 zero(chain_mut(table, &c.chain)?, c.rulenum)?;
             }
         }
@@ -218,8 +244,7 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
         }
         Cmd::DeleteChain => {
             let names: Vec<String> = if c.chain.is_empty() {
-                table
-                    .chains
+                crate::save::ordered_chains(table)
                     .iter()
                     .filter(|ch| !ch.is_builtin())
                     .map(|ch| ch.name.clone())
@@ -227,8 +252,18 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
             } else {
                 vec![c.chain.clone()]
             };
+            // iptables tries every chain and reports the last failure (nothing is committed).
+            let mut last = None;
             for name in names {
-                delete_chain(table, &name)?;
+                if c.verbose {
+                    out.output.push_str(&format!("Deleting chain `{name}'\n"));
+                }
+                if let Err(e) = delete_chain(table, &name) {
+                    last = Some(e);
+                }
+            }
+            if let Some(e) = last {
+                return Err(e);
             }
         }
         Cmd::Rename => {
@@ -270,6 +305,16 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
         Cmd::List => unreachable!("listing goes through list::list"),
     }
     Ok(out)
+}
+
+/// With -v, iptables prints each rule of -A/-I/-R/-D/-C in its one-line form.
+fn verbose_rules(out: &mut Outcome, c: &Command) {
+    if c.verbose {
+        for r in &c.rules {
+            out.output.push_str(&crate::list::rule_line_notable(r));
+            out.output.push('\n');
+        }
+    }
 }
 
 /// Zeroes counters of one chain or all.

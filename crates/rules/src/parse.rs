@@ -10,6 +10,9 @@ use crate::model::{Counters, Iface, IpSpec, Rule, TableKind, Target};
 use crate::services;
 use std::net::Ipv4Addr;
 
+/// What `iptables --version` prints.
+pub const VERSION: &str = "iptables v1.8.9 (legacy)";
+
 /// The command of one iptables invocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cmd {
@@ -200,6 +203,8 @@ struct Parser<'a> {
     jumpto: Option<String>,
     goto: bool,
     counters: Option<Counters>,
+    /// The current option's value was attached to it (`-ptcp`, `--opt=value`).
+    attached: bool,
 }
 
 fn bad_arg(s: &str) -> Error {
@@ -324,7 +329,7 @@ impl<'a> Parser<'a> {
             let ok = matches!((old, c), (Cmd::List, Cmd::Zero) | (Cmd::Zero, Cmd::List));
             if !ok {
                 return Err(Error::param(format!(
-                    "Cannot use -{} with -{}\n",
+                    "Cannot use -{} with -{}",
                     c.letter(),
                     old.letter()
                 )));
@@ -393,11 +398,24 @@ impl<'a> Parser<'a> {
         let first = cands.first()?;
         let same = cands
             .iter()
-            .all(|c| c.1 == first.1 && same_owner(c.2, first.2));
+            .all(|c| c.1 == first.1 && self.same_owner(c.2, first.2));
         if same {
             Some((first.1, first.2))
         } else {
             None
+        }
+    }
+
+    /// getopt's ambiguity test: two entries are the same option when they have the same
+    /// value, which for clones of one extension (`-m comment ... -m comment`) they share.
+    fn same_owner(&self, a: Owner, b: Owner) -> bool {
+        match (a, b) {
+            (Owner::Base(x), Owner::Base(y)) => x == y,
+            (Owner::Target(x), Owner::Target(y)) => x == y,
+            (Owner::Match(i, x), Owner::Match(j, y)) => {
+                x == y && self.matches[i].0.name() == self.matches[j].0.name()
+            }
+            _ => false,
         }
     }
 
@@ -545,14 +563,15 @@ impl<'a> Parser<'a> {
                 let name = req(&optarg);
                 if name.starts_with('-') || name.starts_with('!') {
                     return Err(Error::param(format!(
-                        "chain name not allowed to start with `{}'\n",
+                        "chain name not allowed to start with `{}'",
                         &name[..1]
                     )));
                 }
                 if TargetExt::NAMES.contains(&name.as_str())
+                    || ["ACCEPT", "DROP", "QUEUE", "RETURN"].contains(&name.as_str())
                     || crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&name.as_str())
                 {
-                    return Err(Error::param("chain name may not clash with target name\n"));
+                    return Err(Error::param("chain name may not clash with target name"));
                 }
                 self.chain = name;
             }
@@ -578,7 +597,14 @@ impl<'a> Parser<'a> {
             }
             'p' => {
                 self.set_option(O_PROTO, invert, true)?;
-                let name = req(&optarg).to_ascii_lowercase();
+                // 1.8.9 takes the protocol from the whole argv element, so an attached value
+                // (`-ptcp`, `--protocol=tcp`) is read as the protocol "-ptcp".
+                let text = if self.attached {
+                    self.args[self.pos - 1].clone()
+                } else {
+                    req(&optarg)
+                };
+                let name = text.to_ascii_lowercase();
                 self.ip.proto = parse_protocol(&name)?;
                 self.ip.inv_proto = invert;
                 if self.ip.proto == 0 && invert {
@@ -670,7 +696,7 @@ impl<'a> Parser<'a> {
                 }
                 if self.restore && self.table_set {
                     return Err(Error::param(
-                        "The -t option (seen in line %u) cannot be used in iptables-restore.\n",
+                        "The -t option cannot be used in iptables-restore.\n",
                     ));
                 }
                 let name = req(&optarg);
@@ -720,7 +746,7 @@ impl<'a> Parser<'a> {
                 return Err(Error::param("This is the IPv4 version of iptables.\n"));
             }
             'M' => {}
-            'V' => return Err(Error::other("iptables v1.8.9 (legacy)")),
+            'V' => return Err(Error::other(VERSION)),
             'h' => return Err(Error::param("nfrs iptables: see iptables(8) for help")),
             _ => return Err(Error::param(format!("unknown option \"-{c}\""))),
         }
@@ -797,6 +823,7 @@ impl<'a> Parser<'a> {
                                     }
                                 },
                             };
+                            self.attached = inline.is_some();
                             match owner {
                                 Owner::Base(c) => self.base_option(c, optarg, invert)?,
                                 _ => {
@@ -842,6 +869,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                     Arg::Required | Arg::Two => {
+                        self.attached = k < chars.len();
                         if k < chars.len() {
                             let v: String = chars[k..].iter().collect();
                             k = chars.len();
@@ -864,15 +892,6 @@ impl<'a> Parser<'a> {
             return Err(Error::param("nothing appropriate following !"));
         }
         Ok(())
-    }
-}
-
-fn same_owner(a: Owner, b: Owner) -> bool {
-    match (a, b) {
-        (Owner::Base(x), Owner::Base(y)) => x == y,
-        (Owner::Target(x), Owner::Target(y)) => x == y,
-        (Owner::Match(i, x), Owner::Match(j, y)) => i == j && x == y,
-        _ => false,
     }
 }
 
@@ -902,6 +921,7 @@ pub fn parse_command(args: &[String], restore: bool, table: Option<TableKind>) -
         jumpto: None,
         goto: false,
         counters: None,
+        attached: false,
     };
     p.run()?;
     let Some(cmd) = p.cmd else {

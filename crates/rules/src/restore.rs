@@ -17,6 +17,11 @@ pub struct RestoreOpts {
     pub test: bool,
     /// `-T table`: restore only this table.
     pub only_table: Option<String>,
+    /// `-v`: print what is flushed, deleted and added.
+    pub verbose: bool,
+    /// Read the nfrs store's encoding: inside quotes `\n` is a newline (iptables' own
+    /// format cannot carry a newline inside a quoted value).
+    pub store_escapes: bool,
 }
 
 /// A restore failure with the exact stderr text iptables-restore prints and its exit code.
@@ -31,6 +36,11 @@ pub struct RestoreError {
 /// empty one); outside quotes `\` is an ordinary character; an unclosed quote runs to the end
 /// of the line (newline included).
 pub fn tokenize(line: &str) -> Vec<String> {
+    tokenize_with(line, false)
+}
+
+/// [`tokenize`], optionally decoding the store's `\n` (inside quotes) as a newline.
+pub fn tokenize_with(line: &str, store_escapes: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -38,7 +48,7 @@ pub fn tokenize(line: &str) -> Vec<String> {
     for c in line.chars() {
         if quoted {
             if escaped {
-                cur.push(c);
+                cur.push(if store_escapes && c == 'n' { '\n' } else { c });
                 escaped = false;
             } else if c == '\\' {
                 escaped = true;
@@ -65,6 +75,15 @@ pub fn tokenize(line: &str) -> Vec<String> {
     }
     out
 }
+
+impl std::fmt::Display for RestoreError {
+    /// The message iptables-restore prints, without its final newline.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message.trim_end_matches('\n'))
+    }
+}
+
+impl std::error::Error for RestoreError {}
 
 fn parse_counter_pair(s: &str) -> Option<Counters> {
     let inner = s.strip_prefix('[')?.strip_suffix(']')?;
@@ -116,37 +135,70 @@ pub fn restore(
     input: &str,
     opts: &RestoreOpts,
 ) -> std::result::Result<(), RestoreError> {
+    let mut sink = String::new();
+    restore_with_output(rs, input, opts, &mut sink)
+}
+
+/// iptables-restore reads with fgets into a 10240-byte buffer: longer lines arrive in pieces
+/// of 10239 bytes, each counted as a line.
+fn fgets_lines(input: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for line in input.split_inclusive('\n') {
+        let mut rest = line;
+        while rest.len() > 10239 {
+            let mut cut = 10239;
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push(&rest[..cut]);
+            rest = &rest[cut..];
+        }
+        out.push(rest);
+    }
+    out
+}
+
+/// The most arguments one restore line may carry, program name and `-t table` included.
+const MAX_ARGC: usize = 255;
+
+/// Like [`restore`], appending what `-v` prints to `out`.
+pub fn restore_with_output(
+    rs: &mut Ruleset,
+    input: &str,
+    opts: &RestoreOpts,
+    out: &mut String,
+) -> std::result::Result<(), RestoreError> {
     let mut current: Option<Table> = None;
     let mut skipping = false;
     let mut line_no = 0;
-    for raw in input.split_inclusive('\n') {
+    for line in fgets_lines(input) {
         line_no += 1;
-        let line = raw;
         if line == "\n" || line.starts_with('#') {
             continue;
         }
         if skipping {
-            if line == "COMMIT\n" || line == "COMMIT" {
+            if line == "COMMIT\n" {
                 skipping = false;
             }
             continue;
         }
-        if (line == "COMMIT\n" || line == "COMMIT") && current.is_some() {
+        if line == "COMMIT\n" && current.is_some() {
             let table = current.take().unwrap();
-            ops::validate_table(&table).map_err(|_| failed_at(line_no))?;
             if !opts.test {
+                ops::validate_table(&table).map_err(|_| failed_at(line_no))?;
                 let kind = table.kind;
                 *rs.table_mut(kind) = table;
             }
             continue;
         }
         if line.starts_with('*') && current.is_none() {
-            let name = line[1..].split_whitespace().next();
+            let name = line[1..].split([' ', '\t', '\n']).find(|s| !s.is_empty());
             let Some(name) = name else {
-                return Err(RestoreError {
-                    message: format!("iptables-restore: line {line_no} table name invalid\n"),
-                    exit_code: 1,
-                });
+                return Err(param_at(
+                    &format!("iptables-restore: line {line_no} table name invalid"),
+                    false,
+                    line_no,
+                ));
             };
             if opts.only_table.as_deref().is_some_and(|t| t != name) {
                 skipping = true;
@@ -168,6 +220,16 @@ pub fn restore(
             // Touching the table instantiates it in the kernel (and in the table order).
             let mut table = rs.table_mut(kind).clone();
             if !opts.noflush {
+                if opts.verbose {
+                    for c in crate::save::ordered_chains(&table) {
+                        out.push_str(&format!("Flushing chain `{}'\n", c.name));
+                    }
+                    for c in crate::save::ordered_chains(&table) {
+                        if !c.is_builtin() {
+                            out.push_str(&format!("Deleting chain `{}'\n", c.name));
+                        }
+                    }
+                }
                 table.chains.iter_mut().for_each(|c| c.rules.clear());
                 table.chains.retain(|c| c.is_builtin());
             }
@@ -177,10 +239,11 @@ pub fn restore(
         if let (true, Some(table)) = (line.starts_with(':'), current.as_mut()) {
             let mut it = line[1..].split([' ', '\t', '\n']).filter(|s| !s.is_empty());
             let Some(chain) = it.next() else {
-                return Err(RestoreError {
-                    message: format!("iptables-restore: line {line_no} chain name invalid\n"),
-                    exit_code: 1,
-                });
+                return Err(param_at(
+                    &format!("iptables-restore: line {line_no} chain name invalid"),
+                    false,
+                    line_no,
+                ));
             };
             if chain.len() >= 29 {
                 return Err(param_at(
@@ -207,19 +270,19 @@ pub fn restore(
                 }
             }
             let Some(policy) = it.next() else {
-                return Err(RestoreError {
-                    message: format!("iptables-restore: line {line_no} policy invalid\n"),
-                    exit_code: 1,
-                });
+                return Err(param_at(
+                    &format!("iptables-restore: line {line_no} policy invalid"),
+                    false,
+                    line_no,
+                ));
             };
             if policy != "-" {
-                let ctrs = it.next().and_then(parse_counter_pair);
                 let counters = if opts.counters {
-                    match ctrs {
+                    match it.next().and_then(parse_counter_pair) {
                         Some(c) => Some(c),
                         None => {
                             return Err(param_at(
-                                &format!("invalid policy counters for chain '{chain}'\n"),
+                                &format!("invalid policy counters for chain '{chain}'"),
                                 false,
                                 line_no,
                             ))
@@ -246,45 +309,55 @@ pub fn restore(
         let Some(table) = current.as_mut() else {
             return Err(failed_at(line_no));
         };
-        // A rule (or any iptables command) line, optionally led by [packets:bytes].
+        // A rule (or any iptables command) line, optionally led by [packets:bytes]; the
+        // counters are split like strtok(":") then strtok("]") and used only with -c.
         let mut body = line;
         let mut counters = None;
-        if line.starts_with('[') {
+        if let Some(inner) = line.strip_prefix('[') {
             let Some(end) = line.find(']') else {
                 return Err(param_at(
-                    &format!("Bad line {line_no}: need ]\n"),
+                    &format!("Bad line {line_no}: need ]"),
                     false,
                     line_no,
                 ));
             };
-            counters = parse_counter_pair(&line[..=end]);
-            if counters.is_none() {
-                return Err(param_at(
-                    &format!("Bad line {line_no}: need :\n"),
-                    false,
-                    line_no,
-                ));
-            }
+            let (p, b) = match inner[..end - 1].split_once(':') {
+                Some((p, b)) if !p.is_empty() && !b.is_empty() => (p, b),
+                _ => {
+                    return Err(param_at(
+                        &format!("Bad line {line_no}: need :"),
+                        false,
+                        line_no,
+                    ))
+                }
+            };
+            counters = Some((p.to_string(), b.to_string()));
             body = &line[end + 1..];
         }
-        let mut args = tokenize(body);
+        let mut args = Vec::new();
         if opts.counters {
-            if let Some(c) = counters {
-                let mut v = vec![
-                    "--set-counters".to_string(),
-                    c.packets.to_string(),
-                    c.bytes.to_string(),
-                ];
-                v.append(&mut args);
-                args = v;
+            if let Some((p, b)) = counters {
+                args.extend(["--set-counters".to_string(), p, b]);
             }
+        }
+        args.extend(tokenize_with(body, opts.store_escapes));
+        if args.len() + 3 >= MAX_ARGC {
+            return Err(param_at(
+                "Parser cannot handle more arguments",
+                false,
+                line_no,
+            ));
+        }
+        if opts.verbose {
+            args.push("-v".to_string());
         }
         let cmd = parse::parse_command(&args, true, Some(table.kind))
             .map_err(|e| from_error(&e, line_no))?;
         if cmd.cmd == parse::Cmd::List {
             continue;
         }
-        ops::apply(table, &cmd).map_err(|e| from_error(&e, line_no))?;
+        let o = ops::apply(table, &cmd).map_err(|e| from_error(&e, line_no))?;
+        out.push_str(&o.output);
     }
     if current.is_some() {
         return Err(RestoreError {

@@ -115,6 +115,20 @@ pub fn ordered_chains(table: &Table) -> Vec<&Chain> {
 
 /// One table block of iptables-save (`*table` ... `COMMIT`), without the comment lines.
 pub fn save_table(table: &Table, counters: bool, out: &mut String) {
+    save_table_as(table, counters, false, out)
+}
+
+/// The nfrs store's form of [`save`]: with counters, and a newline inside a rule (possible in
+/// a quoted value) written `\n` so that every rule stays on one line.
+pub fn save_store(rs: &Ruleset) -> String {
+    let mut out = String::new();
+    for t in &rs.tables {
+        save_table_as(t, true, true, &mut out);
+    }
+    out
+}
+
+fn save_table_as(table: &Table, counters: bool, escape_newlines: bool, out: &mut String) {
     out.push_str(&format!("*{}\n", table.kind.name()));
     let chains = ordered_chains(table);
     for c in &chains {
@@ -135,8 +149,12 @@ pub fn save_table(table: &Table, counters: bool, out: &mut String) {
             if counters {
                 out.push_str(&format!("[{}:{}] ", r.counters.packets, r.counters.bytes));
             }
-            out.push_str(&format!("-A {}", c.name));
-            push_rule_body(out, r, false);
+            let mut line = format!("-A {}", c.name);
+            push_rule_body(&mut line, r, false);
+            if escape_newlines {
+                line = line.replace('\n', "\\n");
+            }
+            out.push_str(&line);
             out.push('\n');
         }
     }

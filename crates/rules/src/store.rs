@@ -78,6 +78,7 @@ impl Store {
         let mut rs = Ruleset::default();
         let opts = RestoreOpts {
             counters: true,
+            store_escapes: true,
             ..Default::default()
         };
         restore(&mut rs, &text, &opts).map_err(|e| {
@@ -94,11 +95,7 @@ impl Store {
 
     /// Writes the ruleset atomically.
     pub fn save(&self, rs: &Ruleset) -> Result<()> {
-        write_atomic(
-            &self.dir,
-            RULESET_FILE,
-            save::save(rs, None, true).as_bytes(),
-        )
+        write_atomic(&self.dir, RULESET_FILE, save::save_store(rs).as_bytes())
     }
 }
 
@@ -148,6 +145,12 @@ mod tests {
                 .packets,
             5
         );
+        // A newline inside a quoted value (an unterminated quote swallows the line end).
+        let mut rs2 = Ruleset::default();
+        let odd = "*filter\n-A INPUT -m comment --comment \"a b\nCOMMIT\n";
+        restore(&mut rs2, odd, &RestoreOpts::default()).unwrap();
+        store.save(&rs2).unwrap();
+        assert_eq!(store.load().unwrap(), rs2);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -82,7 +82,7 @@ impl Extension for Log {
                         .iter()
                         .find(|(n, _)| n.eq_ignore_ascii_case(arg))
                         .map(|(_, l)| *l)
-                        .ok_or_else(|| Error::param(format!("log-level \"{arg}\" unknown\n")))?,
+                        .ok_or_else(|| Error::param(format!("log level \"{arg}\" unknown\n")))?,
                 }
             }
             1 => {

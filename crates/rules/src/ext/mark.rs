@@ -23,7 +23,7 @@ impl Extension for Mark {
 
     fn parse(&mut self, _opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
         let (v, m) = parse_mark_mask(arg).ok_or_else(|| {
-            Error::param("mark: bad value for option \"--mark\", or out of range (0-4294967295).")
+            Error::param("mark: bad integer value for option \"--mark\", or out of range.\n")
         })?;
         self.mark = v;
         self.mask = m;
