@@ -1,6 +1,197 @@
-//! `nfrs replay`: run a scenario or a capture through the engine.
+//! `nfrs replay SCENARIO [--json] [--trace] [--pcap-out FILE]`: runs a scenario through the
+//! engine and prints the canonical result text (SCENARIOS.md), the same as `nfrs kernel-run`.
 
-pub fn main(_args: &[String]) -> i32 {
-    eprintln!("nfrs replay: not yet built");
-    1
+use std::io::Write;
+
+const USAGE: &str = "usage: nfrs replay SCENARIO [--json] [--trace] [--pcap-out FILE] [--dev NAME]";
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// Entry point.
+pub fn main(args: &[String]) -> i32 {
+    let mut file = None;
+    let mut json = false;
+    let mut trace = false;
+    let mut pcap_out = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => json = true,
+            "--trace" => trace = true,
+            "--pcap-out" => match it.next() {
+                Some(f) => pcap_out = Some(f.clone()),
+                None => {
+                    eprintln!("nfrs replay: --pcap-out needs a file\n{USAGE}");
+                    return 2;
+                }
+            },
+            "--dev" => {
+                if it.next().is_none() {
+                    eprintln!("nfrs replay: --dev needs a device\n{USAGE}");
+                    return 2;
+                }
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return 0;
+            }
+            s if s.starts_with('-') => {
+                eprintln!("nfrs replay: unknown option `{s}`\n{USAGE}");
+                return 2;
+            }
+            s => {
+                if file.is_some() {
+                    eprintln!("nfrs replay: one scenario at a time\n{USAGE}");
+                    return 2;
+                }
+                file = Some(s.to_string());
+            }
+        }
+    }
+    let Some(file) = file else {
+        eprintln!("{USAGE}");
+        return 2;
+    };
+    let sc = match nfrs_scenario::load(std::path::Path::new(&file)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nfrs replay: {e}");
+            return 1;
+        }
+    };
+    let rep = match nfrs_engine::replay::run(&sc, trace) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let r = &rep.result;
+        let _ = writeln!(out, "{{\"description\":{}}}", json_str(&r.description));
+        for n in &r.notes {
+            let _ = writeln!(out, "{{\"note\":{}}}", json_str(n));
+        }
+        for (i, p) in r.packets.iter().enumerate() {
+            let evs: Vec<String> = p.events.iter().map(|e| json_str(&e.to_string())).collect();
+            let tr: Vec<String> = rep.traces[i].iter().map(|t| json_str(t)).collect();
+            let _ = write!(
+                out,
+                "{{\"input\":{},\"events\":[{}]",
+                json_str(&p.input),
+                evs.join(",")
+            );
+            if trace {
+                let _ = write!(out, ",\"trace\":[{}]", tr.join(","));
+            }
+            let _ = writeln!(out, "}}");
+        }
+        for (k, v) in [
+            ("conntrack", &r.conntrack),
+            ("expect", &r.expect),
+            ("iptables_save", &r.iptables_save),
+        ] {
+            let items: Vec<String> = v.iter().map(|s| json_str(s)).collect();
+            let _ = writeln!(out, "{{\"{k}\":[{}]}}", items.join(","));
+        }
+    } else if trace {
+        let text = rep.result.to_text();
+        // Interleave each packet's trace after its result lines.
+        let mut pi = 0usize;
+        let mut in_packets = true;
+        let mut pending: Option<usize> = None;
+        for line in text.lines() {
+            if line.starts_with("== ") {
+                if let Some(k) = pending.take() {
+                    for t in &rep.traces[k] {
+                        let _ = writeln!(out, "    | {t}");
+                    }
+                }
+                in_packets = false;
+            }
+            if in_packets && !line.starts_with('#') && !line.starts_with(' ') {
+                if let Some(k) = pending.take() {
+                    for t in &rep.traces[k] {
+                        let _ = writeln!(out, "    | {t}");
+                    }
+                }
+                pending = Some(pi);
+                pi += 1;
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        let _ = write!(out, "{}", rep.result.to_text());
+    }
+    if let Some(f) = pcap_out {
+        if let Err(e) = write_pcapng(&f, &sc, &rep) {
+            eprintln!("nfrs replay: {f}: {e}");
+            return 1;
+        }
+    }
+    0
+}
+
+/// Emitted frames as pcapng, one interface block per host interface (named).
+fn write_pcapng(
+    path: &str,
+    sc: &nfrs_scenario::Scenario,
+    rep: &nfrs_engine::replay::Replay,
+) -> std::io::Result<()> {
+    let mut b: Vec<u8> = Vec::new();
+    let block = |b: &mut Vec<u8>, ty: u32, body: &[u8]| {
+        let pad = (4 - body.len() % 4) % 4;
+        let len = (12 + body.len() + pad) as u32;
+        b.extend_from_slice(&ty.to_le_bytes());
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.extend(std::iter::repeat_n(0u8, pad));
+        b.extend_from_slice(&len.to_le_bytes());
+    };
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut b, 0x0A0D_0D0A, &shb);
+    for i in &sc.host.interfaces {
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&1u16.to_le_bytes());
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&65535u32.to_le_bytes());
+        let name = i.name.as_bytes();
+        idb.extend_from_slice(&2u16.to_le_bytes());
+        idb.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        idb.extend_from_slice(name);
+        idb.extend(std::iter::repeat_n(0u8, (4 - name.len() % 4) % 4));
+        idb.extend_from_slice(&[0, 0, 0, 0]);
+        block(&mut b, 1, &idb);
+    }
+    for (t, dev, f) in &rep.frames {
+        let ifi = sc.host.interface_index(dev).unwrap_or(1) - 1;
+        let mut epb = Vec::new();
+        epb.extend_from_slice(&(ifi as u32).to_le_bytes());
+        epb.extend_from_slice(&((*t >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(*t as u32).to_le_bytes());
+        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        epb.extend_from_slice(f);
+        epb.extend(std::iter::repeat_n(0u8, (4 - f.len() % 4) % 4));
+        block(&mut b, 6, &epb);
+    }
+    std::fs::write(path, b)
 }

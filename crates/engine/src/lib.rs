@@ -11,7 +11,12 @@
 //!   holds stateful matches' state on the scenario clock.
 //! - [`targets::run_target`] / [`targets::compile_target`]: one file per target extension.
 
+pub mod engine;
+pub mod host;
+pub mod logfmt;
 pub mod matches;
 pub mod nat;
 pub mod pkt;
+pub mod replay;
+pub mod table;
 pub mod targets;

@@ -3,7 +3,9 @@
 //! (user chains); jumps and gotos are indexes into the array; a hook starts at its chain's
 //! first rule. Counters live beside the rules and are written back for `iptables-save -c`.
 
-use crate::matches::{compile_match, eval_match, CompileCtx, CompileError, EvalState, HostInfo, MatchEnv};
+use crate::matches::{
+    compile_match, eval_match, CompileCtx, CompileError, EvalState, HostInfo, MatchEnv,
+};
 use crate::pkt::{IfName, PktCtx};
 use crate::targets::{compile_target, run_target, Effects, TVerdict, TargetCtx, TargetEnv};
 use nfrs_rules::ext::{Match, TargetExt};

@@ -1,15 +1,16 @@
-//! `-j MARK`: not yet run by the engine; a ruleset using it is refused when compiled.
+//! `-j MARK` (revision 2): new mark = (old & ~mask) ^ value.
 
 use super::{CompileError, TVerdict, TargetCtx, TargetEnv};
 use crate::pkt::PktCtx;
 use nfrs_rules::ext::mark_target::MarkTarget;
 
-/// Checks the target when the ruleset is compiled.
+/// Nothing to check (nfrs-rules checked the table: mangle... any table is allowed for MARK v2).
 pub fn compile(_t: &MarkTarget, _cx: &mut TargetCtx) -> Result<(), CompileError> {
-    Err(CompileError::unsupported_target("MARK"))
+    Ok(())
 }
 
-/// Never called: [`compile`] refuses.
-pub fn run(_t: &MarkTarget, _p: &mut PktCtx, _env: &mut TargetEnv) -> TVerdict {
-    TVerdict::Drop
+/// Kernel rule (mark_tg): `skb->mark = (skb->mark & ~mask) ^ mark`, then continue.
+pub fn run(t: &MarkTarget, p: &mut PktCtx, _env: &mut TargetEnv) -> TVerdict {
+    p.mark = (p.mark & !t.mask) ^ t.mark;
+    TVerdict::Continue
 }

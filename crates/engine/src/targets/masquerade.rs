@@ -1,15 +1,34 @@
-//! `-j MASQUERADE`: not yet run by the engine; a ruleset using it is refused when compiled.
+//! `-j MASQUERADE [--to-ports] [--random] [--random-fully]`: source NAT to the output device's
+//! address.
 
 use super::{CompileError, TVerdict, TargetCtx, TargetEnv};
+use crate::nat::{range_flags, NatKind, NatRange, NatRequest};
 use crate::pkt::PktCtx;
 use nfrs_rules::ext::masquerade::Masquerade;
 
-/// Checks the target when the ruleset is compiled.
-pub fn compile(_t: &Masquerade, _cx: &mut TargetCtx) -> Result<(), CompileError> {
-    Err(CompileError::unsupported_target("MASQUERADE"))
+/// Needs conntrack.
+pub fn compile(_t: &Masquerade, cx: &mut TargetCtx) -> Result<(), CompileError> {
+    cx.needs_conntrack = true;
+    Ok(())
 }
 
-/// Never called: [`compile`] refuses.
-pub fn run(_t: &Masquerade, _p: &mut PktCtx, _env: &mut TargetEnv) -> TVerdict {
-    TVerdict::Drop
+/// Records the binding request; ACCEPT.
+pub fn run(t: &Masquerade, _p: &mut PktCtx, env: &mut TargetEnv) -> TVerdict {
+    let mut r = NatRange::default();
+    if let Some((a, b)) = t.ports {
+        r.flags |= range_flags::PROTO_SPECIFIED;
+        r.min_proto = a;
+        r.max_proto = b;
+    }
+    if t.random {
+        r.flags |= range_flags::PROTO_RANDOM;
+    }
+    if t.random_fully {
+        r.flags |= range_flags::PROTO_RANDOM_FULLY;
+    }
+    env.fx.nat = Some(NatRequest {
+        kind: NatKind::Masquerade,
+        range: r,
+    });
+    TVerdict::Accept
 }

@@ -1,15 +1,21 @@
-//! `-j SNAT`: not yet run by the engine; a ruleset using it is refused when compiled.
+//! `-j SNAT --to-source ...`: asks for a source NAT binding (decided once per connection).
 
 use super::{CompileError, TVerdict, TargetCtx, TargetEnv};
+use crate::nat::{NatKind, NatRequest};
 use crate::pkt::PktCtx;
 use nfrs_rules::ext::snat::Snat;
 
-/// Checks the target when the ruleset is compiled.
-pub fn compile(_t: &Snat, _cx: &mut TargetCtx) -> Result<(), CompileError> {
-    Err(CompileError::unsupported_target("SNAT"))
+/// Needs conntrack.
+pub fn compile(_t: &Snat, cx: &mut TargetCtx) -> Result<(), CompileError> {
+    cx.needs_conntrack = true;
+    Ok(())
 }
 
-/// Never called: [`compile`] refuses.
-pub fn run(_t: &Snat, _p: &mut PktCtx, _env: &mut TargetEnv) -> TVerdict {
-    TVerdict::Drop
+/// Records the binding request; the verdict is ACCEPT (NF_ACCEPT after nf_nat_setup_info).
+pub fn run(t: &Snat, _p: &mut PktCtx, env: &mut TargetEnv) -> TVerdict {
+    env.fx.nat = Some(NatRequest {
+        kind: NatKind::Snat,
+        range: super::dnat::range(&t.range),
+    });
+    TVerdict::Accept
 }

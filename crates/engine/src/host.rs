@@ -1,0 +1,316 @@
+//! The firewall host as the packet path needs it: interfaces (names, addresses, MACs, MTUs),
+//! the routing decision for received and locally generated packets, neighbours, listening
+//! sockets and the sysctls the path reads. Built once from `nfrs_scenario::Host`.
+
+use crate::matches::HostInfo;
+use crate::pkt::IfName;
+use nfrs_scenario::{Host, ListenProto};
+
+/// One interface.
+#[derive(Clone, Debug)]
+pub struct Iface {
+    /// Its name.
+    pub name: IfName,
+    /// Addresses (host order) with prefix lengths; the first is the primary one.
+    pub addrs: Vec<(u32, u8)>,
+    /// Its MAC.
+    pub mac: [u8; 6],
+    /// Its MTU.
+    pub mtu: u32,
+}
+
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix as u32)
+    }
+}
+
+/// A route: destination network, gateway, device.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteEntry {
+    /// Network (host order).
+    pub net: u32,
+    /// Prefix length.
+    pub prefix: u8,
+    /// Gateway (None: on link).
+    pub via: Option<u32>,
+    /// Device index.
+    pub dev: usize,
+}
+
+/// Where a received packet goes (the kernel's `ip_route_input` result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InRoute {
+    /// To one of the host's addresses.
+    Local,
+    /// To a broadcast address (delivered locally).
+    Broadcast,
+    /// To a multicast group the host is in (224.0.0.1), delivered locally.
+    Multicast,
+    /// To be forwarded out of `dev` towards `nexthop`.
+    Forward {
+        /// Output device index.
+        dev: usize,
+        /// Next hop.
+        nexthop: u32,
+    },
+    /// Forwarding is on but no route: ICMP net unreachable.
+    NoRoute,
+    /// Dropped by routing without an answer (martians, forwarding off, multicast without a
+    /// multicast route).
+    Drop,
+}
+
+/// A listening socket.
+#[derive(Clone, Copy, Debug)]
+pub struct Listener {
+    /// 6 or 17.
+    pub proto: u8,
+    /// Port.
+    pub port: u16,
+    /// Address (None: any).
+    pub addr: Option<u32>,
+}
+
+/// The host.
+#[derive(Clone, Debug)]
+pub struct HostNet {
+    /// Interfaces in file order.
+    pub ifaces: Vec<Iface>,
+    /// Connected routes then static ones.
+    pub routes: Vec<RouteEntry>,
+    /// Static neighbours (device, address, MAC).
+    pub neighbours: Vec<(usize, u32, [u8; 6])>,
+    /// Open sockets.
+    pub listeners: Vec<Listener>,
+    /// net.ipv4.ip_forward.
+    pub ip_forward: bool,
+    /// net.ipv4.ip_default_ttl.
+    pub default_ttl: u8,
+    /// net.ipv4.icmp_echo_ignore_broadcasts.
+    pub echo_ignore_broadcasts: bool,
+    /// net.ipv4.icmp_echo_ignore_all.
+    pub echo_ignore_all: bool,
+}
+
+impl HostNet {
+    /// Builds the host of a scenario.
+    pub fn new(h: &Host) -> Result<HostNet, String> {
+        let ifaces: Vec<Iface> = h
+            .interfaces
+            .iter()
+            .map(|i| Iface {
+                name: IfName::new(&i.name),
+                addrs: i
+                    .addresses
+                    .iter()
+                    .map(|c| (u32::from(c.addr), c.prefix))
+                    .collect(),
+                mac: i.mac,
+                mtu: i.mtu,
+            })
+            .collect();
+        let dev_of = |name: &str| {
+            h.interface_index(name).map(|i| i - 1).ok_or_else(|| {
+                format!("nfrs replay: route or neighbour names unknown device `{name}`")
+            })
+        };
+        let mut routes = Vec::new();
+        for (d, i) in ifaces.iter().enumerate() {
+            for &(a, p) in &i.addrs {
+                if p < 32 {
+                    routes.push(RouteEntry {
+                        net: a & mask(p),
+                        prefix: p,
+                        via: None,
+                        dev: d,
+                    });
+                }
+            }
+        }
+        for r in &h.routes {
+            let c = r.dest();
+            routes.push(RouteEntry {
+                net: u32::from(c.addr) & mask(c.prefix),
+                prefix: c.prefix,
+                via: r.via.map(u32::from),
+                dev: dev_of(&r.dev)?,
+            });
+        }
+        let mut neighbours = Vec::new();
+        for n in &h.neighbours {
+            neighbours.push((dev_of(&n.dev)?, u32::from(n.address), n.mac));
+        }
+        let listeners = h
+            .listen
+            .iter()
+            .map(|l| Listener {
+                proto: match l.proto {
+                    ListenProto::Tcp => 6,
+                    ListenProto::Udp => 17,
+                },
+                port: l.port,
+                addr: l.address.map(u32::from),
+            })
+            .collect();
+        let flag =
+            |name: &str, default: bool| h.sysctl(name).map(|v| v.trim() != "0").unwrap_or(default);
+        Ok(HostNet {
+            ifaces,
+            routes,
+            neighbours,
+            listeners,
+            ip_forward: flag("net.ipv4.ip_forward", false),
+            default_ttl: h
+                .sysctl("net.ipv4.ip_default_ttl")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(64),
+            echo_ignore_broadcasts: flag("net.ipv4.icmp_echo_ignore_broadcasts", true),
+            echo_ignore_all: flag("net.ipv4.icmp_echo_ignore_all", false),
+        })
+    }
+
+    /// The index of device `name`.
+    pub fn dev(&self, name: &str) -> Option<usize> {
+        self.ifaces.iter().position(|i| i.name.as_str() == name)
+    }
+
+    /// One of the host's own addresses (127/8 counts: the loopback device).
+    pub fn is_local(&self, a: u32) -> bool {
+        a >> 24 == 127
+            || self
+                .ifaces
+                .iter()
+                .any(|i| i.addrs.iter().any(|&(x, _)| x == a))
+    }
+
+    /// A broadcast address: 255.255.255.255 or a connected subnet's broadcast.
+    pub fn is_broadcast(&self, a: u32) -> bool {
+        a == u32::MAX
+            || self
+                .ifaces
+                .iter()
+                .any(|i| i.addrs.iter().any(|&(x, p)| p < 31 && (x | !mask(p)) == a))
+    }
+
+    /// Longest-prefix route to `dst` (connected routes win ties, as they come first).
+    pub fn lookup(&self, dst: u32) -> Option<(usize, u32)> {
+        let mut best: Option<&RouteEntry> = None;
+        for r in &self.routes {
+            if dst & mask(r.prefix) == r.net && best.is_none_or(|b| r.prefix > b.prefix) {
+                best = Some(r);
+            }
+        }
+        best.map(|r| (r.dev, r.via.unwrap_or(dst)))
+    }
+
+    /// The source address the host uses on `dev` towards `nexthop`: an address whose subnet
+    /// holds the next hop, else the primary one.
+    pub fn source_for(&self, dev: usize, nexthop: u32) -> u32 {
+        let i = &self.ifaces[dev];
+        i.addrs
+            .iter()
+            .find(|&&(a, p)| a & mask(p) == nexthop & mask(p))
+            .or(i.addrs.first())
+            .map(|&(a, _)| a)
+            .unwrap_or(0)
+    }
+
+    /// The kernel's input routing for a packet from `src` to `dst` arriving on `indev`.
+    pub fn route_input(&self, src: u32, dst: u32) -> InRoute {
+        let martian_src = src >> 28 == 0xe || src == u32::MAX || src >> 24 == 127;
+        if dst >> 28 == 0xe {
+            if martian_src {
+                return InRoute::Drop;
+            }
+            // Kernel rule: only groups the host joined are delivered (all-hosts on every
+            // interface); others need a multicast route, which a plain host lacks.
+            return if dst == 0xe000_0001 {
+                InRoute::Multicast
+            } else {
+                InRoute::Drop
+            };
+        }
+        if dst == u32::MAX {
+            return InRoute::Broadcast;
+        }
+        if martian_src || src == 0 {
+            return InRoute::Drop;
+        }
+        if self.is_broadcast(dst) {
+            return InRoute::Broadcast;
+        }
+        if dst == 0 || dst >> 24 == 127 {
+            return InRoute::Drop;
+        }
+        if self.is_local(dst) {
+            // Kernel rule (fib_validate_source): a source that is one of our own addresses
+            // is a martian.
+            if self.is_local(src) {
+                return InRoute::Drop;
+            }
+            return InRoute::Local;
+        }
+        if self.is_local(src) {
+            return InRoute::Drop;
+        }
+        if !self.ip_forward {
+            return InRoute::Drop;
+        }
+        match self.lookup(dst) {
+            Some((dev, nexthop)) => InRoute::Forward { dev, nexthop },
+            None => InRoute::NoRoute,
+        }
+    }
+
+    /// The MAC of `addr` on `dev`: a static neighbour, else `02:00:00:00:01:NN`.
+    pub fn neighbour_mac(&self, dev: usize, addr: u32) -> [u8; 6] {
+        self.neighbours
+            .iter()
+            .find(|(d, a, _)| *d == dev && *a == addr)
+            .map(|(_, _, m)| *m)
+            .unwrap_or([2, 0, 0, 0, 1, (dev + 1) as u8])
+    }
+
+    /// Whether a socket listens on `proto`/`addr`:`port`.
+    pub fn listening(&self, proto: u8, addr: u32, port: u16) -> bool {
+        self.listeners
+            .iter()
+            .any(|l| l.proto == proto && l.port == port && l.addr.is_none_or(|a| a == addr))
+    }
+}
+
+impl HostInfo for HostNet {
+    fn addr_type(&self, addr: u32, dev: Option<&str>) -> u8 {
+        let on_dev = |i: &Iface| dev.is_none_or(|d| i.name.as_str() == d);
+        // Kernel rule (__inet_dev_addr_type): 0.0.0.0/8 and 255.255.255.255 are broadcast,
+        // 224/4 multicast, else the type of the route found (unicast when none is).
+        if addr >> 24 == 0 || addr == u32::MAX {
+            return 3;
+        }
+        if addr >> 28 == 0xe {
+            return 5;
+        }
+        if addr >> 24 == 127 {
+            return if dev.is_none() { 2 } else { 1 };
+        }
+        if self
+            .ifaces
+            .iter()
+            .any(|i| on_dev(i) && i.addrs.iter().any(|&(a, _)| a == addr))
+        {
+            return 2;
+        }
+        if self.ifaces.iter().any(|i| {
+            on_dev(i)
+                && i.addrs
+                    .iter()
+                    .any(|&(a, p)| p < 31 && (a | !mask(p)) == addr)
+        }) {
+            return 3;
+        }
+        1
+    }
+}

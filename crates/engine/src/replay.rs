@@ -1,0 +1,344 @@
+//! `nfrs replay`: a scenario's packet lines through the engine, into the canonical result
+//! (SCENARIOS.md, "Results"), with the same masking of the kernel's random choices as the
+//! kernel oracle applies (host-generated IP ids and ISNs; NAT ports picked at random).
+
+use crate::engine::{Engine, Ev};
+use crate::host::HostNet;
+use nfrs_scenario::mask::{default_nat_port_range, mask_log_ip_id, Masker};
+use nfrs_scenario::{Event, PacketResult, RunResult, Scenario};
+use nfrs_wire::build::{build_frame, build_ipv4, FrameCtx};
+use nfrs_wire::ethernet::MacAddr;
+use nfrs_wire::print::{format_ipv4_masked, Masks};
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+
+/// What a replay produced.
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    /// The canonical result.
+    pub result: RunResult,
+    /// Per input packet, the trace lines (empty unless tracing).
+    pub traces: Vec<Vec<String>>,
+    /// Emitted frames in order: (time in µs, device, Ethernet frame).
+    pub frames: Vec<(u64, String, Vec<u8>)>,
+}
+
+/// Runs `sc` through the engine. `trace` records per-packet traces.
+pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
+    if let nfrs_scenario::Input::Pcap { path, .. } = &sc.input {
+        return Err(format!(
+            "nfrs replay: {}: capture input not yet supported",
+            path.display()
+        ));
+    }
+    let ruleset = if sc.rules.trim().is_empty() {
+        nfrs_rules::Ruleset::default()
+    } else {
+        nfrs_rules::restore::restore_new(&sc.rules, &Default::default()).map_err(|e| {
+            format!(
+                "nfrs replay: {}: rules: {}",
+                sc.path.display(),
+                e.message.trim_end()
+            )
+        })?
+    };
+    let host = HostNet::new(&sc.host)?;
+    let sysctls = sc.host.effective_sysctls();
+    let mut eng = Engine::new(host, ruleset, &sysctls).map_err(|e| e.to_string())?;
+    eng.tracing = trace;
+    let names: Vec<String> = sc.host.interfaces.iter().map(|i| i.name.clone()).collect();
+    let name_refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let mut out = Replay {
+        result: RunResult {
+            description: sc.description.clone(),
+            ..RunResult::default()
+        },
+        ..Replay::default()
+    };
+    let mut last_now = 0;
+    for (i, line) in sc.packet_lines().iter().enumerate() {
+        let n = (i + 1) as u16;
+        let l = &line.parsed;
+        let now = l.time_us * 1000;
+        last_now = now;
+        eng.events.clear();
+        eng.trace.lines.clear();
+        if l.dev == "local" {
+            let ip = build_ipv4(
+                &l.spec,
+                &FrameCtx {
+                    ip_id: n,
+                    ..FrameCtx::default()
+                },
+            )
+            .map_err(|e| format!("{}:{}: {e}", sc.path.display(), line.line))?;
+            match crate::pkt::PktCtx::new(ip) {
+                Ok(mut p) => {
+                    p.now = now;
+                    p.pkttype = crate::pkt::PktType::Outgoing;
+                    eng.local_out(p);
+                }
+                Err(_) => eng
+                    .trace
+                    .lines
+                    .push("not a valid IPv4 packet: not sent".into()),
+            }
+        } else {
+            let dev = eng.host.dev(&l.dev).ok_or_else(|| {
+                format!(
+                    "{}:{}: unknown device `{}`",
+                    sc.path.display(),
+                    line.line,
+                    l.dev
+                )
+            })?;
+            let src_mac = l
+                .spec
+                .src
+                .and_then(|a| sc.host.neighbour_mac(&l.dev, a))
+                .unwrap_or([2, 0, 0, 0, 1, (dev + 1) as u8]);
+            let ctx = FrameCtx {
+                src_mac: MacAddr(src_mac),
+                dst_mac: MacAddr(eng.host.ifaces[dev].mac),
+                ip_id: n,
+                allow_masked: false,
+            };
+            let frame = build_frame(&l.spec, &ctx)
+                .map_err(|e| format!("{}:{}: {e}", sc.path.display(), line.line))?;
+            let mut mac = [0u8; 14];
+            mac.copy_from_slice(&frame[..14]);
+            eng.receive(dev, frame[14..].to_vec(), mac, now);
+        }
+        let mut pr = PacketResult {
+            input: line.text.clone(),
+            events: Vec::new(),
+        };
+        let mut queued = false;
+        for ev in &eng.events {
+            match ev {
+                Ev::Out { dev, ip, host } => {
+                    pr.events.push(Event::Out {
+                        dev: names[*dev].clone(),
+                        packet: print_packet(ip, *host),
+                    });
+                    let mut f = Vec::with_capacity(14 + ip.len());
+                    let ifc = &eng.host.ifaces[*dev];
+                    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+                    let nh = eng.host.lookup(dst).map(|x| x.1).unwrap_or(dst);
+                    f.extend_from_slice(&eng.host.neighbour_mac(*dev, nh));
+                    f.extend_from_slice(&ifc.mac);
+                    f.extend_from_slice(&[0x08, 0x00]);
+                    f.extend_from_slice(ip);
+                    out.frames.push((l.time_us, names[*dev].clone(), f));
+                }
+                Ev::Local { ip, host } => pr.events.push(Event::Local(print_packet(ip, *host))),
+                Ev::Log { text, host } => {
+                    let t = if *host && text.contains("IN= ") && !text.contains(" ID=0 ") {
+                        mask_log_ip_id(text)
+                    } else {
+                        text.clone()
+                    };
+                    pr.events.push(Event::Log(t));
+                }
+                Ev::Queued => queued = true,
+            }
+        }
+        pr.finish(&name_refs, queued);
+        out.result.packets.push(pr);
+        out.traces.push(eng.trace.lines.clone());
+    }
+    out.result.conntrack = eng.conntrack_listing(last_now);
+    let rs = eng.ruleset_with_counters();
+    let saved = nfrs_rules::save::save(&rs, None, true);
+    out.result.iptables_save = saved
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.to_string())
+        .collect();
+    mask_random_ports(&mut out.result, &sc.rules)?;
+    Ok(out)
+}
+
+/// A packet in the canonical form; the host's own packets print their random IP id as `*`
+/// (except id 0, which RSTs carry) and a SYN-ACK's sequence number and timestamp masked.
+fn print_packet(ip: &[u8], host: bool) -> String {
+    let mut masks = Masks::default();
+    let id = if ip.len() >= 6 {
+        u16::from_be_bytes([ip[4], ip[5]])
+    } else {
+        0
+    };
+    if host && id != 0 {
+        masks.ip_id = Some("*".into());
+    }
+    let mut s = String::new();
+    format_ipv4_masked(ip, &masks, &mut s);
+    let syn = ip.len() > 20
+        && ip[9] == 6
+        && ip
+            .get(usize::from(ip[0] & 0x0f) * 4 + 13)
+            .is_some_and(|f| f & 0x02 != 0);
+    if host && syn {
+        s = s
+            .split(' ')
+            .map(|t| {
+                if t.starts_with("seq=") {
+                    "seq=*".to_string()
+                } else if let Some((_, e)) = t.strip_prefix("ts=").and_then(|v| v.split_once('/')) {
+                    format!("ts=*/{e}")
+                } else {
+                    t.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    s
+}
+
+/// Port ranges named by NAT rules (`--to-source a:p-q`, `--to-ports p-q`).
+fn rule_port_ranges(rules: &str) -> Vec<RangeInclusive<u16>> {
+    let toks: Vec<&str> = rules.split_whitespace().collect();
+    let mut v = Vec::new();
+    for w in toks.windows(2) {
+        let spec = match w[0] {
+            "--to-source" | "--to-destination" | "--to" => {
+                w[1].rsplit_once(':').map(|(_, p)| p).unwrap_or("")
+            }
+            "--to-ports" => w[1],
+            _ => continue,
+        };
+        let (a, b) = spec.split_once('-').unwrap_or((spec, spec));
+        if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
+            v.push(a.min(b)..=a.max(b));
+        }
+    }
+    v
+}
+
+#[derive(Default)]
+struct CtSide {
+    src: Option<Ipv4Addr>,
+    dst: Option<Ipv4Addr>,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    id: Option<u16>,
+}
+
+/// The two tuples of a `conntrack -L` line.
+fn ct_sides(line: &str) -> Option<(String, CtSide, CtSide)> {
+    let toks: Vec<&str> = line.split_whitespace().collect();
+    let proto = toks.get(2)?.to_string();
+    let mut sides: Vec<CtSide> = Vec::new();
+    for t in &toks {
+        let Some((k, v)) = t.split_once('=') else {
+            continue;
+        };
+        if k == "src" {
+            if sides.len() == 2 {
+                break;
+            }
+            sides.push(CtSide::default());
+        }
+        let Some(s) = sides.last_mut() else { continue };
+        match k {
+            "src" => s.src = v.parse().ok(),
+            "dst" => s.dst = v.parse().ok(),
+            "sport" => s.sport = v.parse().ok(),
+            "dport" => s.dport = v.parse().ok(),
+            "id" => s.id = v.parse().ok(),
+            _ => {}
+        }
+    }
+    let r = sides.pop()?;
+    let o = sides.pop()?;
+    Some((proto, o, r))
+}
+
+/// Names the source ports (ICMP ids) a source NAT changed: the kernel draws those at random
+/// (a clash, `--random`, `--random-fully`). The same rule as the kernel oracle: candidates from
+/// the conntrack section, named in order of first appearance in the packets' events.
+fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
+    let ranges = rule_port_ranges(rules);
+    let mut ports: Vec<(Ipv4Addr, u16, Vec<RangeInclusive<u16>>, String)> = Vec::new();
+    let mut ids: Vec<(Ipv4Addr, u16, String)> = Vec::new();
+    for line in &r.conntrack {
+        let Some((proto, o, rep)) = ct_sides(line) else {
+            continue;
+        };
+        let (Some(nat), Some(osrc)) = (rep.dst, o.src) else {
+            continue;
+        };
+        if proto == "icmp" {
+            if let (Some(a), Some(b)) = (o.id, rep.id) {
+                if a != b {
+                    ids.push((nat, b, format!("icmp {osrc} id {a} -> {nat}")));
+                }
+            }
+            continue;
+        }
+        if let (Some(sp), Some(dp)) = (o.sport, rep.dport) {
+            let forced = ranges
+                .iter()
+                .any(|x| x.start() == x.end() && *x.start() == dp);
+            if sp != dp && !forced {
+                let mut allowed = vec![default_nat_port_range(sp)];
+                allowed.extend(ranges.iter().cloned());
+                ports.push((nat, dp, allowed, format!("{proto} {osrc}:{sp} -> {nat}")));
+            }
+        }
+    }
+    if ports.is_empty() && ids.is_empty() {
+        return Ok(());
+    }
+    let mut order: Vec<usize> = Vec::new();
+    for p in &r.packets {
+        for ev in &p.events {
+            let text = ev.to_string();
+            for (k, (a, v, _, _)) in ports.iter().enumerate() {
+                let pat = format!("{a}:{v}");
+                let seen = text.contains(&format!("{pat} "))
+                    || text.contains(&format!("{pat}\""))
+                    || text.ends_with(&pat);
+                if seen && !order.contains(&k) {
+                    order.push(k);
+                }
+            }
+        }
+    }
+    for k in 0..ports.len() {
+        if !order.contains(&k) {
+            order.push(k);
+        }
+    }
+    let mut m = Masker::new();
+    for k in order {
+        let (a, v, allowed, flow) = &ports[k];
+        m.random_port(*a, *v, allowed, flow)
+            .map_err(|e| e.to_string())?;
+    }
+    for (a, v, flow) in &ids {
+        m.random_icmp_id(*a, *v, flow);
+    }
+    for p in &mut r.packets {
+        for ev in &mut p.events {
+            mask_event(ev, &m);
+        }
+    }
+    for l in &mut r.conntrack {
+        *l = m.mask_conntrack(l);
+    }
+    r.conntrack.sort();
+    r.notes.extend(m.notes().iter().cloned());
+    Ok(())
+}
+
+fn mask_event(ev: &mut Event, m: &Masker) {
+    match ev {
+        Event::Out { packet, .. } => *packet = m.mask_packet(packet),
+        Event::Local(p) => *p = m.mask_packet(p),
+        Event::Log(l) => *l = m.mask_log(l),
+        Event::Late(inner) => mask_event(inner, m),
+        Event::Dropped | Event::Queued => {}
+    }
+}
