@@ -3,7 +3,7 @@
 //! rule counters and `conntrack -L`), replayed through the tracker.
 
 use nfrs_conntrack::table::l4_checksum;
-use nfrs_conntrack::{ConnTable, CtConfig, CtInfo, Hook, Packet, Tuple, SEC};
+use nfrs_conntrack::{ConnTable, CtConfig, CtInfo, Hook, LogPrefix, Packet, Tuple, SEC};
 
 const CLIENT: u32 = 0x0a00_0002; // 10.0.0.2
 const SERVER: u32 = 0xc633_6432; // 198.51.100.50
