@@ -61,6 +61,17 @@ fn ctstate_and_tcp_state_match_the_kernel_packet_by_packet() {
         "/tests/data/kernel-tcp-ctstate.txt"
     ))
     .unwrap();
+    // The messages the kernel logged for each packet with nf_conntrack_log_invalid=255.
+    let logs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/kernel-log-invalid.txt"
+    ))
+    .unwrap();
+    let logs: Vec<(&str, &str)> = logs
+        .lines()
+        .filter_map(|l| l.strip_prefix("tcpseq.txt "))
+        .map(|l| l.split_once(" =>").unwrap())
+        .collect();
     let mut t = ConnTable::new(CtConfig {
         buckets: 64,
         ..CtConfig::default()
@@ -127,6 +138,19 @@ fn ctstate_and_tcp_state_match_the_kernel_packet_by_packet() {
             "line {}: {pkt} (log: {:?})",
             i + 1,
             r.log.map(|l| l.to_string())
+        );
+        let (logged_pkt, logged) = logs[i];
+        assert_eq!(logged_pkt, pkt);
+        let ours: String = [r.log, r.log2]
+            .iter()
+            .flatten()
+            .map(|m| LogPrefix(*m).to_string().trim_end().to_string() + "|")
+            .collect();
+        assert_eq!(
+            ours,
+            logged.trim(),
+            "log_invalid message for line {}: {pkt}",
+            i + 1
         );
         n += 1;
     }

@@ -4,7 +4,7 @@
 //! is compared too.
 
 use nfrs_conntrack::table::l4_checksum;
-use nfrs_conntrack::{ConnTable, CtConfig, CtInfo, Hook, Packet, Style, SEC};
+use nfrs_conntrack::{ConnTable, CtConfig, CtInfo, Hook, LogPrefix, Packet, Style, SEC};
 
 const C: u32 = 0x0a00_0002; // 10.0.0.2
 const S: u32 = 0xc633_6432; // 198.51.100.50
@@ -114,6 +114,17 @@ fn ctstate_and_entries_match_the_kernel() {
     ))
     .unwrap();
     let (packets, listing) = data.split_once("== conntrack -L -o extended\n").unwrap();
+    // The messages the kernel logged for each packet with nf_conntrack_log_invalid=255.
+    let logs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/kernel-log-invalid.txt"
+    ))
+    .unwrap();
+    let logs: Vec<(&str, &str)> = logs
+        .lines()
+        .filter_map(|l| l.strip_prefix("other.txt "))
+        .map(|l| l.split_once(" =>").unwrap())
+        .collect();
     let mut t = ConnTable::new(CtConfig {
         buckets: 64,
         ..CtConfig::default()
@@ -152,6 +163,19 @@ fn ctstate_and_entries_match_the_kernel() {
             "line {}: {pkt} (log: {:?})",
             i + 1,
             r.log.map(|l| l.to_string())
+        );
+        let (logged_pkt, logged) = logs[i];
+        assert_eq!(logged_pkt, pkt);
+        let ours: String = [r.log, r.log2]
+            .iter()
+            .flatten()
+            .map(|m| LogPrefix(*m).to_string().trim_end().to_string() + "|")
+            .collect();
+        assert_eq!(
+            ours,
+            logged.trim(),
+            "log_invalid message for line {}: {pkt}",
+            i + 1
         );
     }
     let strip = |l: &str| {
