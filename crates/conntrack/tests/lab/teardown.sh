@@ -1,0 +1,1 @@
+for n in $(cat ${LAB:-/tmp/ctlab}/names); do ip netns del $n; done
