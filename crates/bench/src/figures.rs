@@ -66,6 +66,11 @@ pub const GROUPS: &[Group] = &[
         about: "ClassBench-style ACL restore and save vs iptables-legacy-restore/-save",
         run: acl_ruleset,
     },
+    Group {
+        key: "conntrack",
+        about: "connection table: bytes per NATed entry (vs the kernel's nf_conn slab object), new entries/s, lookups/s",
+        run: crate::flows::conntrack_figures,
+    },
 ];
 
 /// Runs the selected groups.
@@ -99,9 +104,15 @@ pub fn pending() -> Vec<Pending> {
     ]
 }
 
-/// `100k` for 99_500..100_499, `1.2k` for 1_234, `950` below 1000.
+/// `1M` for 1_000_000, `100k` for 99_500..100_499, `1.2k` for 1_234, `950` below 1000.
 pub fn human_count(n: usize) -> String {
-    if n >= 10_000 {
+    if n >= 1_000_000 && n.is_multiple_of(100_000) {
+        let tenths = n / 100_000;
+        match tenths % 10 {
+            0 => format!("{}M", tenths / 10),
+            d => format!("{}.{d}M", tenths / 10),
+        }
+    } else if n >= 10_000 {
         format!("{}k", (n + 500) / 1000)
     } else if n >= 1000 {
         let tenths = (n + 50) / 100;
@@ -333,6 +344,8 @@ mod tests {
 
     #[test]
     fn test_human_count() {
+        assert_eq!(human_count(1_000_000), "1M");
+        assert_eq!(human_count(2_500_000), "2.5M");
         assert_eq!(human_count(100_412), "100k");
         assert_eq!(human_count(99_600), "100k");
         assert_eq!(human_count(10_000), "10k");

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod figures;
+pub mod flows;
 pub mod gen;
 pub mod kernel;
 pub mod machine;
