@@ -385,3 +385,45 @@ fn the_same_source_keeps_its_mapping() {
     }
     let _ = SEC;
 }
+
+#[test]
+fn exhausted_port_range_fails_at_confirm_like_the_kernel() {
+    // Recorded in tests/data/masquerade-ports-exhausted.txt.
+    let mut t = table();
+    let mut rng = Rng(17);
+    let rule = NatRange::default().with_ports(1000, 1002);
+    let range = masquerade_range(&rule, Some(ip("198.51.100.254"))).unwrap();
+    let server = ip("198.51.100.1");
+    let mut ports = Vec::new();
+    let mut failed = 0;
+    let flows = [
+        ("10.0.0.2", 5000),
+        ("10.0.0.3", 5000),
+        ("10.0.0.4", 5000),
+        ("10.0.0.5", 5000),
+        ("10.0.0.6", 5000),
+        ("10.0.0.7", 1001),
+    ];
+    for (src, sport) in flows {
+        let l4 = udp(ip(src), sport, server, 53);
+        let p = Packet {
+            src: ip(src),
+            dst: server,
+            proto: 17,
+            later_fragment: false,
+            l4: &l4,
+        };
+        let id = t.track(&p, 0, Hook::PreRouting, 0).conn.unwrap();
+        null_binding(&mut t, id, Manip::Dst, &mut rng, 0);
+        setup_info(&mut t, id, &range, Manip::Src, &mut rng, 0);
+        match t.confirm(id, 0) {
+            Ok(()) => ports.push(t.get(id).tuple[1].dst_l4),
+            Err(e) => {
+                assert_eq!(e, nfrs_conntrack::ConfirmError::Clash);
+                failed += 1;
+            }
+        }
+    }
+    ports.sort();
+    assert_eq!((ports, failed, t.count()), (vec![1000, 1001, 1002], 3, 3));
+}
