@@ -58,6 +58,15 @@ pub enum CtInfo {
 }
 
 impl CtInfo {
+    /// Kernel rule (nf_conntrack_attach): a packet the host generates in answer to this one
+    /// (REJECT's TCP reset) shares its connection as RELATED, in the other direction.
+    pub fn attached(self) -> CtInfo {
+        match self.dir() {
+            Dir::Original => CtInfo::RelatedReply,
+            Dir::Reply => CtInfo::Related,
+        }
+    }
+
     /// Direction for tracked states.
     pub fn dir(self) -> Dir {
         match self {

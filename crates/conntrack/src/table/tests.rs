@@ -620,3 +620,11 @@ fn expire_follows_refreshes_and_outside_changes() {
     assert_eq!(l.t.expire(21 * SEC, &mut |_, _| {}), 1);
     assert_eq!(l.t.count(), 0);
 }
+
+#[test]
+fn generated_answers_are_related_the_other_way() {
+    assert_eq!(CtInfo::New.attached(), CtInfo::RelatedReply);
+    assert_eq!(CtInfo::Established.attached(), CtInfo::RelatedReply);
+    assert_eq!(CtInfo::EstablishedReply.attached(), CtInfo::Related);
+    assert_eq!(CtInfo::RelatedReply.attached(), CtInfo::Related);
+}
