@@ -91,7 +91,7 @@ pub fn iptables_main(args: &[String]) -> i32 {
     rs.table_mut(cmd.table);
     let touched = rs.table_names().len() != before;
     let result = if cmd.cmd == Cmd::List {
-        let table = rs.table(cmd.table).expect("table just touched");
+        let table = rs.table_mut(cmd.table);
         if !cmd.chain.is_empty() && table.chain(&cmd.chain).is_none() {
             Err(Error::kernel(Errno::NoEnt))
         } else {
@@ -107,11 +107,11 @@ pub fn iptables_main(args: &[String]) -> i32 {
                 Resolver::from_system()
             };
             let chain = (!cmd.chain.is_empty()).then_some(cmd.chain.as_str());
-            let text = list::list(table, chain, cmd.rulenum, f, &resolver);
             if cmd.zero_too {
-                ops::zero_all(rs.table_mut(cmd.table), chain);
+                Ok(list::list_and_zero(table, chain, cmd.rulenum, f, &resolver))
+            } else {
+                Ok(list::list(table, chain, cmd.rulenum, f, &resolver))
             }
-            Ok(text)
         }
     } else {
         ops::execute(&mut rs, &cmd)

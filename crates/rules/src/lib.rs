@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod ext;
+pub mod hosts;
 pub mod list;
 pub mod model;
 pub mod ops;

@@ -1,8 +1,9 @@
 //! `iptables -L` in iptables 1.8.9's exact layout, with `-n -v -x --line-numbers`.
 //!
 //! Name resolution without `-n` never stalls: addresses are looked up in `/etc/hosts` and then
-//! `/etc/networks` (what getaddrinfo/getnetbyaddr consult first on a default nsswitch), read once
-//! per listing; no DNS query is made, so anything not found there prints numerically.
+//! `/etc/networks` (what gethostbyaddr/getnetbyaddr consult first on a default nsswitch), read
+//! once per listing; no DNS query is made, so anything not found there prints numerically
+//! (a deliberate bound: iptables itself may wait for DNS).
 //! Ports and protocols come from the bundled services/protocols tables.
 
 use crate::ext::util::mask_to_cidr;
@@ -29,13 +30,13 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// Reads `/etc/hosts` and `/etc/networks` (missing files are fine).
+    /// Reads the hosts and networks files (see [`crate::hosts`]; missing files are fine).
     pub fn from_system() -> Resolver {
         let mut r = Resolver::default();
-        if let Ok(text) = std::fs::read_to_string("/etc/hosts") {
+        if let Ok(text) = std::fs::read_to_string(crate::hosts::hosts_path()) {
             r.load_hosts(&text);
         }
-        if let Ok(text) = std::fs::read_to_string("/etc/networks") {
+        if let Ok(text) = std::fs::read_to_string(crate::hosts::networks_path()) {
             r.load_networks(&text);
         }
         r
@@ -101,7 +102,7 @@ fn push_num(out: &mut String, n: u64, exact: bool, table: bool) {
     }
     let mut v = n;
     for suffix in ['K', 'M', 'G', 'T'] {
-        v = (v + 500) / 1000;
+        v = v.wrapping_add(500) / 1000;
         if v <= 9999 || suffix == 'T' {
             if table {
                 out.push_str(&format!("{v:>4}{suffix} "));
@@ -315,5 +316,26 @@ pub fn list(
             out.push('\n');
         }
     }
+    out
+}
+
+/// `iptables -L ... -Z`: the listing, then the counters of the listed chain(s) zeroed; with
+/// `-v` iptables says so after the listing ("Zeroing chain `X'").
+pub fn list_and_zero(
+    table: &mut Table,
+    chain: Option<&str>,
+    rulenum: u32,
+    f: ListFormat,
+    r: &Resolver,
+) -> String {
+    let mut out = list(table, chain, rulenum, f, r);
+    if f.verbose {
+        for c in ordered_chains(table) {
+            if chain.is_none_or(|n| n == c.name) {
+                out.push_str(&format!("Zeroing chain `{}'\n", c.name));
+            }
+        }
+    }
+    crate::ops::zero_all(table, chain);
     out
 }

@@ -385,6 +385,13 @@ pub fn execute(rs: &mut Ruleset, c: &Command) -> Result<String> {
         return Ok(out.output);
     }
     validate_table(&table)?;
+    // Measured with 1.8.9 (tests/recorded/counters/persistence.txt): every table-changing
+    // command resets the built-in chains' policy counters, except what -P -c sets.
+    for ch in table.chains.iter_mut().filter(|ch| ch.is_builtin()) {
+        if !(c.cmd == Cmd::Policy && ch.name == c.chain && c.counters.is_some()) {
+            ch.counters = Counters::default();
+        }
+    }
     *rs.table_mut(c.table) = table;
     Ok(out.output)
 }

@@ -229,16 +229,20 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
             }
             None => (item, Ipv4Addr::BROADCAST),
         };
-        let addr = if let Some(a) = parse_dotted(host) {
-            a
-        } else if host == "localhost" {
-            Ipv4Addr::LOCALHOST
+        let addrs = if let Some(a) = parse_dotted(host) {
+            vec![a]
         } else {
-            return Err(Error::param(format!("host/network `{host}' not found")));
+            let v = crate::hosts::lookup(host);
+            if v.is_empty() {
+                return Err(Error::param(format!("host/network `{host}' not found")));
+            }
+            v
         };
-        let net = Ipv4Addr::from(u32::from(addr) & u32::from(mask));
-        if !out.contains(&(net, mask)) {
-            out.push((net, mask));
+        for addr in addrs {
+            let net = Ipv4Addr::from(u32::from(addr) & u32::from(mask));
+            if !out.contains(&(net, mask)) {
+                out.push((net, mask));
+            }
         }
     }
     Ok(out)

@@ -219,6 +219,10 @@ pub fn restore_with_output(
             };
             // Touching the table instantiates it in the kernel (and in the table order).
             let mut table = rs.table_mut(kind).clone();
+            // Policy counters restart from 0 unless a `:CHAIN POLICY [p:b]` line sets them (-c).
+            for c in table.chains.iter_mut().filter(|c| c.is_builtin()) {
+                c.counters = Counters::default();
+            }
             if !opts.noflush {
                 if opts.verbose {
                     for c in crate::save::ordered_chains(&table) {
