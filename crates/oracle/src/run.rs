@@ -94,7 +94,7 @@ fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
 
 /// Every IPv4 address a scenario mentions (packets, quoted packets, rules, routes): the peers
 /// the DUT must reach without ARP.
-fn mentioned_addresses(sc: &Scenario) -> Vec<Ipv4Addr> {
+fn mentioned_addresses(sc: &Scenario, prepared: &[Prepared]) -> Vec<Ipv4Addr> {
     let mut set = BTreeSet::new();
     let mut scan = |s: &str| {
         for tok in s.split(|c: char| !(c.is_ascii_digit() || c == '.')) {
@@ -104,7 +104,7 @@ fn mentioned_addresses(sc: &Scenario) -> Vec<Ipv4Addr> {
         }
     };
     scan(&sc.rules);
-    for p in sc.packet_lines() {
+    for p in prepared {
         scan(&p.text);
     }
     for r in &sc.host.routes {
@@ -120,6 +120,24 @@ fn mentioned_addresses(sc: &Scenario) -> Vec<Ipv4Addr> {
 fn prepare(sc: &Scenario) -> Result<Vec<Prepared>, String> {
     let host = &sc.host;
     let mut out = Vec::new();
+    if let Input::Pcap { .. } = sc.input {
+        for f in sc.capture_frames().map_err(|e| e.to_string())? {
+            let (proto, ip_id, icmp_type) = match ip_facts(&f.frame) {
+                Some((p, id, t, _)) => (p, id, t),
+                None => (0, 0, None),
+            };
+            out.push(Prepared {
+                text: f.input_text(),
+                dev: f.dev.clone(),
+                time_us: f.time_us,
+                frame: f.frame,
+                ip_id,
+                proto,
+                icmp_type,
+            });
+        }
+        return Ok(out);
+    }
     for (i, p) in sc.packet_lines().iter().enumerate() {
         let l = &p.parsed;
         let n = (i + 1) as u16;
@@ -458,12 +476,6 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("kernel-run needs root (network namespaces)".into());
     }
-    if let Input::Pcap { .. } = sc.input {
-        return Err(format!(
-            "{}: pcap input is not supported by kernel-run yet",
-            sc.path.display()
-        ));
-    }
     crate::signals::install();
     let prepared = prepare(sc)?;
     let host = &sc.host;
@@ -479,7 +491,7 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
     if crate::lab::read_sysctl("net.netfilter.nf_log_all_netns")? != "1" {
         crate::lab::write_sysctl("net.netfilter.nf_log_all_netns", "1")?;
     }
-    let lab = Lab::build(host, &mentioned_addresses(sc))?;
+    let lab = Lab::build(host, &mentioned_addresses(sc, &prepared))?;
 
     // Rules, then the local-delivery observer.
     if !sc.rules.trim().is_empty() {

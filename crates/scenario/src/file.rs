@@ -2,7 +2,9 @@
 //!
 //! The standard keys keep the meaning SCENARIOS.md gives them. Keys this project adds:
 //! `exclusive = true` (the scenario changes machine-wide settings such as
-//! `net.netfilter.nf_conntrack_max`; the kernel oracle never runs it beside another one).
+//! `net.netfilter.nf_conntrack_max`; the kernel oracle never runs it beside another one);
+//! `[[pcap_ingress]]` with `src` (CIDR) and `dev` (frames of a capture from those sources enter on
+//! that device; see [`crate::capture`]).
 //! Any other key is refused with the file and line.
 
 use crate::host::{
@@ -54,8 +56,12 @@ pub enum Input {
     /// Packet lines, in file order.
     Lines(Vec<PacketLine>),
     /// A pcap or pcapng file (resolved path); `dev` is `pcap_dev`, the ingress of every frame of
-    /// a classic pcap.
-    Pcap { path: PathBuf, dev: Option<String> },
+    /// a classic pcap; `ingress` the `[[pcap_ingress]]` entries.
+    Pcap {
+        path: PathBuf,
+        dev: Option<String>,
+        ingress: Vec<crate::capture::PcapIngress>,
+    },
 }
 
 /// A parsed scenario file.
@@ -83,6 +89,25 @@ impl Scenario {
             Input::Lines(l) => l,
             Input::Pcap { .. } => &[],
         }
+    }
+
+    /// The frames of a capture input, each with its ingress device and addressed to the host
+    /// (empty for packet lines).
+    pub fn capture_frames(&self) -> Result<Vec<crate::capture::CaptureFrame>, ScenarioError> {
+        let Input::Pcap { path, dev, ingress } = &self.input else {
+            return Ok(Vec::new());
+        };
+        let err = |msg: String| ScenarioError {
+            file: self.path.clone(),
+            line: None,
+            msg,
+        };
+        let bytes =
+            std::fs::read(path).map_err(|e| err(format!("pcap `{}`: {e}", path.display())))?;
+        let raw = crate::capture::read_capture(&bytes)
+            .map_err(|e| err(format!("pcap `{}`: {e}", path.display())))?;
+        crate::capture::frames_for_host(&raw, &self.host, ingress, dev.as_deref())
+            .map_err(|e| err(format!("pcap `{}`: {e}", path.display())))
     }
 
     /// Where this scenario's recorded kernel result lives: `NAME.kernel.txt` beside `NAME.toml`.
@@ -119,6 +144,15 @@ struct RawScenario {
     sysctl: Option<Spanned<toml::Table>>,
     #[serde(default)]
     listen: Vec<Spanned<RawListen>>,
+    #[serde(default)]
+    pcap_ingress: Vec<Spanned<RawPcapIngress>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPcapIngress {
+    src: String,
+    dev: String,
 }
 
 #[derive(Deserialize)]
@@ -379,6 +413,9 @@ pub fn parse(src: &str, path: &Path) -> Result<Scenario, ScenarioError> {
             if let Some(d) = &raw.pcap_dev {
                 return Err(cx.err_at(d.span().start, "`pcap_dev` without `pcap`"));
             }
+            if let Some(g) = raw.pcap_ingress.first() {
+                return Err(cx.err_at(g.span().start, "`[[pcap_ingress]]` without `pcap`"));
+            }
             Input::Lines(parse_packet_lines(&cx, &p, &host)?)
         }
         (None, Some(p)) => {
@@ -386,12 +423,30 @@ pub fn parse(src: &str, path: &Path) -> Result<Scenario, ScenarioError> {
             if let Some(d) = &dev {
                 check_dev(d, p.span().start, &host)?;
             }
+            let mut ingress = Vec::new();
+            for g in &raw.pcap_ingress {
+                let at = g.span().start;
+                check_dev(&g.get_ref().dev, at, &host)?;
+                ingress.push(crate::capture::PcapIngress {
+                    src: Cidr::parse(&g.get_ref().src).map_err(|m| cx.err_at(at, m))?,
+                    dev: g.get_ref().dev.clone(),
+                });
+            }
             Input::Pcap {
                 path: base.join(p.get_ref()),
                 dev,
+                ingress,
             }
         }
-        (None, None) => Input::Lines(Vec::new()),
+        (None, None) => {
+            if let Some(d) = &raw.pcap_dev {
+                return Err(cx.err_at(d.span().start, "`pcap_dev` without `pcap`"));
+            }
+            if let Some(g) = raw.pcap_ingress.first() {
+                return Err(cx.err_at(g.span().start, "`[[pcap_ingress]]` without `pcap`"));
+            }
+            Input::Lines(Vec::new())
+        }
     };
 
     Ok(Scenario {

@@ -5,6 +5,7 @@
 //!
 //! It knows nothing of how packets are built or judged: packet lines are parsed by `nfrs-wire`.
 
+pub mod capture;
 pub mod corpus;
 pub mod file;
 pub mod host;
