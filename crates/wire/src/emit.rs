@@ -47,12 +47,27 @@ pub struct Ipv4Header {
 
 /// Writes a 20-byte IPv4 header for `payload_len` bytes of payload, checksum filled.
 pub fn ipv4_header(h: &Ipv4Header, payload_len: usize, out: &mut [u8]) -> Result<usize, EmitError> {
-    let total = ipv4::MIN_HEADER_LEN + payload_len;
-    if out.len() < ipv4::MIN_HEADER_LEN || total > 0xffff {
+    ipv4_header_with_options(h, &[], payload_len, out)
+}
+
+/// Writes an IPv4 header carrying `opts` (a multiple of 4 bytes, at most 40) for `payload_len`
+/// bytes of payload, checksum filled; returns the header length.
+pub fn ipv4_header_with_options(
+    h: &Ipv4Header,
+    opts: &[u8],
+    payload_len: usize,
+    out: &mut [u8],
+) -> Result<usize, EmitError> {
+    if opts.len() % 4 != 0 || opts.len() > 40 {
+        return Err(EmitError::Malformed);
+    }
+    let hl = ipv4::MIN_HEADER_LEN + opts.len();
+    let total = hl + payload_len;
+    if out.len() < hl || total > 0xffff {
         return Err(EmitError::BufferTooSmall);
     }
-    let mut p = ipv4::Packet::new_unchecked(&mut out[..ipv4::MIN_HEADER_LEN]);
-    p.set_version_and_header_len(ipv4::MIN_HEADER_LEN);
+    let mut p = ipv4::Packet::new_unchecked(&mut out[..hl]);
+    p.set_version_and_header_len(hl);
     p.set_tos(h.tos);
     p.set_total_len(total as u16);
     p.set_ident(h.id);
@@ -62,11 +77,95 @@ pub fn ipv4_header(h: &Ipv4Header, payload_len: usize, out: &mut [u8]) -> Result
     p.set_checksum(0);
     p.set_src_addr(h.src);
     p.set_dst_addr(h.dst);
+    p.options_mut().copy_from_slice(opts);
     p.fill_checksum();
-    Ok(ipv4::MIN_HEADER_LEN)
+    Ok(hl)
 }
 
-/// Who sends a TCP RST; they differ only in the TOS byte.
+/// IP option kind: record route.
+const OPT_RR: u8 = 7;
+
+/// Finds the record-route option in an options area: (offset, length, pointer).
+fn find_rr(opts: &[u8]) -> Option<(usize, usize, u8)> {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return None,
+            1 => i += 1,
+            k => {
+                let len = usize::from(*opts.get(i + 1)?);
+                if len < 2 || i + len > opts.len() {
+                    return None;
+                }
+                if k == OPT_RR && len >= 3 {
+                    return Some((i, len, opts[i + 2]));
+                }
+                i += len;
+            }
+        }
+    }
+    None
+}
+
+/// What receiving the packet did to its record-route option (Linux `ip_options_compile` on
+/// input): with room left, the host's address goes into the next slot and the pointer moves
+/// on by 4 — and the header checksum is left as it was, now stale (the kernel does not fix it
+/// for a packet it delivers; a quote of it shows `badsum=ip`). Returns true when an address was
+/// recorded. `addr` is the receiving host's address (the destination of a local packet).
+pub fn record_route_on_receipt(ip: &mut [u8], addr: Ipv4Addr) -> bool {
+    let Ok(p) = ipv4::Packet::new_checked(&*ip) else {
+        return false;
+    };
+    let hl = p.header_len();
+    let Some((at, len, ptr)) = find_rr(&ip[ipv4::MIN_HEADER_LEN..hl]) else {
+        return false;
+    };
+    let ptr = usize::from(ptr);
+    if ptr < 4 || ptr + 3 > len {
+        return false;
+    }
+    let o = ipv4::MIN_HEADER_LEN + at;
+    ip[o + ptr - 1..o + ptr + 3].copy_from_slice(&addr.octets());
+    ip[o + 2] = (ptr + 4) as u8;
+    true
+}
+
+/// The options Linux echoes in a reply to `orig` (`ip_options_echo`): a record-route option
+/// is copied and, when its address was recorded on receipt and a slot is left, the reply's
+/// source `src` fills the next slot. Padded to a multiple of 4; returns the length written.
+/// (Timestamp and source-route options are not echoed here.)
+pub fn echo_options(orig: &[u8], src: Ipv4Addr, out: &mut [u8; 40]) -> usize {
+    let Ok(p) = ipv4::Packet::new_checked(orig) else {
+        return 0;
+    };
+    let opts = p.options();
+    let Some((at, len, ptr)) = find_rr(opts) else {
+        return 0;
+    };
+    out[..len].copy_from_slice(&opts[at..at + len]);
+    let ptr = usize::from(ptr);
+    // Recorded on receipt (pointer past the first slot) with a slot left: fill it.
+    if ptr > 4 && ptr + 3 <= len {
+        out[ptr - 1..ptr + 3].copy_from_slice(&src.octets());
+        out[2] = (ptr + 4) as u8;
+    }
+    let padded = (len + 3) & !3;
+    out[len..padded].fill(0);
+    padded
+}
+
+/// True when `REJECT` stays silent about `orig` as received because its IP header checksum no
+/// longer verifies — measured on Linux 6.18: once a record-route option was filled in on
+/// receipt (header checksum left stale), `REJECT` sent neither a RST nor an ICMP error, in
+/// INPUT as in FORWARD, while the stack's own answers and Time Exceeded still went out.
+pub fn reject_is_silent(orig: &[u8]) -> bool {
+    match ipv4::Packet::new_checked(orig) {
+        Ok(p) => !p.verify_checksum(),
+        Err(_) => true,
+    }
+}
+
+/// Who sends a TCP RST; they differ in the TOS byte and in echoing IP options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetSender {
     /// `REJECT --reject-with tcp-reset` (`nf_send_reset`): TOS 0.
@@ -77,7 +176,8 @@ pub enum ResetSender {
 }
 
 /// The TCP RST answering the TCP segment `orig` (an IPv4 packet), as the stack and `REJECT`
-/// write it: addresses and ports swapped, no options, window 0, IP id 0, DF set. If the segment
+/// write it: addresses and ports swapped, window 0, IP id 0, DF set; the stack echoes a
+/// record-route option ([`echo_options`]), `REJECT` writes no options. If the segment
 /// carried ACK, the RST's seq is its ack and only RST is set; otherwise seq is 0 and it
 /// acknowledges seq + SYN + FIN + data length with RST+ACK. No RST for a RST, a fragment, or a
 /// segment whose checksum is wrong (both senders stay silent then).
@@ -101,7 +201,13 @@ pub fn tcp_reset(
     if !t.verify_checksum(ip.src_addr(), ip.dst_addr()) {
         return Err(EmitError::BadChecksum);
     }
-    let len = ipv4::MIN_HEADER_LEN + tcp::MIN_HEADER_LEN;
+    let mut opts = [0u8; 40];
+    let olen = match sender {
+        ResetSender::Reject => 0,
+        ResetSender::Stack => echo_options(orig, ip.dst_addr(), &mut opts),
+    };
+    let hl = ipv4::MIN_HEADER_LEN + olen;
+    let len = hl + tcp::MIN_HEADER_LEN;
     if out.len() < len {
         return Err(EmitError::BufferTooSmall);
     }
@@ -117,8 +223,8 @@ pub fn tcp_reset(
         id: 0,
         df: true,
     };
-    ipv4_header(&h, tcp::MIN_HEADER_LEN, out)?;
-    let mut r = tcp::Packet::new_unchecked(&mut out[ipv4::MIN_HEADER_LEN..len]);
+    ipv4_header_with_options(&h, &opts[..olen], tcp::MIN_HEADER_LEN, out)?;
+    let mut r = tcp::Packet::new_unchecked(&mut out[hl..len]);
     r.set_src_port(t.dst_port());
     r.set_dst_port(t.src_port());
     r.set_header_len(tcp::MIN_HEADER_LEN, 0);
@@ -167,7 +273,8 @@ pub fn may_answer_with_icmp_error(orig: &[u8]) -> bool {
 
 /// The ICMP error `icmp_send` writes about `orig` (an IPv4 packet as it stands when the error is
 /// raised): from `src` to `orig`'s source, TOS = `orig`'s TOS bits (mask 0x1e) with precedence
-/// 0xc0, no DF, quoting as much of `orig` as fits in `min(mtu, 576)` bytes. `rest` is bytes
+/// 0xc0, no DF, a record-route option echoed ([`echo_options`]), quoting as much of `orig` as
+/// fits in `min(mtu, 576)` bytes. `rest` is bytes
 /// 4..8 (e.g. the next-hop MTU for type 3 code 4).
 #[allow(clippy::too_many_arguments)]
 pub fn icmp_error(
@@ -183,8 +290,12 @@ pub fn icmp_error(
 ) -> Result<usize, EmitError> {
     let ip = ipv4::Packet::new_checked(orig).map_err(|_| EmitError::Malformed)?;
     let whole = &orig[..usize::from(ip.total_len())];
-    let q = whole.len().min(quote_room(mtu));
-    let len = ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN + q;
+    let mut opts = [0u8; 40];
+    let olen = echo_options(orig, src, &mut opts);
+    // Echoed options take their room from the quote.
+    let q = whole.len().min(quote_room(mtu).saturating_sub(olen));
+    let hl = ipv4::MIN_HEADER_LEN + olen;
+    let len = hl + icmp::HEADER_LEN + q;
     if out.len() < len {
         return Err(EmitError::BufferTooSmall);
     }
@@ -197,8 +308,8 @@ pub fn icmp_error(
         id,
         df: false,
     };
-    ipv4_header(&h, icmp::HEADER_LEN + q, out)?;
-    let mut m = icmp::Packet::new_unchecked(&mut out[ipv4::MIN_HEADER_LEN..len]);
+    ipv4_header_with_options(&h, &opts[..olen], icmp::HEADER_LEN + q, out)?;
+    let mut m = icmp::Packet::new_unchecked(&mut out[hl..len]);
     m.set_msg_type(msg_type);
     m.set_msg_code(code);
     m.set_rest_of_header(rest);
@@ -208,7 +319,8 @@ pub fn icmp_error(
 }
 
 /// The echo reply the stack (`icmp_echo`) writes for the echo request `orig`: addresses
-/// swapped, type 0, code, identifier, sequence and data copied, TOS copied, no DF.
+/// swapped, type 0, code, identifier, sequence and data copied, TOS copied, no DF, a
+/// record-route option echoed ([`echo_options`]).
 pub fn echo_reply(orig: &[u8], ttl: u8, id: u16, out: &mut [u8]) -> Result<usize, EmitError> {
     let ip = ipv4::Packet::new_checked(orig).map_err(|_| EmitError::Malformed)?;
     if ip.protocol() != protocol::ICMP || ip.frag_offset() > 0 {
@@ -216,7 +328,10 @@ pub fn echo_reply(orig: &[u8], ttl: u8, id: u16, out: &mut [u8]) -> Result<usize
     }
     let req = icmp::Packet::new_checked(ip.payload()).map_err(|_| EmitError::Malformed)?;
     let body = ip.payload();
-    let len = ipv4::MIN_HEADER_LEN + body.len();
+    let mut opts = [0u8; 40];
+    let olen = echo_options(orig, ip.dst_addr(), &mut opts);
+    let hl = ipv4::MIN_HEADER_LEN + olen;
+    let len = hl + body.len();
     if out.len() < len {
         return Err(EmitError::BufferTooSmall);
     }
@@ -229,8 +344,8 @@ pub fn echo_reply(orig: &[u8], ttl: u8, id: u16, out: &mut [u8]) -> Result<usize
         id,
         df: false,
     };
-    ipv4_header(&h, body.len(), out)?;
-    let m = &mut out[ipv4::MIN_HEADER_LEN..len];
+    ipv4_header_with_options(&h, &opts[..olen], body.len(), out)?;
+    let m = &mut out[hl..len];
     m.copy_from_slice(body);
     let mut m = icmp::Packet::new_unchecked(m);
     m.set_msg_type(icmp::msg_type::ECHO_REPLY);

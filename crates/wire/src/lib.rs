@@ -14,9 +14,10 @@
 //! - [`desc::PacketDesc::parse_frame`] / [`desc::PacketDesc::parse_ipv4`]`(buf, l3_off)`: parse
 //!   once into a plain `Copy` descriptor (offsets, addresses, ports, TCP seq/ack/flags/win,
 //!   ICMP type/code/id, fragment word); [`desc::QuotedDesc::parse`] for an ICMP error's quote.
-//! - [`desc::mangle`]`::{set_src_addr, set_dst_addr, set_src_port, set_dst_port, set_icmp_id,
-//!   set_ttl, dec_ttl, set_tos, set_ip_id, set_seq, set_ack, set_mss, write_ip_header}`: header writes that fix
-//!   the IP and transport checksums incrementally and keep the descriptor in step.
+//! - [`desc::mangle`]`::{set_src_addr, set_dst_addr, set_src_port, set_dst_port,
+//!   set_icmp_id, set_ttl, dec_ttl, set_tos, set_ip_id, set_seq, set_ack, set_mss,
+//!   write_ip_header}`: header writes that fix the IP and transport checksums incrementally and
+//!   keep the descriptor in step.
 //! - [`emit`]: the host's own packets written into a caller's buffer — [`emit::tcp_reset`]
 //!   (stack or REJECT), [`emit::icmp_error`] (Linux's 576-byte quote), [`emit::echo_reply`],
 //!   [`emit::ipv4_header`]; checked byte for byte against frames captured from Linux 6.18.

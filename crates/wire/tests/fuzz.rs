@@ -225,6 +225,24 @@ fn emitters(b: &[u8]) {
     let _ = emit::may_answer_with_icmp_error(b);
     let mut m = b.to_vec();
     emit::fill_all_checksums(&mut m);
+    let mut m = b.to_vec();
+    let _ = emit::record_route_on_receipt(&mut m, A);
+    let _ = emit::reject_is_silent(&m);
+    let _ = emit::echo_options(&m, B, &mut [0u8; 40]);
+    let _ = emit::ipv4_header_with_options(
+        &emit::Ipv4Header {
+            src: A,
+            dst: B,
+            protocol: 6,
+            ttl: 1,
+            tos: 0,
+            id: 0,
+            df: false,
+        },
+        &m[..m.len().min(40)],
+        3,
+        &mut out,
+    );
 }
 
 /// The printed text parses; when it builds, the rebuilt packet prints the same text.
@@ -282,6 +300,8 @@ fn seed_packets() -> Vec<Vec<u8>> {
         "icmp 10.0.0.1 > 10.0.0.2 type=11 inner=\"tcp 10.0.0.2:1 > 10.0.0.9:2 flags=S mss=1 len=1000\"",
         "icmp 10.0.0.1 > 10.0.0.2 type=3 code=4 mtu=1400 inner=\"icmp 10.0.0.2 > 10.0.0.9 type=3 code=1 inner=\\\"udp 1.1.1.1:1 > 2.2.2.2:2\\\"\"",
         "47 10.0.0.2 > 10.0.0.1 ipopts=94040000 payload=\"gre\"",
+        "udp 10.0.0.2:1 > 10.0.0.1:2 ipopts=070b04000000000000000000 len=4",
+        "icmp 10.0.0.2 > 10.0.0.1 type=8 ipopts=0101070b080102030400000000000000",
         "17 10.0.0.2 > 10.0.0.1 frag=1480 mf len=16",
     ]
     .iter()
