@@ -44,6 +44,7 @@ fn l4_name(p: u8) -> &'static str {
         proto::UDP => "udp",
         proto::ICMP => "icmp",
         proto::GRE => "gre",
+        proto::UDPLITE => "udplite",
         _ => "unknown",
     }
 }

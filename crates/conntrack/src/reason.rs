@@ -70,6 +70,14 @@ pub enum Reason {
     UdpTruncated,
     /// UDP checksum wrong.
     UdpBadChecksum,
+    /// UDP-Lite header incomplete.
+    UdpliteShort,
+    /// UDP-Lite checksum coverage outside 8..=length.
+    UdpliteCoverage,
+    /// UDP-Lite without a checksum.
+    UdpliteChecksumMissing,
+    /// UDP-Lite checksum wrong (as the kernel checks it).
+    UdpliteBadChecksum,
     /// ICMP header incomplete.
     IcmpShort,
     /// ICMP checksum wrong.
@@ -91,6 +99,7 @@ impl Reason {
         use Reason::*;
         match self {
             UdpShort | UdpTruncated | UdpBadChecksum => 17,
+            UdpliteShort | UdpliteCoverage | UdpliteChecksumMissing | UdpliteBadChecksum => 136,
             IcmpShort | IcmpBadChecksum | IcmpInvalidType | IcmpOuterDaddr { .. } => 1,
             _ => 6,
         }
@@ -102,7 +111,9 @@ impl fmt::Display for Reason {
         use Reason::*;
         match *self {
             TcpTruncated => f.write_str("truncated packet"),
-            TcpBadChecksum | UdpBadChecksum => f.write_str("bad checksum"),
+            TcpBadChecksum | UdpBadChecksum | UdpliteBadChecksum => f.write_str("bad checksum"),
+            UdpliteCoverage => f.write_str("invalid checksum coverage"),
+            UdpliteChecksumMissing => f.write_str("checksum missing"),
             TcpInvalidFlags => f.write_str("invalid tcp flag combination"),
             TcpInvalidNew => f.write_str("invalid new"),
             TcpIgnored { index, dir, state } => {
@@ -122,7 +133,7 @@ impl fmt::Display for Reason {
                 f,
                 "packet (index {index}, dir {dir}) response for index {last_index} lower timeout to {jiffies}"
             ),
-            UdpShort | IcmpShort => f.write_str("short packet"),
+            UdpShort | UdpliteShort | IcmpShort => f.write_str("short packet"),
             UdpTruncated => f.write_str("truncated/malformed packet"),
             IcmpBadChecksum => f.write_str("bad hw icmp checksum"),
             IcmpInvalidType => f.write_str("invalid icmp type"),

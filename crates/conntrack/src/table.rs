@@ -223,6 +223,16 @@ pub fn l4_checksum(src: u32, dst: u32, proto: u8, l4: &[u8]) -> u16 {
     fold(sum)
 }
 
+/// The UDP-Lite check as the kernel does it: pseudo-header with protocol 17 and the full
+/// length, then the first `cov` bytes. 0 when it passes.
+fn udplite_sum(src: u32, dst: u32, l4: &[u8], cov: usize) -> u16 {
+    let mut sum: u64 =
+        (src >> 16) as u64 + (src & 0xffff) as u64 + (dst >> 16) as u64 + (dst & 0xffff) as u64;
+    sum += 17 + l4.len() as u64;
+    sum += ones_sum(&l4[..cov]);
+    fold(sum)
+}
+
 fn ones_sum(b: &[u8]) -> u64 {
     let mut sum = 0u64;
     let mut chunks = b.chunks_exact(2);
@@ -251,7 +261,7 @@ fn icmp_is_error(ty: u8) -> bool {
 /// Builds the tuple of a packet (nf_ct_get_tuple); None when the transport header is too short.
 fn packet_tuple(src: u32, dst: u32, p: u8, l4: &[u8]) -> Option<Tuple> {
     match p {
-        proto::TCP | proto::UDP => {
+        proto::TCP | proto::UDP | proto::UDPLITE => {
             if l4.len() < 4 {
                 return None;
             }
@@ -926,6 +936,34 @@ impl ConnTable {
             }
             proto::GRE => {
                 gre_packet(conn, cfg, now);
+                ok
+            }
+            proto::UDPLITE => {
+                if l4.len() < 8 {
+                    return bad(Some(Reason::UdpliteShort));
+                }
+                let cov = match u16::from_be_bytes([l4[4], l4[5]]) as usize {
+                    0 => l4.len(),
+                    c if c < 8 || c > l4.len() => return bad(Some(Reason::UdpliteCoverage)),
+                    c => c,
+                };
+                if u16::from_be_bytes([l4[6], l4[7]]) == 0 {
+                    return bad(Some(Reason::UdpliteChecksumMissing));
+                }
+                // Kernel quirk (measured on 6.18): the partial checksum is verified with
+                // UDP's protocol number in the pseudo-header.
+                if check_sum && udplite_sum(pkt.src, pkt.dst, l4, cov) != 0 {
+                    return bad(Some(Reason::UdpliteBadChecksum));
+                }
+                // Kernel nf_conntrack_udplite_packet: a reply makes it a stream at once.
+                if conn.has(status::SEEN_REPLY) {
+                    conn.refresh(cfg.udp_timeout_stream, now);
+                    if !conn.has(status::NAT_CLASH) {
+                        conn.status |= status::ASSURED;
+                    }
+                } else {
+                    conn.refresh(cfg.udp_timeout, now);
+                }
                 ok
             }
             _ => {

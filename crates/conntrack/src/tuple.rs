@@ -12,6 +12,8 @@ pub mod proto {
     pub const UDP: u8 = 17;
     /// GRE (keys as the layer-4 part).
     pub const GRE: u8 = 47;
+    /// UDP-Lite.
+    pub const UDPLITE: u8 = 136;
 }
 
 /// One direction of a connection: addresses (host order), protocol and the layer-4 part.
@@ -94,9 +96,9 @@ impl Tuple {
 
     /// Whether the protocol carries ports in the tuple (and so NAT can change them).
     pub fn has_ports(&self) -> bool {
-        // Other port protocols (sctp, udplite) have kernel trackers nfrs does not model yet;
-        // they go through the generic tracker, without ports. GRE keys are not ports.
-        matches!(self.proto, proto::TCP | proto::UDP)
+        // SCTP has a kernel tracker nfrs does not model yet; it goes through the generic
+        // tracker, without ports. GRE keys are not ports.
+        matches!(self.proto, proto::TCP | proto::UDP | proto::UDPLITE)
     }
 
     /// The tuple of the opposite direction; `None` for ICMP types that have no answer type

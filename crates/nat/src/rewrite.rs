@@ -77,14 +77,15 @@ fn manip_pkt(buf: &mut [u8], ip: usize, target: &Tuple, m: Manip) -> Result<(), 
                 wr16(buf, l4 + 16, c);
             }
         }
-        17 => {
+        17 | 136 => {
             if buf.len() < l4 + 8 {
                 return Err(NatDrop::Truncated);
             }
             let old_port = rd16(buf, port_at);
             wr16(buf, port_at, new_port);
             let c = rd16(buf, l4 + 6);
-            if c != 0 {
+            // UDP-Lite always carries a checksum; UDP's zero means none.
+            if c != 0 || target.proto == 136 {
                 // A zero checksum means "none" and stays zero; a result of zero is sent as ones.
                 let c = update16(update32(c, old_addr, new_addr), old_port, new_port);
                 wr16(buf, l4 + 6, udp_wire(c));

@@ -264,3 +264,21 @@ fn icmp_error_translation_matches_frames_captured_from_the_kernel() {
         assert_eq!(&b, l, "byte for byte as Linux forwarded it");
     }
 }
+
+#[test]
+fn udplite_ports_and_checksum_are_rewritten() {
+    let mut c = snat_conn(136);
+    c.tuple[0].proto = 136;
+    let mk = |src: &str, sport: u16| {
+        let mut l4 = ports(sport, 5000, 12);
+        l4[4..6].copy_from_slice(&0u16.to_be_bytes());
+        // UDP-Lite checksum with protocol 136 over the whole datagram (coverage 0).
+        let mut b = ipv4(ip(src), ip("203.0.113.9"), 136, l4, None);
+        let sum = transport_checksum(ip(src).into(), ip("203.0.113.9").into(), 136, &b[20..]);
+        b[26..28].copy_from_slice(&sum.to_be_bytes());
+        b
+    };
+    let mut p = mk("10.0.0.2", 5000);
+    assert_eq!(nat_packet(&mut p, &c, Dir::Original, Manip::Src), Ok(true));
+    assert_eq!(p, mk("192.0.2.1", 33333));
+}
