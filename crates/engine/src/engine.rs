@@ -96,6 +96,9 @@ pub struct Engine {
     depth: u8,
 }
 
+/// The loopback device's index (not an interface of the scenario).
+pub const LO: usize = usize::MAX;
+
 /// Which table runs at a (hook, priority) step.
 fn tix(tables: &[CTable], kind: TableKind) -> Option<usize> {
     tables.iter().position(|t| t.kind == kind)
@@ -275,6 +278,22 @@ impl Engine {
                         emit::tcp_reset(&orig, ResetSender::Reject, self.host.default_ttl, &mut out)
                     {
                         out.truncate(n);
+                        let rst_dst = u32::from_be_bytes([out[16], out[17], out[18], out[19]]);
+                        if self.host.is_local(rst_dst) {
+                            // Kernel rule (nf_reject_ip_tcphdr_put): the RST leaves with a
+                            // partial checksum (pseudo header only) for the device to finish;
+                            // over loopback nobody finishes it.
+                            let sum = nfrs_wire::checksum::pseudo_header_sum(
+                                Ipv4Addr::from(u32::from_be_bytes([
+                                    out[12], out[13], out[14], out[15],
+                                ])),
+                                Ipv4Addr::from(rst_dst),
+                                6,
+                                20,
+                            );
+                            let c = nfrs_wire::checksum::fold(sum);
+                            out[36..38].copy_from_slice(&c.to_be_bytes());
+                        }
                         // Kernel rule (nf_send_reset): the RST carries the original's
                         // connection, reversed (RELATED in the other direction).
                         let info = match p.ct.info {
@@ -367,7 +386,7 @@ impl Engine {
             self.note(|| "no route for a locally generated packet: not sent".into());
             return;
         };
-        p.outdev = self.host.ifaces[dev].name;
+        p.outdev = self.dev_name(dev);
         p.indev = IfName::NONE;
         p.mac = None;
         let mut fx = Effects::default();
@@ -396,7 +415,7 @@ impl Engine {
                 Some((d, n)) => {
                     dev = d;
                     nh = n;
-                    p.outdev = self.host.ifaces[dev].name;
+                    p.outdev = self.dev_name(dev);
                 }
                 None => return self.dropped(&mut p),
             }
@@ -404,20 +423,52 @@ impl Engine {
         self.post_routing(p, dev, nh);
     }
 
+    /// Output route: (device, next hop); [`LO`] for the host's own addresses.
     fn route_out(&self, dst: u32) -> Option<(usize, u32)> {
         if self.host.is_local(dst) {
-            return None;
+            return Some((LO, dst));
         }
         self.host.lookup(dst)
+    }
+
+    fn dev_name(&self, dev: usize) -> IfName {
+        if dev == LO {
+            IfName::new("lo")
+        } else {
+            self.host.ifaces[dev].name
+        }
+    }
+
+    /// A packet the host sent to itself comes back in on `lo`: PREROUTING, INPUT, delivery.
+    fn loopback_in(&mut self, mut p: PktCtx) {
+        p.indev = IfName::new("lo");
+        p.outdev = IfName::NONE;
+        let mut mac = [0u8; 14];
+        mac[12] = 0x08;
+        p.mac = Some(mac);
+        p.pkttype = PktType::Host;
+        let mut fx = Effects::default();
+        if !self.walk(TableKind::Raw, Hook::PreRouting, &mut p, &mut fx) {
+            return self.dropped(&mut p);
+        }
+        let notrack = fx.notrack;
+        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack) {
+            return self.dropped(&mut p);
+        }
+        if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
+            return self.dropped(&mut p);
+        }
+        if !self.nat_hook(Hook::PreRouting, Manip::Dst, &mut p, &mut fx) {
+            return self.dropped(&mut p);
+        }
+        self.local_in(p, InRoute::Local);
     }
 
     /// POSTROUTING then out of `dev`.
     fn post_routing(&mut self, mut p: PktCtx, dev: usize, _nexthop: u32) {
         let mut fx = Effects::default();
-        let indev = p.indev;
-        let mac = p.mac;
-        p.indev = IfName::NONE;
-        p.mac = None;
+        // Kernel rule (ip_output): POSTROUTING's input device is the packet's device so far
+        // (the receiving one for forwarded packets), so LOG shows IN= and MAC= there.
         if !self.walk(TableKind::Mangle, Hook::PostRouting, &mut p, &mut fx) {
             return self.dropped(&mut p);
         }
@@ -427,7 +478,9 @@ impl Engine {
         if !self.confirm(&mut p) {
             return self.dropped(&mut p);
         }
-        let _ = (indev, mac);
+        if dev == LO {
+            return self.loopback_in(p);
+        }
         let mtu = self.host.ifaces[dev].mtu as usize;
         let len = p.d.l3_end().min(p.buf.len());
         if len > mtu && !p.d.df() {

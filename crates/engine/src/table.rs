@@ -203,7 +203,9 @@ impl CTable {
         };
         let mut rules = Vec::with_capacity(n as usize);
         let mut counters = Vec::with_capacity(n as usize);
-        let mut needs_conntrack = t.kind == TableKind::Nat;
+        // Kernel rule (measured): a nat table alone does not start conntrack; NAT targets and
+        // conntrack matches do.
+        let mut needs_conntrack = false;
         let mut entry = [u32::MAX; 5];
         for (ci, c) in t.chains.iter().enumerate() {
             if let Some(h) = c.hook {
