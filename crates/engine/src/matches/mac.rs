@@ -1,15 +1,48 @@
-//! `-m mac`: not yet evaluated by the engine; a ruleset using it is refused when compiled.
+//! `-m mac [!] --mac-source XX:XX:XX:XX:XX:XX` (xt_mac): the Ethernet source address of a
+//! received frame.
 
 use super::{CompileCtx, CompileError, MatchEnv};
 use crate::pkt::PktCtx;
 use nfrs_rules::ext::mac::Mac;
 
-/// Checks the match when the ruleset is compiled.
+/// Nothing to check (nfrs-rules keeps it to PREROUTING, INPUT and FORWARD).
 pub fn compile(_m: &Mac, _cx: &mut CompileCtx) -> Result<(), CompileError> {
-    Err(CompileError::unsupported_match("mac"))
+    Ok(())
 }
 
-/// Never called: [`compile`] refuses.
-pub fn eval(_m: &Mac, _p: &PktCtx, _env: &mut MatchEnv) -> bool {
-    false
+/// Kernel rule (mac_mt): a packet without a received Ethernet header never matches, even
+/// with `!`; otherwise the header's source address equals the rule's, inverted by `!`.
+pub fn eval(m: &Mac, p: &PktCtx, _env: &mut MatchEnv) -> bool {
+    match &p.mac {
+        Some(h) => (h[6..12] == m.addr) ^ m.invert,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{eval, pkt, rule_matches};
+
+    #[test]
+    fn source_address() {
+        let mut p = pkt("udp 10.0.0.2:1 > 10.0.0.1:2");
+        let yes = rule_matches(&["-m", "mac", "--mac-source", "02:00:00:00:00:0a"]).remove(0);
+        let not = rule_matches(&["-m", "mac", "!", "--mac-source", "02:00:00:00:00:0a"]).remove(0);
+        assert!(!eval(&yes, &p).0);
+        assert!(
+            !eval(&not, &p).0,
+            "no Ethernet header: no match even inverted"
+        );
+        let mut h = [0u8; 14];
+        h[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        h[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x0a]);
+        h[12] = 8;
+        p.mac = Some(h);
+        assert!(eval(&yes, &p).0);
+        assert!(!eval(&not, &p).0);
+        h[11] = 0x0b;
+        p.mac = Some(h);
+        assert!(!eval(&yes, &p).0);
+        assert!(eval(&not, &p).0);
+    }
 }

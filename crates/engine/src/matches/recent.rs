@@ -132,7 +132,7 @@ impl List {
             return Some(working);
         }
         let head = &self.entries[0];
-        let newest = head.stamps[(head.index as usize + head.stamps.len() - 1) % head.stamps.len()];
+        let newest = head.stamps[head.index as usize - 1];
         if time_after(time, newest) {
             self.remove(0);
             return working.checked_sub(1);
