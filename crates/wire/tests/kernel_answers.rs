@@ -54,6 +54,7 @@ fn ip_of(frame: &[u8]) -> &[u8] {
 fn emitted_packets_match_the_kernel_byte_for_byte() {
     let mut compared = 0;
     let mut silent_rejects = 0;
+    let mut ttl_checks = 0;
     for (i, b) in blocks().iter().enumerate() {
         let sent = ip_of(&b.sent);
         // The packet as the host holds it after receipt: a record-route option gets the
@@ -116,6 +117,16 @@ fn emitted_packets_match_the_kernel_byte_for_byte() {
             );
             compared += 1;
         }
+        if sd.ttl == 1 {
+            // Forwarding a TTL-1 packet: Time Exceeded unless icmp_send's packet rules forbid.
+            assert_eq!(
+                nfrs_wire::emit::may_answer_with_icmp_error(&rx),
+                !b.answers.is_empty(),
+                "block {i}: {}",
+                frame_to_string(&b.sent)
+            );
+            ttl_checks += 1;
+        }
         if b.answers.is_empty() {
             if rejected && reject_is_silent(&rx) {
                 // REJECT after a record-route option was filled in on receipt: silent.
@@ -132,6 +143,7 @@ fn emitted_packets_match_the_kernel_byte_for_byte() {
     }
     assert!(compared >= 27, "{compared}");
     assert_eq!(silent_rejects, 3);
+    assert!(ttl_checks >= 16, "{ttl_checks}");
 }
 
 #[test]
