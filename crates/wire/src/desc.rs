@@ -87,11 +87,12 @@ impl PacketDesc {
     /// Parses the IPv4 packet at `l3_off`; the whole datagram (total length) must be present.
     pub fn parse_ipv4(buf: &[u8], l3_off: usize) -> Result<PacketDesc> {
         let b = buf.get(l3_off..).ok_or(Error::Truncated)?;
-        if l3_off > usize::from(u16::MAX) {
-            return Err(Error::Malformed);
-        }
         let ip = ipv4::Packet::new_checked(b)?;
         let hl = ip.header_len();
+        // Offsets are kept as u16: the transport header must start within 64 KiB.
+        if l3_off + hl > usize::from(u16::MAX) {
+            return Err(Error::Malformed);
+        }
         let mut d = PacketDesc {
             l3_off: l3_off as u16,
             ihl: hl as u8,
@@ -287,15 +288,15 @@ impl QuotedDesc {
         let hl = ip.header_len();
         let l4 = q.get(hl..hl + 8).ok_or(Error::Truncated)?;
         let mut r = QuotedDesc {
-            l3_off: start as u16,
+            l3_off: u16::try_from(start).map_err(|_| Error::Malformed)?,
             ihl: hl as u8,
             total_len: ip.total_len(),
-            present_len: q.len() as u16,
+            present_len: u16::try_from(q.len()).map_err(|_| Error::Malformed)?,
             protocol: ip.protocol(),
             flags_frag: ip.flags_frag(),
             src: ip.src_addr(),
             dst: ip.dst_addr(),
-            l4_off: (start + hl) as u16,
+            l4_off: u16::try_from(start + hl).map_err(|_| Error::Malformed)?,
             sport: 0,
             dport: 0,
             icmp_type: 0,
@@ -570,6 +571,19 @@ mod tests {
         let f = frame("tcp 1.1.1.1:1 > 2.2.2.2:2 mss=1 ts=1/2");
         let d = PacketDesc::parse_frame(&f).unwrap();
         assert_eq!((d.tcp_opts_off(), d.tcp_opts_len()), (54, 16));
+        // The largest IP packet, in a frame; an IP header too far into a buffer is refused.
+        let f = frame("udp 1.1.1.1:1 > 2.2.2.2:2 len=65507");
+        let d = PacketDesc::parse_frame(&f).unwrap();
+        assert_eq!(
+            (d.total_len, d.payload_len(), d.l3_end()),
+            (65535, 65507, 65549)
+        );
+        let mut far = vec![0u8; 65520];
+        far.extend_from_slice(&f[14..]);
+        assert_eq!(
+            PacketDesc::parse_ipv4(&far, 65520).unwrap_err(),
+            Error::Malformed
+        );
     }
 
     #[test]
