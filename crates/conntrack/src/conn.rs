@@ -99,6 +99,8 @@ pub struct Conn {
     pub(crate) next: [u32; 2],
     /// NAT by-source chain link (table internal).
     pub(crate) src_next: u32,
+    /// Slot of the master connection for expected ones (u32::MAX: none).
+    pub(crate) master: u32,
 }
 
 impl Conn {
@@ -114,7 +116,13 @@ impl Conn {
             zone,
             next: [u32::MAX; 2],
             src_next: u32::MAX,
+            master: u32::MAX,
         }
+    }
+
+    /// The master connection of an expected (RELATED) connection.
+    pub fn master(&self) -> Option<crate::table::ConnId> {
+        (self.master != u32::MAX).then_some(crate::table::ConnId(self.master))
     }
 
     /// Original-direction tuple.

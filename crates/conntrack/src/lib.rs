@@ -22,9 +22,14 @@
 //!   [`TableFull`]: the rate-limited table-full message.
 //! - [`listing::Style`], [`ConnTable::listing`], [`listing::write_line`]: /proc and
 //!   `conntrack -L [-o extended]` lines, with or without the timeout column.
+//! - Expectations for helpers: [`ConnTable::expect_add`]`(Expectation, secs, now)`; a new
+//!   connection matching one is RELATED (`Tracked::expected`, [`Conn::master`]);
+//!   [`ConnTable::expect_listing`] (`conntrack -L expect`, `/proc/net/nf_conntrack_expect`);
+//!   [`ConnTable::set_helper`] / [`ConnTable::helper`] (`helper=` in `conntrack -L`).
 
 pub mod config;
 pub mod conn;
+pub mod expect;
 pub mod listing;
 pub mod ratelimit;
 pub mod reason;
@@ -37,6 +42,7 @@ mod testutil;
 
 pub use config::{ConfigError, CtConfig, Nanos, SEC};
 pub use conn::{status, Conn, Dir, ProtoState};
+pub use expect::{helper_id, ExpectFormat, Expectation, Expected, HELPER_NAMES};
 pub use listing::{Format, Style};
 pub use reason::{LogPrefix, Reason};
 pub use table::{ConfirmError, ConnId, ConnTable, CtInfo, Hook, Packet, TableFull, Tracked};

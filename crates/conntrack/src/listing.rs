@@ -51,6 +51,18 @@ fn l4_name(p: u8) -> &'static str {
 
 /// Writes one entry's line (without newline).
 pub fn write_line(out: &mut dyn Write, c: &Conn, now: Nanos, style: Style) -> fmt::Result {
+    write_line_helper(out, c, 0, now, style)
+}
+
+/// Writes one entry's line with its helper (id into [`crate::expect::HELPER_NAMES`]); only
+/// conntrack-tools prints `helper=`.
+pub fn write_line_helper(
+    out: &mut dyn Write,
+    c: &Conn,
+    helper: u8,
+    now: Nanos,
+    style: Style,
+) -> fmt::Result {
     let proc_fmt = style.format == Format::Proc;
     if style.format != Format::Conntrack {
         write!(out, "{:<8} {} ", "ipv4", 2)?;
@@ -90,6 +102,10 @@ pub fn write_line(out: &mut dyn Write, c: &Conn, now: Nanos, style: Style) -> fm
     if proc_fmt || c.zone != 0 {
         write!(out, "zone={} ", c.zone)?;
     }
+    if helper != 0 && !proc_fmt {
+        let names = crate::expect::HELPER_NAMES;
+        write!(out, "helper={} ", names[helper as usize % names.len()])?;
+    }
     write!(out, "use={}", if proc_fmt { 2 } else { 1 })
 }
 
@@ -107,7 +123,11 @@ impl ConnTable {
         let mut v: Vec<String> = self
             .iter()
             .filter(|(_, c)| !c.is_expired(now))
-            .map(|(_, c)| line(c, now, style))
+            .map(|(id, c)| {
+                let mut s = String::with_capacity(192);
+                let _ = write_line_helper(&mut s, c, self.helper(id), now, style);
+                s
+            })
             .collect();
         v.sort();
         v

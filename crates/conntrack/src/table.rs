@@ -8,6 +8,7 @@
 
 use crate::config::{CtConfig, Nanos, SEC};
 use crate::conn::{status, Conn, Dir, ProtoState};
+use crate::expect::{Expectation, Expected};
 use crate::ratelimit::RateLimit;
 use crate::reason::Reason;
 use crate::tcp::{self, Outcome, Segment};
@@ -130,6 +131,9 @@ pub struct Tracked {
     pub log2: Option<Reason>,
     /// The table-full message to print, if any (rate limit applied).
     pub table_full: Option<TableFull>,
+    /// The new connection matched this expectation (it is RELATED to `master`); NAT helpers
+    /// then call `nfrs_nat::follow_master`.
+    pub expected: Option<Expected>,
 }
 
 impl Tracked {
@@ -142,6 +146,7 @@ impl Tracked {
             log,
             log2: None,
             table_full: None,
+            expected: None,
         }
     }
 }
@@ -177,6 +182,8 @@ pub struct ConnTable {
     src_heads: Vec<u32>,
     count: u32,
     deferred: Vec<u32>,
+    helpers: Vec<u8>,
+    expects: Vec<Expectation>,
     ratelimit: RateLimit,
     /// No confirmed entry expires before this (a lower bound that lets `expire` return at
     /// once when nothing is due).
@@ -325,6 +332,8 @@ impl ConnTable {
             src_heads: vec![NIL; nb],
             count: 0,
             deferred: Vec::new(),
+            helpers: Vec::new(),
+            expects: Vec::new(),
             ratelimit: RateLimit::default(),
             earliest: Nanos::MAX,
             netns: None,
@@ -458,15 +467,40 @@ impl ConnTable {
         if let Some(i) = self.free.pop() {
             self.conns[i as usize] = c;
             self.slots[i as usize] = Slot::Unconfirmed;
+            self.helpers[i as usize] = 0;
             i
         } else {
             self.conns.push(c);
             self.slots.push(Slot::Unconfirmed);
+            self.helpers.push(0);
             (self.conns.len() - 1) as u32
         }
     }
 
+    pub(crate) fn expects(&self) -> &Vec<Expectation> {
+        &self.expects
+    }
+
+    pub(crate) fn expects_mut(&mut self) -> &mut Vec<Expectation> {
+        &mut self.expects
+    }
+
+    /// Assigns a helper to a connection (the raw table's `CT --helper`), by id
+    /// ([`crate::expect::HELPER_NAMES`]).
+    pub fn set_helper(&mut self, id: ConnId, helper: u8) {
+        self.helpers[id.0 as usize] = helper;
+    }
+
+    /// The helper id of a connection (0: none).
+    pub fn helper(&self, id: ConnId) -> u8 {
+        self.helpers[id.0 as usize]
+    }
+
     fn release(&mut self, idx: u32) {
+        if !self.expects.is_empty() {
+            // Kernel rule: a master's expectations go with it.
+            self.expects.retain(|e| e.master.0 != idx);
+        }
         self.bysource_unlink(idx);
         self.slots[idx as usize] = Slot::Free;
         self.free.push(idx);
@@ -800,6 +834,7 @@ impl ConnTable {
                 return self.icmp_error(pkt, zone, now);
             }
         }
+        let mut expected = None;
         loop {
             let Some(tuple) = packet_tuple(pkt.src, pkt.dst, pkt.proto, pkt.l4) else {
                 return Tracked::invalid(None);
@@ -811,7 +846,24 @@ impl ConnTable {
                         return Tracked::invalid(None);
                     };
                     match self.new_entry(tuple, reply, zone, now) {
-                        Ok(i) => (i, Dir::Original, true),
+                        Ok(i) => {
+                            if let Some(e) = self.expect_take(&tuple, zone, now) {
+                                // Kernel init_conntrack: an expected connection is RELATED to
+                                // its master and inherits its mark.
+                                let mark = self.conns[e.master.0 as usize].mark;
+                                let c = &mut self.conns[i as usize];
+                                c.status |= status::EXPECTED;
+                                c.master = e.master.0;
+                                c.mark = mark;
+                                self.helpers[i as usize] = e.child_helper;
+                                expected = Some(Expected {
+                                    master: e.master,
+                                    dir: e.dir,
+                                    saved_proto: e.saved_proto,
+                                });
+                            }
+                            (i, Dir::Original, true)
+                        }
                         Err(table_full) => {
                             return Tracked {
                                 drop: true,
@@ -862,6 +914,7 @@ impl ConnTable {
                         log: res.log,
                         log2: res.log2,
                         table_full: None,
+                        expected,
                     };
                 }
             }
@@ -1015,6 +1068,7 @@ impl ConnTable {
             log: None,
             log2: None,
             table_full: None,
+            expected: None,
         }
     }
 }

@@ -1,0 +1,260 @@
+//! Expectations: connections a helper (IRC DCC, FTP data...) announced, which become RELATED
+//! connections of their master when they arrive (kernel `nf_conntrack_expect.c`), and their
+//! listings (`conntrack -L expect`, `/proc/net/nf_conntrack_expect`). Helpers themselves (the
+//! parsing of IRC/FTP payloads) live elsewhere; they call [`ConnTable::expect_add`].
+
+use core::fmt::{self, Write};
+
+use crate::config::{Nanos, SEC};
+use crate::conn::Dir;
+use crate::table::{ConnId, ConnTable};
+use crate::tuple::{Addr, Tuple};
+
+/// Helper names by id (0 = none), as `helper=` and `-m helper` name them.
+pub const HELPER_NAMES: &[&str] = &[
+    "", "ftp", "irc", "tftp", "sip", "h323", "pptp", "amanda", "snmp",
+];
+
+/// Id of a helper name (`None` for an unknown one).
+pub fn helper_id(name: &str) -> Option<u8> {
+    HELPER_NAMES
+        .iter()
+        .position(|n| !n.is_empty() && *n == name)
+        .map(|i| i as u8)
+}
+
+/// Expectation flags (`NF_CT_EXPECT_*`).
+pub mod expect_flags {
+    /// Stays after matching.
+    pub const PERMANENT: u8 = 1;
+    /// Not matched yet (being set up).
+    pub const INACTIVE: u8 = 2;
+    /// Created from user space.
+    pub const USERSPACE: u8 = 4;
+}
+
+/// An expected connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    /// The expected original tuple; bits outside `mask` are zero.
+    pub tuple: Tuple,
+    /// Source address and port bits that must match (destination and protocol always do).
+    pub mask: Tuple,
+    /// The connection that announced it.
+    pub master: ConnId,
+    /// Helper id of the master's helper (for the listing).
+    pub helper: u8,
+    /// Helper for the expected connection itself (0: none, as IRC DCC).
+    pub child_helper: u8,
+    /// Expectation class (the listing's `class=`).
+    pub class: u8,
+    /// `expect_flags::*`.
+    pub flags: u8,
+    /// The master direction the announcement travelled (NAT follows the master with it).
+    pub dir: Dir,
+    /// The port behind the NAT the helper saved (destination of the expected connection after
+    /// NAT), 0 when no NAT helper changed it.
+    pub saved_proto: u16,
+    /// Absolute deadline.
+    pub timeout: Nanos,
+    /// Zone of the master.
+    pub zone: u16,
+}
+
+impl Expectation {
+    /// Kernel rule (nf_ct_tuple_mask_cmp): destination and protocol equal, source equal under
+    /// the mask.
+    pub fn matches(&self, t: &Tuple) -> bool {
+        t.proto == self.tuple.proto
+            && t.dst == self.tuple.dst
+            && t.dst_l4 == self.tuple.dst_l4
+            && t.src & self.mask.src == self.tuple.src
+            && t.src_l4 & self.mask.src_l4 == self.tuple.src_l4
+    }
+}
+
+/// Which expectation a new connection matched (returned by `track` in [`crate::Tracked`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// The master connection.
+    pub master: ConnId,
+    /// See [`Expectation::dir`].
+    pub dir: Dir,
+    /// See [`Expectation::saved_proto`].
+    pub saved_proto: u16,
+}
+
+/// Listing formats for expectations.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ExpectFormat {
+    /// `conntrack -L expect`.
+    Conntrack,
+    /// `/proc/net/nf_conntrack_expect`.
+    Proc,
+}
+
+fn l4(out: &mut dyn Write, t: &Tuple, sport: u16, dport: u16) -> fmt::Result {
+    if t.proto == 1 {
+        write!(
+            out,
+            "type={} code={} id={}",
+            dport >> 8,
+            dport & 0xff,
+            sport
+        )
+    } else if t.has_ports() {
+        write!(out, "sport={sport} dport={dport}")
+    } else {
+        Ok(())
+    }
+}
+
+impl ConnTable {
+    /// Adds an expectation (kernel `nf_ct_expect_related`), replacing an equal one. `timeout_secs`
+    /// counts from `now`.
+    pub fn expect_add(&mut self, mut e: Expectation, timeout_secs: u32, now: Nanos) {
+        e.timeout = now + timeout_secs as Nanos * SEC;
+        e.tuple.src &= e.mask.src;
+        e.tuple.src_l4 &= e.mask.src_l4;
+        let exps = self.expects_mut();
+        exps.retain(|x| !(x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone));
+        exps.push(e);
+    }
+
+    /// Live expectations (not yet used, not expired at `now`).
+    pub fn expectations(&self, now: Nanos) -> impl Iterator<Item = &Expectation> {
+        self.expects().iter().filter(move |e| e.timeout > now)
+    }
+
+    /// Removes expectations that timed out.
+    pub fn expect_expire(&mut self, now: Nanos) {
+        self.expects_mut().retain(|e| e.timeout > now);
+    }
+
+    /// Kernel `nf_ct_find_expectation`: the first live, active expectation of a confirmed
+    /// master matching `t` in `zone`; it is consumed unless PERMANENT.
+    pub(crate) fn expect_take(&mut self, t: &Tuple, zone: u16, now: Nanos) -> Option<Expectation> {
+        if self.expects().is_empty() {
+            return None;
+        }
+        let i = self.expects().iter().position(|e| {
+            e.timeout > now
+                && e.flags & expect_flags::INACTIVE == 0
+                && e.zone == zone
+                && e.matches(t)
+                && self.get(e.master).is_confirmed()
+        })?;
+        let e = self.expects()[i];
+        if e.flags & expect_flags::PERMANENT == 0 {
+            self.expects_mut().remove(i);
+        }
+        Some(e)
+    }
+
+    /// Lines of the live expectations, sorted, with or without the timeout column.
+    pub fn expect_listing(&self, now: Nanos, format: ExpectFormat, timeout: bool) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .expectations(now)
+            .map(|e| {
+                let mut s = String::new();
+                let _ = self.write_expect(&mut s, e, now, format, timeout);
+                s
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn write_expect(
+        &self,
+        out: &mut dyn Write,
+        e: &Expectation,
+        now: Nanos,
+        format: ExpectFormat,
+        timeout: bool,
+    ) -> fmt::Result {
+        if timeout {
+            write!(out, "{} ", e.timeout.saturating_sub(now) / SEC)?;
+        }
+        let t = &e.tuple;
+        match format {
+            ExpectFormat::Proc => {
+                write!(
+                    out,
+                    "l3proto = 2 proto={} src={} dst={} ",
+                    t.proto,
+                    Addr(t.src),
+                    Addr(t.dst)
+                )?;
+                if t.proto == 1 || t.has_ports() {
+                    l4(out, t, t.src_l4, t.dst_l4)?;
+                    out.write_char(' ')?;
+                }
+                let mut delim = "";
+                for (bit, name) in [
+                    (expect_flags::PERMANENT, "PERMANENT"),
+                    (expect_flags::INACTIVE, "INACTIVE"),
+                    (expect_flags::USERSPACE, "USERSPACE"),
+                ] {
+                    if e.flags & bit != 0 {
+                        write!(out, "{delim}{name}")?;
+                        delim = ",";
+                    }
+                }
+                if e.helper != 0 {
+                    write!(
+                        out,
+                        "{}{}",
+                        if e.flags != 0 { " " } else { "" },
+                        HELPER_NAMES[e.helper as usize % HELPER_NAMES.len()]
+                    )?;
+                }
+                Ok(())
+            }
+            ExpectFormat::Conntrack => {
+                write!(
+                    out,
+                    "proto={} src={} dst={} ",
+                    t.proto,
+                    Addr(t.src),
+                    Addr(t.dst)
+                )?;
+                if t.proto == 1 || t.has_ports() {
+                    l4(out, t, t.src_l4, t.dst_l4)?;
+                    out.write_char(' ')?;
+                }
+                let m = &e.mask;
+                write!(
+                    out,
+                    "mask-src={} mask-dst={} ",
+                    Addr(m.src),
+                    Addr(0xffff_ffff)
+                )?;
+                if t.proto == 1 || t.has_ports() {
+                    l4(out, t, m.src_l4, 0xffff)?;
+                    out.write_char(' ')?;
+                }
+                let mo = self.get(e.master).tuple[0];
+                write!(
+                    out,
+                    "master-src={} master-dst={} ",
+                    Addr(mo.src),
+                    Addr(mo.dst)
+                )?;
+                if mo.proto == 1 || mo.has_ports() {
+                    l4(out, &mo, mo.src_l4, mo.dst_l4)?;
+                    out.write_char(' ')?;
+                }
+                write!(out, "class={}", e.class)?;
+                if e.helper != 0 {
+                    write!(
+                        out,
+                        " helper={}",
+                        HELPER_NAMES[e.helper as usize % HELPER_NAMES.len()]
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
