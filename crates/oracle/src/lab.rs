@@ -75,7 +75,9 @@ fn sysctl_path(name: &str) -> String {
 fn names_interface(name: &str, host: &Host) -> bool {
     host.interfaces
         .iter()
-        .any(|i| name.contains(&format!(".{}.", i.name)))
+        .map(|i| &i.name)
+        .chain(host.bridges.iter().map(|b| &b.name))
+        .any(|n| name.contains(&format!(".{n}.")))
 }
 
 /// The namespaces of one run, deleted on drop.
@@ -197,6 +199,16 @@ impl Lab {
                 self.wires[i]
             ));
         }
+        for b in &host.bridges {
+            batch.push_str(&format!(
+                "link add {} address {} type bridge stp_state 0 forward_delay 0 mcast_snooping 0\n",
+                b.name,
+                format_mac(&b.mac)
+            ));
+            for p in &b.ports {
+                batch.push_str(&format!("link set {p} master {}\n", b.name));
+            }
+        }
         Self::check_interrupt()?;
         run_cmd(&["ip", "-n", &self.dut, "-batch", "-"], Some(&batch))?;
 
@@ -233,6 +245,12 @@ impl Lab {
                 self.dut, ifc.name
             ));
         }
+        for b in &host.bridges {
+            script.push_str(&format!(
+                "ip netns exec {} ethtool -K {} tx off sg off tso off gso off gro off\n",
+                self.dut, b.name
+            ));
+        }
         for w in &self.wires {
             script.push_str(&format!("ip -n {w} link set {WIRE_IF} arp off up\n"));
         }
@@ -246,6 +264,13 @@ impl Lab {
                 batch.push_str(&format!("addr add {a}{brd} dev {}\n", ifc.name));
             }
             batch.push_str(&format!("link set {} up\n", ifc.name));
+        }
+        for b in &host.bridges {
+            for a in &b.addresses {
+                let brd = if a.prefix < 31 { " brd +" } else { "" };
+                batch.push_str(&format!("addr add {a}{brd} dev {}\n", b.name));
+            }
+            batch.push_str(&format!("link set {} up\n", b.name));
         }
         for r in &host.routes {
             let to = match r.to {
@@ -269,37 +294,39 @@ impl Lab {
         // (SCENARIOS.md: an address without an entry has the interface's default neighbour MAC);
         // larger subnets get the addresses the scenario mentions.
         let mut all_peers: Vec<Ipv4Addr> = peers.to_vec();
-        for ifc in &host.interfaces {
-            for c in &ifc.addresses {
-                if c.prefix >= 22 && c.prefix <= 30 {
-                    let net = u32::from(c.network());
-                    let bcast = u32::from(c.broadcast());
-                    all_peers.extend((net + 1..bcast).map(Ipv4Addr::from));
-                }
+        let own = host
+            .interfaces
+            .iter()
+            .flat_map(|i| i.addresses.iter())
+            .chain(host.bridges.iter().flat_map(|b| b.addresses.iter()));
+        for c in own {
+            if c.prefix >= 22 && c.prefix <= 30 {
+                let net = u32::from(c.network());
+                let bcast = u32::from(c.broadcast());
+                all_peers.extend((net + 1..bcast).map(Ipv4Addr::from));
             }
         }
         for p in &all_peers {
             if host.is_local_address(*p) {
                 continue;
             }
-            let Some(ifc) = host.connected_interface(*p) else {
+            let Some(dev) = host.connected_device(*p) else {
                 continue;
             };
-            if ifc
-                .addresses
+            if host
+                .device_addresses(dev)
                 .iter()
                 .any(|c| c.broadcast() == *p || c.network() == *p)
             {
                 continue;
             }
-            if !seen.insert((ifc.name.clone(), *p)) {
+            if !seen.insert((dev.to_string(), *p)) {
                 continue;
             }
-            let mac = host.neighbour_mac(&ifc.name, *p).expect("interface exists");
+            let mac = host.neighbour_mac(dev, *p).expect("device exists");
             batch.push_str(&format!(
-                "neigh replace {p} lladdr {} dev {} nud permanent\n",
-                format_mac(&mac),
-                ifc.name
+                "neigh replace {p} lladdr {} dev {dev} nud permanent\n",
+                format_mac(&mac)
             ));
         }
         Self::check_interrupt()?;
@@ -320,10 +347,21 @@ impl Lab {
                     .map_err(|e| e.to_string())?;
                 all &= up;
             }
+            for b in &host.bridges {
+                let up = sys::in_netns(&self.home, dut_fd, || Ok(oper_up(&b.name)))
+                    .map_err(|e| e.to_string())?;
+                all &= up;
+            }
             for fd in &self.wire_fds {
                 let up = sys::in_netns(&self.home, fd, || Ok(oper_up(WIRE_IF)))
                     .map_err(|e| e.to_string())?;
                 all &= up;
+            }
+            if all && !host.bridges.is_empty() {
+                // Bridge ports start out blocking even without STP: wait for forwarding.
+                let out = self.dut_cmd(&["bridge", "-j", "link"], None)?;
+                let ports = host.bridges.iter().map(|b| b.ports.len()).sum::<usize>();
+                all = out.matches("\"state\":\"forwarding\"").count() >= ports;
             }
             if all {
                 return Ok(());
@@ -363,6 +401,11 @@ impl Drop for Lab {
         }
         self.dut_fd = None;
         self.wire_fds.clear();
+        if std::env::var_os("NFRS_ORACLE_KEEP_LAB").is_some() {
+            // Debugging aid: leave the namespaces for inspection (delete them by hand).
+            eprintln!("kernel-run: keeping namespaces {:?}", self.created);
+            return;
+        }
         for ns in self.created.drain(..) {
             match sys::delete_netns(&ns) {
                 Ok(()) => {}

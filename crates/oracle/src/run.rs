@@ -112,6 +112,9 @@ fn mentioned_addresses(sc: &Scenario, prepared: &[Prepared]) -> Vec<Ipv4Addr> {
             set.insert(v);
         }
     }
+    for n in &sc.host.neighbours {
+        set.insert(n.address);
+    }
     // Address ranges in rules (`--to-source a-b`): add their ends only; the middle of a range
     // is reached through the same neighbour MAC rule if ever used.
     set.into_iter().collect()
@@ -239,6 +242,15 @@ fn arp_probe(mac: [u8; 6], target: Ipv4Addr) -> Vec<u8> {
     f.extend_from_slice(&[0; 6]);
     f.extend_from_slice(&target.octets());
     f
+}
+
+/// The MAC prefix of barrier probes (02:fe:00:00:xx:xx), reserved to the oracle.
+const BARRIER_PREFIX: [u8; 4] = [0x02, 0xfe, 0, 0];
+
+/// Whether a captured frame belongs to the barrier machinery (a probe a bridge flooded to
+/// another port, or an answer to one): never part of a result.
+fn is_barrier_frame(frame: &[u8]) -> bool {
+    frame.len() >= 12 && (frame[6..10] == BARRIER_PREFIX || frame[0..4] == BARRIER_PREFIX)
 }
 
 fn is_barrier_reply(frame: &[u8], mac: [u8; 6]) -> bool {
@@ -479,12 +491,19 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
     crate::signals::install();
     let prepared = prepare(sc)?;
     let host = &sc.host;
+    // The barrier asks for an address of the host on a wire that reaches it: an interface's
+    // own, or its bridge's.
     let barrier = host
         .interfaces
         .iter()
         .enumerate()
-        .find_map(|(i, ifc)| ifc.addresses.first().map(|a| (i, a.addr)))
-        .ok_or("kernel-run needs at least one interface with an address (for the barrier)")?;
+        .find_map(|(i, ifc)| {
+            ifc.addresses
+                .first()
+                .or_else(|| host.bridge_of(&ifc.name).and_then(|b| b.addresses.first()))
+                .map(|a| (i, a.addr))
+        })
+        .ok_or("kernel-run needs an interface (or bridge) with an address (for the barrier)")?;
 
     let _excl = FileLock::acquire(EXCLUSIVE_LOCK, sc.exclusive).map_err(err("exclusive lock"))?;
     // LOG in a child namespace reaches the kernel log only with this machine-wide switch.
@@ -592,7 +611,14 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
         }
         // The barrier.
         barrier_no = barrier_no.wrapping_add(1);
-        let bmac = [0x02, 0xfe, 0, 0, (barrier_no >> 8) as u8, barrier_no as u8];
+        let bmac = [
+            BARRIER_PREFIX[0],
+            BARRIER_PREFIX[1],
+            BARRIER_PREFIX[2],
+            BARRIER_PREFIX[3],
+            (barrier_no >> 8) as u8,
+            barrier_no as u8,
+        ];
         let bw = &wires[barrier.0];
         bw.sock
             .send(&arp_probe(bmac, barrier.1))
@@ -618,7 +644,9 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
                     done = true;
                     break;
                 }
-                events.push(out_event(&bw.dev, &buf[..n], p));
+                if !is_barrier_frame(&buf[..n]) {
+                    events.push(out_event(&bw.dev, &buf[..n], p));
+                }
             }
         }
         // The barrier's wire was read up to the answer; the others are read whole.
@@ -627,7 +655,9 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
                 continue;
             }
             while let Some(n) = w.sock.try_recv(&mut buf).map_err(err("capture"))? {
-                events.push(out_event(&w.dev, &buf[..n], p));
+                if !is_barrier_frame(&buf[..n]) {
+                    events.push(out_event(&w.dev, &buf[..n], p));
+                }
             }
         }
         for pkt in nflog.drain().map_err(err("NFLOG"))? {
@@ -839,7 +869,9 @@ fn drain_wires(
 ) -> Result<(), String> {
     for w in wires {
         while let Some(n) = w.sock.try_recv(buf).map_err(err("capture"))? {
-            events.push(out_event(&w.dev, &buf[..n], input));
+            if !is_barrier_frame(&buf[..n]) {
+                events.push(out_event(&w.dev, &buf[..n], input));
+            }
         }
     }
     Ok(())

@@ -103,12 +103,7 @@ mod tests {
             let r = crate::result::RunResult::parse(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", c.golden.display()));
             assert_eq!(r.description, sc.description, "{}", c.golden.display());
-            assert_eq!(
-                r.packets.len(),
-                packets,
-                "{}",
-                c.golden.display()
-            );
+            assert_eq!(r.packets.len(), packets, "{}", c.golden.display());
             assert_eq!(
                 r.to_text(),
                 text,

@@ -4,11 +4,13 @@
 //! `exclusive = true` (the scenario changes machine-wide settings such as
 //! `net.netfilter.nf_conntrack_max`; the kernel oracle never runs it beside another one);
 //! `[[pcap_ingress]]` with `src` (CIDR) and `dev` (frames of a capture from those sources enter on
-//! that device; see [`crate::capture`]).
+//! that device; see [`crate::capture`]); `[[bridge]]` with `name`, `ports` (interface names),
+//! `address`/`addresses`, `mac` (default `02:00:00:00:02:NN`), see [`crate::host::Bridge`].
 //! Any other key is refused with the file and line.
 
 use crate::host::{
-    default_interface_mac, parse_mac, Cidr, Host, Interface, Listen, ListenProto, Neighbour, Route,
+    default_bridge_mac, default_interface_mac, parse_mac, Bridge, Cidr, Host, Interface, Listen,
+    ListenProto, Neighbour, Route,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -146,6 +148,18 @@ struct RawScenario {
     listen: Vec<Spanned<RawListen>>,
     #[serde(default)]
     pcap_ingress: Vec<Spanned<RawPcapIngress>>,
+    #[serde(default)]
+    bridge: Vec<Spanned<RawBridge>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBridge {
+    name: String,
+    ports: Vec<String>,
+    address: Option<String>,
+    addresses: Option<Vec<String>>,
+    mac: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -325,13 +339,49 @@ pub fn parse(src: &str, path: &Path) -> Result<Scenario, ScenarioError> {
         });
     }
 
+    for (idx, sb) in raw.bridge.iter().enumerate() {
+        let at = sb.span().start;
+        let rb = sb.get_ref();
+        if rb.name.is_empty() || rb.name.len() > 15 || rb.name.contains(['/', ' ', ':']) {
+            return Err(cx.err_at(
+                at,
+                format!("bridge name `{}` is not a valid interface name", rb.name),
+            ));
+        }
+        if host.has_device(&rb.name) || rb.name == "local" || rb.name == "lo" {
+            return Err(cx.err_at(at, format!("bridge name `{}` is already taken", rb.name)));
+        }
+        for p in &rb.ports {
+            if host.interface(p).is_none() {
+                return Err(cx.err_at(at, format!("bridge port `{p}` is not an [[interface]]")));
+            }
+            if host.bridge_of(p).is_some() {
+                return Err(cx.err_at(at, format!("interface `{p}` is a port of two bridges")));
+            }
+        }
+        let mut addresses = Vec::new();
+        for a in rb.address.iter().chain(rb.addresses.iter().flatten()) {
+            addresses.push(Cidr::parse(a).map_err(|m| cx.err_at(at, m))?);
+        }
+        let mac = match &rb.mac {
+            Some(m) => parse_mac(m).map_err(|m| cx.err_at(at, m))?,
+            None => default_bridge_mac(idx + 1),
+        };
+        host.bridges.push(Bridge {
+            name: rb.name.clone(),
+            ports: rb.ports.clone(),
+            addresses,
+            mac,
+        });
+    }
+
     let parse_addr = |s: &str, at: usize| -> Result<Ipv4Addr, ScenarioError> {
         s.trim()
             .parse::<Ipv4Addr>()
             .map_err(|_| cx.err_at(at, format!("`{s}` is not an IPv4 address")))
     };
     let check_dev = |dev: &str, at: usize, host: &Host| -> Result<(), ScenarioError> {
-        if host.interface(dev).is_none() {
+        if !host.has_device(dev) {
             return Err(cx.err_at(at, format!("unknown interface `{dev}`")));
         }
         Ok(())

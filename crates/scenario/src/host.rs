@@ -123,6 +123,26 @@ pub fn default_neighbour_mac(index: usize) -> Mac {
     [0x02, 0, 0, 0, 0x01, index as u8]
 }
 
+/// A bridge of the host (a project key, `[[bridge]]`): its ports are `[[interface]]`s; it may
+/// carry addresses itself. Frames between its ports are bridged; with
+/// `net.bridge.bridge-nf-call-iptables` (1 in a new namespace) they also cross iptables FORWARD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bridge {
+    /// Its name (`br0`).
+    pub name: String,
+    /// Its ports, `[[interface]]` names, in file order.
+    pub ports: Vec<String>,
+    /// Its addresses.
+    pub addresses: Vec<Cidr>,
+    /// Its MAC; default `02:00:00:00:02:NN`, NN the 1-based bridge index in file order.
+    pub mac: Mac,
+}
+
+/// The default MAC of the bridge at 1-based `index`: `02:00:00:00:02:NN`.
+pub fn default_bridge_mac(index: usize) -> Mac {
+    [0x02, 0, 0, 0, 0x02, index as u8]
+}
+
 /// A route beside the connected ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -221,6 +241,8 @@ pub struct Host {
     pub sysctls: BTreeMap<String, String>,
     /// Sockets open on the host.
     pub listen: Vec<Listen>,
+    /// Bridges over some of the interfaces (project key `[[bridge]]`).
+    pub bridges: Vec<Bridge>,
 }
 
 impl Host {
@@ -235,6 +257,56 @@ impl Host {
             .iter()
             .position(|i| i.name == name)
             .map(|p| p + 1)
+    }
+
+    /// The bridge called `name`.
+    pub fn bridge(&self, name: &str) -> Option<&Bridge> {
+        self.bridges.iter().find(|b| b.name == name)
+    }
+
+    /// The bridge interface `port` belongs to, if any.
+    pub fn bridge_of(&self, port: &str) -> Option<&Bridge> {
+        self.bridges
+            .iter()
+            .find(|b| b.ports.iter().any(|p| p == port))
+    }
+
+    /// Whether `dev` names an interface or a bridge of the host.
+    pub fn has_device(&self, dev: &str) -> bool {
+        self.interface(dev).is_some() || self.bridge(dev).is_some()
+    }
+
+    /// The layer-3 device (an interface, or the bridge it is a port of) whose connected subnet
+    /// holds `a`, longest prefix first, then file order (interfaces before bridges).
+    pub fn connected_device(&self, a: Ipv4Addr) -> Option<&str> {
+        let mut best: Option<(&str, u8)> = None;
+        let devs = self
+            .interfaces
+            .iter()
+            .map(|i| (i.name.as_str(), &i.addresses))
+            .chain(self.bridges.iter().map(|b| (b.name.as_str(), &b.addresses)));
+        for (name, addrs) in devs {
+            for c in addrs {
+                let better = match best {
+                    Some((_, p)) => c.prefix > p,
+                    None => true,
+                };
+                if c.contains(a) && better {
+                    best = Some((name, c.prefix));
+                }
+            }
+        }
+        best.map(|(n, _)| n)
+    }
+
+    /// The addresses of device `dev` (interface or bridge).
+    pub fn device_addresses(&self, dev: &str) -> &[Cidr] {
+        if let Some(i) = self.interface(dev) {
+            return &i.addresses;
+        }
+        self.bridge(dev)
+            .map(|b| b.addresses.as_slice())
+            .unwrap_or(&[])
     }
 
     /// A sysctl's value: the scenario's, else the lab default, else `None` (the kernel default).
@@ -260,11 +332,15 @@ impl Host {
         out
     }
 
-    /// Whether `a` is one of the host's own addresses.
+    /// Whether `a` is one of the host's own addresses (interfaces and bridges).
     pub fn is_local_address(&self, a: Ipv4Addr) -> bool {
         self.interfaces
             .iter()
             .any(|i| i.addresses.iter().any(|c| c.addr == a))
+            || self
+                .bridges
+                .iter()
+                .any(|b| b.addresses.iter().any(|c| c.addr == a))
     }
 
     /// The interface whose connected subnet holds `a` (first match in file order, longest
@@ -285,8 +361,9 @@ impl Host {
         best.map(|(i, _)| i)
     }
 
-    /// The MAC of neighbour `a` on interface `dev`: its `[[neighbour]]` entry, else
-    /// `02:00:00:00:01:NN` with NN the interface's index. `None` if `dev` is unknown.
+    /// The MAC of neighbour `a` on device `dev`: its `[[neighbour]]` entry, else
+    /// `02:00:00:00:01:NN` with NN the interface's index (for a bridge: its first port's).
+    /// `None` if `dev` is unknown.
     pub fn neighbour_mac(&self, dev: &str, a: Ipv4Addr) -> Option<Mac> {
         if let Some(n) = self
             .neighbours
@@ -294,6 +371,13 @@ impl Host {
             .find(|n| n.dev == dev && n.address == a)
         {
             return Some(n.mac);
+        }
+        if let Some(b) = self.bridge(dev) {
+            return b
+                .ports
+                .first()
+                .and_then(|p| self.interface_index(p))
+                .map(default_neighbour_mac);
         }
         self.interface_index(dev).map(default_neighbour_mac)
     }

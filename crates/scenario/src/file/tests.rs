@@ -183,3 +183,60 @@ fn rules_file_is_read_relative_to_the_scenario() {
     assert!(load(&path).unwrap_err().msg.contains("missing.rules"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bridges_parse_with_defaults_and_checks() {
+    let base =
+        "description = \"x\"\n[[interface]]\nname = \"lan0\"\n[[interface]]\nname = \"lan1\"\n";
+    let s = p(&format!(
+        "{base}[[bridge]]\nname = \"br0\"\nports = [\"lan0\", \"lan1\"]\naddress = \"10.0.0.1/24\"\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.254\"\ndev = \"br0\"\n"
+    ))
+    .unwrap();
+    let h = &s.host;
+    let b = h.bridge("br0").unwrap();
+    assert_eq!(b.mac, [2, 0, 0, 0, 2, 1]);
+    assert_eq!(h.bridge_of("lan1").unwrap().name, "br0");
+    assert_eq!(h.connected_device("10.0.0.7".parse().unwrap()), Some("br0"));
+    assert!(h.is_local_address("10.0.0.1".parse().unwrap()));
+    assert_eq!(
+        h.neighbour_mac("br0", "10.0.0.7".parse().unwrap()),
+        Some([2, 0, 0, 0, 1, 1])
+    );
+    let e = p(&format!(
+        "{base}[[bridge]]\nname = \"br0\"\nports = [\"eth9\"]\n"
+    ))
+    .unwrap_err();
+    assert!(e.msg.contains("eth9"), "{e}");
+    let e = p(&format!(
+        "{base}[[bridge]]\nname = \"br0\"\nports = [\"lan0\"]\n[[bridge]]\nname = \"br1\"\nports = [\"lan0\"]\n"
+    ))
+    .unwrap_err();
+    assert!(e.msg.contains("two bridges"), "{e}");
+    let e = p(&format!("{base}[[bridge]]\nname = \"lan0\"\nports = []\n")).unwrap_err();
+    assert!(e.msg.contains("taken"), "{e}");
+}
+
+#[test]
+fn pcap_keys_are_checked() {
+    let base = "description = \"x\"\n[[interface]]\nname = \"lan0\"\n";
+    let s = p(&format!(
+        "{base}pcap = \"x.pcap\"\npcap_dev = \"lan0\"\n[[pcap_ingress]]\nsrc = \"10.0.0.0/8\"\ndev = \"lan0\"\n"
+    ));
+    // Top-level keys after a table belong to that table in TOML: write them first.
+    assert!(s.is_err());
+    let s = p(
+        "description = \"x\"\npcap = \"x.pcap\"\npcap_dev = \"lan0\"\n[[pcap_ingress]]\nsrc = \"10.0.0.0/8\"\ndev = \"lan0\"\n[[interface]]\nname = \"lan0\"\n"
+    )
+    .unwrap();
+    match &s.input {
+        Input::Pcap { dev, ingress, .. } => {
+            assert_eq!(dev.as_deref(), Some("lan0"));
+            assert_eq!(ingress.len(), 1);
+        }
+        _ => panic!("not a pcap input"),
+    }
+    assert!(s.capture_frames().unwrap_err().msg.contains("x.pcap"));
+    let e = p("description = \"x\"\npcap_dev = \"lan0\"\n[[interface]]\nname = \"lan0\"\n")
+        .unwrap_err();
+    assert!(e.msg.contains("without `pcap`"), "{e}");
+}
