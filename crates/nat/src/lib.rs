@@ -12,6 +12,7 @@
 //!   [`initialized`] to know whether a manip is decided.
 //! - [`masquerade_range`], [`redirect_range`], [`netmap_range`]: the per-target ranges.
 //! - [`pick_addr`]: the address the kernel's hash picks from a range.
+//! - [`follow_master`]: NAT for a connection a helper expected (`Tracked::expected`).
 //! - [`nat_packet`]`(bytes, conn, dir, manip)`: rewrite a packet at a NAT hook;
 //!   [`translate_icmp_error`] for RELATED ICMP errors (quoted header too).
 //! - [`hook::action`] / [`hook::finish`]: the kernel's order of work at a NAT hook (skip,
@@ -24,6 +25,6 @@ pub mod select;
 
 pub use rewrite::{nat_packet, translate_icmp_error, NatDrop};
 pub use select::{
-    flags, initialized, masquerade_range, netmap_range, null_binding, pick_addr, redirect_range,
-    setup_info, Manip, NatDecision, NatRange, RandomSource, XorShift,
+    flags, follow_master, initialized, masquerade_range, netmap_range, null_binding, pick_addr,
+    redirect_range, setup_info, Manip, NatDecision, NatRange, RandomSource, XorShift,
 };

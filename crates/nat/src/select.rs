@@ -501,6 +501,24 @@ pub fn null_binding(
     setup_info(table, id, &NatRange::addr(a), m, rng, now)
 }
 
+/// Kernel `nf_nat_follow_master`, the NAT helpers' expectation callback: the expected
+/// connection's source becomes the address the master talks to (in the master direction
+/// opposite to the expectation's), its destination the master's other end at the port the
+/// helper saved.
+pub fn follow_master(
+    table: &mut ConnTable,
+    id: ConnId,
+    e: &nfrs_conntrack::Expected,
+    rng: &mut dyn RandomSource,
+    now: Nanos,
+) {
+    let master = *table.get(e.master);
+    let t = master.tuple[1 - e.dir.index()];
+    setup_info(table, id, &NatRange::addr(t.dst), Manip::Src, rng, now);
+    let r = NatRange::addr(t.src).with_ports(e.saved_proto, e.saved_proto);
+    setup_info(table, id, &r, Manip::Dst, rng, now);
+}
+
 /// MASQUERADE: the outgoing interface's address (chosen by the caller), the rule's ports and
 /// flags. `None` when the interface has no address (the kernel drops the packet).
 pub fn masquerade_range(rule: &NatRange, out_addr: Option<u32>) -> Option<NatRange> {

@@ -427,3 +427,71 @@ fn exhausted_port_range_fails_at_confirm_like_the_kernel() {
     ports.sort();
     assert_eq!((ports, failed, t.count()), (vec![1000, 1001, 1002], 3, 3));
 }
+
+#[test]
+fn expected_connection_follows_its_master() {
+    // The IRC DCC run recorded in crates/conntrack/tests/data/kernel-expect-irc.txt.
+    use nfrs_conntrack::{Dir, Expectation, Style};
+    let mut t = table();
+    let mut rng = Rng(21);
+    let (cl, sv, nat) = (ip("10.0.0.2"), ip("198.51.100.1"), ip("198.51.100.254"));
+    let masq = masquerade_range(&NatRange::default(), Some(nat)).unwrap();
+    let tcp = |sport: u16, dport: u16, flags: u8| {
+        let mut b = vec![0u8; 20];
+        b[0..2].copy_from_slice(&sport.to_be_bytes());
+        b[2..4].copy_from_slice(&dport.to_be_bytes());
+        b[12] = 0x50;
+        b[13] = flags;
+        b[14] = 4;
+        b
+    };
+    let syn = tcp(40000, 6667, 0x02);
+    let p = Packet {
+        src: cl,
+        dst: sv,
+        proto: 6,
+        later_fragment: false,
+        l4: &syn,
+    };
+    let master = t.track(&p, 0, Hook::PreRouting, 0).conn.unwrap();
+    null_binding(&mut t, master, Manip::Dst, &mut rng, 0);
+    setup_info(&mut t, master, &masq, Manip::Src, &mut rng, 0);
+    t.confirm(master, 0).unwrap();
+    let e = Expectation {
+        tuple: Tuple::ports(6, 0, 0, nat, 5000),
+        mask: Tuple::ports(6, 0, 0, 0, 0),
+        master,
+        helper: 2,
+        child_helper: 0,
+        class: 0,
+        flags: 0,
+        dir: Dir::Reply,
+        saved_proto: 5000,
+        timeout: 0,
+        zone: 0,
+    };
+    t.expect_add(e, 300, 0);
+    let peer = tcp(53186, 5000, 0x02);
+    let p = Packet {
+        src: sv,
+        dst: nat,
+        proto: 6,
+        later_fragment: false,
+        l4: &peer,
+    };
+    let r = t.track(&p, 0, Hook::PreRouting, SEC);
+    assert_eq!(r.ctinfo, CtInfo::Related);
+    let id = r.conn.unwrap();
+    follow_master(&mut t, id, &r.expected.unwrap(), &mut rng, SEC);
+    t.confirm(id, SEC).unwrap();
+    let line = t
+        .listing(SEC, Style::RESULTS)
+        .into_iter()
+        .find(|l| l.contains("sport=53186"))
+        .unwrap();
+    // As listed by the kernel (state and flags differ: here only the SYN was seen).
+    assert!(
+        line.contains("src=198.51.100.1 dst=198.51.100.254 sport=53186 dport=5000 [UNREPLIED] src=10.0.0.2 dst=198.51.100.1 sport=5000 dport=53186"),
+        "{line}"
+    );
+}
