@@ -20,7 +20,9 @@
 //!   keep the descriptor in step.
 //! - [`emit`]: the host's own packets written into a caller's buffer — [`emit::tcp_reset`]
 //!   (stack or REJECT), [`emit::icmp_error`] (Linux's 576-byte quote), [`emit::echo_reply`],
-//!   [`emit::ipv4_header`]; checked byte for byte against frames captured from Linux 6.18.
+//!   [`emit::ipv4_header`], record-route receipt and echo ([`emit::record_route_on_receipt`],
+//!   [`emit::echo_options`]), and the measured rules [`emit::may_answer_with_icmp_error`] and
+//!   [`emit::reject_is_silent`]; checked byte for byte against frames captured from Linux 6.18.
 //!
 //! Packet line syntax (test input and result text; allocates, not for the packet path):
 //! - [`line::parse_input_line`]`(&str) -> Result<InputLine { time_us, dev, spec }, LineError>`
