@@ -172,6 +172,9 @@ pub struct PktCtx {
     pub now: Nanos,
     /// The local socket's owner (OUTPUT only; none in replay unless the scenario says).
     pub sock: Option<SockOwner>,
+    /// A reassembled packet: its pieces' (offset, length) in offset order, to leave again as
+    /// the same fragments (empty otherwise).
+    pub frag_spans: Vec<(usize, usize)>,
 }
 
 impl PktCtx {
@@ -194,6 +197,7 @@ impl PktCtx {
             ct: CtSnap::default(),
             now: 0,
             sock: None,
+            frag_spans: Vec::new(),
         })
     }
 

@@ -25,12 +25,6 @@ pub struct Replay {
 
 /// Runs `sc` through the engine. `trace` records per-packet traces.
 pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
-    if let nfrs_scenario::Input::Pcap { path, .. } = &sc.input {
-        return Err(format!(
-            "nfrs replay: {}: capture input not yet supported",
-            path.display()
-        ));
-    }
     let ruleset = if sc.rules.trim().is_empty() {
         nfrs_rules::Ruleset::default()
     } else {
@@ -56,61 +50,92 @@ pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
         ..Replay::default()
     };
     let mut last_now = 0;
-    for (i, line) in sc.packet_lines().iter().enumerate() {
+    // Inputs: packet lines, or a capture's frames (Ethernet, already addressed to the host).
+    let mut inputs: Vec<(String, String, u64, Input)> = Vec::new();
+    if let nfrs_scenario::Input::Pcap { .. } = &sc.input {
+        for f in sc.capture_frames().map_err(|e| e.to_string())? {
+            inputs.push((
+                f.input_text(),
+                f.dev.clone(),
+                f.time_us,
+                Input::Frame(f.frame),
+            ));
+        }
+    } else {
+        for (i, line) in sc.packet_lines().iter().enumerate() {
+            inputs.push((
+                line.text.clone(),
+                line.parsed.dev.clone(),
+                line.parsed.time_us,
+                Input::Line(i),
+            ));
+        }
+    }
+    for (i, (text, devname, time_us, input)) in inputs.into_iter().enumerate() {
         let n = (i + 1) as u16;
-        let l = &line.parsed;
-        let now = l.time_us * 1000;
+        let now = time_us * 1000;
         last_now = now;
         eng.events.clear();
         eng.trace.lines.clear();
-        if l.dev == "local" {
-            let ip = build_ipv4(
-                &l.spec,
-                &FrameCtx {
-                    ip_id: n,
-                    ..FrameCtx::default()
-                },
-            )
-            .map_err(|e| format!("{}:{}: {e}", sc.path.display(), line.line))?;
-            match crate::pkt::PktCtx::new(ip) {
-                Ok(mut p) => {
-                    p.now = now;
-                    p.pkttype = crate::pkt::PktType::Outgoing;
-                    eng.local_out(p);
-                }
-                Err(_) => eng
-                    .trace
-                    .lines
-                    .push("not a valid IPv4 packet: not sent".into()),
-            }
+        let where_ = || match input {
+            Input::Line(k) => format!("{}:{}", sc.path.display(), sc.packet_lines()[k].line),
+            Input::Frame(_) => format!("{}: frame {n}", sc.path.display()),
+        };
+        let dev = if devname == "local" {
+            None
         } else {
-            let dev = eng.host.dev(&l.dev).ok_or_else(|| {
-                format!(
-                    "{}:{}: unknown device `{}`",
-                    sc.path.display(),
-                    line.line,
-                    l.dev
+            Some(
+                eng.host
+                    .dev(&devname)
+                    .ok_or_else(|| format!("{}: unknown device `{devname}`", where_()))?,
+            )
+        };
+        match (&input, dev) {
+            (Input::Line(k), None) => {
+                let l = &sc.packet_lines()[*k].parsed;
+                let ip = build_ipv4(
+                    &l.spec,
+                    &FrameCtx {
+                        ip_id: n,
+                        ..FrameCtx::default()
+                    },
                 )
-            })?;
-            let src_mac = l
-                .spec
-                .src
-                .and_then(|a| sc.host.neighbour_mac(&l.dev, a))
-                .unwrap_or([2, 0, 0, 0, 1, (dev + 1) as u8]);
-            let ctx = FrameCtx {
-                src_mac: MacAddr(src_mac),
-                dst_mac: MacAddr(eng.host.ifaces[dev].mac),
-                ip_id: n,
-                allow_masked: false,
-            };
-            let frame = build_frame(&l.spec, &ctx)
-                .map_err(|e| format!("{}:{}: {e}", sc.path.display(), line.line))?;
-            let mut mac = [0u8; 14];
-            mac.copy_from_slice(&frame[..14]);
-            eng.receive(dev, frame[14..].to_vec(), mac, now);
+                .map_err(|e| format!("{}: {e}", where_()))?;
+                match crate::pkt::PktCtx::new(ip) {
+                    Ok(mut p) => {
+                        p.now = now;
+                        p.pkttype = crate::pkt::PktType::Outgoing;
+                        eng.local_out(p);
+                    }
+                    Err(_) => eng
+                        .trace
+                        .lines
+                        .push("not a valid IPv4 packet: not sent".into()),
+                }
+            }
+            (Input::Line(k), Some(dev)) => {
+                let l = &sc.packet_lines()[*k].parsed;
+                let src_mac = l
+                    .spec
+                    .src
+                    .and_then(|a| sc.host.neighbour_mac(&l.dev, a))
+                    .unwrap_or([2, 0, 0, 0, 1, (dev + 1) as u8]);
+                let ctx = FrameCtx {
+                    src_mac: MacAddr(src_mac),
+                    dst_mac: MacAddr(eng.host.ifaces[dev].mac),
+                    ip_id: n,
+                    allow_masked: false,
+                };
+                let frame = build_frame(&l.spec, &ctx).map_err(|e| format!("{}: {e}", where_()))?;
+                receive_frame(&mut eng, dev, &frame, now);
+            }
+            (Input::Frame(f), Some(dev)) => receive_frame(&mut eng, dev, f, now),
+            (Input::Frame(_), None) => {
+                return Err(format!("{}: a capture frame needs a device", where_()))
+            }
         }
         let mut pr = PacketResult {
-            input: line.text.clone(),
+            input: text,
             events: Vec::new(),
         };
         let mut queued = false;
@@ -129,7 +154,7 @@ pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
                     f.extend_from_slice(&ifc.mac);
                     f.extend_from_slice(&[0x08, 0x00]);
                     f.extend_from_slice(ip);
-                    out.frames.push((l.time_us, names[*dev].clone(), f));
+                    out.frames.push((time_us, names[*dev].clone(), f));
                 }
                 Ev::Local { ip, host } => pr.events.push(Event::Local(print_packet(ip, *host))),
                 Ev::Log { text, host } => {
@@ -157,6 +182,27 @@ pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
         .collect();
     mask_random_ports(&mut out.result, &sc.rules)?;
     Ok(out)
+}
+
+enum Input {
+    /// Index into the scenario's packet lines.
+    Line(usize),
+    /// An Ethernet frame of a capture.
+    Frame(Vec<u8>),
+}
+
+/// An Ethernet frame arriving on `dev`: IPv4 goes to the engine; anything else (ARP, IPv6)
+/// meets no IPv4 hook and is left out.
+fn receive_frame(eng: &mut Engine, dev: usize, frame: &[u8], now: u64) {
+    if frame.len() < 14 || frame[12..14] != [0x08, 0x00] {
+        eng.trace
+            .lines
+            .push("not an IPv4 frame: no IPv4 hook sees it".into());
+        return;
+    }
+    let mut mac = [0u8; 14];
+    mac.copy_from_slice(&frame[..14]);
+    eng.receive(dev, frame[14..].to_vec(), mac, now);
 }
 
 /// A packet in the canonical form; the host's own packets print their random IP id as `*`
