@@ -34,6 +34,28 @@
 //! - [`print::format_ipv4`]`(&[u8], &mut String)`, [`print::format_frame`]`(&[u8], &mut String)`:
 //!   the canonical printed form; `*_masked` variants take [`print::Masks`] (`ipid=*`, `rand1`).
 
+//!
+//! # Example
+//!
+//! ```
+//! use nfrs_wire::build::{build_frame, FrameCtx};
+//! use nfrs_wire::desc::{mangle, PacketDesc};
+//! use nfrs_wire::line::parse_input_line;
+//! use nfrs_wire::print::frame_to_string;
+//!
+//! let l = parse_input_line("0.010 lan0 tcp 10.0.0.2:40000 > 203.0.113.9:443 flags=S seq=100 win=64240 mss=1460")?;
+//! assert_eq!((l.time_us, l.dev.as_str()), (10_000, "lan0"));
+//! let mut f = build_frame(&l.spec, &FrameCtx { ip_id: 1, ..FrameCtx::default() })?;
+//! let mut d = PacketDesc::parse_frame(&f)?;
+//! mangle::dec_ttl(&mut f, &mut d);
+//! mangle::set_src_addr(&mut f, &mut d, "192.0.2.1".parse()?);
+//! assert_eq!(
+//!     frame_to_string(&f),
+//!     "tcp 192.0.2.1:40000 > 203.0.113.9:443 ttl=63 tos=0x00 id=1 flags=S seq=100 ack=0 win=64240 mss=1460"
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
