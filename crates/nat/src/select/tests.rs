@@ -495,3 +495,144 @@ fn expected_connection_follows_its_master() {
         "{line}"
     );
 }
+
+#[test]
+fn netmap_redirect_icmp_id_and_snat_ports_match_the_kernel() {
+    use nfrs_conntrack::Style;
+    let data = std::fs::read_to_string(format!(
+        "{}/tests/data/nat-targets.conntrack",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut t = table();
+    let mut rng = Rng(23);
+    let mut masked = Vec::new();
+    let new = |t: &mut ConnTable, p: Packet| {
+        let r = t.track(&p, 0, Hook::PreRouting, 0);
+        r.conn.unwrap()
+    };
+    let c = ip("10.0.0.2");
+    // NETMAP in PREROUTING: prefix swapped, host part kept.
+    let l4 = udp(c, 4000, ip("203.0.113.7"), 53);
+    let id = new(
+        &mut t,
+        Packet {
+            src: c,
+            dst: ip("203.0.113.7"),
+            proto: 17,
+            later_fragment: false,
+            l4: &l4,
+        },
+    );
+    let r = netmap_range(
+        &NatRange::addrs(ip("198.51.100.0"), ip("198.51.100.255")),
+        ip("203.0.113.7"),
+    );
+    setup_info(&mut t, id, &r, Manip::Dst, &mut rng, 0);
+    null_binding(&mut t, id, Manip::Src, &mut rng, 0);
+    t.confirm(id, 0).unwrap();
+    // REDIRECT in PREROUTING: the incoming interface's primary address.
+    let l4 = udp(c, 4001, ip("198.51.100.1"), 8080);
+    let id = new(
+        &mut t,
+        Packet {
+            src: c,
+            dst: ip("198.51.100.1"),
+            proto: 17,
+            later_fragment: false,
+            l4: &l4,
+        },
+    );
+    let r = redirect_range(
+        &NatRange::default().with_ports(3128, 3128),
+        false,
+        Some(ip("10.0.0.1")),
+    )
+    .unwrap();
+    setup_info(&mut t, id, &r, Manip::Dst, &mut rng, 0);
+    null_binding(&mut t, id, Manip::Src, &mut rng, 0);
+    t.confirm(id, 0).unwrap();
+    // MASQUERADE of two pings with the same id: the second id is chosen at random.
+    let masq = masquerade_range(&NatRange::default(), Some(ip("198.51.100.254"))).unwrap();
+    for src in ["10.0.0.2", "10.0.0.3"] {
+        let echo = [8u8, 0, 0, 0, 0x03, 0xe7, 0, 1];
+        let id = new(
+            &mut t,
+            Packet {
+                src: ip(src),
+                dst: ip("198.51.100.1"),
+                proto: 1,
+                later_fragment: false,
+                l4: &echo,
+            },
+        );
+        null_binding(&mut t, id, Manip::Dst, &mut rng, 0);
+        if setup_info(&mut t, id, &masq, Manip::Src, &mut rng, 0).random {
+            masked.push(format!("id={}", t.get(id).tuple[1].src_l4));
+        }
+        t.confirm(id, 0).unwrap();
+        // The server answered the pings (to the router's address, with the id it saw).
+        let rid = t.get(id).tuple[1].src_l4.to_be_bytes();
+        let reply = [0u8, 0, 0, 0, rid[0], rid[1], 0, 1];
+        let r = t.track(
+            &Packet {
+                src: ip("198.51.100.1"),
+                dst: ip("198.51.100.254"),
+                proto: 1,
+                later_fragment: false,
+                l4: &reply,
+            },
+            0,
+            Hook::PreRouting,
+            0,
+        );
+        assert_eq!(r.ctinfo, CtInfo::EstablishedReply);
+    }
+    // SNAT to one address and two ports: two flows fit, the third fails at confirm.
+    let snat = NatRange::addr(ip("192.0.2.50")).with_ports(2000, 2001);
+    let mut failed = 0;
+    for src in ["10.0.0.4", "10.0.0.5", "10.0.0.6"] {
+        let l4 = udp(ip(src), 2000, ip("198.51.100.1"), 7);
+        let id = new(
+            &mut t,
+            Packet {
+                src: ip(src),
+                dst: ip("198.51.100.1"),
+                proto: 17,
+                later_fragment: false,
+                l4: &l4,
+            },
+        );
+        null_binding(&mut t, id, Manip::Dst, &mut rng, 0);
+        setup_info(&mut t, id, &snat, Manip::Src, &mut rng, 0);
+        failed += t.confirm(id, 0).is_err() as u32;
+    }
+    assert_eq!(failed, 1);
+    // Compare without the timeout column, random ids masked on both sides.
+    let mask = |l: &str, rand: &[String]| {
+        let mut v: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+        if v.len() > 4 && v[4].chars().all(|c| c.is_ascii_digit()) {
+            v.remove(4);
+        }
+        let mut s = v.join(" ");
+        for r in rand {
+            s = s.replace(&format!("{r} mark"), "id=RAND mark");
+        }
+        s
+    };
+    let want: Vec<String> = data
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| mask(l, &["id=14361".to_string()]))
+        .collect();
+    let mut got: Vec<String> = t
+        .listing(0, Style::RESULTS)
+        .iter()
+        .map(|l| mask(l, &masked))
+        .collect();
+    got.sort();
+    let mut want = want;
+    want.sort();
+    // The SNAT flows' second port is 2001 on both sides only because the range has two ports.
+    assert_eq!(got, want);
+}
