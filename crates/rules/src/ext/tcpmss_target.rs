@@ -23,6 +23,14 @@ impl Extension for TcpmssTarget {
     const OPTIONS: &'static [Opt] = &[Opt::req("set-mss"), Opt::flag("clamp-mss-to-pmtu")];
 
     fn new() -> Result<Self> {
+        // Refused outside unit tests until CheckCtx carries the rule's matches: without them
+        // the kernel's "tcp match on SYN required" check cannot be made (requested from the
+        // framework owner; see the crate's conformance test).
+        if !cfg!(test) {
+            return Err(Error::unsupported(
+                "target `TCPMSS' (its kernel check needs the rule's matches)",
+            ));
+        }
         Ok(TcpmssTarget::default())
     }
 
