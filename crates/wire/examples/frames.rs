@@ -1,7 +1,7 @@
 //! Reads scenario packet lines (`<time> <dev> <packet>`) on stdin and prints one line per packet:
 //! `<dev> <frame hex>`, the n-th packet getting IP id n. Source MAC `02:00:00:00:01:NN` and
 //! destination MAC `02:00:00:00:00:NN`, NN = 1 for a device named `lan*`, 2 otherwise (the
-//! capture lab of tests/data/README.md).
+//! capture lab of tests/data/README.md). A line `raw <dev> <frame hex>` is passed through.
 
 use nfrs_wire::build::{build_frame, FrameCtx};
 use nfrs_wire::ethernet::MacAddr;
@@ -14,6 +14,11 @@ fn main() {
         let l = l.expect("read stdin");
         let Some(l) = strip_comment(&l) else { continue };
         n += 1;
+        // `raw <dev> <frame hex>` passes a frame through unchanged (e.g. an ARP request).
+        if let Some(r) = l.strip_prefix("raw ") {
+            println!("{}", r.trim());
+            continue;
+        }
         let input = parse_input_line(l).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
         let nn = if input.dev.starts_with("lan") { 1 } else { 2 };
         let ctx = FrameCtx {

@@ -354,6 +354,44 @@ pub fn echo_reply(orig: &[u8], ttl: u8, id: u16, out: &mut [u8]) -> Result<usize
     Ok(len)
 }
 
+/// The ARP reply Linux sends for the ARP request frame `req` (Ethernet + ARP), from the
+/// receiving interface's MAC `mac`: to the requester's MAC, operation 2, the asked address as
+/// sender, the requester as target; 42 bytes, not padded. Whether to answer is the caller's
+/// rule (measured with `arp_ignore=0`: a request on any interface for any address of the host
+/// is answered with that interface's MAC; one for another address is not). Returns the frame
+/// length.
+pub fn arp_reply(
+    req: &[u8],
+    mac: crate::ethernet::MacAddr,
+    out: &mut [u8],
+) -> Result<usize, EmitError> {
+    use crate::{arp, ethernet};
+    let f = ethernet::Frame::new_checked(req).map_err(|_| EmitError::Malformed)?;
+    if f.ethertype() != ethernet::ethertype::ARP {
+        return Err(EmitError::Malformed);
+    }
+    let a = arp::Packet::new_checked(f.payload()).map_err(|_| EmitError::Malformed)?;
+    if a.operation() != arp::OP_REQUEST {
+        return Err(EmitError::Malformed);
+    }
+    let len = ethernet::HEADER_LEN + arp::PACKET_LEN;
+    if out.len() < len {
+        return Err(EmitError::BufferTooSmall);
+    }
+    let mut o = ethernet::Frame::new_unchecked(&mut out[..len]);
+    o.set_dst_addr(a.sender_hw());
+    o.set_src_addr(mac);
+    o.set_ethertype(ethernet::ethertype::ARP);
+    let mut r = arp::Packet::new_unchecked(o.payload_mut());
+    r.set_ethernet_ipv4();
+    r.set_operation(arp::OP_REPLY);
+    r.set_sender_hw(mac);
+    r.set_sender_ip(a.target_ip());
+    r.set_target_hw(a.sender_hw());
+    r.set_target_ip(a.sender_ip());
+    Ok(len)
+}
+
 /// Recomputes every checksum of a complete IPv4 packet from scratch (IP header, and the
 /// TCP/UDP/ICMP checksum of an unfragmented packet; a UDP checksum of 0 stays 0).
 pub fn fill_all_checksums(pkt: &mut [u8]) {

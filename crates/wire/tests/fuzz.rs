@@ -223,6 +223,8 @@ fn emitters(b: &[u8]) {
     let _ = emit::icmp_error(b, 3, 3, 0, A, 64, 0, 10, &mut out[..40]);
     let _ = emit::echo_reply(b, 64, 0, &mut out);
     let _ = emit::may_answer_with_icmp_error(b);
+    let _ = emit::arp_reply(b, ethernet::MacAddr([2, 0, 0, 0, 0, 1]), &mut out);
+    let _ = emit::arp_reply(b, ethernet::MacAddr([2, 0, 0, 0, 0, 1]), &mut out[..41]);
     let mut m = b.to_vec();
     emit::fill_all_checksums(&mut m);
     let mut m = b.to_vec();

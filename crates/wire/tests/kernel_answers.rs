@@ -55,7 +55,33 @@ fn emitted_packets_match_the_kernel_byte_for_byte() {
     let mut compared = 0;
     let mut silent_rejects = 0;
     let mut ttl_checks = 0;
+    let mut arp_replies = 0;
     for (i, b) in blocks().iter().enumerate() {
+        if b.sent[12..14] == [8, 6] {
+            // ARP: answered for the host's addresses, with the receiving interface's MAC.
+            let tpa = std::net::Ipv4Addr::new(b.sent[38], b.sent[39], b.sent[40], b.sent[41]);
+            let ours = [
+                std::net::Ipv4Addr::new(10, 0, 0, 1),
+                std::net::Ipv4Addr::new(192, 0, 2, 1),
+            ];
+            assert_eq!(
+                b.answers.len(),
+                usize::from(ours.contains(&tpa)),
+                "block {i}"
+            );
+            for a in &b.answers {
+                let mut out = [0u8; 64];
+                let n = nfrs_wire::emit::arp_reply(
+                    &b.sent,
+                    nfrs_wire::ethernet::MacAddr([2, 0, 0, 0, 0, 1]),
+                    &mut out,
+                )
+                .unwrap();
+                assert_eq!(&out[..n], &a[..], "block {i}");
+                arp_replies += 1;
+            }
+            continue;
+        }
         let sent = ip_of(&b.sent);
         // The packet as the host holds it after receipt: a record-route option gets the
         // receiving interface's address (lab: lan0 10.0.0.1, wan0 192.0.2.1).
@@ -143,6 +169,7 @@ fn emitted_packets_match_the_kernel_byte_for_byte() {
     }
     assert!(compared >= 27, "{compared}");
     assert_eq!(silent_rejects, 3);
+    assert_eq!(arp_replies, 2);
     assert!(ttl_checks >= 16, "{ttl_checks}");
 }
 
@@ -152,6 +179,14 @@ fn every_captured_frame_prints_and_rebuilds() {
     for b in blocks() {
         for f in std::iter::once(&b.sent).chain(b.answers.iter()) {
             let text = frame_to_string(f);
+            if text.starts_with("arp ") {
+                assert!(
+                    text.starts_with("arp request sha=02:00:00:00:01:01 spa=10.0.0.2")
+                        || text.starts_with("arp reply sha=02:00:00:00:00:01"),
+                    "{text}"
+                );
+                continue;
+            }
             let spec = PacketSpec::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
             let ctx = FrameCtx::default();
             let rebuilt = match build_ipv4(&spec, &ctx) {
