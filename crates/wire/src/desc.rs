@@ -403,6 +403,32 @@ pub mod mangle {
         d.ip_id = id;
     }
 
+    /// Sets the IP flags/fragment-offset word (e.g. DF).
+    pub fn set_flags_frag(buf: &mut [u8], d: &mut PacketDesc, v: u16) {
+        d.ip(buf).update_flags_frag(v);
+        d.flags_frag = v;
+    }
+
+    /// Sets or clears DF.
+    pub fn set_df(buf: &mut [u8], d: &mut PacketDesc, df: bool) {
+        let v = if df {
+            d.flags_frag | ipv4::FLAG_DF
+        } else {
+            d.flags_frag & !ipv4::FLAG_DF
+        };
+        set_flags_frag(buf, d, v);
+    }
+
+    /// Sets the TCP flags byte (e.g. the ECN target clearing ECE/CWR); false for other packets.
+    pub fn set_tcp_flags(buf: &mut [u8], d: &mut PacketDesc, flags: u8) -> bool {
+        if d.l4 != L4Kind::Tcp {
+            return false;
+        }
+        tcp::Packet::new_unchecked(d.l4_buf(buf)).update_flags(flags);
+        d.tcp_flags = flags;
+        true
+    }
+
     /// Sets the TCP sequence number; false for other packets.
     pub fn set_seq(buf: &mut [u8], d: &mut PacketDesc, v: u32) -> bool {
         if d.l4 != L4Kind::Tcp {
@@ -594,6 +620,16 @@ mod tests {
         mangle::set_src_addr(&mut f, &mut d, Ipv4Addr::new(192, 0, 2, 1));
         assert!(mangle::set_src_port(&mut f, &mut d, 1024));
         assert_eq!(mangle::set_mss(&mut f, &mut d, 1400), Some(1460));
+        assert!(mangle::set_tcp_flags(
+            &mut f,
+            &mut d,
+            crate::tcp::flags::SYN | crate::tcp::flags::ECE
+        ));
+        assert!(mangle::set_tcp_flags(
+            &mut f,
+            &mut d,
+            crate::tcp::flags::SYN
+        ));
         assert_eq!(
             frame_to_string(&f),
             "tcp 192.0.2.1:1024 > 203.0.113.9:443 ttl=63 tos=0x00 id=1 flags=S seq=100 ack=0 win=64240 mss=1400 sackok ts=1/0 wscale=7"
@@ -613,9 +649,11 @@ mod tests {
         assert!(!mangle::set_src_port(&mut f, &mut d, 1));
         mangle::set_tos(&mut f, &mut d, 0x10);
         mangle::set_ip_id(&mut f, &mut d, 7);
+        mangle::set_df(&mut f, &mut d, true);
+        assert!(!mangle::set_tcp_flags(&mut f, &mut d, 1));
         assert_eq!(
             frame_to_string(&f),
-            "icmp 10.0.0.2 > 203.0.113.9 ttl=64 tos=0x10 ipid=7 type=8 code=0 id=1000 seq=1"
+            "icmp 10.0.0.2 > 203.0.113.9 ttl=64 tos=0x10 ipid=7 df type=8 code=0 id=1000 seq=1"
         );
         let mut d1 = d;
         d1.ttl = 1;

@@ -16,7 +16,7 @@
 //!   ICMP type/code/id, fragment word); [`desc::QuotedDesc::parse`] for an ICMP error's quote.
 //! - [`desc::mangle`]`::{set_src_addr, set_dst_addr, set_src_port, set_dst_port,
 //!   set_icmp_id, set_ttl, dec_ttl, set_tos, set_ip_id, set_seq, set_ack, set_mss,
-//!   write_ip_header}`: header writes that fix the IP and transport checksums incrementally and
+//!   set_tcp_flags, set_df, set_flags_frag, write_ip_header}`: header writes that fix the IP and transport checksums incrementally and
 //!   keep the descriptor in step.
 //! - [`emit`]: the host's own packets written into a caller's buffer — [`emit::tcp_reset`]
 //!   (stack or REJECT), [`emit::icmp_error`] (Linux's 576-byte quote), [`emit::echo_reply`],

@@ -261,6 +261,12 @@ fn forwarded_packets_match_kernel_after_mangle() {
             if let (Some(v), None) = (out.ack, &out.masked.ack) {
                 mangle::set_ack(&mut f, &mut d, v);
             }
+            if let Some(fl) = out.tcp_flags {
+                mangle::set_tcp_flags(&mut f, &mut d, fl);
+            }
+            if out.df != input.spec.df {
+                mangle::set_df(&mut f, &mut d, out.df);
+            }
             if let Some(m) = out.mss {
                 mangle::set_mss(&mut f, &mut d, m);
             }

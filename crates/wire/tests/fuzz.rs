@@ -202,6 +202,9 @@ fn descriptor(b: &[u8], off: usize) {
         mangle::set_seq(&mut m, &mut d, 6);
         mangle::set_ack(&mut m, &mut d, 7);
         mangle::set_mss(&mut m, &mut d, 8);
+        mangle::set_tcp_flags(&mut m, &mut d, 0x12);
+        mangle::set_df(&mut m, &mut d, true);
+        mangle::set_flags_frag(&mut m, &mut d, 0x2001);
         for at in [0, 9, 12, 20, 22, 58] {
             mangle::write_ip_header(&mut m, &d, at, &[1, 2, 3, 4, 5]);
         }

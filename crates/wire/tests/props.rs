@@ -94,6 +94,8 @@ enum Op {
     Ack(u32),
     Mss(u16),
     IcmpId(u16),
+    Flags(u8),
+    Df(bool),
 }
 
 fn arb_op() -> impl Strategy<Value = Op> {
@@ -109,6 +111,8 @@ fn arb_op() -> impl Strategy<Value = Op> {
         any::<u32>().prop_map(Op::Ack),
         any::<u16>().prop_map(Op::Mss),
         any::<u16>().prop_map(Op::IcmpId),
+        any::<u8>().prop_map(Op::Flags),
+        any::<bool>().prop_map(Op::Df),
     ]
 }
 
@@ -135,6 +139,8 @@ proptest! {
                 Op::Ack(s) => { mangle::set_ack(&mut buf, &mut d, s); }
                 Op::Mss(m) => { mangle::set_mss(&mut buf, &mut d, m); }
                 Op::IcmpId(i) => { mangle::set_icmp_id(&mut buf, &mut d, i); }
+                Op::Flags(f) => { mangle::set_tcp_flags(&mut buf, &mut d, f); }
+                Op::Df(v) => mangle::set_df(&mut buf, &mut d, v),
             }
         }
         let got = buf[l3_off..].to_vec();
