@@ -522,6 +522,20 @@ impl Engine {
         if dev == LO {
             return self.loopback_in(p);
         }
+        if !self.host.ifaces[dev].ports.is_empty() {
+            // Out of a bridge device: the bridge picks the port(s) by destination MAC.
+            let nh = if _nexthop == 0 { p.dst() } else { _nexthop };
+            let dmac = self.host.neighbour_mac(dev, nh);
+            let end = p.d.l3_end().min(p.buf.len());
+            for q in self.host.bridge_ports(dev, dmac, None) {
+                self.events.push(Ev::Out {
+                    dev: q,
+                    ip: p.buf[..end].to_vec(),
+                    host: self.host_pkt,
+                });
+            }
+            return;
+        }
         let mtu = self.host.ifaces[dev].mtu as usize;
         let len = p.d.l3_end().min(p.buf.len());
         if !p.frag_spans.is_empty() {
@@ -807,6 +821,117 @@ impl Engine {
     /// A frame received on interface `dev`: `ip` is its IPv4 packet, `mac` its Ethernet header.
     pub fn receive(&mut self, dev: usize, ip: Vec<u8>, mac: [u8; 14], now: Nanos) {
         self.host_pkt = false;
+        if let Some(b) = self.host.ifaces[dev].bridge {
+            return self.bridge_rx(b, dev, ip, mac, now);
+        }
+        self.receive_l3(dev, ip, mac, now, IfName::NONE);
+    }
+
+    /// A frame on a bridge port: learned, delivered up when it is for the bridge (or a
+    /// broadcast), bridged to the other port(s) otherwise; with
+    /// net.bridge.bridge-nf-call-iptables bridged IPv4 crosses PREROUTING, FORWARD (IN=OUT=the
+    /// bridge, physdevs set) and POSTROUTING.
+    fn bridge_rx(&mut self, b: usize, port: usize, ip: Vec<u8>, mac: [u8; 14], now: Nanos) {
+        let mut smac = [0u8; 6];
+        smac.copy_from_slice(&mac[6..12]);
+        let mut dmac = [0u8; 6];
+        dmac.copy_from_slice(&mac[..6]);
+        self.host.fdb.insert(smac, port);
+        let bmac = self.host.ifaces[b].mac;
+        let group = dmac[0] & 1 != 0;
+        let physin = if self.host.bridge_call_iptables {
+            self.host.ifaces[port].name
+        } else {
+            IfName::NONE
+        };
+        if dmac != bmac {
+            let outs = self.host.bridge_ports(b, dmac, Some(port));
+            if !outs.is_empty() {
+                self.bridge_forward(b, port, &ip, mac, now, &outs);
+            }
+        }
+        if dmac == bmac || group {
+            self.note(|| "up the stack of the bridge".into());
+            self.receive_l3(b, ip, mac, now, physin);
+        }
+    }
+
+    fn bridge_forward(
+        &mut self,
+        b: usize,
+        port: usize,
+        ip: &[u8],
+        mac: [u8; 14],
+        now: Nanos,
+        outs: &[usize],
+    ) {
+        if !self.host.bridge_call_iptables {
+            for &q in outs {
+                self.note(|| "bridged (no iptables)".into());
+                self.events.push(Ev::Out {
+                    dev: q,
+                    ip: ip.to_vec(),
+                    host: false,
+                });
+            }
+            return;
+        }
+        let Ok(mut p) = PktCtx::new(ip.to_vec()) else {
+            return;
+        };
+        let end = p.d.l3_end();
+        p.buf.truncate(end);
+        p.indev = self.host.ifaces[b].name;
+        p.physindev = self.host.ifaces[port].name;
+        p.mac = Some(mac);
+        p.now = now;
+        // Kernel rule (br_nf_pre_routing): a frame for another host counts as for this one.
+        p.pkttype = PktType::Host;
+        let mut fx = Effects::default();
+        if self.ct.is_some() && p.d.is_fragment() {
+            match self.reassemble(&mut p) {
+                Some(q) => {
+                    let (i, ph) = (p.indev, p.physindev);
+                    p = q;
+                    p.indev = i;
+                    p.physindev = ph;
+                }
+                None => return,
+            }
+        }
+        if !self.walk(TableKind::Raw, Hook::PreRouting, &mut p, &mut fx) {
+            return self.dropped(&mut p);
+        }
+        let notrack = fx.notrack;
+        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack) {
+            return self.dropped(&mut p);
+        }
+        if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
+            return self.dropped(&mut p);
+        }
+        if !self.nat_hook(Hook::PreRouting, Manip::Dst, &mut p, &mut fx) {
+            return self.dropped(&mut p);
+        }
+        for &q in outs {
+            let mut c = p.clone();
+            c.outdev = self.host.ifaces[b].name;
+            c.physoutdev = self.host.ifaces[q].name;
+            if !self.walk(TableKind::Mangle, Hook::Forward, &mut c, &mut fx) {
+                self.dropped(&mut c);
+                continue;
+            }
+            if !self.walk(TableKind::Filter, Hook::Forward, &mut c, &mut fx) {
+                self.do_emits(&mut fx, &c, false);
+                self.dropped(&mut c);
+                continue;
+            }
+            self.post_routing(c, q, 0);
+        }
+    }
+
+    /// An IPv4 packet received on layer-3 device `dev` (an interface, or a bridge with the
+    /// port in `physin` when bridge netfilter is on).
+    fn receive_l3(&mut self, dev: usize, ip: Vec<u8>, mac: [u8; 14], now: Nanos, physin: IfName) {
         let Ok(mut p) = PktCtx::new(ip) else {
             self.note(|| "dropped: not a valid IPv4 packet (ip_rcv)".into());
             return;
@@ -820,6 +945,7 @@ impl Engine {
         p.buf.truncate(end);
         let ifc = &self.host.ifaces[dev];
         p.indev = ifc.name;
+        p.physindev = physin;
         p.mac = Some(mac);
         p.now = now;
         p.pkttype = if mac[..6] == [0xff; 6] {

@@ -17,6 +17,10 @@ pub struct Iface {
     pub mac: [u8; 6],
     /// Its MTU.
     pub mtu: u32,
+    /// A bridge's ports (device indexes); empty for an interface.
+    pub ports: Vec<usize>,
+    /// The bridge this interface is a port of.
+    pub bridge: Option<usize>,
 }
 
 fn mask(prefix: u8) -> u32 {
@@ -93,6 +97,10 @@ pub struct HostNet {
     pub echo_ignore_broadcasts: bool,
     /// net.ipv4.icmp_echo_ignore_all.
     pub echo_ignore_all: bool,
+    /// net.bridge.bridge-nf-call-iptables (1 in a new namespace).
+    pub bridge_call_iptables: bool,
+    /// The bridges' learned MAC → port table.
+    pub fdb: std::collections::HashMap<[u8; 6], usize>,
 }
 
 impl HostNet {
@@ -110,8 +118,35 @@ impl HostNet {
                     .collect(),
                 mac: i.mac,
                 mtu: i.mtu,
+                ports: Vec::new(),
+                bridge: None,
             })
             .collect();
+        let mut ifaces = ifaces;
+        for b in &h.bridges {
+            let bi = ifaces.len();
+            let mut ports = Vec::new();
+            for p in &b.ports {
+                let pi = h.interface_index(p).ok_or_else(|| {
+                    format!("nfrs replay: bridge `{}` names unknown port `{p}`", b.name)
+                })? - 1;
+                ifaces[pi].bridge = Some(bi);
+                ports.push(pi);
+            }
+            let mtu = ports.iter().map(|&p| ifaces[p].mtu).min().unwrap_or(1500);
+            ifaces.push(Iface {
+                name: IfName::new(&b.name),
+                addrs: b
+                    .addresses
+                    .iter()
+                    .map(|c| (u32::from(c.addr), c.prefix))
+                    .collect(),
+                mac: b.mac,
+                mtu,
+                ports,
+                bridge: None,
+            });
+        }
         let dev_of = |name: &str| {
             h.interface_index(name).map(|i| i - 1).ok_or_else(|| {
                 format!("nfrs replay: route or neighbour names unknown device `{name}`")
@@ -169,6 +204,8 @@ impl HostNet {
                 .unwrap_or(64),
             echo_ignore_broadcasts: flag("net.ipv4.icmp_echo_ignore_broadcasts", true),
             echo_ignore_all: flag("net.ipv4.icmp_echo_ignore_all", false),
+            bridge_call_iptables: flag("net.bridge.bridge-nf-call-iptables", true),
+            fdb: Default::default(),
         })
     }
 
@@ -267,11 +304,32 @@ impl HostNet {
 
     /// The MAC of `addr` on `dev`: a static neighbour, else `02:00:00:00:01:NN`.
     pub fn neighbour_mac(&self, dev: usize, addr: u32) -> [u8; 6] {
+        // A bridge's neighbours default to its first port's neighbour MAC.
+        let dflt = match self.ifaces[dev].ports.first() {
+            Some(&p) => p,
+            None => dev,
+        };
         self.neighbours
             .iter()
             .find(|(d, a, _)| *d == dev && *a == addr)
             .map(|(_, _, m)| *m)
-            .unwrap_or([2, 0, 0, 0, 1, (dev + 1) as u8])
+            .unwrap_or([2, 0, 0, 0, 1, (dflt + 1) as u8])
+    }
+
+    /// The ports a bridge sends a frame for `dmac` to, not back to `from`: the learned port,
+    /// else every port (flooding).
+    pub fn bridge_ports(&self, bridge: usize, dmac: [u8; 6], from: Option<usize>) -> Vec<usize> {
+        if dmac[0] & 1 == 0 {
+            if let Some(&p) = self.fdb.get(&dmac) {
+                return if Some(p) == from { Vec::new() } else { vec![p] };
+            }
+        }
+        self.ifaces[bridge]
+            .ports
+            .iter()
+            .copied()
+            .filter(|&p| Some(p) != from)
+            .collect()
     }
 
     /// Whether a socket listens on `proto`/`addr`:`port`.
