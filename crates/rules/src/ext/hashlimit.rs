@@ -289,9 +289,10 @@ impl Extension for Hashlimit {
                 if opt == O_LIMIT && cx.seen & (1 << O_UPTO) != 0
                     || opt == O_UPTO && cx.seen & (1 << O_LIMIT) != 0
                 {
-                    return Err(Error::param(format!(
-                        "hashlimit: option \"--{name}\" can only be used once.\n"
-                    )));
+                    // libxtables names the first table entry of the shared option id.
+                    return Err(Error::param(
+                        "hashlimit: option \"--hashlimit-upto\" can only be used once.\n",
+                    ));
                 }
                 // `--hashlimit-above` is an inverted `--hashlimit-upto` (and `!` flips it).
                 if (opt == O_ABOVE) != cx.invert {
