@@ -771,6 +771,9 @@ impl ConnTable {
     /// Cheap when nothing is due (a cached lower bound); a full scan otherwise.
     pub fn expire(&mut self, now: Nanos, f: &mut ExpiredFn<'_>) -> usize {
         self.flush_deferred();
+        if !self.expects.is_empty() {
+            self.expects.retain(|e| e.timeout > now);
+        }
         if now < self.earliest {
             return 0;
         }

@@ -628,3 +628,22 @@ fn generated_answers_are_related_the_other_way() {
     assert_eq!(CtInfo::EstablishedReply.attached(), CtInfo::Related);
     assert_eq!(CtInfo::RelatedReply.attached(), CtInfo::Related);
 }
+
+#[test]
+fn resizing_buckets_keeps_every_entry_findable() {
+    let mut l = Lab::new();
+    for p in 1..200u16 {
+        l.pass(C, S, 17, &udp(ip(C), p, ip(S), 53, 0));
+    }
+    l.t.set_sysctl("net.netfilter.nf_conntrack_buckets", "7")
+        .unwrap();
+    for p in 1..200u16 {
+        let r = l.pass(S, C, 17, &udp(ip(S), 53, ip(C), p, 0));
+        assert_eq!(r.ctinfo, CtInfo::EstablishedReply, "port {p}");
+    }
+    assert_eq!(l.t.count(), 199);
+    assert!(l
+        .t
+        .set_sysctl("net.netfilter.nf_conntrack_buckets", "0")
+        .is_err());
+}
