@@ -212,7 +212,7 @@ impl State {
         if c.mode & RATE_MATCH != 0 {
             let (rate, burst) = if c.mode & BYTES != 0 {
                 let u = c.avg as u32;
-                let r = if u != 0 { u32::MAX / u } else { u32::MAX };
+                let r = u32::MAX.checked_div(u).unwrap_or(u32::MAX);
                 let rate = u64::from(r.wrapping_sub(1)) << BYTE_SHIFT;
                 let burst = if c.burst != 0 {
                     c.burst.wrapping_mul(rate)
