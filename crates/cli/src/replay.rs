@@ -26,6 +26,7 @@ pub fn main(args: &[String]) -> i32 {
     let mut json = false;
     let mut trace = false;
     let mut pcap_out = None;
+    let mut dev = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -38,12 +39,13 @@ pub fn main(args: &[String]) -> i32 {
                     return 2;
                 }
             },
-            "--dev" => {
-                if it.next().is_none() {
+            "--dev" => match it.next() {
+                Some(d) => dev = Some(d.clone()),
+                None => {
                     eprintln!("nfrs replay: --dev needs a device\n{USAGE}");
                     return 2;
                 }
-            }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return 0;
@@ -65,13 +67,23 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("{USAGE}");
         return 2;
     };
-    let sc = match nfrs_scenario::load(std::path::Path::new(&file)) {
+    let mut sc = match nfrs_scenario::load(std::path::Path::new(&file)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("nfrs replay: {e}");
             return 1;
         }
     };
+    if let Some(d) = dev {
+        // `--dev`: the ingress device of every frame of a classic pcap (overrides `pcap_dev`).
+        match &mut sc.input {
+            nfrs_scenario::Input::Pcap { dev: pd, .. } => *pd = Some(d),
+            _ => {
+                eprintln!("nfrs replay: --dev applies to a capture input only");
+                return 2;
+            }
+        }
+    }
     let rep = match nfrs_engine::replay::run(&sc, trace) {
         Ok(r) => r,
         Err(e) => {

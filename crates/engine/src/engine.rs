@@ -284,9 +284,13 @@ impl Engine {
         }
         if tracing {
             let t = &self.tables[ti];
+            let last = match res.ending {
+                Ending::Rule(i) | Ending::Policy(i) | Ending::Hotdrop(i) => i,
+            };
             let mut lines: Vec<String> = self
                 .steps
                 .iter()
+                .filter(|s| s.rule != last)
                 .map(|s| format!("  {} matched", t.describe(s.rule)))
                 .collect();
             let verdict = if res.accept { "accepted" } else { "dropped" };
@@ -798,6 +802,22 @@ impl Engine {
                     });
                 }
                 let c = *ct.get(id);
+                if self.tracing {
+                    let r = c.tuple[1];
+                    let line = match m {
+                        Manip::Src => format!(
+                            "NAT: source binding {}:{} (reply tuple dst)",
+                            Ipv4Addr::from(r.dst),
+                            r.dst_l4
+                        ),
+                        Manip::Dst => format!(
+                            "NAT: destination binding {}:{} (reply tuple src)",
+                            Ipv4Addr::from(r.src),
+                            r.src_l4
+                        ),
+                    };
+                    self.trace.lines.push(line);
+                }
                 let end = p.d.l3_end().min(p.buf.len());
                 if nat_packet(&mut p.buf[..end], &c, dir, m).is_err() {
                     return false;
@@ -985,7 +1005,23 @@ impl Engine {
             return self.dropped(&mut p);
         }
         // Routing decision.
-        match self.host.route_input(p.src(), p.dst()) {
+        let route = self.host.route_input(p.src(), p.dst());
+        if self.tracing {
+            let what = match route {
+                InRoute::Local => "local".to_string(),
+                InRoute::Broadcast => "broadcast (local)".to_string(),
+                InRoute::Multicast => "multicast group joined (local)".to_string(),
+                InRoute::Forward { dev, nexthop } => format!(
+                    "forward out {} via {}",
+                    self.dev_name(dev).as_str(),
+                    Ipv4Addr::from(nexthop)
+                ),
+                InRoute::NoRoute => "no route".to_string(),
+                InRoute::Drop => "drop".to_string(),
+            };
+            self.trace.lines.push(format!("route: {what}"));
+        }
+        match route {
             InRoute::Local | InRoute::Broadcast | InRoute::Multicast => {
                 let r = self.host.route_input(p.src(), p.dst());
                 self.local_in(p, r);
