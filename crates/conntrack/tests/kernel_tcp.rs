@@ -231,3 +231,96 @@ fn packetdrill_situations_match_the_kernel() {
         .unwrap();
     assert_eq!(t.get(id).timeout_secs(now), 300);
 }
+
+#[test]
+fn timeout_choices_match_the_kernel() {
+    // Retransmissions (max_retrans), zero window, unacknowledged data, closing states: the seconds
+    // Linux 6.18 listed right after each packet (one less than the full timeout) and its messages.
+    let data = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/kernel-tcp-timeouts.txt"
+    ))
+    .unwrap();
+    let mut t = ConnTable::new(CtConfig {
+        buckets: 64,
+        log_invalid: 6,
+        ..CtConfig::default()
+    });
+    for (i, line) in data.lines().filter(|l| !l.starts_with('#')).enumerate() {
+        let (pkt, rest) = line.split_once(" => ").unwrap();
+        let (state_part, msgs) = rest.split_once(" | ").unwrap();
+        let w: Vec<&str> = state_part.split_whitespace().collect();
+        let f: Vec<&str> = pkt.split_whitespace().collect();
+        let sport: u16 = f[1].parse().unwrap();
+        let opts: Vec<(&str, u32)> = f[6..]
+            .iter()
+            .map(|kv| kv.split_once('=').unwrap())
+            .map(|(k, v)| (k, v.parse().unwrap()))
+            .collect();
+        let (seq, ack, win) = (
+            f[3].parse().unwrap(),
+            f[4].parse().unwrap(),
+            f[5].parse().unwrap(),
+        );
+        let (src, dst, l4) = if f[0] == "c" {
+            (
+                CLIENT,
+                SERVER,
+                segment(CLIENT, sport, SERVER, 80, f[2], seq, ack, win, &opts),
+            )
+        } else {
+            (
+                SERVER,
+                CLIENT,
+                segment(SERVER, 80, CLIENT, sport, f[2], seq, ack, win, &opts),
+            )
+        };
+        let now = i as u64 * SEC;
+        let r = t.track(
+            &Packet {
+                src,
+                dst,
+                proto: 6,
+                later_fragment: false,
+                l4: &l4,
+            },
+            0,
+            Hook::PreRouting,
+            now,
+        );
+        if r.unconfirmed {
+            t.confirm(r.conn.unwrap(), now).unwrap();
+        }
+        let id = r.conn;
+        let class = if r.ctinfo == CtInfo::New {
+            "NEW"
+        } else if r.ctinfo == CtInfo::Invalid {
+            "INVALID"
+        } else {
+            "ESTABLISHED"
+        };
+        assert_eq!(class, w[0], "line {}: {pkt}", i + 1);
+        let ours: String = [r.log, r.log2]
+            .iter()
+            .flatten()
+            .map(|m| LogPrefix(*m).to_string().trim_end().to_string() + "|")
+            .collect();
+        assert_eq!(ours, msgs.trim(), "line {}: {pkt}", i + 1);
+        if let Some(id) = id {
+            let c = t.get(id);
+            assert_eq!(
+                c.tcp().unwrap().state().name(),
+                w[1],
+                "line {}: {pkt}",
+                i + 1
+            );
+            let kernel_secs: u64 = w[2].parse().unwrap();
+            assert_eq!(
+                c.timeout_secs(now) - 1,
+                kernel_secs,
+                "line {}: {pkt}",
+                i + 1
+            );
+        }
+    }
+}
