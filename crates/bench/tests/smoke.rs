@@ -15,7 +15,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 /// Figure names and units of the quick run, in table order.
-const FIGURES: [(&str, &str); 7] = [
+const FIGURES: [(&str, &str); 11] = [
     ("ruleset restore, 1k rules", "ms"),
     ("ruleset save, 1k rules", "ms"),
     ("ACL restore, 500 rules", "ms"),
@@ -23,6 +23,16 @@ const FIGURES: [(&str, &str); 7] = [
     ("conntrack bytes per entry, 10k NATed flows", "B"),
     ("conntrack new entries, 10k flows (no rules)", "M/s"),
     ("conntrack established lookups, 10k flows", "M/s"),
+    (
+        "established-flow pps, MASQUERADE gateway, 200 flows",
+        "Mpps",
+    ),
+    ("new connections/s, MASQUERADE gateway, 200 flows", "M/s"),
+    (
+        "established-flow pps, 500 unmatched FORWARD rules first, 100 flows",
+        "Mpps",
+    ),
+    ("per-packet cost, 500 vs 10 unmatched FORWARD rules", "x"),
 ];
 
 /// Values must be finite numbers; times and rates positive. Bytes per entry come from RSS
@@ -81,7 +91,10 @@ fn test_quick_table_shape() {
         assert!(rest.ends_with("median of 1"), "{row}");
     }
     assert!(lines[header + 1 + FIGURES.len()].starts_with("(ratio: "));
-    assert!(out.contains("pending: established-flow pps"), "{out}");
+    assert!(
+        out.contains("pending: kernel anchors of the gateway figures"),
+        "{out}"
+    );
     assert!(!out.contains("WARNING"), "{out}");
 }
 

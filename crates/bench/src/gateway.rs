@@ -1,0 +1,355 @@
+//! Packet-path figures (group `gateway`), through nfrs-engine's public API: the MASQUERADE
+//! gateway of issue 7 (nat POSTROUTING MASQUERADE out of wan0, filter FORWARD policy DROP with
+//! an ESTABLISHED,RELATED accept and a lan0 -> wan0 accept), N TCP flows from the LAN.
+//!
+//! - `new connections/s`: the first SYN of every flow (conntrack miss, FORWARD rules,
+//!   MASQUERADE tuple selection, confirm), each forwarded out of wan0.
+//! - `established-flow pps`: after the handshakes, duplicate ACKs of every flow in both
+//!   directions in a shuffled flow order, each forwarded (reply direction de-NATed).
+//!
+//! Frames are built before the clock starts; the engine's `receive` takes the packet by value,
+//! so each packet costs one `Vec` clone inside the timed loop (the API's price, counted).
+//! Time is passed to the engine explicitly (1 µs a packet); the engine never reads a clock.
+
+use std::path::Path;
+use std::time::Instant;
+
+use nfrs_engine::engine::{Engine, Ev};
+use nfrs_engine::host::HostNet;
+use nfrs_wire::build::{build_frame, FrameCtx};
+use nfrs_wire::ethernet::MacAddr;
+use nfrs_wire::line::PacketSpec;
+
+use crate::figures::{human_count, Config};
+use crate::report::{Better, Figure, Report};
+
+/// The gateway ruleset (the shared nat-gateway example's, without its LOG rule).
+pub const GATEWAY_RULES: &str = "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A FORWARD -i lan0 -o wan0 -j ACCEPT\nCOMMIT\n";
+
+const WAN_ADDR: &str = "192.0.2.1";
+
+/// The gateway ruleset with `extra` FORWARD rules first that no packet of the workload
+/// matches (sources from 198.18.0.0/15, the benchmarking range): every packet walks them all,
+/// as a first-match linear evaluation must.
+pub fn gateway_rules(extra: usize) -> String {
+    let mut filter = String::from("*filter\n:FORWARD DROP [0:0]\n");
+    for i in 0..extra {
+        let a = std::net::Ipv4Addr::from(0xc612_0000u32 + i as u32 % (1 << 17));
+        filter.push_str(&format!(
+            "-A FORWARD -s {a}/32 -p tcp -m tcp --dport 8443 -j DROP\n"
+        ));
+    }
+    let base = GATEWAY_RULES
+        .split_once("*filter\n:FORWARD DROP [0:0]\n")
+        .map(|(nat, rest)| format!("{nat}{filter}{rest}"));
+    base.unwrap_or_else(|| GATEWAY_RULES.to_string())
+}
+
+fn scenario_text(rules: &str) -> String {
+    format!(
+        "description = \"nfrs bench MASQUERADE gateway\"\nrules = '''\n{rules}'''\npackets = '''\n'''\n\n[sysctl]\n\"net.ipv4.ip_forward\" = 1\n\n[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/16\"\n\n[[interface]]\nname = \"wan0\"\naddress = \"{WAN_ADDR}/24\"\n\n[[route]]\nto = \"default\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n"
+    )
+}
+
+/// A packet ready for `Engine::receive`.
+#[derive(Clone)]
+struct Frame {
+    dev: usize,
+    ip: Vec<u8>,
+    mac: [u8; 14],
+}
+
+/// The engine with the gateway host and ruleset, and its two devices.
+struct Lab {
+    eng: Engine,
+    lan: usize,
+    wan: usize,
+    now: u64,
+}
+
+impl Lab {
+    fn new(extra_rules: usize) -> Result<Lab, String> {
+        let text = scenario_text(&gateway_rules(extra_rules));
+        let sc = nfrs_scenario::parse(&text, Path::new("<nfrs bench gateway>"))
+            .map_err(|e| e.to_string())?;
+        let rs = nfrs_rules::restore::restore_new(&sc.rules, &Default::default())
+            .map_err(|e| e.message.trim_end().to_string())?;
+        let host = HostNet::new(&sc.host)?;
+        let eng = Engine::new(host, rs, &sc.host.effective_sysctls()).map_err(|e| e.to_string())?;
+        let lan = eng.host.dev("lan0").ok_or("no lan0")?;
+        let wan = eng.host.dev("wan0").ok_or("no wan0")?;
+        Ok(Lab {
+            eng,
+            lan,
+            wan,
+            now: 1_000_000_000,
+        })
+    }
+
+    fn frame(&self, dev: usize, spec: &str) -> Result<Frame, String> {
+        let spec = PacketSpec::parse(spec).map_err(|e| format!("{spec}: {e:?}"))?;
+        let ctx = FrameCtx {
+            src_mac: MacAddr([2, 0, 0, 0, 1, dev as u8 + 1]),
+            dst_mac: MacAddr(self.eng.host.ifaces[dev].mac),
+            ip_id: 1,
+            allow_masked: false,
+        };
+        let f = build_frame(&spec, &ctx).map_err(|e| format!("{e:?}"))?;
+        let mut mac = [0u8; 14];
+        mac.copy_from_slice(&f[..14]);
+        Ok(Frame {
+            dev,
+            ip: f[14..].to_vec(),
+            mac,
+        })
+    }
+
+    /// Feeds one frame; returns the packet forwarded out of `out_dev`, if that is all it caused.
+    fn forward(&mut self, f: &Frame, out_dev: usize) -> Option<Vec<u8>> {
+        self.now += 1000;
+        self.eng.receive(f.dev, f.ip.clone(), f.mac, self.now);
+        let out = match self.eng.events.as_slice() {
+            [Ev::Out { dev, ip, .. }] if *dev == out_dev => Some(ip.clone()),
+            _ => None,
+        };
+        self.eng.events.clear();
+        out
+    }
+}
+
+/// Source port of a TCP/UDP IPv4 packet.
+fn src_port(ip: &[u8]) -> Option<u16> {
+    let off = usize::from(ip.first()? & 0x0f) * 4;
+    Some(u16::from_be_bytes([*ip.get(off)?, *ip.get(off + 1)?]))
+}
+
+/// Client address, client port and server address of flow `i` (distinct ports: no NAT clash).
+fn flow(i: usize) -> (String, u16, String) {
+    let c = 0x0a00_0100u32 + i as u32; // from 10.0.1.0
+    let client = std::net::Ipv4Addr::from(c).to_string();
+    let server = format!("203.0.113.{}", 1 + i % 250);
+    (client, 1024 + (i % 60_000) as u16, server)
+}
+
+struct Measured {
+    new_per_sec: f64,
+    pps: f64,
+}
+
+fn one_run(flows: usize, rounds: usize, extra_rules: usize) -> Result<Measured, String> {
+    let mut lab = Lab::new(extra_rules)?;
+    let (lan, wan) = (lab.lan, lab.wan);
+    let mut syns = Vec::with_capacity(flows);
+    for i in 0..flows {
+        let (c, p, s) = flow(i);
+        syns.push(lab.frame(
+            lan,
+            &format!("tcp {c}:{p} > {s}:443 flags=S seq=100 win=64240"),
+        )?);
+    }
+    // New connections: every SYN creates an entry and is masqueraded out of wan0.
+    let mut mports = Vec::with_capacity(flows);
+    let t0 = Instant::now();
+    for f in &syns {
+        mports.push(lab.forward(f, wan));
+    }
+    let new_secs = t0.elapsed().as_secs_f64();
+    let mut est = Vec::with_capacity(flows * 2);
+    for (i, m) in mports.iter().enumerate() {
+        let mport = m
+            .as_deref()
+            .and_then(src_port)
+            .ok_or_else(|| format!("SYN of flow {i} was not forwarded out of wan0"))?;
+        let (c, p, s) = flow(i);
+        let synack = lab.frame(
+            wan,
+            &format!("tcp {s}:443 > {WAN_ADDR}:{mport} flags=SA seq=900 ack=101 win=65160"),
+        )?;
+        let ack = lab.frame(
+            lan,
+            &format!("tcp {c}:{p} > {s}:443 flags=A seq=101 ack=901 win=64240"),
+        )?;
+        lab.forward(&synack, lan)
+            .ok_or_else(|| format!("SYN-ACK of flow {i} was not forwarded out of lan0"))?;
+        lab.forward(&ack, wan)
+            .ok_or_else(|| format!("ACK of flow {i} was not forwarded out of wan0"))?;
+        let back = lab.frame(
+            wan,
+            &format!("tcp {s}:443 > {WAN_ADDR}:{mport} flags=A seq=901 ack=101 win=65160"),
+        )?;
+        est.push((ack, back));
+    }
+    let mut order: Vec<usize> = (0..flows).collect();
+    let mut rng = crate::gen::Rng::new(5);
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut forwarded = 0usize;
+    let t0 = Instant::now();
+    for _ in 0..rounds {
+        for &i in &order {
+            let (out, back) = &est[i];
+            forwarded += usize::from(lab.forward(out, wan).is_some());
+            forwarded += usize::from(lab.forward(back, lan).is_some());
+        }
+    }
+    let est_secs = t0.elapsed().as_secs_f64();
+    let sent = rounds * flows * 2;
+    if forwarded != sent {
+        return Err(format!(
+            "only {forwarded} of {sent} established packets were forwarded"
+        ));
+    }
+    Ok(Measured {
+        new_per_sec: flows as f64 / new_secs,
+        pps: sent as f64 / est_secs,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The `gateway` group.
+pub fn gateway_figures(cfg: &Config, report: &mut Report) {
+    let flows = if cfg.quick { 200 } else { 10_000 };
+    let rounds = if cfg.quick { 5 } else { 20 };
+    let runs = cfg.runs.unwrap_or(if cfg.quick { 3 } else { 5 }).max(1);
+    let size = human_count(flows);
+    report.workloads.push(format!(
+        "gateway: {size} TCP flows lan0 10.0.1.0+ -> 203.0.113.0/24:443 through MASQUERADE out of wan0, FORWARD policy DROP + ESTABLISHED accept; {rounds} rounds of one ACK each way a flow"
+    ));
+    let mut new_rates = Vec::new();
+    let mut pps = Vec::new();
+    for _ in 0..runs {
+        match one_run(flows, rounds, 0) {
+            Ok(m) => {
+                new_rates.push(m.new_per_sec / 1e6);
+                pps.push(m.pps / 1e6);
+            }
+            Err(e) => {
+                report.warnings.push(format!("gateway: {e}"));
+                return;
+            }
+        }
+    }
+    let why = "anchor n/a: the kernel's forwarding rate needs the veth netns forwarding lab (later issue)";
+    report.figures.push(Figure {
+        key: "gateway",
+        name: format!("established-flow pps, MASQUERADE gateway, {size} flows"),
+        value: median(pps),
+        unit: "Mpps",
+        better: Better::Higher,
+        anchor: "n/a".into(),
+        anchor_value: None,
+        method: format!("median of {runs}"),
+        notes: vec![format!("{why}; one Vec clone a packet (the engine API takes the packet by value) is inside the timed loop")],
+    });
+    report.figures.push(Figure {
+        key: "gateway",
+        name: format!("new connections/s, MASQUERADE gateway, {size} flows"),
+        value: median(new_rates),
+        unit: "M/s",
+        better: Better::Higher,
+        anchor: "n/a".into(),
+        anchor_value: None,
+        method: format!("median of {runs}"),
+        notes: vec![format!(
+            "first SYN of each flow: conntrack miss, FORWARD rules, MASQUERADE, confirm; {why}"
+        )],
+    });
+
+    // Cost in rule count: the same flows with 10 and with 10k unmatched FORWARD rules first.
+    let big = if cfg.quick { 500 } else { 10_000 };
+    let (flows, rounds) = if cfg.quick { (100, 2) } else { (2_000, 2) };
+    let runs = cfg.runs.unwrap_or(if cfg.quick { 1 } else { 3 }).max(1);
+    let mut ratios = Vec::new();
+    let mut big_pps = Vec::new();
+    for _ in 0..runs {
+        let small = one_run(flows, rounds, 10);
+        let large = one_run(flows, rounds, big);
+        match (small, large) {
+            (Ok(s), Ok(l)) => {
+                ratios.push(s.pps / l.pps);
+                big_pps.push(l.pps / 1e6);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                report.warnings.push(format!("gateway (rule count): {e}"));
+                return;
+            }
+        }
+    }
+    let big_size = human_count(big);
+    report.figures.push(Figure {
+        key: "gateway",
+        name: format!("established-flow pps, {big_size} unmatched FORWARD rules first, {} flows", human_count(flows)),
+        value: median(big_pps),
+        unit: "Mpps",
+        better: Better::Higher,
+        anchor: "n/a".into(),
+        anchor_value: None,
+        method: format!("median of {runs}"),
+        notes: vec![format!("every packet walks {big_size} FORWARD rules that cannot match (sources in 198.18.0.0/15) before the ESTABLISHED accept; {why}")],
+    });
+    report.figures.push(Figure {
+        key: "gateway",
+        name: format!("per-packet cost, {big_size} vs 10 unmatched FORWARD rules"),
+        value: median(ratios),
+        unit: "x",
+        better: Better::Lower,
+        anchor: "n/a".into(),
+        anchor_value: None,
+        method: format!("median of {runs}"),
+        notes: vec!["time a packet with the large rule set / with the small one, same flows and packets (issue 7 goal 2: <= 1.5x; linear evaluation grows with the rule count)".into()],
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_gateway_forwards_and_masquerades() {
+        let m = one_run(20, 2, 0).unwrap();
+        let m10 = one_run(20, 2, 10).unwrap();
+        assert!(m10.pps > 0.0);
+        assert!(m.pps > 0.0 && m.new_per_sec > 0.0);
+    }
+
+    #[test]
+    fn test_gateway_rules_prefix() {
+        let r = gateway_rules(2);
+        assert!(r.starts_with("*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n-A FORWARD -s 198.18.0.0/32 -p tcp -m tcp --dport 8443 -j DROP\n-A FORWARD -s 198.18.0.1/32 "));
+        assert!(r.ends_with("-A FORWARD -i lan0 -o wan0 -j ACCEPT\nCOMMIT\n"));
+        assert_eq!(gateway_rules(0), GATEWAY_RULES);
+    }
+
+    #[test]
+    fn test_syn_leaves_masqueraded() {
+        let mut lab = Lab::new(3).unwrap();
+        let (lan, wan) = (lab.lan, lab.wan);
+        let syn = lab
+            .frame(
+                lan,
+                "tcp 10.0.1.5:1029 > 203.0.113.6:443 flags=S seq=100 win=64240",
+            )
+            .unwrap();
+        let out = lab.forward(&syn, wan).unwrap();
+        assert_eq!(&out[12..16], &[192, 0, 2, 1], "source not masqueraded");
+        assert_eq!(&out[16..20], &[203, 0, 113, 6]);
+        assert_eq!(src_port(&out), Some(1029));
+        // An unsolicited inbound SYN is dropped by the FORWARD policy.
+        let inbound = lab
+            .frame(
+                wan,
+                "tcp 203.0.113.6:443 > 10.0.1.5:22 flags=S seq=1 win=1024",
+            )
+            .unwrap();
+        assert!(lab.forward(&inbound, lan).is_none());
+    }
+}
