@@ -95,6 +95,8 @@ pub struct Engine {
     host_pkt: bool,
     depth: u8,
     defrag: crate::defrag::Defrag,
+    /// ip_error's per-source token buckets: (tokens in ms, last refill).
+    rt_error_peers: std::collections::HashMap<u32, (u64, Nanos)>,
 }
 
 /// Fills the next slot of a record-route option with `addr`; returns where it wrote.
@@ -191,6 +193,7 @@ impl Engine {
             host_pkt: false,
             depth: 0,
             defrag: Default::default(),
+            rt_error_peers: Default::default(),
         })
     }
 
@@ -1041,6 +1044,17 @@ impl Engine {
                 self.forward(p, out, nexthop, rr)
             }
             InRoute::NoRoute => {
+                // Kernel rule (ip_error): per-source token bucket, burst 5 s of tokens, each
+                // error costs 1 s (ip_rt_error_burst / ip_rt_error_cost), refilled with time.
+                // A new peer's clock starts 60 s back: its first refill fills the bucket.
+                let e = self.rt_error_peers.entry(p.src()).or_insert((5000, now));
+                e.0 = (e.0 + now.saturating_sub(e.1) / 1_000_000).min(5000);
+                e.1 = now;
+                if e.0 < 1000 {
+                    self.note(|| "no route: ICMP net unreachable rate limited".into());
+                    return self.dropped(&mut p);
+                }
+                e.0 -= 1000;
                 self.note(|| "no route: ICMP net unreachable".into());
                 let end = p.d.l3_end();
                 let orig = p.buf[..end].to_vec();

@@ -1,5 +1,6 @@
-//! The golden test: every shared example (`../shared/examples/*.toml`) and every scenario of
-//! the corpus (`tests/scenarios/**/*.toml`) with its recorded kernel result, replayed and
+//! The golden test: every shared example (`../shared/examples/*.toml`), the engine's own
+//! scenarios (`crates/engine/tests/scenarios/*.toml`, recorded with `nfrs kernel-run`) and every
+//! scenario of the corpus (`tests/scenarios/**/*.toml`) with its recorded kernel result, replayed and
 //! compared with nfrs-scenario's comparison. Prints "N/M agree"; fails on any disagreement
 //! except the scenarios listed in `known-divergent.txt`, and fails when a listed one agrees
 //! (so the list only shrinks).
@@ -54,6 +55,15 @@ fn replay_agrees_with_the_kernel() {
             }
         }
         None => println!("skipped: ../shared/examples absent"),
+    }
+    // The engine's own scenarios (recorded with `nfrs kernel-run` on Linux 6.18).
+    let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    if own.is_dir() {
+        for c in nfrs_scenario::corpus::golden_cases(&own).unwrap() {
+            if c.golden.exists() {
+                cases.push((format!("engine/{}", c.name(&own)), c.toml, c.golden));
+            }
+        }
     }
     let dir = nfrs_scenario::corpus::corpus_dir();
     if dir.is_dir() {
