@@ -329,7 +329,12 @@ fn want_message(stderr: &str) -> String {
 /// iptables-legacy 1.8.9 by tests/data/record-ext-cases.py into ext-cases.tsv).
 #[test]
 fn test_measured_extension_edge_cases() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ext-cases.tsv");
+    // NFRS_EXT_CASES points at another recording of the same format (ad-hoc fuzzing).
+    let path = std::env::var_os("NFRS_EXT_CASES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ext-cases.tsv")
+        });
     let rows = read_tsv(&path);
     assert!(!rows.is_empty(), "{} missing or empty", path.display());
     let mut fails = Vec::new();
