@@ -11,7 +11,7 @@ Cells escape \\ TAB newline as \\\\ \\t \\n. Run as root from anywhere.
 """
 import os, shlex, subprocess, sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.environ.get("EXT_CASES_DIR") or os.path.dirname(os.path.abspath(__file__))
 NS = f"nfrs-ext-rec-{os.getpid()}"
 
 
