@@ -929,6 +929,102 @@ mod tests {
     }
 
     #[test]
+    fn random_nat_ports_are_named_checked_and_masked_everywhere() {
+        let text = "# d
+0.00 lan0 udp 10.0.0.2:5000 > 203.0.113.9:5000 len=8
+  out wan0 udp 192.0.2.1:5000 > 203.0.113.9:5000 ttl=63 tos=0x00 id=1 len=8
+0.01 lan0 udp 10.0.0.3:5000 > 203.0.113.9:5000 len=8
+  out wan0 udp 192.0.2.1:41234 > 203.0.113.9:5000 ttl=63 tos=0x00 id=2 len=8
+== conntrack
+ipv4     2 udp      17 src=10.0.0.2 dst=203.0.113.9 sport=5000 dport=5000 [UNREPLIED] src=203.0.113.9 dst=192.0.2.1 sport=5000 dport=5000 mark=0 use=1
+ipv4     2 udp      17 src=10.0.0.3 dst=203.0.113.9 sport=5000 dport=5000 [UNREPLIED] src=203.0.113.9 dst=192.0.2.1 sport=5000 dport=41234 mark=0 use=1
+== expect
+== iptables-save -c
+";
+        let mut r = RunResult::parse(text).unwrap();
+        mask_random_ports(
+            &mut r,
+            "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n",
+        )
+        .unwrap();
+        let out = r.to_text();
+        assert!(
+            out.contains("out wan0 udp 192.0.2.1:rand1 > 203.0.113.9:5000"),
+            "{out}"
+        );
+        assert!(out.contains("sport=5000 dport=rand1 mark=0"), "{out}");
+        assert!(!out.contains("41234"), "{out}");
+        assert_eq!(r.notes.len(), 1);
+        // A port outside the range the kernel may draw from is an error, not a mask.
+        let mut bad = RunResult::parse(&text.replace("41234", "80")).unwrap();
+        assert!(mask_random_ports(&mut bad, "").is_err());
+        // A single-port NAT range leaves the kernel no choice: nothing is masked.
+        let mut forced = RunResult::parse(&text.replace("41234", "7000")).unwrap();
+        mask_random_ports(&mut forced, "-j SNAT --to-source 192.0.2.1:7000").unwrap();
+        assert!(forced.notes.is_empty());
+    }
+
+    #[test]
+    fn host_generated_frames_are_told_from_forwarded_ones() {
+        let input = Prepared {
+            text: String::new(),
+            dev: "lan0".into(),
+            frame: Vec::new(),
+            time_us: 0,
+            ip_id: 7,
+            proto: 17,
+            icmp_type: None,
+        };
+        let mut f = vec![0u8; 14];
+        f[12] = 0x08;
+        let mut ip = vec![
+            0x45, 0, 0, 28, 0, 7, 0, 0, 64, 17, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1,
+        ];
+        ip.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&ip);
+        assert!(!is_host_generated(&f, &input));
+        f[14 + 9] = 1;
+        assert!(is_host_generated(&f, &input));
+        assert!(!is_host_generated(&[0u8; 10], &input));
+    }
+
+    #[test]
+    fn netfilter_log_lines_are_told_from_kernel_chatter() {
+        assert!(is_netfilter_log(4, "fw: IN=lan0 OUT=wan0 SRC=1.2.3.4 "));
+        assert!(is_netfilter_log(
+            4,
+            "nf_conntrack: nf_conntrack: table full in netns 1, dropping packet"
+        ));
+        assert!(!is_netfilter_log(
+            6,
+            "br0: port 1(lan0) entered forwarding state"
+        ));
+        assert!(!is_netfilter_log(12, "fw: IN=lan0 OUT=wan0 "));
+        let input = Prepared {
+            text: String::new(),
+            dev: "lan0".into(),
+            frame: Vec::new(),
+            time_us: 0,
+            ip_id: 3,
+            proto: 1,
+            icmp_type: Some(8),
+        };
+        assert_eq!(
+            mask_log_line(
+                "nf_conntrack: nf_conntrack: table full in netns 4026532384, dropping packet",
+                &input
+            ),
+            "nf_conntrack: nf_conntrack: table full in netns *, dropping packet"
+        );
+        assert_eq!(
+            mask_log_line("out IN= OUT=lan0 SRC=a DST=b LEN=28 TTL=64 ID=4242 PROTO=ICMP TYPE=0 CODE=0 ID=1 SEQ=1 ", &input),
+            "out IN= OUT=lan0 SRC=a DST=b LEN=28 TTL=64 ID=* PROTO=ICMP TYPE=0 CODE=0 ID=1 SEQ=1 "
+        );
+        let same = "out IN= OUT=lan0 SRC=a DST=b LEN=28 TTL=64 ID=3 PROTO=ICMP ";
+        assert_eq!(mask_log_line(same, &input), same);
+    }
+
+    #[test]
     fn barrier_frames() {
         let mac = [2, 0xfe, 0, 0, 0, 1];
         let f = arp_probe(mac, Ipv4Addr::new(10, 0, 0, 1));

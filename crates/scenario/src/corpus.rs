@@ -13,6 +13,25 @@ pub struct GoldenCase {
 }
 
 impl GoldenCase {
+    /// Loads the scenario and its recorded result.
+    pub fn load(&self) -> Result<(crate::Scenario, crate::RunResult), String> {
+        let sc = crate::file::load(&self.toml).map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(&self.golden)
+            .map_err(|e| format!("{}: {e}", self.golden.display()))?;
+        let r = crate::RunResult::parse(&text)
+            .map_err(|e| format!("{}: {e}", self.golden.display()))?;
+        Ok((sc, r))
+    }
+
+    /// Whether the scenario replays a capture that is not on this machine (from
+    /// `../shared/corpus`): such a case is skipped, saying so.
+    pub fn capture_absent(&self) -> bool {
+        match crate::file::load(&self.toml) {
+            Ok(sc) => matches!(&sc.input, crate::Input::Pcap { path, .. } if !path.exists()),
+            Err(_) => false,
+        }
+    }
+
     /// The scenario's path relative to `root`, for messages.
     pub fn name(&self, root: &Path) -> String {
         self.toml
