@@ -75,6 +75,8 @@ pub enum StateSlot {
     Hashlimit(hashlimit::State),
     /// `-m statistic` (`--mode nth` counter).
     Statistic(statistic::State),
+    /// `-m string` (search tables built once).
+    String(string::State),
 }
 
 /// State of stateful matches and targets, kept across packets (limit, hashlimit and recent run
