@@ -344,29 +344,44 @@ impl Engine {
                         }
                         // Kernel rule (nf_send_reset): the RST carries the original's
                         // connection, reversed (RELATED in the other direction).
-                        let info = match p.ct.info {
-                            CtInfo::Invalid | CtInfo::Untracked => p.ct.info,
-                            i if i.dir() == Dir::Original => CtInfo::RelatedReply,
-                            _ => CtInfo::Related,
-                        };
-                        let attach = if p.ct.id.is_some() {
-                            Some(self.snap(p.ct.id, info, p.now))
-                        } else {
-                            None
-                        };
+                        let attach = self.attach_reversed(&p.ct, p.now);
                         self.send_host(out, attach, p.now, false);
                     }
                 }
                 EmitReq::IcmpError { ty, code } => {
-                    self.icmp_error(&orig, ty, code, 0, local_route, p.now);
+                    self.icmp_error(&orig, ty, code, 0, local_route, p.now, &p.ct);
                 }
             }
         }
     }
 
+    /// Kernel rule (nf_ct_attach): a packet the host sends about another carries that one's
+    /// connection, RELATED in the other direction.
+    fn attach_reversed(&self, ct: &CtSnap, now: Nanos) -> Option<CtSnap> {
+        if ct.id.is_none() || matches!(ct.info, CtInfo::Invalid | CtInfo::Untracked) {
+            return None;
+        }
+        let info = if ct.info.dir() == Dir::Original {
+            CtInfo::RelatedReply
+        } else {
+            CtInfo::Related
+        };
+        Some(self.snap(ct.id, info, now))
+    }
+
     /// `icmp_send`: an ICMP error about `orig`; `to_us` when the packet was addressed to the
     /// host (the error's source is then the packet's destination).
-    fn icmp_error(&mut self, orig: &[u8], ty: u8, code: u8, rest: u32, to_us: bool, now: Nanos) {
+    #[allow(clippy::too_many_arguments)]
+    fn icmp_error(
+        &mut self,
+        orig: &[u8],
+        ty: u8,
+        code: u8,
+        rest: u32,
+        to_us: bool,
+        now: Nanos,
+        ct: &CtSnap,
+    ) {
         if !emit::may_answer_with_icmp_error(orig) || orig.len() < 20 {
             return;
         }
@@ -403,7 +418,11 @@ impl Engine {
             &mut out,
         ) {
             out.truncate(n);
-            self.send_host(out, None, now, true);
+            // Measured (Linux 6.18): the error leaves carrying the connection of the packet it
+            // quotes, RELATED in the other direction, even when that connection is being
+            // dropped unconfirmed (so nat POSTROUTING does not walk its chain for it).
+            let attach = self.attach_reversed(ct, now);
+            self.send_host(out, attach, now, true);
         }
     }
 
@@ -1058,7 +1077,7 @@ impl Engine {
                 self.note(|| "no route: ICMP net unreachable".into());
                 let end = p.d.l3_end();
                 let orig = p.buf[..end].to_vec();
-                self.icmp_error(&orig, 3, 0, 0, false, now);
+                self.icmp_error(&orig, 3, 0, 0, false, now, &p.ct);
                 self.dropped(&mut p);
             }
             InRoute::Drop => {
@@ -1080,14 +1099,14 @@ impl Engine {
         if p.d.ttl <= 1 {
             self.note(|| "TTL exceeded: ICMP time exceeded".into());
             let orig = p.buf[..p.d.l3_end()].to_vec();
-            self.icmp_error(&orig, 11, 0, 0, false, now);
+            self.icmp_error(&orig, 11, 0, 0, false, now, &p.ct);
             return self.dropped(&mut p);
         }
         let mtu = self.host.ifaces[out].mtu as usize;
         if p.d.total_len as usize > mtu && p.d.df() {
             self.note(|| "too big with DF: ICMP fragmentation needed".into());
             let orig = p.buf[..p.d.l3_end()].to_vec();
-            self.icmp_error(&orig, 3, 4, mtu as u32, false, now);
+            self.icmp_error(&orig, 3, 4, mtu as u32, false, now, &p.ct);
             return self.dropped(&mut p);
         }
         nfrs_wire::desc::mangle::dec_ttl(&mut p.buf, &mut p.d);
@@ -1225,7 +1244,7 @@ impl Engine {
                 }
                 let orig = ip.to_vec();
                 self.note(|| "closed UDP port: ICMP port unreachable".into());
-                self.icmp_error(&orig, 3, 3, 0, true, now);
+                self.icmp_error(&orig, 3, 3, 0, true, now, &p.ct);
             }
             1 => {
                 if p.d.icmp_type != 8 || self.host.echo_ignore_all {
@@ -1254,7 +1273,7 @@ impl Engine {
                     return;
                 }
                 let orig = ip.to_vec();
-                self.icmp_error(&orig, 3, 2, 0, true, now);
+                self.icmp_error(&orig, 3, 2, 0, true, now, &p.ct);
             }
         }
     }
