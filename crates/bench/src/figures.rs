@@ -188,14 +188,21 @@ fn reset_input(g: &Generated) -> String {
     s
 }
 
-/// Kernel timings of one ruleset: restore samples, save samples and the last save output.
+/// Kernel timings of one ruleset: restore samples, save samples, the last save output and
+/// the samples of one `iptables -A` on the loaded ruleset.
 struct KernelRun {
     restore: crate::measure::Samples,
     save: crate::measure::Samples,
     saved: String,
+    append: crate::measure::Samples,
 }
 
-fn kernel_ruleset(g: &Generated, file: &Path, runs: usize) -> Result<KernelRun, String> {
+fn kernel_ruleset(
+    g: &Generated,
+    file: &Path,
+    runs: usize,
+    append: &[&str],
+) -> Result<KernelRun, String> {
     let ns = Netns::create()?;
     let reset = TempFile::write("reset.rules", &reset_input(g))?;
     let mut restore = crate::measure::Samples::default();
@@ -215,10 +222,21 @@ fn kernel_ruleset(g: &Generated, file: &Path, runs: usize) -> Result<KernelRun, 
         save.secs.push(ran.secs);
         saved = ran.stdout();
     }
+    let mut appended = crate::measure::Samples::default();
+    let argv: Vec<&str> = ["iptables-legacy", "-w"]
+        .into_iter()
+        .chain(append.iter().copied())
+        .collect();
+    for _ in 0..runs {
+        let ran = ns.run(&argv, None)?;
+        ran.check(&argv.join(" "))?;
+        appended.secs.push(ran.secs);
+    }
     Ok(KernelRun {
         restore,
         save,
         saved,
+        append: appended,
     })
 }
 
@@ -230,6 +248,7 @@ fn ruleset_figures(
     key: &'static str,
     label: &str,
     g: &Generated,
+    append: &[&str],
 ) {
     let runs = cfg.runs();
     let size = human_count(g.rules);
@@ -247,7 +266,7 @@ fn ruleset_figures(
         let text = std::fs::read_to_string(file.path()).map_err(|e| e.to_string())?;
         restore_new(&text, &opts).map_err(|e| e.message.trim_end().to_string())
     });
-    let (restore_samples, rs) = match restored {
+    let (restore_samples, mut rs) = match restored {
         Ok((s, Some(rs))) => (s, rs),
         Ok((_, None)) => unreachable!("runs >= 1"),
         Err(e) => {
@@ -265,9 +284,17 @@ fn ruleset_figures(
         Ok((s, Some(out))) => (s, out),
         _ => unreachable!("save cannot fail and runs >= 1"),
     };
+    // One rule appended to the loaded ruleset, as `nfrs run` will apply a command: parse, copy
+    // the table, append, validate the whole table, replace it (what `iptables -A` makes the
+    // kernel do). Each sample appends one more rule, on both sides.
+    let args: Vec<String> = append.iter().map(|a| a.to_string()).collect();
+    let appended = time_runs(runs, || {
+        let cmd = nfrs_rules::parse::parse_command(&args, false, None).map_err(|e| e.msg)?;
+        nfrs_rules::ops::execute(&mut rs, &cmd).map_err(|e| e.msg)
+    });
 
     let anchor = if cfg.kernel {
-        kernel::availability().and_then(|()| kernel_ruleset(g, file.path(), runs))
+        kernel::availability().and_then(|()| kernel_ruleset(g, file.path(), runs, append))
     } else {
         Err("kernel anchor not requested (--no-kernel)".to_string())
     };
@@ -287,8 +314,29 @@ fn ruleset_figures(
         value: save_samples.median() * 1e3,
         ..restore_fig.clone()
     };
+    let mut append_fig = match &appended {
+        Ok((samples, _)) => Some(Figure {
+            name: format!("{label} rule append (-A), {size} rules loaded"),
+            value: samples.median() * 1e3,
+            notes: vec![format!(
+                "{label}: appended `{}` in memory (parse, table copy, append, whole-table validation) — the path of `nfrs run`'s control socket; `nfrs iptables -A` on a store also loads and writes the store",
+                append.join(" ")
+            )],
+            ..restore_fig.clone()
+        }),
+        Err(e) => {
+            report
+                .warnings
+                .push(format!("{label}: nfrs failed to append `{}`: {e}", append.join(" ")));
+            None
+        }
+    };
     match anchor {
         Ok(k) => {
+            if let Some(f) = append_fig.as_mut() {
+                f.anchor = "iptables-legacy -w -A (netns)".into();
+                f.anchor_value = Some(k.append.median() * 1e3);
+            }
             restore_fig.anchor = "iptables-legacy-restore -w (netns)".into();
             restore_fig.anchor_value = Some(k.restore.median() * 1e3);
             save_fig.anchor = "iptables-legacy-save (netns)".into();
@@ -311,6 +359,7 @@ fn ruleset_figures(
     }
     report.figures.push(restore_fig);
     report.figures.push(save_fig);
+    report.figures.extend(append_fig);
 }
 
 fn kube_proxy_ruleset(cfg: &Config, report: &mut Report) {
@@ -327,7 +376,23 @@ fn kube_proxy_ruleset(cfg: &Config, report: &mut Report) {
         g.chains,
         g.text.len() as f64 / 1e6
     ));
-    ruleset_figures(cfg, report, "ruleset", "ruleset", &g);
+    let append = [
+        "-t",
+        "nat",
+        "-A",
+        "KUBE-SERVICES",
+        "-d",
+        "172.31.255.1/32",
+        "-p",
+        "tcp",
+        "-m",
+        "tcp",
+        "--dport",
+        "80",
+        "-j",
+        "KUBE-MARK-MASQ",
+    ];
+    ruleset_figures(cfg, report, "ruleset", "ruleset", &g, &append);
 }
 
 fn acl_ruleset(cfg: &Config, report: &mut Report) {
@@ -338,7 +403,8 @@ fn acl_ruleset(cfg: &Config, report: &mut Report) {
         g.rules,
         g.text.len() as f64 / 1e6
     ));
-    ruleset_figures(cfg, report, "acl", "ACL", &g);
+    let append = ["-A", "FORWARD", "-s", "198.18.0.1/32", "-j", "DROP"];
+    ruleset_figures(cfg, report, "acl", "ACL", &g, &append);
 }
 
 #[cfg(test)]

@@ -15,11 +15,13 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 /// Figure names and units of the quick run, in table order.
-const FIGURES: [(&str, &str); 11] = [
+const FIGURES: [(&str, &str); 13] = [
     ("ruleset restore, 1k rules", "ms"),
     ("ruleset save, 1k rules", "ms"),
+    ("ruleset rule append (-A), 1k rules loaded", "ms"),
     ("ACL restore, 500 rules", "ms"),
     ("ACL save, 500 rules", "ms"),
+    ("ACL rule append (-A), 500 rules loaded", "ms"),
     ("conntrack bytes per entry, 10k NATed flows", "B"),
     ("conntrack new entries, 10k flows (no rules)", "M/s"),
     ("conntrack established lookups, 10k flows", "M/s"),
@@ -110,7 +112,7 @@ fn test_only_and_bad_args() {
         "1",
     ]);
     assert_eq!(code, 0);
-    assert_eq!(out.lines().count(), 2);
+    assert_eq!(out.lines().count(), 3);
     assert!(out.lines().all(|l| l.contains("\"ACL ")));
     let (code, _, err) = run(&["--only", "nothing-like-this"]);
     assert_eq!(code, 2);
