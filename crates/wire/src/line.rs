@@ -683,9 +683,18 @@ impl PacketSpec {
                 "tos" => spec.tos = Some(num(tok, need()?)?),
                 "id" if !is_icmp => spec.ip_id = Some(parse_ipid(tok, need()?)?),
                 "ipid" if is_icmp => spec.ip_id = Some(parse_ipid(tok, need()?)?),
-                "rf" => flag(true)?.pipe(|_| spec.rf = true),
-                "df" => flag(true)?.pipe(|_| spec.df = true),
-                "mf" => flag(true)?.pipe(|_| spec.mf = true),
+                "rf" => {
+                    flag(true)?;
+                    spec.rf = true;
+                }
+                "df" => {
+                    flag(true)?;
+                    spec.df = true;
+                }
+                "mf" => {
+                    flag(true)?;
+                    spec.mf = true;
+                }
                 "frag" => {
                     let f: u16 = num(tok, need()?)?;
                     if f % 8 != 0 || f > 0x1fff * 8 {
@@ -762,7 +771,10 @@ impl PacketSpec {
                     only(is_tcp)?;
                     spec.wscale = Some(num(tok, need()?)?);
                 }
-                "sackok" => flag(is_tcp)?.pipe(|_| spec.sackok = true),
+                "sackok" => {
+                    flag(is_tcp)?;
+                    spec.sackok = true;
+                }
                 "ts" => {
                     only(is_tcp)?;
                     let v = need()?;
@@ -804,7 +816,10 @@ impl PacketSpec {
                     only(is_tcp)?;
                     spec.bad_opts = parse_hex(tok, need()?)?;
                 }
-                "nocsum" => flag(is_udp)?.pipe(|_| spec.nocsum = true),
+                "nocsum" => {
+                    flag(is_udp)?;
+                    spec.nocsum = true;
+                }
                 "ulen" => {
                     only(is_udp)?;
                     spec.ulen = Some(num(tok, need()?)?);
@@ -910,7 +925,10 @@ impl PacketSpec {
                 }
                 "sha1" => sha1 = Some(parse_sha1(tok, need()?)?),
                 "hex^64" => raw_head = Some(parse_hex(tok, need()?)?),
-                "truncated" => flag(true)?.pipe(|_| truncated = true),
+                "truncated" => {
+                    flag(true)?;
+                    truncated = true;
+                }
                 "hex" => spec.raw_l4 = Some(parse_hex(tok, need()?)?),
                 _ => {
                     return Err(LineError::new(
@@ -1087,13 +1105,6 @@ pub fn proto_name(p: u8) -> String {
         n => n.to_string(),
     }
 }
-
-trait Pipe: Sized {
-    fn pipe<R>(self, f: impl FnOnce(Self) -> R) -> R {
-        f(self)
-    }
-}
-impl<T> Pipe for T {}
 
 #[cfg(test)]
 mod tests {
