@@ -11,6 +11,7 @@ use crate::{Backend, Options};
 fn usage() -> i32 {
     eprintln!(
         "usage: nfrs kernel-run SCENARIO.toml... [--backend legacy|nft] [--record | --check] [--trace]\n\
+         \x20      nfrs kernel-run --cleanup   (delete namespaces left by killed runs)\n\
          Runs each scenario in throwaway network namespaces of the real kernel (root only) and\n\
          prints its canonical result. --record writes NAME.kernel.txt beside NAME.toml; --check\n\
          compares with it and fails on drift; --trace prints the rules each packet met (counter\n\
@@ -42,6 +43,12 @@ pub fn main(args: &[String]) -> i32 {
             "--record" => record = true,
             "--check" => check = true,
             "--trace" => opts.trace = true,
+            "--cleanup" => {
+                for n in crate::lab::cleanup_stale() {
+                    say(&format!("cleanup: {n}\n"));
+                }
+                return 0;
+            }
             "-h" | "--help" => {
                 usage();
                 return 0;

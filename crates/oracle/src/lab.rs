@@ -15,6 +15,10 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Where an exclusive run notes the machine-wide values it changed (its pid, then `name=value`
+/// lines), removed once restored.
+pub const RESTORE_FILE: &str = "/run/nfrs-kernel-run.restore";
+
 /// The name of the wire end in every wire namespace.
 pub const WIRE_IF: &str = "w0";
 
@@ -78,6 +82,50 @@ fn names_interface(name: &str, host: &Host) -> bool {
         .map(|i| &i.name)
         .chain(host.bridges.iter().map(|b| &b.name))
         .any(|n| name.contains(&format!(".{n}.")))
+}
+
+/// Deletes namespaces left by kernel-run processes that no longer exist (a run killed with
+/// SIGKILL cannot clean up after itself). Returns the names deleted.
+pub fn cleanup_stale() -> Vec<String> {
+    let mut gone = Vec::new();
+    // Machine-wide settings an exclusive run changed and could not restore.
+    if let Ok(note) = std::fs::read_to_string(RESTORE_FILE) {
+        let mut lines = note.lines();
+        let pid = lines.next().unwrap_or("");
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            for l in lines {
+                if let Some((k, v)) = l.split_once('=') {
+                    if write_sysctl(k, v).is_ok() {
+                        gone.push(format!("(restored {k}={v})"));
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(RESTORE_FILE);
+        }
+    }
+    let Ok(rd) = std::fs::read_dir("/run/netns") else {
+        return gone;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Our names: nfrs<pid>x<run>-<role>.
+        let Some(rest) = name.strip_prefix("nfrs") else {
+            continue;
+        };
+        let Some((pid, _)) = rest.split_once('x') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if sys::delete_netns(&name).is_ok() {
+            gone.push(name);
+        }
+    }
+    gone
 }
 
 /// The namespaces of one run, deleted on drop.
@@ -177,9 +225,20 @@ impl Lab {
         // Machine-wide settings (only for `exclusive` scenarios): remember and restore.
         for g in &globals {
             let old = read_sysctl(g)?;
-            let new = host.sysctls.get(*g).cloned().unwrap_or_default();
             self.restore_global.push((g.to_string(), old));
-            write_sysctl(g, &new)?;
+        }
+        if !self.restore_global.is_empty() {
+            // Written before changing anything, so that `--cleanup` can restore the machine if
+            // this process is killed outright.
+            let mut note = format!("{}\n", std::process::id());
+            for (k, v) in &self.restore_global {
+                note.push_str(&format!("{k}={v}\n"));
+            }
+            std::fs::write(RESTORE_FILE, note).map_err(|e| format!("{RESTORE_FILE}: {e}"))?;
+            for g in &globals {
+                let new = host.sysctls.get(*g).cloned().unwrap_or_default();
+                write_sysctl(g, &new)?;
+            }
         }
 
         // Interfaces: each veth end created directly in its namespace.
@@ -394,10 +453,14 @@ fn oper_up(name: &str) -> bool {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        let had_globals = !self.restore_global.is_empty();
         for (k, v) in self.restore_global.drain(..) {
             if let Err(e) = write_sysctl(&k, &v) {
                 eprintln!("kernel-run: could not restore {k}={v}: {e}");
             }
+        }
+        if had_globals {
+            let _ = std::fs::remove_file(RESTORE_FILE);
         }
         self.dut_fd = None;
         self.wire_fds.clear();
