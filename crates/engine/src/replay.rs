@@ -23,8 +23,8 @@ pub struct Replay {
     pub frames: Vec<(u64, String, Vec<u8>)>,
 }
 
-/// Runs `sc` through the engine. `trace` records per-packet traces.
-pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
+/// The engine for a scenario's host, ruleset and sysctls (no packets run yet).
+pub fn engine_for(sc: &Scenario) -> Result<Engine, String> {
     let ruleset = if sc.rules.trim().is_empty() {
         nfrs_rules::Ruleset::default()
     } else {
@@ -38,7 +38,12 @@ pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
     };
     let host = HostNet::new(&sc.host)?;
     let sysctls = sc.host.effective_sysctls();
-    let mut eng = Engine::new(host, ruleset, &sysctls).map_err(|e| e.to_string())?;
+    Engine::new(host, ruleset, &sysctls).map_err(|e| e.to_string())
+}
+
+/// Runs `sc` through the engine. `trace` records per-packet traces.
+pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
+    let mut eng = engine_for(sc)?;
     eng.tracing = trace;
     let names: Vec<String> = sc.host.interfaces.iter().map(|i| i.name.clone()).collect();
     let name_refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
