@@ -18,6 +18,8 @@ pub const DEFAULT_BURST: u64 = 5;
 pub const BURST_MAX: u64 = 1_000_000;
 /// Default garbage collection interval (ms).
 pub const DEFAULT_GC_INTERVAL: u32 = 1000;
+/// The longest table name kept.
+pub const NAME_MAX: usize = 254;
 /// Bytes are counted in 16-byte units (XT_HASHLIMIT_BYTE_SHIFT).
 pub const BYTE_SHIFT: u32 = 4;
 
@@ -367,7 +369,13 @@ impl Extension for Hashlimit {
                         "Argument must have a minimum length of 1 characters\n",
                     ));
                 }
-                self.name = arg.to_string();
+                // The name field holds NAME_MAX (255) bytes with the NUL: longer names are
+                // cut to 254 bytes.
+                let mut end = arg.len().min(NAME_MAX);
+                while !arg.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.name = arg[..end].to_string();
             }
             O_RATEMATCH => self.mode |= RATE_MATCH,
             O_INTERVAL => {
