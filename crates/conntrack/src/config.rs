@@ -19,6 +19,8 @@ pub struct CtConfig {
     pub buckets: u32,
     /// `nf_conntrack_checksum`: verify L4 checksums in PREROUTING.
     pub checksum: bool,
+    /// `nf_conntrack_acct`: count packets and bytes of connections created while on.
+    pub acct: bool,
     /// `nf_conntrack_log_invalid`: protocol number whose invalid packets are logged (255 = all).
     pub log_invalid: u8,
     /// `nf_conntrack_tcp_loose`: pick up connections from the middle.
@@ -57,6 +59,7 @@ impl Default for CtConfig {
             max: 262144,
             buckets: 262144,
             checksum: true,
+            acct: false,
             log_invalid: 0,
             tcp_loose: true,
             tcp_be_liberal: false,
@@ -140,7 +143,6 @@ const TCP_TIMEOUT_NAMES: [(&str, usize); 11] = [
 
 /// Sysctls Linux has under net.netfilter that nfrs does not model.
 const UNSUPPORTED: &[&str] = &[
-    "nf_conntrack_acct",
     "nf_conntrack_timestamp",
     "nf_conntrack_events",
     "nf_conntrack_helper",
@@ -225,7 +227,8 @@ impl CtConfig {
             "nf_conntrack_generic_timeout" => self.generic_timeout = secs()?,
             "nf_conntrack_gre_timeout" => self.gre_timeout = secs()?,
             "nf_conntrack_gre_timeout_stream" => self.gre_timeout_stream = secs()?,
-            "nf_conntrack_acct" | "nf_conntrack_timestamp" | "nf_conntrack_helper" => {
+            "nf_conntrack_acct" => self.acct = boolean()?,
+            "nf_conntrack_timestamp" | "nf_conntrack_helper" => {
                 // Off is what nfrs models; turning them on would change listings silently.
                 match int() {
                     Ok(0) => {}
@@ -261,6 +264,7 @@ impl CtConfig {
             "nf_conntrack_max" => self.max.to_string(),
             "nf_conntrack_buckets" => self.buckets.to_string(),
             "nf_conntrack_checksum" => b(self.checksum),
+            "nf_conntrack_acct" => b(self.acct),
             "nf_conntrack_log_invalid" => self.log_invalid.to_string(),
             "nf_conntrack_tcp_loose" => b(self.tcp_loose),
             "nf_conntrack_tcp_be_liberal" => b(self.tcp_be_liberal),
@@ -293,7 +297,8 @@ mod tests {
     use super::*;
 
     /// Defaults as `/proc/sys/net/netfilter/*` showed them on Linux 6.18 (recorded 2026-11-25).
-    const KERNEL_DEFAULTS: &str = "nf_conntrack_checksum=1 nf_conntrack_generic_timeout=600 \
+    const KERNEL_DEFAULTS: &str =
+        "nf_conntrack_acct=0 nf_conntrack_checksum=1 nf_conntrack_generic_timeout=600 \
         nf_conntrack_icmp_timeout=30 nf_conntrack_gre_timeout=30 \
         nf_conntrack_gre_timeout_stream=180 nf_conntrack_log_invalid=0 nf_conntrack_max=262144 \
         nf_conntrack_buckets=262144 nf_conntrack_tcp_be_liberal=0 \
@@ -348,11 +353,13 @@ mod tests {
             c.set("nf_conntrack_udp_timeout", "-1"),
             Err(ConfigError::BadValue { .. })
         ));
-        let e = c.set("nf_conntrack_acct", "1").unwrap_err();
+        let e = c.set("nf_conntrack_timestamp", "1").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "sysctl `nf_conntrack_acct` exists in Linux but is not supported by nfrs"
+            "sysctl `nf_conntrack_timestamp` exists in Linux but is not supported by nfrs"
         );
+        c.set("nf_conntrack_acct", "1").unwrap();
+        assert!(c.acct);
     }
 
     #[test]

@@ -63,6 +63,19 @@ pub fn write_line_helper(
     now: Nanos,
     style: Style,
 ) -> fmt::Result {
+    write_line_full(out, c, helper, None, now, style)
+}
+
+/// Writes one entry's line with its helper and counters (orig packets, orig bytes, reply
+/// packets, reply bytes), printed after each tuple as `packets=N bytes=N`.
+pub fn write_line_full(
+    out: &mut dyn Write,
+    c: &Conn,
+    helper: u8,
+    acct: Option<[u64; 4]>,
+    now: Nanos,
+    style: Style,
+) -> fmt::Result {
     let proc_fmt = style.format == Format::Proc;
     if style.format != Format::Conntrack {
         write!(out, "{:<8} {} ", "ipv4", 2)?;
@@ -91,10 +104,16 @@ pub fn write_line_helper(
         write!(out, "timeout={timeout}, stream_timeout={stream_timeout} ")?;
     }
     write!(out, "{} ", c.tuple[0])?;
+    if let Some(a) = acct {
+        write!(out, "packets={} bytes={} ", a[0], a[1])?;
+    }
     if !c.has(status::SEEN_REPLY) {
         out.write_str("[UNREPLIED] ")?;
     }
     write!(out, "{} ", c.tuple[1])?;
+    if let Some(a) = acct {
+        write!(out, "packets={} bytes={} ", a[2], a[3])?;
+    }
     if c.has(status::ASSURED) {
         out.write_str("[ASSURED] ")?;
     }
@@ -125,7 +144,7 @@ impl ConnTable {
             .filter(|(_, c)| !c.is_expired(now))
             .map(|(id, c)| {
                 let mut s = String::with_capacity(192);
-                let _ = write_line_helper(&mut s, c, self.helper(id), now, style);
+                let _ = write_line_full(&mut s, c, self.helper(id), self.counters(id), now, style);
                 s
             })
             .collect();

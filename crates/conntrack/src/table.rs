@@ -184,6 +184,9 @@ pub struct ConnTable {
     deferred: Vec<u32>,
     helpers: Vec<u8>,
     expects: Vec<Expectation>,
+    /// Counters per slot (orig packets, orig bytes, reply packets, reply bytes), present only
+    /// for entries created while `nf_conntrack_acct` was on; grown lazily.
+    acct: Vec<[u64; 4]>,
     ratelimit: RateLimit,
     /// No confirmed entry expires before this (a lower bound that lets `expire` return at
     /// once when nothing is due).
@@ -334,6 +337,7 @@ impl ConnTable {
             deferred: Vec::new(),
             helpers: Vec::new(),
             expects: Vec::new(),
+            acct: Vec::new(),
             ratelimit: RateLimit::default(),
             earliest: Nanos::MAX,
             netns: None,
@@ -475,6 +479,27 @@ impl ConnTable {
             self.helpers.push(0);
             (self.conns.len() - 1) as u32
         }
+    }
+
+    fn acct_init(&mut self, idx: u32) {
+        let i = idx as usize;
+        if self.cfg.acct {
+            if self.acct.len() <= i {
+                self.acct.resize(i + 1, [u64::MAX, 0, 0, 0]);
+            }
+            self.acct[i] = [0; 4];
+        } else if i < self.acct.len() {
+            self.acct[i] = [u64::MAX, 0, 0, 0];
+        }
+    }
+
+    /// Packet and byte counters (orig packets, orig bytes, reply packets, reply bytes) of an
+    /// entry created while `nf_conntrack_acct` was on.
+    pub fn counters(&self, id: ConnId) -> Option<[u64; 4]> {
+        self.acct
+            .get(id.0 as usize)
+            .copied()
+            .filter(|a| a[0] != u64::MAX)
     }
 
     pub(crate) fn expects(&self) -> &Vec<Expectation> {
@@ -815,8 +840,21 @@ impl ConnTable {
         self.iter().map(|(_, c)| c.timeout).min()
     }
 
-    /// Kernel `nf_conntrack_in` for one packet at hook `hook` in `zone`.
+    /// Kernel `nf_conntrack_in` for one packet at hook `hook` in `zone` (byte counters assume
+    /// a 20-byte IP header; see [`ConnTable::track_len`]).
     pub fn track(&mut self, pkt: &Packet<'_>, zone: u16, hook: Hook, now: Nanos) -> Tracked {
+        self.track_len(pkt, 20 + pkt.l4.len() as u64, zone, hook, now)
+    }
+
+    /// [`ConnTable::track`] with the packet's IP total length (for `nf_conntrack_acct`).
+    pub fn track_len(
+        &mut self,
+        pkt: &Packet<'_>,
+        ip_len: u64,
+        zone: u16,
+        hook: Hook,
+        now: Nanos,
+    ) -> Tracked {
         self.flush_deferred();
         if pkt.later_fragment {
             return Tracked::invalid(None);
@@ -850,6 +888,7 @@ impl ConnTable {
                     };
                     match self.new_entry(tuple, reply, zone, now) {
                         Ok(i) => {
+                            self.acct_init(i);
                             if let Some(e) = self.expect_take(&tuple, zone, now) {
                                 // Kernel init_conntrack: an expected connection is RELATED to
                                 // its master and inherits its mark.
@@ -903,6 +942,15 @@ impl ConnTable {
                     continue;
                 }
                 Outcome::Accept | Outcome::AcceptKill => {
+                    if res.acct {
+                        if let Some(a) =
+                            self.acct.get_mut(idx as usize).filter(|a| a[0] != u64::MAX)
+                        {
+                            let d = dir.index() * 2;
+                            a[d] += 1;
+                            a[d + 1] += ip_len;
+                        }
+                    }
                     if ctinfo == CtInfo::EstablishedReply {
                         self.conns[idx as usize].status |= status::SEEN_REPLY;
                     }
@@ -939,11 +987,13 @@ impl ConnTable {
             outcome: Outcome::Accept,
             log: None,
             log2: None,
+            acct: true,
         };
         let bad = |r: Option<Reason>| tcp::TcpResult {
             outcome: Outcome::Invalid,
             log: r,
             log2: None,
+            acct: false,
         };
         match pkt.proto {
             proto::TCP => {

@@ -426,6 +426,8 @@ pub struct TcpResult {
     pub log: Option<Reason>,
     /// A second message (timeout lowered after an invalid FIN/RST).
     pub log2: Option<Reason>,
+    /// The packet is counted (kernel: it reached nf_ct_refresh_acct / nf_ct_kill_acct).
+    pub acct: bool,
 }
 
 impl TcpResult {
@@ -434,7 +436,13 @@ impl TcpResult {
             outcome,
             log,
             log2: None,
+            acct: false,
         }
+    }
+
+    fn counted(mut self) -> Self {
+        self.acct = true;
+        self
     }
 }
 
@@ -954,6 +962,7 @@ pub(crate) fn tcp_packet(
                     outcome: Outcome::Invalid,
                     log,
                     log2,
+                    acct: false,
                 };
             }
         }
@@ -1002,7 +1011,7 @@ fn finish(
     if conn.status & status::SEEN_REPLY == 0 {
         if seg.has(tcpflag::RST) {
             // Only a RST came back: no connection worth keeping.
-            return TcpResult::new(Outcome::AcceptKill, log);
+            return TcpResult::new(Outcome::AcceptKill, log).counted();
         }
         if index == Index::Syn && old_state == TcpState::SynSent {
             // A retransmitted SYN does not extend the timeout.
@@ -1020,7 +1029,7 @@ fn finish(
         conn.status |= status::ASSURED;
     }
     conn.refresh(timeout, now);
-    TcpResult::new(Outcome::Accept, log)
+    TcpResult::new(Outcome::Accept, log).counted()
 }
 
 #[cfg(test)]
