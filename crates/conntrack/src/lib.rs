@@ -16,6 +16,8 @@
 //!   [`ConnTable::expire`]`(now, callback)`, [`ConnTable::next_deadline`].
 //! - For NAT: [`ConnTable::tuple_taken`], [`ConnTable::set_reply`],
 //!   [`ConnTable::nat_bysource_add`], [`ConnTable::nat_bysource_find`].
+//! - [`ConnTable::counters`] with `nf_conntrack_acct=1`; [`ConnTable::track_len`] passes the IP
+//!   length for the byte counters.
 //! - [`CtConfig`] with `set(name, value)` / `get(name)` under the Linux sysctl names;
 //!   [`ConnTable::set_sysctl`].
 //! - [`Reason`] / [`LogPrefix`]: the kernel's invalid-packet messages (`nf_ct_proto_6: ...`);
