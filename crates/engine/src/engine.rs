@@ -615,7 +615,8 @@ impl Engine {
     fn fragment_out(&mut self, p: &PktCtx, dev: usize, mtu: usize) {
         let ihl = p.d.ihl as usize;
         let data = &p.buf[ihl..p.d.l3_end()];
-        let step = (mtu - ihl) & !7;
+        // Linux refuses MTUs below 68; a smaller scenario MTU still makes progress.
+        let step = (mtu.max(68).saturating_sub(ihl) & !7).max(8);
         let base = p.d.frag_offset() as usize;
         let last_mf = p.d.mf();
         let mut off = 0;
@@ -1301,7 +1302,7 @@ impl Engine {
             .lookup(p.src())
             .map(|x| x.0)
             .or(self.host.dev(p.indev.as_str()))?;
-        let advmss = (self.host.ifaces[dev].mtu.saturating_sub(40)) as u16;
+        let advmss = (self.host.ifaces[dev].mtu.saturating_sub(40)).clamp(48, 65495) as u16;
         let eff = advmss - if ts.is_some() { 12 } else { 0 };
         let win = (65536 / u32::from(eff.max(1))) * u32::from(eff);
         let spec = PacketSpec {
