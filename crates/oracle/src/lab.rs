@@ -132,7 +132,7 @@ pub fn cleanup_stale() -> Vec<String> {
 pub struct Lab {
     /// The DUT namespace name.
     pub dut: String,
-    /// The wire namespace of each interface, in [[interface]] order.
+    /// The wire namespace of each interface, in `[[interface]]` order.
     pub wires: Vec<String>,
     created: Vec<String>,
     /// The namespace this process started in.

@@ -5,7 +5,7 @@
 //! `iptables-save -c` read with the real tools. It reports in the canonical result text of
 //! `nfrs-scenario`, masking the kernel's random choices with the helpers both producers share.
 //!
-//! It needs root. It never sleeps to wait for the kernel (see [`run`] for the barrier).
+//! It needs root. It never sleeps to wait for the kernel (see [`run::run`] for the barrier).
 //!
 //! # What each result line means, as the oracle observes it
 //! (what replay has to reproduce)
