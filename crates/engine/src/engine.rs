@@ -238,6 +238,8 @@ impl Engine {
         match (id, &self.ct) {
             (Some(id), Some(ct)) => {
                 let c = ct.get(id);
+                // Kernel rule (xt_helper): `-m helper` looks at the master's helper.
+                let helper = c.master().map(|m| ct.helper(m)).unwrap_or(0);
                 CtSnap {
                     info,
                     id: Some(id),
@@ -245,7 +247,7 @@ impl Engine {
                     mark: c.mark,
                     tuple: c.tuple,
                     expires_secs: c.timeout_secs(now) as u32,
-                    helper: 0,
+                    helper,
                 }
             }
             _ => CtSnap {

@@ -341,6 +341,18 @@ impl HostNet {
 }
 
 impl HostInfo for HostNet {
+    fn dev_mtu(&self, dev: &str) -> Option<u32> {
+        self.dev(dev).map(|d| self.ifaces[d].mtu)
+    }
+
+    fn route_mtu(&self, addr: u32) -> Option<u32> {
+        if self.is_local(addr) {
+            // The loopback device's MTU.
+            return Some(65536);
+        }
+        self.lookup(addr).map(|(d, _)| self.ifaces[d].mtu)
+    }
+
     fn addr_type(&self, addr: u32, dev: Option<&str>) -> u8 {
         let on_dev = |i: &Iface| dev.is_none_or(|d| i.name.as_str() == d);
         // Kernel rule (__inet_dev_addr_type): 0.0.0.0/8 and 255.255.255.255 are broadcast,

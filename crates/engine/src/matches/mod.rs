@@ -94,6 +94,15 @@ pub trait HostInfo {
     /// The RTN_* type of `addr` (1 unicast, 2 local, 3 broadcast, 5 multicast, 7 unreachable,
     /// ...) as the routing table sees it, restricted to device `dev` when given.
     fn addr_type(&self, addr: u32, dev: Option<&str>) -> u8;
+    /// MTU of device `dev`, None when unknown.
+    fn dev_mtu(&self, _dev: &str) -> Option<u32> {
+        None
+    }
+    /// MTU of the route to `addr` (the kernel's tcpmss_reverse_mtu: a route lookup towards the
+    /// packet's source), None when there is no route.
+    fn route_mtu(&self, _addr: u32) -> Option<u32> {
+        None
+    }
 }
 
 /// A host that knows no addresses (tests).

@@ -72,6 +72,9 @@ pub struct Effects {
     pub nat: Option<NatRequest>,
     /// NOTRACK / CT --notrack: leave the packet untracked.
     pub notrack: bool,
+    /// `CT --helper`: the helper (index into `pkt::HELPER_NAMES`, 0 = none) for the connection
+    /// the packet creates.
+    pub helper: u8,
 }
 
 impl Effects {
@@ -81,6 +84,7 @@ impl Effects {
         self.emits.clear();
         self.nat = None;
         self.notrack = false;
+        self.helper = 0;
     }
 }
 
