@@ -1,9 +1,33 @@
 //! `-m connmark [!] --mark value[/mask]`: the connection's mark, masked, equals value.
 
-use super::util::{parse_mark_mask, push_mark_mask};
+use super::length::strtoul_prefix;
+use super::util::push_mark_mask;
 use super::{Extension, Opt, OptCtx};
 use crate::error::{Error, Result};
 use crate::model::IpSpec;
+
+/// libxtables' `value[/mask]` reader for option `--opt` of extension `ext` (mask defaults to
+/// all ones): a missing or bad number is a "bad integer value", anything after a good one is
+/// "trailing garbage".
+pub fn parse_markmask(ext: &str, opt: &str, s: &str) -> Result<(u32, u32)> {
+    let max = u64::from(u32::MAX);
+    let bad = || {
+        Error::param(format!(
+            "{ext}: bad integer value for option \"--{opt}\", or out of range.\n"
+        ))
+    };
+    let (value, mut rest) = strtoul_prefix(s, max).ok_or_else(bad)?;
+    let mut mask = max;
+    if let Some(m) = rest.strip_prefix('/') {
+        (mask, rest) = strtoul_prefix(m, max).ok_or_else(bad)?;
+    }
+    if !rest.is_empty() {
+        return Err(Error::param(format!(
+            "{ext}: trailing garbage after value for option \"--{opt}\".\n"
+        )));
+    }
+    Ok((value as u32, mask as u32))
+}
 
 /// struct xt_connmark_mtinfo1.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,9 +46,7 @@ impl Extension for Connmark {
     }
 
     fn parse(&mut self, _opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
-        let (v, m) = parse_mark_mask(arg).ok_or_else(|| {
-            Error::param("connmark: bad integer value for option \"--mark\", or out of range.\n")
-        })?;
+        let (v, m) = parse_markmask("connmark", "mark", arg)?;
         self.mark = v;
         self.mask = m;
         self.invert = cx.invert;

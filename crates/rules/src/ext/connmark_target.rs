@@ -2,7 +2,7 @@
 //! `--and-mark`, `--or-mark`, `--xor-mark`), or copy between packet and connection mark
 //! (`--save-mark`, `--restore-mark` with `--nfmask`/`--ctmask`/`--mask`), optionally shifted.
 
-use super::util::{parse_mark_mask, parse_uint};
+use super::length::xt_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::IpSpec;
@@ -51,7 +51,7 @@ const O_MASK: usize = 11;
 const OP_ANY: u64 = 0x7f;
 
 fn u32_arg(opt: &str, arg: &str) -> Result<u32> {
-    parse_uint(arg, 0, u64::from(u32::MAX))
+    xt_uint(arg, 0, u64::from(u32::MAX))
         .map(|v| v as u32)
         .ok_or_else(|| {
             Error::param(format!(
@@ -92,11 +92,7 @@ impl Extension for ConnmarkTarget {
         let name = Self::OPTIONS[opt].name;
         match opt {
             O_SET_XMARK | O_SET_MARK => {
-                let (v, m) = parse_mark_mask(arg).ok_or_else(|| {
-                    Error::param(format!(
-                        "CONNMARK: bad integer value for option \"--{name}\", or out of range.\n"
-                    ))
-                })?;
+                let (v, m) = super::connmark::parse_markmask("CONNMARK", name, arg)?;
                 self.mode = Mode::Set;
                 self.ctmark = v;
                 // --set-mark only touches the bits it sets or masks.
@@ -123,7 +119,7 @@ impl Extension for ConnmarkTarget {
             O_SAVE_MARK => self.mode = Mode::Save,
             O_RESTORE_MARK => self.mode = Mode::Restore,
             O_LEFT_SHIFT | O_RIGHT_SHIFT => {
-                let v = parse_uint(arg, 0, 32).ok_or_else(|| {
+                let v = xt_uint(arg, 0, 32).ok_or_else(|| {
                     Error::param(format!(
                         "CONNMARK: bad value for option \"--{name}\", or out of range (0-32).\n"
                     ))

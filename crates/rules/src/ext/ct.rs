@@ -2,7 +2,7 @@
 //! of a connection: `--notrack`, `--helper`, `--timeout`, `--ctevents`, `--expevents`,
 //! `--zone`/`--zone-orig`/`--zone-reply` (a number or `mark`).
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::{IpSpec, TableKind};
@@ -153,7 +153,7 @@ impl Extension for Ct {
                 if arg == "mark" {
                     self.flags |= ZONE_MARK;
                 } else {
-                    self.zone = parse_uint(arg, 0, 65535)
+                    self.zone = xt_uint(arg, 0, 65535)
                         .ok_or_else(|| Error::param(format!("Cannot parse {arg} as a zone ID")))?
                         as u16;
                 }

@@ -1,7 +1,7 @@
 //! `-m dscp [!] --dscp N | [!] --dscp-class NAME`: the DSCP field (upper six bits of the TOS
 //! byte). Also holds the DiffServ class names shared with the DSCP target.
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{Extension, Opt, OptCtx};
 use crate::error::{Error, Result};
 use crate::model::IpSpec;
@@ -43,7 +43,7 @@ pub fn parse_class(s: &str) -> Result<u8> {
 
 /// A `--dscp`-style number 0..=63 for extension `ext`, option `opt`.
 pub fn parse_dscp(ext: &str, opt: &str, s: &str) -> Result<u8> {
-    parse_uint(s, 0, 63).map(|v| v as u8).ok_or_else(|| {
+    xt_uint(s, 0, 63).map(|v| v as u8).ok_or_else(|| {
         Error::param(format!(
             "{ext}: bad value for option \"--{opt}\", or out of range (0-63).\n"
         ))

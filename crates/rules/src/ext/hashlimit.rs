@@ -4,8 +4,8 @@
 //! period in 1/1000000 s, byte mode as a cost per byte.
 
 use super::length::strtoul_prefix;
+use super::length::xt_uint;
 use super::limit::atoi;
-use super::util::parse_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::IpSpec;
@@ -278,7 +278,7 @@ impl Extension for Hashlimit {
             ))
         };
         let u32_opt = || {
-            parse_uint(arg, 0, u64::from(u32::MAX))
+            xt_uint(arg, 0, u64::from(u32::MAX))
                 .map(|v| v as u32)
                 .ok_or_else(|| {
                     Error::param(format!(
@@ -313,7 +313,7 @@ impl Extension for Hashlimit {
             O_SRCMASK | O_DSTMASK => {
                 // A prefix length or a dotted mask. iptables passes lengths above 32 and
                 // non-contiguous masks on and the kernel refuses them: kept as 255.
-                let v = if let Some(v) = super::util::strtoull(arg) {
+                let v = if let Some(v) = xt_uint(arg, 0, u64::from(u32::MAX)) {
                     if v <= 32 {
                         v as u8
                     } else {

@@ -38,6 +38,14 @@ pub fn strtoul_prefix(s: &str, max: u64) -> Option<(u64, &str)> {
     (v <= max).then_some((v, &digits[n..]))
 }
 
+/// xtables_strtoui over the whole string: like [`strtoul_prefix`] with nothing left over and
+/// at least `min` (so `-0`, `5 `, `0x` are refused, unlike a plain strtoul).
+pub fn xt_uint(s: &str, min: u64, max: u64) -> Option<u64> {
+    strtoul_prefix(s, max)
+        .filter(|(v, rest)| rest.is_empty() && *v >= min)
+        .map(|(v, _)| v)
+}
+
 /// libxtables' multi-int reader (`a`, `a:b`, `:b`, `a:`, `:`) for option `--opt` of extension
 /// `ext`, components 0..=max; a single value gives (a, a).
 pub fn parse_int_range(ext: &str, opt: &str, arg: &str, max: u64) -> Result<(u64, u64)> {

@@ -1,7 +1,7 @@
 //! `-m limit`: token bucket rate limit (`--limit N/unit`, `--limit-burst N`). Rates are kept as
 //! the kernel keeps them: the average period between packets in 1/10000 s units.
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::IpSpec;
@@ -141,7 +141,7 @@ impl Extension for Limit {
                 })?;
             }
             BURST => {
-                self.burst = parse_uint(arg, 0, 10000).ok_or_else(|| {
+                self.burst = xt_uint(arg, 0, 10000).ok_or_else(|| {
                     Error::param(
                         "limit: bad value for option \"--limit-burst\", or out of range (0-10000).\n",
                     )

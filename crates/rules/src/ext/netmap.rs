@@ -1,8 +1,9 @@
 //! `-j NETMAP --to ADDR[/MASK]`: one-to-one mapping of a whole network (nat table): the
 //! network bits are replaced, the host bits kept.
 
+use super::length::xt_uint;
 use super::recent::inet_aton;
-use super::util::{cidr_to_mask, mask_to_cidr, parse_uint};
+use super::util::{cidr_to_mask, mask_to_cidr};
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::{IpSpec, TableKind};
@@ -22,12 +23,11 @@ fn parse_to(arg: &str) -> Result<(Ipv4Addr, u8)> {
         Some((a, m)) => (a, Some(m)),
         None => (arg, None),
     };
-    let addr = inet_aton(a)
-        .ok_or_else(|| Error::param("getaddrinfo: Temporary failure in name resolution\n"))?;
+    let addr = inet_aton(a).ok_or_else(|| super::recent::getaddrinfo_error(a))?;
     let prefix = match m {
         None => 32,
         Some(m) => {
-            if let Some(v) = parse_uint(m, 0, u64::from(u32::MAX)) {
+            if let Some(v) = xt_uint(m, 0, u64::from(u32::MAX)) {
                 v.min(32) as u8
             } else if let Some(mask) = inet_aton(m).filter(|_| m.contains('.')) {
                 mask_to_cidr(mask).unwrap_or(32)

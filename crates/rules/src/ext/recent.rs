@@ -2,7 +2,7 @@
 //! `--update`, `--remove`; `--seconds`, `--reap`, `--hitcount`, `--rttl`, `--name`,
 //! `--rsource`/`--rdest`, `--mask`).
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::IpSpec;
@@ -81,6 +81,23 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(addr | last as u32))
 }
 
+/// The error iptables reports when a host argument is not a numeric address and the name
+/// lookup fails (measured in a namespace without a reachable DNS server): syntactically
+/// impossible host names and all-numeric strings fail at once ("Name or service not known"),
+/// other names after a DNS attempt ("Temporary failure in name resolution").
+pub fn getaddrinfo_error(s: &str) -> Error {
+    let valid_name = !s.is_empty()
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        && !s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    Error::param(if valid_name {
+        "getaddrinfo: Temporary failure in name resolution\n"
+    } else {
+        "getaddrinfo: Name or service not known\n"
+    })
+}
+
 impl Extension for Recent {
     const NAME: &'static str = "recent";
     const OPTIONS: &'static [Opt] = &[
@@ -119,14 +136,14 @@ impl Extension for Recent {
                 }
             }
             O_SECONDS => {
-                self.seconds = parse_uint(arg, 1, u64::from(u32::MAX)).ok_or_else(|| {
+                self.seconds = xt_uint(arg, 1, u64::from(u32::MAX)).ok_or_else(|| {
                     Error::param(
                         "recent: bad value for option \"--seconds\", or out of range (1-4294967295).\n",
                     )
                 })? as u32;
             }
             O_HITCOUNT => {
-                self.hit_count = parse_uint(arg, 0, u64::from(u32::MAX)).ok_or_else(|| {
+                self.hit_count = xt_uint(arg, 0, u64::from(u32::MAX)).ok_or_else(|| {
                     Error::param(
                         "recent: bad value for option \"--hitcount\", or out of range (0-4294967295).\n",
                     )
@@ -145,9 +162,7 @@ impl Extension for Recent {
             O_RSOURCE => self.side = Side::Source,
             O_RDEST => self.side = Side::Dest,
             O_MASK => {
-                self.mask = inet_aton(arg).ok_or_else(|| {
-                    Error::param("getaddrinfo: Temporary failure in name resolution\n")
-                })?;
+                self.mask = inet_aton(arg).ok_or_else(|| getaddrinfo_error(arg))?;
             }
             _ => unreachable!("option index out of table"),
         }

@@ -17,42 +17,9 @@ pub struct Redirect {
     pub random: bool,
 }
 
-/// strtoul(s, &end, 0) limited to 0..=65535 (xtables_strtoui with an end pointer): the
-/// value and the rest, or None when no digits or out of range.
+/// xtables_strtoui with an end pointer, 0..=65535.
 fn strtoui_prefix(s: &str) -> Option<(u16, &str)> {
-    let t = s.trim_start_matches([' ', '\t', '\n']);
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (radix, digits, prefix_ok) =
-        if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-            (16, h, true)
-        } else if t.starts_with('0') {
-            (8, t, true)
-        } else {
-            (10, t, false)
-        };
-    let n = digits
-        .bytes()
-        .take_while(|b| (*b as char).is_digit(radix))
-        .count();
-    if n == 0 {
-        // "0x" without hex digits parses as the number 0 followed by "x...".
-        if prefix_ok && radix == 16 {
-            return Some((0, &t[1..]));
-        }
-        return None;
-    }
-    let v = u64::from_str_radix(&digits[..n], radix).unwrap_or(u64::MAX);
-    if neg && v != 0 {
-        return None;
-    }
-    if v > 65535 {
-        return None;
-    }
-    Some((v as u16, &digits[n..]))
+    super::length::strtoul_prefix(s, 65535).map(|(v, rest)| (v as u16, rest))
 }
 
 /// iptables' REDIRECT/MASQUERADE `--to-ports` reader: `port[-port]`, the first may be a
@@ -172,6 +139,7 @@ mod tests {
         assert_eq!(e("080"), "Garbage after port value: `80'");
         assert_eq!(e("80-"), "Port `' not valid");
         assert_eq!(e("-80"), "Port `-80' not valid");
+        assert_eq!(e("-0"), "Port `-0' not valid");
         assert_eq!(e("ssh-80"), "Port `ssh-80' not valid");
         assert_eq!(e("10-ssh"), "Port `ssh' not valid");
         assert_eq!(e("1-65536"), "Port `65536' not valid");

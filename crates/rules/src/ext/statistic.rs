@@ -1,7 +1,7 @@
 //! `-m statistic`: match randomly (`--mode random --probability P`) or every n-th packet
 //! (`--mode nth --every N --packet P`), each invertible.
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{Extension, Opt, OptCtx};
 use crate::error::{Error, Result};
 use crate::model::IpSpec;
@@ -43,18 +43,51 @@ const O_PROBABILITY: usize = 1;
 const O_EVERY: usize = 2;
 const O_PACKET: usize = 3;
 
-/// strtod over the whole string (decimal forms; hex floats, inf and nan are not accepted by
-/// the range 0..1 anyway except inf/nan which fail it).
+/// strtod over the whole string: blanks, sign, decimal or hex (`0x.8`, `0x1p-1`) forms,
+/// `inf`/`nan`; None when anything is left over.
 fn parse_double(s: &str) -> Option<f64> {
-    let t = s.trim_start();
-    if t.is_empty()
-        || !t
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
-    {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let v = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        parse_hex_float(h)?
+    } else {
+        if body.starts_with(['+', '-']) {
+            return None;
+        }
+        body.parse::<f64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// The part of a C hex float after `0x`: hex digits, optional `.` and hex digits (at least one
+/// digit in all), optional `p` and a decimal exponent.
+fn parse_hex_float(h: &str) -> Option<f64> {
+    let (mant, exp) = match h.find(['p', 'P']) {
+        Some(i) => (&h[..i], Some(&h[i + 1..])),
+        None => (h, None),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
         return None;
     }
-    t.parse::<f64>().ok()
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exp {
+        let e: i32 = e.parse().ok()?;
+        v *= 2f64.powi(e);
+    }
+    Some(v)
 }
 
 impl Extension for Statistic {
@@ -88,16 +121,21 @@ impl Extension for Statistic {
                 }
             }
             O_PROBABILITY => {
-                let p = parse_double(arg).filter(|p| (0.0..=1.0).contains(p)).ok_or_else(|| {
+                // NaN passes iptables' range test (and rounds to 0), infinities do not.
+                let p = parse_double(arg).filter(|p| !(*p < 0.0 || *p > 1.0)).ok_or_else(|| {
                     Error::param(
                         "statistic: bad value for option \"--probability\", or out of range (0-1).\n",
                     )
                 })?;
                 // lround: halves away from zero, as f64::round.
-                self.value = (p * 2147483648.0).round() as u32;
+                self.value = if p.is_nan() {
+                    0
+                } else {
+                    (p * 2147483648.0).round() as u32
+                };
             }
             O_EVERY => {
-                let v = parse_uint(arg, 1, u64::from(u32::MAX)).ok_or_else(|| {
+                let v = xt_uint(arg, 1, u64::from(u32::MAX)).ok_or_else(|| {
                     Error::param(
                         "statistic: bad value for option \"--every\", or out of range (1-4294967295).\n",
                     )
@@ -105,7 +143,7 @@ impl Extension for Statistic {
                 self.value = v as u32 - 1;
             }
             O_PACKET => {
-                self.packet = parse_uint(arg, 0, u64::from(u32::MAX)).ok_or_else(|| {
+                self.packet = xt_uint(arg, 0, u64::from(u32::MAX)).ok_or_else(|| {
                     Error::param(
                         "statistic: bad value for option \"--packet\", or out of range (0-4294967295).\n",
                     )

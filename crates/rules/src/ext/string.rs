@@ -2,7 +2,7 @@
 //! `--from`/`--to` offsets and `--icase` (revision 1). Patterns print as text when every byte
 //! is printable ASCII (and the last is not `\`), else as a hex block.
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::IpSpec;
@@ -142,7 +142,7 @@ impl Extension for StringMatch {
         let name = Self::OPTIONS[opt].name;
         match opt {
             O_FROM | O_TO => {
-                let v = parse_uint(arg, 0, 65535).ok_or_else(|| {
+                let v = xt_uint(arg, 0, 65535).ok_or_else(|| {
                     Error::param(format!(
                         "string: bad value for option \"--{name}\", or out of range (0-65535).\n"
                     ))

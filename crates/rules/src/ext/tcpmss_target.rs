@@ -1,7 +1,7 @@
 //! `-j TCPMSS --set-mss N | --clamp-mss-to-pmtu`: rewrite the MSS option of TCP SYNs (needs
 //! `-p tcp`; clamping only where the route is known: FORWARD, OUTPUT, POSTROUTING).
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::{Hook, IpSpec};
@@ -37,7 +37,7 @@ impl Extension for TcpmssTarget {
     fn parse(&mut self, opt: usize, arg: &str, _cx: &OptCtx) -> Result<()> {
         // Both options may be given; the later one wins (as in iptables 1.8.9).
         self.mss = match opt {
-            O_SET => parse_uint(arg, 0, 65535 - 20).ok_or_else(|| {
+            O_SET => xt_uint(arg, 0, 65535 - 20).ok_or_else(|| {
                 Error::param(
                     "TCPMSS: bad value for option \"--set-mss\", or out of range (0-65515).\n",
                 )

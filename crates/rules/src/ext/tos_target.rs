@@ -1,8 +1,8 @@
 //! `-j TOS --set-tos value[/mask]|Name | --and-tos | --or-tos | --xor-tos`: rewrite the IPv4
 //! TOS byte as (tos & ~mask) ^ value (mangle table only).
 
+use super::length::xt_uint;
 use super::tos::{parse_tos, tos_name};
-use super::util::parse_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::{IpSpec, TableKind};
@@ -38,7 +38,7 @@ impl Extension for TosTarget {
             return Ok(());
         }
         let name = Self::OPTIONS[opt].name;
-        let bits = parse_uint(arg, 0, 255).ok_or_else(|| {
+        let bits = xt_uint(arg, 0, 255).ok_or_else(|| {
             Error::param(format!(
                 "TOS: bad value for option \"--{name}\", or out of range (0-255).\n"
             ))

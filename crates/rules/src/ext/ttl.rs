@@ -1,7 +1,7 @@
 //! `-m ttl`: the IPv4 TTL equals (`[!] --ttl-eq`), is below (`--ttl-lt`) or above
 //! (`--ttl-gt`) a value.
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{Extension, Opt, OptCtx};
 use crate::error::{Error, Result};
 use crate::model::IpSpec;
@@ -41,7 +41,7 @@ impl Extension for Ttl {
 
     fn parse(&mut self, opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
         let name = Self::OPTIONS[opt].name;
-        self.ttl = parse_uint(arg, 0, 255).ok_or_else(|| {
+        self.ttl = xt_uint(arg, 0, 255).ok_or_else(|| {
             Error::param(format!(
                 "ttl: bad value for option \"--{name}\", or out of range (0-255).\n"
             ))

@@ -1,6 +1,6 @@
 //! `-j TTL --ttl-set N | --ttl-dec N | --ttl-inc N`: rewrite the IPv4 TTL (mangle table only).
 
-use super::util::parse_uint;
+use super::length::xt_uint;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
 use crate::model::{IpSpec, TableKind};
@@ -40,7 +40,7 @@ impl Extension for TtlTarget {
     fn parse(&mut self, opt: usize, arg: &str, _cx: &OptCtx) -> Result<()> {
         let min = if opt == O_SET { 0 } else { 1 };
         let name = Self::OPTIONS[opt].name;
-        self.ttl = parse_uint(arg, min, 255).ok_or_else(|| {
+        self.ttl = xt_uint(arg, min, 255).ok_or_else(|| {
             Error::param(format!(
                 "TTL: bad value for option \"--{name}\", or out of range ({min}-255).\n"
             ))
