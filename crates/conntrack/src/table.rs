@@ -184,6 +184,11 @@ pub struct ConnTable {
     deferred: Vec<u32>,
     helpers: Vec<u8>,
     expects: Vec<Expectation>,
+    /// Bumped whenever an entry is linked into the hash (a new tuple becomes findable).
+    link_gen: u64,
+    /// The last entry `track` created and the `link_gen` it saw: if nothing was linked since,
+    /// its original tuple cannot clash at confirm.
+    pending: Option<(u32, u64)>,
     /// Counters per slot (orig packets, orig bytes, reply packets, reply bytes), present only
     /// for entries created while `nf_conntrack_acct` was on; grown lazily.
     acct: Vec<[u64; 4]>,
@@ -338,6 +343,8 @@ impl ConnTable {
             helpers: Vec::new(),
             expects: Vec::new(),
             acct: Vec::new(),
+            link_gen: 0,
+            pending: None,
             ratelimit: RateLimit::default(),
             earliest: Nanos::MAX,
             netns: None,
@@ -436,6 +443,7 @@ impl ConnTable {
     }
 
     fn link(&mut self, idx: u32) {
+        self.link_gen += 1;
         for d in 0..2 {
             let c = &self.conns[idx as usize];
             let b = self.bucket(&c.tuple[d], c.zone);
@@ -767,7 +775,17 @@ impl ConnTable {
             return Err(ConfirmError::NotUnconfirmed);
         }
         let c = self.conns[i as usize];
-        for d in 0..2 {
+        // Fast path: nothing became findable since `track` missed this original tuple, so it
+        // cannot clash; and without NAT the reply tuple is its mirror, which that lookup
+        // would have found too.
+        let unchanged = self.pending == Some((i, self.link_gen));
+        let first = if unchanged { 1 } else { 0 };
+        let last = if unchanged && c.tuple[0].reply() == Some(c.tuple[1]) {
+            1
+        } else {
+            2
+        };
+        for d in first..last {
             if let Some((other, _)) = self.lookup(&c.tuple[d], c.zone, now) {
                 if other.0 != i {
                     self.discard(id);
@@ -889,6 +907,7 @@ impl ConnTable {
                     match self.new_entry(tuple, reply, zone, now) {
                         Ok(i) => {
                             self.acct_init(i);
+                            self.pending = Some((i, self.link_gen));
                             if let Some(e) = self.expect_take(&tuple, zone, now) {
                                 // Kernel init_conntrack: an expected connection is RELATED to
                                 // its master and inherits its mark.

@@ -647,3 +647,24 @@ fn resizing_buckets_keeps_every_entry_findable() {
         .set_sysctl("net.netfilter.nf_conntrack_buckets", "0")
         .is_err());
 }
+
+#[test]
+fn confirm_still_catches_a_clash_after_something_was_linked() {
+    // Two unconfirmed entries for the same flow (as with parallel packets): the first confirm
+    // wins, the second sees the clash even though its own `track` had missed the tuple.
+    let mut l = Lab::new();
+    let q = udp(ip(C), 1, ip(S), 2, 0);
+    let p = Packet {
+        src: ip(C),
+        dst: ip(S),
+        proto: 17,
+        later_fragment: false,
+        l4: &q,
+    };
+    let a = l.t.track(&p, 0, Hook::PreRouting, 0).conn.unwrap();
+    let b = l.t.track(&p, 0, Hook::PreRouting, 0).conn.unwrap();
+    assert_ne!(a, b);
+    l.t.confirm(a, 0).unwrap();
+    assert_eq!(l.t.confirm(b, 0), Err(ConfirmError::Clash));
+    assert_eq!(l.t.count(), 1);
+}
