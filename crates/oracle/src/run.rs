@@ -271,6 +271,25 @@ fn is_netfilter_log(pri: u32, msg: &str) -> bool {
             || msg.starts_with("nf_ct_"))
 }
 
+/// Whether a log line's `IN=`/`OUT=` (and `PHYSIN=`/`PHYSOUT=`) name only devices of this host;
+/// lines without them (conntrack's table-full message) pass.
+fn names_our_devices(msg: &str, devices: &[&str]) -> bool {
+    let mut any = false;
+    for tok in msg.split(' ') {
+        for key in ["IN=", "OUT=", "PHYSIN=", "PHYSOUT="] {
+            if let Some(v) = tok.strip_prefix(key) {
+                if !v.is_empty() {
+                    if !devices.contains(&v) {
+                        return false;
+                    }
+                    any = true;
+                }
+            }
+        }
+    }
+    any || !msg.contains("IN=")
+}
+
 fn snmp_reasm(fd: &OwnedFd) -> Result<(u64, u64, u64), String> {
     let text = sys::pread_all(fd).map_err(err("reading /proc/net/snmp"))?;
     let mut lines = text.lines().filter(|l| l.starts_with("Ip:"));
@@ -551,6 +570,10 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
     sys::pin_to_current_cpu().map_err(err("pinning to a CPU"))?;
 
     let iface_names: Vec<&str> = host.interfaces.iter().map(|i| i.name.as_str()).collect();
+    // Log lines of other namespaces (nf_log_all_netns is machine-wide) name other devices.
+    let mut devices: Vec<&str> = iface_names.clone();
+    devices.extend(host.bridges.iter().map(|b| b.name.as_str()));
+    devices.push("lo");
     let mut result = RunResult {
         description: sc.description.clone(),
         ..RunResult::default()
@@ -664,7 +687,7 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
             events.push(local_event(&pkt, p));
         }
         for (pri, msg) in sys::kmsg_read_all(&kmsg).map_err(err("/dev/kmsg"))? {
-            if is_netfilter_log(pri, &msg) {
+            if is_netfilter_log(pri, &msg) && names_our_devices(&msg, &devices) {
                 events.push(Event::Log(mask_log_line(&msg, p)));
             }
         }
@@ -1022,6 +1045,19 @@ ipv4     2 udp      17 src=10.0.0.3 dst=203.0.113.9 sport=5000 dport=5000 [UNREP
         );
         let same = "out IN= OUT=lan0 SRC=a DST=b LEN=28 TTL=64 ID=3 PROTO=ICMP ";
         assert_eq!(mask_log_line(same, &input), same);
+    }
+
+    #[test]
+    fn log_lines_of_other_namespaces_are_left_out() {
+        let d = ["lan0", "wan0", "lo"];
+        assert!(names_our_devices("x IN=lan0 OUT=wan0 SRC=1.1.1.1 ", &d));
+        assert!(names_our_devices("x IN= OUT=lo SRC=1.1.1.1 ", &d));
+        assert!(!names_our_devices("x IN=eth0 OUT= SRC=1.1.1.1 ", &d));
+        assert!(!names_our_devices("x IN=lan0 OUT=veth7 SRC=1.1.1.1 ", &d));
+        assert!(names_our_devices(
+            "nf_conntrack: nf_conntrack: table full in netns 1, dropping packet",
+            &d
+        ));
     }
 
     #[test]
