@@ -32,6 +32,7 @@ proptest! {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn seg(
     sport: u16,
     dport: u16,
