@@ -8,9 +8,11 @@
 //! fragments) the bytes differently passes; nor can it decode anything (compression,
 //! encodings, TLS). It is a packet filter, not a stream inspector.
 //!
-//! The kernel searches from `--from` to the end of the packet's first memory block (the whole
-//! packet here: the engine keeps packets in one piece), takes the first occurrence its
-//! algorithm finds, and accepts it only when it ends at or before `--to`. Case folding with
+//! The kernel searches from `--from` block by block through the packet's memory (one block
+//! for an ordinary packet; one per fragment for a datagram conntrack reassembled), takes the
+//! first occurrence its algorithm finds, and accepts it only when it ends at or before
+//! `--to`. Boyer-Moore restarts in every block, so it misses a pattern split across two
+//! reassembled fragments (measured: tests/scenarios/string/across-fragments); KMP finds it. Case folding with
 //! `--icase` uses the kernel's own `toupper`, which also folds Latin-1 letters.
 
 use super::{CompileCtx, CompileError, MatchEnv, StateSlot};
@@ -178,58 +180,102 @@ impl State {
         }
     }
 
-    /// The position in `text` of the first occurrence the algorithm finds.
+    /// The position in `text` of the first occurrence the algorithm finds (`text` as one
+    /// memory block).
     pub fn find(&self, text: &[u8]) -> Option<usize> {
+        self.find_blocks(text, &[], 0, 0, text.len())
+    }
+
+    /// Kernel rule (textsearch over skb_seq_read): the text from `from` is read block by
+    /// block, a block starting at or after `upper` not being read; a block is the rest of the
+    /// memory piece holding the read position: a new piece begins at `base + offset` for
+    /// every `(offset, _)` of `spans` after the first (a reassembled datagram's fragments,
+    /// payload offsets in order), the last ends with `pkt`. BM starts afresh in every block
+    /// (a pattern across two pieces is not seen); KMP carries its state over. Returns the
+    /// position relative to `from`.
+    pub fn find_blocks(
+        &self,
+        pkt: &[u8],
+        spans: &[(usize, usize)],
+        base: usize,
+        from: usize,
+        upper: usize,
+    ) -> Option<usize> {
         let n = self.pattern.len();
-        match self.algo {
-            Algo::Bm => {
-                // Kernel rule (bm_find): compare right to left at `shift`; on a mismatch
-                // after `i` matched bytes move by the larger of the bad-byte and
-                // good-suffix shifts.
-                let mut shift = n as isize - 1;
-                while shift < text.len() as isize {
-                    let mut i = 0usize;
-                    while i < n
-                        && self.fold(text[(shift - i as isize) as usize]) == self.pattern[n - 1 - i]
-                    {
-                        i += 1;
-                    }
-                    if i == n {
-                        return Some((shift - (n as isize - 1)) as usize);
-                    }
-                    let bs = self.bad_shift[text[(shift - i as isize) as usize] as usize] as isize;
-                    shift = (shift - i as isize + bs).max(shift + self.table[i] as isize);
-                }
-                None
+        let mut consumed = 0usize;
+        let mut q = 0usize;
+        let mut k = 1;
+        loop {
+            let abs = from + consumed;
+            if abs >= upper || abs >= pkt.len() {
+                return None;
             }
-            Algo::Kmp => {
-                let mut q = 0usize;
-                for (i, &c) in text.iter().enumerate() {
-                    let c = self.fold(c);
-                    while q > 0 && self.pattern[q] != c {
-                        q = self.table[q - 1] as usize;
-                    }
-                    if self.pattern[q] == c {
-                        q += 1;
-                    }
-                    if q == n {
-                        return Some(i + 1 - n);
+            while k < spans.len() && base + spans[k].0 <= abs {
+                k += 1;
+            }
+            let end = spans
+                .get(k)
+                .map_or(pkt.len(), |&(off, _)| base + off)
+                .min(pkt.len());
+            let text = &pkt[abs..end];
+            match self.algo {
+                Algo::Bm => {
+                    if let Some(i) = self.bm_block(text) {
+                        return Some(consumed + i);
                     }
                 }
-                None
+                Algo::Kmp => {
+                    for (i, &c) in text.iter().enumerate() {
+                        let c = self.fold(c);
+                        while q > 0 && self.pattern[q] != c {
+                            q = self.table[q - 1] as usize;
+                        }
+                        if self.pattern[q] == c {
+                            q += 1;
+                        }
+                        if q == n {
+                            return Some(consumed + i + 1 - n);
+                        }
+                    }
+                }
             }
+            consumed += text.len();
         }
     }
 
-    /// Kernel rule (skb_find_text): search the packet from `from` to its end; the first
-    /// occurrence found counts only if it ends by `to`.
-    pub fn search(&self, pkt: &[u8], from: u16, to: u16) -> bool {
-        let from = usize::from(from);
-        let Some(text) = pkt.get(from..).filter(|t| !t.is_empty()) else {
-            return false;
-        };
-        match self.find(text) {
-            Some(pos) => pos + self.pattern.len() <= usize::from(to).saturating_sub(from),
+    /// Kernel rule (bm_find in one block): compare right to left at `shift`; on a mismatch
+    /// after `i` matched bytes move by the larger of the bad-byte and good-suffix shifts.
+    fn bm_block(&self, text: &[u8]) -> Option<usize> {
+        let n = self.pattern.len();
+        let mut shift = n as isize - 1;
+        while shift < text.len() as isize {
+            let mut i = 0usize;
+            while i < n && self.fold(text[(shift - i as isize) as usize]) == self.pattern[n - 1 - i]
+            {
+                i += 1;
+            }
+            if i == n {
+                return Some((shift - (n as isize - 1)) as usize);
+            }
+            let bs = self.bad_shift[text[(shift - i as isize) as usize] as usize] as isize;
+            shift = (shift - i as isize + bs).max(shift + self.table[i] as isize);
+        }
+        None
+    }
+
+    /// Kernel rule (skb_find_text): search the packet from `from` (blocks as for
+    /// [`State::find_blocks`]); the first occurrence found counts only if it ends by `to`.
+    pub fn search(
+        &self,
+        pkt: &[u8],
+        spans: &[(usize, usize)],
+        base: usize,
+        from: u16,
+        to: u16,
+    ) -> bool {
+        let (from, to) = (usize::from(from), usize::from(to));
+        match self.find_blocks(pkt, spans, base, from, to) {
+            Some(pos) => pos + self.pattern.len() <= to.saturating_sub(from),
             None => false,
         }
     }
@@ -260,13 +306,15 @@ pub fn compile(m: &StringMatch, cx: &mut CompileCtx) -> Result<(), CompileError>
 }
 
 /// Kernel rule (string_mt): the pattern is found within `[from, to]` of the IP packet,
-/// inverted by `!`.
+/// inverted by `!`. A packet reassembled from fragments is kept by the kernel as its
+/// fragments' buffers chained: each fragment's data is its own block.
 pub fn eval(m: &StringMatch, p: &PktCtx, env: &mut MatchEnv) -> bool {
     let Some(StateSlot::String(s)) = env.state.slots.get(env.slot as usize) else {
         return false;
     };
     let end = p.d.l3_end().min(p.buf.len());
-    s.search(&p.buf[..end], m.from, m.to) ^ m.invert
+    let ihl = usize::from(p.d.ihl);
+    s.search(&p.buf[..end], &p.frag_spans, ihl, m.from, m.to) ^ m.invert
 }
 
 #[cfg(test)]
@@ -346,6 +394,31 @@ mod tests {
             )
             .0
         );
+    }
+
+    #[test]
+    fn reassembled_pieces_are_blocks() {
+        // 20-byte header, pieces at payload offsets 0 (16 bytes) and 16 (8 bytes).
+        let mut pkt = vec![0u8; 20];
+        pkt.extend_from_slice(b"\x13\x88\x00\x35\x00\x18\x00\x00get cmd.exe now!");
+        let spans = [(0, 16), (16, 8)];
+        let bm = State::new(Algo::Bm, b"cmd.exe", false);
+        let kmp = State::new(Algo::Kmp, b"cmd.exe", false);
+        assert!(
+            !bm.search(&pkt, &spans, 20, 0, 65535),
+            "BM restarts in the second piece"
+        );
+        assert!(kmp.search(&pkt, &spans, 20, 0, 65535), "KMP carries over");
+        assert!(bm.search(&pkt, &[], 20, 0, 65535), "one block: found");
+        // A block that starts at or after --to is not read; one that starts before is read
+        // whole, and the match must end by --to.
+        let now = State::new(Algo::Bm, b"now", false);
+        assert!(now.search(&pkt, &spans, 20, 0, 65535));
+        // "now" lies at 40..43 in the second piece (36..44).
+        assert!(!now.search(&pkt, &spans, 20, 0, 36), "second piece not read");
+        assert!(now.search(&pkt, &spans, 20, 0, 43));
+        assert!(!now.search(&pkt, &spans, 20, 0, 42));
+        assert!(now.search(&pkt, &spans, 20, 37, 43), "read from inside the piece");
     }
 
     #[test]
