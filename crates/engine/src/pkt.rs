@@ -172,6 +172,8 @@ pub struct PktCtx {
     pub now: Nanos,
     /// The local socket's owner (OUTPUT only; none in replay unless the scenario says).
     pub sock: Option<SockOwner>,
+    /// Sent by the host stack itself (RST, ICMP answers): a kernel socket with no file.
+    pub kernel_sock: bool,
     /// A reassembled packet: its pieces' (offset, length) in offset order, to leave again as
     /// the same fragments (empty otherwise).
     pub frag_spans: Vec<(usize, usize)>,
@@ -197,6 +199,7 @@ impl PktCtx {
             ct: CtSnap::default(),
             now: 0,
             sock: None,
+            kernel_sock: false,
             frag_spans: Vec::new(),
         })
     }

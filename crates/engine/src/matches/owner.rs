@@ -1,9 +1,12 @@
 //! `-m owner` (xt_owner revision 1, OUTPUT/POSTROUTING): the socket that sent a locally
 //! generated packet (`--uid-owner`, `--gid-owner`, `--suppl-groups`, `--socket-exists`).
 //!
-//! A packet's socket is `PktCtx::sock` (the scenario says who sent it); a packet without one
-//! (forwarded, or one the scenario gives no owner) is a packet without a socket. The owner's
-//! supplementary groups are not known to replay: `--suppl-groups` sees none.
+//! A packet's socket is `PktCtx::sock` (the scenario says who sent it). Packets the host stack
+//! makes itself (`PktCtx::kernel_sock`: TCP RSTs, ICMP answers) leave through a kernel socket
+//! that has no file: `--socket-exists` holds for them and uid/gid tests fail (measured on
+//! Linux 6.18: an echo reply and an RST match `--socket-exists` and `! --uid-owner 0`, not
+//! `--uid-owner 0`). Any other packet (forwarded) has no socket. The owner's supplementary
+//! groups are not known to replay: `--suppl-groups` sees none.
 
 use super::{CompileCtx, CompileError, MatchEnv};
 use crate::pkt::PktCtx;
@@ -15,16 +18,21 @@ pub fn compile(_m: &Owner, _cx: &mut CompileCtx) -> Result<(), CompileError> {
 }
 
 /// Kernel rule (owner_mt): with no socket, the match holds only when every option given is
-/// inverted; `! --socket-exists` fails on a socket; then the file owner's uid, and gid (or,
+/// inverted; `! --socket-exists` fails on a socket; a socket without a file passes only when
+/// its uid/gid options are all inverted; then the file owner's uid, and gid (or,
 /// with `--suppl-groups`, one of its groups) must lie in the ranges, each inverted by its
 /// own `!`.
 pub fn eval(m: &Owner, p: &PktCtx, _env: &mut MatchEnv) -> bool {
-    let Some(s) = p.sock else {
+    if p.sock.is_none() && !p.kernel_sock {
         return (m.matches ^ m.invert) == 0;
-    };
+    }
     if m.matches & m.invert & SOCKET != 0 {
         return false;
     }
+    // A socket without a file: only inverted uid/gid tests (or none) hold.
+    let Some(s) = p.sock else {
+        return ((m.matches ^ m.invert) & (UID | GID)) == 0;
+    };
     if m.matches & UID != 0 {
         let inside = s.uid >= m.uid_min && s.uid <= m.uid_max;
         if inside == (m.invert & UID != 0) {
@@ -78,5 +86,18 @@ mod tests {
         assert!(!eval(&m(&["--uid-owner", "1000", "--gid-owner", "101"]), &p).0);
         assert!(eval(&m(&["--uid-owner", "1000", "!", "--gid-owner", "101"]), &p).0);
         assert!(!eval(&m(&["!", "--uid-owner", "1000", "--gid-owner", "100"]), &p).0);
+    }
+
+    #[test]
+    fn host_stack_packets_have_a_socket_without_file() {
+        // Measured (netns, OUTPUT counters): an echo reply and a RST sent by the stack count
+        // on --socket-exists and ! --uid-owner 0, not on --uid-owner 0 or ! --socket-exists.
+        let mut p = pkt("tcp 10.0.0.1:9999 > 10.0.0.2:40000 flags=RA");
+        p.kernel_sock = true;
+        assert!(eval(&m(&["--socket-exists"]), &p).0);
+        assert!(!eval(&m(&["!", "--socket-exists"]), &p).0);
+        assert!(!eval(&m(&["--uid-owner", "0"]), &p).0);
+        assert!(eval(&m(&["!", "--uid-owner", "0"]), &p).0);
+        assert!(!eval(&m(&["--gid-owner", "0"]), &p).0);
     }
 }

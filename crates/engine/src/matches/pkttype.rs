@@ -11,7 +11,8 @@ pub fn compile(_m: &Pkttype, _cx: &mut CompileCtx) -> Result<(), CompileError> {
 }
 
 /// The PACKET_* value of the packet. A packet this host sends carries PACKET_HOST (0): the
-/// kernel never sets the type on the output path, whatever the destination.
+/// kernel never sets the type on the output path, whatever the destination (measured: in
+/// OUTPUT a local unicast, broadcast and multicast datagram all count as `unicast`).
 fn packet_type(t: PktType) -> u8 {
     match t {
         PktType::Host | PktType::Outgoing => 0,

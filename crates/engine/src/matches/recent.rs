@@ -352,6 +352,22 @@ mod tests {
     }
 
     #[test]
+    fn measured_set_then_update_hitcount_four() {
+        // Measured on Linux 6.18 (netns, OUTPUT counters): five rounds of one --set datagram
+        // then one `--update --seconds 60 --hitcount 4` datagram: the update rule counted 2.
+        let mut r = Rig::new(&[
+            "--set --name R",
+            "--update --seconds 60 --hitcount 4 --name R",
+        ]);
+        let mut hits = 0;
+        for i in 0..5 {
+            assert!(r.ev(0, "10.9.0.1", 64, i * 10));
+            hits += r.ev(1, "10.9.0.1", 64, i * 10 + 1) as u32;
+        }
+        assert_eq!(hits, 2);
+    }
+
+    #[test]
     fn seconds_boundary_is_inclusive() {
         // time_after(now - 2 s, stamp): a stamp exactly 2 s old still counts.
         let mut r = Rig::new(&["--set --name B", "--rcheck --seconds 2 --name B"]);
