@@ -206,7 +206,7 @@ impl Extension for Recent {
 
     fn check_entry(&self, _cx: &CheckCtx) -> Result<()> {
         // Kernel rules: --set/--remove take no time, count or TTL condition; a hit count must
-        // fit the 16-bit timestamp ring; the name must be non-empty and not contain '/'.
+        // fit the 16-bit timestamp ring; the name must be a valid /proc file name (not empty, `.`, `..`, no '/').
         let inval = Err(Error::kernel(Errno::Inval));
         if self.check_set & (SET | REMOVE) != 0
             && (self.seconds != 0 || self.hit_count != 0 || self.check_set & TTL != 0)
@@ -219,7 +219,8 @@ impl Extension for Recent {
         if self.hit_count > 65535 {
             return inval;
         }
-        if self.name.is_empty() || self.name.contains('/') {
+        if self.name.is_empty() || self.name.contains('/') || self.name == "." || self.name == ".."
+        {
             return inval;
         }
         Ok(())
@@ -374,6 +375,9 @@ mod tests {
     fn test_kernel_checks() {
         assert!(!kernel_ok("--set --seconds 5"));
         assert!(!kernel_ok("--set --name a/b"));
+        assert!(!kernel_ok("--set --name ."));
+        assert!(!kernel_ok("--set --name .."));
+        assert!(kernel_ok("--set --name x.y"));
         assert!(kernel_ok("--rcheck --hitcount 65535"));
         assert!(!kernel_ok("--rcheck --hitcount 65536"));
         assert!(kernel_ok("--rcheck --hitcount 0"));
