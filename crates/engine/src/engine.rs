@@ -95,6 +95,10 @@ pub struct Engine {
     host_pkt: bool,
     depth: u8,
     defrag: crate::defrag::Defrag,
+    /// ip_rt_send_redirect's per-source state: (redirects sent, last time).
+    redirect_peers: std::collections::HashMap<u32, (u32, Nanos)>,
+    /// Conntrack helpers' state (sequence adjustment).
+    helpers: crate::helpers::Helpers,
     /// ip_error's per-source token buckets: (tokens in ms, last refill).
     rt_error_peers: std::collections::HashMap<u32, (u64, Nanos)>,
 }
@@ -194,6 +198,8 @@ impl Engine {
             depth: 0,
             defrag: Default::default(),
             rt_error_peers: Default::default(),
+            helpers: Default::default(),
+            redirect_peers: Default::default(),
         })
     }
 
@@ -464,7 +470,7 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let notrack = fx.notrack;
-        if !self.ct_in(&mut p, nfrs_conntrack::Hook::LocalOut, notrack) {
+        if !self.ct_in(&mut p, nfrs_conntrack::Hook::LocalOut, notrack, fx.helper) {
             return self.dropped(&mut p);
         }
         let mark0 = p.mark;
@@ -521,7 +527,7 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let notrack = fx.notrack;
-        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack) {
+        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack, fx.helper) {
             return self.dropped(&mut p);
         }
         if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
@@ -660,7 +666,13 @@ impl Engine {
     }
 
     /// Conntrack at PREROUTING/OUTPUT (nf_conntrack_in): the packet gets its ctinfo.
-    fn ct_in(&mut self, p: &mut PktCtx, hook: nfrs_conntrack::Hook, notrack: bool) -> bool {
+    fn ct_in(
+        &mut self,
+        p: &mut PktCtx,
+        hook: nfrs_conntrack::Hook,
+        notrack: bool,
+        helper: u8,
+    ) -> bool {
         let Some(ct) = self.ct.as_mut() else {
             return true;
         };
@@ -675,17 +687,55 @@ impl Engine {
             self.note(|| "conntrack: UNTRACKED (NOTRACK)".into());
             return true;
         }
+        let end = p.d.l3_end().min(p.buf.len());
+        let mut l4: &[u8] = &p.buf[(p.d.l4_off as usize).min(end)..end];
+        // Kernel rule (tcp_in_window): behind a helper's sequence adjustment, the receiver's
+        // acknowledgment is judged in the unadjusted sequence space.
+        let mut scratch = [0u8; 60];
+        if !self.helpers.seqadj.is_empty()
+            && p.d.l4 == crate::pkt::L4Kind::Tcp
+            && p.d.tcp_flags & 0x10 != 0
+        {
+            let t = nfrs_conntrack::Tuple::ports(6, p.src(), p.d.sport, p.dst(), p.d.dport);
+            if let Some((id, dir)) = ct.lookup(&t, 0, p.now) {
+                let orig = ct.get(id).tuple[0];
+                let ack = self.helpers.ack_for_tracking(id, &orig, dir, p.d.ack);
+                let hl = (p.d.tcp_hlen as usize).min(l4.len()).min(60);
+                if ack != p.d.ack && hl >= 20 && ct.config().checksum {
+                    // A header-only copy: the payload does not matter to the window check,
+                    // but the checksum does, so it is kept consistent by patching.
+                    let _ = hl;
+                }
+                if ack != p.d.ack && l4.len() <= 60 {
+                    scratch[..l4.len()].copy_from_slice(l4);
+                    scratch[8..12].copy_from_slice(&ack.to_be_bytes());
+                    let c = u16::from_be_bytes([scratch[16], scratch[17]]);
+                    let c = nfrs_wire::checksum::update32(c, p.d.ack, ack);
+                    scratch[16..18].copy_from_slice(&c.to_be_bytes());
+                    l4 = &scratch[..l4.len()];
+                }
+            }
+        }
         let pk = Packet {
             src: p.src(),
             dst: p.dst(),
             proto: p.d.protocol,
             later_fragment: p.frag_off() != 0,
-            l4: {
-                let end = p.d.l3_end().min(p.buf.len());
-                &p.buf[(p.d.l4_off as usize).min(end)..end]
-            },
+            l4,
         };
         let t = ct.track(&pk, 0, hook, p.now);
+        if let Some(id) = t.conn {
+            if t.unconfirmed && helper != 0 {
+                ct.set_helper(id, helper);
+            }
+            if let Some(e) = t.expected {
+                // Kernel rule (nf_nat_follow_master, set by NAT helpers): an expected
+                // connection of a NATed master is NATed both ways like it.
+                if ct.get(e.master).status & status::NAT_MASK != 0 {
+                    nfrs_nat::follow_master(ct, id, &e, &mut self.rng, p.now);
+                }
+            }
+        }
         let logs_on = |r: &nfrs_conntrack::Reason| ct.config().logs_invalid(r.proto());
         let mut lines = Vec::new();
         for r in [t.log, t.log2].into_iter().flatten() {
@@ -715,6 +765,45 @@ impl Engine {
     /// Confirm at the end of INPUT / POSTROUTING.
     fn confirm(&mut self, p: &mut PktCtx) -> bool {
         let (Some(id), Some(ct)) = (p.ct.id, self.ct.as_mut()) else {
+            return true;
+        };
+        // Kernel rule (nf_confirm): the connection's helper, then sequence adjustment, run
+        // before confirmation (not for RELATED replies such as ICMP errors).
+        if !matches!(
+            p.ct.info,
+            CtInfo::Invalid | CtInfo::Untracked | CtInfo::RelatedReply
+        ) {
+            let dir = p.ct.info.dir();
+            if ct.helper(id) == crate::helpers::IRC
+                && p.d.l4 == crate::pkt::L4Kind::Tcp
+                && matches!(p.ct.info, CtInfo::Established | CtInfo::EstablishedReply)
+            {
+                let seq = p.d.seq;
+                let orig = ct.get(id).tuple[0];
+                let o = crate::helpers::irc_help(ct, id, dir, &mut p.buf, p.now);
+                if let Some(delta) = o.mangled {
+                    ct.get_mut(id).status |= status::SEQ_ADJUST;
+                    self.helpers.seqadj_set(id, orig, dir, seq, delta);
+                    p.reparse();
+                    if self.tracing {
+                        self.trace.lines.push(format!(
+                            "IRC helper: DCC address rewritten ({delta:+} bytes)"
+                        ));
+                    }
+                }
+            }
+            if p.d.l4 == crate::pkt::L4Kind::Tcp && !self.helpers.seqadj.is_empty() {
+                let orig = ct.get(id).tuple[0];
+                let ack = (p.d.tcp_flags & 0x10 != 0).then_some(p.d.ack);
+                if let Some((ns, na)) = self.helpers.adjust(id, &orig, dir, p.d.seq, ack) {
+                    nfrs_wire::desc::mangle::set_seq(&mut p.buf, &mut p.d, ns);
+                    if let Some(na) = na {
+                        nfrs_wire::desc::mangle::set_ack(&mut p.buf, &mut p.d, na);
+                    }
+                }
+            }
+        }
+        let Some(ct) = self.ct.as_mut() else {
             return true;
         };
         if p.ct.info.dir() != Dir::Original || ct.get(id).is_confirmed() {
@@ -948,7 +1037,7 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let notrack = fx.notrack;
-        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack) {
+        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack, fx.helper) {
             return self.dropped(&mut p);
         }
         if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
@@ -1020,7 +1109,7 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let notrack = fx.notrack;
-        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack) {
+        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack, fx.helper) {
             return self.dropped(&mut p);
         }
         if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
@@ -1113,6 +1202,21 @@ impl Engine {
             return self.dropped(&mut p);
         }
         nfrs_wire::desc::mangle::dec_ttl(&mut p.buf, &mut p.d);
+        // Kernel rule (__mkroute_input, ip_forward): back out of the interface it came in
+        // on, with send_redirects on and sender and next hop on that link, the sender gets an
+        // ICMP host redirect (rate limited per sender: ip_rt_send_redirect).
+        if let Some(indev) = self.host.dev(p.indev.as_str()) {
+            if indev == out
+                && self.host.send_redirects.get(out).copied().unwrap_or(false)
+                && self.host.onlink(out, p.src())
+                && self.host.onlink(out, nexthop)
+                && self.redirect_allowed(p.src(), now)
+            {
+                self.note(|| "same interface: ICMP redirect".into());
+                let orig = p.buf[..p.d.l3_end()].to_vec();
+                self.icmp_error(&orig, 5, 1, nexthop, false, now, &p.ct);
+            }
+        }
         p.outdev = self.host.ifaces[out].name;
         let mut fx = Effects::default();
         if !self.walk(TableKind::Mangle, Hook::Forward, &mut p, &mut fx) {
@@ -1132,6 +1236,29 @@ impl Engine {
             }
         }
         self.post_routing(p, out, nexthop);
+    }
+
+    /// ip_rt_send_redirect's limits: after 20.48 s of silence a sender starts over; at most 9
+    /// redirects, the n-th only 20 ms << n after the previous one.
+    fn redirect_allowed(&mut self, src: u32, now: Nanos) -> bool {
+        const LOAD: Nanos = 20_000_000;
+        let e = self
+            .redirect_peers
+            .entry(src)
+            .or_insert((0, now.saturating_sub(60_000_000_000)));
+        if now > e.1 + (LOAD << 10) {
+            e.0 = 0;
+        }
+        if e.0 >= 9 {
+            e.1 = now;
+            return false;
+        }
+        if e.0 == 0 || now > e.1 + (LOAD << e.0) {
+            e.1 = now;
+            e.0 += 1;
+            return true;
+        }
+        false
     }
 
     /// Hands a fragment to reassembly: the whole packet when complete.
@@ -1340,6 +1467,15 @@ impl Engine {
         let mut v = ct.listing(now, nfrs_conntrack::Style::RESULTS);
         v.sort();
         v
+    }
+
+    /// `conntrack -L expect` lines without the timeout column, sorted.
+    pub fn expect_listing(&mut self, now: Nanos) -> Vec<String> {
+        let Some(ct) = self.ct.as_mut() else {
+            return Vec::new();
+        };
+        ct.expect_expire(now);
+        ct.expect_listing(now, nfrs_conntrack::expect::ExpectFormat::Conntrack, false)
     }
 
     /// True when conntrack runs (the ruleset needs it).

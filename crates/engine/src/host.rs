@@ -97,6 +97,8 @@ pub struct HostNet {
     pub echo_ignore_broadcasts: bool,
     /// net.ipv4.icmp_echo_ignore_all.
     pub echo_ignore_all: bool,
+    /// Per device: net.ipv4.conf.{all,DEV}.send_redirects (either one set).
+    pub send_redirects: Vec<bool>,
     /// net.bridge.bridge-nf-call-iptables (1 in a new namespace).
     pub bridge_call_iptables: bool,
     /// The bridges' learned MAC → port table.
@@ -192,6 +194,17 @@ impl HostNet {
             .collect();
         let flag =
             |name: &str, default: bool| h.sysctl(name).map(|v| v.trim() != "0").unwrap_or(default);
+        let send_redirects = ifaces
+            .iter()
+            .map(|i| {
+                let dflt = flag("net.ipv4.conf.default.send_redirects", true);
+                flag("net.ipv4.conf.all.send_redirects", true)
+                    || flag(
+                        &format!("net.ipv4.conf.{}.send_redirects", i.name.as_str()),
+                        dflt,
+                    )
+            })
+            .collect();
         Ok(HostNet {
             ifaces,
             routes,
@@ -204,6 +217,7 @@ impl HostNet {
                 .unwrap_or(64),
             echo_ignore_broadcasts: flag("net.ipv4.icmp_echo_ignore_broadcasts", true),
             echo_ignore_all: flag("net.ipv4.icmp_echo_ignore_all", false),
+            send_redirects,
             bridge_call_iptables: flag("net.bridge.bridge-nf-call-iptables", true),
             fdb: Default::default(),
         })
@@ -330,6 +344,14 @@ impl HostNet {
             .copied()
             .filter(|&p| Some(p) != from)
             .collect()
+    }
+
+    /// Whether `a` lies in a connected subnet of device `dev` (inet_addr_onlink).
+    pub fn onlink(&self, dev: usize, a: u32) -> bool {
+        self.ifaces[dev]
+            .addrs
+            .iter()
+            .any(|&(x, p)| x & mask(p) == a & mask(p))
     }
 
     /// Whether a socket listens on `proto`/`addr`:`port`.

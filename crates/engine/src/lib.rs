@@ -13,6 +13,7 @@
 
 pub mod defrag;
 pub mod engine;
+pub mod helpers;
 pub mod host;
 pub mod logfmt;
 pub mod matches;

@@ -110,6 +110,8 @@ pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
                     Ok(mut p) => {
                         p.now = now;
                         p.pkttype = crate::pkt::PktType::Outgoing;
+                        // The oracle sends a host's packet from a socket of root's.
+                        p.sock = Some(crate::pkt::SockOwner { uid: 0, gid: 0 });
                         eng.local_out(p);
                     }
                     Err(_) => eng
@@ -178,6 +180,7 @@ pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
         out.traces.push(eng.trace.lines.clone());
     }
     out.result.conntrack = eng.conntrack_listing(last_now);
+    out.result.expect = eng.expect_listing(last_now);
     let rs = eng.ruleset_with_counters();
     let saved = nfrs_rules::save::save(&rs, None, true);
     out.result.iptables_save = saved

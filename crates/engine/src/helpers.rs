@@ -1,0 +1,348 @@
+//! Connection tracking helpers and their NAT side, as Linux runs them at confirm time (the end
+//! of POSTROUTING and INPUT): the helper reads the payload, announces an expected connection,
+//! and behind NAT rewrites the address in the payload; a length change is then carried by
+//! sequence adjustment on every later packet of the connection (nf_conntrack_seqadj).
+//!
+//! IRC (nf_conntrack_irc + nf_nat_irc): `\1DCC SEND|CHAT|MOVE|TSEND|SCHAT <name> <ip> <port>`
+//! in the client's direction.
+
+use nfrs_conntrack::expect::Expectation;
+use nfrs_conntrack::{status, ConnId, ConnTable, Dir, Nanos, Tuple};
+use std::collections::HashMap;
+
+/// Helper ids (indexes of `nfrs_conntrack::expect::HELPER_NAMES`).
+pub const FTP: u8 = 1;
+/// IRC.
+pub const IRC: u8 = 2;
+
+/// Kernel default dcc_timeout: 300 s.
+const DCC_TIMEOUT: u32 = 300;
+
+/// One direction's sequence adjustment (struct nf_ct_seqadj).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeqAdj {
+    /// Sequence number where the length changed.
+    pub pos: u32,
+    /// Offset for sequence numbers up to `pos`.
+    pub before: i32,
+    /// Offset for sequence numbers after `pos`.
+    pub after: i32,
+}
+
+/// Sequence-number "after" (RFC 1982 serial comparison, the kernel's `after()`).
+fn after(a: u32, b: u32) -> bool {
+    (b.wrapping_sub(a) as i32) < 0
+}
+
+/// Helpers' state beside the connection table: sequence adjustments per connection.
+#[derive(Debug, Default)]
+pub struct Helpers {
+    /// Per connection (checked against its original tuple, as slots are reused), per
+    /// direction.
+    pub seqadj: HashMap<ConnId, (Tuple, [SeqAdj; 2])>,
+}
+
+impl Helpers {
+    /// Kernel rule (nf_ct_seqadj_set): a length change `off` at sequence `seq` in direction
+    /// `dir`; the position only moves forward.
+    pub fn seqadj_set(&mut self, id: ConnId, orig: Tuple, dir: Dir, seq: u32, off: i32) {
+        if off == 0 {
+            return;
+        }
+        let e = self
+            .seqadj
+            .entry(id)
+            .or_insert((orig, [SeqAdj::default(); 2]));
+        if e.0 != orig {
+            *e = (orig, [SeqAdj::default(); 2]);
+        }
+        let w = &mut e.1[dir.index()];
+        if w.before == w.after || after(seq, w.pos) {
+            w.pos = seq;
+            w.before = w.after;
+            w.after += off;
+        }
+    }
+
+    /// Kernel rule (nf_ct_seq_adjust): the new (seq, ack) of a packet of `id` going `dir`.
+    pub fn adjust(
+        &self,
+        id: ConnId,
+        orig: &Tuple,
+        dir: Dir,
+        seq: u32,
+        ack: Option<u32>,
+    ) -> Option<(u32, Option<u32>)> {
+        let a = self
+            .seqadj
+            .get(&id)
+            .filter(|e| e.0 == *orig)
+            .map(|e| &e.1)?;
+        let this = a[dir.index()];
+        let other = a[dir.flip().index()];
+        let so = if after(seq, this.pos) {
+            this.after
+        } else {
+            this.before
+        };
+        let nseq = seq.wrapping_add(so as u32);
+        let nack = ack.map(|k| {
+            let ao = if after(k.wrapping_sub(other.before as u32), other.pos) {
+                other.after
+            } else {
+                other.before
+            };
+            k.wrapping_sub(ao as u32)
+        });
+        Some((nseq, nack))
+    }
+
+    /// Kernel rule (tcp_in_window's receiver offset): the acknowledgment a packet going `dir`
+    /// carries, in the other direction's unadjusted sequence space.
+    pub fn ack_for_tracking(&self, id: ConnId, orig: &Tuple, dir: Dir, ack: u32) -> u32 {
+        let Some(a) = self.seqadj.get(&id).filter(|e| e.0 == *orig).map(|e| &e.1) else {
+            return ack;
+        };
+        let w = a[dir.flip().index()];
+        let off = if after(ack.wrapping_sub(1), w.pos) {
+            w.after
+        } else {
+            w.before
+        };
+        ack.wrapping_sub(off as u32)
+    }
+
+    /// Forgets a connection.
+    pub fn forget(&mut self, id: ConnId) {
+        self.seqadj.remove(&id);
+    }
+}
+
+/// The kernel's simple_strtoul in base 10 at `s[i..]`: value (wrapping like an unsigned long)
+/// and the index after the digits.
+fn strtoul(s: &[u8], mut i: usize) -> (u64, usize) {
+    let mut v: u64 = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        v = v.wrapping_mul(10).wrapping_add(u64::from(s[i] - b'0'));
+        i += 1;
+    }
+    (v, i)
+}
+
+/// A DCC command found in a payload: the address, the port, and where the "ip port" text is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Dcc {
+    /// Address as written (host order).
+    pub ip: u32,
+    /// Port.
+    pub port: u16,
+    /// Start of the address text in the payload.
+    pub beg: usize,
+    /// End of the port text.
+    pub end: usize,
+}
+
+/// Kernel rule (nf_conntrack_irc help/parse_dcc): the first `\1DCC <proto> ` with a parsable
+/// "name ip port" followed somewhere by a newline; the protos are SEND, CHAT, MOVE, TSEND,
+/// SCHAT (RESUME and ACCEPT are not looked at).
+pub fn find_dcc(data: &[u8]) -> Option<Dcc> {
+    const PROTOS: [&[u8]; 5] = [b"SEND ", b"CHAT ", b"MOVE ", b"TSEND ", b"SCHAT "];
+    let limit = data.len();
+    let mut i = 0;
+    while i + 24 < limit {
+        if &data[i..i + 5] != b"\x01DCC " {
+            i += 1;
+            continue;
+        }
+        i += 5;
+        for p in PROTOS {
+            if !data[i..].starts_with(p) {
+                continue;
+            }
+            let mut d = i + p.len();
+            // parse_dcc: skip the name up to its blank, leaving room for "AAAAAAAA P\1\n".
+            loop {
+                if d >= limit {
+                    return None;
+                }
+                let c = data[d];
+                d += 1;
+                if c == b' ' {
+                    break;
+                }
+                if d + 12 > limit {
+                    return None;
+                }
+            }
+            if !data[d..].contains(&b'\n') {
+                continue;
+            }
+            let beg = d;
+            let (ip, mut d2) = strtoul(data, d);
+            while d2 < limit && data[d2] == b' ' {
+                d2 += 1;
+            }
+            let (port, end) = strtoul(data, d2);
+            return Some(Dcc {
+                ip: ip as u32,
+                port: port as u16,
+                beg,
+                end,
+            });
+        }
+    }
+    None
+}
+
+/// Rewrites `buf`'s TCP payload bytes `[beg, end)` (payload offsets) with `text`, fixing the
+/// IP total length and both checksums (nf_nat_mangle_tcp_packet). Returns the length change.
+pub fn mangle_tcp_payload(buf: &mut Vec<u8>, beg: usize, end: usize, text: &[u8]) -> Option<i32> {
+    let ihl = usize::from(buf.first()? & 0x0f) * 4;
+    let doff = usize::from(buf.get(ihl + 12)? >> 4) * 4;
+    let at = ihl + doff;
+    if at + end > buf.len() || beg > end {
+        return None;
+    }
+    buf.splice(at + beg..at + end, text.iter().copied());
+    let tot = buf.len() as u16;
+    buf[2..4].copy_from_slice(&tot.to_be_bytes());
+    buf[10] = 0;
+    buf[11] = 0;
+    let c = nfrs_wire::checksum::checksum(&buf[..ihl]);
+    buf[10..12].copy_from_slice(&c.to_be_bytes());
+    let src = std::net::Ipv4Addr::from(u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]));
+    let dst = std::net::Ipv4Addr::from(u32::from_be_bytes([buf[16], buf[17], buf[18], buf[19]]));
+    buf[ihl + 16] = 0;
+    buf[ihl + 17] = 0;
+    let c = nfrs_wire::checksum::transport_checksum(src, dst, 6, &buf[ihl..]);
+    buf[ihl + 16..ihl + 18].copy_from_slice(&c.to_be_bytes());
+    Some(text.len() as i32 - (end - beg) as i32)
+}
+
+/// What the IRC helper did to a packet.
+#[derive(Debug, Default)]
+pub struct HelpOutcome {
+    /// The payload was rewritten (length change for sequence adjustment).
+    pub mangled: Option<i32>,
+}
+
+/// The IRC helper on a packet of `id` going `dir` (ESTABLISHED, original direction only):
+/// announces the DCC connection; behind NAT rewrites its address to the NAT address and moves
+/// the port to a free one.
+pub fn irc_help(
+    ct: &mut ConnTable,
+    id: ConnId,
+    dir: Dir,
+    buf: &mut Vec<u8>,
+    now: Nanos,
+) -> HelpOutcome {
+    let mut out = HelpOutcome::default();
+    if dir == Dir::Reply {
+        return out;
+    }
+    let ihl = usize::from(buf[0] & 0x0f) * 4;
+    let Some(&off) = buf.get(ihl + 12) else {
+        return out;
+    };
+    let at = ihl + usize::from(off >> 4) * 4;
+    let tot = usize::from(u16::from_be_bytes([buf[2], buf[3]])).min(buf.len());
+    if at >= tot {
+        return out;
+    }
+    let data = &buf[at..tot.min(at + 4095)];
+    let Some(dcc) = find_dcc(data) else {
+        return out;
+    };
+    let c = *ct.get(id);
+    let t = c.tuple[dir.index()];
+    // Kernel rule: the DCC address must be one of the connection's own ends ("forged" else).
+    if t.src != dcc.ip && t.dst != dcc.ip {
+        return out;
+    }
+    let other = c.tuple[dir.flip().index()];
+    let mut e = Expectation {
+        tuple: Tuple::ports(6, 0, 0, other.dst, dcc.port),
+        mask: Tuple {
+            src: 0,
+            dst: u32::MAX,
+            src_l4: 0,
+            dst_l4: u16::MAX,
+            proto: u8::MAX,
+        },
+        master: id,
+        helper: IRC,
+        child_helper: 0,
+        class: 0,
+        flags: 0,
+        dir: Dir::Original,
+        saved_proto: 0,
+        timeout: 0,
+        zone: c.zone,
+    };
+    if c.status & status::NAT_MASK == 0 {
+        ct.expect_add(e, DCC_TIMEOUT, now);
+        return out;
+    }
+    // nf_nat_irc: the address the server sees, a free expectation port from the DCC one up.
+    let newaddr = c.tuple[Dir::Reply.index()].dst;
+    e.saved_proto = dcc.port;
+    e.dir = Dir::Reply;
+    let mut port = dcc.port;
+    loop {
+        e.tuple.dst_l4 = port;
+        let busy = ct
+            .expectations(now)
+            .any(|x| x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone);
+        if !busy {
+            break;
+        }
+        port = port.wrapping_add(1);
+        if port == 0 {
+            return out;
+        }
+    }
+    ct.expect_add(e, DCC_TIMEOUT, now);
+    let text = format!("{newaddr} {port}");
+    out.mangled = mangle_tcp_payload(buf, dcc.beg, dcc.end, text.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dcc_parsing_as_the_kernel() {
+        let d = find_dcc(b"PRIVMSG bob :\x01DCC SEND file.txt 167772162 5000 100\x01\r\n").unwrap();
+        assert_eq!((d.ip, d.port), (167772162, 5000));
+        let s = b"PRIVMSG bob :\x01DCC SEND file.txt 167772162 5000 100\x01\r\n";
+        assert_eq!(&s[d.beg..d.end], b"167772162 5000");
+        assert!(find_dcc(b"PRIVMSG bob :\x01DCC RESUME file.txt 5000 4096\x01\r\n").is_none());
+        assert!(find_dcc(b"PRIVMSG bob :\x01DCC SEND file.txt 167772162 5000 100\x01").is_none());
+        let d = find_dcc(b"x\x01DCC CHAT chat 167772162 6000\x01\r\n").unwrap();
+        assert_eq!(d.port, 6000);
+    }
+
+    #[test]
+    fn seqadj_moves_forward() {
+        let mut h = Helpers::default();
+        let id = ConnId(1);
+        let t = Tuple::ports(6, 1, 2, 3, 4);
+        h.seqadj_set(id, t, Dir::Original, 1001, 1);
+        assert_eq!(
+            h.adjust(id, &t, Dir::Original, 1001, None),
+            Some((1001, None))
+        );
+        assert_eq!(
+            h.adjust(id, &t, Dir::Original, 1054, None),
+            Some((1055, None))
+        );
+        assert_eq!(
+            h.adjust(id, &t, Dir::Reply, 5001, Some(1055)),
+            Some((5001, Some(1054)))
+        );
+        assert_eq!(h.ack_for_tracking(id, &t, Dir::Reply, 1055), 1054);
+        let other = Tuple::ports(6, 9, 9, 9, 9);
+        assert_eq!(h.adjust(id, &other, Dir::Original, 1054, None), None);
+    }
+}
