@@ -604,6 +604,28 @@ mod tests {
     }
 
     #[test]
+    fn measured_dstip_and_above() {
+        // Measured on Linux 6.18 (netns, OUTPUT counters): 5 datagrams to each of two
+        // addresses at once under `upto 1/sec burst 2 mode dstip` counted 4; 5 datagrams
+        // under `above 1/sec burst 2` (no mode: one flow) counted 3.
+        let mut r = Rig::new(&[
+            "--hashlimit-upto 1/sec --hashlimit-burst 2 --hashlimit-mode dstip --hashlimit-name h1",
+            "--hashlimit-above 1/sec --hashlimit-burst 2 --hashlimit-name h2",
+        ]);
+        let mut n = 0;
+        for dst in ["10.9.0.2", "10.9.0.3"] {
+            for _ in 0..5 {
+                n += r.ev(0, &format!("udp 10.9.0.1:5000 > {dst}:8102"), 0).0 as u32;
+            }
+        }
+        assert_eq!(n, 4);
+        let above = (0..5)
+            .filter(|_| r.ev(1, "udp 10.9.0.1:5000 > 10.9.0.2:8103", 0).0)
+            .count();
+        assert_eq!(above, 3);
+    }
+
+    #[test]
     fn masks_group_sources() {
         let mut r = Rig::new(&[
             "--hashlimit-upto 1/min --hashlimit-burst 1 --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name m",

@@ -380,6 +380,22 @@ mod tests {
     }
 
     #[test]
+    fn measured_udp_offsets() {
+        // Measured on Linux 6.18 (netns, OUTPUT counters): a UDP datagram with payload
+        // "evil" (at IP offset 28) counted on `--from 28 --to 32` (bm), not on `--to 31`
+        // (bm) nor on `--from 29` (kmp).
+        let p = pkt("udp 10.9.0.1:5000 > 10.9.0.2:8101 payload=\"evil\"");
+        let t = |a: &[&str]| eval(&m(a), &p).0;
+        assert!(t(&[
+            "--algo", "bm", "--string", "evil", "--from", "28", "--to", "32"
+        ]));
+        assert!(!t(&[
+            "--algo", "bm", "--string", "evil", "--from", "28", "--to", "31"
+        ]));
+        assert!(!t(&["--algo", "kmp", "--string", "evil", "--from", "29"]));
+    }
+
+    #[test]
     fn icase_and_hex() {
         let p = pkt("udp 10.0.0.2:1 > 10.0.0.1:2 payload=\"GET /Scripts/CMD.EXE\"");
         assert!(!eval(&m(&["--algo", "bm", "--string", "cmd.exe"]), &p).0);
@@ -415,10 +431,16 @@ mod tests {
         let now = State::new(Algo::Bm, b"now", false);
         assert!(now.search(&pkt, &spans, 20, 0, 65535));
         // "now" lies at 40..43 in the second piece (36..44).
-        assert!(!now.search(&pkt, &spans, 20, 0, 36), "second piece not read");
+        assert!(
+            !now.search(&pkt, &spans, 20, 0, 36),
+            "second piece not read"
+        );
         assert!(now.search(&pkt, &spans, 20, 0, 43));
         assert!(!now.search(&pkt, &spans, 20, 0, 42));
-        assert!(now.search(&pkt, &spans, 20, 37, 43), "read from inside the piece");
+        assert!(
+            now.search(&pkt, &spans, 20, 37, 43),
+            "read from inside the piece"
+        );
     }
 
     #[test]

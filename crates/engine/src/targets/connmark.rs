@@ -112,6 +112,16 @@ mod tests {
     }
 
     #[test]
+    fn measured_set_shifts_whole_mark() {
+        // Measured on Linux 6.18: `CONNMARK --set-mark 0x3 --left-shift-mark 4` left the
+        // connection with mark=48 (0x30): SET shifts the whole new mark.
+        assert_eq!(
+            go(&["--set-mark", "0x3", "--left-shift-mark", "4"], 0, 0, true),
+            (0, 0x30)
+        );
+    }
+
+    #[test]
     fn shifts() {
         // SAVE: (0x1234 & 0xff00) >> 8 = 0x12 merged under ctmask 0xff.
         assert_eq!(

@@ -56,6 +56,8 @@ mod tests {
     fn keeps_ecn_bits() {
         assert_eq!(tos_after(&["--set-dscp", "46"], 0x00), 0xb8);
         assert_eq!(tos_after(&["--set-dscp-class", "EF"], 0x03), 0xbb);
+        // Measured on Linux 6.18 (mangle OUTPUT, captured on the peer): TOS 0xc3 left 0xbb.
+        assert_eq!(tos_after(&["--set-dscp-class", "EF"], 0xc3), 0xbb);
         assert_eq!(tos_after(&["--set-dscp", "0"], 0xbb), 0x03);
         assert_eq!(
             tos_after(&["--set-dscp-class", "AF11"], 0x29),

@@ -185,6 +185,31 @@ mod tests {
     }
 
     #[test]
+    fn measured_add_and_lower() {
+        // Measured on Linux 6.18 (mangle OUTPUT `--set-mss 1400`, captured on the peer): a
+        // bare SYN left with `mss 536` (length 44), a SYN with MSS 1460 with `mss 1400`, a
+        // SYN with NOP,NOP,SACK-permitted grew to 48 bytes.
+        let (_, p) = go(
+            1400,
+            "tcp 10.9.0.1:40000 > 10.9.0.2:8001 flags=S seq=1 win=1024",
+        );
+        assert_eq!((mss_of(&p), p.d.total_len), (Some(536), 44));
+        assert!(sums_ok(&p));
+        let (_, p) = go(
+            1400,
+            "tcp 10.9.0.1:40000 > 10.9.0.2:8002 flags=S seq=1 win=1024 mss=1460",
+        );
+        assert_eq!((mss_of(&p), p.d.total_len), (Some(1400), 44));
+        assert!(sums_ok(&p));
+        let (_, p) = go(
+            1400,
+            "tcp 10.9.0.1:40000 > 10.9.0.2:8003 flags=S seq=1 win=1024 sackok",
+        );
+        assert_eq!(mss_of(&p), Some(536));
+        assert!(sums_ok(&p));
+    }
+
+    #[test]
     fn adds_missing_option_at_most_536() {
         let (v, p) = go(1400, "tcp 10.0.0.2:1 > 192.0.2.9:81 flags=S win=1024");
         assert_eq!(v, TVerdict::Continue);

@@ -65,6 +65,9 @@ mod tests {
     fn set_inc_dec_clamped() {
         assert_eq!(ttl_after(&["--ttl-set", "128"], 64), 128);
         assert_eq!(ttl_after(&["--ttl-inc", "1"], 64), 65);
+        // Measured on Linux 6.18 (mangle OUTPUT, captured on the peer): 64 + 250 left as 255,
+        // 64 - 100 as 0.
+        assert_eq!(ttl_after(&["--ttl-inc", "250"], 64), 255);
         assert_eq!(ttl_after(&["--ttl-inc", "200"], 64), 255);
         assert_eq!(ttl_after(&["--ttl-dec", "10"], 64), 54);
         assert_eq!(ttl_after(&["--ttl-dec", "100"], 64), 0);
