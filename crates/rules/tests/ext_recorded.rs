@@ -362,11 +362,12 @@ fn test_measured_extension_edge_cases() {
                 // without --rate-match, CT zone flags). Counts of 2^31 and above save as
                 // negative numbers (printf %d) that iptables itself cannot read back.
                 for line in &s {
-                    // (recent also prints --name unquoted, so a name with a blank does not
+                    // (recent and hashlimit print names unquoted, so a name with a blank does not
                     // restore in iptables either.)
                     if line.contains(" --seconds -")
                         || line.contains(" --hitcount -")
                         || (line.contains("-m recent") && a.contains("--name '"))
+                        || a.contains("--hashlimit-name '")
                     {
                         continue;
                     }

@@ -446,10 +446,18 @@ impl Extension for Hashlimit {
     }
 
     fn check_entry(&self, _cx: &CheckCtx) -> Result<()> {
-        // Kernel rules: timers must be non-zero, masks at most 32 bits; a packet rate whose
+        // Kernel rules: timers must be non-zero, masks at most 32 bits, the name a valid /proc
+        // file name (no '/', not `.` or `..`); a packet rate whose
         // burst overflows the credit arithmetic is refused (ERANGE, reported as EINVAL until
         // the framework has Errno::Range).
-        if self.gc_interval == 0 || self.expire == 0 || self.srcmask > 32 || self.dstmask > 32 {
+        if self.gc_interval == 0
+            || self.expire == 0
+            || self.srcmask > 32
+            || self.dstmask > 32
+            || self.name.contains('/')
+            || self.name == "."
+            || self.name == ".."
+        {
             return Err(Error::kernel(Errno::Inval));
         }
         if self.mode & BYTES == 0
