@@ -29,8 +29,13 @@ fn number(args: &[String], i: usize, flag: &str) -> Result<usize, String> {
 /// Exit status: 0, 1 when a warning was printed (equivalence failure, nfrs or anchor error),
 /// 2 for bad arguments.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    run_with(args, out, err, false)
+}
+
+fn run_with(args: &[String], out: &mut dyn Write, err: &mut dyn Write, progress: bool) -> i32 {
     let mut cfg = Config {
         kernel: true,
+        progress,
         ..Config::default()
     };
     let mut json = false;
@@ -137,9 +142,14 @@ fn emit(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     0
 }
 
-/// Entry point for the `nfrs` binary.
+/// Entry point for the `nfrs` binary (progress lines on stderr when it is a terminal).
 pub fn main(args: &[String]) -> i32 {
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    run(args, &mut stdout.lock(), &mut stderr.lock())
+    use std::io::IsTerminal;
+    let progress = std::io::stderr().is_terminal();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = run_with(args, &mut out, &mut err, progress);
+    let _ = std::io::stdout().write_all(&out);
+    let _ = std::io::stderr().write_all(&err);
+    code
 }

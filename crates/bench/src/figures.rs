@@ -29,6 +29,8 @@ pub struct Config {
     pub runs: Option<usize>,
     /// kube-proxy services (default 10000, quick 100).
     pub services: Option<usize>,
+    /// Print which group is being measured to stderr (when stderr is a terminal).
+    pub progress: bool,
 }
 
 impl Config {
@@ -81,6 +83,9 @@ pub const GROUPS: &[Group] = &[
 pub fn run(cfg: &Config) -> Report {
     let mut report = Report::default();
     for g in GROUPS.iter().filter(|g| cfg.selected(g.key)) {
+        if cfg.progress {
+            eprintln!("nfrs bench: measuring {} ({})", g.key, g.about);
+        }
         (g.run)(cfg, &mut report);
     }
     if cfg.only.is_none() {
