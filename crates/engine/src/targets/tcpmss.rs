@@ -3,9 +3,8 @@
 //! none and no data. Checksums are adjusted incrementally, as the kernel does (a packet that
 //! came with a wrong checksum keeps it wrong).
 //!
-//! `--clamp-mss-to-pmtu` needs the MTU of the packet's route and of the route back to its
-//! source, which the engine's host does not report yet: such rules are refused for now
-//! (see [`clamp_target`] for the rule once it does).
+//! `--clamp-mss-to-pmtu` takes the MTU of the packet's output device (its route) and of the
+//! route back to its source from the host (`HostInfo::dev_mtu`, `HostInfo::route_mtu`).
 
 use super::{CompileError, TVerdict, TargetCtx, TargetEnv};
 use crate::pkt::PktCtx;
@@ -16,22 +15,16 @@ use nfrs_wire::checksum::{update16, update32};
 const MINLEN: u32 = 40;
 
 /// Kernel rule (tcpmss_mangle_packet, clamping): the MSS for the smaller of the route's MTU
-/// and the reverse route's MTU, minus the 40 bytes of headers; None (the packet is dropped)
-/// when that MTU is 40 or less.
+/// and the reverse route's MTU (no route back: no limit), minus the 40 bytes of headers, cut
+/// to 16 bits as the kernel stores it; None (the packet is dropped) when that MTU is 40 or
+/// less.
 pub fn clamp_target(dst_mtu: u32, in_mtu: u32) -> Option<u16> {
     let m = dst_mtu.min(in_mtu);
-    (m > MINLEN).then(|| (m - MINLEN).min(u32::from(u16::MAX)) as u16)
+    (m > MINLEN).then(|| (m - MINLEN) as u16)
 }
 
-/// Refuses `--clamp-mss-to-pmtu` until the engine reports route MTUs.
-pub fn compile(t: &TcpmssTarget, _cx: &mut TargetCtx) -> Result<(), CompileError> {
-    if t.mss == CLAMP_PMTU {
-        return Err(CompileError(
-            "nfrs replay: target `TCPMSS --clamp-mss-to-pmtu` not yet supported by the engine \
-             (it needs route MTUs; use --set-mss)"
-                .into(),
-        ));
-    }
+/// Nothing to check (nfrs-rules keeps clamping to FORWARD, OUTPUT and POSTROUTING).
+pub fn compile(_t: &TcpmssTarget, _cx: &mut TargetCtx) -> Result<(), CompileError> {
     Ok(())
 }
 
@@ -45,7 +38,8 @@ fn optlen(opt: &[u8], i: usize) -> usize {
 }
 
 /// Rewrites or inserts the MSS option for `newmss`: Ok(bytes added) or Err(()) when the
-/// packet must be dropped.
+/// packet must be dropped. (The kernel checks the headers before working out the clamp;
+/// both failures drop, so the order does not show.)
 fn mangle(p: &mut PktCtx, newmss: u16) -> Result<usize, ()> {
     let thoff = usize::from(p.d.ihl);
     let end = p.d.l3_end().min(p.buf.len());
@@ -104,15 +98,21 @@ fn mangle(p: &mut PktCtx, newmss: u16) -> Result<usize, ()> {
 /// Kernel rule (tcpmss_tg4): fragments after the first are left alone; a packet too short for
 /// its TCP header is dropped; otherwise the MSS is lowered (or added) and the IP total
 /// length and header checksum follow an added option. The walk continues.
-pub fn run(t: &TcpmssTarget, p: &mut PktCtx, _env: &mut TargetEnv) -> TVerdict {
+pub fn run(t: &TcpmssTarget, p: &mut PktCtx, env: &mut TargetEnv) -> TVerdict {
     if p.frag_off() != 0 {
         return TVerdict::Continue;
     }
-    if t.mss == CLAMP_PMTU {
-        // Refused by `compile` until route MTUs are known.
-        return TVerdict::Continue;
-    }
-    match mangle(p, t.mss) {
+    let newmss = if t.mss == CLAMP_PMTU {
+        let dst_mtu = env.host.dev_mtu(p.outdev.as_str()).unwrap_or(u32::MAX);
+        let in_mtu = env.host.route_mtu(p.src()).unwrap_or(u32::MAX);
+        match clamp_target(dst_mtu, in_mtu) {
+            Some(m) => m,
+            None => return TVerdict::Drop,
+        }
+    } else {
+        t.mss
+    };
+    match mangle(p, newmss) {
         Err(()) => TVerdict::Drop,
         Ok(0) => {
             p.reparse();
@@ -248,5 +248,58 @@ mod tests {
         assert_eq!(clamp_target(1400, 1500), Some(1360));
         assert_eq!(clamp_target(1500, 1280), Some(1240));
         assert_eq!(clamp_target(40, 1500), None);
+        assert_eq!(clamp_target(65536, u32::MAX), Some(65496));
+    }
+
+    /// wan0 has MTU 1400, the route back to 10.0.0.0/24 goes through lan0 (1500).
+    struct Mtus;
+    impl crate::matches::HostInfo for Mtus {
+        fn addr_type(&self, _a: u32, _d: Option<&str>) -> u8 {
+            1
+        }
+        fn dev_mtu(&self, dev: &str) -> Option<u32> {
+            Some(if dev == "wan0" { 1400 } else { 1500 })
+        }
+        fn route_mtu(&self, addr: u32) -> Option<u32> {
+            (addr >> 8 == 0x0a_0000).then_some(1500)
+        }
+    }
+
+    #[test]
+    fn clamp_to_route_mtus() {
+        // As tests/scenarios/mangle/tcpmss-clamp records: 1460 through a 1400 link is 1360,
+        // 1200 stays.
+        let t = TcpmssTarget { mss: CLAMP_PMTU };
+        let mut st = EvalState::default();
+        let mut fx = Effects::default();
+        let mut env = TargetEnv {
+            state: &mut st,
+            slot: 0,
+            host: &Mtus,
+            fx: &mut fx,
+        };
+        let mut p = pkt("tcp 10.0.0.2:40000 > 198.51.100.7:80 flags=S seq=1 win=1024 mss=1460");
+        p.outdev = crate::pkt::IfName::new("wan0");
+        assert_eq!(run(&t, &mut p, &mut env), TVerdict::Continue);
+        assert_eq!(mss_of(&p), Some(1360));
+        assert!(sums_ok(&p));
+        let mut p = pkt("tcp 10.0.0.2:40002 > 198.51.100.7:80 flags=S seq=1 win=1024 mss=1200");
+        p.outdev = crate::pkt::IfName::new("wan0");
+        run(&t, &mut p, &mut env);
+        assert_eq!(mss_of(&p), Some(1200));
+        // A tiny link: dropped.
+        let mut p = pkt("tcp 10.0.0.2:40002 > 198.51.100.7:80 flags=S mss=1200");
+        p.outdev = crate::pkt::IfName::new("eth9");
+        struct Tiny;
+        impl crate::matches::HostInfo for Tiny {
+            fn addr_type(&self, _a: u32, _d: Option<&str>) -> u8 {
+                1
+            }
+            fn dev_mtu(&self, _dev: &str) -> Option<u32> {
+                Some(40)
+            }
+        }
+        env.host = &Tiny;
+        assert_eq!(run(&t, &mut p, &mut env), TVerdict::Drop);
     }
 }
