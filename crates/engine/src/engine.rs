@@ -792,6 +792,33 @@ impl Engine {
                     }
                 }
             }
+            if ct.helper(id) == crate::helpers::FTP
+                && p.d.l4 == crate::pkt::L4Kind::Tcp
+                && matches!(p.ct.info, CtInfo::Established | CtInfo::EstablishedReply)
+            {
+                let seq = p.d.seq;
+                let orig = ct.get(id).tuple[0];
+                let e = self
+                    .helpers
+                    .ftp
+                    .entry(id)
+                    .or_insert((orig, Default::default()));
+                if e.0 != orig {
+                    *e = (orig, Default::default());
+                }
+                let mut info = e.1;
+                let r = crate::helpers::ftp_help(ct, &mut info, id, dir, &mut p.buf, p.now);
+                self.helpers.ftp.insert(id, (orig, info));
+                match r {
+                    Err(crate::helpers::FtpDrop) => return false,
+                    Ok(Some(delta)) => {
+                        ct.get_mut(id).status |= status::SEQ_ADJUST;
+                        self.helpers.seqadj_set(id, orig, dir, seq, delta);
+                        p.reparse();
+                    }
+                    Ok(None) => {}
+                }
+            }
             if p.d.l4 == crate::pkt::L4Kind::Tcp && !self.helpers.seqadj.is_empty() {
                 let orig = ct.get(id).tuple[0];
                 let ack = (p.d.tcp_flags & 0x10 != 0).then_some(p.d.ack);

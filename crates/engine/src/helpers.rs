@@ -4,7 +4,8 @@
 //! sequence adjustment on every later packet of the connection (nf_conntrack_seqadj).
 //!
 //! IRC (nf_conntrack_irc + nf_nat_irc): `\1DCC SEND|CHAT|MOVE|TSEND|SCHAT <name> <ip> <port>`
-//! in the client's direction.
+//! in the client's direction. FTP (nf_conntrack_ftp + nf_nat_ftp): `PORT a,b,c,d,e,f` from the
+//! client and `227 ... (a,b,c,d,e,f)` from the server, parsed only right after a newline.
 
 use nfrs_conntrack::expect::Expectation;
 use nfrs_conntrack::{status, ConnId, ConnTable, Dir, Nanos, Tuple};
@@ -40,6 +41,8 @@ pub struct Helpers {
     /// Per connection (checked against its original tuple, as slots are reused), per
     /// direction.
     pub seqadj: HashMap<ConnId, (Tuple, [SeqAdj; 2])>,
+    /// FTP helper memory per connection (checked against its original tuple).
+    pub ftp: HashMap<ConnId, (Tuple, FtpInfo)>,
 }
 
 impl Helpers {
@@ -115,6 +118,7 @@ impl Helpers {
     /// Forgets a connection.
     pub fn forget(&mut self, id: ConnId) {
         self.seqadj.remove(&id);
+        self.ftp.remove(&id);
     }
 }
 
@@ -324,6 +328,45 @@ mod tests {
     }
 
     #[test]
+    fn ftp_patterns_as_the_kernel() {
+        match find_pattern(
+            b"227 Entering Passive Mode (10,0,0,5,39,16).\r\n",
+            b"227 ",
+            b'(',
+            b')',
+        ) {
+            Found::Yes { ip, port, off, len } => {
+                assert_eq!((ip, port), (0x0a00_0005, 10000));
+                assert_eq!((off, len), (27, 14));
+            }
+            _ => panic!("227 not found"),
+        }
+        assert!(matches!(
+            find_pattern(b"port 10,0,0,2,19,136\r\n", b"PORT", b' ', b'\r'),
+            Found::Yes { port: 5000, .. }
+        ));
+        assert!(matches!(
+            find_pattern(b"PO", b"PORT", b' ', b'\r'),
+            Found::Partial
+        ));
+        assert!(matches!(
+            find_pattern(b"LIST\r\n", b"PORT", b' ', b'\r'),
+            Found::No
+        ));
+        assert!(matches!(
+            find_pattern(b"PORT 10,0,0,2,19\r\n", b"PORT", b' ', b'\r'),
+            Found::Partial
+        ));
+        let mut f = FtpInfo::default();
+        assert!(!f.has(Dir::Reply, 5012));
+        f.update(Dir::Reply, 5012);
+        assert!(f.has(Dir::Reply, 5012));
+        f.update(Dir::Reply, 5050);
+        f.update(Dir::Reply, 5100);
+        assert!(!f.has(Dir::Reply, 5012) && f.has(Dir::Reply, 5050) && f.has(Dir::Reply, 5100));
+    }
+
+    #[test]
     fn seqadj_moves_forward() {
         let mut h = Helpers::default();
         let id = ConnId(1);
@@ -345,4 +388,214 @@ mod tests {
         let other = Tuple::ports(6, 9, 9, 9, 9);
         assert_eq!(h.adjust(id, &other, Dir::Original, 1054, None), None);
     }
+}
+
+/// The FTP helper's memory per connection: sequence numbers just after a newline, per
+/// direction (at most 2 remembered, as the kernel's NUM_SEQ_TO_REMEMBER).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FtpInfo {
+    seq_aft_nl: [[u32; 2]; 2],
+    num: [u8; 2],
+}
+
+impl FtpInfo {
+    fn has(&self, dir: Dir, seq: u32) -> bool {
+        let d = dir.index();
+        self.seq_aft_nl[d][..self.num[d] as usize].contains(&seq)
+    }
+
+    /// Kernel rule (update_nl_seq): remember `seq`; with two remembered, replace the older
+    /// one when `seq` is after it.
+    fn update(&mut self, dir: Dir, seq: u32) {
+        let d = dir.index();
+        if self.has(dir, seq) {
+            return;
+        }
+        if self.num[d] < 2 {
+            self.seq_aft_nl[d][self.num[d] as usize] = seq;
+            self.num[d] += 1;
+        } else {
+            let s = self.seq_aft_nl[d];
+            let oldest = if after(s[1], s[0]) { 0 } else { 1 };
+            if after(seq, s[oldest]) {
+                self.seq_aft_nl[d][oldest] = seq;
+            }
+        }
+    }
+}
+
+/// Kernel rule (try_number): six comma-separated numbers ended by `term` (or anything when
+/// `term` is 0); the length of the text, 0 when it does not parse.
+fn try_rfc959(data: &[u8], term: u8) -> Option<(u32, u16, usize)> {
+    let mut a = [0u32; 6];
+    let mut i = 0;
+    for (len, &c) in data.iter().enumerate() {
+        if c.is_ascii_digit() {
+            a[i] = a[i].wrapping_mul(10).wrapping_add(u32::from(c - b'0'));
+        } else if c == b',' {
+            i += 1;
+            if i == 6 {
+                return None;
+            }
+        } else {
+            if (c == term || term == 0) && i == 5 {
+                let ip = (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3];
+                let port = ((a[4] << 8) | a[5]) as u16;
+                return Some((ip, port, len));
+            }
+            return None;
+        }
+    }
+    None
+}
+
+/// The FTP helper drops the packet (a command cut short, or all ports in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FtpDrop;
+
+/// What find_pattern found: nothing, a partial match (the kernel drops), or the numbers.
+enum Found {
+    No,
+    Partial,
+    Yes {
+        ip: u32,
+        port: u16,
+        off: usize,
+        len: usize,
+    },
+}
+
+/// Kernel rule (find_pattern): the pattern at the start of the data (any case), then up to
+/// the `skip` character, then the numbers.
+fn find_pattern(data: &[u8], pat: &[u8], skip: u8, term: u8) -> Found {
+    if data.len() <= pat.len() {
+        return if data.eq_ignore_ascii_case(&pat[..data.len()]) {
+            Found::Partial
+        } else {
+            Found::No
+        };
+    }
+    if !data[..pat.len()].eq_ignore_ascii_case(pat) {
+        return Found::No;
+    }
+    let mut i = pat.len();
+    while data[i] != skip {
+        if i == data.len() - 1 {
+            return Found::Partial;
+        }
+        i += 1;
+    }
+    i += 1;
+    match try_rfc959(&data[i..], term) {
+        Some((ip, port, len)) if len > 0 => Found::Yes {
+            ip,
+            port,
+            off: i,
+            len,
+        },
+        _ => Found::Partial,
+    }
+}
+
+/// The FTP helper (nf_conntrack_ftp + nf_nat_ftp) for PORT (client) and 227 (PASV reply):
+/// only data that starts right after a newline seen in the same direction is parsed; the
+/// announced address must be the sender's; behind NAT the text is rewritten to the address the
+/// other side sees. Returns the payload length change, `Err(FtpDrop)` when the kernel drops
+/// (a partial command, no free port).
+pub fn ftp_help(
+    ct: &mut ConnTable,
+    info: &mut FtpInfo,
+    id: ConnId,
+    dir: Dir,
+    buf: &mut Vec<u8>,
+    now: Nanos,
+) -> Result<Option<i32>, FtpDrop> {
+    let ihl = usize::from(buf[0] & 0x0f) * 4;
+    let Some(&off) = buf.get(ihl + 12) else {
+        return Ok(None);
+    };
+    let at = ihl + usize::from(off >> 4) * 4;
+    let tot = usize::from(u16::from_be_bytes([buf[2], buf[3]])).min(buf.len());
+    if at >= tot {
+        return Ok(None);
+    }
+    let seq0 = u32::from_be_bytes([buf[ihl + 4], buf[ihl + 5], buf[ihl + 6], buf[ihl + 7]]);
+    let data = buf[at..tot].to_vec();
+    let ends_in_nl = data.last() == Some(&b'\n');
+    let seq = seq0.wrapping_add(data.len() as u32);
+    let mut res = Ok(None);
+    if info.has(dir, seq0) {
+        let (pat, skip, term): (&[u8], u8, u8) = match dir {
+            Dir::Original => (b"PORT", b' ', b'\r'),
+            Dir::Reply => (b"227 ", b'(', b')'),
+        };
+        match find_pattern(&data, pat, skip, term) {
+            Found::Partial => return Err(FtpDrop),
+            Found::No => {}
+            Found::Yes { ip, port, off, len } => {
+                let c = *ct.get(id);
+                let t = c.tuple[dir.index()];
+                let o = c.tuple[dir.flip().index()];
+                // An address other than the sender's is not recorded (nf_conntrack_ftp
+                // `loose` is 1: the expectation then goes to the announced address).
+                let daddr = if ip != t.src { ip } else { o.dst };
+                let mut e = Expectation {
+                    tuple: Tuple::ports(6, o.src, 0, daddr, port),
+                    mask: Tuple {
+                        src: u32::MAX,
+                        dst: u32::MAX,
+                        src_l4: 0,
+                        dst_l4: u16::MAX,
+                        proto: u8::MAX,
+                    },
+                    master: id,
+                    helper: FTP,
+                    child_helper: 0,
+                    class: 0,
+                    flags: 0,
+                    dir: Dir::Original,
+                    saved_proto: 0,
+                    timeout: 0,
+                    zone: c.zone,
+                };
+                if c.status & status::NAT_MASK == 0 {
+                    ct.expect_add(e, 300, now);
+                } else {
+                    let newaddr = o.dst;
+                    e.saved_proto = port;
+                    e.dir = dir.flip();
+                    let mut p = port;
+                    loop {
+                        e.tuple.dst_l4 = p;
+                        let busy = ct
+                            .expectations(now)
+                            .any(|x| x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone);
+                        if !busy {
+                            break;
+                        }
+                        p = p.wrapping_add(1);
+                        if p == 0 {
+                            return Err(FtpDrop);
+                        }
+                    }
+                    ct.expect_add(e, 300, now);
+                    let b = newaddr.to_be_bytes();
+                    let text = format!(
+                        "{},{},{},{},{},{}",
+                        b[0],
+                        b[1],
+                        b[2],
+                        b[3],
+                        p >> 8,
+                        p & 0xff
+                    );
+                    res = Ok(mangle_tcp_payload(buf, off, off + len, text.as_bytes()));
+                }
+            }
+        }
+    }
+    if ends_in_nl {
+        info.update(dir, seq);
+    }
+    res
 }
