@@ -42,6 +42,8 @@ pub struct CtConfig {
     pub icmp_timeout: u32,
     /// `nf_conntrack_generic_timeout`.
     pub generic_timeout: u32,
+    /// SCTP timeouts in seconds by state (NONE uses CLOSED's), `nf_conntrack_sctp_timeout_*`.
+    pub sctp_timeouts: [u32; 9],
     /// `nf_conntrack_gre_timeout` (unreplied).
     pub gre_timeout: u32,
     /// `nf_conntrack_gre_timeout_stream` (replied).
@@ -72,6 +74,7 @@ impl Default for CtConfig {
             udp_timeout_stream: 120,
             icmp_timeout: 30,
             generic_timeout: 600,
+            sctp_timeouts: [10, 10, 3, 3, 210, 3, 3, 3, 30],
             gre_timeout: 30,
             gre_timeout_stream: 180,
         }
@@ -141,6 +144,18 @@ const TCP_TIMEOUT_NAMES: [(&str, usize); 11] = [
     ("", 0),
 ];
 
+/// SCTP timeout sysctl suffixes, in state order from CLOSED.
+const SCTP_TIMEOUT_NAMES: [&str; 8] = [
+    "closed",
+    "cookie_wait",
+    "cookie_echoed",
+    "established",
+    "shutdown_sent",
+    "shutdown_recd",
+    "shutdown_ack_sent",
+    "heartbeat_sent",
+];
+
 /// Sysctls Linux has under net.netfilter that nfrs does not model.
 const UNSUPPORTED: &[&str] = &[
     "nf_conntrack_timestamp",
@@ -151,14 +166,6 @@ const UNSUPPORTED: &[&str] = &[
     "nf_conntrack_frag6_low_thresh",
     "nf_conntrack_frag6_timeout",
     "nf_conntrack_icmpv6_timeout",
-    "nf_conntrack_sctp_timeout_closed",
-    "nf_conntrack_sctp_timeout_cookie_echoed",
-    "nf_conntrack_sctp_timeout_cookie_wait",
-    "nf_conntrack_sctp_timeout_established",
-    "nf_conntrack_sctp_timeout_heartbeat_sent",
-    "nf_conntrack_sctp_timeout_shutdown_ack_sent",
-    "nf_conntrack_sctp_timeout_shutdown_recd",
-    "nf_conntrack_sctp_timeout_shutdown_sent",
     "nf_hooks_lwtunnel",
 ];
 
@@ -235,6 +242,20 @@ impl CtConfig {
                     _ => return Err(ConfigError::Unsupported(name.to_string())),
                 }
             }
+            other if other.starts_with("nf_conntrack_sctp_timeout_") => {
+                let Some(i) = SCTP_TIMEOUT_NAMES
+                    .iter()
+                    .position(|n| Some(*n) == other.strip_prefix("nf_conntrack_sctp_timeout_"))
+                else {
+                    return Err(ConfigError::Unknown(name.to_string()));
+                };
+                let v = secs()?;
+                self.sctp_timeouts[i + 1] = v;
+                if i == 0 {
+                    // NONE follows CLOSED.
+                    self.sctp_timeouts[0] = v;
+                }
+            }
             other => {
                 if let Some(&(_, idx)) = TCP_TIMEOUT_NAMES
                     .iter()
@@ -276,6 +297,11 @@ impl CtConfig {
             "nf_conntrack_generic_timeout" => self.generic_timeout.to_string(),
             "nf_conntrack_gre_timeout" => self.gre_timeout.to_string(),
             "nf_conntrack_gre_timeout_stream" => self.gre_timeout_stream.to_string(),
+            other if other.starts_with("nf_conntrack_sctp_timeout_") => {
+                let suffix = other.strip_prefix("nf_conntrack_sctp_timeout_");
+                let i = SCTP_TIMEOUT_NAMES.iter().position(|n| Some(*n) == suffix)?;
+                self.sctp_timeouts[i + 1].to_string()
+            }
             other => {
                 let &(_, idx) = TCP_TIMEOUT_NAMES
                     .iter()
@@ -299,7 +325,11 @@ mod tests {
     /// Defaults as `/proc/sys/net/netfilter/*` showed them on Linux 6.18 (recorded 2026-11-25).
     const KERNEL_DEFAULTS: &str =
         "nf_conntrack_acct=0 nf_conntrack_checksum=1 nf_conntrack_generic_timeout=600 \
-        nf_conntrack_icmp_timeout=30 nf_conntrack_gre_timeout=30 \
+        nf_conntrack_icmp_timeout=30 nf_conntrack_sctp_timeout_closed=10 \
+        nf_conntrack_sctp_timeout_cookie_echoed=3 nf_conntrack_sctp_timeout_cookie_wait=3 \
+        nf_conntrack_sctp_timeout_established=210 nf_conntrack_sctp_timeout_heartbeat_sent=30 \
+        nf_conntrack_sctp_timeout_shutdown_ack_sent=3 nf_conntrack_sctp_timeout_shutdown_recd=3 \
+        nf_conntrack_sctp_timeout_shutdown_sent=3 nf_conntrack_gre_timeout=30 \
         nf_conntrack_gre_timeout_stream=180 nf_conntrack_log_invalid=0 nf_conntrack_max=262144 \
         nf_conntrack_buckets=262144 nf_conntrack_tcp_be_liberal=0 \
         nf_conntrack_tcp_ignore_invalid_rst=0 nf_conntrack_tcp_loose=1 \
@@ -342,9 +372,12 @@ mod tests {
             Err(ConfigError::Unknown(_))
         ));
         assert!(matches!(
-            c.set("net.netfilter.nf_conntrack_sctp_timeout_closed", "1"),
+            c.set("net.netfilter.nf_conntrack_frag6_timeout", "1"),
             Err(ConfigError::Unsupported(_))
         ));
+        c.set("net.netfilter.nf_conntrack_sctp_timeout_established", "77")
+            .unwrap();
+        assert_eq!(c.sctp_timeouts[4], 77);
         assert!(matches!(
             c.set("nf_conntrack_tcp_loose", "2"),
             Err(ConfigError::BadValue { .. })

@@ -75,6 +75,8 @@ pub enum ProtoState {
         /// Timeout once replied.
         stream_timeout: u32,
     },
+    /// SCTP state and verification tags.
+    Sctp(crate::sctp::SctpTrack),
     /// ICMP and generic protocols keep no state beyond the timeout.
     None,
 }

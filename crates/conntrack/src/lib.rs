@@ -35,6 +35,7 @@ pub mod expect;
 pub mod listing;
 pub mod ratelimit;
 pub mod reason;
+pub mod sctp;
 pub mod table;
 pub mod tcp;
 pub mod tuple;

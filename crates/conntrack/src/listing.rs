@@ -45,6 +45,7 @@ fn l4_name(p: u8) -> &'static str {
         proto::ICMP => "icmp",
         proto::GRE => "gre",
         proto::UDPLITE => "udplite",
+        proto::SCTP => "sctp",
         _ => "unknown",
     }
 }
@@ -91,6 +92,9 @@ pub fn write_line_full(
     }
     if let Some(t) = c.tcp() {
         write!(out, "{} ", t.state().name())?;
+    }
+    if let crate::conn::ProtoState::Sctp(t) = c.proto {
+        write!(out, "{} ", crate::sctp::STATE_NAMES[t.state as usize % 9])?;
     }
     if let (
         true,

@@ -78,6 +78,39 @@ pub enum Reason {
     UdpliteChecksumMissing,
     /// UDP-Lite checksum wrong (as the kernel checks it).
     UdpliteBadChecksum,
+    /// SCTP header incomplete.
+    SctpShort,
+    /// SCTP CRC32c wrong.
+    SctpBadCrc,
+    /// SCTP chunk layout refused (kernel do_basic_checks).
+    SctpBasicChecks {
+        /// Index of the offending chunk.
+        count: u32,
+        /// Its type.
+        ty: u8,
+        /// Its length field as the kernel prints it (not byte-swapped).
+        len: u16,
+        /// INIT/INIT_ACK/SHUTDOWN_COMPLETE seen.
+        flag: u8,
+    },
+    /// SCTP verification tag mismatch (values as the kernel prints them).
+    SctpVtag {
+        /// Tag in the packet.
+        got: u32,
+        /// Tag expected.
+        want: u32,
+        /// Direction 0/1.
+        dir: u8,
+    },
+    /// SCTP state table says invalid.
+    SctpInvalid {
+        /// State number.
+        old_state: u8,
+        /// Direction 0/1.
+        dir: u8,
+        /// Chunk type.
+        ty: u8,
+    },
     /// ICMP header incomplete.
     IcmpShort,
     /// ICMP checksum wrong.
@@ -100,6 +133,11 @@ impl Reason {
         match self {
             UdpShort | UdpTruncated | UdpBadChecksum => 17,
             UdpliteShort | UdpliteCoverage | UdpliteChecksumMissing | UdpliteBadChecksum => 136,
+            SctpShort
+            | SctpBadCrc
+            | SctpBasicChecks { .. }
+            | SctpVtag { .. }
+            | SctpInvalid { .. } => 132,
             IcmpShort | IcmpBadChecksum | IcmpInvalidType | IcmpOuterDaddr { .. } => 1,
             _ => 6,
         }
@@ -113,6 +151,19 @@ impl fmt::Display for Reason {
             TcpTruncated => f.write_str("truncated packet"),
             TcpBadChecksum | UdpBadChecksum | UdpliteBadChecksum => f.write_str("bad checksum"),
             UdpliteCoverage => f.write_str("invalid checksum coverage"),
+            SctpShort => f.write_str("nf_ct_sctp: short packet "),
+            SctpBadCrc => f.write_str("nf_ct_sctp: bad CRC "),
+            // The kernel's message ends in a newline, which the log line carries.
+            SctpBasicChecks { count, ty, len, flag } => writeln!(
+                f,
+                "do_basic_checks failed. chunk num {count}, type {ty}, len {len} flag {flag}"
+            ),
+            SctpVtag { got, want, dir } => {
+                write!(f, "verification tag check failed {got:x} vs {want:x} for dir {dir}")
+            }
+            SctpInvalid { old_state, dir, ty } => {
+                write!(f, "Invalid, old_state {old_state}, dir {dir}, type {ty}")
+            }
             UdpliteChecksumMissing => f.write_str("checksum missing"),
             TcpInvalidFlags => f.write_str("invalid tcp flag combination"),
             TcpInvalidNew => f.write_str("invalid new"),

@@ -276,7 +276,7 @@ fn icmp_is_error(ty: u8) -> bool {
 /// Builds the tuple of a packet (nf_ct_get_tuple); None when the transport header is too short.
 fn packet_tuple(src: u32, dst: u32, p: u8, l4: &[u8]) -> Option<Tuple> {
     match p {
-        proto::TCP | proto::UDP | proto::UDPLITE => {
+        proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP => {
             if l4.len() < 4 {
                 return None;
             }
@@ -1062,6 +1062,19 @@ impl ConnTable {
             proto::GRE => {
                 gre_packet(conn, cfg, now);
                 ok
+            }
+            proto::SCTP => {
+                if let Some(r) = crate::sctp::sctp_error(l4, check_sum) {
+                    return bad(Some(r));
+                }
+                let r = crate::sctp::sctp_packet(conn, dir, l4, cfg, now);
+                if !r.ok {
+                    return bad(r.log);
+                }
+                tcp::TcpResult {
+                    acct: r.refresh,
+                    ..ok
+                }
             }
             proto::UDPLITE => {
                 if l4.len() < 8 {

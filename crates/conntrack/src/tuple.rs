@@ -14,6 +14,8 @@ pub mod proto {
     pub const GRE: u8 = 47;
     /// UDP-Lite.
     pub const UDPLITE: u8 = 136;
+    /// SCTP.
+    pub const SCTP: u8 = 132;
 }
 
 /// One direction of a connection: addresses (host order), protocol and the layer-4 part.
@@ -96,9 +98,11 @@ impl Tuple {
 
     /// Whether the protocol carries ports in the tuple (and so NAT can change them).
     pub fn has_ports(&self) -> bool {
-        // SCTP has a kernel tracker nfrs does not model yet; it goes through the generic
-        // tracker, without ports. GRE keys are not ports.
-        matches!(self.proto, proto::TCP | proto::UDP | proto::UDPLITE)
+        // GRE keys are not ports.
+        matches!(
+            self.proto,
+            proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP
+        )
     }
 
     /// The tuple of the opposite direction; `None` for ICMP types that have no answer type
