@@ -91,6 +91,18 @@ fn manip_pkt(buf: &mut [u8], ip: usize, target: &Tuple, m: Manip) -> Result<(), 
                 wr16(buf, l4 + 6, udp_wire(c));
             }
         }
+        132 => {
+            if buf.len() < l4 + 8 {
+                return Err(NatDrop::Truncated);
+            }
+            wr16(buf, port_at, new_port);
+            // SCTP's CRC32c cannot be patched: recomputed over what is there (a quoted header
+            // shorter than 12 bytes keeps its old value).
+            if buf.len() >= l4 + 12 {
+                let c = nfrs_conntrack::sctp::checksum_bytes(&buf[l4..]);
+                buf[l4 + 8..l4 + 12].copy_from_slice(&c);
+            }
+        }
         1 => {
             if buf.len() < l4 + 8 {
                 return Err(NatDrop::Truncated);

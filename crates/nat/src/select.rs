@@ -158,7 +158,7 @@ fn in_addr_range(a: u32, r: &NatRange) -> bool {
 fn l4_in_range(t: &Tuple, m: Manip, min: u16, max: u16) -> bool {
     let v = match t.proto {
         1 => t.src_l4,
-        6 | 17 | 136 => match m {
+        6 | 17 | 132 | 136 => match m {
             Manip::Src => t.src_l4,
             Manip::Dst => t.dst_l4,
         },
@@ -326,7 +326,7 @@ fn unique_l4(
                 .wrapping_sub(r.min_proto as u32)
                 .wrapping_add(1);
         }
-    } else if matches!(t.proto, 6 | 17 | 136) {
+    } else if matches!(t.proto, 6 | 17 | 132 | 136) {
         let key = match m {
             Manip::Src => t.src_l4,
             Manip::Dst => t.dst_l4,

@@ -282,3 +282,19 @@ fn udplite_ports_and_checksum_are_rewritten() {
     assert_eq!(nat_packet(&mut p, &c, Dir::Original, Manip::Src), Ok(true));
     assert_eq!(p, mk("192.0.2.1", 33333));
 }
+
+#[test]
+fn sctp_port_and_crc_are_rewritten() {
+    let mut c = snat_conn(132);
+    c.tuple[0].proto = 132;
+    let mk = |src: &str, sport: u16| {
+        let mut l4 = ports(sport, 5000, 20);
+        l4[12..16].copy_from_slice(&[11, 0, 0, 4]); // a COOKIE_ACK chunk
+        let crc = nfrs_conntrack::sctp::checksum_bytes(&l4);
+        l4[8..12].copy_from_slice(&crc);
+        ipv4(ip(src), ip("203.0.113.9"), 132, l4, None)
+    };
+    let mut p = mk("10.0.0.2", 5000);
+    assert_eq!(nat_packet(&mut p, &c, Dir::Original, Manip::Src), Ok(true));
+    assert_eq!(p, mk("192.0.2.1", 33333));
+}
