@@ -1,7 +1,8 @@
 //! `conntrack` (nfrs-conntrack): connection tracking as Linux 6.x does it — tuples, the
-//! connection table, the per-protocol trackers (TCP with window tracking, UDP, ICMP with
-//! RELATED errors, generic), timeouts on an injected clock, status flags, `nf_conntrack_max`
-//! with early drop, and the /proc and conntrack-tools listings. It does not evaluate rules and
+//! connection table, the per-protocol trackers (TCP with window tracking, UDP, UDP-Lite, ICMP
+//! with RELATED errors, SCTP, GRE, generic), expectations for helpers, timeouts on an injected
+//! clock, status flags, counters, `nf_conntrack_max` with early drop, and the /proc and
+//! conntrack-tools listings. It does not evaluate rules and
 //! does not rewrite packets (that is `nfrs-nat`). Time is always passed in by the caller as
 //! nanoseconds ([`Nanos`]); nothing here reads a clock.
 //!
