@@ -303,9 +303,26 @@ mod tests {
 
         /// Evaluates rule `i` on a packet from `src` with `ttl` at `ms` milliseconds.
         fn ev(&mut self, i: usize, src: &str, ttl: u8, ms: u64) -> bool {
+            self.ev_at(i, src, ttl, ms, Hook::Input, "eth0", "")
+        }
+
+        /// The same at `hook` with these devices.
+        #[allow(clippy::too_many_arguments)]
+        fn ev_at(
+            &mut self,
+            i: usize,
+            src: &str,
+            ttl: u8,
+            ms: u64,
+            hook: Hook,
+            indev: &str,
+            outdev: &str,
+        ) -> bool {
             let mut p = pkt(&format!("udp {src}:1000 > 10.0.0.1:53 ttl={ttl}"));
             p.now = ms * 1_000_000;
-            p.hook = Hook::Input;
+            p.hook = hook;
+            p.indev = crate::pkt::IfName::new(indev);
+            p.outdev = crate::pkt::IfName::new(outdev);
             let mut env = MatchEnv {
                 state: &mut self.st,
                 slot: 0,
@@ -403,6 +420,21 @@ mod tests {
         assert!(r.ev(1, "192.0.2.77", 64, 1), "same /24");
         assert!(!r.ev(1, "192.0.2.77", 63, 1), "other TTL");
         assert!(!r.ev(1, "192.0.3.1", 64, 1));
+    }
+
+    #[test]
+    fn measured_ttl_as_before_forwarding() {
+        // Measured on Linux 6.18 (router netns): `--set` in PREROUTING (TTL 64), then
+        // `--rcheck --rttl` matched in FORWARD and in POSTROUTING, where the header says 63.
+        let mut r = Rig::new(&["--set --name T", "--rcheck --rttl --name T"]);
+        assert!(r.ev_at(0, "10.9.1.2", 64, 0, Hook::PreRouting, "vRa", ""));
+        assert!(r.ev_at(1, "10.9.1.2", 63, 1, Hook::Forward, "vRa", "vRb"));
+        assert!(r.ev_at(1, "10.9.1.2", 63, 1, Hook::PostRouting, "vRa", "vRb"));
+        // Delivered locally (no output device): the header's TTL is compared.
+        assert!(!r.ev_at(1, "10.9.1.2", 63, 1, Hook::Input, "vRa", ""));
+        // Sent by this host: no correction.
+        assert!(!r.ev_at(1, "10.9.1.2", 63, 1, Hook::Output, "", "vRb"));
+        assert!(r.ev_at(1, "10.9.1.2", 64, 1, Hook::PostRouting, "", "vRb"));
     }
 
     #[test]
