@@ -470,7 +470,13 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let notrack = fx.notrack;
-        if !self.ct_in(&mut p, nfrs_conntrack::Hook::LocalOut, notrack, fx.helper) {
+        if !self.ct_in(
+            &mut p,
+            nfrs_conntrack::Hook::LocalOut,
+            notrack,
+            fx.helper,
+            fx.zone,
+        ) {
             return self.dropped(&mut p);
         }
         let mark0 = p.mark;
@@ -527,7 +533,13 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let notrack = fx.notrack;
-        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack, fx.helper) {
+        if !self.ct_in(
+            &mut p,
+            nfrs_conntrack::Hook::PreRouting,
+            notrack,
+            fx.helper,
+            fx.zone,
+        ) {
             return self.dropped(&mut p);
         }
         if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
@@ -672,6 +684,7 @@ impl Engine {
         hook: nfrs_conntrack::Hook,
         notrack: bool,
         helper: u8,
+        zone: u16,
     ) -> bool {
         let Some(ct) = self.ct.as_mut() else {
             return true;
@@ -697,7 +710,7 @@ impl Engine {
             && p.d.tcp_flags & 0x10 != 0
         {
             let t = nfrs_conntrack::Tuple::ports(6, p.src(), p.d.sport, p.dst(), p.d.dport);
-            if let Some((id, dir)) = ct.lookup(&t, 0, p.now) {
+            if let Some((id, dir)) = ct.lookup(&t, zone, p.now) {
                 let orig = ct.get(id).tuple[0];
                 let ack = self.helpers.ack_for_tracking(id, &orig, dir, p.d.ack);
                 let hl = (p.d.tcp_hlen as usize).min(l4.len()).min(60);
@@ -723,7 +736,7 @@ impl Engine {
             later_fragment: p.frag_off() != 0,
             l4,
         };
-        let t = ct.track(&pk, 0, hook, p.now);
+        let t = ct.track(&pk, zone, hook, p.now);
         if let Some(id) = t.conn {
             if t.unconfirmed && helper != 0 {
                 ct.set_helper(id, helper);
@@ -1064,7 +1077,13 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let notrack = fx.notrack;
-        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack, fx.helper) {
+        if !self.ct_in(
+            &mut p,
+            nfrs_conntrack::Hook::PreRouting,
+            notrack,
+            fx.helper,
+            fx.zone,
+        ) {
             return self.dropped(&mut p);
         }
         if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
@@ -1136,7 +1155,13 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let notrack = fx.notrack;
-        if !self.ct_in(&mut p, nfrs_conntrack::Hook::PreRouting, notrack, fx.helper) {
+        if !self.ct_in(
+            &mut p,
+            nfrs_conntrack::Hook::PreRouting,
+            notrack,
+            fx.helper,
+            fx.zone,
+        ) {
             return self.dropped(&mut p);
         }
         if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {

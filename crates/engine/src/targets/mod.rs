@@ -75,6 +75,8 @@ pub struct Effects {
     /// `CT --helper`: the helper (index into `pkt::HELPER_NAMES`, 0 = none) for the connection
     /// the packet creates.
     pub helper: u8,
+    /// `CT --zone`: the conntrack zone the packet is tracked in (0 = the default zone).
+    pub zone: u16,
 }
 
 impl Effects {
@@ -85,6 +87,7 @@ impl Effects {
         self.nat = None;
         self.notrack = false;
         self.helper = 0;
+        self.zone = 0;
     }
 }
 
