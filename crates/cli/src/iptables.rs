@@ -307,17 +307,17 @@ pub fn restore_main(args: &[String]) -> i32 {
         Ok(rs) => rs,
         Err(code) => return code,
     };
-    let before = rs.clone();
     let mut stdout = String::new();
     let result = restore::restore_with_output(&mut rs, &input, &opts, &mut stdout);
     let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
-    // Tables committed before a failure stay committed, as with the kernel.
-    if rs != before {
-        let c = persist(&store, &rs);
-        if c != 0 {
-            return c;
-        }
+    // Tables committed before a failure stay committed, and tables named by `*table` exist
+    // from then on (even with --test), as with the kernel.
+    let c = persist(&store, &rs);
+    if c != 0 {
+        return c;
     }
+    // The process ends here: skip freeing a possibly huge ruleset piece by piece.
+    std::mem::forget(rs);
     match result {
         Ok(()) => 0,
         Err(e) => {

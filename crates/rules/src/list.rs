@@ -247,7 +247,7 @@ pub fn rule_line_notable(rule: &Rule) -> String {
     out
 }
 
-fn header(table: &Table, chain: &crate::model::Chain, f: ListFormat) -> String {
+fn header(refs: &HashMap<&str, usize>, chain: &crate::model::Chain, f: ListFormat) -> String {
     let mut out = format!("Chain {}", chain.name);
     if chain.is_builtin() {
         out.push_str(&format!(" (policy {}", chain.policy.name()));
@@ -260,10 +260,8 @@ fn header(table: &Table, chain: &crate::model::Chain, f: ListFormat) -> String {
         }
         out.push_str(")\n");
     } else {
-        out.push_str(&format!(
-            " ({} references)\n",
-            table.references(&chain.name)
-        ));
+        let n = refs.get(chain.name.as_str()).copied().unwrap_or(0);
+        out.push_str(&format!(" ({n} references)\n"));
     }
     if f.line_numbers {
         out.push_str(&format!("{:<4} ", "num"));
@@ -295,6 +293,7 @@ pub fn list(
     r: &Resolver,
 ) -> String {
     let mut out = String::new();
+    let refs = table.all_references();
     let mut first = true;
     for c in ordered_chains(table) {
         if chain.is_some_and(|n| n != c.name) {
@@ -306,7 +305,7 @@ pub fn list(
                 out.push('\n');
             }
             first = false;
-            out.push_str(&header(table, c, f));
+            out.push_str(&header(&refs, c, f));
         }
         for (i, rule) in c.rules.iter().enumerate() {
             if rulenum != 0 && rulenum as usize != i + 1 {

@@ -4,6 +4,7 @@
 //! rules in order. Rules are plain data: the generic IP part, a list of matches, a target.
 
 use crate::ext::{Match, TargetExt};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// The four IPv4 tables nfrs models.
@@ -249,32 +250,84 @@ impl Chain {
     }
 }
 
-/// A table: its built-in chains then its user chains.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A table: its built-in chains then its user chains. Committed tables keep libiptc's order
+/// (built-ins by hook, then user chains sorted by name, see [`Table::canonicalize`]); while a
+/// restore builds a table, new user chains are appended. Lookups by name go through an index
+/// (verified on use; after renaming chains in place call [`Table::reindex`]).
+#[derive(Clone, Debug)]
 pub struct Table {
     pub kind: TableKind,
     pub chains: Vec<Chain>,
+    index: HashMap<String, usize>,
 }
+
+impl PartialEq for Table {
+    fn eq(&self, other: &Table) -> bool {
+        self.kind == other.kind && self.chains == other.chains
+    }
+}
+
+impl Eq for Table {}
 
 impl Table {
     /// A fresh table as the kernel creates it: built-ins with ACCEPT policy, no rules.
     pub fn new(kind: TableKind) -> Table {
-        Table {
+        let mut t = Table {
             kind,
             chains: kind.hooks().iter().map(|&h| Chain::builtin(h)).collect(),
+            index: HashMap::new(),
+        };
+        t.reindex();
+        t
+    }
+    /// Rebuilds the name index (after editing `chains` directly).
+    pub fn reindex(&mut self) {
+        self.index = self
+            .chains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+    }
+    /// Puts the chains in libiptc's order (built-ins by hook, user chains by name) and reindexes.
+    pub fn canonicalize(&mut self) {
+        let sorted = self
+            .chains
+            .windows(2)
+            .all(|w| chain_order(&w[0], &w[1]).is_le());
+        if !sorted {
+            self.chains.sort_by(chain_order);
         }
+        self.reindex();
+    }
+    /// Appends an empty user chain (the caller checked that the name is free).
+    pub fn add_user_chain(&mut self, name: &str) {
+        self.index.insert(name.to_string(), self.chains.len());
+        self.chains.push(Chain::user(name));
+    }
+    /// Removes the chain at `idx`.
+    pub fn remove_chain(&mut self, idx: usize) -> Chain {
+        let c = self.chains.remove(idx);
+        self.reindex();
+        c
     }
     /// The chain called `name`.
     pub fn chain(&self, name: &str) -> Option<&Chain> {
-        self.chains.iter().find(|c| c.name == name)
+        self.chain_index(name).map(|i| &self.chains[i])
     }
     /// The chain called `name`, mutable.
     pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
-        self.chains.iter_mut().find(|c| c.name == name)
+        self.chain_index(name).map(|i| &mut self.chains[i])
     }
     /// Index of the chain called `name`.
     pub fn chain_index(&self, name: &str) -> Option<usize> {
-        self.chains.iter().position(|c| c.name == name)
+        match self.index.get(name) {
+            Some(&i) if self.chains.get(i).is_some_and(|c| c.name == name) => Some(i),
+            // A miss is trusted while the index covers every chain; otherwise `chains` was
+            // edited directly and a scan is the safe answer.
+            None if self.index.len() == self.chains.len() => None,
+            _ => self.chains.iter().position(|c| c.name == name),
+        }
     }
     /// How many rules jump or go to `name` (the `(N references)` of iptables -L).
     pub fn references(&self, name: &str) -> usize {
@@ -283,6 +336,26 @@ impl Table {
             .flat_map(|c| c.rules.iter())
             .filter(|r| matches!(&r.target, Target::Jump(n) | Target::Goto(n) if n == name))
             .count()
+    }
+    /// Reference counts of every chain at once (for listings of big tables).
+    pub fn all_references(&self) -> HashMap<&str, usize> {
+        let mut m = HashMap::new();
+        for r in self.chains.iter().flat_map(|c| c.rules.iter()) {
+            if let Target::Jump(n) | Target::Goto(n) = &r.target {
+                *m.entry(n.as_str()).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+}
+
+/// libiptc's chain order: built-ins by hook first, then user chains by name (bytewise).
+fn chain_order(a: &Chain, b: &Chain) -> std::cmp::Ordering {
+    match (a.hook, b.hook) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.name.as_bytes().cmp(b.name.as_bytes()),
     }
 }
 

@@ -83,14 +83,9 @@ pub fn validate_table(table: &Table) -> Result<()> {
     Ok(())
 }
 
-/// Inserts a user chain keeping libiptc's order (built-ins, then user chains by name).
+/// Adds a user chain (appended; [`Table::canonicalize`] restores libiptc's order at commit).
 pub fn insert_user_chain(table: &mut Table, name: &str) {
-    let pos = table
-        .chains
-        .iter()
-        .position(|c| !c.is_builtin() && c.name.as_bytes() > name.as_bytes())
-        .unwrap_or(table.chains.len());
-    table.chains.insert(pos, Chain::user(name));
+    table.add_user_chain(name);
 }
 
 fn chain_mut<'a>(table: &'a mut Table, name: &str) -> Result<&'a mut Chain> {
@@ -277,7 +272,7 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
                 return Err(Error::kernel(Errno::FileExists));
             }
             let idx = table.chain_index(&c.chain).unwrap();
-            let mut ch = table.chains.remove(idx);
+            let mut ch = table.remove_chain(idx);
             ch.name = c.arg2.clone();
             let rules = std::mem::take(&mut ch.rules);
             insert_user_chain(table, &c.arg2);
@@ -317,6 +312,17 @@ fn verbose_rules(out: &mut Outcome, c: &Command) {
     }
 }
 
+/// [`apply`] taking the command by value: `-A` moves its rules into the chain (the restore
+/// fast path); everything else goes through [`apply`].
+pub fn apply_owned(table: &mut Table, c: Command) -> Result<Outcome> {
+    if c.cmd != Cmd::Append || c.verbose {
+        return apply(table, &c);
+    }
+    check_jump(table, &c)?;
+    chain_mut(table, &c.chain)?.rules.extend(c.rules);
+    Ok(Outcome::default())
+}
+
 /// Zeroes counters of one chain or all.
 pub fn zero_all(table: &mut Table, chain: Option<&str>) {
     for ch in table.chains.iter_mut() {
@@ -343,7 +349,7 @@ pub fn delete_chain(table: &mut Table, name: &str) -> Result<()> {
     if !table.chains[idx].rules.is_empty() {
         return Err(Error::kernel(Errno::NotEmpty));
     }
-    table.chains.remove(idx);
+    table.remove_chain(idx);
     Ok(())
 }
 
@@ -384,6 +390,7 @@ pub fn execute(rs: &mut Ruleset, c: &Command) -> Result<String> {
         }
         return Ok(out.output);
     }
+    table.canonicalize();
     validate_table(&table)?;
     // Measured with 1.8.9 (tests/recorded/counters/persistence.txt): every table-changing
     // command resets the built-in chains' policy counters, except what -P -c sets.

@@ -363,13 +363,14 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// The long option table as getopt sees it now: base options, then extension options with
-    /// the newest loaded extension first.
-    fn long_table(&self) -> Vec<(&'static str, Arg, Owner)> {
-        let mut v: Vec<(&'static str, Arg, Owner)> = BASE_OPTS
-            .iter()
-            .map(|&(n, a, c)| (n, a, Owner::Base(c)))
-            .collect();
+    /// The long option table as getopt sees it now, visited in order: base options, then
+    /// extension options with the newest loaded extension first. Stops when `f` says so.
+    fn each_long(&self, mut f: impl FnMut(&'static str, Arg, Owner) -> bool) {
+        for &(n, a, c) in BASE_OPTS {
+            if !f(n, a, Owner::Base(c)) {
+                return;
+            }
+        }
         for slot in self.load_order.iter().rev() {
             let opts: &'static [Opt] = match slot {
                 Some(i) => self.matches[*i].0.options(),
@@ -383,30 +384,46 @@ impl<'a> Parser<'a> {
                     Some(i) => Owner::Match(*i, k),
                     None => Owner::Target(k),
                 };
-                v.push((o.name, o.arg, owner));
+                if !f(o.name, o.arg, owner) {
+                    return;
+                }
             }
         }
-        v
     }
 
     /// Looks up a long option by exact name, else unique abbreviation (glibc getopt_long).
     fn find_long(&self, name: &str) -> Option<(Arg, Owner)> {
-        let table = self.long_table();
-        if let Some(&(_, a, o)) = table.iter().find(|(n, _, _)| *n == name) {
-            return Some((a, o));
+        let mut exact = None;
+        self.each_long(|n, a, o| {
+            if n == name {
+                exact = Some((a, o));
+                return false;
+            }
+            true
+        });
+        if exact.is_some() {
+            return exact;
         }
-        let cands: Vec<&(&str, Arg, Owner)> = table
-            .iter()
-            .filter(|(n, _, _)| n.starts_with(name))
-            .collect();
-        let first = cands.first()?;
-        let same = cands
-            .iter()
-            .all(|c| c.1 == first.1 && self.same_owner(c.2, first.2));
-        if same {
-            Some((first.1, first.2))
-        } else {
+        let mut first: Option<(Arg, Owner)> = None;
+        let mut ambiguous = false;
+        self.each_long(|n, a, o| {
+            if n.starts_with(name) {
+                match first {
+                    None => first = Some((a, o)),
+                    Some((fa, fo)) => {
+                        if fa != a || !self.same_owner(fo, o) {
+                            ambiguous = true;
+                            return false;
+                        }
+                    }
+                }
+            }
+            true
+        });
+        if ambiguous {
             None
+        } else {
+            first
         }
     }
 
@@ -1006,20 +1023,37 @@ pub fn parse_command(args: &[String], restore: bool, table: Option<TableKind>) -
                 }
             },
         };
-        let matches: Vec<Match> = p.matches.iter().map(|(m, _)| m.clone()).collect();
-        for (s, sm) in &srcs {
-            for (d, dm) in &dsts {
-                let mut ip = p.ip.clone();
-                ip.src = *s;
-                ip.src_mask = *sm;
-                ip.dst = *d;
-                ip.dst_mask = *dm;
-                rules.push(Rule {
-                    ip,
-                    matches: matches.clone(),
-                    target: target.clone(),
-                    counters: p.counters.unwrap_or_default(),
-                });
+        let matches: Vec<Match> = std::mem::take(&mut p.matches)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        let counters = p.counters.unwrap_or_default();
+        if srcs.len() == 1 && dsts.len() == 1 {
+            // The usual case: one rule, built without copies.
+            let mut ip = p.ip.clone();
+            (ip.src, ip.src_mask) = srcs[0];
+            (ip.dst, ip.dst_mask) = dsts[0];
+            rules.push(Rule {
+                ip,
+                matches,
+                target,
+                counters,
+            });
+        } else {
+            for (s, sm) in &srcs {
+                for (d, dm) in &dsts {
+                    let mut ip = p.ip.clone();
+                    ip.src = *s;
+                    ip.src_mask = *sm;
+                    ip.dst = *d;
+                    ip.dst_mask = *dm;
+                    rules.push(Rule {
+                        ip,
+                        matches: matches.clone(),
+                        target: target.clone(),
+                        counters,
+                    });
+                }
             }
         }
     }

@@ -183,7 +183,8 @@ pub fn restore_with_output(
             continue;
         }
         if line == "COMMIT\n" && current.is_some() {
-            let table = current.take().unwrap();
+            let mut table = current.take().unwrap();
+            table.canonicalize();
             if !opts.test {
                 ops::validate_table(&table).map_err(|_| failed_at(line_no))?;
                 let kind = table.kind;
@@ -236,6 +237,7 @@ pub fn restore_with_output(
                 }
                 table.chains.iter_mut().for_each(|c| c.rules.clear());
                 table.chains.retain(|c| c.is_builtin());
+                table.reindex();
             }
             current = Some(table);
             continue;
@@ -360,7 +362,7 @@ pub fn restore_with_output(
         if cmd.cmd == parse::Cmd::List {
             continue;
         }
-        let o = ops::apply(table, &cmd).map_err(|e| from_error(&e, line_no))?;
+        let o = ops::apply_owned(table, cmd).map_err(|e| from_error(&e, line_no))?;
         out.push_str(&o.output);
     }
     if current.is_some() {
