@@ -10,9 +10,13 @@ pub fn compile(_m: &Mac, _cx: &mut CompileCtx) -> Result<(), CompileError> {
     Ok(())
 }
 
-/// Kernel rule (mac_mt): a packet without a received Ethernet header never matches, even
-/// with `!`; otherwise the header's source address equals the rule's, inverted by `!`.
+/// Kernel rule (mac_mt): a packet without a received Ethernet header, or received on a
+/// device that is not Ethernet (`lo` is ARPHRD_LOOPBACK), never matches, even with `!`;
+/// otherwise the header's source address equals the rule's, inverted by `!`.
 pub fn eval(m: &Mac, p: &PktCtx, _env: &mut MatchEnv) -> bool {
+    if p.indev.as_bytes() == b"lo" {
+        return false;
+    }
     match &p.mac {
         Some(h) => (h[6..12] == m.addr) ^ m.invert,
         None => false,
@@ -44,5 +48,13 @@ mod tests {
         p.mac = Some(h);
         assert!(!eval(&yes, &p).0);
         assert!(eval(&not, &p).0);
+        // Measured on Linux 6.18: a datagram to 127.0.0.1 counted in INPUT on neither
+        // `--mac-source 00:00:00:00:00:00` nor `! --mac-source 00:00:00:00:00:01`.
+        p.indev = crate::pkt::IfName::new("lo");
+        p.mac = Some([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0]);
+        let zero = rule_matches(&["-m", "mac", "--mac-source", "00:00:00:00:00:00"]).remove(0);
+        let not1 = rule_matches(&["-m", "mac", "!", "--mac-source", "00:00:00:00:00:01"]).remove(0);
+        assert!(!eval(&zero, &p).0);
+        assert!(!eval(&not1, &p).0);
     }
 }
