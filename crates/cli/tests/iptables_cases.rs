@@ -212,3 +212,51 @@ fn test_recorded_error_cases() {
     }
     assert!(failures.is_empty());
 }
+
+/// tests/recorded/errors/table-order.tsv: tables appear in /proc/net/ip_tables_names and in
+/// iptables-save newest first (rows using the unsupported `security` table are skipped).
+#[test]
+fn test_recorded_table_order() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/recorded/errors/table-order.tsv");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipped: tests/recorded/errors/table-order.tsv absent");
+        return;
+    };
+    let mut checked = 0;
+    for (n, line) in text.lines().skip(1).enumerate() {
+        let cells: Vec<String> = line.split('\t').map(unesc).collect();
+        let (touch, names, save) = (&cells[0], &cells[1], &cells[3]);
+        if touch.contains("security") {
+            continue;
+        }
+        let store = std::env::temp_dir().join(format!("nfrs-order-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&store);
+        if let Some(list) = touch.strip_prefix("restore:") {
+            let input: String = list.split(',').map(|t| format!("*{t}\nCOMMIT\n")).collect();
+            assert_eq!(run(&store, &["iptables-restore".into()], &input).rc, 0);
+        } else {
+            for t in touch.split(',') {
+                let args: Vec<String> = ["iptables", "-t", t, "-S"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                assert_eq!(run(&store, &args, "").rc, 0);
+            }
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_nfrs"))
+            .args(["proc", "net/ip_tables_names"])
+            .env("NFRS_STORE", &store)
+            .output()
+            .unwrap();
+        let got_names = String::from_utf8_lossy(&o.stdout)
+            .trim_end()
+            .replace('\n', ",");
+        assert_eq!(&got_names, names, "touch order {touch}");
+        let s = run(&store, &["iptables-save".to_string()], "");
+        assert_eq!(&strip_stamps(&s.stdout), save, "touch order {touch}");
+        let _ = std::fs::remove_dir_all(&store);
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} rows checked");
+}
