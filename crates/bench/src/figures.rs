@@ -134,17 +134,17 @@ pub fn human_count(n: usize) -> String {
 }
 
 /// A file removed when dropped (the generated ruleset handed to the real tools).
-struct TempFile(PathBuf);
+pub(crate) struct TempFile(PathBuf);
 
 impl TempFile {
-    fn write(name: &str, data: &str) -> Result<TempFile, String> {
+    pub(crate) fn write(name: &str, data: &str) -> Result<TempFile, String> {
         let dir = std::env::temp_dir();
         let path = dir.join(format!("nfrs-bench-{}-{name}", std::process::id()));
         std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(TempFile(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
