@@ -705,6 +705,35 @@ mod tests {
     }
 
     #[test]
+    fn measured_bytes_and_rate_match() {
+        // Measured on Linux 6.18 (netns, OUTPUT counters): ten 1000-byte datagrams at once
+        // under `upto 1kb/s burst 2kb` counted 3; ten 128-byte ones under `upto 100b/s`
+        // (no burst) counted 1; `upto 2/sec burst 1 rate-match interval 1` counted 3 of 5
+        // datagrams at once and none of 2 more 1.05 s later.
+        let mut r = Rig::new(&[
+            "--hashlimit-upto 1kb/s --hashlimit-burst 2kb --hashlimit-name hb",
+            "--hashlimit-upto 100b/s --hashlimit-name hs",
+            "--hashlimit-upto 2/sec --hashlimit-burst 1 --hashlimit-name hr --hashlimit-rate-match --hashlimit-rate-interval 1 --hashlimit-htable-expire 10000",
+        ]);
+        let count = |r: &mut Rig, i: usize, line: &str, n: usize, ms: u64| {
+            (0..n).filter(|_| r.ev(i, line, ms).0).count()
+        };
+        assert_eq!(
+            count(&mut r, 0, "udp 10.9.0.1:1 > 10.9.0.2:9201 len=972", 10, 0),
+            3
+        );
+        assert_eq!(
+            count(&mut r, 1, "udp 10.9.0.1:1 > 10.9.0.2:9203 len=100", 10, 0),
+            1
+        );
+        assert_eq!(count(&mut r, 2, "udp 10.9.0.1:1 > 10.9.0.2:9202", 5, 0), 3);
+        assert_eq!(
+            count(&mut r, 2, "udp 10.9.0.1:1 > 10.9.0.2:9202", 2, 1050),
+            0
+        );
+    }
+
+    #[test]
     fn rate_match_windows() {
         // 2/sec with a 1 s window: up to burst+rate packets per window.
         let mut r = Rig::new(&[
