@@ -1442,9 +1442,15 @@ impl Engine {
                 if let Ok(n) = emit::echo_reply(ip, self.host.default_ttl, 0x4242, &mut out) {
                     out.truncate(n);
                     if !unicast {
-                        // Replies to a broadcast come from the address of the receiving
-                        // interface.
-                        return;
+                        // Kernel rule (icmp_reply, fib_compute_spec_dst): the answer to a
+                        // broadcast or multicast comes from the receiving interface's address
+                        // on the sender's link.
+                        let Some(dev) = self.host.dev(p.indev.as_str()) else {
+                            return;
+                        };
+                        let spec = self.host.source_for(dev, p.src());
+                        out[12..16].copy_from_slice(&spec.to_be_bytes());
+                        fix_ip_checksum(&mut out);
                     }
                     self.note(|| "echo request: echo reply".into());
                     self.send_host(out, None, now, true);
