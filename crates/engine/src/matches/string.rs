@@ -348,6 +348,25 @@ mod tests {
     }
 
     #[test]
+    fn measured_latin1_icase() {
+        // Measured on Linux 6.18 (netns, OUTPUT counters) with `--icase --hex-string`:
+        // |e9| found 0xc9 (bm and kmp); |df| found 0xbf; |f7| did not find 0xd7; |ff| did
+        // not find 0xdf (both sides fold: 0xff -> 0xdf, 0xdf -> 0xbf).
+        let t = |hex: &str, byte: u8, algo: &str| {
+            let mut p = pkt("udp 10.9.0.1:1 > 10.9.0.2:9301 payload=\"abXcd\"");
+            let at = p.d.payload_off() + 2;
+            p.buf[at] = byte;
+            eval(&m(&["--algo", algo, "--hex-string", hex, "--icase"]), &p).0
+        };
+        assert!(t("|e9|", 0xc9, "bm"));
+        assert!(t("|e9|", 0xc9, "kmp"));
+        assert!(t("|df|", 0xbf, "bm"));
+        assert!(t("|df|", 0xbf, "kmp"));
+        assert!(!t("|f7|", 0xd7, "bm"));
+        assert!(!t("|ff|", 0xdf, "bm"));
+    }
+
+    #[test]
     fn whole_packet_offsets_from_ip_header() {
         // 20 IP + 20 TCP: the payload starts at 40.
         let p = pkt("tcp 10.0.0.2:40002 > 198.51.100.7:80 flags=PA payload=\"evil at the start\"");
