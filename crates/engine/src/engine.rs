@@ -1428,6 +1428,43 @@ impl Engine {
                 self.note(|| "closed UDP port: ICMP port unreachable".into());
                 self.icmp_error(&orig, 3, 3, 0, true, now, &p.ct);
             }
+            1 if p.d.icmp_type == 13 && unicast => {
+                // Kernel rule (icmp_timestamp): answered with the originate time copied and the
+                // receive and transmit times in ms since midnight UT (here: the scenario
+                // clock, the engine reads no wall clock; results mask them).
+                let l4 = &ip[p.d.ihl as usize..];
+                if l4.len() < 12 || !nfrs_wire::checksum::verify(l4) {
+                    return;
+                }
+                let ms = ((now / 1_000_000) % 86_400_000) as u32;
+                let mut r = Vec::with_capacity(40);
+                r.extend_from_slice(&[
+                    0x45,
+                    p.d.tos,
+                    0,
+                    40,
+                    0x42,
+                    0x42,
+                    0,
+                    0,
+                    self.host.default_ttl,
+                    1,
+                    0,
+                    0,
+                ]);
+                r.extend_from_slice(&ip[16..20]);
+                r.extend_from_slice(&ip[12..16]);
+                r.extend_from_slice(&[14, 0, 0, 0]);
+                r.extend_from_slice(&l4[4..8]);
+                r.extend_from_slice(&l4[8..12]);
+                r.extend_from_slice(&ms.to_be_bytes());
+                r.extend_from_slice(&ms.to_be_bytes());
+                let c = nfrs_wire::checksum::checksum(&r[20..]);
+                r[22..24].copy_from_slice(&c.to_be_bytes());
+                fix_ip_checksum(&mut r);
+                self.note(|| "timestamp request: timestamp reply".into());
+                self.send_host(r, None, now, true);
+            }
             1 => {
                 if p.d.icmp_type != 8 || self.host.echo_ignore_all {
                     return;
