@@ -13,7 +13,10 @@ use nfrs_rules::save::save;
 
 use crate::gen::{self, Generated};
 use crate::kernel::{self, Netns};
-use crate::measure::time_runs;
+use crate::measure::{time_runs, time_runs_within, Samples};
+
+/// Time after which a slow nfrs figure takes no further sample (the median is over fewer).
+const BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::report::{Better, Figure, Pending, Report};
 
 /// What one `nfrs bench` run does.
@@ -38,8 +41,13 @@ impl Config {
         self.runs.unwrap_or(if self.quick { 3 } else { 5 }).max(1)
     }
 
-    fn method(&self) -> String {
-        format!("median of {}", self.runs())
+    /// `median of N`, with the samples actually taken.
+    fn method_of(&self, s: &Samples) -> String {
+        if s.len() < self.runs() {
+            format!("median of {} (60 s budget)", s.len())
+        } else {
+            format!("median of {}", s.len())
+        }
     }
 
     /// Whether group `key` is selected by `--only`.
@@ -196,10 +204,10 @@ fn reset_input(g: &Generated) -> String {
 /// Kernel timings of one ruleset: restore samples, save samples, the last save output and
 /// the samples of one `iptables -A` on the loaded ruleset.
 struct KernelRun {
-    restore: crate::measure::Samples,
-    save: crate::measure::Samples,
+    restore: Samples,
+    save: Samples,
     saved: String,
-    append: crate::measure::Samples,
+    append: Samples,
 }
 
 fn kernel_ruleset(
@@ -210,7 +218,7 @@ fn kernel_ruleset(
 ) -> Result<KernelRun, String> {
     let ns = Netns::create()?;
     let reset = TempFile::write("reset.rules", &reset_input(g))?;
-    let mut restore = crate::measure::Samples::default();
+    let mut restore = Samples::default();
     for _ in 0..runs {
         // Untimed: start every sample from empty tables, as nfrs starts from an empty ruleset.
         ns.run(&["iptables-legacy-restore", "-w"], Some(reset.path()))?
@@ -219,7 +227,7 @@ fn kernel_ruleset(
         ran.check("iptables-legacy-restore -w")?;
         restore.secs.push(ran.secs);
     }
-    let mut save = crate::measure::Samples::default();
+    let mut save = Samples::default();
     let mut saved = String::new();
     for _ in 0..runs {
         let ran = ns.run(&["iptables-legacy-save"], None)?;
@@ -227,7 +235,7 @@ fn kernel_ruleset(
         save.secs.push(ran.secs);
         saved = ran.stdout();
     }
-    let mut appended = crate::measure::Samples::default();
+    let mut appended = Samples::default();
     let argv: Vec<&str> = ["iptables-legacy", "-w"]
         .into_iter()
         .chain(append.iter().copied())
@@ -267,7 +275,7 @@ fn ruleset_figures(
 
     // nfrs: read the file, parse, validate, commit every table (in memory), as one sample.
     let opts = RestoreOpts::default();
-    let restored = time_runs(runs, || {
+    let restored = time_runs_within(runs, Some(BUDGET), || {
         let text = std::fs::read_to_string(file.path()).map_err(|e| e.to_string())?;
         restore_new(&text, &opts).map_err(|e| e.message.trim_end().to_string())
     });
@@ -293,7 +301,7 @@ fn ruleset_figures(
     // the table, append, validate the whole table, replace it (what `iptables -A` makes the
     // kernel do). Each sample appends one more rule, on both sides.
     let args: Vec<String> = append.iter().map(|a| a.to_string()).collect();
-    let appended = time_runs(runs, || {
+    let appended = time_runs_within(runs, Some(BUDGET), || {
         let cmd = nfrs_rules::parse::parse_command(&args, false, None).map_err(|e| e.msg)?;
         nfrs_rules::ops::execute(&mut rs, &cmd).map_err(|e| e.msg)
     });
@@ -311,18 +319,20 @@ fn ruleset_figures(
         better: Better::Lower,
         anchor: "n/a".into(),
         anchor_value: None,
-        method: cfg.method(),
+        method: cfg.method_of(&restore_samples),
         notes: Vec::new(),
     };
     let mut save_fig = Figure {
         name: format!("{label} save, {size} rules"),
         value: save_samples.median() * 1e3,
+        method: cfg.method_of(&save_samples),
         ..restore_fig.clone()
     };
     let mut append_fig = match &appended {
         Ok((samples, _)) => Some(Figure {
             name: format!("{label} rule append (-A), {size} rules loaded"),
             value: samples.median() * 1e3,
+            method: cfg.method_of(samples),
             notes: vec![format!(
                 "{label}: appended `{}` in memory (parse, table copy, append, whole-table validation) — the path of `nfrs run`'s control socket; `nfrs iptables -A` on a store also loads and writes the store",
                 append.join(" ")

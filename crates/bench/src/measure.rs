@@ -44,11 +44,26 @@ impl Samples {
 /// passed through `std::hint::black_box` so the work cannot be optimised away.
 pub fn time_runs<T, E>(
     runs: usize,
+    f: impl FnMut() -> Result<T, E>,
+) -> Result<(Samples, Option<T>), E> {
+    time_runs_within(runs, None, f)
+}
+
+/// [`time_runs`], but no new sample starts once `budget` has been spent (at least one sample
+/// is always taken), so a very slow figure does not hold the whole run; the caller reports
+/// how many samples were taken.
+pub fn time_runs_within<T, E>(
+    runs: usize,
+    budget: Option<Duration>,
     mut f: impl FnMut() -> Result<T, E>,
 ) -> Result<(Samples, Option<T>), E> {
     let mut s = Samples::default();
     let mut last = None;
+    let start = Instant::now();
     for _ in 0..runs {
+        if !s.is_empty() && budget.is_some_and(|b| start.elapsed() >= b) {
+            break;
+        }
         let t0 = Instant::now();
         let out = f()?;
         let dt = t0.elapsed();
@@ -83,6 +98,22 @@ mod tests {
         };
         assert_eq!(s.median(), 2.5);
         assert_eq!(Samples::default().median(), 0.0);
+    }
+
+    #[test]
+    fn test_budget_stops_new_samples() {
+        // Sleeping lasts at least its duration, so the budget is spent after one sample.
+        let (s, _) = time_runs_within(50, Some(Duration::from_millis(20)), || {
+            std::thread::sleep(Duration::from_millis(30));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!(s.len(), 1);
+        let (s, _) = time_runs_within(3, Some(Duration::ZERO), || Ok::<_, ()>(())).unwrap();
+        assert_eq!(s.len(), 1, "at least one sample");
+        let (s, _) =
+            time_runs_within(3, Some(Duration::from_secs(60)), || Ok::<_, ()>(())).unwrap();
+        assert_eq!(s.len(), 3);
     }
 
     #[test]
