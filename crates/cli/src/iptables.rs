@@ -36,15 +36,7 @@ fn take_store(args: &[String]) -> (Option<String>, Vec<String>) {
 
 /// Prints an error the way iptables does and returns its exit code.
 fn report(prog: &str, e: &Error) -> i32 {
-    let try_help = format!("Try `{prog} -h' or '{prog} --help' for more information.\n");
-    let text = match e.kind {
-        ErrorKind::Kernel(_) => format!("{prog}: {}\n", e.msg),
-        ErrorKind::Parameter | ErrorKind::Unsupported => {
-            format!("{prog} v1.8.9 (legacy): {}\n{try_help}", e.msg)
-        }
-        ErrorKind::ParameterBare => format!("{}\n{try_help}", e.msg),
-        ErrorKind::Other => format!("{prog} v1.8.9 (legacy): {}\n", e.msg),
-    };
+    let text = e.render(prog);
     eprint!("{text}");
     if e.msg.starts_with("can't initialize iptables table") {
         return 3;

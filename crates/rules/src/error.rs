@@ -130,6 +130,21 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The exact stderr text iptables prints for this error when run as `prog`.
+    pub fn render(&self, prog: &str) -> String {
+        let try_help = format!("Try `{prog} -h' or '{prog} --help' for more information.\n");
+        match self.kind {
+            ErrorKind::Kernel(_) => format!("{prog}: {}\n", self.msg),
+            ErrorKind::Parameter | ErrorKind::Unsupported => {
+                format!("{prog} v1.8.9 (legacy): {}\n{try_help}", self.msg)
+            }
+            ErrorKind::ParameterBare => format!("{}\n{try_help}", self.msg),
+            ErrorKind::Other => format!("{prog} v1.8.9 (legacy): {}\n", self.msg),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.msg)

@@ -494,7 +494,7 @@ impl<'a> Parser<'a> {
         }
         if seen & (1 << k) != 0 && !opt.multi {
             return Err(Error::param(format!(
-                "{ext_name}: option \"--{}\" can only be used once.",
+                "{ext_name}: option \"--{}\" can only be used once.\n",
                 opt.name
             )));
         }

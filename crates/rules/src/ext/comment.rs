@@ -52,7 +52,7 @@ impl Extension for Comment {
     fn final_check(&mut self, seen: u64, _ip: &IpSpec) -> Result<()> {
         if seen == 0 {
             return Err(Error::param(
-                "comment: option \"--comment\" must be specified",
+                "comment: option \"--comment\" must be specified\n",
             ));
         }
         Ok(())

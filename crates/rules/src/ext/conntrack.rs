@@ -105,20 +105,21 @@ impl Extension for Conntrack {
                 self.status = Some((m, inv));
             }
             11 => {
-                let bad = || {
-                    Error::param("conntrack: bad value for option \"--ctexpire\", or out of range (0-4294967295).")
+                let num = |p: &str| {
+                    parse_uint(p, 0, u32::MAX as u64).map(|v| v as u32).ok_or_else(|| {
+                        Error::param(format!(
+                            "conntrack: bad value for option \"--ctexpire\" near \"{p}\", or out of range (0-4294967295).\n"
+                        ))
+                    })
                 };
                 let (lo, hi) = match arg.split_once(':') {
-                    Some((a, b)) => (
-                        parse_uint(a, 0, u32::MAX as u64).ok_or_else(bad)?,
-                        parse_uint(b, 0, u32::MAX as u64).ok_or_else(bad)?,
-                    ),
+                    Some((a, b)) => (num(a)?, num(b)?),
                     None => {
-                        let v = parse_uint(arg, 0, u32::MAX as u64).ok_or_else(bad)?;
+                        let v = num(arg)?;
                         (v, v)
                     }
                 };
-                self.expire = Some(((lo as u32, hi as u32), inv));
+                self.expire = Some(((lo, hi), inv));
             }
             12 => {
                 self.dir_reply = Some(if arg.eq_ignore_ascii_case("ORIGINAL") {

@@ -31,7 +31,7 @@ fn nat_port(s: &str, min: u64) -> Result<(u16, &str)> {
     }
     match crate::services::service_port(s, None) {
         Some(p) if u64::from(p) >= min => Ok((p, "")),
-        _ => Err(Error::param(format!("Port `{s}' not valid\n"))),
+        _ => Err(Error::param(format!("Port `{s}' not valid"))),
     }
 }
 

@@ -33,7 +33,7 @@ impl Extension for Mark {
 
     fn final_check(&mut self, seen: u64, _ip: &IpSpec) -> Result<()> {
         if seen == 0 {
-            return Err(Error::param("mark: option \"--mark\" must be specified"));
+            return Err(Error::param("mark: option \"--mark\" must be specified\n"));
         }
         Ok(())
     }

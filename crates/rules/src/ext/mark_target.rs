@@ -34,7 +34,7 @@ impl Extension for MarkTarget {
         let name = Self::OPTIONS[opt].name;
         let bad = || {
             Error::param(format!(
-                "MARK: bad value for option \"--{name}\", or out of range (0-4294967295)."
+                "MARK: bad integer value for option \"--{name}\", or out of range.\n"
             ))
         };
         match opt {

@@ -34,19 +34,20 @@ impl Extension for Masquerade {
                         "Need TCP, UDP, SCTP or DCCP with port specification",
                     ));
                 }
-                let bad = || Error::param(format!("Port \"{arg}\" not valid\n"));
-                let (lo, hi) = match arg.split_once('-') {
-                    Some((a, b)) => (
-                        parse_port(a, None).map_err(|_| bad())?,
-                        parse_port(b, None).map_err(|_| bad())?,
-                    ),
+                let one = |p: &str| {
+                    parse_port(p, None).map_err(|_| Error::param(format!("Port `{p}' not valid")))
+                };
+                // strtoul reads a leading '-' as part of the number: "-1" is one bad port.
+                let split = arg.get(1..).and_then(|r| r.find('-')).map(|i| i + 1);
+                let (lo, hi) = match split.map(|i| (&arg[..i], &arg[i + 1..])) {
+                    Some((a, b)) => (one(a)?, one(b)?),
                     None => {
-                        let v = parse_port(arg, None).map_err(|_| bad())?;
+                        let v = one(arg)?;
                         (v, v)
                     }
                 };
                 if hi < lo {
-                    return Err(bad());
+                    return Err(Error::param(format!("Port range `{arg}' invalid")));
                 }
                 self.ports = Some((lo, hi));
             }

@@ -75,32 +75,47 @@ pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16> {
 
 /// A `min[:max]` port range as the tcp match reads it (`:` alone = 0:65535; min > max refused).
 pub fn parse_port_range(s: &str, proto: &str) -> Result<(u16, u16)> {
-    let (lo, hi) = parse_port_range_unchecked(s, proto)?;
+    let (lo, hi) = match s.split_once(':') {
+        None => {
+            let p = parse_port(s, Some(proto))?;
+            (p, p)
+        }
+        Some((a, b)) => (
+            if a.is_empty() {
+                0
+            } else {
+                parse_port(a, Some(proto))?
+            },
+            if b.is_empty() {
+                65535
+            } else {
+                parse_port(b, Some(proto))?
+            },
+        ),
+    };
     if lo > hi {
         return Err(Error::param("invalid portrange (min > max)"));
     }
     Ok((lo, hi))
 }
 
-/// A `min[:max]` port range without the min <= max check (udp and conntrack in 1.8.9 accept
-/// reversed ranges).
+/// A `min[:max]` port range as iptables' x6 PORTRC type reads it (udp, conntrack): no
+/// min <= max check, and its own error text.
 pub fn parse_port_range_unchecked(s: &str, proto: &str) -> Result<(u16, u16)> {
+    let one = |p: &str| -> Result<u16> {
+        parse_uint(p, 0, 65535)
+            .map(|v| v as u16)
+            .or_else(|| services::service_port(p, Some(proto)))
+            .ok_or_else(|| Error::param(format!("Port \"{p}\" does not resolve to anything.\n")))
+    };
     match s.split_once(':') {
         None => {
-            let p = parse_port(s, Some(proto))?;
+            let p = one(s)?;
             Ok((p, p))
         }
         Some((a, b)) => {
-            let lo = if a.is_empty() {
-                0
-            } else {
-                parse_port(a, Some(proto))?
-            };
-            let hi = if b.is_empty() {
-                65535
-            } else {
-                parse_port(b, Some(proto))?
-            };
+            let lo = if a.is_empty() { 0 } else { one(a)? };
+            let hi = if b.is_empty() { 65535 } else { one(b)? };
             Ok((lo, hi))
         }
     }
