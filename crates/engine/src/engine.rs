@@ -1391,7 +1391,21 @@ impl Engine {
                 ) {
                     return;
                 }
-                if self.host.listening(6, p.dst(), p.d.dport) {
+                // Kernel rule (tcp_rcv_state_process, LISTEN): an ACK is answered with a RST,
+                // a RST or a FIN without SYN is discarded, a SYN (without FIN) gets a SYN-ACK.
+                let listening = self.host.listening(6, p.dst(), p.d.dport);
+                if listening && p.d.tcp_flags & 0x10 != 0 && p.d.tcp_flags & 0x04 == 0 {
+                    let mut out = vec![0u8; 40];
+                    if let Ok(n) =
+                        emit::tcp_reset(ip, ResetSender::Stack, self.host.default_ttl, &mut out)
+                    {
+                        out.truncate(n);
+                        self.note(|| "ACK to a listening socket: RST".into());
+                        self.send_host(out, None, now, false);
+                    }
+                    return;
+                }
+                if listening {
                     if p.d.tcp_flags & 0x17 == 0x02 {
                         if let Some(synack) = self.syn_ack(p) {
                             self.note(|| "a listening TCP socket: SYN-ACK".into());
