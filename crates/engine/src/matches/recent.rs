@@ -395,8 +395,21 @@ mod tests {
     }
 
     #[test]
+    fn measured_first_rules_mask_is_the_lists() {
+        // Measured on Linux 6.18: `--set --mask 255.255.255.0` for 10.9.0.3, then a
+        // `--rcheck` rule with the default mask matched 10.9.0.66 (the list keeps the mask of
+        // the rule that created it); /proc/net/xt_recent listed src=10.9.0.0.
+        let mut r = Rig::new(&["--set --name M --mask 255.255.255.0", "--rcheck --name M"]);
+        r.ev(0, "10.9.0.3", 64, 0);
+        assert!(r.ev(1, "10.9.0.66", 64, 1));
+        assert_eq!(r.st.recent.get("M").unwrap().entries[0].addr, 0x0a09_0000);
+    }
+
+    #[test]
     fn inverted_update_refreshes_on_miss() {
         // ret starts at invert: a miss with `!` is a match and --update then refreshes.
+        // Measured on Linux 6.18: `! --update --seconds 1` 1.2 s after `--set` counted, the
+        // list then held 2 stamps, and a following `--rcheck --seconds 1` counted.
         let mut r = Rig::new(&[
             "--set --name C",
             "! --update --seconds 1 --name C",
