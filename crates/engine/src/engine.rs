@@ -103,6 +103,61 @@ pub struct Engine {
     rt_error_peers: std::collections::HashMap<u32, (u64, Nanos)>,
 }
 
+/// What ip_options_compile says about a packet's options.
+enum OptCheck {
+    Ok,
+    /// Loose or strict source route.
+    SourceRoute,
+    /// Malformed at this offset from the IP header's start.
+    Bad(u8),
+}
+
+/// Kernel rule (ip_options_compile, the checks replay models): every option but EOL/NOP has a
+/// length of at least 2 within the header; record route needs length ≥ 3 and a pointer ≥ 4 that
+/// leaves room for whole addresses; LSRR/SSRR mark the packet source-routed.
+fn check_options(buf: &[u8]) -> OptCheck {
+    let ihl = usize::from(buf[0] & 0x0f) * 4;
+    let mut i = 20;
+    let mut srr = false;
+    while i < ihl {
+        match buf[i] {
+            0 => break,
+            1 => i += 1,
+            t => {
+                if i + 1 >= ihl {
+                    return OptCheck::Bad(i as u8);
+                }
+                let len = usize::from(buf[i + 1]);
+                if len < 2 || len > ihl - i {
+                    return OptCheck::Bad(i as u8);
+                }
+                match t {
+                    7 => {
+                        if len < 3 {
+                            return OptCheck::Bad((i + 1) as u8);
+                        }
+                        let ptr = usize::from(buf[i + 2]);
+                        if ptr < 4 {
+                            return OptCheck::Bad((i + 2) as u8);
+                        }
+                        if ptr <= len && ptr + 3 > len {
+                            return OptCheck::Bad((i + 2) as u8);
+                        }
+                    }
+                    0x83 | 0x89 => srr = true,
+                    _ => {}
+                }
+                i += len;
+            }
+        }
+    }
+    if srr {
+        OptCheck::SourceRoute
+    } else {
+        OptCheck::Ok
+    }
+}
+
 /// Fills the next slot of a record-route option with `addr`; returns where it wrote.
 fn record_route(buf: &mut [u8], addr: u32) -> Option<usize> {
     let ihl = usize::from(buf[0] & 0x0f) * 4;
@@ -122,7 +177,8 @@ fn record_route(buf: &mut [u8], addr: u32) -> Option<usize> {
                         let at = i + ptr - 1;
                         buf[at..at + 4].copy_from_slice(&addr.to_be_bytes());
                         buf[i + 2] = (ptr + 4) as u8;
-                        fix_ip_checksum(buf);
+                        // The header checksum is left stale until forwarding fixes it
+                        // (ip_forward_options), as the kernel does.
                         return Some(at);
                     }
                     return None;
@@ -327,6 +383,12 @@ impl Engine {
     fn do_emits(&mut self, fx: &mut Effects, p: &PktCtx, local_route: bool) {
         let emits = std::mem::take(&mut fx.emits);
         for (req, orig) in emits {
+            // Measured: REJECT stays silent about a packet whose header checksum went stale
+            // (a record-route option filled in on receipt).
+            if emit::reject_is_silent(&orig) {
+                self.note(|| "REJECT silent: stale IP header checksum".into());
+                continue;
+            }
             match req {
                 EmitReq::TcpReset => {
                     let mut out = vec![0u8; 40];
@@ -1172,6 +1234,24 @@ impl Engine {
         }
         // Routing decision.
         let route = self.host.route_input(p.src(), p.dst());
+        // Kernel rule (ip_rcv_options, after routing): malformed options are answered with
+        // ICMP parameter problem; source-routed packets are dropped (accept_source_route=0).
+        if p.d.ihl > 20 && !matches!(route, InRoute::Drop) {
+            match check_options(&p.buf) {
+                OptCheck::Ok => {}
+                OptCheck::SourceRoute => {
+                    self.note(|| "dropped: source-routed (accept_source_route=0)".into());
+                    return self.dropped(&mut p);
+                }
+                OptCheck::Bad(ptr) => {
+                    self.note(|| "malformed IP option: ICMP parameter problem".into());
+                    let orig = p.buf[..p.d.l3_end()].to_vec();
+                    let to_us = matches!(route, InRoute::Local);
+                    self.icmp_error(&orig, 12, 0, u32::from(ptr) << 24, to_us, now, &p.ct);
+                    return self.dropped(&mut p);
+                }
+            }
+        }
         if self.tracing {
             let what = match route {
                 InRoute::Local => "local".to_string(),
@@ -1189,6 +1269,14 @@ impl Engine {
         }
         match route {
             InRoute::Local | InRoute::Broadcast | InRoute::Multicast => {
+                if p.d.ihl > 20 {
+                    // Kernel rule (ip_options_compile on input): record route gets the
+                    // host's address, the header checksum is left stale (measured).
+                    let dst = p.d.dst;
+                    if emit::record_route_on_receipt(&mut p.buf, dst) {
+                        p.reparse();
+                    }
+                }
                 let r = self.host.route_input(p.src(), p.dst());
                 self.local_in(p, r);
             }
