@@ -1084,3 +1084,78 @@ pub fn parse_rule(table: TableKind, chain: &str, args: &[&str]) -> Result<Rule> 
         .next()
         .ok_or_else(|| Error::other("no rule"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::save::rule_save_line;
+
+    /// Save form of `-A INPUT args`, or the error text.
+    fn run(args: &str) -> std::result::Result<String, String> {
+        let a: Vec<&str> = args.split_whitespace().collect();
+        parse_rule(TableKind::Filter, "INPUT", &a)
+            .map(|r| rule_save_line("INPUT", &r))
+            .map_err(|e| e.msg)
+    }
+
+    // Every expectation below was measured with iptables-legacy 1.8.9 in a namespace.
+    #[test]
+    fn test_getopt_dispatch() {
+        // An abbreviation resolves against the newest extension that has it.
+        assert_eq!(
+            run("-p tcp -m multiport --dport 80").unwrap(),
+            "-A INPUT -p tcp -m multiport --dports 80"
+        );
+        assert_eq!(
+            run("-p tcp --sp 22").unwrap(),
+            "-A INPUT -p tcp -m tcp --sport 22"
+        );
+        // Implicit protocol match loaded where the first unknown option appears.
+        assert_eq!(
+            run("-p tcp --dport 80 -m multiport --dports 1,2").unwrap(),
+            "-A INPUT -p tcp -m tcp --dport 80 -m multiport --dports 1,2"
+        );
+        assert_eq!(
+            run("-p tcp -m comment --comment x --dport 5").unwrap(),
+            "-A INPUT -p tcp -m comment --comment x -m tcp --dport 5"
+        );
+        assert_eq!(
+            run("-p icmp --icmp echo-request").unwrap(),
+            "-A INPUT -p icmp -m icmp --icmp-type 8"
+        );
+        assert_eq!(
+            run("-p tcp --syn ! --dport 22").unwrap(),
+            "-A INPUT -p tcp -m tcp ! --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN"
+        );
+        assert_eq!(
+            run("-m comment --comment a -m comment --comment b").unwrap(),
+            "-A INPUT -m comment --comment a -m comment --comment b"
+        );
+        // Ambiguous with base options (--destination, --dst, --delete...): unknown.
+        assert_eq!(run("-p tcp --d 22").unwrap_err(), "unknown option \"--d\"");
+    }
+
+    #[test]
+    fn test_option_repeats() {
+        assert_eq!(
+            run("-p tcp -m multiport --dports 1,2 --dport 80").unwrap_err(),
+            "multiport: option \"--destination-ports\" can only be used once.\n"
+        );
+        assert_eq!(
+            run("-p tcp -m multiport --sports 1 --dports 2").unwrap_err(),
+            "multiport: option \"--source-ports\" cannot be used together with \"--destination-ports\".\n"
+        );
+        assert_eq!(
+            run("-p tcp -m tcp --sport 1 --source-port 2").unwrap_err(),
+            "Only one `--source-port' allowed"
+        );
+        assert_eq!(
+            run("-p tcp --syn --tcp-flags ACK ACK").unwrap_err(),
+            "Only one of `--syn' or `--tcp-flags'  allowed"
+        );
+        assert_eq!(
+            run("-p udp -m udp --sport 1 --sport 2").unwrap_err(),
+            "udp: option \"--source-port\" can only be used once.\n"
+        );
+    }
+}

@@ -49,11 +49,11 @@ fn proto_name(ip: &IpSpec) -> Result<&'static str> {
 impl Extension for Multiport {
     const NAME: &'static str = "multiport";
     const OPTIONS: &'static [Opt] = &[
-        Opt::req("source-ports").inv(),
-        Opt::req("sports").inv(),
-        Opt::req("destination-ports").inv(),
-        Opt::req("dports").inv(),
-        Opt::req("ports").inv(),
+        Opt::req("source-ports").inv().multi(),
+        Opt::req("sports").inv().multi(),
+        Opt::req("destination-ports").inv().multi(),
+        Opt::req("dports").inv().multi(),
+        Opt::req("ports").inv().multi(),
     ];
 
     fn new() -> Result<Self> {
@@ -61,15 +61,38 @@ impl Extension for Multiport {
     }
 
     fn parse(&mut self, opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
-        if cx.seen != 0 {
-            return Err(Error::param("multiport can only have one option"));
-        }
-        let proto = proto_name(cx.ip)?;
-        self.direction = match opt {
+        let direction = match opt {
             0 | 1 => Direction::Source,
             2 | 3 => Direction::Destination,
             _ => Direction::Either,
         };
+        if cx.seen != 0 {
+            // iptables' x6 checks: aliases share one option; the three groups exclude each
+            // other (named in option-table order).
+            let canon = |d: Direction| match d {
+                Direction::Source => "source-ports",
+                Direction::Destination => "destination-ports",
+                Direction::Either => "ports",
+            };
+            if direction == self.direction {
+                return Err(Error::param(format!(
+                    "multiport: option \"--{}\" can only be used once.\n",
+                    canon(direction)
+                )));
+            }
+            let (a, b) = if (self.direction as u8) < (direction as u8) {
+                (self.direction, direction)
+            } else {
+                (direction, self.direction)
+            };
+            return Err(Error::param(format!(
+                "multiport: option \"--{}\" cannot be used together with \"--{}\".\n",
+                canon(a),
+                canon(b)
+            )));
+        }
+        let proto = proto_name(cx.ip)?;
+        self.direction = direction;
         let mut count = 0;
         for item in arg.split(',') {
             if count >= 15 {

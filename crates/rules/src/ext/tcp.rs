@@ -133,13 +133,13 @@ const OPTION: usize = 6;
 impl Extension for Tcp {
     const NAME: &'static str = "tcp";
     const OPTIONS: &'static [Opt] = &[
-        Opt::req("source-port").inv(),
-        Opt::req("sport").inv(),
-        Opt::req("destination-port").inv(),
-        Opt::req("dport").inv(),
-        Opt::flag("syn").inv(),
-        Opt::req("tcp-flags").inv().two(),
-        Opt::req("tcp-option").inv(),
+        Opt::req("source-port").inv().multi(),
+        Opt::req("sport").inv().multi(),
+        Opt::req("destination-port").inv().multi(),
+        Opt::req("dport").inv().multi(),
+        Opt::flag("syn").inv().multi(),
+        Opt::req("tcp-flags").inv().multi().two(),
+        Opt::req("tcp-option").inv().multi(),
     ];
 
     fn new() -> Result<Self> {
@@ -166,7 +166,11 @@ impl Extension for Tcp {
                 self.inv_dport = cx.invert;
             }
             SYN | FLAGS => {
-                once(1 << SYN | 1 << FLAGS, "tcp-flags")?;
+                if cx.seen & (1 << SYN | 1 << FLAGS) != 0 {
+                    return Err(Error::param(
+                        "Only one of `--syn' or `--tcp-flags'  allowed",
+                    ));
+                }
                 if opt == SYN {
                     self.flags_mask = 0x17;
                     self.flags_cmp = 0x02;

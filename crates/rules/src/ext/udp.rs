@@ -29,10 +29,10 @@ impl Default for Udp {
 impl Extension for Udp {
     const NAME: &'static str = "udp";
     const OPTIONS: &'static [Opt] = &[
-        Opt::req("source-port").inv(),
-        Opt::req("sport").inv(),
-        Opt::req("destination-port").inv(),
-        Opt::req("dport").inv(),
+        Opt::req("source-port").inv().multi(),
+        Opt::req("sport").inv().multi(),
+        Opt::req("destination-port").inv().multi(),
+        Opt::req("dport").inv().multi(),
     ];
 
     fn new() -> Result<Self> {
@@ -46,7 +46,9 @@ impl Extension for Udp {
             (0b1100, "destination-port")
         };
         if cx.seen & bits != 0 {
-            return Err(Error::param(format!("Only one `--{what}' allowed")));
+            return Err(Error::param(format!(
+                "udp: option \"--{what}\" can only be used once.\n"
+            )));
         }
         let r = parse_port_range_unchecked(arg, "udp")?;
         if opt < 2 {
