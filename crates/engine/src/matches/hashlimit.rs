@@ -660,6 +660,7 @@ mod tests {
         assert_eq!(r.ev(0, A, 0), (true, false));
         assert_eq!(r.ev(0, B, 0), (true, false));
         assert_eq!(r.ev(0, "udp 192.0.2.3:1 > 10.0.0.1:53", 0), (false, true));
+        assert_eq!(r.ev(0, A, 0), (true, false), "a known flow still passes");
     }
 
     #[test]
