@@ -224,6 +224,8 @@ pub fn save_main(args: &[String]) -> i32 {
         out.push_str(&format!("# Completed on {}\n", ctime_now()));
     }
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    // The process ends here: skip freeing a possibly huge ruleset piece by piece.
+    std::mem::forget(rs);
     0
 }
 

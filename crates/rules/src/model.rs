@@ -258,7 +258,7 @@ impl Chain {
 pub struct Table {
     pub kind: TableKind,
     pub chains: Vec<Chain>,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, BuildFnv>,
 }
 
 impl PartialEq for Table {
@@ -275,7 +275,7 @@ impl Table {
         let mut t = Table {
             kind,
             chains: kind.hooks().iter().map(|&h| Chain::builtin(h)).collect(),
-            index: HashMap::new(),
+            index: HashMap::default(),
         };
         t.reindex();
         t
@@ -348,6 +348,31 @@ impl Table {
         m
     }
 }
+
+/// FNV-1a: a small fast hash for chain names (the index is rebuilt often; SipHash's DoS
+/// resistance buys nothing for names the user typed).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Builds [`Fnv`] hashers.
+pub type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
 
 /// libiptc's chain order: built-ins by hook first, then user chains by name (bytewise).
 fn chain_order(a: &Chain, b: &Chain) -> std::cmp::Ordering {

@@ -79,6 +79,7 @@ impl Store {
         let opts = RestoreOpts {
             counters: true,
             store_escapes: true,
+            trusted: true,
             ..Default::default()
         };
         restore(&mut rs, &text, &opts).map_err(|e| {
