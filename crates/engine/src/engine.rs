@@ -901,6 +901,7 @@ impl Engine {
                     nfrs_wire::desc::mangle::set_seq(&mut p.buf, &mut p.d, ns);
                     if let Some(na) = na {
                         nfrs_wire::desc::mangle::set_ack(&mut p.buf, &mut p.d, na);
+                        self.adjust_sacks(p, id, &orig, dir);
                     }
                 }
             }
@@ -1041,10 +1042,13 @@ impl Engine {
             }
             Action::Apply => {
                 let ct = self.ct.as_ref().unwrap();
-                let c = *ct.get(id.unwrap());
+                let c = ct.get(id.unwrap());
                 let end = p.d.l3_end().min(p.buf.len());
-                if nat_packet(&mut p.buf[..end], &c, dir, m).is_err() {
-                    return false;
+                match nat_packet(&mut p.buf[..end], c, dir, m) {
+                    Err(_) => return false,
+                    // Nothing to do in this direction: the descriptor and snapshot stand.
+                    Ok(false) => return true,
+                    Ok(true) => {}
                 }
             }
         }
@@ -1345,7 +1349,7 @@ impl Engine {
         // Kernel rule (__mkroute_input, ip_forward): back out of the interface it came in
         // on, with send_redirects on and sender and next hop on that link, the sender gets an
         // ICMP host redirect (rate limited per sender: ip_rt_send_redirect).
-        if let Some(indev) = self.host.dev(p.indev.as_str()) {
+        if let Some(indev) = self.host.dev_by_name(&p.indev) {
             if indev == out
                 && self.host.send_redirects.get(out).copied().unwrap_or(false)
                 && self.host.onlink(out, p.src())
@@ -1376,6 +1380,48 @@ impl Engine {
             }
         }
         self.post_routing(p, out, nexthop);
+    }
+
+    /// Moves the SACK blocks of an adjusted connection's packet (nf_ct_sack_adjust), fixing
+    /// the TCP checksum per edge.
+    fn adjust_sacks(&self, p: &mut PktCtx, id: ConnId, orig: &nfrs_conntrack::Tuple, dir: Dir) {
+        let l4 = p.d.l4_off as usize;
+        let hl = p.d.tcp_hlen as usize;
+        let end = (l4 + hl).min(p.buf.len());
+        let mut i = l4 + 20;
+        while i < end {
+            match p.buf[i] {
+                0 => break,
+                1 => i += 1,
+                k => {
+                    let Some(&len) = p.buf.get(i + 1) else { break };
+                    let len = usize::from(len);
+                    if len < 2 || i + len > end {
+                        break;
+                    }
+                    if k == 5 {
+                        let mut j = i + 2;
+                        while j + 4 <= i + len {
+                            let old = u32::from_be_bytes([
+                                p.buf[j],
+                                p.buf[j + 1],
+                                p.buf[j + 2],
+                                p.buf[j + 3],
+                            ]);
+                            let new = self.helpers.adjust_sack_edge(id, orig, dir, old);
+                            if new != old {
+                                p.buf[j..j + 4].copy_from_slice(&new.to_be_bytes());
+                                let c = u16::from_be_bytes([p.buf[l4 + 16], p.buf[l4 + 17]]);
+                                let c = nfrs_wire::checksum::update32(c, old, new);
+                                p.buf[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+                            }
+                            j += 4;
+                        }
+                    }
+                    i += len;
+                }
+            }
+        }
     }
 
     /// ip_rt_send_redirect's limits: after 20.48 s of silence a sender starts over; at most 9

@@ -100,6 +100,21 @@ impl Helpers {
         Some((nseq, nack))
     }
 
+    /// Kernel rule (nf_ct_sack_adjust): a SACK edge of a packet going `dir`, moved into the
+    /// other direction's adjusted sequence space like the acknowledgment.
+    pub fn adjust_sack_edge(&self, id: ConnId, orig: &Tuple, dir: Dir, edge: u32) -> u32 {
+        let Some(a) = self.seqadj.get(&id).filter(|e| e.0 == *orig).map(|e| &e.1) else {
+            return edge;
+        };
+        let w = a[dir.flip().index()];
+        let off = if after(edge.wrapping_sub(w.before as u32), w.pos) {
+            w.after
+        } else {
+            w.before
+        };
+        edge.wrapping_sub(off as u32)
+    }
+
     /// Kernel rule (tcp_in_window's receiver offset): the acknowledgment a packet going `dir`
     /// carries, in the other direction's unadjusted sequence space.
     pub fn ack_for_tracking(&self, id: ConnId, orig: &Tuple, dir: Dir, ack: u32) -> u32 {
@@ -497,6 +512,62 @@ fn find_pattern(data: &[u8], pat: &[u8], skip: u8, term: u8) -> Found {
     }
 }
 
+/// Kernel rule (try_eprt): `EPRT <d>1<d><a.b.c.d><d><port><d>` with any printable non-digit
+/// delimiter; the matched text runs from the first delimiter to the last.
+fn find_eprt(data: &[u8]) -> Found {
+    let pat = b"EPRT";
+    if data.len() <= pat.len() {
+        return if data.eq_ignore_ascii_case(&pat[..data.len()]) {
+            Found::Partial
+        } else {
+            Found::No
+        };
+    }
+    if !data[..pat.len()].eq_ignore_ascii_case(pat) {
+        return Found::No;
+    }
+    let mut i = pat.len();
+    while data[i] != b' ' {
+        if i == data.len() - 1 {
+            return Found::Partial;
+        }
+        i += 1;
+    }
+    i += 1;
+    let d = &data[i..];
+    if d.len() <= 3 {
+        return Found::Partial;
+    }
+    let delim = d[0];
+    if delim.is_ascii_digit() || !(33..=126).contains(&delim) || d[2] != delim || d[1] != b'1' {
+        return Found::Partial;
+    }
+    let rest = &d[3..];
+    let Some(e) = rest.iter().position(|&c| c == delim) else {
+        return Found::Partial;
+    };
+    let Ok(ip) = std::str::from_utf8(&rest[..e])
+        .unwrap_or("")
+        .parse::<std::net::Ipv4Addr>()
+    else {
+        return Found::Partial;
+    };
+    let p = &rest[e + 1..];
+    let Some(pe) = p.iter().position(|&c| c == delim) else {
+        return Found::Partial;
+    };
+    let (port, used) = strtoul(p, 0);
+    if used != pe || port == 0 || port > 65535 {
+        return Found::Partial;
+    }
+    Found::Yes {
+        ip: u32::from(ip),
+        port: port as u16,
+        off: i,
+        len: 3 + e + 1 + pe + 1,
+    }
+}
+
 /// The FTP helper (nf_conntrack_ftp + nf_nat_ftp) for PORT (client) and 227 (PASV reply):
 /// only data that starts right after a newline seen in the same direction is parsed; the
 /// announced address must be the sender's; behind NAT the text is rewritten to the address the
@@ -529,7 +600,12 @@ pub fn ftp_help(
             Dir::Original => (b"PORT", b' ', b'\r'),
             Dir::Reply => (b"227 ", b'(', b')'),
         };
-        match find_pattern(&data, pat, skip, term) {
+        let mut found = find_pattern(&data, pat, skip, term);
+        let eprt = matches!(found, Found::No) && dir == Dir::Original;
+        if eprt {
+            found = find_eprt(&data);
+        }
+        match found {
             Found::Partial => return Err(FtpDrop),
             Found::No => {}
             Found::Yes { ip, port, off, len } => {
@@ -580,15 +656,19 @@ pub fn ftp_help(
                     }
                     ct.expect_add(e, 300, now);
                     let b = newaddr.to_be_bytes();
-                    let text = format!(
-                        "{},{},{},{},{},{}",
-                        b[0],
-                        b[1],
-                        b[2],
-                        b[3],
-                        p >> 8,
-                        p & 0xff
-                    );
+                    let text = if eprt {
+                        format!("|1|{}.{}.{}.{}|{}|", b[0], b[1], b[2], b[3], p)
+                    } else {
+                        format!(
+                            "{},{},{},{},{},{}",
+                            b[0],
+                            b[1],
+                            b[2],
+                            b[3],
+                            p >> 8,
+                            p & 0xff
+                        )
+                    };
                     res = Ok(mangle_tcp_payload(buf, off, off + len, text.as_bytes()));
                 }
             }

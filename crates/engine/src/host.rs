@@ -228,6 +228,11 @@ impl HostNet {
         self.ifaces.iter().position(|i| i.name.as_str() == name)
     }
 
+    /// The index of device `name` (byte comparison, no text conversion).
+    pub fn dev_by_name(&self, name: &IfName) -> Option<usize> {
+        self.ifaces.iter().position(|i| i.name == *name)
+    }
+
     /// One of the host's own addresses (127/8 counts: the loopback device).
     pub fn is_local(&self, a: u32) -> bool {
         a >> 24 == 127
