@@ -156,8 +156,8 @@ pub fn rule_line(rule: &Rule, num: usize, f: ListFormat, r: &Resolver) -> String
     out.push(if ip.inv_proto { '!' } else { ' ' });
     match services::proto_to_name(ip.proto, f.numeric) {
         // 1.8.9 prints the number for every protocol with -n (its lookup table is skipped).
-        Some(n) if !f.numeric => out.push_str(&format!("{n:<5}")),
-        _ => out.push_str(&format!("{:<5}", ip.proto)),
+        Some(n) if !f.numeric => out.push_str(&format!("{n:<4} ")),
+        _ => out.push_str(&format!("{:<4} ", ip.proto)),
     }
     out.push(if ip.inv_fragment { '!' } else { '-' });
     out.push(if ip.fragment { 'f' } else { '-' });

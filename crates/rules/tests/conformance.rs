@@ -132,6 +132,11 @@ struct Tally {
     failures: Vec<String>,
 }
 
+/// A listing without its two header lines.
+fn body0(s: String) -> String {
+    s.lines().skip(2).collect::<Vec<_>>().join("\n")
+}
+
 fn fresh(table: TableKind) -> Ruleset {
     let mut rs = Ruleset::default();
     rs.table_mut(table);
@@ -196,14 +201,18 @@ fn run_module(path: &PathBuf, module: &str) -> Tally {
         let rok = rec_ok.get(&lineno);
         let rerr = rec_err.get(&lineno);
         let mut want_save: Vec<String> = Vec::new();
-        let mut want_l: Option<(String, String)> = None;
+        let mut want_l: Option<(String, String, String)> = None;
         if let Some(r) = rok {
             if r.get("rc").map(String::as_str) != Some("0") {
                 // The machine's kernel lacked something (ipvs, LED, SELinux): cannot compare.
                 continue;
             }
             want_save = r["S_line"].lines().map(str::to_string).collect();
-            want_l = Some((r["L_n_line"].clone(), r["L_nvx_line"].clone()));
+            want_l = Some((
+                r["L_n_line"].clone(),
+                r["L_nvx_line"].clone(),
+                r["L_line"].clone(),
+            ));
         }
         if let Some(r) = rerr {
             if r.get("rc").map(String::as_str) == Some("0") {
@@ -271,8 +280,28 @@ fn run_module(path: &PathBuf, module: &str) -> Tally {
                             ));
                         }
                     }
-                    if let (Some((ln, lnvx)), true) = (&want_l, chain == &first_chain) {
+                    if let (Some((ln, lnvx, lnamed)), true) = (&want_l, chain == &first_chain) {
                         let r = Resolver::default();
+                        // The recorder's namespaces: hosts = "127.0.0.1 localhost", Debian's
+                        // /etc/networks, no DNS.
+                        let mut named = Resolver::default();
+                        named.load_hosts("127.0.0.1 localhost\n");
+                        named.load_networks(
+                            "default 0.0.0.0\nloopback 127.0.0.0\nlink-local 169.254.0.0\n",
+                        );
+                        let got_named = body0(list::list(
+                            tab,
+                            Some(chain),
+                            0,
+                            ListFormat::default(),
+                            &named,
+                        ));
+                        if &got_named != lnamed {
+                            ok = false;
+                            t.failures.push(format!(
+                                "{what}: -L\n   got  {got_named:?}\n   want {lnamed:?}"
+                            ));
+                        }
                         let f = ListFormat {
                             numeric: true,
                             ..Default::default()
