@@ -391,6 +391,21 @@ impl Engine {
             }
             match req {
                 EmitReq::TcpReset => {
+                    // Kernel rule (nf_send_reset -> nf_ct_set_closing): a confirmed TCP
+                    // connection of the rejected packet goes to CLOSE with its timeout.
+                    if let (Some(id), Some(ct)) = (p.ct.id, self.ct.as_mut()) {
+                        if ct.get(id).is_confirmed() && !ct.get(id).has(status::FIXED_TIMEOUT) {
+                            let close = nfrs_conntrack::TcpState::Close;
+                            let secs = ct.config().tcp_timeouts[close as usize];
+                            let c = ct.get_mut(id);
+                            if let nfrs_conntrack::ProtoState::Tcp(t) = &mut c.proto {
+                                if t.state() != close {
+                                    t.set_state(close);
+                                    c.refresh(secs, p.now);
+                                }
+                            }
+                        }
+                    }
                     let mut out = vec![0u8; 40];
                     if let Ok(n) =
                         emit::tcp_reset(&orig, ResetSender::Reject, self.host.default_ttl, &mut out)
