@@ -84,7 +84,24 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
     }
-    let rep = match nfrs_engine::replay::run(&sc, trace) {
+    // A progress bar on a terminal for long captures.
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let mut last = usize::MAX;
+    let mut bar = |done: usize, total: usize| {
+        if !tty || total < 10_000 {
+            return;
+        }
+        let pct = (done + 1) * 100 / total;
+        if pct != last || done + 1 == total {
+            last = pct;
+            eprint!("\rnfrs replay: {}/{total} frames ({pct}%)", done + 1);
+            if done + 1 == total {
+                eprintln!();
+            }
+        }
+    };
+    let rep = match nfrs_engine::replay::run_with_progress(&sc, trace, &mut bar) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");

@@ -43,6 +43,16 @@ pub fn engine_for(sc: &Scenario) -> Result<Engine, String> {
 
 /// Runs `sc` through the engine. `trace` records per-packet traces.
 pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
+    run_with_progress(sc, trace, &mut |_, _| {})
+}
+
+/// [`run`], calling `progress(done, total)` after each input (for a progress bar on long
+/// captures).
+pub fn run_with_progress(
+    sc: &Scenario,
+    trace: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Replay, String> {
     let mut eng = engine_for(sc)?;
     eng.tracing = trace;
     let names: Vec<String> = sc.host.interfaces.iter().map(|i| i.name.clone()).collect();
@@ -76,7 +86,9 @@ pub fn run(sc: &Scenario, trace: bool) -> Result<Replay, String> {
             ));
         }
     }
+    let total = inputs.len();
     for (i, (text, devname, time_us, input)) in inputs.into_iter().enumerate() {
+        progress(i, total);
         let n = (i + 1) as u16;
         let now = time_us * 1000;
         last_now = now;
