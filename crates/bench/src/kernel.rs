@@ -116,10 +116,16 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates `nfrs-bench-<pid>` (after deleting stale ones of dead runs).
+    /// Creates `nfrs-bench-<pid>` (after deleting stale ones of dead runs). One at a time in a
+    /// process: a namespace of this name that exists already can only be left over by an
+    /// earlier process with the same pid, or by a drop that failed, and is replaced.
     pub fn create() -> Result<Netns, String> {
         clean_stale();
         let name = format!("nfrs-bench-{}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
         let out = Command::new("ip")
             .args(["netns", "add", &name])
             .output()
