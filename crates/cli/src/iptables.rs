@@ -44,6 +44,16 @@ fn report(prog: &str, e: &Error) -> i32 {
     e.exit_code()
 }
 
+/// How long a command waits for another one holding the store.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn lock(store: &Store) -> Result<nfrs_rules::store::StoreLock, i32> {
+    store.lock(LOCK_WAIT).map_err(|e| {
+        eprintln!("nfrs: {e}");
+        4
+    })
+}
+
 fn load(store: &Store) -> Result<Ruleset, i32> {
     store.load().map_err(|e| {
         eprintln!("nfrs: {e}");
@@ -73,6 +83,10 @@ pub fn iptables_main(args: &[String]) -> i32 {
         Err(e) => return report("iptables", &e),
     };
     let store = Store::locate(store_dir.as_deref());
+    let _lock = match lock(&store) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     let mut rs = match load(&store) {
         Ok(rs) => rs,
         Err(code) => return code,
@@ -198,6 +212,10 @@ pub fn save_main(args: &[String]) -> i32 {
         i += 1;
     }
     let store = Store::locate(store_dir.as_deref());
+    let _lock = match lock(&store) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     let mut rs = match load(&store) {
         Ok(rs) => rs,
         Err(code) => return code,
@@ -297,6 +315,10 @@ pub fn restore_main(args: &[String]) -> i32 {
         }
     };
     let store = Store::locate(store_dir.as_deref());
+    let _lock = match lock(&store) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     let mut rs = match load(&store) {
         Ok(rs) => rs,
         Err(code) => return code,

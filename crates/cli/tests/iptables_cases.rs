@@ -256,3 +256,40 @@ fn test_recorded_table_order() {
     }
     assert!(checked >= 4, "only {checked} rows checked");
 }
+
+/// Concurrent commands on one store serialize on its lock: no update is lost.
+#[test]
+fn test_concurrent_appends_all_land() {
+    let store = std::env::temp_dir().join(format!("nfrs-concurrent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store);
+    let children: Vec<_> = (1..=24)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_nfrs"))
+                .args([
+                    "iptables",
+                    "-A",
+                    "INPUT",
+                    "-s",
+                    &format!("10.0.0.{i}"),
+                    "-j",
+                    "ACCEPT",
+                ])
+                .env("NFRS_STORE", &store)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let o = run(
+        &store,
+        &["iptables".into(), "-S".into(), "INPUT".into()],
+        "",
+    );
+    assert_eq!(
+        o.stdout.lines().filter(|l| l.starts_with("-A ")).count(),
+        24
+    );
+    let _ = std::fs::remove_dir_all(&store);
+}

@@ -100,6 +100,45 @@ impl Store {
     }
 }
 
+/// Exclusive use of a store while a command loads, changes and saves it (iptables' xtables
+/// lock): an advisory lock on the store's `lock` file, released when dropped (or when the
+/// process dies, so a crash never leaves the store locked).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
+}
+
+impl Store {
+    /// Takes the store's lock, waiting up to `wait` for another command to finish.
+    pub fn lock(&self, wait: std::time::Duration) -> Result<StoreLock> {
+        let io = |e: std::io::Error| Error::other(format!("{}: {e}", self.dir.display()));
+        fs::create_dir_all(&self.dir).map_err(io)?;
+        let path = self.dir.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        let start = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(StoreLock { _file: file }),
+                Err(fs::TryLockError::WouldBlock) => {
+                    if start.elapsed() >= wait {
+                        return Err(Error::other(format!(
+                            "Another app is currently holding the nfrs store lock ({}).",
+                            path.display()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+    }
+}
+
 /// Writes `name` in `dir` atomically (temp file, fsync, rename, fsync of the directory).
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     let io = |e: std::io::Error| Error::other(format!("{}: {e}", dir.display()));
@@ -119,6 +158,18 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::model::TableKind;
+
+    #[test]
+    fn test_lock_excludes() {
+        let dir = std::env::temp_dir().join(format!("nfrs-lock-test-{}", std::process::id()));
+        let store = Store::at(&dir);
+        let short = std::time::Duration::from_millis(20);
+        let held = store.lock(short).unwrap();
+        assert!(store.lock(short).is_err());
+        drop(held);
+        assert!(store.lock(short).is_ok());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn test_round_trip_keeps_table_order_and_counters() {
