@@ -434,7 +434,7 @@ impl Engine {
                     }
                 }
                 EmitReq::IcmpError { ty, code } => {
-                    self.icmp_error(&orig, ty, code, 0, local_route, p.now, &p.ct);
+                    self.icmp_error(&orig, ty, code, 0, local_route, p.now, &p.ct, p.pkttype);
                 }
             }
         }
@@ -466,7 +466,13 @@ impl Engine {
         to_us: bool,
         now: Nanos,
         ct: &CtSnap,
+        pkttype: PktType,
     ) {
+        // Kernel rule (__icmp_send): no error about a frame that was not addressed to this
+        // host at the link layer (measured: a UDP datagram in a broadcast frame gets none).
+        if !matches!(pkttype, PktType::Host | PktType::Outgoing) {
+            return;
+        }
         if !emit::may_answer_with_icmp_error(orig) || orig.len() < 20 {
             return;
         }
@@ -1266,7 +1272,16 @@ impl Engine {
                     self.note(|| "malformed IP option: ICMP parameter problem".into());
                     let orig = p.buf[..p.d.l3_end()].to_vec();
                     let to_us = matches!(route, InRoute::Local);
-                    self.icmp_error(&orig, 12, 0, u32::from(ptr) << 24, to_us, now, &p.ct);
+                    self.icmp_error(
+                        &orig,
+                        12,
+                        0,
+                        u32::from(ptr) << 24,
+                        to_us,
+                        now,
+                        &p.ct,
+                        p.pkttype,
+                    );
                     return self.dropped(&mut p);
                 }
             }
@@ -1328,7 +1343,7 @@ impl Engine {
                 self.note(|| "no route: ICMP net unreachable".into());
                 let end = p.d.l3_end();
                 let orig = p.buf[..end].to_vec();
-                self.icmp_error(&orig, 3, 0, 0, false, now, &p.ct);
+                self.icmp_error(&orig, 3, 0, 0, false, now, &p.ct, p.pkttype);
                 self.dropped(&mut p);
             }
             InRoute::Drop => {
@@ -1350,14 +1365,14 @@ impl Engine {
         if p.d.ttl <= 1 {
             self.note(|| "TTL exceeded: ICMP time exceeded".into());
             let orig = p.buf[..p.d.l3_end()].to_vec();
-            self.icmp_error(&orig, 11, 0, 0, false, now, &p.ct);
+            self.icmp_error(&orig, 11, 0, 0, false, now, &p.ct, p.pkttype);
             return self.dropped(&mut p);
         }
         let mtu = self.host.ifaces[out].mtu as usize;
         if p.d.total_len as usize > mtu && p.d.df() {
             self.note(|| "too big with DF: ICMP fragmentation needed".into());
             let orig = p.buf[..p.d.l3_end()].to_vec();
-            self.icmp_error(&orig, 3, 4, mtu as u32, false, now, &p.ct);
+            self.icmp_error(&orig, 3, 4, mtu as u32, false, now, &p.ct, p.pkttype);
             return self.dropped(&mut p);
         }
         nfrs_wire::desc::mangle::dec_ttl(&mut p.buf, &mut p.d);
@@ -1373,7 +1388,7 @@ impl Engine {
             {
                 self.note(|| "same interface: ICMP redirect".into());
                 let orig = p.buf[..p.d.l3_end()].to_vec();
-                self.icmp_error(&orig, 5, 1, nexthop, false, now, &p.ct);
+                self.icmp_error(&orig, 5, 1, nexthop, false, now, &p.ct, p.pkttype);
             }
         }
         p.outdev = self.host.ifaces[out].name;
@@ -1589,7 +1604,7 @@ impl Engine {
                 }
                 let orig = ip.to_vec();
                 self.note(|| "closed UDP port: ICMP port unreachable".into());
-                self.icmp_error(&orig, 3, 3, 0, true, now, &p.ct);
+                self.icmp_error(&orig, 3, 3, 0, true, now, &p.ct, p.pkttype);
             }
             1 if p.d.icmp_type == 13 && unicast => {
                 // Kernel rule (icmp_timestamp): answered with the originate time copied and the
@@ -1661,7 +1676,7 @@ impl Engine {
                     return;
                 }
                 let orig = ip.to_vec();
-                self.icmp_error(&orig, 3, 2, 0, true, now, &p.ct);
+                self.icmp_error(&orig, 3, 2, 0, true, now, &p.ct, p.pkttype);
             }
         }
     }
