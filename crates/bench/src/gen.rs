@@ -202,6 +202,33 @@ fn services(n: usize) -> Vec<Service> {
     out
 }
 
+/// One service of [`kube_proxy`]`(n)` as traffic sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// `tcp` or `udp`.
+    pub proto: &'static str,
+    pub cluster_ip: Ipv4Addr,
+    pub port: u16,
+    /// The endpoints' port.
+    pub target_port: u16,
+    /// Empty: the service REJECTs.
+    pub endpoints: Vec<Ipv4Addr>,
+}
+
+/// The services [`kube_proxy`]`(n)` writes rules for, in the same order.
+pub fn kube_proxy_services(n: usize) -> Vec<ServiceInfo> {
+    services(n)
+        .into_iter()
+        .map(|s| ServiceInfo {
+            proto: s.proto,
+            cluster_ip: s.cluster_ip,
+            port: s.port,
+            target_port: s.target_port,
+            endpoints: s.endpoints,
+        })
+        .collect()
+}
+
 /// kube-proxy's per-endpoint chain: hashed from the service port name, protocol and endpoint.
 fn sep_chain(svc: &Service, ep: Ipv4Addr) -> String {
     format!(
