@@ -406,7 +406,7 @@ impl Engine {
                             }
                         }
                     }
-                    let mut out = vec![0u8; 40];
+                    let mut out = vec![0u8; 80];
                     if let Ok(n) =
                         emit::tcp_reset(&orig, ResetSender::Reject, self.host.default_ttl, &mut out)
                     {
@@ -1559,7 +1559,7 @@ impl Engine {
                 // a RST or a FIN without SYN is discarded, a SYN (without FIN) gets a SYN-ACK.
                 let listening = self.host.listening(6, p.dst(), p.d.dport);
                 if listening && p.d.tcp_flags & 0x10 != 0 && p.d.tcp_flags & 0x04 == 0 {
-                    let mut out = vec![0u8; 40];
+                    let mut out = vec![0u8; 80];
                     if let Ok(n) =
                         emit::tcp_reset(ip, ResetSender::Stack, self.host.default_ttl, &mut out)
                     {
@@ -1578,7 +1578,7 @@ impl Engine {
                     }
                     return;
                 }
-                let mut out = vec![0u8; 40];
+                let mut out = vec![0u8; 80];
                 if let Ok(n) =
                     emit::tcp_reset(ip, ResetSender::Stack, self.host.default_ttl, &mut out)
                 {
