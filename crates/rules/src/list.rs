@@ -8,10 +8,18 @@
 
 use crate::ext::util::mask_to_cidr;
 use crate::model::{Rule, Table, Target};
-use crate::save::{ordered_chains, target_name};
+use crate::save::ordered_chains;
 use crate::services;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+
+/// The target column of `-L`: like the save name, but an extension may list under another.
+fn target_name(t: &Target) -> &str {
+    match t {
+        Target::Ext(e) => e.list_name(),
+        t => crate::save::target_name(t),
+    }
+}
 
 /// -L format flags.
 #[derive(Clone, Copy, Debug, Default)]

@@ -64,6 +64,7 @@ pub fn validate_table(table: &Table) -> Result<()> {
                 table: table.kind,
                 hooks: masks[ci],
                 ip: &r.ip,
+                matches: &r.matches,
             };
             for m in &r.matches {
                 m.check_entry(&cx)?;

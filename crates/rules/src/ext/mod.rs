@@ -92,6 +92,8 @@ pub struct CheckCtx<'a> {
     /// chain, which the kernel does not check against hooks).
     pub hooks: u8,
     pub ip: &'a IpSpec,
+    /// The rule's matches (some targets check them, e.g. TCPMSS wants a SYN-only tcp match).
+    pub matches: &'a [Match],
 }
 
 impl CheckCtx<'_> {
@@ -129,6 +131,10 @@ pub trait Extension: Sized + Clone + PartialEq + Eq + std::fmt::Debug {
     fn save_name(&self) -> &'static str {
         Self::NAME
     }
+    /// The name `iptables -L` shows in the target column (defaults to [`Self::save_name`]).
+    fn list_name(&self) -> &'static str {
+        self.save_name()
+    }
 }
 
 /// Generates the enum of extensions and its dispatch (one arm per variant).
@@ -158,6 +164,10 @@ macro_rules! extension_enum {
             /// The name printed in save output.
             pub fn save_name(&self) -> &'static str {
                 match self { $($enum::$variant(x) => x.save_name(),)* }
+            }
+            /// The name `iptables -L` shows for it.
+            pub fn list_name(&self) -> &'static str {
+                match self { $($enum::$variant(x) => x.list_name(),)* }
             }
             /// The extension's option table.
             pub fn options(&self) -> &'static [Opt] {
