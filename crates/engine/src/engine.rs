@@ -427,6 +427,20 @@ impl Engine {
                             let c = nfrs_wire::checksum::fold(sum);
                             out[36..38].copy_from_slice(&c.to_be_bytes());
                         }
+                        // Kernel rule (nf_send_reset, bridge netfilter): about a bridged frame
+                        // the RST goes straight out of the port the frame came in on, without
+                        // OUTPUT or POSTROUTING.
+                        if !p.physindev.is_empty() {
+                            if let Some(port) = self.host.dev_by_name(&p.physindev) {
+                                self.note(|| "RST straight out of the bridge port".into());
+                                self.events.push(Ev::Out {
+                                    dev: port,
+                                    ip: out,
+                                    host: true,
+                                });
+                            }
+                            continue;
+                        }
                         // Kernel rule (nf_send_reset): the RST carries the original's
                         // connection, reversed (RELATED in the other direction).
                         let attach = self.attach_reversed(&p.ct, p.now);
