@@ -447,3 +447,102 @@ impl CTable {
         i
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matches::NoHost;
+    use nfrs_rules::restore::restore_new;
+
+    fn walk_one(rules: &str, pkt: &str, hook: Hook) -> (CTable, WalkResult, Vec<TraceStep>) {
+        let rs = restore_new(rules, &Default::default()).expect("restores");
+        let mut st = EvalState::default();
+        st.slots.push(Default::default());
+        let mut t = CTable::compile(rs.table(TableKind::Filter).unwrap(), &mut st).unwrap();
+        let mut p = crate::matches::testutil::pkt(pkt);
+        p.indev = IfName::new("lan0");
+        let mut fx = Effects::default();
+        let mut stack = Vec::new();
+        let mut trace = Vec::new();
+        let r = t.walk(
+            hook,
+            &mut p,
+            &mut st,
+            &NoHost,
+            &mut fx,
+            &mut stack,
+            Some(&mut trace),
+        );
+        (t, r, trace)
+    }
+
+    const RULES: &str = "*filter\n:INPUT DROP [0:0]\n:a - [0:0]\n:b - [0:0]\n\
+        -A INPUT -p tcp -j a\n-A INPUT -p udp -g b\n-A INPUT -p icmp -j ACCEPT\n\
+        -A a -p tcp --dport 22 -j ACCEPT\n-A a -j RETURN\n\
+        -A b -p udp --dport 53 -j ACCEPT\nCOMMIT\n";
+
+    #[test]
+    fn jump_return_goto_and_policy() {
+        // Jump into `a`, accepted there.
+        let (t, r, tr) = walk_one(RULES, "tcp 10.0.0.2:1 > 10.0.0.1:22", Hook::Input);
+        assert!(r.accept);
+        assert_eq!(t.describe(tr[0].rule), "filter/INPUT rule 1");
+        assert_eq!(t.describe(tr[1].rule), "filter/a rule 1");
+        // Jump into `a`, RETURN, then the INPUT policy (DROP) after the other rules.
+        let (t, r, _) = walk_one(RULES, "tcp 10.0.0.2:1 > 10.0.0.1:80", Hook::Input);
+        assert!(!r.accept);
+        assert!(matches!(r.ending, Ending::Policy(i) if t.describe(i) == "filter/INPUT policy"));
+        // Goto `b`: falling off its end returns to INPUT's policy, not to INPUT rule 3.
+        let (t, r, tr) = walk_one(RULES, "udp 10.0.0.2:1 > 10.0.0.1:54", Hook::Input);
+        assert!(!r.accept);
+        assert!(tr
+            .iter()
+            .all(|s| t.describe(s.rule) != "filter/INPUT rule 3"));
+        let (_, r, _) = walk_one(
+            RULES,
+            "icmp 10.0.0.2 > 10.0.0.1 type=8 code=0 id=1 seq=1",
+            Hook::Input,
+        );
+        assert!(r.accept);
+    }
+
+    #[test]
+    fn counters_count_ip_total_length() {
+        let (t, _, _) = walk_one(RULES, "tcp 10.0.0.2:1 > 10.0.0.1:80 len=10", Hook::Input);
+        // INPUT rule 1 (jump), a rule 2 (RETURN), the policy: 50 bytes each.
+        let hits: Vec<(String, Counters)> = t
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| t.counters[*i].packets > 0)
+            .map(|(i, _)| (t.describe(i as u32), t.counters[i]))
+            .collect();
+        let names: Vec<&str> = hits.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "filter/INPUT rule 1",
+                "filter/INPUT policy",
+                "filter/a rule 2"
+            ]
+        );
+        assert!(hits.iter().all(|(_, c)| c.packets == 1 && c.bytes == 50));
+    }
+
+    #[test]
+    fn interface_and_address_tests() {
+        let rules =
+            "*filter\n-A INPUT -i lan+ -s 10.0.0.0/24 ! -d 10.0.0.9 -p udp -j DROP\nCOMMIT\n";
+        let (_, r, _) = walk_one(rules, "udp 10.0.0.2:1 > 10.0.0.1:2", Hook::Input);
+        assert!(!r.accept);
+        let (_, r, _) = walk_one(rules, "udp 10.0.0.2:1 > 10.0.0.9:2", Hook::Input);
+        assert!(r.accept);
+        let (_, r, _) = walk_one(rules, "udp 10.0.1.2:1 > 10.0.0.1:2", Hook::Input);
+        assert!(r.accept);
+        let rules = "*filter\n-A INPUT ! -i lan0 -j DROP\n-A INPUT -f -j DROP\nCOMMIT\n";
+        let (_, r, _) = walk_one(rules, "udp 10.0.0.2:1 > 10.0.0.1:2", Hook::Input);
+        assert!(r.accept);
+        let (_, r, _) = walk_one(rules, "udp 10.0.0.2 > 10.0.0.1 frag=8 len=8", Hook::Input);
+        assert!(!r.accept);
+    }
+}
