@@ -44,6 +44,14 @@ pub fn tokenize(line: &str) -> Vec<String> {
 
 /// [`tokenize`], optionally decoding the store's `\n` (inside quotes) as a newline.
 pub fn tokenize_with(line: &str, store_escapes: bool) -> Vec<String> {
+    if !line.contains('"') {
+        // No quotes: plain blank-separated words.
+        return line
+            .split([' ', '\t', '\n'])
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
