@@ -10,7 +10,7 @@ use crate::machine::Machine;
 /// The help text.
 pub fn usage() -> String {
     let mut s = String::from(
-        "usage: nfrs bench [--quick] [--json] [--only NAME] [--no-kernel] [--runs N] [--services N]\n       nfrs bench --emit kube-proxy|acl [N]\n\n  --quick        small sizes (a smoke run of seconds)\n  --json         one JSON object a line: {\"name\",\"value\",\"unit\",\"anchor\",\"anchor_value\",\"ratio\"}\n                 (machine line, notes and warnings go to stderr)\n  --only NAME    only the figure groups whose key contains NAME\n  --no-kernel    do not run the kernel anchor (anchors print n/a)\n  --runs N       samples a figure (default 5, quick 3); the median is reported\n  --services N   kube-proxy services (default 10000, quick 100)\n  --emit W [N]   print the generated workload (kube-proxy: N services, acl: N rules) and exit\n\nfigure groups:\n",
+        "usage: nfrs bench [--quick] [--json] [--only NAME] [--no-kernel] [--runs N] [--services N]\n                  [--instructions]\n       nfrs bench --emit kube-proxy|acl [N]\n\n  --quick        small sizes (a smoke run of seconds)\n  --json         one JSON object a line: {\"name\",\"value\",\"unit\",\"anchor\",\"anchor_value\",\"ratio\"}\n                 (machine line, notes and warnings go to stderr)\n  --only NAME    only the figure groups whose key contains NAME\n  --no-kernel    do not run the kernel anchor (anchors print n/a)\n  --runs N       samples a figure (default 5, quick 3); the median is reported\n  --services N   kube-proxy services (default 10000, quick 100)\n  --instructions also count instructions of the hot paths under valgrind's callgrind\n  --emit W [N]   print the generated workload (kube-proxy: N services, acl: N rules) and exit\n\nfigure groups:\n",
     );
     for g in GROUPS {
         s.push_str(&format!("  {:<10} {}\n", g.key, g.about));
@@ -54,6 +54,23 @@ fn run_with(args: &[String], out: &mut dyn Write, err: &mut dyn Write, progress:
             "--no-kernel" => {
                 cfg.kernel = false;
                 Ok(())
+            }
+            "--instructions" => {
+                cfg.instructions = true;
+                Ok(())
+            }
+            "--probe" => {
+                // Internal: the workload `--instructions` counts under callgrind.
+                return match crate::instr::probe() {
+                    Ok(line) => {
+                        let _ = writeln!(out, "{line}");
+                        0
+                    }
+                    Err(e) => {
+                        let _ = writeln!(err, "nfrs bench --probe: {e}");
+                        1
+                    }
+                };
             }
             "--only" => {
                 i += 1;

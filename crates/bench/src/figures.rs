@@ -34,6 +34,8 @@ pub struct Config {
     pub services: Option<usize>,
     /// Print which group is being measured to stderr (when stderr is a terminal).
     pub progress: bool,
+    /// Also count instructions of the hot paths under callgrind (`--instructions`).
+    pub instructions: bool,
 }
 
 impl Config {
@@ -89,6 +91,11 @@ pub const GROUPS: &[Group] = &[
         key: "kube",
         about: "new connections through the kube-proxy ruleset (10k vs 10 services) in nfrs-engine",
         run: crate::gateway::kube_figures,
+    },
+    Group {
+        key: "instructions",
+        about: "instructions per packet / connection / rule under callgrind (only with --instructions)",
+        run: crate::instr::instruction_figures,
     },
 ];
 

@@ -140,6 +140,40 @@ struct Measured {
     pps: f64,
 }
 
+/// The timed new-connection loop: one SYN a flow; the packets that left `out_dev`.
+/// Not inlined: `nfrs bench --instructions` counts the instructions run inside it.
+#[inline(never)]
+fn syn_loop(lab: &mut Lab, syns: &[Frame], out_dev: usize) -> Vec<Option<Vec<u8>>> {
+    syns.iter().map(|f| lab.forward(f, out_dev)).collect()
+}
+
+/// The timed established loop: `rounds` times, one packet each way for every flow in `order`;
+/// returns how many were forwarded. Not inlined, for `nfrs bench --instructions`.
+#[inline(never)]
+fn established_loop(
+    lab: &mut Lab,
+    est: &[(Frame, Frame)],
+    order: &[usize],
+    rounds: usize,
+) -> usize {
+    let (lan, wan) = (lab.lan, lab.wan);
+    let mut forwarded = 0usize;
+    for _ in 0..rounds {
+        for &i in order {
+            let (out, back) = &est[i];
+            forwarded += usize::from(lab.forward(out, wan).is_some());
+            forwarded += usize::from(lab.forward(back, lan).is_some());
+        }
+    }
+    forwarded
+}
+
+/// The workload `nfrs bench --instructions` runs under callgrind: `flows` new connections and
+/// `rounds` established rounds; returns (SYNs, established packets).
+pub fn probe_workload(flows: usize, rounds: usize) -> Result<(usize, usize), String> {
+    one_run(flows, rounds, 0).map(|_| (flows, flows * rounds * 2))
+}
+
 fn one_run(flows: usize, rounds: usize, extra_rules: usize) -> Result<Measured, String> {
     let mut lab = Lab::new(extra_rules)?;
     let (lan, wan) = (lab.lan, lab.wan);
@@ -152,11 +186,8 @@ fn one_run(flows: usize, rounds: usize, extra_rules: usize) -> Result<Measured, 
         )?);
     }
     // New connections: every SYN creates an entry and is masqueraded out of wan0.
-    let mut mports = Vec::with_capacity(flows);
     let t0 = Instant::now();
-    for f in &syns {
-        mports.push(lab.forward(f, wan));
-    }
+    let mports = syn_loop(&mut lab, &syns, wan);
     let new_secs = t0.elapsed().as_secs_f64();
     let mut est = Vec::with_capacity(flows * 2);
     for (i, m) in mports.iter().enumerate() {
@@ -188,15 +219,8 @@ fn one_run(flows: usize, rounds: usize, extra_rules: usize) -> Result<Measured, 
     for i in (1..order.len()).rev() {
         order.swap(i, rng.below(i as u64 + 1) as usize);
     }
-    let mut forwarded = 0usize;
     let t0 = Instant::now();
-    for _ in 0..rounds {
-        for &i in &order {
-            let (out, back) = &est[i];
-            forwarded += usize::from(lab.forward(out, wan).is_some());
-            forwarded += usize::from(lab.forward(back, lan).is_some());
-        }
-    }
+    let forwarded = established_loop(&mut lab, &est, &order, rounds);
     let est_secs = t0.elapsed().as_secs_f64();
     let sent = rounds * flows * 2;
     if forwarded != sent {
