@@ -157,7 +157,7 @@ impl Extension for Multiport {
             Direction::Either => "ports ",
         });
         if self.invert {
-            out.push('!');
+            out.push_str(" !");
         }
         let proto = services::proto_to_name(ip.proto, true).unwrap_or("");
         push_list(out, &self.ports, |p| port_name(p, proto, numeric));
@@ -174,5 +174,25 @@ fn push_list(out: &mut String, ports: &[(u16, u16)], f: impl Fn(u16) -> String) 
             out.push(':');
             out.push_str(&f(*hi));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::TableKind;
+    use crate::parse::parse_rule;
+
+    #[test]
+    fn test_inverted_list_form() {
+        // Measured with iptables-legacy 1.8.9: `iptables -L` puts " !" after the keyword.
+        let r = parse_rule(
+            TableKind::Filter,
+            "OUTPUT",
+            &["-p", "tcp", "-m", "multiport", "!", "--dports", "22,80"],
+        )
+        .unwrap();
+        let mut out = String::new();
+        r.matches[0].print(&r.ip, false, &mut out);
+        assert_eq!(out, " multiport dports  !ssh,http");
     }
 }
