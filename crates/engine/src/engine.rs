@@ -1271,8 +1271,8 @@ impl Engine {
         if !self.nat_hook(Hook::PreRouting, Manip::Dst, &mut p, &mut fx) {
             return self.dropped(&mut p);
         }
-        // Routing decision.
-        let route = self.host.route_input(p.src(), p.dst());
+        // Routing decision (with the reverse path filter of the receiving device).
+        let route = self.host.route_input_on(Some(dev), p.src(), p.dst());
         // Kernel rule (ip_rcv_options, after routing): malformed options are answered with
         // ICMP parameter problem; source-routed packets are dropped (accept_source_route=0).
         if p.d.ihl > 20 && !matches!(route, InRoute::Drop) {
@@ -1325,8 +1325,7 @@ impl Engine {
                         p.reparse();
                     }
                 }
-                let r = self.host.route_input(p.src(), p.dst());
-                self.local_in(p, r);
+                self.local_in(p, route);
             }
             InRoute::Forward { dev: out, nexthop } => {
                 // Kernel rule (ip_options_compile at input): a record-route option gets the

@@ -612,9 +612,15 @@ pub fn ftp_help(
                 let c = *ct.get(id);
                 let t = c.tuple[dir.index()];
                 let o = c.tuple[dir.flip().index()];
-                // An address other than the sender's is not recorded (nf_conntrack_ftp
-                // `loose` is 1: the expectation then goes to the announced address).
-                let daddr = if ip != t.src { ip } else { o.dst };
+                // Kernel rule (nf_conntrack_ftp, module parameter loose=0 by default): an
+                // address other than the sender's is neither expected nor rewritten.
+                if ip != t.src {
+                    if ends_in_nl {
+                        info.update(dir, seq);
+                    }
+                    return Ok(None);
+                }
+                let daddr = o.dst;
                 let mut e = Expectation {
                     tuple: Tuple::ports(6, o.src, 0, daddr, port),
                     mask: Tuple {

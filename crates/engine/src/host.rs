@@ -97,6 +97,8 @@ pub struct HostNet {
     pub echo_ignore_broadcasts: bool,
     /// net.ipv4.icmp_echo_ignore_all.
     pub echo_ignore_all: bool,
+    /// Per device: the larger of net.ipv4.conf.{all,DEV}.rp_filter (0 off, 1 strict, 2 loose).
+    pub rp_filter: Vec<u8>,
     /// Per device: net.ipv4.conf.{all,DEV}.send_redirects (either one set).
     pub send_redirects: Vec<bool>,
     /// net.bridge.bridge-nf-call-iptables (1 in a new namespace).
@@ -205,7 +207,23 @@ impl HostNet {
                     )
             })
             .collect();
+        let num = |name: &str, default: u8| {
+            h.sysctl(name)
+                .and_then(|v| v.trim().parse::<u8>().ok())
+                .unwrap_or(default)
+        };
+        let rp_filter = ifaces
+            .iter()
+            .map(|i| {
+                let dflt = num("net.ipv4.conf.default.rp_filter", 0);
+                num("net.ipv4.conf.all.rp_filter", 0).max(num(
+                    &format!("net.ipv4.conf.{}.rp_filter", i.name.as_str()),
+                    dflt,
+                ))
+            })
+            .collect();
         Ok(HostNet {
+            rp_filter,
             ifaces,
             routes,
             neighbours,
@@ -274,7 +292,24 @@ impl HostNet {
             .unwrap_or(0)
     }
 
-    /// The kernel's input routing for a packet from `src` to `dst` arriving on `indev`.
+    /// The kernel's input routing for a packet from `src` to `dst` arriving on `indev`, with
+    /// the reverse path filter (fib_validate_source): strict wants the route back to the
+    /// source through `indev`, loose any route back.
+    pub fn route_input_on(&self, indev: Option<usize>, src: u32, dst: u32) -> InRoute {
+        let r = self.route_input(src, dst);
+        let Some(dev) = indev else { return r };
+        let mode = self.rp_filter.get(dev).copied().unwrap_or(0);
+        if mode == 0 || src == 0 || matches!(r, InRoute::Drop) {
+            return r;
+        }
+        match self.lookup(src) {
+            None => InRoute::Drop,
+            Some((d, _)) if mode == 1 && d != dev => InRoute::Drop,
+            _ => r,
+        }
+    }
+
+    /// The kernel's input routing for a packet from `src` to `dst` (no reverse path check).
     pub fn route_input(&self, src: u32, dst: u32) -> InRoute {
         let martian_src = src >> 28 == 0xe || src == u32::MAX || src >> 24 == 127;
         if dst >> 28 == 0xe {
