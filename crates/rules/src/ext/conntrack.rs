@@ -55,9 +55,12 @@ pub struct Conntrack {
     pub dir_reply: Option<bool>,
 }
 
+/// `addr[/mask]`; unlike `-s`, conntrack keeps the address as given (measured: 1.8.9 saves
+/// `--ctorigsrc 10.1.2.3/8`).
 fn parse_addr(s: &str) -> Result<AddrMask> {
-    let v = parse_addresses(s)?;
-    let (addr, mask) = v[0];
+    let (_, mask) = parse_addresses(s)?[0];
+    let host = s.split_once('/').map_or(s, |(h, _)| h);
+    let (addr, _) = parse_addresses(host)?[0];
     Ok(AddrMask { addr, mask })
 }
 
@@ -180,10 +183,10 @@ impl Conntrack {
                     out.push_str(" anywhere");
                 } else {
                     out.push_str(&format!(" {}", a.addr));
-                    match mask_to_cidr(a.mask) {
-                        Some(32) => {}
-                        Some(b) => out.push_str(&format!("/{b}")),
-                        None => out.push_str(&format!("/{}", a.mask)),
+                    // 1.8.9 prints a prefix length, and nothing for /32 or a
+                    // non-contiguous mask (measured).
+                    if let Some(b) = mask_to_cidr(a.mask).filter(|b| *b != 32) {
+                        out.push_str(&format!("/{b}"));
                     }
                 }
             }
@@ -226,5 +229,33 @@ impl Conntrack {
                 if reply { "REPLY" } else { "ORIGINAL" }
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::TableKind;
+    use crate::parse::parse_rule;
+    use crate::save::rule_save_line;
+
+    #[test]
+    fn test_addresses_keep_host_bits() {
+        // Measured with iptables-legacy 1.8.9.
+        let args = [
+            "-m",
+            "conntrack",
+            "--ctrepldst",
+            "9.9.9.9/255.0.255.0",
+            "--ctorigsrc",
+            "10.1.2.3/8",
+            "!",
+            "--ctreplsrc",
+            "1.2.3.4/255.255.255.0",
+        ];
+        let r = parse_rule(TableKind::Filter, "INPUT", &args).unwrap();
+        assert_eq!(
+            rule_save_line("INPUT", &r),
+            "-A INPUT -m conntrack --ctorigsrc 10.1.2.3/8 ! --ctreplsrc 1.2.3.4/24 --ctrepldst 9.9.9.9"
+        );
     }
 }
