@@ -34,6 +34,25 @@ fn check(toml: &Path, golden: &Path) -> Result<(), String> {
     nfrs_scenario::compare_text(&expected, &rep.result.to_text()).map_err(|m| m.report)
 }
 
+/// The shared examples are the first acceptance test: byte for byte, not just equivalent.
+#[test]
+fn shared_examples_byte_for_byte() {
+    let Some(s) = shared() else {
+        println!("skipped: ../shared/examples absent");
+        return;
+    };
+    for name in ["host-answers", "nat-gateway", "port-clash"] {
+        let toml = s.join(format!("examples/{name}.toml"));
+        let sc = nfrs_scenario::load(&toml).unwrap();
+        let want = std::fs::read_to_string(s.join(format!("examples/{name}.kernel.txt"))).unwrap();
+        let got = nfrs_engine::replay::run(&sc, false)
+            .unwrap()
+            .result
+            .to_text();
+        assert_eq!(got, want, "{name}");
+    }
+}
+
 #[test]
 fn replay_agrees_with_the_kernel() {
     let mut cases: Vec<(String, PathBuf, PathBuf)> = Vec::new();
