@@ -397,9 +397,6 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
     let big = cfg.services.unwrap_or(if cfg.quick { 100 } else { 10_000 });
     let conns = if cfg.quick { 200 } else { 20_000 };
     let runs = cfg.runs.unwrap_or(if cfg.quick { 1 } else { 3 }).max(1);
-    report.workloads.push(format!(
-        "kube: {conns} new TCP connections from lan0 to cluster IPs (services in turn) through the kube-proxy ruleset of {big} and of 10 services, DNATed to endpoints on pods0 (10.128.0.0/9)"
-    ));
     let mut big_rates = Vec::new();
     let mut ratios = Vec::new();
     for _ in 0..runs {
@@ -425,6 +422,9 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
             }
         }
     }
+    report.workloads.push(format!(
+        "kube: {conns} new TCP connections from lan0 to cluster IPs (services in turn) through the kube-proxy ruleset of {big} and of 10 services, DNATed to endpoints on pods0 (10.128.0.0/9)"
+    ));
     let size = human_count(big);
     report.figures.push(Figure {
         key: "kube",
