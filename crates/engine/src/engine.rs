@@ -510,7 +510,13 @@ impl Engine {
             }
         };
         let mut out = vec![0u8; 576];
-        let mtu = 576;
+        // Kernel rule (__icmp_send): the error fits in min(576, route MTU) bytes.
+        let mtu = match self.host.lookup(src) {
+            Some((dev, _)) if !self.host.is_local(src) => {
+                (self.host.ifaces[dev].mtu as usize).min(576)
+            }
+            _ => 576,
+        };
         if let Ok(n) = emit::icmp_error(
             orig,
             ty,
