@@ -5,7 +5,9 @@
 //! A run killed by a signal leaves its namespace behind: the next run deletes any
 //! `nfrs-bench-<pid>` whose process is gone ([`clean_stale`]). Commands enter the namespace
 //! with `nsenter --net=/run/netns/NAME` (lighter than `ip netns exec`, which also remounts
-//! /sys), or `ip netns exec` when nsenter is absent.
+//! /sys), or `ip netns exec` when nsenter is absent. They get their own xtables lock file
+//! (`XTABLES_LOCKFILE`, honoured by iptables 1.8.9): `-w` still takes the lock, but other
+//! iptables users of a shared machine, working on other namespaces, cannot make the anchor wait.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -113,6 +115,7 @@ impl Ran {
 pub struct Netns {
     name: String,
     nsenter: Option<PathBuf>,
+    lock: PathBuf,
 }
 
 impl Netns {
@@ -136,9 +139,11 @@ impl Netns {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
+        let lock = std::env::temp_dir().join(format!("{name}.xtables.lock"));
         Ok(Netns {
             name,
             nsenter: find_tool("nsenter"),
+            lock,
         })
     }
 
@@ -161,6 +166,7 @@ impl Netns {
             }
         };
         c.args(argv);
+        c.env("XTABLES_LOCKFILE", &self.lock);
         c
     }
 
@@ -195,6 +201,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
         let ok = Command::new("ip")
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
@@ -236,7 +243,13 @@ mod tests {
         assert!(listed());
         let ran = ns.run(&["iptables-legacy-save"], None).unwrap();
         ran.check("iptables-legacy-save").unwrap();
+        // -w takes this run's own lock file, which goes with the namespace.
+        let ran = ns.run(&["iptables-legacy", "-w", "-S"], None).unwrap();
+        ran.check("iptables-legacy -w -S").unwrap();
+        assert!(ns.lock.exists(), "{} not used", ns.lock.display());
+        let lock = ns.lock.clone();
         drop(ns);
+        assert!(!lock.exists());
         assert!(!listed(), "{name} still present after drop");
     }
 }
