@@ -392,3 +392,58 @@ fn table_rules() {
     });
     assert_eq!((got, calls), (Some(10), 1));
 }
+
+/// Measured on Linux 6.18 in a throwaway netns (loopback, `-t raw -A OUTPUT -p tcp --dport
+/// 6667 -j CT --helper irc` and the same for ftp on 21): an IRC client sent
+/// `PRIVMSG bob :\1DCC SEND f 2130706433 5000 1\1`, an FTP client `USER a` then
+/// `PORT 127,0,0,1,19,137`; 1.5 s later both tools printed these lines.
+#[test]
+fn measured_live_listings_with_timeout() {
+    let lo = ip("127.0.0.1");
+    let irc = Master {
+        id: ConnId(1),
+        orig: Tuple::ports(6, lo, 45808, lo, 6667),
+        reply: Tuple::ports(6, lo, 6667, lo, 45808),
+        nat: false,
+        zone: 0,
+    };
+    let ftp = Master {
+        id: ConnId(2),
+        orig: Tuple::ports(6, lo, 60876, lo, 21),
+        reply: Tuple::ports(6, lo, 21, lo, 60876),
+        nat: false,
+        zone: 0,
+    };
+    let mut h = Helpers::default();
+    h.assign(&irc, HelperKind::Irc);
+    h.assign(&ftp, HelperKind::Ftp);
+    let p = b"PRIVMSG bob :\x01DCC SEND f 2130706433 5000 1\x01\r\n";
+    h.help(&irc, Dir::Original, true, 1, p, 0, &mut |_| 0);
+    h.help(&ftp, Dir::Reply, true, 1, b"220 ready\r\n", 0, &mut |_| 0);
+    h.help(&ftp, Dir::Original, true, 1, b"USER a\r\n", 0, &mut |_| 0);
+    h.help(&ftp, Dir::Reply, true, 12, b"331 ok\r\n", 0, &mut |_| 0);
+    h.help(
+        &ftp,
+        Dir::Original,
+        true,
+        9,
+        b"PORT 127,0,0,1,19,137\r\n",
+        0,
+        &mut |_| 0,
+    );
+    let now = 3 * SEC / 2;
+    assert_eq!(
+        h.expect_listing(now, ExpectFormat::Proc, true),
+        [
+            "298 l3proto = 2 proto=6 src=0.0.0.0 dst=127.0.0.1 sport=0 dport=5000 irc",
+            "298 l3proto = 2 proto=6 src=127.0.0.1 dst=127.0.0.1 sport=0 dport=5001 ftp",
+        ]
+    );
+    assert_eq!(
+        h.expect_listing(now, ExpectFormat::Conntrack, true),
+        [
+            "298 proto=6 src=0.0.0.0 dst=127.0.0.1 sport=0 dport=5000 mask-src=0.0.0.0 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=127.0.0.1 master-dst=127.0.0.1 sport=45808 dport=6667 class=0 helper=irc",
+            "298 proto=6 src=127.0.0.1 dst=127.0.0.1 sport=0 dport=5001 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=127.0.0.1 master-dst=127.0.0.1 sport=60876 dport=21 class=0 helper=ftp",
+        ]
+    );
+}
