@@ -546,6 +546,8 @@ impl Engine {
         let Ok(mut p) = PktCtx::new(ip) else { return };
         p.now = now;
         p.pkttype = PktType::Outgoing;
+        // The stack's own packets leave through a kernel socket (no file: no uid/gid).
+        p.kernel_sock = true;
         if let Some(a) = attach {
             p.ct = a;
         }
