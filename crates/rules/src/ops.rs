@@ -57,6 +57,14 @@ pub fn hook_masks(table: &Table) -> Result<Vec<u8>> {
 
 /// The checks the kernel makes when the table is replaced.
 pub fn validate_table(table: &Table) -> Result<()> {
+    // Kernel rule: a verdict may not jump into a built-in chain (checked before loops).
+    for r in table.chains.iter().flat_map(|c| c.rules.iter()) {
+        if let Target::Jump(n) | Target::Goto(n) = &r.target {
+            if table.chain(n).is_some_and(|t| t.is_builtin()) {
+                return Err(Error::kernel(Errno::Inval));
+            }
+        }
+    }
     let masks = hook_masks(table)?;
     for (ci, c) in table.chains.iter().enumerate() {
         for r in &c.rules {
@@ -129,6 +137,15 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
     match c.cmd {
         Cmd::Append | Cmd::Insert | Cmd::Replace | Cmd::Delete | Cmd::Check => {
             check_jump(table, c)?;
+            // libiptc refuses a jump into a built-in chain before looking for the rule.
+            if matches!(c.cmd, Cmd::Delete | Cmd::Check)
+                && c.jump_chain
+                    .as_deref()
+                    .and_then(|j| table.chain(j))
+                    .is_some_and(|t| t.is_builtin())
+            {
+                return Err(Error::kernel(Errno::Inval));
+            }
             verbose_rules(&mut out, c);
         }
         _ => {}

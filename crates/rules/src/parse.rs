@@ -229,7 +229,7 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
             }
             None => (item, Ipv4Addr::BROADCAST),
         };
-        let addrs = if let Some(a) = parse_dotted(host) {
+        let addrs = if let Some(a) = parse_dotted(host).or_else(|| parse_inet_aton(host)) {
             vec![a]
         } else {
             let v = crate::hosts::lookup(host);
@@ -248,10 +248,11 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
     Ok(out)
 }
 
-/// xtables_numeric_to_ipaddr: exactly four dot-separated numbers 0..=255 (each base 0).
+/// xtables_numeric_to_ipaddr: one to four dot-separated numbers 0..=255 (each base 0),
+/// missing trailing bytes zero (measured: `10.1` is 10.1.0.0).
 fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
     let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() != 4 {
+    if parts.is_empty() || parts.len() > 4 {
         return None;
     }
     let mut b = [0u8; 4];
@@ -259,6 +260,32 @@ fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
         b[i] = parse_uint(p, 0, 255)? as u8;
     }
     Some(Ipv4Addr::from(b))
+}
+
+/// What getaddrinfo accepts as a numeric address besides a dotted quad (inet_aton's forms:
+/// `a`, `a.b`, `a.b.c`, the last part filling the remaining bytes; each part base 0).
+fn parse_inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let nums: Vec<u64> = parts
+        .iter()
+        .map(|p| crate::ext::util::strtoull(p).filter(|_| !p.starts_with(['+', '-', ' '])))
+        .collect::<Option<_>>()?;
+    let (last, head) = nums.split_last()?;
+    if head.iter().any(|&n| n > 255) {
+        return None;
+    }
+    let rest_bits = 8 * (4 - head.len() as u32);
+    if rest_bits < 64 && *last >= 1u64 << rest_bits {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for (i, &n) in head.iter().enumerate() {
+        v |= (n as u32) << (24 - 8 * i as u32);
+    }
+    Some(Ipv4Addr::from(v | *last as u32))
 }
 
 /// xtables_parse_protocol: a number 0..=255, `all`, or a protocol name.
@@ -960,7 +987,7 @@ pub fn parse_command(args: &[String], restore: bool, table: Option<TableKind>) -
     if bad != 0 {
         let c = OPT_CHARS[bad.trailing_zeros() as usize];
         return Err(Error::param(format!(
-            "Illegal option `-{c}' with this command\n"
+            "Illegal option `-{c}' with this command"
         )));
     }
     if p.chain.len() >= 29 {

@@ -19,7 +19,16 @@ fn push_addr(out: &mut String, flag: &str, addr: Ipv4Addr, mask: Ipv4Addr, inv: 
     }
 }
 
-fn push_iface(out: &mut String, flag: char, iface: &Iface) {
+fn push_iface(out: &mut String, flag: char, iface: &Iface, lossless: bool) {
+    if lossless {
+        if !iface.name.is_empty() {
+            if iface.invert {
+                out.push_str(" !");
+            }
+            out.push_str(&format!(" -{flag} {}", iface.name));
+        }
+        return;
+    }
     // iptables prints only the masked bytes, then `+` when the name continues (wildcard).
     let prefix = iface.prefix();
     if prefix.is_empty() && (iface.name.is_empty() || iface.is_wildcard()) {
@@ -36,10 +45,14 @@ fn push_iface(out: &mut String, flag: char, iface: &Iface) {
 
 /// Appends the generic IP part of a rule in save form (` -s ... -d ... -i ... -o ... -p ... -f`).
 pub fn push_ip(out: &mut String, ip: &IpSpec) {
+    push_ip_as(out, ip, false)
+}
+
+fn push_ip_as(out: &mut String, ip: &IpSpec, lossless: bool) {
     push_addr(out, "-s", ip.src, ip.src_mask, ip.inv_src);
     push_addr(out, "-d", ip.dst, ip.dst_mask, ip.inv_dst);
-    push_iface(out, 'i', &ip.in_iface);
-    push_iface(out, 'o', &ip.out_iface);
+    push_iface(out, 'i', &ip.in_iface, lossless);
+    push_iface(out, 'o', &ip.out_iface, lossless);
     if ip.proto != 0 || ip.inv_proto {
         if ip.inv_proto {
             out.push_str(" !");
@@ -71,11 +84,19 @@ pub fn target_name(t: &Target) -> &str {
 
 /// Appends the rule body after `-A CHAIN` (matches, optional ` -c P B`, target).
 pub fn push_rule_body(out: &mut String, rule: &Rule, counters_inline: bool) {
-    push_ip(out, &rule.ip);
+    push_rule_body_as(out, rule, counters_inline, false)
+}
+
+fn push_rule_body_as(out: &mut String, rule: &Rule, counters_inline: bool, lossless: bool) {
+    push_ip_as(out, &rule.ip, lossless);
     for m in &rule.matches {
         out.push_str(" -m ");
         out.push_str(m.save_name());
-        m.save(&rule.ip, out);
+        if lossless {
+            m.save_store(&rule.ip, out);
+        } else {
+            m.save(&rule.ip, out);
+        }
     }
     if counters_inline {
         out.push_str(&format!(
@@ -90,7 +111,11 @@ pub fn push_rule_body(out: &mut String, rule: &Rule, counters_inline: bool) {
             out.push_str(" -j ");
             out.push_str(target_name(t));
             if let Target::Ext(e) = t {
-                e.save(&rule.ip, out);
+                if lossless {
+                    e.save_store(&rule.ip, out);
+                } else {
+                    e.save(&rule.ip, out);
+                }
             }
         }
     }
@@ -150,7 +175,7 @@ fn save_table_as(table: &Table, counters: bool, escape_newlines: bool, out: &mut
                 out.push_str(&format!("[{}:{}] ", r.counters.packets, r.counters.bytes));
             }
             let mut line = format!("-A {}", c.name);
-            push_rule_body(&mut line, r, false);
+            push_rule_body_as(&mut line, r, false, escape_newlines);
             if escape_newlines {
                 line = line.replace('\n', "\\n");
             }

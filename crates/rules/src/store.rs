@@ -172,6 +172,22 @@ mod tests {
     }
 
     #[test]
+    fn test_store_keeps_what_save_output_loses() {
+        // iptables-save prints these rules without the inversion / code range / mask; the
+        // store must keep them so that a later -D with the same arguments still matches.
+        let dir = std::env::temp_dir().join(format!("nfrs-lossless-{}", std::process::id()));
+        let store = Store::at(&dir);
+        let mut rs = Ruleset::default();
+        let input = "*filter\n-A INPUT -p tcp -m tcp ! --sport 0:65535\n-A INPUT ! -i +\n\
+                     -A INPUT -p icmp -m icmp --icmp-type 255/255\n\
+                     -A INPUT -m conntrack --ctrepldst 9.9.9.9/255.0.255.0\nCOMMIT\n";
+        restore(&mut rs, input, &RestoreOpts::default()).unwrap();
+        store.save(&rs).unwrap();
+        assert_eq!(store.load().unwrap(), rs);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn test_round_trip_keeps_table_order_and_counters() {
         let dir = std::env::temp_dir().join(format!("nfrs-store-test-{}", std::process::id()));
         let store = Store::at(&dir);

@@ -146,16 +146,20 @@ impl Extension for Conntrack {
     }
 
     fn save(&self, _ip: &IpSpec, out: &mut String) {
-        self.dump(out, "--ct", true);
+        self.dump(out, "--ct", true, false);
+    }
+
+    fn save_store(&self, _ip: &IpSpec, out: &mut String) {
+        self.dump(out, "--ct", true, true);
     }
 
     fn print(&self, _ip: &IpSpec, numeric: bool, out: &mut String) {
-        self.dump(out, "ct", numeric);
+        self.dump(out, "ct", numeric, false);
     }
 }
 
 impl Conntrack {
-    fn dump(&self, out: &mut String, pfx: &str, numeric: bool) {
+    fn dump(&self, out: &mut String, pfx: &str, numeric: bool, lossless: bool) {
         let inv = |out: &mut String, i: bool| {
             if i {
                 out.push_str(" !");
@@ -185,7 +189,9 @@ impl Conntrack {
                     out.push_str(&format!(" {}", a.addr));
                     // 1.8.9 prints a prefix length, and nothing for /32 or a
                     // non-contiguous mask (measured).
-                    if let Some(b) = mask_to_cidr(a.mask).filter(|b| *b != 32) {
+                    if lossless {
+                        out.push_str(&format!("/{}", a.mask));
+                    } else if let Some(b) = mask_to_cidr(a.mask).filter(|b| *b != 32) {
                         out.push_str(&format!("/{b}"));
                     }
                 }

@@ -156,6 +156,16 @@ impl Extension for Icmp {
         }
     }
 
+    fn save_store(&self, _ip: &IpSpec, out: &mut String) {
+        if self.invert {
+            out.push_str(" !");
+        }
+        out.push_str(&format!(
+            " --icmp-type {}/{}:{}",
+            self.icmp_type, self.code_min, self.code_max
+        ));
+    }
+
     fn print(&self, _ip: &IpSpec, numeric: bool, out: &mut String) {
         out.push_str(" icmp");
         if !numeric {

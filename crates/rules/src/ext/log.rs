@@ -86,6 +86,11 @@ impl Extension for Log {
                 }
             }
             1 => {
+                if arg.is_empty() {
+                    return Err(Error::param(
+                        "Argument must have a minimum length of 1 characters\n",
+                    ));
+                }
                 if arg.contains('\n') {
                     return Err(Error::param("Newlines not allowed in --log-prefix"));
                 }

@@ -127,6 +127,12 @@ pub trait Extension: Sized + Clone + PartialEq + Eq + std::fmt::Debug {
     fn save(&self, ip: &IpSpec, out: &mut String);
     /// Appends the `iptables -L` form (each item followed by a space, as iptables prints).
     fn print(&self, ip: &IpSpec, numeric: bool, out: &mut String);
+    /// The nfrs store's form: like [`Extension::save`], but never losing information where
+    /// iptables-save does (an inverted full port range, an ICMP code range, ...), so the
+    /// store loads back exactly. Defaults to `save`.
+    fn save_store(&self, ip: &IpSpec, out: &mut String) {
+        self.save(ip, out)
+    }
     /// The name printed after `-m`/`-j` in save output (an alias may save as another name).
     fn save_name(&self) -> &'static str {
         Self::NAME
@@ -188,6 +194,10 @@ macro_rules! extension_enum {
             /// See [`Extension::save`].
             pub fn save(&self, ip: &IpSpec, out: &mut String) {
                 match self { $($enum::$variant(x) => x.save(ip, out),)* }
+            }
+            /// See [`Extension::save_store`].
+            pub fn save_store(&self, ip: &IpSpec, out: &mut String) {
+                match self { $($enum::$variant(x) => x.save_store(ip, out),)* }
             }
             /// See [`Extension::print`].
             pub fn print(&self, ip: &IpSpec, numeric: bool, out: &mut String) {

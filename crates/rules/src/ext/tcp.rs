@@ -113,6 +113,13 @@ pub fn print_ports(
 pub fn save_ports(out: &mut String, opt: &str, range: (u16, u16), inv: bool) {
     // 1.8.9 omits a full range even when inverted (`! --sport :` saves as nothing).
     if range != (0, 65535) {
+        save_ports_store(out, opt, range, inv);
+    }
+}
+
+/// [`save_ports`] for the store: an inverted full range is kept.
+pub fn save_ports_store(out: &mut String, opt: &str, range: (u16, u16), inv: bool) {
+    if range != (0, 65535) || inv {
         push_inv(out, inv);
         if range.0 == range.1 {
             out.push_str(&format!(" --{opt} {}", range.0));
@@ -212,6 +219,21 @@ impl Extension for Tcp {
             out.push(' ');
             push_tcp_flags(out, self.flags_cmp);
         }
+    }
+
+    fn save_store(&self, ip: &IpSpec, out: &mut String) {
+        let mut rest = String::new();
+        save_ports_store(out, "sport", self.sport, self.inv_sport);
+        save_ports_store(out, "dport", self.dport, self.inv_dport);
+        let no_ports = Tcp {
+            sport: (0, 65535),
+            dport: (0, 65535),
+            inv_sport: false,
+            inv_dport: false,
+            ..self.clone()
+        };
+        no_ports.save(ip, &mut rest);
+        out.push_str(&rest);
     }
 
     fn print(&self, _ip: &IpSpec, numeric: bool, out: &mut String) {

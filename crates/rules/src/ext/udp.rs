@@ -1,6 +1,6 @@
 //! `-m udp` (loaded implicitly by `-p udp`): `--sport`, `--dport`.
 
-use super::tcp::{print_ports, require_proto, save_ports};
+use super::tcp::{print_ports, require_proto, save_ports, save_ports_store};
 use super::util::parse_port_range_unchecked;
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Error, Result};
@@ -69,6 +69,11 @@ impl Extension for Udp {
     fn save(&self, _ip: &IpSpec, out: &mut String) {
         save_ports(out, "sport", self.sport, self.inv_sport);
         save_ports(out, "dport", self.dport, self.inv_dport);
+    }
+
+    fn save_store(&self, _ip: &IpSpec, out: &mut String) {
+        save_ports_store(out, "sport", self.sport, self.inv_sport);
+        save_ports_store(out, "dport", self.dport, self.inv_dport);
     }
 
     fn print(&self, _ip: &IpSpec, numeric: bool, out: &mut String) {
