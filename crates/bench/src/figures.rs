@@ -126,7 +126,7 @@ pub fn pending() -> Vec<Pending> {
             why: "needs a traffic mix drawn against the ACL; today the rule-count figure uses unmatched rules (worst case for linear evaluation)".into(),
         },
         Pending {
-            name: "established-flow pps with 1M flows (issue 7 goal 1), multi-core scaling (goal 5)".into(),
+            name: "multi-core scaling (issue 7 goal 5)".into(),
             why: "not built yet in nfrs bench".into(),
         },
     ]
