@@ -187,6 +187,10 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
                         ch.rules.remove(p);
                     }
                     Some(_) => {}
+                    // Measured: with an extension target libiptc reports ENOENT instead.
+                    None if matches!(r.target, Target::Ext(_)) => {
+                        return Err(Error::kernel(Errno::NoEnt))
+                    }
                     None => return Err(Error::kernel(Errno::BadRule)),
                 }
             }

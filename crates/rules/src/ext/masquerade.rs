@@ -47,7 +47,8 @@ impl Extension for Masquerade {
                     }
                 };
                 if hi < lo {
-                    return Err(Error::param(format!("Port range `{arg}' invalid")));
+                    let hi_text = &arg[arg.len() - split.map_or(0, |i| arg.len() - i - 1)..];
+                    return Err(Error::param(format!("Port range `{hi_text}' funky")));
                 }
                 self.ports = Some((lo, hi));
             }

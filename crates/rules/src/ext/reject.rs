@@ -2,7 +2,7 @@
 
 use super::{CheckCtx, Extension, Opt, OptCtx};
 use crate::error::{Errno, Error, Result};
-use crate::model::{Hook, IpSpec};
+use crate::model::{Hook, IpSpec, TableKind};
 
 /// The reply REJECT sends (enum ipt_reject_with, kernel numbering).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,8 +96,11 @@ impl Extension for Reject {
     }
 
     fn check_entry(&self, cx: &CheckCtx) -> Result<()> {
-        // ipt_REJECT: only in INPUT, FORWARD, OUTPUT; tcp-reset needs `-p tcp` (not inverted).
-        if !cx.hooks_within(&[Hook::Input, Hook::Forward, Hook::Output]) {
+        // ipt_REJECT: filter table only (measured on 6.18: mangle and raw refuse it), INPUT,
+        // FORWARD, OUTPUT; tcp-reset needs `-p tcp` (not inverted).
+        if cx.table != TableKind::Filter
+            || !cx.hooks_within(&[Hook::Input, Hook::Forward, Hook::Output])
+        {
             return Err(Error::kernel(Errno::Inval));
         }
         if self.with == RejectWith::TcpReset && (cx.ip.proto != 6 || cx.ip.inv_proto) {
