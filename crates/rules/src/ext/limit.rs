@@ -67,7 +67,7 @@ pub fn parse_rate(rate: &str) -> std::result::Result<u32, Option<Error>> {
     }
     let period = LIMIT_SCALE * mult / r;
     if period == 0 {
-        return Err(Some(Error::param(format!("Rate too fast \"{rate}\"\n"))));
+        return Err(Some(Error::param(format!("Rate too fast \"{rate}\""))));
     }
     Ok(period)
 }
@@ -239,9 +239,9 @@ mod tests {
         assert_eq!(err(&["--limit", "abc"]), "bad rate \"abc\"'");
         assert_eq!(
             err(&["--limit", "20000/sec"]),
-            "Rate too fast \"20000/sec\"\n"
+            "Rate too fast \"20000/sec\""
         );
-        assert_eq!(err(&["--limit", "-1/s"]), "Rate too fast \"-1/s\"\n");
+        assert_eq!(err(&["--limit", "-1/s"]), "Rate too fast \"-1/s\"");
         assert_eq!(
             err(&["--limit-burst", "10001"]),
             "limit: bad value for option \"--limit-burst\", or out of range (0-10000).\n"

@@ -23,14 +23,6 @@ impl Extension for TcpmssTarget {
     const OPTIONS: &'static [Opt] = &[Opt::req("set-mss"), Opt::flag("clamp-mss-to-pmtu")];
 
     fn new() -> Result<Self> {
-        // Refused outside unit tests until CheckCtx carries the rule's matches: without them
-        // the kernel's "tcp match on SYN required" check cannot be made (requested from the
-        // framework owner; see the crate's conformance test).
-        if !cfg!(test) {
-            return Err(Error::unsupported(
-                "target `TCPMSS' (its kernel check needs the rule's matches)",
-            ));
-        }
         Ok(TcpmssTarget::default())
     }
 
@@ -58,9 +50,16 @@ impl Extension for TcpmssTarget {
     }
 
     fn check_entry(&self, cx: &CheckCtx) -> Result<()> {
-        // Kernel rules: TCP only; clamping needs the output route. (The kernel also wants a
-        // `tcp` match on SYN in the same rule: not checkable until CheckCtx has the matches.)
+        // Kernel rules: TCP only, and only for SYNs: the rule needs a tcp match whose
+        // --tcp-flags comparison includes SYN (not inverted); clamping needs the output route.
         super::tcp::require_proto(cx.ip, 6)?;
+        let syn = cx
+            .matches
+            .iter()
+            .any(|m| matches!(m, super::Match::Tcp(t) if t.flags_cmp & 0x02 != 0 && !t.inv_flags));
+        if !syn {
+            return Err(Error::kernel(Errno::Inval));
+        }
         if self.mss == CLAMP_PMTU
             && !cx.hooks_within(&[Hook::Forward, Hook::Output, Hook::PostRouting])
         {
@@ -128,5 +127,20 @@ mod tests {
         assert!(ok("FORWARD", &["--clamp-mss-to-pmtu"]));
         assert!(!ok("PREROUTING", &["--clamp-mss-to-pmtu"]));
         assert!(ok("PREROUTING", &["--set-mss", "500"]));
+        let bare = |args: &[&str]| {
+            let mut v = vec!["-p", "tcp"];
+            v.extend_from_slice(args);
+            v.extend_from_slice(&["-j", "TCPMSS", "--set-mss", "500"]);
+            let mut t = Table::new(TableKind::Mangle);
+            t.chain_mut("FORWARD")
+                .unwrap()
+                .rules
+                .push(parse_rule(TableKind::Mangle, "FORWARD", &v).unwrap());
+            crate::ops::validate_table(&t).is_ok()
+        };
+        assert!(!bare(&[]));
+        assert!(!bare(&["!", "--syn"]));
+        assert!(!bare(&["--tcp-flags", "ALL", "NONE"]));
+        assert!(bare(&["--tcp-flags", "SYN", "SYN"]));
     }
 }
