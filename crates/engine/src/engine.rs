@@ -95,6 +95,8 @@ pub struct Engine {
     host_pkt: bool,
     depth: u8,
     defrag: crate::defrag::Defrag,
+    /// Scratch copy of a TCP segment for conntrack (sequence-adjusted connections).
+    scratch: Vec<u8>,
     /// ip_rt_send_redirect's per-source state: (redirects sent, last time).
     redirect_peers: std::collections::HashMap<u32, (u32, Nanos)>,
     /// Conntrack helpers' state (sequence adjustment).
@@ -256,6 +258,7 @@ impl Engine {
             rt_error_peers: Default::default(),
             helpers: Default::default(),
             redirect_peers: Default::default(),
+            scratch: Vec::new(),
         })
     }
 
@@ -809,7 +812,9 @@ impl Engine {
         let mut l4: &[u8] = &p.buf[(p.d.l4_off as usize).min(end)..end];
         // Kernel rule (tcp_in_window): behind a helper's sequence adjustment, the receiver's
         // acknowledgment is judged in the unadjusted sequence space.
-        let mut scratch = [0u8; 60];
+        // A copy of the segment with the compensated ACK (kept between packets; only
+        // connections with a sequence adjustment use it).
+        let mut scratch = std::mem::take(&mut self.scratch);
         if !self.helpers.seqadj.is_empty()
             && p.d.l4 == crate::pkt::L4Kind::Tcp
             && p.d.tcp_flags & 0x10 != 0
@@ -818,14 +823,9 @@ impl Engine {
             if let Some((id, dir)) = ct.lookup(&t, zone, p.now) {
                 let orig = ct.get(id).tuple[0];
                 let ack = self.helpers.ack_for_tracking(id, &orig, dir, p.d.ack);
-                let hl = (p.d.tcp_hlen as usize).min(l4.len()).min(60);
-                if ack != p.d.ack && hl >= 20 && ct.config().checksum {
-                    // A header-only copy: the payload does not matter to the window check,
-                    // but the checksum does, so it is kept consistent by patching.
-                    let _ = hl;
-                }
-                if ack != p.d.ack && l4.len() <= 60 {
-                    scratch[..l4.len()].copy_from_slice(l4);
+                if ack != p.d.ack && l4.len() >= 20 {
+                    scratch.clear();
+                    scratch.extend_from_slice(l4);
                     scratch[8..12].copy_from_slice(&ack.to_be_bytes());
                     let c = u16::from_be_bytes([scratch[16], scratch[17]]);
                     let c = nfrs_wire::checksum::update32(c, p.d.ack, ack);
@@ -842,6 +842,10 @@ impl Engine {
             l4,
         };
         let t = ct.track(&pk, zone, hook, p.now);
+        self.scratch = scratch;
+        let Some(ct) = self.ct.as_mut() else {
+            return true;
+        };
         if let Some(id) = t.conn {
             if t.unconfirmed && helper != 0 {
                 ct.set_helper(id, helper);
@@ -899,6 +903,12 @@ impl Engine {
                 let seq = p.d.seq;
                 let orig = ct.get(id).tuple[0];
                 let o = crate::helpers::irc_help(ct, id, dir, &mut p.buf, p.now);
+                for text in &o.logs {
+                    self.events.push(Ev::Log {
+                        text: text.clone(),
+                        host: false,
+                    });
+                }
                 if let Some(delta) = o.mangled {
                     ct.get_mut(id).status |= status::SEQ_ADJUST;
                     self.helpers.seqadj_set(id, orig, dir, seq, delta);

@@ -243,6 +243,8 @@ pub fn mangle_tcp_payload(buf: &mut Vec<u8>, beg: usize, end: usize, text: &[u8]
 pub struct HelpOutcome {
     /// The payload was rewritten (length change for sequence adjustment).
     pub mangled: Option<i32>,
+    /// Kernel messages (forged DCC offers).
+    pub logs: Vec<String>,
 }
 
 /// The IRC helper on a packet of `id` going `dir` (ESTABLISHED, original direction only):
@@ -268,16 +270,35 @@ pub fn irc_help(
     if at >= tot {
         return out;
     }
-    let data = &buf[at..tot.min(at + 4095)];
-    let Some(dcc) = find_dcc(data) else {
-        return out;
-    };
+    let data = &buf[at..tot];
     let c = *ct.get(id);
     let t = c.tuple[dir.index()];
-    // Kernel rule: the DCC address must be one of the connection's own ends ("forged" else).
-    if t.src != dcc.ip && t.dst != dcc.ip {
-        return out;
+    let nat_addr = c.tuple[dir.flip().index()].dst;
+    // The 6.18 parser (nfrs-helpers): a PRIVMSG whose message starts with `\1DCC `; offers
+    // naming neither of the client's addresses (or port 0) are forged and logged.
+    let mut forged = Vec::new();
+    let offer = nfrs_helpers::irc::find_offer(data, t.src, nat_addr, &mut |ip, port| {
+        forged.push((ip, port));
+    });
+    for (ip, port) in forged {
+        out.logs.push(
+            nfrs_helpers::HelperLog::ForgedDcc {
+                from: t.src,
+                ip,
+                port,
+            }
+            .to_string(),
+        );
     }
+    let Some(o) = offer else {
+        return out;
+    };
+    let dcc = Dcc {
+        ip: o.ip,
+        port: o.port,
+        beg: o.off,
+        end: o.off + o.len,
+    };
     let other = c.tuple[dir.flip().index()];
     let mut e = Expectation {
         tuple: Tuple::ports(6, 0, 0, other.dst, dcc.port),
@@ -343,35 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn ftp_patterns_as_the_kernel() {
-        match find_pattern(
-            b"227 Entering Passive Mode (10,0,0,5,39,16).\r\n",
-            b"227 ",
-            b'(',
-            b')',
-        ) {
-            Found::Yes { ip, port, off, len } => {
-                assert_eq!((ip, port), (0x0a00_0005, 10000));
-                assert_eq!((off, len), (27, 14));
-            }
-            _ => panic!("227 not found"),
-        }
-        assert!(matches!(
-            find_pattern(b"port 10,0,0,2,19,136\r\n", b"PORT", b' ', b'\r'),
-            Found::Yes { port: 5000, .. }
-        ));
-        assert!(matches!(
-            find_pattern(b"PO", b"PORT", b' ', b'\r'),
-            Found::Partial
-        ));
-        assert!(matches!(
-            find_pattern(b"LIST\r\n", b"PORT", b' ', b'\r'),
-            Found::No
-        ));
-        assert!(matches!(
-            find_pattern(b"PORT 10,0,0,2,19\r\n", b"PORT", b' ', b'\r'),
-            Found::Partial
-        ));
+    fn ftp_newline_memory() {
         let mut f = FtpInfo::default();
         assert!(!f.has(Dir::Reply, 5012));
         f.update(Dir::Reply, 5012);
@@ -439,133 +432,19 @@ impl FtpInfo {
     }
 }
 
-/// Kernel rule (try_number): six comma-separated numbers ended by `term` (or anything when
-/// `term` is 0); the length of the text, 0 when it does not parse.
-fn try_rfc959(data: &[u8], term: u8) -> Option<(u32, u16, usize)> {
-    let mut a = [0u32; 6];
-    let mut i = 0;
-    for (len, &c) in data.iter().enumerate() {
-        if c.is_ascii_digit() {
-            a[i] = a[i].wrapping_mul(10).wrapping_add(u32::from(c - b'0'));
-        } else if c == b',' {
-            i += 1;
-            if i == 6 {
-                return None;
-            }
-        } else {
-            if (c == term || term == 0) && i == 5 {
-                let ip = (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3];
-                let port = ((a[4] << 8) | a[5]) as u16;
-                return Some((ip, port, len));
-            }
-            return None;
-        }
-    }
-    None
-}
-
 /// The FTP helper drops the packet (a command cut short, or all ports in use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FtpDrop;
 
-/// What find_pattern found: nothing, a partial match (the kernel drops), or the numbers.
+/// What the parser found.
 enum Found {
     No,
-    Partial,
     Yes {
         ip: u32,
         port: u16,
         off: usize,
         len: usize,
     },
-}
-
-/// Kernel rule (find_pattern): the pattern at the start of the data (any case), then up to
-/// the `skip` character, then the numbers.
-fn find_pattern(data: &[u8], pat: &[u8], skip: u8, term: u8) -> Found {
-    if data.len() <= pat.len() {
-        return if data.eq_ignore_ascii_case(&pat[..data.len()]) {
-            Found::Partial
-        } else {
-            Found::No
-        };
-    }
-    if !data[..pat.len()].eq_ignore_ascii_case(pat) {
-        return Found::No;
-    }
-    let mut i = pat.len();
-    while data[i] != skip {
-        if i == data.len() - 1 {
-            return Found::Partial;
-        }
-        i += 1;
-    }
-    i += 1;
-    match try_rfc959(&data[i..], term) {
-        Some((ip, port, len)) if len > 0 => Found::Yes {
-            ip,
-            port,
-            off: i,
-            len,
-        },
-        _ => Found::Partial,
-    }
-}
-
-/// Kernel rule (try_eprt): `EPRT <d>1<d><a.b.c.d><d><port><d>` with any printable non-digit
-/// delimiter; the matched text runs from the first delimiter to the last.
-fn find_eprt(data: &[u8]) -> Found {
-    let pat = b"EPRT";
-    if data.len() <= pat.len() {
-        return if data.eq_ignore_ascii_case(&pat[..data.len()]) {
-            Found::Partial
-        } else {
-            Found::No
-        };
-    }
-    if !data[..pat.len()].eq_ignore_ascii_case(pat) {
-        return Found::No;
-    }
-    let mut i = pat.len();
-    while data[i] != b' ' {
-        if i == data.len() - 1 {
-            return Found::Partial;
-        }
-        i += 1;
-    }
-    i += 1;
-    let d = &data[i..];
-    if d.len() <= 3 {
-        return Found::Partial;
-    }
-    let delim = d[0];
-    if delim.is_ascii_digit() || !(33..=126).contains(&delim) || d[2] != delim || d[1] != b'1' {
-        return Found::Partial;
-    }
-    let rest = &d[3..];
-    let Some(e) = rest.iter().position(|&c| c == delim) else {
-        return Found::Partial;
-    };
-    let Ok(ip) = std::str::from_utf8(&rest[..e])
-        .unwrap_or("")
-        .parse::<std::net::Ipv4Addr>()
-    else {
-        return Found::Partial;
-    };
-    let p = &rest[e + 1..];
-    let Some(pe) = p.iter().position(|&c| c == delim) else {
-        return Found::Partial;
-    };
-    let (port, used) = strtoul(p, 0);
-    if used != pe || port == 0 || port > 65535 {
-        return Found::Partial;
-    }
-    Found::Yes {
-        ip: u32::from(ip),
-        port: port as u16,
-        off: i,
-        len: 3 + e + 1 + pe + 1,
-    }
 }
 
 /// The FTP helper (nf_conntrack_ftp + nf_nat_ftp) for PORT (client) and 227 (PASV reply):
@@ -596,17 +475,24 @@ pub fn ftp_help(
     let seq = seq0.wrapping_add(data.len() as u32);
     let mut res = Ok(None);
     if info.has(dir, seq0) {
-        let (pat, skip, term): (&[u8], u8, u8) = match dir {
-            Dir::Original => (b"PORT", b' ', b'\r'),
-            Dir::Reply => (b"227 ", b'(', b')'),
+        // The parsers (nfrs-helpers): PORT/EPRT from the client, 227/229 from the server;
+        // EPSV names no address (the sender's own is meant).
+        let own = ct.get(id).tuple[dir.index()].src;
+        let cmd = match nfrs_helpers::ftp::find_command(&data, dir, own) {
+            nfrs_helpers::ftp::FtpFound::Nothing => None,
+            nfrs_helpers::ftp::FtpFound::Partial(_) => return Err(FtpDrop),
+            nfrs_helpers::ftp::FtpFound::Cmd(c) => Some(c),
         };
-        let mut found = find_pattern(&data, pat, skip, term);
-        let eprt = matches!(found, Found::No) && dir == Dir::Original;
-        if eprt {
-            found = find_eprt(&data);
-        }
+        let found = match cmd {
+            None => Found::No,
+            Some(c) => Found::Yes {
+                ip: c.ip,
+                port: c.port,
+                off: c.off,
+                len: c.len,
+            },
+        };
         match found {
-            Found::Partial => return Err(FtpDrop),
             Found::No => {}
             Found::Yes { ip, port, off, len } => {
                 let c = *ct.get(id);
@@ -661,21 +547,12 @@ pub fn ftp_help(
                         }
                     }
                     ct.expect_add(e, 300, now);
-                    let b = newaddr.to_be_bytes();
-                    let text = if eprt {
-                        format!("|1|{}.{}.{}.{}|{}|", b[0], b[1], b[2], b[3], p)
-                    } else {
-                        format!(
-                            "{},{},{},{},{},{}",
-                            b[0],
-                            b[1],
-                            b[2],
-                            b[3],
-                            p >> 8,
-                            p & 0xff
-                        )
+                    let Some(cmd) = cmd else {
+                        return Ok(None);
                     };
-                    res = Ok(mangle_tcp_payload(buf, off, off + len, text.as_bytes()));
+                    let rw = nfrs_helpers::ftp::nat_rewrite(&cmd, newaddr, p);
+                    let text = rw.text().to_vec();
+                    res = Ok(mangle_tcp_payload(buf, off, off + len, &text));
                 }
             }
         }
