@@ -23,7 +23,7 @@
 //!    tracking.
 //! 4. **New connection** (conntrack's `init_conntrack`, before the NAT table is consulted):
 //!    [`Helpers::expect_new`]`(&tuple, zone, now)`; `Some(Expected)` makes the connection
-//!    RELATED with `master`; when [`Expected::nat`] is set the engine applies it as the
+//!    RELATED with `master` (status EXPECTED, the master's mark inherited); when [`Expected::nat`] is set the engine applies it as the
 //!    connection's SNAT (address) and DNAT (address and port) bindings, as
 //!    `nf_nat_follow_master` does, and the nat table is not traversed for it.
 //! 5. **Housekeeping**: [`Helpers::destroy`] when a master connection goes away,
