@@ -3,15 +3,19 @@
 //! Each command lives in its own module with `pub fn main(args: &[String]) -> i32`.
 
 mod bench;
+mod conntrack_cmd;
+mod ctl;
 mod iptables;
 mod kernel_run;
 mod replay;
+mod run;
+mod sysctl_cmd;
 
 use std::process::ExitCode;
 
 fn usage() -> i32 {
     eprintln!(
-        "usage: nfrs <command> [args]\n\ncommands:\n  replay SCENARIO       run a scenario or capture through the engine\n  kernel-run SCENARIO   run a scenario through the real Linux kernel (root)\n  iptables ARGS         the iptables command line\n  iptables-save ARGS    print the ruleset as iptables-save does\n  iptables-restore ARGS load a ruleset as iptables-restore does\n  proc PATH             print a /proc file (net/ip_tables_names, net/nf_conntrack)"
+        "usage: nfrs <command> [args]\n\ncommands:\n  replay SCENARIO       run a scenario or capture through the engine\n  kernel-run SCENARIO   run a scenario through the real Linux kernel (root)\n  iptables ARGS         the iptables command line\n  iptables-save ARGS    print the ruleset as iptables-save does\n  iptables-restore ARGS load a ruleset as iptables-restore does\n  proc PATH             print a /proc file (net/ip_tables_names, net/nf_conntrack)\n  run --host HOST.toml  the live gateway daemon (see crates/dataplane/README.md)\n  conntrack ARGS        the daemon's connection table (-L, -D, -F, -C)\n  sysctl [-w] NAME[=V]  the daemon's sysctls"
     );
     2
 }
@@ -19,13 +23,24 @@ fn usage() -> i32 {
 /// Runs the tool named `tool` with `args` (the arguments after the tool name).
 fn dispatch(tool: &str, args: &[String]) -> Option<i32> {
     Some(match tool {
-        "iptables" | "iptables-legacy" => iptables::iptables_main(args),
-        "iptables-save" | "iptables-legacy-save" => iptables::save_main(args),
-        "iptables-restore" | "iptables-legacy-restore" => iptables::restore_main(args),
-        "proc" => iptables::proc_main(args),
+        // While `nfrs run` owns the store, the store tools go through its control socket.
+        "iptables" | "iptables-legacy" => {
+            ctl::forward_tool("iptables", args).unwrap_or_else(|| iptables::iptables_main(args))
+        }
+        "iptables-save" | "iptables-legacy-save" => {
+            ctl::forward_tool("iptables-save", args).unwrap_or_else(|| iptables::save_main(args))
+        }
+        "iptables-restore" | "iptables-legacy-restore" => {
+            ctl::forward_tool("iptables-restore", args)
+                .unwrap_or_else(|| iptables::restore_main(args))
+        }
+        "proc" => ctl::forward_tool("proc", args).unwrap_or_else(|| iptables::proc_main(args)),
         "replay" => replay::main(args),
         "kernel-run" => kernel_run::main(args),
         "bench" => bench::main(args),
+        "run" => run::main(args),
+        "conntrack" => conntrack_cmd::main(args),
+        "sysctl" => sysctl_cmd::main(args),
         _ => return None,
     })
 }

@@ -1,1 +1,20 @@
-//! `dataplane`: live packet I/O for `nfrs run` (AF_PACKET, AF_XDP). Not yet built.
+//! `dataplane` (nfrs-dataplane): the live side of nfrs — the `nfrs run` daemon. It attaches to
+//! real interfaces with AF_PACKET (plain recv/send per frame so far), answers and resolves ARP
+//! for the addresses it owns, feeds each frame with the monotonic clock into the engine and
+//! transmits what the engine emits; it serves the control socket through which the
+//! management commands (`iptables*`, `conntrack`, `sysctl`, `proc`) reach the live state.
+//!
+//! # Public API
+//! - [`daemon::run`] with [`daemon::Config`]: the daemon (until SIGTERM/SIGINT).
+//! - [`control::request`]: a client's one request to a store's daemon (`None`: no daemon).
+//! - [`proto::Request`] / [`proto::Response`]: the control protocol (JSON lines, bounded).
+//! - [`hostfile::load`]: the live host file (scenario host tables plus `[live]`).
+//! - [`cmds::conntrack`]: `conntrack -L/-D/-F/-C` over an engine.
+
+pub mod arp;
+pub mod cmds;
+pub mod control;
+pub mod daemon;
+pub mod hostfile;
+pub mod packet;
+pub mod proto;

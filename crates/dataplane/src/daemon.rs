@@ -1,0 +1,768 @@
+//! `nfrs run`: the daemon. One packet thread owns the engine (rules, conntrack, NAT) and the
+//! AF_PACKET sockets; a control thread serves `control.sock`. The control thread builds every
+//! new ruleset's engine in full before handing it over; the packet thread swaps it in between
+//! two packets, moving the conntrack table across, so no packet meets half a ruleset and
+//! established connections survive.
+
+use crate::arp::{self, Neighbours, Resolve};
+use crate::cmds;
+use crate::control;
+use crate::hostfile::{self, HostFile};
+use crate::packet::{self, PacketSocket};
+use crate::proto::{Request, Response};
+use nfrs_conntrack::CtConfig;
+use nfrs_engine::engine::{Engine, Ev};
+use nfrs_engine::host::HostNet;
+use nfrs_rules::store::{write_atomic, Store};
+use nfrs_scenario::Host;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What `nfrs run` is given.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The store directory.
+    pub store: PathBuf,
+    /// The host file.
+    pub host_file: PathBuf,
+    /// The `nfrs` executable, run (with `NFRS_NO_DAEMON=1`) for the store tools.
+    pub exe: PathBuf,
+}
+
+/// The sysctls set at run time, kept in the store.
+pub const SYSCTL_FILE: &str = "sysctl.conf";
+/// How long a store command may take.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signals() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: sigaction is plain data (zeroed is valid); the handler only stores to an
+        // atomic, which is async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+fn own_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|u| u.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Reads `DIR/sysctl.conf` (`name = value` lines).
+pub fn load_sysctls(store: &Path) -> Result<BTreeMap<String, String>, String> {
+    let path = store.join(SYSCTL_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut m = BTreeMap::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let (k, v) = l
+            .split_once('=')
+            .ok_or_else(|| format!("{}:{}: expected `name = value`", path.display(), i + 1))?;
+        m.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(m)
+}
+
+fn save_sysctls(store: &Path, m: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut text = String::from("# set with nfrs sysctl -w while nfrs run was running\n");
+    for (k, v) in m {
+        text.push_str(&format!("{k} = {v}\n"));
+    }
+    write_atomic(store, SYSCTL_FILE, text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// What the packet thread owns.
+pub struct Live {
+    /// The engine in force.
+    pub engine: Engine,
+    /// The packet clock now (monotonic, ns since start).
+    pub now: u64,
+}
+
+type Job = Box<dyn FnOnce(&mut Live) -> Response + Send>;
+
+/// Shared by both threads.
+struct Shared {
+    /// The host model (its sysctls follow `nfrs sysctl -w`).
+    host: Mutex<Host>,
+    /// Conntrack settings in force (for a table created by a later ruleset too).
+    ctcfg: Mutex<CtConfig>,
+    store: Store,
+    exe: PathBuf,
+    jobs: mpsc::Sender<(Job, mpsc::Sender<Response>)>,
+    wake: Mutex<UnixStream>,
+}
+
+impl Shared {
+    /// Runs `job` on the packet thread between two packets and returns its answer.
+    fn on_packet_thread(&self, job: Job) -> Response {
+        let (tx, rx) = mpsc::channel();
+        if self.jobs.send((job, tx)).is_err() {
+            return Response::error(1, "nfrs run: stopping");
+        }
+        if let Ok(mut w) = self.wake.lock() {
+            let _ = w.write(&[1]);
+        }
+        rx.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| Response::error(1, "nfrs run: the packet thread did not answer"))
+    }
+
+    /// Writes the live counters into the store (so a tool sees them).
+    fn sync_counters(&self) -> Result<(), String> {
+        let (tx, rx) = mpsc::channel();
+        let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
+            let _ = tx.send(l.engine.ruleset_with_counters());
+            Response::default()
+        }));
+        let rs = rx.recv().map_err(|_| r.stderr.clone())?;
+        let _lock = self
+            .store
+            .lock(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        self.store.save(&rs).map_err(|e| e.to_string())
+    }
+
+    /// Builds an engine for the store's ruleset, then swaps it in on the packet thread.
+    fn reload(&self) -> Result<(), String> {
+        let rs = self.store.load().map_err(|e| e.to_string())?;
+        let host = self.host.lock().map_err(|_| "poisoned")?.clone();
+        let hn = HostNet::new(&host)?;
+        let new = Engine::new(hn, rs, &host.effective_sysctls()).map_err(|e| e.to_string())?;
+        let cfg = self.ctcfg.lock().map_err(|_| "poisoned")?.clone();
+        let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
+            swap_engine(&mut l.engine, new, cfg);
+            Response::default()
+        }));
+        if r.code != 0 {
+            return Err(r.stderr);
+        }
+        Ok(())
+    }
+
+    fn handle(&self, req: Request) -> Response {
+        match req {
+            Request::Ping {} => Response {
+                code: 0,
+                stdout: format!("nfrs run: pid {}\n", std::process::id()),
+                stderr: String::new(),
+            },
+            Request::Tool { tool, args, stdin } => self.tool(&tool, args, stdin),
+            Request::Conntrack { args } => self.on_packet_thread(Box::new(move |l: &mut Live| {
+                cmds::conntrack(&mut l.engine, &args, l.now)
+            })),
+            Request::Sysctl { args } => self.sysctl(&args),
+        }
+    }
+
+    fn tool(&self, tool: &str, args: Vec<String>, stdin: String) -> Response {
+        let known = [
+            "iptables",
+            "iptables-legacy",
+            "iptables-save",
+            "iptables-legacy-save",
+            "iptables-restore",
+            "iptables-legacy-restore",
+            "proc",
+        ];
+        if !known.contains(&tool) {
+            return Response::error(2, format!("nfrs run: unknown tool `{tool}`"));
+        }
+        if tool == "proc"
+            && args.len() == 1
+            && args[0].trim_start_matches('/') == "net/nf_conntrack"
+        {
+            return self.on_packet_thread(Box::new(|l: &mut Live| {
+                let mut out = Response::default();
+                if let Some(ct) = l.engine.ct.as_mut() {
+                    ct.expire(l.now, &mut |_, _| {});
+                    let style = nfrs_conntrack::Style {
+                        format: nfrs_conntrack::Format::Proc,
+                        timeout: true,
+                    };
+                    for line in ct.listing(l.now, style) {
+                        out.stdout.push_str(&line);
+                        out.stdout.push('\n');
+                    }
+                }
+                out
+            }));
+        }
+        if let Err(e) = self.sync_counters() {
+            return Response::error(4, format!("nfrs run: {e}"));
+        }
+        let rules = self.store.dir.join("ruleset.rules");
+        let before = std::fs::read(&rules).ok();
+        let out = match run_tool(&self.exe, tool, &self.store.dir, &args, &stdin) {
+            Ok(o) => o,
+            Err(e) => return Response::error(4, format!("nfrs run: {e}")),
+        };
+        if std::fs::read(&rules).ok() != before {
+            if let Err(e) = self.reload() {
+                let mut o = out;
+                o.stderr.push_str(&format!(
+                    "nfrs run: the new ruleset was not swapped in: {e}\n"
+                ));
+                o.code = o.code.max(4);
+                return o;
+            }
+        }
+        out
+    }
+
+    fn sysctl(&self, args: &[String]) -> Response {
+        let a = match cmds::parse_sysctl_args(args) {
+            Ok(a) => a,
+            Err(e) => return Response::error(255, e),
+        };
+        let mut out = Response::default();
+        let mut changed = false;
+        for (name, value) in a.items {
+            let dotted = cmds::dotted(&name);
+            let slashed = dotted.replace('.', "/");
+            let missing =
+                || format!("sysctl: cannot stat /proc/sys/{slashed}: No such file or directory\n");
+            let Ok(mut host) = self.host.lock() else {
+                return Response::error(1, "nfrs run: poisoned");
+            };
+            let Ok(mut cfg) = self.ctcfg.lock() else {
+                return Response::error(1, "nfrs run: poisoned");
+            };
+            let count = self.count();
+            let Some(cur) = cmds::sysctl_get(&dotted, &cfg, count, &host.sysctls) else {
+                out.stderr.push_str(&missing());
+                out.code = 1;
+                continue;
+            };
+            let shown = match value {
+                None => cur,
+                Some(v) => {
+                    let bad = format!("sysctl: setting key \"{dotted}\": Invalid argument\n");
+                    if cmds::HOST_SYSCTLS.contains(&dotted.as_str()) {
+                        let Some(v) = cmds::check_host_value(&dotted, &v) else {
+                            out.stderr.push_str(&bad);
+                            out.code = 1;
+                            continue;
+                        };
+                        host.sysctls.insert(dotted.clone(), v.clone());
+                        let snap = host.sysctls.clone();
+                        drop(host);
+                        self.on_packet_thread(Box::new(move |l: &mut Live| {
+                            cmds::apply_host_sysctls(&mut l.engine, &snap);
+                            Response::default()
+                        }));
+                        changed = true;
+                        v
+                    } else {
+                        let bare = dotted.rsplit('.').next().unwrap_or("").to_string();
+                        if let Err(e) = cfg.set(&bare, &v) {
+                            out.stderr.push_str(&bad);
+                            out.stderr.push_str(&format!("nfrs: {e}\n"));
+                            out.code = 1;
+                            continue;
+                        }
+                        let vv = v.clone();
+                        let set = bare.clone();
+                        self.on_packet_thread(Box::new(move |l: &mut Live| {
+                            if let Some(ct) = l.engine.ct.as_mut() {
+                                let _ = ct.set_sysctl(&set, &vv);
+                            }
+                            Response::default()
+                        }));
+                        if let Ok(mut h) = self.host.lock() {
+                            h.sysctls.insert(dotted.clone(), v.clone());
+                        }
+                        changed = true;
+                        cfg.get(&bare).unwrap_or(v)
+                    }
+                }
+            };
+            if a.values_only {
+                out.stdout.push_str(&format!("{shown}\n"));
+            } else if !(a.quiet && args.iter().any(|x| x.contains('='))) {
+                out.stdout.push_str(&format!("{dotted} = {shown}\n"));
+            }
+        }
+        if changed {
+            let m = self
+                .host
+                .lock()
+                .map(|h| h.sysctls.clone())
+                .unwrap_or_default();
+            if let Err(e) = save_sysctls(&self.store.dir, &m) {
+                out.stderr.push_str(&format!("nfrs run: {e}\n"));
+                out.code = out.code.max(1);
+            }
+        }
+        out
+    }
+
+    fn count(&self) -> u32 {
+        let (tx, rx) = mpsc::channel();
+        self.on_packet_thread(Box::new(move |l: &mut Live| {
+            let _ = tx.send(l.engine.ct.as_ref().map(|c| c.count()).unwrap_or(0));
+            Response::default()
+        }));
+        rx.recv().unwrap_or(0)
+    }
+}
+
+/// Swaps `new` in for `old`, keeping `old`'s conntrack table (with its settings) when the new
+/// ruleset uses conntrack; a table the new engine creates gets `cfg`.
+pub fn swap_engine(old: &mut Engine, mut new: Engine, cfg: CtConfig) {
+    if let Some(t) = new.ct.as_mut() {
+        match old.ct.take() {
+            Some(kept) => *t = kept,
+            None => t.set_config(cfg),
+        }
+    }
+    *old = new;
+}
+
+/// Runs `exe TOOL --store DIR ARGS` without the daemon, feeding `stdin`.
+fn run_tool(
+    exe: &Path,
+    tool: &str,
+    store: &Path,
+    args: &[String],
+    stdin: &str,
+) -> Result<Response, String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(exe)
+        .arg(tool)
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env("NFRS_NO_DAEMON", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    let mut input = child.stdin.take();
+    let data = stdin.to_string();
+    let feeder = std::thread::spawn(move || {
+        if let Some(i) = input.as_mut() {
+            let _ = i.write_all(data.as_bytes());
+        }
+    });
+    let mut so = child.stdout.take();
+    let mut se = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(o) = so.as_mut() {
+            let _ = o.read_to_string(&mut s);
+        }
+        s
+    });
+    let mut stderr = String::new();
+    if let Some(e) = se.as_mut() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if start.elapsed() > TOOL_TIMEOUT {
+            let _ = child.kill();
+            return Err(format!("{tool} took longer than {TOOL_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let _ = feeder.join();
+    let stdout = reader.join().unwrap_or_default();
+    Ok(Response {
+        code: status.code().unwrap_or(1),
+        stdout,
+        stderr,
+    })
+}
+
+/// Replaces each interface's MAC with the real one of the attached kernel interface.
+fn attach(host: &mut Host) -> Result<Vec<PacketSocket>, String> {
+    let mut socks = Vec::new();
+    for i in host.interfaces.iter_mut() {
+        let s = PacketSocket::open(&i.name)
+            .map_err(|e| format!("cannot attach to `{}`: {e}", i.name))?;
+        i.mac = s.mac;
+        socks.push(s);
+    }
+    Ok(socks)
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. Prints what it attached to on stderr.
+pub fn run(cfg: &Config) -> Result<(), String> {
+    let HostFile { mut host, live } = hostfile::load(&cfg.host_file)?;
+    let store = Store::at(&cfg.store);
+    std::fs::create_dir_all(&store.dir).map_err(|e| format!("{}: {e}", store.dir.display()))?;
+    for (k, v) in load_sysctls(&store.dir)? {
+        host.sysctls.insert(k, v);
+    }
+    let socks = attach(&mut host)?;
+    let rs = {
+        let _lock = store
+            .lock(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        store.load().map_err(|e| e.to_string())?
+    };
+    let sysctls = host.effective_sysctls();
+    let mut ctcfg = CtConfig::default();
+    for (k, v) in &sysctls {
+        if CtConfig::owns(k) {
+            ctcfg
+                .set(k, v)
+                .map_err(|e| format!("{}: {e}", cfg.host_file.display()))?;
+        }
+    }
+    let engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
+    let listener = control::bind(&store.dir, live.control_group)?;
+    install_signals();
+    for s in &socks {
+        let m = s.mac;
+        eprintln!(
+            "nfrs run: {} (ifindex {}, {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}): AF_PACKET, recv/send per frame (TPACKET_V3 rings and AF_XDP not built yet)",
+            s.name, s.ifindex, m[0], m[1], m[2], m[3], m[4], m[5]
+        );
+    }
+    eprintln!(
+        "nfrs run: routed mode; control socket {}; conntrack {}",
+        control::socket_path(&store.dir).display(),
+        if engine.conntrack_active() {
+            "on"
+        } else {
+            "off until a rule needs it"
+        }
+    );
+    let (wake_r, wake_w) = UnixStream::pair().map_err(|e| e.to_string())?;
+    wake_r.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let (jobs_tx, jobs_rx) = mpsc::channel();
+    let shared = Arc::new(Shared {
+        host: Mutex::new(host.clone()),
+        ctcfg: Mutex::new(ctcfg),
+        store: store.clone(),
+        exe: cfg.exe.clone(),
+        jobs: jobs_tx,
+        wake: Mutex::new(wake_w),
+    });
+    let sh = shared.clone();
+    let uid = own_uid();
+    let group = live.control_group;
+    std::thread::Builder::new()
+        .name("nfrs-control".into())
+        .spawn(move || {
+            for s in listener.incoming() {
+                match s {
+                    Ok(s) => control::serve_one(s, uid, group, &mut |r| sh.handle(r)),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let mut live = Live { engine, now: 0 };
+    let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx);
+    // Graceful stop: the counters go to the store; the socket goes away.
+    let _ = std::fs::remove_file(control::socket_path(&store.dir));
+    let rs = live.engine.ruleset_with_counters();
+    if let Ok(_lock) = store.lock(Duration::from_secs(10)) {
+        if let Err(e) = store.save(&rs) {
+            eprintln!("nfrs run: saving counters: {e}");
+        }
+    }
+    eprintln!("nfrs run: stopped");
+    res
+}
+
+/// Counters of the packet loop.
+#[derive(Default, Debug)]
+struct Stats {
+    local_dropped: u64,
+}
+
+fn packet_loop(
+    live: &mut Live,
+    socks: &[PacketSocket],
+    host: &Host,
+    wake: &UnixStream,
+    jobs: &mpsc::Receiver<(Job, mpsc::Sender<Response>)>,
+) -> Result<(), String> {
+    let start = Instant::now();
+    let mut fds: Vec<i32> = socks.iter().map(|s| s.as_raw_fd()).collect();
+    fds.push(wake.as_raw_fd());
+    let mut ready = Vec::with_capacity(fds.len());
+    let mut buf = vec![0u8; 65536 + 64];
+    let mut neigh = Neighbours::default();
+    for n in &host.neighbours {
+        if let Some(d) = host.interface_index(&n.dev) {
+            neigh.add_static(d, u32::from(n.address), n.mac);
+        }
+    }
+    let mut tx = Vec::with_capacity(65536 + 14);
+    let mut stats = Stats::default();
+    let mut last_gc = 0u64;
+    let mut wbuf = [0u8; 64];
+    while !STOP.load(Ordering::SeqCst) {
+        packet::poll_readable(&fds, &mut ready, 200).map_err(|e| format!("poll: {e}"))?;
+        live.now = start.elapsed().as_nanos() as u64;
+        for (dev, s) in socks.iter().enumerate() {
+            if !ready[dev] {
+                continue;
+            }
+            // A bounded batch per interface, so one busy link cannot starve the others.
+            for _ in 0..64 {
+                let n = match s.recv(&mut buf) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => break,
+                    Err(e) => {
+                        eprintln!("nfrs run: {}: receive: {e}", s.name);
+                        break;
+                    }
+                };
+                if n > buf.len() || n < 14 {
+                    continue;
+                }
+                live.now = start.elapsed().as_nanos() as u64;
+                frame_in(live, socks, &mut neigh, dev, &buf[..n], &mut tx, &mut stats);
+            }
+        }
+        if ready[socks.len()] {
+            while let Ok(n) = (&*wake).read(&mut wbuf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        while let Ok((job, reply)) = jobs.try_recv() {
+            live.now = start.elapsed().as_nanos() as u64;
+            let _ = reply.send(job(live));
+        }
+        if live.now.saturating_sub(last_gc) >= 1_000_000_000 {
+            last_gc = live.now;
+            if let Some(ct) = live.engine.ct.as_mut() {
+                ct.expire(live.now, &mut |_, _| {});
+            }
+            neigh.expire(live.now);
+        }
+    }
+    if stats.local_dropped > 0 {
+        eprintln!(
+            "nfrs run: {} packets for the host itself were dropped (no TAP yet)",
+            stats.local_dropped
+        );
+    }
+    Ok(())
+}
+
+/// One received frame.
+fn frame_in(
+    live: &mut Live,
+    socks: &[PacketSocket],
+    neigh: &mut Neighbours,
+    dev: usize,
+    frame: &[u8],
+    tx: &mut Vec<u8>,
+    stats: &mut Stats,
+) {
+    let me = socks[dev].mac;
+    // Only frames for us, broadcasts and multicasts (the NIC's own filter, as the kernel sees).
+    if frame[0..6] != me && frame[0] & 1 == 0 {
+        return;
+    }
+    let now = live.now;
+    match u16::from_be_bytes([frame[12], frame[13]]) {
+        arp::ETH_P_ARP => {
+            let Some(a) = arp::parse(frame) else { return };
+            let ours = live.engine.host.ifaces[dev]
+                .addrs
+                .iter()
+                .any(|&(x, _)| x == a.tpa);
+            if !ours || a.spa == 0 {
+                return;
+            }
+            let held = neigh.learn(dev, a.spa, a.sha, now);
+            if a.op == 1 {
+                let _ = socks[dev].send(&arp::reply(me, &a));
+            }
+            for ip in held {
+                send_ip(socks, dev, a.sha, &ip, tx);
+            }
+        }
+        0x0800 => {
+            let mut mac = [0u8; 14];
+            mac.copy_from_slice(&frame[..14]);
+            live.engine.events.clear();
+            live.engine.receive(dev, frame[14..].to_vec(), mac, now);
+            let mut evs = std::mem::take(&mut live.engine.events);
+            for ev in evs.drain(..) {
+                match ev {
+                    Ev::Out { dev, ip, .. } => out(live, socks, neigh, dev, &ip, tx),
+                    Ev::Local { .. } => stats.local_dropped += 1,
+                    Ev::Log { text, .. } => eprintln!("{text}"),
+                    Ev::Queued => {}
+                }
+            }
+            live.engine.events = evs;
+        }
+        _ => {}
+    }
+}
+
+/// Sends an IPv4 packet the engine emitted on `dev`, resolving its next hop.
+fn out(
+    live: &mut Live,
+    socks: &[PacketSocket],
+    neigh: &mut Neighbours,
+    dev: usize,
+    ip: &[u8],
+    tx: &mut Vec<u8>,
+) {
+    if dev >= socks.len() || ip.len() < 20 {
+        return;
+    }
+    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    let h = &live.engine.host;
+    if dst == u32::MAX || h.is_broadcast(dst) || dst >> 28 == 0xe {
+        // Broadcast, or multicast mapped onto 01:00:5e (RFC 1112).
+        let mac = if dst >> 28 == 0xe {
+            [
+                0x01,
+                0,
+                0x5e,
+                (dst >> 16) as u8 & 0x7f,
+                (dst >> 8) as u8,
+                dst as u8,
+            ]
+        } else {
+            [0xff; 6]
+        };
+        return send_ip(socks, dev, mac, ip, tx);
+    }
+    let nexthop = match h.lookup(dst) {
+        Some((d, via)) if d == dev => via,
+        _ => dst,
+    };
+    match neigh.resolve(dev, nexthop, ip, live.now) {
+        Resolve::Mac(m) => send_ip(socks, dev, m, ip, tx),
+        Resolve::Ask => {
+            let src = h.source_for(dev, nexthop);
+            let _ = socks[dev].send(&arp::request(socks[dev].mac, src, nexthop));
+        }
+        Resolve::Wait => {}
+    }
+}
+
+fn send_ip(socks: &[PacketSocket], dev: usize, dst: [u8; 6], ip: &[u8], tx: &mut Vec<u8>) {
+    tx.clear();
+    tx.extend_from_slice(&dst);
+    tx.extend_from_slice(&socks[dev].mac);
+    tx.extend_from_slice(&[0x08, 0x00]);
+    tx.extend_from_slice(ip);
+    if let Err(e) = socks[dev].send(tx) {
+        eprintln!("nfrs run: {}: send: {e}", socks[dev].name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_file_round_trip_and_errors() {
+        let d = std::env::temp_dir().join(format!("nfrs-sysctl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        assert!(load_sysctls(&d).unwrap().is_empty());
+        let mut m = BTreeMap::new();
+        m.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        m.insert(
+            "net.netfilter.nf_conntrack_max".to_string(),
+            "10".to_string(),
+        );
+        save_sysctls(&d, &m).unwrap();
+        assert_eq!(load_sysctls(&d).unwrap(), m);
+        std::fs::write(d.join(SYSCTL_FILE), "x = 1\nbroken\n").unwrap();
+        assert!(load_sysctls(&d).unwrap_err().contains(":2:"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn engine(rules: &str) -> Engine {
+        let h = hostfile::parse(
+            "[[interface]]\nname = \"a\"\naddress = \"10.0.0.1/24\"\n[[interface]]\nname = \"b\"\naddress = \"10.0.1.1/24\"\n[sysctl]\n\"net.ipv4.ip_forward\" = \"1\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
+        Engine::new(
+            HostNet::new(&h.host).unwrap(),
+            rs,
+            &h.host.effective_sysctls(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn swap_keeps_connections() {
+        let ct_rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT\nCOMMIT\n";
+        let mut e = engine(ct_rules);
+        // A UDP packet 10.0.0.2:1000 -> 10.0.1.2:53 creates a connection.
+        let l = nfrs_wire::line::parse_input_line("0 a udp 10.0.0.2:1000 > 10.0.1.2:53").unwrap();
+        let ip = nfrs_wire::build::build_ipv4(&l.spec, &Default::default()).unwrap();
+        // Ethernet header: to interface a's MAC from its default neighbour, IPv4.
+        let eth = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 1, 1, 8, 0];
+        e.receive(0, ip, eth, 1_000);
+        assert!(
+            matches!(e.events.first(), Some(Ev::Out { dev: 1, .. })),
+            "{:?}",
+            e.events
+        );
+        assert_eq!(cmds::conntrack(&mut e, &["-C".into()], 2_000).stdout, "1\n");
+        let dropping = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n";
+        swap_engine(&mut e, engine(dropping), CtConfig::default());
+        assert_eq!(cmds::conntrack(&mut e, &["-C".into()], 3_000).stdout, "1\n");
+        let l = cmds::conntrack(&mut e, &["-L".into()], 3_000);
+        assert!(l.stdout.starts_with("udp      17 "), "{}", l.stdout);
+        assert!(l.stderr.contains("1 flow entries have been shown."));
+        let d = cmds::conntrack(&mut e, &["-D".into(), "-p".into(), "tcp".into()], 3_000);
+        assert_eq!(d.code, 1);
+        let d = cmds::conntrack(&mut e, &["-D".into(), "--dport".into(), "53".into()], 3_000);
+        assert_eq!(d.code, 0);
+        assert!(d.stderr.contains("1 flow entries have been deleted."));
+        assert_eq!(cmds::conntrack(&mut e, &["-C".into()], 3_000).stdout, "0\n");
+        let f = cmds::conntrack(&mut e, &["-F".into()], 3_000);
+        assert!(f
+            .stderr
+            .ends_with("connection tracking table has been emptied.\n"));
+        let bad = cmds::conntrack(&mut e, &["-E".into()], 3_000);
+        assert_eq!(bad.code, 2);
+        assert!(bad.stderr.contains("`-E'"));
+    }
+}

@@ -1,0 +1,178 @@
+//! The live host file: the scenario format's host tables (`[[interface]]`, `[[route]]`,
+//! `[[neighbour]]`, `[sysctl]`, `[[listen]]`, parsed by nfrs-scenario so replay and live share
+//! one host model) plus a `[live]` table of daemon settings.
+
+use nfrs_scenario::Host;
+use std::path::Path;
+
+/// The daemon's own settings (`[live]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveOpts {
+    /// `mode`: only `"routed"` exists so far.
+    pub mode: String,
+    /// `control_group`: a group (name or number) whose members may use the control socket
+    /// beside root.
+    pub control_group: Option<u32>,
+}
+
+/// A parsed host file.
+#[derive(Clone, Debug)]
+pub struct HostFile {
+    /// The host.
+    pub host: Host,
+    /// The `[live]` settings.
+    pub live: LiveOpts,
+}
+
+/// Looks a group up by name in /etc/group (or takes a number).
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
+}
+
+/// Parses host file text; `path` names it in errors.
+pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
+    let err = |m: String| format!("{}: {m}", path.display());
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| err(e.message().to_string()))?;
+    for k in [
+        "packets",
+        "pcap",
+        "pcap_dev",
+        "pcap_ingress",
+        "rules",
+        "rules_file",
+    ] {
+        if table.contains_key(k) {
+            return Err(err(format!(
+                "`{k}` has no meaning in a live host file (rules live in the store)"
+            )));
+        }
+    }
+    if table.contains_key("bridge") {
+        return Err(err(
+            "`[[bridge]]`: bridge mode is not supported by nfrs run yet".into(),
+        ));
+    }
+    let mut live = LiveOpts {
+        mode: "routed".into(),
+        control_group: None,
+    };
+    if let Some(v) = table.remove("live") {
+        let toml::Value::Table(t) = v else {
+            return Err(err("`live` must be a table".into()));
+        };
+        for (k, v) in t {
+            match (k.as_str(), v) {
+                ("mode", toml::Value::String(m)) => {
+                    if m != "routed" {
+                        return Err(err(format!(
+                            "[live] mode `{m}` is not supported (only `routed` so far)"
+                        )));
+                    }
+                    live.mode = m;
+                }
+                ("control_group", toml::Value::String(g)) => {
+                    live.control_group = Some(
+                        group_id(&g).ok_or_else(|| err(format!("[live] unknown group `{g}`")))?,
+                    );
+                }
+                ("control_group", toml::Value::Integer(g))
+                    if (0..=u32::MAX as i64).contains(&g) =>
+                {
+                    live.control_group = Some(g as u32)
+                }
+                (k, v) => return Err(err(format!("[live] unknown key or bad value `{k} = {v}`"))),
+            }
+        }
+    }
+    if !table.contains_key("description") {
+        table.insert("description".into(), "live host".into());
+    }
+    let text = toml::to_string(&table).map_err(|e| err(e.to_string()))?;
+    let sc = nfrs_scenario::parse(&text, path).map_err(|e| {
+        // Line numbers refer to the re-serialised text; the message names the key.
+        format!("{}: {}", path.display(), e.msg)
+    })?;
+    if sc.host.interfaces.is_empty() {
+        return Err(err("no [[interface]]: nfrs run needs at least one".into()));
+    }
+    Ok(HostFile {
+        host: sc.host,
+        live,
+    })
+}
+
+/// Reads and parses a host file.
+pub fn load(path: &Path) -> Result<HostFile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    parse(&text, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GW: &str = r#"
+[[interface]]
+name = "lan0"
+address = "10.0.1.1/24"
+
+[[interface]]
+name = "wan0"
+address = "198.51.100.2/24"
+
+[[route]]
+to = "default"
+via = "198.51.100.1"
+dev = "wan0"
+
+[sysctl]
+"net.ipv4.ip_forward" = "1"
+
+[live]
+mode = "routed"
+control_group = 0
+"#;
+
+    #[test]
+    fn host_tables_and_live_keys() {
+        let h = parse(GW, Path::new("gw.toml")).unwrap();
+        assert_eq!(h.host.interfaces.len(), 2);
+        assert_eq!(h.host.interfaces[1].name, "wan0");
+        assert_eq!(h.host.routes.len(), 1);
+        assert_eq!(h.host.sysctl("net.ipv4.ip_forward"), Some("1"));
+        assert_eq!(h.live.control_group, Some(0));
+        assert_eq!(h.live.mode, "routed");
+    }
+
+    #[test]
+    fn refusals_name_the_key() {
+        let cases = [
+            ("packets = \"x\"\n", "`packets`"),
+            ("[live]\nmode = \"bridge\"\n", "mode `bridge`"),
+            ("[live]\nspeed = 3\n", "`speed = 3`"),
+            (
+                "[live]\ncontrol_group = \"no-such-group-xyz\"\n",
+                "unknown group",
+            ),
+            ("[[bridge]]\nname = \"br0\"\nports = []\n", "bridge mode"),
+            ("[[interface]]\nname = \"a\"\ncolour = 1\n", "colour"),
+            ("x = [\n", "gw.toml"),
+            ("[sysctl]\n", "no [[interface]]"),
+        ];
+        for (text, want) in cases {
+            let e = parse(text, Path::new("gw.toml")).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Raw AF_PACKET sockets bound to one interface: plain `recv`/`send` per frame (no ring yet).
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+const ETH_P_ALL: u16 = 0x0003;
+
+/// A raw packet socket on one interface.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+    /// The interface's name.
+    pub name: String,
+    /// Its kernel index.
+    pub ifindex: i32,
+    /// Its MAC (read from sysfs).
+    pub mac: [u8; 6],
+}
+
+/// The interface's MAC as sysfs shows it.
+pub fn interface_mac(name: &str) -> io::Result<[u8; 6]> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))?;
+    nfrs_scenario::host::parse_mac(text.trim()).map_err(io::Error::other)
+}
+
+/// The interface's index, or an error naming it.
+pub fn interface_index(name: &str) -> io::Result<i32> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .map_err(|e| io::Error::new(e.kind(), format!("interface `{name}`: {e}")))?;
+    text.trim()
+        .parse()
+        .map_err(|_| io::Error::other(format!("interface `{name}`: bad ifindex")))
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl PacketSocket {
+    /// Opens a non-blocking raw socket bound to interface `name` that does not see the frames
+    /// it sends itself.
+    pub fn open(name: &str) -> io::Result<PacketSocket> {
+        let ifindex = interface_index(name)?;
+        let mac = interface_mac(name)?;
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                i32::from(ETH_P_ALL.to_be()),
+            )
+        })?;
+        // SAFETY: `raw` is a fresh descriptor we exclusively own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_ifindex = ifindex;
+        // SAFETY: the pointer and length describe `sll`, alive for the call.
+        cvt(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        })?;
+        let one: libc::c_int = 1;
+        // SAFETY: the pointer and length describe `one`, alive for the call.
+        cvt(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_IGNORE_OUTGOING,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        })?;
+        Ok(PacketSocket {
+            fd,
+            name: name.to_string(),
+            ifindex,
+            mac,
+        })
+    }
+
+    /// Receives one frame into `buf`; `Ok(None)` when none is waiting.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        // SAFETY: `buf` is valid for writes of its length for the call.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            };
+        }
+        Ok(Some(n as usize))
+    }
+
+    /// Sends one whole frame.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: `frame` is valid for reads of its length for the call.
+        let n = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl AsRawFd for PacketSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Waits until one of `fds` is readable or `timeout_ms` passes; returns the readable flags.
+pub fn poll_readable(fds: &[RawFd], ready: &mut Vec<bool>, timeout_ms: i32) -> io::Result<()> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `p` is a valid array of `p.len()` pollfd entries for the call.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    ready.clear();
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            ready.resize(fds.len(), false);
+            return Ok(());
+        }
+        return Err(e);
+    }
+    ready.extend(
+        p.iter()
+            .map(|x| x.revents & (libc::POLLIN | libc::POLLERR) != 0),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_interface_is_named() {
+        let e = PacketSocket::open("nfrs-no-such0").unwrap_err();
+        assert!(e.to_string().contains("nfrs-no-such0"), "{e}");
+    }
+
+    #[test]
+    fn loopback_mac_and_index() {
+        assert_eq!(interface_mac("lo").unwrap(), [0; 6]);
+        assert!(interface_index("lo").unwrap() >= 1);
+    }
+}
