@@ -293,3 +293,58 @@ fn test_concurrent_appends_all_land() {
     );
     let _ = std::fs::remove_dir_all(&store);
 }
+
+/// tests/data/sequences.tsv (recorded by crates/rules/scripts/record-sequences.sh from
+/// iptables-legacy 1.8.9): a long sequence of commands on one ruleset — numbering, -Z, -E,
+/// -X, policies with counters, -S/-L with -Z and -v, lossy save forms followed by -D — replayed
+/// on one store with the same output, exit codes and final iptables-save -c.
+#[test]
+fn test_recorded_sequence() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sequences.tsv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let store = std::env::temp_dir().join(format!("nfrs-seq-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store);
+    let mut failures = Vec::new();
+    for line in text.lines().skip(1) {
+        let cells: Vec<String> = line.splitn(3, '\t').map(unesc).collect();
+        let (args, rc, want) = (&cells[0], &cells[1], &cells[2]);
+        let (tool, argv): (&str, Vec<String>) = if args == "SAVE" {
+            ("iptables-save", vec!["-c".to_string()])
+        } else {
+            ("iptables", shell_split(args))
+        };
+        // stdout and stderr interleaved as the recorder captured them (2>&1).
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("\"$0\" \"$@\" 2>&1")
+            .arg(env!("CARGO_BIN_EXE_nfrs"))
+            .arg(tool)
+            .args(&argv)
+            .env("NFRS_STORE", &store)
+            .output()
+            .unwrap();
+        let mut got = String::from_utf8_lossy(&o.stdout).into_owned();
+        if args == "SAVE" {
+            got = got
+                .lines()
+                .filter(|l| !l.starts_with("# "))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
+        let got_rc = o.status.code().unwrap_or(-1).to_string();
+        if &got != want || &got_rc != rc {
+            failures.push(format!(
+                "{args}: rc {got_rc} want {rc}\n   got  {got:?}\n   want {want:?}"
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&store);
+    for f in &failures {
+        eprintln!("FAIL {f}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} sequence steps differ",
+        failures.len()
+    );
+}

@@ -48,6 +48,8 @@ pub enum Errno {
     BadRule,
     /// EEXIST as -E reports it: "File exists."
     FileExists,
+    /// Rule number past the end for -Z CHAIN NUM.
+    CounterIndex,
 }
 
 impl Errno {
@@ -67,6 +69,7 @@ impl Errno {
             Errno::ReplaceIndex => "Index of replacement too big.",
             Errno::BadRule => "Bad rule (does a matching rule exist in that chain?).",
             Errno::FileExists => "File exists.",
+            Errno::CounterIndex => "Index of counter too big.",
         }
     }
 }

@@ -232,7 +232,7 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
                     r.counters = Counters::default();
                     Ok(())
                 } else {
-                    Err(Error::kernel(Errno::NoEnt))
+                    Err(Error::kernel(Errno::CounterIndex))
                 }
             };
             if c.chain.is_empty() {
@@ -316,6 +316,14 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
             let chain = (!c.chain.is_empty()).then_some(c.chain.as_str());
             out.output = crate::save::list_rules(table, chain, c.rulenum, c.verbose);
             if c.zero_too {
+                if c.verbose {
+                    for ch in crate::save::ordered_chains(table) {
+                        if chain.is_none_or(|n| n == ch.name) {
+                            out.output
+                                .push_str(&format!("Zeroing chain `{}'\n", ch.name));
+                        }
+                    }
+                }
                 zero_all(table, chain);
             }
         }

@@ -357,7 +357,10 @@ impl<'a> Parser<'a> {
 
     fn set_command(&mut self, c: Cmd, invert: bool) -> Result<()> {
         if let Some(old) = self.cmd {
-            let ok = matches!((old, c), (Cmd::List, Cmd::Zero) | (Cmd::Zero, Cmd::List));
+            let ok = matches!(
+                (old, c),
+                (Cmd::List | Cmd::ListRules, Cmd::Zero) | (Cmd::Zero, Cmd::List | Cmd::ListRules)
+            );
             if !ok {
                 return Err(Error::param(format!(
                     "Cannot use -{} with -{}",
@@ -366,8 +369,8 @@ impl<'a> Parser<'a> {
                 )));
             }
             self.zero_too = true;
-            if c == Cmd::List {
-                self.cmd = Some(Cmd::List);
+            if matches!(c, Cmd::List | Cmd::ListRules) {
+                self.cmd = Some(c);
             }
             return Ok(());
         }
