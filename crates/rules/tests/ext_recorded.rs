@@ -383,6 +383,29 @@ fn test_measured_extension_edge_cases() {
                         fails.push(format!("`{a}` save form `{line}` restores as {back:?}"));
                     }
                 }
+                // The nfrs store (lossless save form, read back by restore) must give back
+                // equal rules, or a later -D/-C with the original arguments would fail.
+                let mut rs = nfrs_rules::Ruleset::default();
+                let kind = TableKind::from_name(t).unwrap();
+                rs.table_mut(kind)
+                    .chain_mut(c)
+                    .unwrap()
+                    .rules
+                    .extend(rules.iter().cloned());
+                let text = save::save_store(&rs);
+                let mut back = nfrs_rules::Ruleset::default();
+                let opts = nfrs_rules::restore::RestoreOpts::default();
+                match nfrs_rules::restore::restore(&mut back, &text, &opts) {
+                    Ok(()) => {
+                        let got = &back.table(kind).unwrap().chain(c).unwrap().rules;
+                        let same = got.len() == rules.len()
+                            && got.iter().zip(&rules).all(|(x, y)| x.same_as(y));
+                        if !same {
+                            fails.push(format!("`{a}` store form {text:?} loads back different"));
+                        }
+                    }
+                    Err(e) => fails.push(format!("`{a}` store form {text:?} fails: {e:?}")),
+                }
                 for (col, numeric) in [("L_n_tail", true), ("L_tail", false)] {
                     let got: Vec<String> = rules.iter().map(|r| printed(r, numeric)).collect();
                     let want: Vec<&str> = row[col].split('\n').collect();

@@ -198,6 +198,18 @@ impl Extension for ConnmarkTarget {
         self.push_shift(out, "--");
     }
 
+    /// The store keeps what iptables-save drops: --nfmask in set mode and a zero shift's
+    /// direction (the kernel keeps both, so -D needs them).
+    fn save_store(&self, ip: &IpSpec, out: &mut String) {
+        self.save(ip, out);
+        if self.mode == Mode::Set && self.nfmask != u32::MAX {
+            out.push_str(&format!(" --nfmask 0x{:x}", self.nfmask));
+        }
+        if self.shift_bits == 0 && self.shift_dir == Shift::Right {
+            out.push_str(" --right-shift-mark 0");
+        }
+    }
+
     fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
         let (mark, ct, nf) = (self.ctmark, self.ctmask, self.nfmask);
         let text = match self.mode {

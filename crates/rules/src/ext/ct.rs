@@ -85,6 +85,38 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 impl Ct {
+    /// The store's zone items: every direction flag and the mark flag and the zone number,
+    /// which `--zone N` alone cannot always express.
+    fn push_store_zone(&self, out: &mut String) {
+        let value = |mark: bool| {
+            if mark {
+                "mark".to_string()
+            } else {
+                self.zone.to_string()
+            }
+        };
+        let mark = self.flags & ZONE_MARK != 0;
+        let mut dirs = Vec::new();
+        if self.flags & ZONE_DIR_ORIG != 0 {
+            dirs.push("--zone-orig");
+        }
+        if self.flags & ZONE_DIR_REPL != 0 {
+            dirs.push("--zone-reply");
+        }
+        if dirs.is_empty() {
+            if mark || self.zone != 0 {
+                out.push_str(&format!(" --zone {}", value(mark)));
+            }
+            return;
+        }
+        out.push_str(&format!(" {} {}", dirs[0], value(mark)));
+        if let Some(d) = dirs.get(1) {
+            out.push_str(&format!(" {d} {}", self.zone));
+        } else if mark && self.zone != 0 {
+            out.push_str(&format!(" --zone {}", self.zone));
+        }
+    }
+
     fn push(&self, out: &mut String, p: &str) {
         if self.flags & NOTRACK != 0 {
             out.push_str(&format!(" {p}notrack"));
@@ -183,6 +215,28 @@ impl Extension for Ct {
 
     fn save(&self, _ip: &IpSpec, out: &mut String) {
         self.push(out, "--");
+    }
+
+    /// Like save, but quoting names and keeping every zone flag.
+    fn save_store(&self, _ip: &IpSpec, out: &mut String) {
+        if self.flags & NOTRACK != 0 {
+            out.push_str(" --notrack");
+        }
+        if !self.helper.is_empty() {
+            out.push_str(" --helper");
+            super::helper::push_save_string(out, &self.helper);
+        }
+        if !self.timeout.is_empty() {
+            out.push_str(" --timeout");
+            super::helper::push_save_string(out, &self.timeout);
+        }
+        if self.ct_events != 0 {
+            push_events(out, "--ctevents", CT_EVENTS, self.ct_events);
+        }
+        if self.exp_events != 0 {
+            push_events(out, "--expevents", EXP_EVENTS, self.exp_events);
+        }
+        self.push_store_zone(out);
     }
 
     fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {

@@ -470,15 +470,46 @@ impl Extension for Hashlimit {
     }
 
     fn save(&self, _ip: &IpSpec, out: &mut String) {
+        self.push_save(out, false);
+    }
+
+    /// Quotes the name when needed and keeps a rate interval without rate-match.
+    fn save_store(&self, _ip: &IpSpec, out: &mut String) {
+        self.push_save(out, true);
+    }
+
+    fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
+        self.push_print(out);
+    }
+}
+
+impl Hashlimit {
+    fn push_save(&self, out: &mut String, store: bool) {
         out.push_str(if self.mode & INVERT != 0 {
             " --hashlimit-above"
         } else {
             " --hashlimit-upto"
         });
         let quantum = if self.mode & BYTES != 0 {
-            push_bytes(out, self.avg, self.burst, "--hashlimit-")
+            if store && self.burst != 0 {
+                // iptables rounds the byte burst down to its unit, which may read back as a
+                // smaller burst; the store writes the exact byte count.
+                push_bytes(out, self.avg, 0, "");
+                let bytes = cost_to_bytes(self.avg).wrapping_mul(self.burst);
+                out.push_str(&format!(" --hashlimit-burst {bytes}b"));
+                60 * 1000
+            } else {
+                push_bytes(out, self.avg, self.burst, "--hashlimit-")
+            }
         } else {
-            let q = push_rate(out, self.avg);
+            let exact = if store { self.exact_rate() } else { None };
+            let q = match exact {
+                Some((n, unit, secs)) => {
+                    out.push_str(&format!(" {n}/{unit}"));
+                    u64::from(secs) * 1000
+                }
+                None => push_rate(out, self.avg),
+            };
             out.push_str(&format!(" --hashlimit-burst {}", self.burst));
             q
         };
@@ -486,11 +517,42 @@ impl Extension for Hashlimit {
             out.push_str(" --hashlimit-mode");
             push_mode(out, self.mode, ',');
         }
-        out.push_str(&format!(" --hashlimit-name {}", self.name));
+        out.push_str(" --hashlimit-name");
+        if store {
+            super::helper::push_save_string(out, &self.name);
+        } else {
+            out.push_str(&format!(" {}", self.name));
+        }
         self.push_tail(out, quantum, "--hashlimit-");
+        // With rate-match an interval left out reads back as the unit's seconds: explicit.
+        if store && self.mode & RATE_MATCH != 0 && self.interval == 1 {
+            out.push_str(" --hashlimit-rate-interval 1");
+        }
+        // The kernel keeps a rate interval given without --hashlimit-rate-match (it shows
+        // in -L); iptables-save drops it, the store keeps it.
+        if store && self.mode & RATE_MATCH == 0 && self.interval != 0 {
+            out.push_str(&format!(" --hashlimit-rate-interval {}", self.interval));
+        }
     }
 
-    fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
+    /// A packet rate `N/unit` (and the unit's seconds) that reads back as exactly this avg,
+    /// also through rate-match's division by the unit, when one exists.
+    fn exact_rate(&self) -> Option<(u64, &'static str, u32)> {
+        let rm = self.mode & RATE_MATCH != 0;
+        [("sec", 1u32), ("min", 60), ("hour", 3600), ("day", 86400)]
+            .into_iter()
+            .find_map(|(name, mu)| {
+                let m = SCALE * u64::from(mu);
+                let div = if rm { u64::from(mu) } else { 1 };
+                // floor(m / n) must land in [avg * div, avg * div + div - 1].
+                let hi = self.avg.checked_mul(div)?.checked_add(div - 1)?;
+                let n = m / (hi + 1) + 1;
+                let got = m / n / div;
+                (got == self.avg).then_some((n, name, mu))
+            })
+    }
+
+    fn push_print(&self, out: &mut String) {
         out.push_str(if self.mode & INVERT != 0 {
             " limit: above"
         } else {

@@ -97,6 +97,21 @@ pub fn push_rate(out: &mut String, period: u32) {
     out.push_str(&format!(" {}/{name}", m / period));
 }
 
+/// A `N/unit` that reads back as exactly `period` (u32 arithmetic as [`parse_rate`]), when
+/// one exists: the store uses it where iptables' rounded print would not read back.
+pub fn exact_rate(period: u32) -> Option<(u32, &'static str)> {
+    if period == 0 {
+        return None;
+    }
+    [("sec", 1u32), ("min", 60), ("hour", 3600), ("day", 86400)]
+        .into_iter()
+        .find_map(|(name, mu)| {
+            let m = LIMIT_SCALE * mu;
+            let n = m / (period + 1) + 1;
+            (m / n == period).then_some((n, name))
+        })
+}
+
 /// The kernel's user2credits with HZ=250 (CREDITS_PER_JIFFY = 128): the same product 32000
 /// as HZ=1000, so the overflow test below holds for both.
 fn user2credits(user: u32) -> u64 {
@@ -164,6 +179,32 @@ impl Extension for Limit {
         }
     }
 
+    /// iptables prints the rate rounded (`--limit 961/min` saves as `16/sec`, which reads
+    /// back as another rate); the store writes a form that reads back exactly.
+    fn save_store(&self, ip: &IpSpec, out: &mut String) {
+        let mut printed = String::new();
+        push_rate(&mut printed, self.avg);
+        let reads_back = printed.trim_start().split_once('/').and_then(|(n, u)| {
+            let unit = match u {
+                "sec" => 1,
+                "min" => 60,
+                "hour" => 3600,
+                _ => 86400,
+            };
+            let n: u32 = n.parse().ok()?;
+            (n != 0).then(|| LIMIT_SCALE * unit / n)
+        }) == Some(self.avg);
+        match exact_rate(self.avg).filter(|_| !reads_back) {
+            Some((n, unit)) => {
+                out.push_str(&format!(" --limit {n}/{unit}"));
+                if self.burst != DEFAULT_BURST {
+                    out.push_str(&format!(" --limit-burst {}", self.burst));
+                }
+            }
+            None => self.save(ip, out),
+        }
+    }
+
     fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
         out.push_str(" limit: avg");
         push_rate(out, self.avg);
@@ -173,6 +214,7 @@ impl Extension for Limit {
 
 #[cfg(test)]
 mod tests {
+    use super::Extension;
     use crate::error::ErrorKind;
     use crate::model::{Table, TableKind};
     use crate::parse::parse_rule;
@@ -246,6 +288,28 @@ mod tests {
             err(&["--limit-burst", "10001"]),
             "limit: bad value for option \"--limit-burst\", or out of range (0-10000).\n"
         );
+    }
+
+    #[test]
+    fn test_store_form_reads_back() {
+        for rate in ["961/min", "1201/min", "3/min", "7/day", "9999/sec"] {
+            let r = parse_rule(
+                TableKind::Filter,
+                "INPUT",
+                &["-m", "limit", "--limit", rate],
+            )
+            .unwrap();
+            let crate::ext::Match::Limit(l) = &r.matches[0] else {
+                panic!()
+            };
+            let mut s = String::new();
+            l.save_store(&r.ip, &mut s);
+            let args: Vec<&str> = s.split_whitespace().collect();
+            let mut v = vec!["-m", "limit"];
+            v.extend(args);
+            let back = parse_rule(TableKind::Filter, "INPUT", &v).unwrap();
+            assert!(back.same_as(&r), "{rate}: {s}");
+        }
     }
 
     #[test]

@@ -227,36 +227,13 @@ impl Extension for Recent {
     }
 
     fn save(&self, _ip: &IpSpec, out: &mut String) {
-        if self.invert {
-            out.push_str(" !");
-        }
-        for (bit, name) in [
-            (SET, "set"),
-            (CHECK, "rcheck"),
-            (UPDATE, "update"),
-            (REMOVE, "remove"),
-        ] {
-            if self.check_set & bit != 0 {
-                out.push_str(&format!(" --{name}"));
-            }
-        }
-        if self.seconds != 0 {
-            out.push_str(&format!(" --seconds {}", self.seconds as i32));
-        }
-        if self.check_set & REAP != 0 {
-            out.push_str(" --reap");
-        }
-        if self.hit_count != 0 {
-            out.push_str(&format!(" --hitcount {}", self.hit_count as i32));
-        }
-        if self.check_set & TTL != 0 {
-            out.push_str(" --rttl");
-        }
-        out.push_str(&format!(" --name {} --mask {}", self.name, self.mask));
-        out.push_str(match self.side {
-            Side::Source => " --rsource",
-            Side::Dest => " --rdest",
-        });
+        self.push_save(out, false);
+    }
+
+    /// The store prints counts unsigned and quotes the name when needed (iptables-save prints
+    /// `%d` and the bare name, which do not always read back).
+    fn save_store(&self, _ip: &IpSpec, out: &mut String) {
+        self.push_save(out, true);
     }
 
     fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
@@ -292,6 +269,55 @@ impl Extension for Recent {
             Side::Dest => " side: dest",
         });
         out.push_str(&format!(" mask: {}", self.mask));
+    }
+}
+
+impl Recent {
+    fn push_save(&self, out: &mut String, store: bool) {
+        // iptables prints the counts with %d (negative from 2^31 on).
+        let num = |v: u32| {
+            if store {
+                v.to_string()
+            } else {
+                (v as i32).to_string()
+            }
+        };
+        if self.invert {
+            out.push_str(" !");
+        }
+        for (bit, name) in [
+            (SET, "set"),
+            (CHECK, "rcheck"),
+            (UPDATE, "update"),
+            (REMOVE, "remove"),
+        ] {
+            if self.check_set & bit != 0 {
+                out.push_str(&format!(" --{name}"));
+            }
+        }
+        if self.seconds != 0 {
+            out.push_str(&format!(" --seconds {}", num(self.seconds)));
+        }
+        if self.check_set & REAP != 0 {
+            out.push_str(" --reap");
+        }
+        if self.hit_count != 0 {
+            out.push_str(&format!(" --hitcount {}", num(self.hit_count)));
+        }
+        if self.check_set & TTL != 0 {
+            out.push_str(" --rttl");
+        }
+        out.push_str(" --name");
+        if store {
+            super::helper::push_save_string(out, &self.name);
+        } else {
+            out.push_str(&format!(" {}", self.name));
+        }
+        out.push_str(&format!(" --mask {}", self.mask));
+        out.push_str(match self.side {
+            Side::Source => " --rsource",
+            Side::Dest => " --rdest",
+        });
     }
 }
 
