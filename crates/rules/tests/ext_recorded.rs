@@ -362,12 +362,15 @@ fn test_measured_extension_edge_cases() {
                 // without --rate-match, CT zone flags). Counts of 2^31 and above save as
                 // negative numbers (printf %d) that iptables itself cannot read back.
                 for line in &s {
-                    // (recent and hashlimit print names unquoted, so a name with a blank does not
-                    // restore in iptables either.)
-                    if line.contains(" --seconds -")
-                        || line.contains(" --hitcount -")
-                        || (line.contains("-m recent") && a.contains("--name '"))
-                        || a.contains("--hashlimit-name '")
+                    // (recent, hashlimit and physdev print names unquoted, so an empty name or one with a
+                    // blank does not restore in iptables either.)
+                    let bare_blank = shell_split(a)
+                        .iter()
+                        .any(|w| w.is_empty() || w.contains(' '))
+                        && ["-m recent", "-m hashlimit", "-m physdev"]
+                            .iter()
+                            .any(|m| line.contains(m));
+                    if line.contains(" --seconds -") || line.contains(" --hitcount -") || bare_blank
                     {
                         continue;
                     }

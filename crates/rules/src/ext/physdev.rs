@@ -40,18 +40,41 @@ fn parse_iface(s: &str) -> Result<String> {
 
 impl Physdev {
     fn push(&self, out: &mut String) {
+        self.push_as(out, false);
+    }
+
+    /// `store`: quote names that need it (iptables prints them bare, even empty or with a
+    /// blank, which then do not read back).
+    fn push_as(&self, out: &mut String, store: bool) {
+        let name = |n: &str| {
+            if store {
+                let mut q = String::new();
+                super::helper::push_save_string(&mut q, n);
+                q
+            } else {
+                format!(" {n}")
+            }
+        };
         let inv = |f: u8| if self.invert & f != 0 { " !" } else { "" };
         if self.bitmask & OP_ISIN != 0 {
             out.push_str(&format!("{} --physdev-is-in", inv(OP_ISIN)));
         }
         if self.bitmask & OP_IN != 0 {
-            out.push_str(&format!("{} --physdev-in {}", inv(OP_IN), self.in_dev));
+            out.push_str(&format!(
+                "{} --physdev-in{}",
+                inv(OP_IN),
+                name(&self.in_dev)
+            ));
         }
         if self.bitmask & OP_ISOUT != 0 {
             out.push_str(&format!("{} --physdev-is-out", inv(OP_ISOUT)));
         }
         if self.bitmask & OP_OUT != 0 {
-            out.push_str(&format!("{} --physdev-out {}", inv(OP_OUT), self.out_dev));
+            out.push_str(&format!(
+                "{} --physdev-out{}",
+                inv(OP_OUT),
+                name(&self.out_dev)
+            ));
         }
         if self.bitmask & OP_BRIDGED != 0 {
             out.push_str(&format!("{} --physdev-is-bridged", inv(OP_BRIDGED)));
@@ -116,6 +139,10 @@ impl Extension for Physdev {
 
     fn save(&self, _ip: &IpSpec, out: &mut String) {
         self.push(out);
+    }
+
+    fn save_store(&self, _ip: &IpSpec, out: &mut String) {
+        self.push_as(out, true);
     }
 
     fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {
