@@ -352,6 +352,28 @@ mod tests {
     }
 
     #[test]
+    fn only_the_first_4095_bytes_are_searched() {
+        let dcc = b"\x01DCC SEND f 167772162 5000 1\x01\n";
+        let mut p = b"PRIVMSG bob :".to_vec();
+        p.resize(MAX_SEARCH_SIZE - dcc.len() - 1, b'x');
+        p.extend_from_slice(b" :");
+        p.extend_from_slice(dcc);
+        // The message after the first " :" is text, not a DCC: nothing.
+        assert_eq!(offer(&p).0, None);
+        // The DCC right after the first " :", its newline at byte 4095 or beyond: not parsed.
+        let mut q = b"PRIVMSG bob :".to_vec();
+        q.extend_from_slice(&dcc[..dcc.len() - 1]);
+        let pad = MAX_SEARCH_SIZE - q.len();
+        // a long file name
+        q.splice(24..24, std::iter::repeat_n(b'y', pad));
+        q.push(b'\n');
+        assert_eq!(q.len(), MAX_SEARCH_SIZE + 1);
+        assert_eq!(offer(&q).0, None);
+        q.remove(24);
+        assert_eq!(offer(&q).0.map(|o| o.port), Some(5000));
+    }
+
+    #[test]
     fn resume_and_accept_ports() {
         let p = b"PRIVMSG al :\x01DCC ACCEPT file.txt 5000 4096\x01\r\n";
         let m = find_resume(p).unwrap();
