@@ -88,6 +88,11 @@ pub const GROUPS: &[Group] = &[
         run: crate::gateway::gateway_figures,
     },
     Group {
+        key: "classify",
+        about: "the ClassBench-style ACL as FORWARD classifier in nfrs-engine, 10k vs 10 rules, verdicts checked",
+        run: crate::gateway::classify_figures,
+    },
+    Group {
         key: "kube",
         about: "new connections through the kube-proxy ruleset (10k vs 10 services) in nfrs-engine",
         run: crate::gateway::kube_figures,
@@ -120,10 +125,6 @@ pub fn pending() -> Vec<Pending> {
         Pending {
             name: "kernel anchors of the gateway figures (issue 7 goals 1, 4, 6)".into(),
             why: "need the veth netns forwarding lab (later issue)".into(),
-        },
-        Pending {
-            name: "per-packet cost with the ClassBench ACL as a traffic classifier (issue 7 goal 2)".into(),
-            why: "needs a traffic mix drawn against the ACL; today the rule-count figure uses unmatched rules (worst case for linear evaluation)".into(),
         },
         Pending {
             name: "multi-core scaling (issue 7 goal 5)".into(),

@@ -482,6 +482,105 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
     });
 }
 
+/// The ACL as the FORWARD classifier: `trace` sent in from lan0, each checked against
+/// first-match linear evaluation (ACCEPT: out of wan0; DROP: nothing). Returns packets a second.
+fn classify_run(
+    rules: &[crate::gen::AclRule],
+    trace: &[crate::gen::AclPacket],
+) -> Result<f64, String> {
+    let g = crate::gen::render_acl(rules);
+    let mut lab = Lab::with_rules(&g.text, 0)?;
+    let (lan, wan) = (lab.lan, lab.wan);
+    let mut frames = Vec::with_capacity(trace.len());
+    for p in trace {
+        let spec = match p.proto {
+            6 => format!(
+                "tcp {}:{} > {}:{} flags=S seq=1 win=1024",
+                p.src, p.sport, p.dst, p.dport
+            ),
+            17 => format!("udp {}:{} > {}:{} len=8", p.src, p.sport, p.dst, p.dport),
+            _ => format!("icmp {} > {} type=8 code=0 id=1 seq=1", p.src, p.dst),
+        };
+        frames.push(lab.frame(lan, &spec)?);
+    }
+    let t0 = Instant::now();
+    let outs = syn_loop(&mut lab, &frames, wan);
+    let secs = t0.elapsed().as_secs_f64();
+    for (p, o) in trace.iter().zip(&outs) {
+        let expected = crate::gen::acl_verdict(rules, p);
+        if o.is_some() != expected {
+            return Err(format!(
+                "{p:?}: linear evaluation says {}, the engine {}",
+                if expected { "ACCEPT" } else { "DROP" },
+                if o.is_some() {
+                    "forwarded it"
+                } else {
+                    "did not forward it alone"
+                }
+            ));
+        }
+    }
+    Ok(trace.len() as f64 / secs)
+}
+
+/// The `classify` group: the ClassBench-style ACL as FORWARD classifier, 10k vs 10 rules, with
+/// traffic drawn against each ACL and every verdict checked against linear evaluation.
+pub fn classify_figures(cfg: &Config, report: &mut Report) {
+    let big = if cfg.quick { 500 } else { 10_000 };
+    let packets = if cfg.quick { 500 } else { 20_000 };
+    let runs = cfg.runs.unwrap_or(if cfg.quick { 1 } else { 3 }).max(1);
+    let big_rules = crate::gen::acl_rules(big, 1);
+    let small_rules = crate::gen::acl_rules(10, 1);
+    let big_trace = crate::gen::acl_trace(&big_rules, packets, 2);
+    let small_trace = crate::gen::acl_trace(&small_rules, packets, 2);
+    report.workloads.push(format!(
+        "classify: ClassBench-style ACL of {big} and of 10 rules in FORWARD (policy DROP), {packets} packets each drawn against its ACL, sent lan0 -> wan0; every verdict checked against first-match linear evaluation"
+    ));
+    let mut big_pps = Vec::new();
+    let mut ratios = Vec::new();
+    for _ in 0..runs {
+        match (
+            classify_run(&small_rules, &small_trace),
+            classify_run(&big_rules, &big_trace),
+        ) {
+            (Ok(s), Ok(l)) => {
+                big_pps.push(l / 1e6);
+                ratios.push(s / l);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                report.warnings.push(format!("classify: {e}"));
+                return;
+            }
+        }
+    }
+    let size = human_count(big);
+    let why = "anchor n/a: needs the veth netns forwarding lab (later issue)";
+    report.figures.push(Figure {
+        key: "classify",
+        name: format!("classifier pps, ClassBench ACL {size} rules"),
+        value: median(big_pps),
+        unit: "Mpps",
+        better: Better::Higher,
+        anchor: "n/a".into(),
+        anchor_value: None,
+        method: format!("median of {runs}"),
+        notes: vec![format!(
+            "no conntrack (the ACL needs none): each packet is classified by FORWARD alone; {why}"
+        )],
+    });
+    report.figures.push(Figure {
+        key: "classify",
+        name: format!("per-packet cost, ClassBench ACL {size} vs 10 rules"),
+        value: median(ratios),
+        unit: "x",
+        better: Better::Lower,
+        anchor: "n/a".into(),
+        anchor_value: None,
+        method: format!("median of {runs}"),
+        notes: vec!["time a packet with the large ACL and its traffic / with the 10-rule ACL and its traffic (issue 7 goal 2: <= 1.5x)".into()],
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,6 +604,13 @@ mod tests {
                 "{e}"
             ),
         }
+    }
+
+    #[test]
+    fn test_classifier_verdicts_match_linear_evaluation() {
+        let rules = crate::gen::acl_rules(200, 3);
+        let trace = crate::gen::acl_trace(&rules, 300, 4);
+        assert!(classify_run(&rules, &trace).unwrap() > 0.0);
     }
 
     #[test]

@@ -407,59 +407,213 @@ const PREFIX_LENS: [u32; 6] = [32, 24, 16, 8, 28, 0];
 const PREFIX_WEIGHTS: [u32; 6] = [35, 25, 10, 5, 5, 20];
 const WELL_KNOWN: [u16; 10] = [22, 25, 53, 80, 110, 123, 443, 993, 3306, 8080];
 
-fn port_spec(rng: &mut Rng) -> Option<String> {
+/// A port match drawn ClassBench-style: a well-known port, a short random range, the
+/// unprivileged range, or none.
+fn port_range(rng: &mut Rng) -> Option<(u16, u16)> {
     match rng.weighted(&[40, 25, 10, 25]) {
-        0 => Some(WELL_KNOWN[rng.below(WELL_KNOWN.len() as u64) as usize].to_string()),
+        0 => {
+            let p = WELL_KNOWN[rng.below(WELL_KNOWN.len() as u64) as usize];
+            Some((p, p))
+        }
         1 => {
             let lo = rng.below(65000) as u16;
             let hi = lo + 1 + rng.below(500) as u16;
-            Some(format!("{lo}:{hi}"))
+            Some((lo, hi))
         }
-        2 => Some("1024:65535".to_string()),
+        2 => Some((1024, 65535)),
         _ => None,
     }
 }
 
-/// A ClassBench-style ACL of `n` rules in filter `FORWARD` (policy DROP), seeded by `seed`.
-pub fn acl(n: usize, seed: u64) -> Generated {
+/// One rule of the ClassBench-style ACL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclRule {
+    /// Source prefix (address, length); length 0 = any.
+    pub src: (Ipv4Addr, u32),
+    /// Destination prefix.
+    pub dst: (Ipv4Addr, u32),
+    /// IP protocol (6, 17, 1), or `None` for any.
+    pub proto: Option<u8>,
+    /// Source port range (TCP/UDP only).
+    pub sport: Option<(u16, u16)>,
+    /// Destination port range (TCP/UDP only).
+    pub dport: Option<(u16, u16)>,
+    /// ACCEPT (else DROP).
+    pub accept: bool,
+}
+
+/// A packet header as the ACL sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AclPacket {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+fn in_prefix(a: Ipv4Addr, (p, len): (Ipv4Addr, u32)) -> bool {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    u32::from(a) & mask == u32::from(p) & mask
+}
+
+impl AclRule {
+    /// Whether the rule matches `p` (its port ranges apply to TCP and UDP only).
+    pub fn matches(&self, p: &AclPacket) -> bool {
+        let in_range = |r: Option<(u16, u16)>, v: u16| r.is_none_or(|(lo, hi)| lo <= v && v <= hi);
+        in_prefix(p.src, self.src)
+            && in_prefix(p.dst, self.dst)
+            && self.proto.is_none_or(|x| x == p.proto)
+            && in_range(self.sport, p.sport)
+            && in_range(self.dport, p.dport)
+    }
+}
+
+/// First-match linear evaluation of `rules` (policy DROP): true for ACCEPT.
+pub fn acl_verdict(rules: &[AclRule], p: &AclPacket) -> bool {
+    rules
+        .iter()
+        .find(|r| r.matches(p))
+        .is_some_and(|r| r.accept)
+}
+
+/// The rules of [`acl`]`(n, seed)`.
+pub fn acl_rules(n: usize, seed: u64) -> Vec<AclRule> {
     let mut rng = Rng::new(seed);
-    let mut t = String::with_capacity(n * 100 + 128);
+    (0..n)
+        .map(|_| {
+            let mut pick = || {
+                let len = PREFIX_LENS[rng.weighted(&PREFIX_WEIGHTS)];
+                if len > 0 {
+                    prefix(&mut rng, len)
+                } else {
+                    (Ipv4Addr::UNSPECIFIED, 0)
+                }
+            };
+            let (src, dst) = (pick(), pick());
+            let proto = [Some(6u8), Some(17), Some(1), None][rng.weighted(&[55, 30, 5, 10])];
+            let (mut sport, mut dport) = (None, None);
+            if matches!(proto, Some(6 | 17)) {
+                if rng.below(5) == 0 {
+                    sport = port_range(&mut rng);
+                }
+                dport = port_range(&mut rng);
+            }
+            let accept = rng.below(10) < 7;
+            AclRule {
+                src,
+                dst,
+                proto,
+                sport,
+                dport,
+                accept,
+            }
+        })
+        .collect()
+}
+
+/// The iptables-restore text of `rules` in filter FORWARD (policy DROP).
+pub fn render_acl(rules: &[AclRule]) -> Generated {
+    let mut t = String::with_capacity(rules.len() * 100 + 128);
     t.push_str("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
-    for _ in 0..n {
+    let ports = |(lo, hi): (u16, u16)| {
+        if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}:{hi}")
+        }
+    };
+    for r in rules {
         t.push_str("-A FORWARD");
-        for flag in ["-s", "-d"] {
-            let len = PREFIX_LENS[rng.weighted(&PREFIX_WEIGHTS)];
-            if len > 0 {
-                let (a, l) = prefix(&mut rng, len);
+        for (flag, (a, l)) in [("-s", r.src), ("-d", r.dst)] {
+            if l > 0 {
                 let _ = write!(t, " {flag} {a}/{l}");
             }
         }
-        let proto = ["tcp", "udp", "icmp", ""][rng.weighted(&[55, 30, 5, 10])];
-        if !proto.is_empty() {
-            let _ = write!(t, " -p {proto}");
+        let name = match r.proto {
+            Some(6) => "tcp",
+            Some(17) => "udp",
+            Some(1) => "icmp",
+            _ => "",
+        };
+        if !name.is_empty() {
+            let _ = write!(t, " -p {name}");
         }
-        if proto == "tcp" || proto == "udp" {
-            let sport = if rng.below(5) == 0 {
-                port_spec(&mut rng)
-            } else {
-                None
-            };
-            let dport = port_spec(&mut rng);
-            if sport.is_some() || dport.is_some() {
-                let _ = write!(t, " -m {proto}");
-            }
-            if let Some(p) = sport {
-                let _ = write!(t, " --sport {p}");
-            }
-            if let Some(p) = dport {
-                let _ = write!(t, " --dport {p}");
-            }
+        if r.sport.is_some() || r.dport.is_some() {
+            let _ = write!(t, " -m {name}");
         }
-        let verdict = if rng.below(10) < 7 { "ACCEPT" } else { "DROP" };
-        let _ = writeln!(t, " -j {verdict}");
+        if let Some(p) = r.sport {
+            let _ = write!(t, " --sport {}", ports(p));
+        }
+        if let Some(p) = r.dport {
+            let _ = write!(t, " --dport {}", ports(p));
+        }
+        let _ = writeln!(t, " -j {}", if r.accept { "ACCEPT" } else { "DROP" });
     }
     t.push_str("COMMIT\n");
     finish(t)
+}
+
+/// A ClassBench-style ACL of `n` rules in filter `FORWARD` (policy DROP), seeded by `seed`.
+pub fn acl(n: usize, seed: u64) -> Generated {
+    render_acl(&acl_rules(n, seed))
+}
+
+/// Addresses a forwarding test can use as a source arriving on the LAN: not martian (0/8,
+/// 127/8, 224/3) and not one of the bench host's own addresses.
+fn sane_src(a: Ipv4Addr) -> bool {
+    let o = a.octets();
+    o[0] != 0
+        && o[0] != 127
+        && o[0] < 224
+        && ![[10, 0, 0, 1], [192, 0, 2, 1], [10, 255, 255, 254]].contains(&o)
+}
+
+/// Destinations routed out of the bench host's WAN: also not in 10/8 (LAN, pods) nor the WAN
+/// subnet 192.0.2.0/24.
+fn sane_dst(a: Ipv4Addr) -> bool {
+    let o = a.octets();
+    sane_src(a) && o[0] != 10 && !(o[0] == 192 && o[1] == 0 && o[2] == 2)
+}
+
+/// `m` packets drawn ClassBench-style against `rules`: each picks a rule at random and takes
+/// a header inside it (addresses inside its prefixes, ports inside its ranges; any protocol
+/// becomes TCP), so that rule or an earlier one matches. Rules whose prefixes leave no usable
+/// address are skipped.
+pub fn acl_trace(rules: &[AclRule], m: usize, seed: u64) -> Vec<AclPacket> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(m);
+    let mut tries = 0;
+    while out.len() < m && tries < m * 20 {
+        tries += 1;
+        let r = &rules[rng.below(rules.len() as u64) as usize];
+        let mut inside = |(p, len): (Ipv4Addr, u32)| {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            Ipv4Addr::from((u32::from(p) & mask) | (rng.next_u64() as u32 & !mask))
+        };
+        let (src, dst) = (inside(r.src), inside(r.dst));
+        if !sane_src(src) || !sane_dst(dst) {
+            continue;
+        }
+        let proto = r.proto.unwrap_or(6);
+        let mut port = |range: Option<(u16, u16)>| match range {
+            Some((lo, hi)) => lo + rng.below(u64::from(hi - lo) + 1) as u16,
+            None => 1024 + rng.below(64512) as u16,
+        };
+        let (sport, dport) = if proto == 1 {
+            (0, 0)
+        } else {
+            (port(r.sport), port(r.dport))
+        };
+        out.push(AclPacket {
+            src,
+            dst,
+            proto,
+            sport,
+            dport,
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -549,6 +703,48 @@ mod tests {
             }
         }
         assert!(g.text.contains(":FORWARD DROP [0:0]"));
+    }
+
+    #[test]
+    fn test_acl_trace_hits_rules() {
+        let rules = acl_rules(300, 1);
+        assert_eq!(render_acl(&rules).text, acl(300, 1).text);
+        let trace = acl_trace(&rules, 500, 2);
+        assert_eq!(trace.len(), 500);
+        for p in &trace {
+            assert!(rules.iter().any(|r| r.matches(p)), "{p:?} matches no rule");
+            assert!(sane_src(p.src) && sane_dst(p.dst), "{p:?}");
+        }
+        let accepted = trace.iter().filter(|p| acl_verdict(&rules, p)).count();
+        assert!(accepted > 0 && accepted < trace.len(), "{accepted}");
+    }
+
+    #[test]
+    fn test_acl_rule_matches() {
+        let r = AclRule {
+            src: (Ipv4Addr::new(10, 1, 0, 0), 16),
+            dst: (Ipv4Addr::UNSPECIFIED, 0),
+            proto: Some(6),
+            sport: None,
+            dport: Some((80, 90)),
+            accept: true,
+        };
+        let p = AclPacket {
+            src: Ipv4Addr::new(10, 1, 2, 3),
+            dst: Ipv4Addr::new(1, 2, 3, 4),
+            proto: 6,
+            sport: 5,
+            dport: 85,
+        };
+        assert!(r.matches(&p));
+        assert!(!r.matches(&AclPacket { dport: 91, ..p }));
+        assert!(!r.matches(&AclPacket { proto: 17, ..p }));
+        assert!(!r.matches(&AclPacket {
+            src: Ipv4Addr::new(10, 2, 0, 1),
+            ..p
+        }));
+        assert!(acl_verdict(std::slice::from_ref(&r), &p));
+        assert!(!acl_verdict(&[], &p), "policy DROP");
     }
 
     #[test]

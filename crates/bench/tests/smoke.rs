@@ -15,7 +15,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 /// Figure names and units of the quick run, in table order.
-const FIGURES: [(&str, &str); 14] = [
+const FIGURES: [(&str, &str); 16] = [
     ("ruleset restore, 1k rules", "ms"),
     ("ruleset save, 1k rules", "ms"),
     ("ruleset rule append (-A), 1k rules loaded", "ms"),
@@ -36,6 +36,8 @@ const FIGURES: [(&str, &str); 14] = [
         "Mpps",
     ),
     ("per-packet cost, 500 vs 10 unmatched FORWARD rules", "x"),
+    ("classifier pps, ClassBench ACL 500 rules", "Mpps"),
+    ("per-packet cost, ClassBench ACL 500 vs 10 rules", "x"),
 ];
 
 /// Values must be finite numbers; times and rates positive. Bytes per entry come from RSS
