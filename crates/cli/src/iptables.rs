@@ -74,7 +74,11 @@ fn persist(store: &Store, rs: &Ruleset) -> i32 {
 /// `iptables ARGS`.
 pub fn iptables_main(args: &[String]) -> i32 {
     let (store_dir, args) = take_store(args);
-    let cmd = match parse::parse_command(&args, false, None) {
+    let (parsed, warnings) = parse::parse_command_with(&args, false, None, false);
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    let cmd = match parsed {
         Ok(c) => c,
         Err(e) if e.kind == ErrorKind::Other && e.msg == parse::VERSION => {
             println!("{}", parse::VERSION);

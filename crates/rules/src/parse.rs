@@ -82,6 +82,8 @@ pub struct Command {
     pub counters: Option<Counters>,
     /// `-j NAME` of a chain (checked against the table when applied).
     pub jump_chain: Option<String>,
+    /// Warnings iptables prints on stderr without failing (weird interface names).
+    pub warnings: Vec<String>,
 }
 
 // Generic option bits, in iptables' optflags order: n s d p j v x i o 0(line-numbers) c f.
@@ -205,6 +207,9 @@ struct Parser<'a> {
     counters: Option<Counters>,
     /// The current option's value was attached to it (`-ptcp`, `--opt=value`).
     attached: bool,
+    warnings: Vec<String>,
+    /// Reading the store: accept jumps to chains -E renamed to names with blanks.
+    lenient: bool,
 }
 
 fn bad_arg(s: &str) -> Error {
@@ -238,12 +243,15 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
             }
             v
         };
+        // Every list item makes its rules, repeats included (measured: `-s a,a` gives two).
+        let mut mine: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
         for addr in addrs {
             let net = Ipv4Addr::from(u32::from(addr) & u32::from(mask));
-            if !out.contains(&(net, mask)) {
-                out.push((net, mask));
+            if !mine.contains(&(net, mask)) {
+                mine.push((net, mask));
             }
         }
+        out.extend(mine);
     }
     Ok(out)
 }
@@ -305,13 +313,26 @@ pub fn parse_protocol(s: &str) -> Result<u16> {
     Err(Error::param(format!("unknown protocol \"{s}\" specified")))
 }
 
-fn parse_iface(s: &str) -> Result<String> {
+fn parse_iface(s: &str, warnings: &mut Vec<String>) -> Result<String> {
     if s.len() >= 16 {
         return Err(Error::param(format!(
             "interface name `{s}' must be shorter than IFNAMSIZ (15)"
         )));
     }
+    if s.contains(['/', ' ']) {
+        warnings.push(format!(
+            "Warning: weird character in interface `{s}' ('/' and ' ' are not allowed by the kernel)."
+        ));
+    }
     Ok(s.to_string())
+}
+
+/// iptables refuses new chain names containing blanks (measured: "Invalid chain name `a b'").
+fn check_chain_name(name: &str) -> Result<()> {
+    if name.chars().any(|c| c.is_ascii_whitespace() || c == '\x0b') {
+        return Err(Error::param(format!("Invalid chain name `{name}'")));
+    }
+    Ok(())
 }
 
 fn parse_rulenumber(s: &str) -> Result<u32> {
@@ -612,6 +633,7 @@ impl<'a> Parser<'a> {
             'N' => {
                 self.set_command(Cmd::NewChain, invert)?;
                 let name = req(&optarg);
+                check_chain_name(&name)?;
                 if name.starts_with('-') || name.starts_with('!') {
                     return Err(Error::param(format!(
                         "chain name not allowed to start with `{}'",
@@ -630,6 +652,7 @@ impl<'a> Parser<'a> {
                 self.set_command(Cmd::Rename, invert)?;
                 self.chain = req(&optarg);
                 match self.take_value() {
+                    // -E accepts any new name (measured: `-E x "c d"` works).
                     Some(v) => self.arg2 = v,
                     None => {
                         return Err(Error::param(
@@ -676,14 +699,14 @@ impl<'a> Parser<'a> {
             'i' => {
                 self.set_option(O_VIAIN, invert, true)?;
                 self.ip.in_iface = Iface {
-                    name: parse_iface(&req(&optarg))?,
+                    name: parse_iface(&req(&optarg), &mut self.warnings)?,
                     invert,
                 };
             }
             'o' => {
                 self.set_option(O_VIAOUT, invert, true)?;
                 self.ip.out_iface = Iface {
-                    name: parse_iface(&req(&optarg))?,
+                    name: parse_iface(&req(&optarg), &mut self.warnings)?,
                     invert,
                 };
             }
@@ -703,7 +726,7 @@ impl<'a> Parser<'a> {
                         "Invalid target name `{name}' (28 chars max)"
                     )));
                 }
-                if name.chars().any(|c| c.is_ascii_whitespace()) {
+                if !self.lenient && name.chars().any(|c| c.is_ascii_whitespace()) {
                     return Err(Error::param(format!("Invalid target name `{name}'")));
                 }
                 self.goto = c == 'g';
@@ -949,6 +972,17 @@ impl<'a> Parser<'a> {
 /// Parses one iptables invocation (`args` without the program name). `restore` is true for
 /// iptables-restore lines (which carry the table from `*table`).
 pub fn parse_command(args: &[String], restore: bool, table: Option<TableKind>) -> Result<Command> {
+    parse_command_with(args, restore, table, false).0
+}
+
+/// [`parse_command`]; `lenient` accepts what only the nfrs store can contain (a jump to a
+/// chain whose name has blanks, which `-E` allows).
+pub fn parse_command_with(
+    args: &[String],
+    restore: bool,
+    table: Option<TableKind>,
+    lenient: bool,
+) -> (Result<Command>, Vec<String>) {
     let mut p = Parser {
         args,
         pos: 0,
@@ -973,7 +1007,23 @@ pub fn parse_command(args: &[String], restore: bool, table: Option<TableKind>) -
         goto: false,
         counters: None,
         attached: false,
+        warnings: Vec::new(),
+        lenient,
     };
+    let result = finish(&mut p);
+    // Warnings are printed even when the command then fails (as iptables prints them while
+    // parsing).
+    let warnings = std::mem::take(&mut p.warnings);
+    (
+        result.map(|mut c| {
+            c.warnings = warnings.clone();
+            c
+        }),
+        warnings,
+    )
+}
+
+fn finish(p: &mut Parser) -> Result<Command> {
     p.run()?;
     let Some(cmd) = p.cmd else {
         return Err(Error::param("no command specified"));
@@ -1091,16 +1141,17 @@ pub fn parse_command(args: &[String], restore: bool, table: Option<TableKind>) -
         table: p.table,
         cmd,
         zero_too: p.zero_too,
-        chain: p.chain,
+        chain: std::mem::take(&mut p.chain),
         rulenum: p.rulenum,
         rules,
-        arg2: p.arg2,
+        arg2: std::mem::take(&mut p.arg2),
         numeric: p.options & O_NUMERIC != 0,
         verbose: p.options & O_VERBOSE != 0,
         exact: p.options & O_EXPANDED != 0,
         line_numbers: p.options & O_LINENUMBERS != 0,
         counters: p.counters,
         jump_chain,
+        warnings: Vec::new(),
     })
 }
 

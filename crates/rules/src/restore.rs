@@ -256,7 +256,18 @@ pub fn restore_with_output(
             continue;
         }
         if let (true, Some(table)) = (line.starts_with(':'), current.as_mut()) {
-            let mut it = line[1..].split([' ', '\t', '\n']).filter(|s| !s.is_empty());
+            // The store quotes chain names (they may hold blanks after -E); iptables' format
+            // splits the line on blanks only.
+            let words: Vec<String> = if opts.store_escapes {
+                tokenize_with(&line[1..], true)
+            } else {
+                line[1..]
+                    .split([' ', '\t', '\n'])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            let mut it = words.iter().map(String::as_str);
             let Some(chain) = it.next() else {
                 return Err(param_at(
                     &format!("iptables-restore: line {line_no} chain name invalid"),
@@ -370,7 +381,8 @@ pub fn restore_with_output(
         if opts.verbose {
             args.push("-v".to_string());
         }
-        let cmd = parse::parse_command(&args, true, Some(table.kind))
+        let cmd = parse::parse_command_with(&args, true, Some(table.kind), opts.store_escapes)
+            .0
             .map_err(|e| from_error(&e, line_no))?;
         if cmd.cmd == parse::Cmd::List {
             continue;

@@ -25,7 +25,8 @@ fn push_iface(out: &mut String, flag: char, iface: &Iface, lossless: bool) {
             if iface.invert {
                 out.push_str(" !");
             }
-            out.push_str(&format!(" -{flag} {}", iface.name));
+            out.push_str(&format!(" -{flag}"));
+            crate::ext::comment::push_save_string(out, &iface.name);
         }
         return;
     }
@@ -106,6 +107,14 @@ fn push_rule_body_as(out: &mut String, rule: &Rule, counters_inline: bool, lossl
     }
     match &rule.target {
         Target::None => {}
+        Target::Goto(n) | Target::Jump(n) if lossless => {
+            out.push_str(if matches!(rule.target, Target::Goto(_)) {
+                " -g"
+            } else {
+                " -j"
+            });
+            crate::ext::comment::push_save_string(out, n);
+        }
         Target::Goto(n) => out.push_str(&format!(" -g {n}")),
         t => {
             out.push_str(" -j ");
@@ -165,6 +174,10 @@ fn save_table_as(table: &Table, counters: bool, escape_newlines: bool, out: &mut
                 c.counters.packets,
                 c.counters.bytes
             ));
+        } else if escape_newlines {
+            let mut name = String::new();
+            crate::ext::comment::push_save_string(&mut name, &c.name);
+            out.push_str(&format!(":{} - [0:0]\n", &name[1..]));
         } else {
             out.push_str(&format!(":{} - [0:0]\n", c.name));
         }
@@ -174,7 +187,14 @@ fn save_table_as(table: &Table, counters: bool, escape_newlines: bool, out: &mut
             if counters {
                 out.push_str(&format!("[{}:{}] ", r.counters.packets, r.counters.bytes));
             }
-            let mut line = format!("-A {}", c.name);
+            let mut line = String::from("-A");
+            if escape_newlines {
+                // The store quotes names iptables' own tokenizer would split or unquote.
+                crate::ext::comment::push_save_string(&mut line, &c.name);
+            } else {
+                line.push(' ');
+                line.push_str(&c.name);
+            }
             push_rule_body_as(&mut line, r, false, escape_newlines);
             if escape_newlines {
                 line = line.replace('\n', "\\n");

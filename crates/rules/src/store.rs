@@ -178,7 +178,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nfrs-lossless-{}", std::process::id()));
         let store = Store::at(&dir);
         let mut rs = Ruleset::default();
-        let input = "*filter\n-A INPUT -p tcp -m tcp ! --sport 0:65535\n-A INPUT ! -i +\n\
+        let input =
+            "*filter\n:a\"b - [0:0]\n-A INPUT -i \"a b\" -j \"a\\\"b\"\n-A \"a\\\"b\" -j ACCEPT\n\
+                     -A INPUT -p tcp -m tcp ! --sport 0:65535\n-A INPUT ! -i +\n\
                      -A INPUT -p icmp -m icmp --icmp-type 255/255\n\
                      -A INPUT -m conntrack --ctrepldst 9.9.9.9/255.0.255.0\nCOMMIT\n";
         restore(&mut rs, input, &RestoreOpts::default()).unwrap();
