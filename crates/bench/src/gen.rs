@@ -402,9 +402,10 @@ fn prefix(rng: &mut Rng, len: u32) -> (Ipv4Addr, u32) {
 }
 
 /// Prefix lengths and their weights, roughly the spread of ClassBench's ACL seeds (many host
-/// and /24 entries, some wildcards).
+/// and /24 entries, some wildcard sources, few wildcard destinations).
 const PREFIX_LENS: [u32; 6] = [32, 24, 16, 8, 28, 0];
 const PREFIX_WEIGHTS: [u32; 6] = [35, 25, 10, 5, 5, 20];
+const DST_PREFIX_WEIGHTS: [u32; 6] = [45, 30, 10, 5, 8, 2];
 const WELL_KNOWN: [u16; 10] = [22, 25, 53, 80, 110, 123, 443, 993, 3306, 8080];
 
 /// A port match drawn ClassBench-style: a well-known port, a short random range, the
@@ -482,15 +483,18 @@ pub fn acl_rules(n: usize, seed: u64) -> Vec<AclRule> {
     let mut rng = Rng::new(seed);
     (0..n)
         .map(|_| {
-            let mut pick = || {
-                let len = PREFIX_LENS[rng.weighted(&PREFIX_WEIGHTS)];
+            let mut pick = |weights: &[u32; 6], any_ok: bool| loop {
+                let len = PREFIX_LENS[rng.weighted(weights)];
                 if len > 0 {
-                    prefix(&mut rng, len)
-                } else {
-                    (Ipv4Addr::UNSPECIFIED, 0)
+                    break prefix(&mut rng, len);
+                } else if any_ok {
+                    break (Ipv4Addr::UNSPECIFIED, 0);
                 }
             };
-            let (src, dst) = (pick(), pick());
+            let src = pick(&PREFIX_WEIGHTS, true);
+            // ACL destinations are rarely wildcards, and never together with a wildcard
+            // source (a catch-all would end every packet's walk within the first rules).
+            let dst = pick(&DST_PREFIX_WEIGHTS, src.1 != 0);
             let proto = [Some(6u8), Some(17), Some(1), None][rng.weighted(&[55, 30, 5, 10])];
             let (mut sport, mut dport) = (None, None);
             if matches!(proto, Some(6 | 17)) {
@@ -717,6 +721,13 @@ mod tests {
         }
         let accepted = trace.iter().filter(|p| acl_verdict(&rules, p)).count();
         assert!(accepted > 0 && accepted < trace.len(), "{accepted}");
+    }
+
+    #[test]
+    fn test_acl_has_no_catch_all_address_pair() {
+        assert!(acl_rules(5000, 1)
+            .iter()
+            .all(|r| r.src.1 != 0 || r.dst.1 != 0));
     }
 
     #[test]
