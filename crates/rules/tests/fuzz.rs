@@ -160,11 +160,20 @@ proptest! {
         let mut rs = Ruleset::default();
         let opts = RestoreOpts { counters: true, ..Default::default() };
         if restore(&mut rs, &text, &opts).is_ok() {
-            // Whatever loads must save and load back to the same thing.
+            // iptables-save's own text is not always restorable (1.8.9 prints `-i a b`
+            // unquoted), but when it is, saving again gives the same text.
             let again = save::save(&rs, None, true);
             let mut rs2 = Ruleset::default();
-            restore(&mut rs2, &again, &opts).map_err(|e| TestCaseError::fail(e.message))?;
-            prop_assert_eq!(save::save(&rs2, None, true), again);
+            if restore(&mut rs2, &again, &opts).is_ok() {
+                prop_assert_eq!(save::save(&rs2, None, true), again);
+            }
+            // The store form loads back to an equal ruleset (nothing lost).
+            let stored = save::save_store(&rs);
+            let mut rs3 = Ruleset::default();
+            let sopts = RestoreOpts { counters: true, store_escapes: true, trusted: true, ..Default::default() };
+            restore(&mut rs3, &stored, &sopts).map_err(|e| TestCaseError::fail(e.message))?;
+            rs3.tables.reverse();
+            prop_assert_eq!(rs3, rs);
         }
     }
 
