@@ -298,9 +298,7 @@ impl Shared {
                             }
                             Response::default()
                         }));
-                        if let Ok(mut h) = self.host.lock() {
-                            h.sysctls.insert(dotted.clone(), v.clone());
-                        }
+                        host.sysctls.insert(dotted.clone(), v.clone());
                         changed = true;
                         cfg.get(&bare).unwrap_or(v)
                     }
