@@ -23,9 +23,13 @@
 //!    tracking.
 //! 4. **New connection** (conntrack's `init_conntrack`, before the NAT table is consulted):
 //!    [`Helpers::expect_new`]`(&tuple, zone, now)`; `Some(Expected)` makes the connection
-//!    RELATED with `master` (status EXPECTED, the master's mark inherited); when [`Expected::nat`] is set the engine applies it as the
-//!    connection's SNAT (address) and DNAT (address and port) bindings, as
-//!    `nf_nat_follow_master` does, and the nat table is not traversed for it.
+//!    RELATED with `master` (status EXPECTED, the master's mark inherited); when
+//!    [`Expected::nat`] is set the engine applies it as the connection's SNAT (address) and
+//!    DNAT (address and port) bindings, as `nf_nat_follow_master` does, and the nat table is
+//!    not traversed for it.
+//!
+//! Steps 2-4 allocate nothing per packet (rewrites are held inline); only creating an
+//! expectation or a helper's state allocates.
 //! 5. **Housekeeping**: [`Helpers::destroy`] when a master connection goes away,
 //!    [`Helpers::expire`] from the timer ([`Helpers::next_deadline`]), and
 //!    [`Helpers::expect_listing`] for `conntrack -L expect` / `/proc/net/nf_conntrack_expect`.
