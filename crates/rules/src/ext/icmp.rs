@@ -31,6 +31,7 @@ impl Default for Icmp {
 pub const ICMP_CODES: &[(&str, u8, u8, u8)] = &[
     ("any", 0xff, 0, 0xff),
     ("echo-reply", 0, 0, 0xff),
+    ("pong", 0, 0, 0xff),
     ("destination-unreachable", 3, 0, 0xff),
     ("network-unreachable", 3, 0, 0),
     ("host-unreachable", 3, 1, 1),
@@ -54,9 +55,11 @@ pub const ICMP_CODES: &[(&str, u8, u8, u8)] = &[
     ("TOS-network-redirect", 5, 2, 2),
     ("TOS-host-redirect", 5, 3, 3),
     ("echo-request", 8, 0, 0xff),
+    ("ping", 8, 0, 0xff),
     ("router-advertisement", 9, 0, 0xff),
     ("router-solicitation", 10, 0, 0xff),
     ("time-exceeded", 11, 0, 0xff),
+    ("ttl-exceeded", 11, 0, 0xff),
     ("ttl-zero-during-transit", 11, 0, 0),
     ("ttl-zero-during-reassembly", 11, 1, 1),
     ("parameter-problem", 12, 0, 0xff),
@@ -186,5 +189,36 @@ impl Extension for Icmp {
         } else if self.code_min != 0 || self.code_max != 0xff {
             out.push_str(&format!(" codes {}-{}", self.code_min, self.code_max));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Expectations measured with iptables-legacy 1.8.9.
+    #[test]
+    fn test_names_aliases_and_prefixes() {
+        assert_eq!(parse_icmp_type("pong").unwrap(), (0, 0, 0xff));
+        assert_eq!(parse_icmp_type("ping").unwrap(), (8, 0, 0xff));
+        assert_eq!(parse_icmp_type("ttl-exceeded").unwrap(), (11, 0, 0xff));
+        assert_eq!(
+            parse_icmp_type("p").unwrap_err().msg,
+            "Ambiguous ICMP type `p': `pong' or `protocol-unreachable'?"
+        );
+        assert_eq!(
+            parse_icmp_type("ec").unwrap_err().msg,
+            "Ambiguous ICMP type `ec': `echo-reply' or `echo-request'?"
+        );
+        // -L names a type by its first table entry, not by an alias.
+        let mut out = String::new();
+        let pong = Icmp {
+            icmp_type: 0,
+            code_min: 0,
+            code_max: 0xff,
+            invert: false,
+        };
+        pong.print(&IpSpec::default(), false, &mut out);
+        assert_eq!(out, " icmp echo-reply");
     }
 }

@@ -80,7 +80,7 @@ impl Extension for Log {
                     Some(v) => v as u8,
                     None => LEVELS
                         .iter()
-                        .find(|(n, _)| n.eq_ignore_ascii_case(arg))
+                        .find(|(n, _)| *n == arg)
                         .map(|(_, l)| *l)
                         .ok_or_else(|| Error::param(format!("log level \"{arg}\" unknown\n")))?,
                 }
