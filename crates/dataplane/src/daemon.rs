@@ -7,6 +7,7 @@
 use crate::arp::{self, Neighbours, Resolve};
 use crate::cmds;
 use crate::control;
+use crate::ctsave;
 use crate::hostfile::{self, HostFile};
 use crate::packet::{self, PacketSocket};
 use crate::proto::{Request, Response};
@@ -406,6 +407,29 @@ fn run_tool(
     })
 }
 
+/// Restores the connections a graceful stop saved (then removes the snapshot, so a crash
+/// later never resurrects stale entries).
+fn restore_conntrack(engine: &mut Engine, store: &Path) {
+    let path = store.join(ctsave::FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    match engine.ct.as_mut() {
+        Some(ct) => {
+            let (n, errs) = ctsave::restore(ct, &text, 0);
+            eprintln!("nfrs run: {n} saved connections restored");
+            for e in errs.iter().take(5) {
+                eprintln!("nfrs run: {}: {e}", path.display());
+            }
+        }
+        None => eprintln!(
+            "nfrs run: {}: not restored, no rule uses conntrack",
+            path.display()
+        ),
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// Replaces each interface's MAC with the real one of the attached kernel interface.
 fn attach(host: &mut Host) -> Result<Vec<PacketSocket>, String> {
     let mut socks = Vec::new();
@@ -442,7 +466,8 @@ pub fn run(cfg: &Config) -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", cfg.host_file.display()))?;
         }
     }
-    let engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
+    restore_conntrack(&mut engine, &store.dir);
     let listener = control::bind(&store.dir, live.control_group)?;
     install_signals();
     for s in &socks {
@@ -487,7 +512,15 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
     let mut live = Live { engine, now: 0 };
-    let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx);
+    let start = Instant::now();
+    let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx, start);
+    if let Some(ct) = live.engine.ct.as_ref() {
+        let (text, n) = ctsave::save(ct, start.elapsed().as_nanos() as u64);
+        match write_atomic(&store.dir, ctsave::FILE, text.as_bytes()) {
+            Ok(()) => eprintln!("nfrs run: {n} connections saved to the store"),
+            Err(e) => eprintln!("nfrs run: saving connections: {e}"),
+        }
+    }
     // Graceful stop: the counters go to the store; the socket goes away.
     let _ = std::fs::remove_file(control::socket_path(&store.dir));
     let rs = live.engine.ruleset_with_counters();
@@ -512,8 +545,8 @@ fn packet_loop(
     host: &Host,
     wake: &UnixStream,
     jobs: &mpsc::Receiver<(Job, mpsc::Sender<Response>)>,
+    start: Instant,
 ) -> Result<(), String> {
-    let start = Instant::now();
     let mut fds: Vec<i32> = socks.iter().map(|s| s.as_raw_fd()).collect();
     fds.push(wake.as_raw_fd());
     let mut ready = Vec::with_capacity(fds.len());

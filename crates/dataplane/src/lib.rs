@@ -14,6 +14,7 @@
 pub mod arp;
 pub mod cmds;
 pub mod control;
+pub mod ctsave;
 pub mod daemon;
 pub mod hostfile;
 pub mod packet;
