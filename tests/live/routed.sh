@@ -32,11 +32,12 @@ daemon_pid=""
 http_pid=""
 echo_pid=""
 client_pid=""
+ping_pid=""
 
 cleanup() {
   set +e
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  for p in "$http_pid" "$echo_pid" "$client_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  for p in "$http_pid" "$echo_pid" "$client_pid" "$ping_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
   for n in "$C" "$G" "$S"; do ip netns del "$n" 2>/dev/null; done
   rm -rf "$work"
 }
@@ -129,17 +130,46 @@ echo "$ct" | grep -q "^icmp .*dst=198.51.100.10 " || { echo "$ct"; fail "no icmp
 grep -q "flow entries have been shown" "$work/ct.err" || fail "conntrack summary line"
 echo "live routed: conntrack -L shows the flows"
 
+# Multi-call: links named like the tools behave as them.
+mkdir -p "$work/bin"
+for t in conntrack sysctl iptables; do ln -s "$nfrs" "$work/bin/$t"; done
+"$work/bin/conntrack" -L 2>/dev/null | grep -q "dport=8000" || fail "conntrack link"
+[ "$("$work/bin/sysctl" -n net.ipv4.ip_forward)" = 1 ] || fail "sysctl link"
+"$work/bin/iptables" -t nat -S POSTROUTING | grep -q MASQUERADE || fail "iptables link"
 [ "$("$nfrs" sysctl -n net.ipv4.ip_forward)" = 1 ] || fail "sysctl ip_forward"
 "$nfrs" sysctl -w net.netfilter.nf_conntrack_max=1000 | grep -qx "net.netfilter.nf_conntrack_max = 1000" \
   || fail "sysctl -w nf_conntrack_max"
 grep -q "nf_conntrack_max = 1000" "$store/sysctl.conf" || fail "sysctl not kept in the store"
+
+"$nfrs" proc net/nf_conntrack | grep -q "^ipv4     2 tcp      6 .*dport=8000 " || fail "proc net/nf_conntrack"
+
+# Only root (or the control group) may manage the daemon; others are told so, not let through.
+chmod 755 "$work"
+if out="$(setpriv --reuid=65534 --regid=65534 --clear-groups "$nfrs" iptables --store "$store" -A FORWARD -j DROP 2>&1)"; then
+  fail "a non-root user changed the rules"
+fi
+echo "$out" | grep -q "permission denied" || fail "non-root user got: $out"
+"$nfrs" iptables -S FORWARD | grep -q -- "-A FORWARD -j DROP" && fail "the non-root rule landed"
+
+# iptables-restore swaps the whole ruleset under steady traffic without breaking connections.
+ip netns exec "$C" ping -i 0.05 -c 60 -W 1 198.51.100.10 >"$work/flood.txt" 2>&1 &
+ping_pid=$!
+for i in 1 2 3 4 5; do
+  printf '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -s 10.0.9.%s -j DROP\nCOMMIT\n' "$i" \
+    | "$nfrs" iptables-restore || fail "iptables-restore via the daemon"
+  sleep 0.4
+done
+wait "$ping_pid" || true
+grep -q " 0% packet loss" "$work/flood.txt" || { cat "$work/flood.txt"; fail "packets lost while rulesets were swapped"; }
+"$nfrs" iptables-save | grep -q -- "-A FORWARD -s 10.0.9.5/32 -j DROP" || fail "last restore not in force"
+echo "live routed: 5 iptables-restore swaps under a 20/s ping, no packet lost"
 
 "$nfrs" iptables -A FORWARD -p tcp --dport 8000 -j DROP || fail "iptables -A FORWARD DROP"
 if ip netns exec "$C" curl -s --max-time 3 http://198.51.100.10:8000/index.html >/dev/null; then
   fail "curl still passes after the DROP rule"
 fi
 "$nfrs" iptables -L FORWARD -v -n -x | grep -q "DROP .*tcp dpt:8000" || fail "-L does not list the DROP"
-pk="$("$nfrs" iptables -L FORWARD -v -n -x | awk '/DROP/ {print $1}')"
+pk="$("$nfrs" iptables -L FORWARD -v -n -x | awk '/DROP .*dpt:8000/ {print $1}')"
 [ "${pk:-0}" -ge 1 ] || fail "the DROP rule counted no packet ($pk)"
 echo "live routed: FORWARD DROP via the control socket blocks curl ($pk packets dropped)"
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping after the DROP rule"

@@ -35,7 +35,12 @@ fn bypassed() -> bool {
 
 /// Whether a daemon accepts connections on the store's control socket.
 pub fn daemon_running(store: &Path) -> bool {
-    !bypassed() && std::os::unix::net::UnixStream::connect(control::socket_path(store)).is_ok()
+    !bypassed()
+        && match std::os::unix::net::UnixStream::connect(control::socket_path(store)) {
+            Ok(_) => true,
+            // A daemon this user may not reach still owns the store: do not bypass it.
+            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+        }
 }
 
 /// Sends `req` to the daemon of `store`: `None` when none runs there (or `NFRS_NO_DAEMON`),

@@ -141,7 +141,17 @@ pub fn serve_one(
 /// Sends `req` to the daemon of `store`; `None` when no daemon accepts connections there.
 pub fn request(store: &Path, req: &Request) -> Option<Result<Response, String>> {
     let path = socket_path(store);
-    let s = UnixStream::connect(&path).ok()?;
+    let s = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        // A daemon runs but this user may not manage it: say so rather than bypass it.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Some(Err(format!(
+                "{}: permission denied (root or the control group only)",
+                path.display()
+            )))
+        }
+        Err(_) => return None,
+    };
     Some((|| {
         let mut w = s.try_clone().map_err(|e| e.to_string())?;
         proto::write_msg(&mut w, req).map_err(|e| format!("{}: {e}", path.display()))?;
