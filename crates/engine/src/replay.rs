@@ -4,13 +4,11 @@
 
 use crate::engine::{Engine, Ev};
 use crate::host::HostNet;
-use nfrs_scenario::mask::{default_nat_port_range, mask_log_ip_id, Masker};
+use nfrs_scenario::mask::mask_log_ip_id;
 use nfrs_scenario::{Event, PacketResult, RunResult, Scenario};
 use nfrs_wire::build::{build_frame, build_ipv4, FrameCtx};
 use nfrs_wire::ethernet::MacAddr;
 use nfrs_wire::print::{format_ipv4_masked, Masks};
-use std::net::Ipv4Addr;
-use std::ops::RangeInclusive;
 
 /// What a replay produced.
 #[derive(Clone, Debug, Default)]
@@ -200,7 +198,7 @@ pub fn run_with_progress(
         .filter(|l| !l.starts_with('#'))
         .map(|l| l.to_string())
         .collect();
-    mask_random_ports(&mut out.result, &sc.rules)?;
+    nfrs_scenario::mask::mask_random_choices(&mut out.result, &sc.rules)?;
     Ok(out)
 }
 
@@ -260,151 +258,4 @@ fn print_packet(ip: &[u8], host: bool) -> String {
             .join(" ");
     }
     s
-}
-
-/// Port ranges named by NAT rules (`--to-source a:p-q`, `--to-ports p-q`).
-fn rule_port_ranges(rules: &str) -> Vec<RangeInclusive<u16>> {
-    let toks: Vec<&str> = rules.split_whitespace().collect();
-    let mut v = Vec::new();
-    for w in toks.windows(2) {
-        let spec = match w[0] {
-            "--to-source" | "--to-destination" | "--to" => {
-                w[1].rsplit_once(':').map(|(_, p)| p).unwrap_or("")
-            }
-            "--to-ports" => w[1],
-            _ => continue,
-        };
-        let (a, b) = spec.split_once('-').unwrap_or((spec, spec));
-        if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
-            v.push(a.min(b)..=a.max(b));
-        }
-    }
-    v
-}
-
-#[derive(Default)]
-struct CtSide {
-    src: Option<Ipv4Addr>,
-    dst: Option<Ipv4Addr>,
-    sport: Option<u16>,
-    dport: Option<u16>,
-    id: Option<u16>,
-}
-
-/// The two tuples of a `conntrack -L` line.
-fn ct_sides(line: &str) -> Option<(String, CtSide, CtSide)> {
-    let toks: Vec<&str> = line.split_whitespace().collect();
-    let proto = toks.get(2)?.to_string();
-    let mut sides: Vec<CtSide> = Vec::new();
-    for t in &toks {
-        let Some((k, v)) = t.split_once('=') else {
-            continue;
-        };
-        if k == "src" {
-            if sides.len() == 2 {
-                break;
-            }
-            sides.push(CtSide::default());
-        }
-        let Some(s) = sides.last_mut() else { continue };
-        match k {
-            "src" => s.src = v.parse().ok(),
-            "dst" => s.dst = v.parse().ok(),
-            "sport" => s.sport = v.parse().ok(),
-            "dport" => s.dport = v.parse().ok(),
-            "id" => s.id = v.parse().ok(),
-            _ => {}
-        }
-    }
-    let r = sides.pop()?;
-    let o = sides.pop()?;
-    Some((proto, o, r))
-}
-
-/// Names the source ports (ICMP ids) a source NAT changed: the kernel draws those at random
-/// (a clash, `--random`, `--random-fully`). The same rule as the kernel oracle: candidates from
-/// the conntrack section, named in order of first appearance in the packets' events.
-fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
-    let ranges = rule_port_ranges(rules);
-    let mut ports: Vec<(Ipv4Addr, u16, Vec<RangeInclusive<u16>>, String)> = Vec::new();
-    let mut ids: Vec<(Ipv4Addr, u16, String)> = Vec::new();
-    for line in &r.conntrack {
-        let Some((proto, o, rep)) = ct_sides(line) else {
-            continue;
-        };
-        let (Some(nat), Some(osrc)) = (rep.dst, o.src) else {
-            continue;
-        };
-        if proto == "icmp" {
-            if let (Some(a), Some(b)) = (o.id, rep.id) {
-                if a != b {
-                    ids.push((nat, b, format!("icmp {osrc} id {a} -> {nat}")));
-                }
-            }
-            continue;
-        }
-        if let (Some(sp), Some(dp)) = (o.sport, rep.dport) {
-            let forced = ranges
-                .iter()
-                .any(|x| x.start() == x.end() && *x.start() == dp);
-            if sp != dp && !forced {
-                let mut allowed = vec![default_nat_port_range(sp)];
-                allowed.extend(ranges.iter().cloned());
-                ports.push((nat, dp, allowed, format!("{proto} {osrc}:{sp} -> {nat}")));
-            }
-        }
-    }
-    if ports.is_empty() && ids.is_empty() {
-        return Ok(());
-    }
-    let mut order: Vec<usize> = Vec::new();
-    for p in &r.packets {
-        for ev in &p.events {
-            let text = ev.to_string();
-            for (k, (a, v, _, _)) in ports.iter().enumerate() {
-                let pat = format!("{a}:{v}");
-                let seen = text.contains(&format!("{pat} "))
-                    || text.contains(&format!("{pat}\""))
-                    || text.ends_with(&pat);
-                if seen && !order.contains(&k) {
-                    order.push(k);
-                }
-            }
-        }
-    }
-    for k in 0..ports.len() {
-        if !order.contains(&k) {
-            order.push(k);
-        }
-    }
-    let mut m = Masker::new();
-    for k in order {
-        let (a, v, allowed, flow) = &ports[k];
-        m.random_port(*a, *v, allowed, flow)
-            .map_err(|e| e.to_string())?;
-    }
-    for (a, v, flow) in &ids {
-        m.random_icmp_id(*a, *v, flow);
-    }
-    for p in &mut r.packets {
-        for ev in &mut p.events {
-            mask_event(ev, &m);
-        }
-    }
-    for l in &mut r.conntrack {
-        *l = m.mask_conntrack(l);
-    }
-    r.conntrack.sort();
-    r.notes.extend(m.notes().iter().cloned());
-    Ok(())
-}
-
-fn mask_event(ev: &mut Event, m: &Masker) {
-    match ev {
-        Event::Out { packet, .. } => *packet = m.mask_packet(packet),
-        Event::Local(p) => *p = m.mask_packet(p),
-        Event::Log(l) => *l = m.mask_log(l),
-        Event::Late(inner) => mask_event(inner, m),
-        Event::Dropped | Event::Queued => {}
-    }
 }

@@ -11,7 +11,7 @@ use crate::lab::{run_cmd, Lab};
 use crate::nflog::{self, NflogReader};
 use crate::sys::{self, FileLock, PacketSocket, RawIpSocket};
 use nfrs_scenario::host::Host;
-use nfrs_scenario::mask::{default_nat_port_range, Masker};
+use nfrs_scenario::mask::mask_random_choices;
 use nfrs_scenario::result::{Event, PacketResult, RunResult};
 use nfrs_scenario::{Input, Scenario};
 use nfrs_wire::build::{build_frame, FrameCtx};
@@ -19,7 +19,6 @@ use nfrs_wire::ethernet::MacAddr;
 use nfrs_wire::print::{format_frame_masked, Masks};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::ops::RangeInclusive;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
@@ -340,167 +339,6 @@ pub fn strip_expect_timeout(line: &str) -> String {
     }
 }
 
-/// The port ranges written in NAT rules (`--to-source a:p-q`, `--to-ports p-q`,
-/// `--to-destination a:p`): a random port may also come from one of these.
-fn rule_port_ranges(rules: &str) -> Vec<RangeInclusive<u16>> {
-    let mut out = Vec::new();
-    let toks: Vec<&str> = rules.split_whitespace().collect();
-    for w in toks.windows(2) {
-        let spec = match w[0] {
-            "--to-source" | "--to-destination" | "--to" => {
-                w[1].rsplit_once(':').map(|(_, p)| p).unwrap_or("")
-            }
-            "--to-ports" => w[1],
-            _ => continue,
-        };
-        let (a, b) = spec.split_once('-').unwrap_or((spec, spec));
-        if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
-            out.push(a.min(b)..=a.max(b));
-        }
-    }
-    out
-}
-
-/// One parsed conntrack tuple pair.
-struct CtEntry {
-    proto: String,
-    orig: Tuple,
-    reply: Tuple,
-}
-
-#[derive(Default)]
-struct Tuple {
-    src: Option<Ipv4Addr>,
-    dst: Option<Ipv4Addr>,
-    sport: Option<u16>,
-    dport: Option<u16>,
-    id: Option<u16>,
-}
-
-fn parse_ct(line: &str) -> Option<CtEntry> {
-    let toks: Vec<&str> = line.split_whitespace().collect();
-    let proto = toks.get(2)?.to_string();
-    let mut tuples: Vec<Tuple> = Vec::new();
-    for t in &toks {
-        let Some((k, v)) = t.split_once('=') else {
-            continue;
-        };
-        if k == "src" {
-            if tuples.len() == 2 {
-                break;
-            }
-            tuples.push(Tuple::default());
-        }
-        let Some(cur) = tuples.last_mut() else {
-            continue;
-        };
-        match k {
-            "src" => cur.src = v.parse().ok(),
-            "dst" => cur.dst = v.parse().ok(),
-            "sport" => cur.sport = v.parse().ok(),
-            "dport" => cur.dport = v.parse().ok(),
-            "id" => cur.id = v.parse().ok(),
-            _ => {}
-        }
-    }
-    let reply = tuples.pop()?;
-    let orig = tuples.pop()?;
-    Some(CtEntry { proto, orig, reply })
-}
-
-/// Finds the NAT source ports (ICMP ids) the kernel picked at random and names them: a port a
-/// source NAT changed is always drawn at random (a clash, `--random`, `--random-fully`).
-fn mask_random_ports(r: &mut RunResult, rules: &str) -> Result<(), String> {
-    let ranges = rule_port_ranges(rules);
-    let mut cands: Vec<(Ipv4Addr, u16, Vec<RangeInclusive<u16>>, String)> = Vec::new();
-    let mut icmp_cands: Vec<(Ipv4Addr, u16, String)> = Vec::new();
-    for line in &r.conntrack {
-        let Some(e) = parse_ct(line) else { continue };
-        let Some(nat_addr) = e.reply.dst else {
-            continue;
-        };
-        let Some(osrc) = e.orig.src else { continue };
-        if e.proto == "icmp" {
-            if let (Some(a), Some(b)) = (e.orig.id, e.reply.id) {
-                if a != b {
-                    icmp_cands.push((nat_addr, b, format!("icmp {osrc} id {a} -> {nat_addr}")));
-                }
-            }
-            continue;
-        }
-        if let (Some(sp), Some(dp)) = (e.orig.sport, e.reply.dport) {
-            // A rule range of a single port leaves the kernel no choice: not random.
-            let forced = ranges
-                .iter()
-                .any(|r| r.start() == r.end() && *r.start() == dp);
-            if sp != dp && !forced {
-                let mut allowed = vec![default_nat_port_range(sp)];
-                allowed.extend(ranges.iter().cloned());
-                cands.push((
-                    nat_addr,
-                    dp,
-                    allowed,
-                    format!("{} {osrc}:{sp} -> {nat_addr}", e.proto),
-                ));
-            }
-        }
-    }
-    if cands.is_empty() && icmp_cands.is_empty() {
-        return Ok(());
-    }
-    // Name them in order of first appearance in the packets' events, then the rest.
-    let mut order: Vec<usize> = Vec::new();
-    for p in &r.packets {
-        for ev in &p.events {
-            let text = ev.to_string();
-            for (k, (a, v, _, _)) in cands.iter().enumerate() {
-                if !order.contains(&k)
-                    && (text.contains(&format!("{a}:{v} "))
-                        || text.contains(&format!("{a}:{v}\""))
-                        || text.ends_with(&format!("{a}:{v}")))
-                {
-                    order.push(k);
-                }
-            }
-        }
-    }
-    for k in 0..cands.len() {
-        if !order.contains(&k) {
-            order.push(k);
-        }
-    }
-    let mut m = Masker::new();
-    for k in order {
-        let (a, v, allowed, flow) = &cands[k];
-        m.random_port(*a, *v, allowed, flow)
-            .map_err(|e| e.to_string())?;
-    }
-    for (a, v, flow) in &icmp_cands {
-        m.random_icmp_id(*a, *v, flow);
-    }
-    for p in &mut r.packets {
-        for ev in &mut p.events {
-            mask_event(ev, &m);
-        }
-    }
-    for l in &mut r.conntrack {
-        *l = m.mask_conntrack(l);
-    }
-    r.conntrack.sort();
-    r.notes.extend(m.notes().iter().cloned());
-    Ok(())
-}
-
-fn mask_event(ev: &mut Event, m: &Masker) {
-    match ev {
-        Event::Out { packet, .. } => *packet = m.mask_packet(packet),
-        Event::Local(p) => *p = m.mask_packet(p),
-        Event::Log(l) => *l = m.mask_log(l),
-        Event::Late(inner) => mask_event(inner, m),
-        Event::Dropped | Event::Queued => {}
-    }
-}
-
 /// Runs `sc` in the kernel and returns its result. Needs root.
 pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
     // SAFETY: geteuid has no arguments and cannot fail.
@@ -746,7 +584,7 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<RunResult, String> {
         .map(str::to_string)
         .collect();
     drop(listeners);
-    mask_random_ports(&mut result, &sc.rules)?;
+    mask_random_choices(&mut result, &sc.rules)?;
     Ok(result)
 }
 
@@ -934,57 +772,6 @@ mod tests {
             strip_expect_timeout("296 proto=6 src=10.0.2.2 dst=10.0.2.1"),
             "proto=6 src=10.0.2.2 dst=10.0.2.1"
         );
-    }
-
-    #[test]
-    fn rule_ranges_are_found() {
-        let r = rule_port_ranges("-A POSTROUTING -j SNAT --to-source 1.2.3.4:1000-2000\n-A X -j MASQUERADE --to-ports 3000\n");
-        assert_eq!(r, vec![1000..=2000, 3000..=3000]);
-    }
-
-    #[test]
-    fn conntrack_lines_parse_into_tuples() {
-        let e = parse_ct("ipv4     2 udp      17 src=10.0.0.3 dst=203.0.113.9 sport=5000 dport=5000 [UNREPLIED] src=203.0.113.9 dst=192.0.2.1 sport=5000 dport=41234 mark=0 use=1").unwrap();
-        assert_eq!(e.proto, "udp");
-        assert_eq!(e.orig.sport, Some(5000));
-        assert_eq!(e.reply.dport, Some(41234));
-        assert_eq!(e.reply.dst, Some(Ipv4Addr::new(192, 0, 2, 1)));
-    }
-
-    #[test]
-    fn random_nat_ports_are_named_checked_and_masked_everywhere() {
-        let text = "# d
-0.00 lan0 udp 10.0.0.2:5000 > 203.0.113.9:5000 len=8
-  out wan0 udp 192.0.2.1:5000 > 203.0.113.9:5000 ttl=63 tos=0x00 id=1 len=8
-0.01 lan0 udp 10.0.0.3:5000 > 203.0.113.9:5000 len=8
-  out wan0 udp 192.0.2.1:41234 > 203.0.113.9:5000 ttl=63 tos=0x00 id=2 len=8
-== conntrack
-ipv4     2 udp      17 src=10.0.0.2 dst=203.0.113.9 sport=5000 dport=5000 [UNREPLIED] src=203.0.113.9 dst=192.0.2.1 sport=5000 dport=5000 mark=0 use=1
-ipv4     2 udp      17 src=10.0.0.3 dst=203.0.113.9 sport=5000 dport=5000 [UNREPLIED] src=203.0.113.9 dst=192.0.2.1 sport=5000 dport=41234 mark=0 use=1
-== expect
-== iptables-save -c
-";
-        let mut r = RunResult::parse(text).unwrap();
-        mask_random_ports(
-            &mut r,
-            "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n",
-        )
-        .unwrap();
-        let out = r.to_text();
-        assert!(
-            out.contains("out wan0 udp 192.0.2.1:rand1 > 203.0.113.9:5000"),
-            "{out}"
-        );
-        assert!(out.contains("sport=5000 dport=rand1 mark=0"), "{out}");
-        assert!(!out.contains("41234"), "{out}");
-        assert_eq!(r.notes.len(), 1);
-        // A port outside the range the kernel may draw from is an error, not a mask.
-        let mut bad = RunResult::parse(&text.replace("41234", "80")).unwrap();
-        assert!(mask_random_ports(&mut bad, "").is_err());
-        // A single-port NAT range leaves the kernel no choice: nothing is masked.
-        let mut forced = RunResult::parse(&text.replace("41234", "7000")).unwrap();
-        mask_random_ports(&mut forced, "-j SNAT --to-source 192.0.2.1:7000").unwrap();
-        assert!(forced.notes.is_empty());
     }
 
     #[test]
