@@ -33,11 +33,12 @@ http_pid=""
 echo_pid=""
 client_pid=""
 ping_pid=""
+lan_http_pid=""
 
 cleanup() {
   set +e
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  for p in "$http_pid" "$echo_pid" "$client_pid" "$ping_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  for p in "$http_pid" "$echo_pid" "$client_pid" "$ping_pid" "$lan_http_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
   for n in "$C" "$G" "$S"; do ip netns del "$n" 2>/dev/null; done
   rm -rf "$work"
 }
@@ -123,7 +124,28 @@ body="$(ip netns exec "$C" curl -s --max-time 5 http://198.51.100.10:8000/index.
 [ "$body" = "hello through nfrs" ] || fail "curl got '$body'"
 echo "live routed: curl through MASQUERADE ok"
 
+# DNAT: a port of the gateway's own wan address forwarded to a server in the client network
+# (the server namespace resolves 198.51.100.2 through nfrs's ARP answer).
+mkdir -p "$work/lanwww" && echo "hello from the lan" >"$work/lanwww/index.html"
+ip netns exec "$C" python3 -m http.server 8001 --bind 10.0.1.2 --directory "$work/lanwww" \
+  >/dev/null 2>&1 &
+lan_http_pid=$!
+"$nfrs" iptables -t nat -A PREROUTING -i wan0 -p tcp --dport 8080 -j DNAT --to-destination 10.0.1.2:8001 \
+  || fail "iptables DNAT via daemon"
+for _ in $(seq 50); do
+  ip netns exec "$C" bash -c 'exec 3<>/dev/tcp/10.0.1.2/8001' 2>/dev/null && break
+  sleep 0.1
+done
+body="$(ip netns exec "$S" curl -s --max-time 5 http://198.51.100.2:8080/index.html)" \
+  || fail "curl through DNAT"
+[ "$body" = "hello from the lan" ] || fail "curl through DNAT got '$body'"
+ip netns exec "$S" ip neigh show 198.51.100.2 | grep -q "lladdr $(ip netns exec "$G" cat /sys/class/net/wan0/address)" \
+  || fail "the server did not learn wan0's MAC from nfrs's ARP reply"
+echo "live routed: curl through DNAT ok"
+
 ct="$("$nfrs" conntrack -L 2>"$work/ct.err")" || fail "conntrack -L"
+echo "$ct" | grep -q "^tcp .*src=198.51.100.10 dst=198.51.100.2 sport=[0-9]* dport=8080 .*src=10.0.1.2 dst=198.51.100.10 sport=8001 " \
+  || { echo "$ct"; fail "conntrack -L does not show the DNAT flow"; }
 echo "$ct" | grep -q "^tcp .*dst=198.51.100.10 sport=[0-9]* dport=8000 .*src=198.51.100.10 dst=198.51.100.2 " \
   || { echo "$ct"; fail "conntrack -L does not show the masqueraded HTTP flow"; }
 echo "$ct" | grep -q "^icmp .*dst=198.51.100.10 " || { echo "$ct"; fail "no icmp flow"; }
