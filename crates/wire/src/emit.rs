@@ -58,7 +58,7 @@ pub fn ipv4_header_with_options(
     payload_len: usize,
     out: &mut [u8],
 ) -> Result<usize, EmitError> {
-    if opts.len() % 4 != 0 || opts.len() > 40 {
+    if !opts.len().is_multiple_of(4) || opts.len() > 40 {
         return Err(EmitError::Malformed);
     }
     let hl = ipv4::MIN_HEADER_LEN + opts.len();

@@ -423,7 +423,7 @@ pub fn escape_into(data: &[u8], out: &mut String) {
 
 /// Parses lowercase or uppercase hex digits (even count).
 pub fn parse_hex(tok: &str, s: &str) -> Result<Vec<u8>, LineError> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(LineError::new(tok, "expected an even number of hex digits"));
     }
     Ok((0..s.len())
@@ -697,7 +697,7 @@ impl PacketSpec {
                 }
                 "frag" => {
                     let f: u16 = num(tok, need()?)?;
-                    if f % 8 != 0 || f > 0x1fff * 8 {
+                    if !f.is_multiple_of(8) || f > 0x1fff * 8 {
                         return Err(LineError::new(
                             tok,
                             "fragment offset must be a multiple of 8 up to 65528",
