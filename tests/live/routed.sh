@@ -5,6 +5,7 @@
 # FORWARD DROP added with `nfrs iptables` through the control socket blocks new connections,
 # `nfrs conntrack -L` shows the flows, `nfrs sysctl` reads and writes, SIGTERM stops it cleanly.
 # Usage: tests/live/routed.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
+# NFRS_PACKET_IO=recv runs it with plain recv instead of the TPACKET_V3 ring.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -100,7 +101,12 @@ for _ in $(seq 50); do
 done
 [ -S "$store/control.sock" ] || fail "control socket did not appear"
 [ "$(stat -c %a "$store/control.sock")" = 600 ] || fail "control socket mode is not 0600"
-grep -q "lan0 .*AF_PACKET" "$work/daemon.log" || fail "no I/O method reported for lan0"
+if [ "${NFRS_PACKET_IO:-}" = recv ]; then
+  grep -q "lan0 .*AF_PACKET, recv/send per frame" "$work/daemon.log" || fail "plain recv not chosen"
+else
+  grep -q "lan0 .*AF_PACKET, TPACKET_V3 receive ring" "$work/daemon.log" || fail "no TPACKET_V3 ring on lan0"
+fi
+echo "live routed: $(grep -o 'lan0 .*' "$work/daemon.log" | head -1)"
 
 # Rules through the control socket (the daemon must be the one answering).
 "$nfrs" iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE || fail "iptables -A via daemon"

@@ -473,8 +473,8 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     for s in &socks {
         let m = s.mac;
         eprintln!(
-            "nfrs run: {} (ifindex {}, {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}): AF_PACKET, recv/send per frame (TPACKET_V3 rings and AF_XDP not built yet)",
-            s.name, s.ifindex, m[0], m[1], m[2], m[3], m[4], m[5]
+            "nfrs run: {} (ifindex {}, {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}): {} (AF_XDP not built yet)",
+            s.name, s.ifindex, m[0], m[1], m[2], m[3], m[4], m[5], s.method()
         );
     }
     eprintln!(
@@ -569,20 +569,15 @@ fn packet_loop(
                 continue;
             }
             // A bounded batch per interface, so one busy link cannot starve the others.
-            for _ in 0..64 {
-                let n = match s.recv(&mut buf) {
-                    Ok(Some(n)) => n,
-                    Ok(None) => break,
-                    Err(e) => {
-                        eprintln!("nfrs run: {}: receive: {e}", s.name);
-                        break;
-                    }
-                };
-                if n > buf.len() || n < 14 {
-                    continue;
+            let r = s.recv_batch(&mut buf, 64, &mut |frame| {
+                if frame.len() < 14 {
+                    return;
                 }
                 live.now = start.elapsed().as_nanos() as u64;
-                frame_in(live, socks, &mut neigh, dev, &buf[..n], &mut tx, &mut stats);
+                frame_in(live, socks, &mut neigh, dev, frame, &mut tx, &mut stats);
+            });
+            if let Err(e) = r {
+                eprintln!("nfrs run: {}: receive: {e}", s.name);
             }
         }
         if ready[socks.len()] {

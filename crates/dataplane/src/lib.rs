@@ -19,3 +19,4 @@ pub mod daemon;
 pub mod hostfile;
 pub mod packet;
 pub mod proto;
+pub mod ring;

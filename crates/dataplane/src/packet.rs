@@ -1,4 +1,6 @@
-//! Raw AF_PACKET sockets bound to one interface: plain `recv`/`send` per frame (no ring yet).
+//! Raw AF_PACKET sockets bound to one interface: a TPACKET_V3 receive ring when the kernel
+//! grants one (else plain `recv` per frame), `send` per frame. `NFRS_PACKET_IO=recv` forces the
+//! plain way.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -15,6 +17,9 @@ pub struct PacketSocket {
     pub ifindex: i32,
     /// Its MAC (read from sysfs).
     pub mac: [u8; 6],
+    ring: Option<crate::ring::Ring>,
+    /// Why there is no ring, if there is none.
+    pub ring_error: Option<String>,
 }
 
 /// The interface's MAC as sysfs shows it.
@@ -56,6 +61,15 @@ impl PacketSocket {
         })?;
         // SAFETY: `raw` is a fresh descriptor we exclusively own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // The ring must exist before the socket is bound.
+        let (ring, ring_error) = if std::env::var("NFRS_PACKET_IO").as_deref() == Ok("recv") {
+            (None, Some("NFRS_PACKET_IO=recv".to_string()))
+        } else {
+            match crate::ring::Ring::new(fd.as_raw_fd()) {
+                Ok(r) => (Some(r), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        };
         // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -85,7 +99,47 @@ impl PacketSocket {
             name: name.to_string(),
             ifindex,
             mac,
+            ring,
+            ring_error,
         })
+    }
+
+    /// The receive method in use, for the startup report.
+    pub fn method(&self) -> String {
+        match (&self.ring, &self.ring_error) {
+            (Some(_), _) => format!(
+                "AF_PACKET, TPACKET_V3 receive ring ({} blocks of {} KiB), send per frame",
+                crate::ring::BLOCK_NR,
+                crate::ring::BLOCK_SIZE / 1024
+            ),
+            (None, e) => format!(
+                "AF_PACKET, recv/send per frame (no ring: {})",
+                e.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+
+    /// Calls `f` with the frames waiting now (at most `max` with plain recv); `buf` is the
+    /// receive buffer of the plain way.
+    pub fn recv_batch(
+        &self,
+        buf: &mut [u8],
+        max: usize,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<usize> {
+        if let Some(r) = &self.ring {
+            return Ok(r.for_each(f));
+        }
+        let mut n = 0;
+        while n < max {
+            match self.recv(buf)? {
+                Some(len) if len <= buf.len() => f(&buf[..len]),
+                Some(_) => {}
+                None => break,
+            }
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Receives one frame into `buf`; `Ok(None)` when none is waiting.
