@@ -107,6 +107,7 @@ else
   grep -q "lan0 .*AF_PACKET, TPACKET_V3 receive ring" "$work/daemon.log" || fail "no TPACKET_V3 ring on lan0"
 fi
 echo "live routed: $(grep -o 'lan0 .*' "$work/daemon.log" | head -1)"
+grep -q "warning" "$work/daemon.log" && fail "warnings about the kernel interfaces"
 
 # Rules through the control socket (the daemon must be the one answering).
 "$nfrs" iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE || fail "iptables -A via daemon"
@@ -115,7 +116,25 @@ echo "live routed: $(grep -o 'lan0 .*' "$work/daemon.log" | head -1)"
 
 ip netns exec "$C" ping -c 2 -W 2 198.51.100.10 >"$work/ping.txt" \
   || { cat "$work/ping.txt"; fail "ping client -> server through nfrs"; }
+ip netns exec "$C" ping -c 1 -W 2 10.0.1.1 >/dev/null || fail "ping the gateway's own address"
 echo "live routed: ping through nfrs ok"
+
+# Garbage on the control socket gets an error reply; the daemon carries on.
+reply="$(python3 - "$store/control.sock" <<'PY'
+import socket, sys
+for msg in (b"{not json\n", b'{"op":"reboot"}\n', b"x" * (17 << 20)):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    try:
+        s.sendall(msg)
+    except OSError:
+        pass
+    print(s.makefile().readline().strip())
+PY
+)"
+[ "$(echo "$reply" | grep -c '"code":2')" = 3 ] || fail "control socket replies to garbage: $reply"
+ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "forwarding after garbage"
+echo "live routed: malformed and oversized control messages refused, forwarding goes on"
 
 mkdir -p "$work/www" && echo "hello through nfrs" >"$work/www/index.html"
 ip netns exec "$S" python3 -m http.server 8000 --bind 198.51.100.10 --directory "$work/www" \

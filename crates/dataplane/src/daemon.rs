@@ -471,6 +471,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     let listener = control::bind(&store.dir, live.control_group)?;
     install_signals();
     for s in &socks {
+        for w in packet::kernel_noise(&s.name).unwrap_or_default() {
+            eprintln!("nfrs run: warning: {w}");
+        }
         let m = s.mac;
         eprintln!(
             "nfrs run: {} (ifindex {}, {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}): {} (AF_XDP not built yet)",

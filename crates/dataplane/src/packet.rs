@@ -37,6 +37,53 @@ pub fn interface_index(name: &str) -> io::Result<i32> {
         .map_err(|_| io::Error::other(format!("interface `{name}`: bad ifindex")))
 }
 
+/// What the kernel's own stack would do on an interface nfrs attaches: each entry is a reason
+/// it would not stay silent (down, ARP on, an IPv4 address of its own).
+pub fn kernel_noise(name: &str) -> io::Result<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/flags"))
+        .map_err(|e| io::Error::new(e.kind(), format!("interface `{name}`: {e}")))?;
+    let flags = u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).map_err(|_| {
+        io::Error::other(format!("interface `{name}`: bad flags `{}`", text.trim()))
+    })?;
+    let mut v = Vec::new();
+    if flags & libc::IFF_UP as u32 == 0 {
+        v.push(format!("{name} is down (ip link set {name} up)"));
+    }
+    if flags & libc::IFF_NOARP as u32 == 0 {
+        v.push(format!(
+            "{name} has ARP on: the kernel answers ARP too (ip link set {name} arp off)"
+        ));
+    }
+    if has_ipv4(name) {
+        v.push(format!(
+            "{name} carries an IPv4 address: the kernel stack answers too (ip -4 addr flush dev {name})"
+        ));
+    }
+    Ok(v)
+}
+
+/// Whether the kernel has an IPv4 address on interface `name` (SIOCGIFADDR).
+fn has_ipv4(name: &str) -> bool {
+    if name.len() >= libc::IFNAMSIZ {
+        return false;
+    }
+    // SAFETY: plain socket(2) call; the result is checked and closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` is a fresh descriptor we exclusively own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, &b) in ifr.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *d = b as libc::c_char;
+    }
+    // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name, writable for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFADDR, &mut ifr) };
+    r == 0
+}
+
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -223,6 +270,15 @@ mod tests {
     fn unknown_interface_is_named() {
         let e = PacketSocket::open("nfrs-no-such0").unwrap_err();
         assert!(e.to_string().contains("nfrs-no-such0"), "{e}");
+    }
+
+    #[test]
+    fn kernel_noise_names_the_interface() {
+        let e = kernel_noise("nfrs-no-such0").unwrap_err();
+        assert!(e.to_string().contains("nfrs-no-such0"));
+        // Loopback's flags (0x9 here: UP|LOOPBACK) lack IFF_NOARP, so that complaint appears.
+        let v = kernel_noise("lo").unwrap();
+        assert!(v.iter().any(|m| m.contains("has ARP on")), "{v:?}");
     }
 
     #[test]
