@@ -134,6 +134,12 @@ PY
 )"
 [ "$(echo "$reply" | grep -c '"code":2')" = 3 ] || fail "control socket replies to garbage: $reply"
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "forwarding after garbage"
+# LOG lines go to the daemon's standard error.
+"$nfrs" iptables -I FORWARD -p icmp -j LOG --log-prefix "nfrs-live: " || fail "iptables LOG rule"
+ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping with a LOG rule"
+grep -q "^nfrs-live: IN=lan0 OUT=wan0 .*SRC=10.0.1.2 DST=198.51.100.10 .*PROTO=ICMP TYPE=8 " "$work/daemon.log" \
+  || fail "no LOG line for the ping"
+"$nfrs" iptables -D FORWARD 1 || fail "iptables -D"
 echo "live routed: malformed and oversized control messages refused, forwarding goes on"
 
 mkdir -p "$work/www" && echo "hello through nfrs" >"$work/www/index.html"
