@@ -77,6 +77,21 @@ pub fn write_line_full(
     now: Nanos,
     style: Style,
 ) -> fmt::Result {
+    write_line_refs(out, c, helper, acct, 1, now, style)
+}
+
+/// Like [`write_line_full`] with the entry's reference count `refs` (the kernel's
+/// `ct_general.use`: 1 for the table, plus one per live expected connection whose master it
+/// is); `/proc` adds the reference its reader holds.
+pub fn write_line_refs(
+    out: &mut dyn Write,
+    c: &Conn,
+    helper: u8,
+    acct: Option<[u64; 4]>,
+    refs: u32,
+    now: Nanos,
+    style: Style,
+) -> fmt::Result {
     let proc_fmt = style.format == Format::Proc;
     if style.format != Format::Conntrack {
         write!(out, "{:<8} {} ", "ipv4", 2)?;
@@ -129,7 +144,7 @@ pub fn write_line_full(
         let names = crate::expect::HELPER_NAMES;
         write!(out, "helper={} ", names[helper as usize % names.len()])?;
     }
-    write!(out, "use={}", if proc_fmt { 2 } else { 1 })
+    write!(out, "use={}", refs + u32::from(proc_fmt))
 }
 
 /// One entry's line as a `String`.
@@ -143,12 +158,35 @@ impl ConnTable {
     /// All confirmed, unexpired entries' lines, sorted (kernel order is hash order; results
     /// compare sorted listings).
     pub fn listing(&self, now: Nanos, style: Style) -> Vec<String> {
+        // Kernel rule (init_conntrack): an expected connection holds a reference on its
+        // master for as long as it lives; pending expectations hold none.
+        let mut children: Vec<(u32, u32)> = Vec::new();
+        for (_, c) in self.iter().filter(|(_, c)| !c.is_expired(now)) {
+            if let Some(m) = c.master() {
+                match children.iter_mut().find(|(k, _)| *k == m.0) {
+                    Some((_, n)) => *n += 1,
+                    None => children.push((m.0, 1)),
+                }
+            }
+        }
         let mut v: Vec<String> = self
             .iter()
             .filter(|(_, c)| !c.is_expired(now))
             .map(|(id, c)| {
+                let refs = 1 + children
+                    .iter()
+                    .find(|(k, _)| *k == id.0)
+                    .map_or(0, |&(_, n)| n);
                 let mut s = String::with_capacity(192);
-                let _ = write_line_full(&mut s, c, self.helper(id), self.counters(id), now, style);
+                let _ = write_line_refs(
+                    &mut s,
+                    c,
+                    self.helper(id),
+                    self.counters(id),
+                    refs,
+                    now,
+                    style,
+                );
                 s
             })
             .collect();
