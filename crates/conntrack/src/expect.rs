@@ -121,6 +121,33 @@ impl ConnTable {
         exps.push(e);
     }
 
+    /// Adds an expectation of a master whose helper allows at most `max_expected` pending ones
+    /// of the expectation's class (kernel `nf_ct_expect_related`: an equal one of the same
+    /// master and class is replaced; at the limit the master's oldest one of that class is
+    /// evicted). `timeout_secs` counts from `now`.
+    pub fn expect_add_limited(
+        &mut self,
+        e: Expectation,
+        timeout_secs: u32,
+        now: Nanos,
+        max_expected: usize,
+    ) {
+        self.expect_expire(now);
+        let mut t = e.tuple;
+        t.src &= e.mask.src;
+        t.src_l4 &= e.mask.src_l4;
+        let exps = self.expects_mut();
+        exps.retain(|x| !(x.tuple == t && x.mask == e.mask && x.zone == e.zone));
+        let mine = |x: &Expectation| x.master == e.master && x.class == e.class;
+        if max_expected > 0 && exps.iter().filter(|x| mine(x)).count() >= max_expected {
+            // Oldest first: the table keeps insertion order.
+            if let Some(i) = exps.iter().position(mine) {
+                exps.remove(i);
+            }
+        }
+        self.expect_add(e, timeout_secs, now);
+    }
+
     /// Live expectations (not yet used, not expired at `now`).
     pub fn expectations(&self, now: Nanos) -> impl Iterator<Item = &Expectation> {
         self.expects().iter().filter(move |e| e.timeout > now)
@@ -256,5 +283,63 @@ impl ConnTable {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CtConfig;
+
+    fn offer(master: u32, port: u16) -> Expectation {
+        Expectation {
+            tuple: Tuple::ports(6, 0, 0, 0xc000_0201, port),
+            mask: Tuple {
+                src: 0,
+                dst: u32::MAX,
+                src_l4: 0,
+                dst_l4: u16::MAX,
+                proto: u8::MAX,
+            },
+            master: ConnId(master),
+            helper: 2,
+            child_helper: 0,
+            class: 0,
+            flags: 0,
+            dir: Dir::Original,
+            saved_proto: 0,
+            timeout: 0,
+            zone: 0,
+        }
+    }
+
+    fn ports(ct: &ConnTable, now: Nanos) -> Vec<u16> {
+        ct.expectations(now).map(|e| e.tuple.dst_l4).collect()
+    }
+
+    #[test]
+    fn limit_evicts_the_masters_oldest() {
+        let mut ct = ConnTable::new(CtConfig::default());
+        for p in 5000..5003 {
+            ct.expect_add_limited(offer(7, p), 300, 0, 2);
+        }
+        // Another master's offers are not counted against master 7.
+        ct.expect_add_limited(offer(8, 6000), 300, 0, 2);
+        assert_eq!(ports(&ct, 1), [5001, 5002, 6000]);
+        // Re-announcing a pending offer replaces it instead of evicting another.
+        ct.expect_add_limited(offer(7, 5002), 300, 0, 2);
+        assert_eq!(ports(&ct, 1), [5001, 6000, 5002]);
+        // Limit 1 (FTP): the newer announcement replaces the pending one.
+        ct.expect_add_limited(offer(8, 6001), 300, 0, 1);
+        assert_eq!(ports(&ct, 1), [5001, 5002, 6001]);
+    }
+
+    #[test]
+    fn expired_offers_do_not_count() {
+        let mut ct = ConnTable::new(CtConfig::default());
+        ct.expect_add_limited(offer(7, 5000), 10, 0, 1);
+        ct.expect_add_limited(offer(7, 5001), 300, 11 * SEC, 2);
+        ct.expect_add_limited(offer(7, 5002), 300, 11 * SEC, 2);
+        assert_eq!(ports(&ct, 12 * SEC), [5001, 5002]);
     }
 }

@@ -18,6 +18,10 @@ pub const IRC: u8 = 2;
 
 /// Kernel default dcc_timeout: 300 s.
 const DCC_TIMEOUT: u32 = 300;
+/// Kernel rule: the FTP helper keeps one pending expectation per control connection.
+const FTP_MAX_EXPECTED: usize = 1;
+/// Kernel rule: the IRC helper keeps `max_dcc_channels` (8) pending offers per connection.
+const IRC_MAX_EXPECTED: usize = 8;
 
 /// One direction's sequence adjustment (struct nf_ct_seqadj).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -320,7 +324,7 @@ pub fn irc_help(
         zone: c.zone,
     };
     if c.status & status::NAT_MASK == 0 {
-        ct.expect_add(e, DCC_TIMEOUT, now);
+        ct.expect_add_limited(e, DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
         return out;
     }
     // nf_nat_irc: the address the server sees, a free expectation port from the DCC one up.
@@ -332,7 +336,7 @@ pub fn irc_help(
         e.tuple.dst_l4 = port;
         let busy = ct
             .expectations(now)
-            .any(|x| x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone);
+            .any(|x| x.master != id && x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone);
         if !busy {
             break;
         }
@@ -341,7 +345,7 @@ pub fn irc_help(
             return out;
         }
     }
-    ct.expect_add(e, DCC_TIMEOUT, now);
+    ct.expect_add_limited(e, DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
     let text = format!("{newaddr} {port}");
     out.mangled = mangle_tcp_payload(buf, dcc.beg, dcc.end, text.as_bytes());
     out
@@ -527,7 +531,7 @@ pub fn ftp_help(
                     zone: c.zone,
                 };
                 if c.status & status::NAT_MASK == 0 {
-                    ct.expect_add(e, 300, now);
+                    ct.expect_add_limited(e, 300, now, FTP_MAX_EXPECTED);
                 } else {
                     let newaddr = o.dst;
                     e.saved_proto = port;
@@ -535,9 +539,12 @@ pub fn ftp_help(
                     let mut p = port;
                     loop {
                         e.tuple.dst_l4 = p;
-                        let busy = ct
-                            .expectations(now)
-                            .any(|x| x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone);
+                        let busy = ct.expectations(now).any(|x| {
+                            x.master != id
+                                && x.tuple == e.tuple
+                                && x.mask == e.mask
+                                && x.zone == e.zone
+                        });
                         if !busy {
                             break;
                         }
@@ -546,7 +553,7 @@ pub fn ftp_help(
                             return Err(FtpDrop);
                         }
                     }
-                    ct.expect_add(e, 300, now);
+                    ct.expect_add_limited(e, 300, now, FTP_MAX_EXPECTED);
                     let Some(cmd) = cmd else {
                         return Ok(None);
                     };
