@@ -140,6 +140,13 @@ ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping with a 
 grep -q "^nfrs-live: IN=lan0 OUT=wan0 .*SRC=10.0.1.2 DST=198.51.100.10 .*PROTO=ICMP TYPE=8 " "$work/daemon.log" \
   || fail "no LOG line for the ping"
 "$nfrs" iptables -D FORWARD 1 || fail "iptables -D"
+# A rule the language accepts but the engine cannot run yet: refused, store left as it was.
+before_rules="$("$nfrs" iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//')"
+if out="$("$nfrs" iptables -t raw -A PREROUTING -j CT --zone-orig 1 2>&1)"; then
+  fail "a rule the engine cannot run was accepted"
+fi
+echo "$out" | grep -q "not swapped in.*not yet supported by the engine" || fail "refusal said: $out"
+[ "$("$nfrs" iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//')" = "$before_rules" ] || fail "the store changed anyway"
 echo "live routed: malformed and oversized control messages refused, forwarding goes on"
 
 mkdir -p "$work/www" && echo "hello through nfrs" >"$work/www/index.html"

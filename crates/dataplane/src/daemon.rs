@@ -233,6 +233,14 @@ impl Shared {
                 o.stderr.push_str(&format!(
                     "nfrs run: the new ruleset was not swapped in: {e}\n"
                 ));
+                // The store goes back to the ruleset in force, so store and daemon agree.
+                if let Some(b) = &before {
+                    let _lock = self.store.lock(Duration::from_secs(10));
+                    if let Err(e) = write_atomic(&self.store.dir, "ruleset.rules", b) {
+                        o.stderr
+                            .push_str(&format!("nfrs run: restoring the store: {e}\n"));
+                    }
+                }
                 o.code = o.code.max(4);
                 return o;
             }
