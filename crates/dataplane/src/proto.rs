@@ -189,3 +189,45 @@ mod tests {
         assert_eq!(read_line(&mut two).unwrap(), b"b");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn request() -> impl Strategy<Value = Request> {
+        let args = proptest::collection::vec(".{0,12}", 0..5);
+        prop_oneof![
+            Just(Request::Ping {}),
+            (".{0,10}", args.clone(), ".{0,40}").prop_map(|(tool, args, stdin)| Request::Tool {
+                tool,
+                args,
+                stdin
+            }),
+            args.clone().prop_map(|args| Request::Conntrack { args }),
+            args.prop_map(|args| Request::Sysctl { args }),
+        ]
+    }
+
+    proptest! {
+        // Whatever a client sends, reading and parsing it returns (never panics).
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut r = &data[..];
+            while let Ok(line) = read_line(&mut r) {
+                let _ = parse_request(&line);
+                let _ = parse_response(&line);
+            }
+        }
+
+        // Every request survives the wire unchanged, newlines and quotes in arguments included.
+        #[test]
+        fn requests_round_trip(req in request()) {
+            let mut out = Vec::new();
+            write_msg(&mut out, &req).unwrap();
+            prop_assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+            let line = read_line(&mut &out[..]).unwrap();
+            prop_assert_eq!(parse_request(&line).unwrap(), req);
+        }
+    }
+}
