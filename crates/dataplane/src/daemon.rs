@@ -108,7 +108,12 @@ pub struct Live {
     pub engine: Engine,
     /// The packet clock now (monotonic, ns since start).
     pub now: u64,
+    /// Packet buffers to reuse.
+    pub pool: Vec<Vec<u8>>,
 }
+
+/// Packet buffers kept for reuse.
+const POOL_MAX: usize = 64;
 
 type Job = Box<dyn FnOnce(&mut Live) -> Response + Send>;
 
@@ -522,7 +527,11 @@ pub fn run(cfg: &Config) -> Result<(), String> {
             }
         })
         .map_err(|e| e.to_string())?;
-    let mut live = Live { engine, now: 0 };
+    let mut live = Live {
+        engine,
+        now: 0,
+        pool: Vec::with_capacity(POOL_MAX),
+    };
     let start = Instant::now();
     let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx, start);
     if let Some(ct) = live.engine.ct.as_ref() {
@@ -657,11 +666,20 @@ fn frame_in(
             let mut mac = [0u8; 14];
             mac.copy_from_slice(&frame[..14]);
             live.engine.events.clear();
-            live.engine.receive(dev, frame[14..].to_vec(), mac, now);
+            // Buffers come back from the events below, so the steady state allocates nothing.
+            let mut ip = live.pool.pop().unwrap_or_else(|| Vec::with_capacity(2048));
+            ip.clear();
+            ip.extend_from_slice(&frame[14..]);
+            live.engine.receive(dev, ip, mac, now);
             let mut evs = std::mem::take(&mut live.engine.events);
             for ev in evs.drain(..) {
                 match ev {
-                    Ev::Out { dev, ip, .. } => out(live, socks, neigh, dev, &ip, tx),
+                    Ev::Out { dev, ip, .. } => {
+                        out(live, socks, neigh, dev, &ip, tx);
+                        if live.pool.len() < POOL_MAX {
+                            live.pool.push(ip);
+                        }
+                    }
                     Ev::Local { .. } => stats.local_dropped += 1,
                     Ev::Log { text, .. } => eprintln!("{text}"),
                     Ev::Queued => {}
