@@ -1,6 +1,6 @@
 //! ARP for the addresses nfrs owns: answers requests for them, resolves next hops, and holds a
-//! few packets per unresolved neighbour meanwhile (the kernel's neighbour queue, 3 packets by
-//! default as `unres_qlen`... here a fixed small bound per neighbour).
+//! few packets per unresolved neighbour meanwhile (a small fixed bound; the kernel's queue is
+//! bounded in bytes by `unres_qlen_bytes` instead).
 
 use std::collections::HashMap;
 
