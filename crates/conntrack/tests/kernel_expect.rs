@@ -142,6 +142,21 @@ fn irc_expectation_listings_and_related_peer() {
         .expect_listing(SEC, ExpectFormat::Conntrack, true)
         .is_empty());
     t.confirm(p.conn.unwrap(), SEC).unwrap();
+    // The child holds a reference on its master, a pending expectation none (recorded on
+    // 6.18: tests/scenarios/helpers/irc-dcc-chat and irc-max-dcc list such masters use=2).
+    t.expect_add(e, 300, SEC);
+    let uses: Vec<(bool, String)> = t
+        .listing(SEC, Style::RESULTS)
+        .iter()
+        .map(|l| {
+            let u = l.rsplit(' ').next().unwrap().to_string();
+            (l.contains("dport=6667 "), u)
+        })
+        .collect();
+    assert_eq!(uses.len(), 2);
+    for (is_master, u) in uses {
+        assert_eq!(u, if is_master { "use=2" } else { "use=1" });
+    }
     // Deleting the master takes pending expectations with it.
     t.expect_add(e, 300, SEC);
     t.kill(master);

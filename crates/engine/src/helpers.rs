@@ -9,6 +9,8 @@
 
 use nfrs_conntrack::expect::Expectation;
 use nfrs_conntrack::{status, ConnId, ConnTable, Dir, Nanos, Tuple};
+use nfrs_helpers::ftp::FtpInfo;
+use nfrs_helpers::SeqAdj;
 use std::collections::HashMap;
 
 /// Helper ids (indexes of `nfrs_conntrack::expect::HELPER_NAMES`).
@@ -23,52 +25,32 @@ const FTP_MAX_EXPECTED: usize = 1;
 /// Kernel rule: the IRC helper keeps `max_dcc_channels` (8) pending offers per connection.
 const IRC_MAX_EXPECTED: usize = 8;
 
-/// One direction's sequence adjustment (struct nf_ct_seqadj).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SeqAdj {
-    /// Sequence number where the length changed.
-    pub pos: u32,
-    /// Offset for sequence numbers up to `pos`.
-    pub before: i32,
-    /// Offset for sequence numbers after `pos`.
-    pub after: i32,
-}
-
-/// Sequence-number "after" (RFC 1982 serial comparison, the kernel's `after()`).
-fn after(a: u32, b: u32) -> bool {
-    (b.wrapping_sub(a) as i32) < 0
-}
-
 /// Helpers' state beside the connection table: sequence adjustments per connection.
 #[derive(Debug, Default)]
 pub struct Helpers {
     /// Per connection (checked against its original tuple, as slots are reused), per
     /// direction.
-    pub seqadj: HashMap<ConnId, (Tuple, [SeqAdj; 2])>,
+    pub seqadj: HashMap<ConnId, (Tuple, SeqAdj)>,
     /// FTP helper memory per connection (checked against its original tuple).
     pub ftp: HashMap<ConnId, (Tuple, FtpInfo)>,
 }
 
 impl Helpers {
-    /// Kernel rule (nf_ct_seqadj_set): a length change `off` at sequence `seq` in direction
-    /// `dir`; the position only moves forward.
+    /// Records a length change `off` at sequence `seq` in direction `dir` of `id`
+    /// ([`SeqAdj::set`]).
     pub fn seqadj_set(&mut self, id: ConnId, orig: Tuple, dir: Dir, seq: u32, off: i32) {
         if off == 0 {
             return;
         }
-        let e = self
-            .seqadj
-            .entry(id)
-            .or_insert((orig, [SeqAdj::default(); 2]));
+        let e = self.seqadj.entry(id).or_insert((orig, SeqAdj::default()));
         if e.0 != orig {
-            *e = (orig, [SeqAdj::default(); 2]);
+            *e = (orig, SeqAdj::default());
         }
-        let w = &mut e.1[dir.index()];
-        if w.before == w.after || after(seq, w.pos) {
-            w.pos = seq;
-            w.before = w.after;
-            w.after += off;
-        }
+        e.1.set(dir, seq, off);
+    }
+
+    fn adj(&self, id: ConnId, orig: &Tuple) -> Option<&SeqAdj> {
+        self.seqadj.get(&id).filter(|e| e.0 == *orig).map(|e| &e.1)
     }
 
     /// Kernel rule (nf_ct_seq_adjust): the new (seq, ack) of a packet of `id` going `dir`.
@@ -80,58 +62,22 @@ impl Helpers {
         seq: u32,
         ack: Option<u32>,
     ) -> Option<(u32, Option<u32>)> {
-        let a = self
-            .seqadj
-            .get(&id)
-            .filter(|e| e.0 == *orig)
-            .map(|e| &e.1)?;
-        let this = a[dir.index()];
-        let other = a[dir.flip().index()];
-        let so = if after(seq, this.pos) {
-            this.after
-        } else {
-            this.before
-        };
-        let nseq = seq.wrapping_add(so as u32);
-        let nack = ack.map(|k| {
-            let ao = if after(k.wrapping_sub(other.before as u32), other.pos) {
-                other.after
-            } else {
-                other.before
-            };
-            k.wrapping_sub(ao as u32)
-        });
-        Some((nseq, nack))
+        let a = self.adj(id, orig)?;
+        Some((a.adjust_seq(dir, seq), ack.map(|k| a.adjust_ack(dir, k))))
     }
 
     /// Kernel rule (nf_ct_sack_adjust): a SACK edge of a packet going `dir`, moved into the
     /// other direction's adjusted sequence space like the acknowledgment.
     pub fn adjust_sack_edge(&self, id: ConnId, orig: &Tuple, dir: Dir, edge: u32) -> u32 {
-        let Some(a) = self.seqadj.get(&id).filter(|e| e.0 == *orig).map(|e| &e.1) else {
-            return edge;
-        };
-        let w = a[dir.flip().index()];
-        let off = if after(edge.wrapping_sub(w.before as u32), w.pos) {
-            w.after
-        } else {
-            w.before
-        };
-        edge.wrapping_sub(off as u32)
+        self.adj(id, orig).map_or(edge, |a| a.adjust_ack(dir, edge))
     }
 
     /// Kernel rule (tcp_in_window's receiver offset): the acknowledgment a packet going `dir`
     /// carries, in the other direction's unadjusted sequence space.
     pub fn ack_for_tracking(&self, id: ConnId, orig: &Tuple, dir: Dir, ack: u32) -> u32 {
-        let Some(a) = self.seqadj.get(&id).filter(|e| e.0 == *orig).map(|e| &e.1) else {
-            return ack;
-        };
-        let w = a[dir.flip().index()];
-        let off = if after(ack.wrapping_sub(1), w.pos) {
-            w.after
-        } else {
-            w.before
-        };
-        ack.wrapping_sub(off as u32)
+        self.adj(id, orig).map_or(ack, |a| {
+            ack.wrapping_sub(a.seq_offset(dir.flip(), ack.wrapping_sub(1)) as u32)
+        })
     }
 
     /// Forgets a connection.
@@ -139,82 +85,6 @@ impl Helpers {
         self.seqadj.remove(&id);
         self.ftp.remove(&id);
     }
-}
-
-/// The kernel's simple_strtoul in base 10 at `s[i..]`: value (wrapping like an unsigned long)
-/// and the index after the digits.
-fn strtoul(s: &[u8], mut i: usize) -> (u64, usize) {
-    let mut v: u64 = 0;
-    while i < s.len() && s[i].is_ascii_digit() {
-        v = v.wrapping_mul(10).wrapping_add(u64::from(s[i] - b'0'));
-        i += 1;
-    }
-    (v, i)
-}
-
-/// A DCC command found in a payload: the address, the port, and where the "ip port" text is.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Dcc {
-    /// Address as written (host order).
-    pub ip: u32,
-    /// Port.
-    pub port: u16,
-    /// Start of the address text in the payload.
-    pub beg: usize,
-    /// End of the port text.
-    pub end: usize,
-}
-
-/// Kernel rule (nf_conntrack_irc help/parse_dcc): the first `\1DCC <proto> ` with a parsable
-/// "name ip port" followed somewhere by a newline; the protos are SEND, CHAT, MOVE, TSEND,
-/// SCHAT (RESUME and ACCEPT are not looked at).
-pub fn find_dcc(data: &[u8]) -> Option<Dcc> {
-    const PROTOS: [&[u8]; 5] = [b"SEND ", b"CHAT ", b"MOVE ", b"TSEND ", b"SCHAT "];
-    let limit = data.len();
-    let mut i = 0;
-    while i + 24 < limit {
-        if &data[i..i + 5] != b"\x01DCC " {
-            i += 1;
-            continue;
-        }
-        i += 5;
-        for p in PROTOS {
-            if !data[i..].starts_with(p) {
-                continue;
-            }
-            let mut d = i + p.len();
-            // parse_dcc: skip the name up to its blank, leaving room for "AAAAAAAA P\1\n".
-            loop {
-                if d >= limit {
-                    return None;
-                }
-                let c = data[d];
-                d += 1;
-                if c == b' ' {
-                    break;
-                }
-                if d + 12 > limit {
-                    return None;
-                }
-            }
-            if !data[d..].contains(&b'\n') {
-                continue;
-            }
-            let beg = d;
-            let (ip, mut d2) = strtoul(data, d);
-            while d2 < limit && data[d2] == b' ' {
-                d2 += 1;
-            }
-            let (port, end) = strtoul(data, d2);
-            return Some(Dcc {
-                ip: ip as u32,
-                port: port as u16,
-                beg,
-                end,
-            });
-        }
-    }
-    None
 }
 
 /// Rewrites `buf`'s TCP payload bytes `[beg, end)` (payload offsets) with `text`, fixing the
@@ -297,15 +167,9 @@ pub fn irc_help(
     let Some(o) = offer else {
         return out;
     };
-    let dcc = Dcc {
-        ip: o.ip,
-        port: o.port,
-        beg: o.off,
-        end: o.off + o.len,
-    };
     let other = c.tuple[dir.flip().index()];
     let mut e = Expectation {
-        tuple: Tuple::ports(6, 0, 0, other.dst, dcc.port),
+        tuple: Tuple::ports(6, 0, 0, other.dst, o.port),
         mask: Tuple {
             src: 0,
             dst: u32::MAX,
@@ -329,9 +193,9 @@ pub fn irc_help(
     }
     // nf_nat_irc: the address the server sees, a free expectation port from the DCC one up.
     let newaddr = c.tuple[Dir::Reply.index()].dst;
-    e.saved_proto = dcc.port;
+    e.saved_proto = o.port;
     e.dir = Dir::Reply;
-    let mut port = dcc.port;
+    let mut port = o.port;
     loop {
         e.tuple.dst_l4 = port;
         let busy = ct
@@ -347,36 +211,13 @@ pub fn irc_help(
     }
     ct.expect_add_limited(e, DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
     let text = format!("{newaddr} {port}");
-    out.mangled = mangle_tcp_payload(buf, dcc.beg, dcc.end, text.as_bytes());
+    out.mangled = mangle_tcp_payload(buf, o.off, o.off + o.len, text.as_bytes());
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dcc_parsing_as_the_kernel() {
-        let d = find_dcc(b"PRIVMSG bob :\x01DCC SEND file.txt 167772162 5000 100\x01\r\n").unwrap();
-        assert_eq!((d.ip, d.port), (167772162, 5000));
-        let s = b"PRIVMSG bob :\x01DCC SEND file.txt 167772162 5000 100\x01\r\n";
-        assert_eq!(&s[d.beg..d.end], b"167772162 5000");
-        assert!(find_dcc(b"PRIVMSG bob :\x01DCC RESUME file.txt 5000 4096\x01\r\n").is_none());
-        assert!(find_dcc(b"PRIVMSG bob :\x01DCC SEND file.txt 167772162 5000 100\x01").is_none());
-        let d = find_dcc(b"x\x01DCC CHAT chat 167772162 6000\x01\r\n").unwrap();
-        assert_eq!(d.port, 6000);
-    }
-
-    #[test]
-    fn ftp_newline_memory() {
-        let mut f = FtpInfo::default();
-        assert!(!f.has(Dir::Reply, 5012));
-        f.update(Dir::Reply, 5012);
-        assert!(f.has(Dir::Reply, 5012));
-        f.update(Dir::Reply, 5050);
-        f.update(Dir::Reply, 5100);
-        assert!(!f.has(Dir::Reply, 5012) && f.has(Dir::Reply, 5050) && f.has(Dir::Reply, 5100));
-    }
 
     #[test]
     fn seqadj_moves_forward() {
@@ -399,40 +240,6 @@ mod tests {
         assert_eq!(h.ack_for_tracking(id, &t, Dir::Reply, 1055), 1054);
         let other = Tuple::ports(6, 9, 9, 9, 9);
         assert_eq!(h.adjust(id, &other, Dir::Original, 1054, None), None);
-    }
-}
-
-/// The FTP helper's memory per connection: sequence numbers just after a newline, per
-/// direction (at most 2 remembered, as the kernel's NUM_SEQ_TO_REMEMBER).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FtpInfo {
-    seq_aft_nl: [[u32; 2]; 2],
-    num: [u8; 2],
-}
-
-impl FtpInfo {
-    fn has(&self, dir: Dir, seq: u32) -> bool {
-        let d = dir.index();
-        self.seq_aft_nl[d][..self.num[d] as usize].contains(&seq)
-    }
-
-    /// Kernel rule (update_nl_seq): remember `seq`; with two remembered, replace the older
-    /// one when `seq` is after it.
-    fn update(&mut self, dir: Dir, seq: u32) {
-        let d = dir.index();
-        if self.has(dir, seq) {
-            return;
-        }
-        if self.num[d] < 2 {
-            self.seq_aft_nl[d][self.num[d] as usize] = seq;
-            self.num[d] += 1;
-        } else {
-            let s = self.seq_aft_nl[d];
-            let oldest = if after(s[1], s[0]) { 0 } else { 1 };
-            if after(seq, s[oldest]) {
-                self.seq_aft_nl[d][oldest] = seq;
-            }
-        }
     }
 }
 
@@ -474,15 +281,15 @@ pub fn ftp_help(
         return Ok(None);
     }
     let seq0 = u32::from_be_bytes([buf[ihl + 4], buf[ihl + 5], buf[ihl + 6], buf[ihl + 7]]);
-    let data = buf[at..tot].to_vec();
+    let data = &buf[at..tot];
     let ends_in_nl = data.last() == Some(&b'\n');
     let seq = seq0.wrapping_add(data.len() as u32);
     let mut res = Ok(None);
-    if info.has(dir, seq0) {
+    if info.after_newline(dir, seq0) {
         // The parsers (nfrs-helpers): PORT/EPRT from the client, 227/229 from the server;
         // EPSV names no address (the sender's own is meant).
         let own = ct.get(id).tuple[dir.index()].src;
-        let cmd = match nfrs_helpers::ftp::find_command(&data, dir, own) {
+        let cmd = match nfrs_helpers::ftp::find_command(data, dir, own) {
             nfrs_helpers::ftp::FtpFound::Nothing => None,
             nfrs_helpers::ftp::FtpFound::Partial(_) => return Err(FtpDrop),
             nfrs_helpers::ftp::FtpFound::Cmd(c) => Some(c),
@@ -506,7 +313,7 @@ pub fn ftp_help(
                 // address other than the sender's is neither expected nor rewritten.
                 if ip != t.src {
                     if ends_in_nl {
-                        info.update(dir, seq);
+                        info.record_newline(dir, seq);
                     }
                     return Ok(None);
                 }
@@ -565,7 +372,7 @@ pub fn ftp_help(
         }
     }
     if ends_in_nl {
-        info.update(dir, seq);
+        info.record_newline(dir, seq);
     }
     res
 }

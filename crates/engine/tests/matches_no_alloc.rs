@@ -8,16 +8,23 @@ use nfrs_engine::targets::{compile_target, run_target, Effects, TargetCtx, Targe
 use nfrs_rules::ext::{Match, TargetExt};
 use nfrs_rules::{Hook, IpSpec, TableKind, Target};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 struct Counting;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Counted per thread: the test harness's own threads may allocate while a test runs.
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
         // SAFETY: same layout contract as the caller's.
         unsafe { System.alloc(l) }
     }
@@ -26,7 +33,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
         // SAFETY: `p` came from `System.alloc` with `l`.
         unsafe { System.realloc(p, l, n) }
     }
@@ -162,10 +169,10 @@ fn extensions_allocate_nothing_per_packet() {
                     hotdrop: false,
                     host: &NoHost,
                 };
-                let before = ALLOCS.load(Ordering::Relaxed);
+                let before = allocs();
                 matched += eval_match(m, &p, &mut env) as usize;
                 if round == 1 {
-                    seen[i] += ALLOCS.load(Ordering::Relaxed) - before;
+                    seen[i] += allocs() - before;
                 }
             }
             for (i, t) in ts.iter().enumerate() {
@@ -176,10 +183,10 @@ fn extensions_allocate_nothing_per_packet() {
                     host: &NoHost,
                     fx: &mut fx,
                 };
-                let before = ALLOCS.load(Ordering::Relaxed);
+                let before = allocs();
                 run_target(t, &mut p, &mut env);
                 if round == 1 {
-                    seen[ms.len() + i] += ALLOCS.load(Ordering::Relaxed) - before;
+                    seen[ms.len() + i] += allocs() - before;
                 }
             }
         }
