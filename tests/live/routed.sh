@@ -284,6 +284,21 @@ wait "$client_pid" || { cat "$work/echo.out"; fail "the connection broke across 
 client_pid=""
 echo "live routed: a TCP connection survived a daemon restart"
 
+# nf_conntrack_max lowered at run time: with only an assured entry left (the echo connection,
+# now TIME_WAIT) and room for one, a new flow finds the table full and is dropped.
+"$nfrs" conntrack -D -p icmp >/dev/null 2>&1 || true
+"$nfrs" conntrack -D -p tcp --dport 8000 >/dev/null 2>&1 || true
+"$nfrs" conntrack -D -p tcp --dport 8080 >/dev/null 2>&1 || true
+[ "$("$nfrs" conntrack -C)" = 1 ] || { "$nfrs" conntrack -L; fail "expected one entry left"; }
+"$nfrs" sysctl -qw net.netfilter.nf_conntrack_max=1 || fail "sysctl -w nf_conntrack_max=1"
+if ip netns exec "$C" ping -c 1 -W 1 198.51.100.10 >/dev/null; then
+  fail "a new flow passed a full table"
+fi
+grep -q "nf_conntrack: table full.*dropping packet" "$work/daemon.log" || fail "no table full message"
+"$nfrs" sysctl -qw net.netfilter.nf_conntrack_max=1000 || fail "sysctl -w nf_conntrack_max=1000"
+ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping after raising nf_conntrack_max"
+echo "live routed: nf_conntrack_max lowered at run time: table full, dropping packet"
+
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" || fail "nfrs run exited non-zero on SIGTERM"
 daemon_pid=""

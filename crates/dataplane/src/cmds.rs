@@ -293,6 +293,19 @@ pub fn parse_sysctl_args(args: &[String]) -> Result<SysctlArgs, String> {
             "-n" | "--values" => s.values_only = true,
             "-q" | "--quiet" => s.quiet = true,
             "-w" | "--write" => write = true,
+            // Bundled short options (`-qw`, `-nq`).
+            o if o.len() > 2
+                && !o.starts_with("--")
+                && o[1..].chars().all(|c| matches!(c, 'n' | 'q' | 'w')) =>
+            {
+                for c in o[1..].chars() {
+                    match c {
+                        'n' => s.values_only = true,
+                        'q' => s.quiet = true,
+                        _ => write = true,
+                    }
+                }
+            }
             o if o.starts_with('-') => {
                 return Err(format!(
                     "sysctl: option `{o}' is not supported by nfrs sysctl"
@@ -333,6 +346,10 @@ mod tests {
             .unwrap_err()
             .contains("name=value"));
         assert!(a(&["-a"]).unwrap_err().contains("`-a'"));
+        let s = a(&["-qw", "net.ipv4.ip_forward=0"]).unwrap();
+        assert!(s.quiet && !s.values_only);
+        assert!(a(&["-qw", "net.ipv4.ip_forward"]).is_err());
+        assert!(a(&["-qa", "x"]).unwrap_err().contains("`-qa'"));
         assert!(a(&[]).is_err());
     }
 
