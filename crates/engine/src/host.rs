@@ -403,6 +403,19 @@ impl HostNet {
 }
 
 impl HostInfo for HostNet {
+    fn fib_lookup(&self, addr: u32) -> Option<(u8, Option<&IfName>)> {
+        // The local table first (own addresses and 127/8 are local, subnet broadcasts are
+        // broadcast), then the main table's longest prefix (unicast).
+        if self.is_local(addr) {
+            return Some((2, None));
+        }
+        if self.is_broadcast(addr) {
+            return Some((3, None));
+        }
+        self.lookup(addr)
+            .map(|(d, _)| (1, Some(&self.ifaces[d].name)))
+    }
+
     fn dev_mtu(&self, dev: &str) -> Option<u32> {
         self.dev(dev).map(|d| self.ifaces[d].mtu)
     }

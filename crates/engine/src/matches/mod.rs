@@ -30,6 +30,7 @@ pub mod owner;
 pub mod physdev;
 pub mod pkttype;
 pub mod recent;
+pub mod rpfilter;
 pub mod statistic;
 pub mod string;
 pub mod tcpmss;
@@ -101,6 +102,11 @@ pub trait HostInfo {
     /// MTU of the route to `addr` (the kernel's tcpmss_reverse_mtu: a route lookup towards the
     /// packet's source), None when there is no route.
     fn route_mtu(&self, _addr: u32) -> Option<u32> {
+        None
+    }
+    /// The kernel's fib_lookup towards `addr` (for `-m rpfilter`): the RTN_* type of the route
+    /// found and its output device (None for routes through loopback), None when no route.
+    fn fib_lookup(&self, _addr: u32) -> Option<(u8, Option<&crate::pkt::IfName>)> {
         None
     }
 }
@@ -187,6 +193,7 @@ pub fn compile_match(m: &Match, cx: &mut CompileCtx) -> Result<u32, CompileError
         Match::Helper(x) => helper::compile(x, cx),
         Match::Tcpmss(x) => tcpmss::compile(x, cx),
         Match::Connmark(x) => connmark::compile(x, cx),
+        Match::Rpfilter(x) => rpfilter::compile(x, cx),
         // Never committed: nfrs has no nfacct objects, so the rules crate refuses it.
         Match::Nfacct(_) => Err(CompileError::unsupported_match("nfacct")),
     }?;
@@ -223,6 +230,7 @@ pub fn eval_match(m: &Match, p: &PktCtx, env: &mut MatchEnv) -> bool {
         Match::Helper(x) => helper::eval(x, p, env),
         Match::Tcpmss(x) => tcpmss::eval(x, p, env),
         Match::Connmark(x) => connmark::eval(x, p, env),
+        Match::Rpfilter(x) => rpfilter::eval(x, p, env),
         Match::Nfacct(_) => false,
     }
 }

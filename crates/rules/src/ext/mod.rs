@@ -231,6 +231,7 @@ pub mod owner;
 pub mod physdev;
 pub mod pkttype;
 pub mod recent;
+pub mod rpfilter;
 pub mod statistic;
 pub mod string;
 pub mod tcpmss;
@@ -282,6 +283,7 @@ extension_enum! {
         Owner => owner::Owner,
         Physdev => physdev::Physdev,
         Helper => helper::Helper,
+        Rpfilter => rpfilter::Rpfilter,
         Tcpmss => tcpmss::Tcpmss,
         Connmark => connmark::Connmark,
         Nfacct => nfacct::Nfacct,
