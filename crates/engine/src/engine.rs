@@ -902,7 +902,7 @@ impl Engine {
             {
                 let seq = p.d.seq;
                 let orig = ct.get(id).tuple[0];
-                let o = crate::helpers::irc_help(ct, id, dir, &mut p.buf, p.now);
+                let o = crate::helpers::irc_help(ct, &mut self.helpers, id, dir, &mut p.buf, p.now);
                 for text in &o.logs {
                     self.events.push(Ev::Log {
                         text: text.clone(),

@@ -10,6 +10,7 @@
 use nfrs_conntrack::expect::Expectation;
 use nfrs_conntrack::{status, ConnId, ConnTable, Dir, Nanos, Tuple};
 use nfrs_helpers::ftp::FtpInfo;
+use nfrs_helpers::irc::ResumeKind;
 use nfrs_helpers::SeqAdj;
 use std::collections::HashMap;
 
@@ -33,6 +34,51 @@ pub struct Helpers {
     pub seqadj: HashMap<ConnId, (Tuple, SeqAdj)>,
     /// FTP helper memory per connection (checked against its original tuple).
     pub ftp: HashMap<ConnId, (Tuple, FtpInfo)>,
+    /// DCC ports the IRC NAT side moved, per connection (checked against its original tuple).
+    pub dcc: HashMap<ConnId, (Tuple, DccPorts)>,
+}
+
+/// Beyond the kernel (issue 6, FAQ 3.4): the DCC ports a NATed IRC connection had to move
+/// because the offered one was taken, as (port the client offered, port the peer was told),
+/// newest last, the last [`DccPorts::KEEP`] of them. DCC RESUME from the peer names the told
+/// port and DCC ACCEPT from the client the offered one; each is translated so that a resumed
+/// transfer reaches the right side. When no port moved, nothing is rewritten (as the kernel).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DccPorts {
+    map: [(u16, u16); DccPorts::KEEP],
+    n: usize,
+}
+
+impl DccPorts {
+    /// How many moves are remembered (as many as pending offers: `max_dcc_channels`).
+    pub const KEEP: usize = IRC_MAX_EXPECTED;
+
+    /// Remembers that the offered port `offered` was announced to the peer as `told`.
+    pub fn remember(&mut self, offered: u16, told: u16) {
+        if self.n == Self::KEEP {
+            self.map.copy_within(1.., 0);
+            self.n -= 1;
+        }
+        self.map[self.n] = (offered, told);
+        self.n += 1;
+    }
+
+    /// The port a RESUME (from the peer, reply direction) or ACCEPT (from the client,
+    /// original direction) naming `port` must carry instead; `None`: leave it.
+    pub fn translate(&self, dir: Dir, kind: ResumeKind, port: u16) -> Option<u16> {
+        let map = self.map[..self.n].iter().rev();
+        match (dir, kind) {
+            (Dir::Reply, ResumeKind::Resume) => map
+                .clone()
+                .find(|&&(_, told)| told == port)
+                .map(|&(offered, _)| offered),
+            (Dir::Original, ResumeKind::Accept) => map
+                .clone()
+                .find(|&&(offered, _)| offered == port)
+                .map(|&(_, told)| told),
+            _ => None,
+        }
+    }
 }
 
 impl Helpers {
@@ -84,6 +130,7 @@ impl Helpers {
     pub fn forget(&mut self, id: ConnId) {
         self.seqadj.remove(&id);
         self.ftp.remove(&id);
+        self.dcc.remove(&id);
     }
 }
 
@@ -121,20 +168,19 @@ pub struct HelpOutcome {
     pub logs: Vec<String>,
 }
 
-/// The IRC helper on a packet of `id` going `dir` (ESTABLISHED, original direction only):
+/// The IRC helper on a packet of `id` going `dir` (ESTABLISHED): in the client's direction
 /// announces the DCC connection; behind NAT rewrites its address to the NAT address and moves
-/// the port to a free one.
+/// the port to a free one. Beyond the kernel, behind NAT, DCC RESUME/ACCEPT naming a moved
+/// port are translated in both directions ([`DccPorts`]).
 pub fn irc_help(
     ct: &mut ConnTable,
+    helpers: &mut Helpers,
     id: ConnId,
     dir: Dir,
     buf: &mut Vec<u8>,
     now: Nanos,
 ) -> HelpOutcome {
     let mut out = HelpOutcome::default();
-    if dir == Dir::Reply {
-        return out;
-    }
     let ihl = usize::from(buf[0] & 0x0f) * 4;
     let Some(&off) = buf.get(ihl + 12) else {
         return out;
@@ -144,8 +190,13 @@ pub fn irc_help(
     if at >= tot {
         return out;
     }
-    let data = &buf[at..tot];
     let c = *ct.get(id);
+    if dir == Dir::Reply {
+        // The kernel looks only at the client's packets.
+        out.mangled = resume_nat(helpers, &c, id, dir, buf, at, tot);
+        return out;
+    }
+    let data = &buf[at..tot];
     let t = c.tuple[dir.index()];
     let nat_addr = c.tuple[dir.flip().index()].dst;
     // The 6.18 parser (nfrs-helpers): a PRIVMSG whose message starts with `\1DCC `; offers
@@ -165,6 +216,7 @@ pub fn irc_help(
         );
     }
     let Some(o) = offer else {
+        out.mangled = resume_nat(helpers, &c, id, dir, buf, at, tot);
         return out;
     };
     let other = c.tuple[dir.flip().index()];
@@ -210,9 +262,38 @@ pub fn irc_help(
         }
     }
     ct.expect_add_limited(e, DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
+    if port != o.port {
+        let orig = c.tuple[0];
+        let d = helpers.dcc.entry(id).or_insert((orig, DccPorts::default()));
+        if d.0 != orig {
+            *d = (orig, DccPorts::default());
+        }
+        d.1.remember(o.port, port);
+    }
     let text = format!("{newaddr} {port}");
     out.mangled = mangle_tcp_payload(buf, o.off, o.off + o.len, text.as_bytes());
     out
+}
+
+/// Translates the port of a DCC RESUME/ACCEPT in the TCP payload `buf[at..tot]` of a NATed
+/// IRC connection whose DCC port was moved; returns the length change.
+fn resume_nat(
+    helpers: &Helpers,
+    c: &nfrs_conntrack::Conn,
+    id: ConnId,
+    dir: Dir,
+    buf: &mut Vec<u8>,
+    at: usize,
+    tot: usize,
+) -> Option<i32> {
+    if c.status & status::NAT_MASK == 0 {
+        return None;
+    }
+    let d = helpers.dcc.get(&id).filter(|d| d.0 == c.tuple[0])?;
+    let msg = nfrs_helpers::irc::find_resume(&buf[at..tot])?;
+    let port = d.1.translate(dir, msg.kind, msg.port)?;
+    let text = port.to_string();
+    mangle_tcp_payload(buf, msg.off, msg.off + msg.len, text.as_bytes())
 }
 
 #[cfg(test)]
