@@ -36,6 +36,7 @@ pub mod string;
 pub mod tcpmss;
 pub mod tos;
 pub mod ttl;
+pub mod u32;
 
 /// A ruleset the engine cannot run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,6 +195,7 @@ pub fn compile_match(m: &Match, cx: &mut CompileCtx) -> Result<u32, CompileError
         Match::Tcpmss(x) => tcpmss::compile(x, cx),
         Match::Connmark(x) => connmark::compile(x, cx),
         Match::Rpfilter(x) => rpfilter::compile(x, cx),
+        Match::U32(x) => u32::compile(x, cx),
         // Never committed: nfrs has no nfacct objects, so the rules crate refuses it.
         Match::Nfacct(_) => Err(CompileError::unsupported_match("nfacct")),
     }?;
@@ -231,6 +233,7 @@ pub fn eval_match(m: &Match, p: &PktCtx, env: &mut MatchEnv) -> bool {
         Match::Tcpmss(x) => tcpmss::eval(x, p, env),
         Match::Connmark(x) => connmark::eval(x, p, env),
         Match::Rpfilter(x) => rpfilter::eval(x, p, env),
+        Match::U32(x) => u32::eval(x, p, env),
         Match::Nfacct(_) => false,
     }
 }

@@ -237,6 +237,7 @@ pub mod string;
 pub mod tcpmss;
 pub mod tos;
 pub mod ttl;
+pub mod u32;
 
 // ---- targets -------------------------------------------------------------------------------
 pub mod dnat;
@@ -284,6 +285,7 @@ extension_enum! {
         Physdev => physdev::Physdev,
         Helper => helper::Helper,
         Rpfilter => rpfilter::Rpfilter,
+        U32 => u32::U32,
         Tcpmss => tcpmss::Tcpmss,
         Connmark => connmark::Connmark,
         Nfacct => nfacct::Nfacct,
