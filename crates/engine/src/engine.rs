@@ -902,7 +902,15 @@ impl Engine {
             {
                 let seq = p.d.seq;
                 let orig = ct.get(id).tuple[0];
-                let o = crate::helpers::irc_help(ct, &mut self.helpers, id, dir, &mut p.buf, p.now);
+                let o = crate::helpers::irc_help(
+                    ct,
+                    &mut self.helpers,
+                    id,
+                    dir,
+                    &mut p.buf,
+                    p.now,
+                    &mut self.rng,
+                );
                 for text in &o.logs {
                     self.events.push(Ev::Log {
                         text: text.clone(),
@@ -935,7 +943,15 @@ impl Engine {
                     *e = (orig, Default::default());
                 }
                 let mut info = e.1;
-                let r = crate::helpers::ftp_help(ct, &mut info, id, dir, &mut p.buf, p.now);
+                let r = crate::helpers::ftp_help(
+                    ct,
+                    &mut info,
+                    id,
+                    dir,
+                    &mut p.buf,
+                    p.now,
+                    &mut self.rng,
+                );
                 self.helpers.ftp.insert(id, (orig, info));
                 match r {
                     Err(crate::helpers::FtpDrop) => return false,

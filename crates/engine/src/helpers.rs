@@ -12,6 +12,7 @@ use nfrs_conntrack::{status, ConnId, ConnTable, Dir, Nanos, Tuple};
 use nfrs_helpers::ftp::FtpInfo;
 use nfrs_helpers::irc::ResumeKind;
 use nfrs_helpers::SeqAdj;
+use nfrs_nat::RandomSource;
 use std::collections::HashMap;
 
 /// Helper ids (indexes of `nfrs_conntrack::expect::HELPER_NAMES`).
@@ -179,6 +180,7 @@ pub fn irc_help(
     dir: Dir,
     buf: &mut Vec<u8>,
     now: Nanos,
+    rng: &mut dyn RandomSource,
 ) -> HelpOutcome {
     let mut out = HelpOutcome::default();
     let ihl = usize::from(buf[0] & 0x0f) * 4;
@@ -247,20 +249,9 @@ pub fn irc_help(
     let newaddr = c.tuple[Dir::Reply.index()].dst;
     e.saved_proto = o.port;
     e.dir = Dir::Reply;
-    let mut port = o.port;
-    loop {
-        e.tuple.dst_l4 = port;
-        let busy = ct
-            .expectations(now)
-            .any(|x| x.master != id && x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone);
-        if !busy {
-            break;
-        }
-        port = port.wrapping_add(1);
-        if port == 0 {
-            return out;
-        }
-    }
+    let Some(port) = find_port(ct, &mut e, o.port, now, rng) else {
+        return out;
+    };
     ct.expect_add_limited(e, DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
     if port != o.port {
         let orig = c.tuple[0];
@@ -273,6 +264,36 @@ pub fn irc_help(
     let text = format!("{newaddr} {port}");
     out.mangled = mangle_tcp_payload(buf, o.off, o.off + o.len, text.as_bytes());
     out
+}
+
+/// Kernel rule (nf_nat_exp_find_port): the expectation `e` of a NATed master goes on the
+/// announced `port` when no other master expects that tuple, else on up to 128 ports drawn at
+/// random in `port..=65535`; the port it got (`e` is set to it), `None` when all were taken.
+fn find_port(
+    ct: &ConnTable,
+    e: &mut Expectation,
+    port: u16,
+    now: Nanos,
+    rng: &mut dyn RandomSource,
+) -> Option<u16> {
+    let range = u32::from(u16::MAX - port);
+    let mut attempts_left = range.min(128);
+    let mut p = port;
+    loop {
+        e.tuple.dst_l4 = p;
+        // The same master announcing the same tuple again replaces its expectation.
+        let busy = ct.expectations(now).any(|x| {
+            x.master != e.master && x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone
+        });
+        if !busy {
+            return Some(p);
+        }
+        if attempts_left == 0 {
+            return None;
+        }
+        attempts_left -= 1;
+        p = port + (u32::from(rng.random_u16()) % range) as u16;
+    }
 }
 
 /// Translates the port of a DCC RESUME/ACCEPT in the TCP payload `buf[at..tot]` of a NATed
@@ -351,6 +372,7 @@ pub fn ftp_help(
     dir: Dir,
     buf: &mut Vec<u8>,
     now: Nanos,
+    rng: &mut dyn RandomSource,
 ) -> Result<Option<i32>, FtpDrop> {
     let ihl = usize::from(buf[0] & 0x0f) * 4;
     let Some(&off) = buf.get(ihl + 12) else {
@@ -424,23 +446,9 @@ pub fn ftp_help(
                     let newaddr = o.dst;
                     e.saved_proto = port;
                     e.dir = dir.flip();
-                    let mut p = port;
-                    loop {
-                        e.tuple.dst_l4 = p;
-                        let busy = ct.expectations(now).any(|x| {
-                            x.master != id
-                                && x.tuple == e.tuple
-                                && x.mask == e.mask
-                                && x.zone == e.zone
-                        });
-                        if !busy {
-                            break;
-                        }
-                        p = p.wrapping_add(1);
-                        if p == 0 {
-                            return Err(FtpDrop);
-                        }
-                    }
+                    let Some(p) = find_port(ct, &mut e, port, now, rng) else {
+                        return Err(FtpDrop);
+                    };
                     ct.expect_add_limited(e, 300, now, FTP_MAX_EXPECTED);
                     let Some(cmd) = cmd else {
                         return Ok(None);
