@@ -916,7 +916,7 @@ impl PacketSpec {
                         .map_err(|e| LineError::new(tok, format!("in inner packet: {e}")))?;
                     spec.inner = Some(Box::new(inner));
                 }
-                "len" => data_len = Some(num(tok, need()?)?),
+                "len" => data_len = Some(usize::from(num::<u16>(tok, need()?)?)),
                 "payload" => {
                     payload = Some(unquote(need()?).map_err(|e| LineError::new(tok, e.msg))?)
                 }
