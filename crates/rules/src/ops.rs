@@ -7,36 +7,63 @@ use crate::ext::CheckCtx;
 use crate::model::{Chain, Counters, Policy, Rule, Ruleset, Table, Target};
 use crate::parse::{Cmd, Command};
 
+/// A rule's target in [`resolve_targets`]: not a jump/goto.
+const NOT_JUMP: u32 = u32::MAX;
+/// A rule's target in [`resolve_targets`]: a jump/goto to a chain that does not exist.
+const MISSING: u32 = u32::MAX - 1;
+
+/// Every rule's jump/goto target resolved to a chain index once, in table order (chain by
+/// chain, rule by rule): [`NOT_JUMP`], [`MISSING`] or the index.
+fn resolve_targets(table: &Table) -> Vec<u32> {
+    let total = table.chains.iter().map(|c| c.rules.len()).sum();
+    let mut out = Vec::with_capacity(total);
+    for c in &table.chains {
+        out.extend(c.rules.iter().map(|r| match &r.target {
+            Target::Jump(t) | Target::Goto(t) => table.chain_index(t).map_or(MISSING, |i| i as u32),
+            _ => NOT_JUMP,
+        }));
+    }
+    out
+}
+
 /// Hook masks per chain index: which hooks reach each chain. Err(Loop) on a jump loop.
 /// Kernel rule (mark_source_chains): walking from each hook, reaching a chain that is already
 /// on the current path is a loop, refused with ELOOP.
 pub fn hook_masks(table: &Table) -> Result<Vec<u8>> {
+    hook_masks_of(table, &resolve_targets(table))
+}
+
+/// [`hook_masks`] over targets already resolved by [`resolve_targets`].
+fn hook_masks_of(table: &Table, targets: &[u32]) -> Result<Vec<u8>> {
     let n = table.chains.len();
-    let edges: Vec<Vec<usize>> = table
-        .chains
-        .iter()
-        .map(|c| {
-            c.rules
-                .iter()
-                .filter_map(|r| match &r.target {
-                    Target::Jump(t) | Target::Goto(t) => table.chain_index(t),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect();
+    // The jump graph in compressed rows: the edges of chain i are edges[start[i]..start[i + 1]].
+    let mut start = Vec::with_capacity(n + 1);
+    let mut edges = Vec::new();
+    let mut k = 0;
+    for c in &table.chains {
+        start.push(edges.len());
+        for &t in &targets[k..k + c.rules.len()] {
+            if t < MISSING {
+                edges.push(t as usize);
+            }
+        }
+        k += c.rules.len();
+    }
+    start.push(edges.len());
     let mut masks = vec![0u8; n];
+    let mut on_path = vec![false; n];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
     for (i, c) in table.chains.iter().enumerate() {
         let Some(h) = c.hook else { continue };
         // Iterative DFS keeping the current path.
-        let mut on_path = vec![false; n];
-        let mut stack: Vec<(usize, usize)> = vec![(i, 0)];
+        stack.clear();
+        stack.push((i, start[i]));
         on_path[i] = true;
         masks[i] |= h.bit();
-        while let Some(&mut (node, ref mut k)) = stack.last_mut() {
-            if *k < edges[node].len() {
-                let next = edges[node][*k];
-                *k += 1;
+        while let Some(&mut (node, ref mut e)) = stack.last_mut() {
+            if *e < start[node + 1] {
+                let next = edges[*e];
+                *e += 1;
                 if on_path[next] {
                     return Err(Error::kernel(Errno::Loop));
                 }
@@ -45,7 +72,7 @@ pub fn hook_masks(table: &Table) -> Result<Vec<u8>> {
                 }
                 masks[next] |= h.bit();
                 on_path[next] = true;
-                stack.push((next, 0));
+                stack.push((next, start[next]));
             } else {
                 on_path[node] = false;
                 stack.pop();
@@ -57,17 +84,20 @@ pub fn hook_masks(table: &Table) -> Result<Vec<u8>> {
 
 /// The checks the kernel makes when the table is replaced.
 pub fn validate_table(table: &Table) -> Result<()> {
+    let targets = resolve_targets(table);
     // Kernel rule: a verdict may not jump into a built-in chain (checked before loops).
-    for r in table.chains.iter().flat_map(|c| c.rules.iter()) {
-        if let Target::Jump(n) | Target::Goto(n) = &r.target {
-            if table.chain(n).is_some_and(|t| t.is_builtin()) {
-                return Err(Error::kernel(Errno::Inval));
-            }
-        }
+    if targets
+        .iter()
+        .any(|&t| t < MISSING && table.chains[t as usize].is_builtin())
+    {
+        return Err(Error::kernel(Errno::Inval));
     }
-    let masks = hook_masks(table)?;
+    let masks = hook_masks_of(table, &targets)?;
+    let mut k = 0;
     for (ci, c) in table.chains.iter().enumerate() {
         for r in &c.rules {
+            let t = targets[k];
+            k += 1;
             let cx = CheckCtx {
                 table: table.kind,
                 hooks: masks[ci],
@@ -79,12 +109,10 @@ pub fn validate_table(table: &Table) -> Result<()> {
             }
             match &r.target {
                 Target::Ext(t) => t.check_entry(&cx)?,
-                Target::Jump(n) | Target::Goto(n) => match table.chain(n) {
-                    None => return Err(Error::kernel(Errno::NoEnt)),
-                    // Kernel rule: a verdict may not jump into a built-in chain.
-                    Some(t) if t.is_builtin() => return Err(Error::kernel(Errno::Inval)),
-                    Some(_) => {}
-                },
+                // Jumps into built-in chains were refused above.
+                Target::Jump(_) | Target::Goto(_) if t == MISSING => {
+                    return Err(Error::kernel(Errno::NoEnt))
+                }
                 _ => {}
             }
         }

@@ -182,7 +182,7 @@ struct Loaded {
 }
 
 struct Parser<'a> {
-    args: &'a [String],
+    args: &'a [&'a str],
     pos: usize,
     restore: bool,
     table: TableKind,
@@ -234,9 +234,12 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
             }
             None => (item, Ipv4Addr::BROADCAST),
         };
-        let addrs = if let Some(a) = parse_dotted(host).or_else(|| parse_inet_aton(host)) {
-            vec![a]
-        } else {
+        if let Some(a) = parse_dotted(host).or_else(|| parse_inet_aton(host)) {
+            // One address (the usual case): its network, without the list below.
+            out.push((Ipv4Addr::from(u32::from(a) & u32::from(mask)), mask));
+            continue;
+        }
+        let addrs = {
             let v = crate::hosts::lookup(host);
             if v.is_empty() {
                 return Err(Error::param(format!("host/network `{host}' not found")));
@@ -259,15 +262,35 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
 /// xtables_numeric_to_ipaddr: one to four dot-separated numbers 0..=255 (each base 0),
 /// missing trailing bytes zero (measured: `10.1` is 10.1.0.0).
 fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
+    if s.split('.').count() > 4 {
         return None;
     }
     let mut b = [0u8; 4];
-    for (i, p) in parts.iter().enumerate() {
-        b[i] = parse_uint(p, 0, 255)? as u8;
+    for (i, p) in s.split('.').enumerate() {
+        b[i] = match plain_decimal_byte(p) {
+            Some(v) => v,
+            None => parse_uint(p, 0, 255)? as u8,
+        };
     }
     Some(Ipv4Addr::from(b))
+}
+
+/// The common case of a dotted part, decided without the general base-0 parser: one to three
+/// decimal digits, no leading zero (a leading `0` means octal), value at most 255. None when
+/// the part is anything else (the caller then parses it the general way).
+fn plain_decimal_byte(p: &str) -> Option<u8> {
+    let d = p.as_bytes();
+    if d.is_empty() || d.len() > 3 || (d.len() > 1 && d[0] == b'0') {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in d {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    u8::try_from(v).ok()
 }
 
 /// What getaddrinfo accepts as a numeric address besides a dotted quad (inet_aton's forms:
@@ -370,7 +393,7 @@ impl<'a> Parser<'a> {
     fn take_value(&mut self) -> Option<String> {
         if self.next_is_value() {
             self.pos += 1;
-            Some(self.args[self.pos - 1].clone())
+            Some(self.args[self.pos - 1].to_string())
         } else {
             None
         }
@@ -674,7 +697,7 @@ impl<'a> Parser<'a> {
                 // 1.8.9 takes the protocol from the whole argv element, so an attached value
                 // (`-ptcp`, `--protocol=tcp`) is read as the protocol "-ptcp".
                 let text = if self.attached {
-                    self.args[self.pos - 1].clone()
+                    self.args[self.pos - 1].to_string()
                 } else {
                     req(&optarg)
                 };
@@ -831,7 +854,7 @@ impl<'a> Parser<'a> {
         let mut invert = false;
         let mut only_args = false;
         while self.pos < self.args.len() {
-            let arg = self.args[self.pos].clone();
+            let arg: &'a str = self.args[self.pos];
             self.pos += 1;
             if only_args || !arg.starts_with('-') || arg == "-" {
                 if arg == "!" {
@@ -841,7 +864,7 @@ impl<'a> Parser<'a> {
                     invert = true;
                     continue;
                 }
-                return Err(bad_arg(&arg));
+                return Err(bad_arg(arg));
             }
             if arg == "--" {
                 only_args = true;
@@ -870,7 +893,7 @@ impl<'a> Parser<'a> {
                                         Some(v) => Some(v),
                                         None if self.pos < self.args.len() => {
                                             self.pos += 1;
-                                            Some(self.args[self.pos - 1].clone())
+                                            Some(self.args[self.pos - 1].to_string())
                                         }
                                         None => None,
                                     };
@@ -893,7 +916,7 @@ impl<'a> Parser<'a> {
                                             )));
                                         }
                                         self.pos += 1;
-                                        Some(self.args[self.pos - 1].clone())
+                                        Some(self.args[self.pos - 1].to_string())
                                     }
                                 },
                             };
@@ -950,7 +973,7 @@ impl<'a> Parser<'a> {
                             Some(v)
                         } else if self.pos < self.args.len() {
                             self.pos += 1;
-                            Some(self.args[self.pos - 1].clone())
+                            Some(self.args[self.pos - 1].to_string())
                         } else {
                             return Err(Error::param(format!(
                                 "option \"-{c}\" requires an argument"
@@ -979,6 +1002,18 @@ pub fn parse_command(args: &[String], restore: bool, table: Option<TableKind>) -
 /// chain whose name has blanks, which `-E` allows).
 pub fn parse_command_with(
     args: &[String],
+    restore: bool,
+    table: Option<TableKind>,
+    lenient: bool,
+) -> (Result<Command>, Vec<String>) {
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    parse_command_strs(&strs, restore, table, lenient)
+}
+
+/// [`parse_command_with`] over borrowed arguments (iptables-restore's tokens, without a
+/// copy each).
+pub fn parse_command_strs(
+    args: &[&str],
     restore: bool,
     table: Option<TableKind>,
     lenient: bool,

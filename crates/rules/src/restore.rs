@@ -5,6 +5,7 @@ use crate::error::{Errno, Error, ErrorKind, Result};
 use crate::model::{Counters, Hook, Ruleset, Table, TableKind};
 use crate::ops;
 use crate::parse;
+use std::borrow::Cow;
 
 /// Options of one iptables-restore run.
 #[derive(Clone, Debug, Default)]
@@ -44,47 +45,135 @@ pub fn tokenize(line: &str) -> Vec<String> {
 
 /// [`tokenize`], optionally decoding the store's `\n` (inside quotes) as a newline.
 pub fn tokenize_with(line: &str, store_escapes: bool) -> Vec<String> {
-    if !line.contains('"') {
-        // No quotes: plain blank-separated words.
-        return line
-            .split([' ', '\t', '\n'])
-            .filter(|w| !w.is_empty())
-            .map(str::to_string)
-            .collect();
-    }
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut escaped = false;
-    for c in line.chars() {
-        if quoted {
-            if escaped {
-                cur.push(if store_escapes && c == 'n' { '\n' } else { c });
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                quoted = false;
-                out.push(std::mem::take(&mut cur));
-            } else {
-                cur.push(c);
+    tokenize_into(line, store_escapes, &mut out);
+    out.into_iter().map(Cow::into_owned).collect()
+}
+
+/// One argument being assembled by [`tokenize_into`]: a slice of the line while it is one
+/// contiguous piece of it, a copy once pieces are joined (quotes inside, escapes).
+#[derive(Default)]
+struct Piece {
+    borrowed: Option<(usize, usize)>,
+    owned: Option<String>,
+}
+
+impl Piece {
+    fn add(&mut self, line: &str, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        if let Some(o) = self.owned.as_mut() {
+            o.push_str(&line[a..b]);
+            return;
+        }
+        match self.borrowed {
+            None => self.borrowed = Some((a, b)),
+            Some((x, y)) if y == a => self.borrowed = Some((x, b)),
+            Some((x, y)) => {
+                let mut o = String::with_capacity(y - x + b - a);
+                o.push_str(&line[x..y]);
+                o.push_str(&line[a..b]);
+                self.owned = Some(o);
             }
+        }
+    }
+    fn add_char(&mut self, line: &str, c: char) {
+        let o = match self.owned.as_mut() {
+            Some(o) => o,
+            None => {
+                let prefix = self.borrowed.map_or("", |(x, y)| &line[x..y]);
+                self.owned.insert(prefix.to_string())
+            }
+        };
+        o.push(c);
+    }
+    fn is_empty(&self) -> bool {
+        self.borrowed.is_none() && self.owned.is_none()
+    }
+    fn take<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
+        let b = self.borrowed.take();
+        match self.owned.take() {
+            Some(o) => Cow::Owned(o),
+            None => Cow::Borrowed(b.map_or("", |(x, y)| &line[x..y])),
+        }
+    }
+}
+
+/// [`tokenize_with`] appending to `out`, borrowing from `line` every argument that is one
+/// contiguous piece of it (the usual case), so a rule line costs no copy per argument.
+pub fn tokenize_into<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'a, str>>) {
+    // Byte scan: every special character is ASCII, so the runs between them are whole
+    // (UTF-8 safe) slices.
+    let bytes = line.as_bytes();
+    let mut cur = Piece::default();
+    let mut quoted = false;
+    // Start of the pending run of ordinary characters, not yet added to `cur`.
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip ordinary characters in one tight loop.
+        if quoted {
+            while i < bytes.len() && !matches!(bytes[i], b'"' | b'\\') {
+                i += 1;
+            }
+        } else {
+            while i < bytes.len() && !matches!(bytes[i], b'"' | b' ' | b'\t' | b'\n') {
+                i += 1;
+            }
+        }
+        if i == bytes.len() {
+            break;
+        }
+        let b = bytes[i];
+        if quoted {
+            match b {
+                b'\\' => {
+                    cur.add(line, run, i);
+                    // The next character (if any) is taken literally.
+                    match line[i + 1..].chars().next() {
+                        Some(c) => {
+                            cur.add_char(line, if store_escapes && c == 'n' { '\n' } else { c });
+                            i += 1 + c.len_utf8();
+                        }
+                        None => i += 1,
+                    }
+                    run = i;
+                    continue;
+                }
+                b'"' => {
+                    cur.add(line, run, i);
+                    quoted = false;
+                    // The closing quote ends the argument, even an empty one.
+                    out.push(cur.take(line));
+                    run = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
             continue;
         }
-        match c {
-            '"' => quoted = true,
-            ' ' | '\t' | '\n' => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
+        match b {
+            b'"' => {
+                cur.add(line, run, i);
+                quoted = true;
+                run = i + 1;
             }
-            _ => cur.push(c),
+            b' ' | b'\t' | b'\n' => {
+                cur.add(line, run, i);
+                if !cur.is_empty() {
+                    out.push(cur.take(line));
+                }
+                run = i + 1;
+            }
+            _ => {}
         }
+        i += 1;
     }
+    cur.add(line, run, bytes.len());
     if !cur.is_empty() {
-        out.push(cur);
+        out.push(cur.take(line));
     }
-    out
 }
 
 impl std::fmt::Display for RestoreError {
@@ -182,6 +271,8 @@ pub fn restore_with_output(
     let mut current: Option<Table> = None;
     let mut skipping = false;
     let mut line_no = 0;
+    // The arguments of the current rule line, reused from line to line.
+    let mut tokens: Vec<Cow<str>> = Vec::with_capacity(32);
     for line in fgets_lines(input) {
         line_no += 1;
         if line == "\n" || line.starts_with('#') {
@@ -361,17 +452,17 @@ pub fn restore_with_output(
                     ))
                 }
             };
-            counters = Some((p.to_string(), b.to_string()));
+            counters = Some((p, b));
             body = &line[end + 1..];
         }
-        let mut args = Vec::new();
+        tokens.clear();
         if opts.counters {
             if let Some((p, b)) = counters {
-                args.extend(["--set-counters".to_string(), p, b]);
+                tokens.extend([Cow::Borrowed("--set-counters"), p.into(), b.into()]);
             }
         }
-        args.extend(tokenize_with(body, opts.store_escapes));
-        if args.len() + 3 >= MAX_ARGC {
+        tokenize_into(body, opts.store_escapes, &mut tokens);
+        if tokens.len() + 3 >= MAX_ARGC {
             return Err(param_at(
                 "Parser cannot handle more arguments",
                 false,
@@ -379,9 +470,10 @@ pub fn restore_with_output(
             ));
         }
         if opts.verbose {
-            args.push("-v".to_string());
+            tokens.push(Cow::Borrowed("-v"));
         }
-        let cmd = parse::parse_command_with(&args, true, Some(table.kind), opts.store_escapes)
+        let args: Vec<&str> = tokens.iter().map(|t| t.as_ref()).collect();
+        let cmd = parse::parse_command_strs(&args, true, Some(table.kind), opts.store_escapes)
             .0
             .map_err(|e| from_error(&e, line_no))?;
         if cmd.cmd == parse::Cmd::List {

@@ -22,12 +22,16 @@ pub fn push_save_string(out: &mut String, s: &str) {
         return;
     }
     out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' || c == '\'' {
+    // Copy the runs between characters that need a backslash (all ASCII) as whole slices.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b == b'"' || b == b'\\' || b == b'\'' {
+            out.push_str(&s[run..i]);
             out.push('\\');
+            run = i;
         }
-        out.push(c);
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 

@@ -1,0 +1,30 @@
+//! Times restore and save of a ruleset file (for profiling): `speed FILE [ROUNDS]`;
+//! `SPEED_RESTORE_ONLY=1` skips the save.
+
+use nfrs_rules::restore::{restore_new, RestoreOpts};
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: speed FILE [ROUNDS]");
+    let rounds: usize = args.next().map_or(5, |r| r.parse().expect("ROUNDS"));
+    let text = std::fs::read_to_string(&path).expect("read");
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let rs = restore_new(&text, &RestoreOpts::default()).expect("restore");
+        let r = t.elapsed();
+        if std::env::var_os("SPEED_RESTORE_ONLY").is_some() {
+            println!("restore {:.1} ms", r.as_secs_f64() * 1e3);
+            continue;
+        }
+        let t = Instant::now();
+        let out = nfrs_rules::save::save(&rs, None, false);
+        let s = t.elapsed();
+        println!(
+            "restore {:.1} ms  save {:.1} ms  ({} bytes)",
+            r.as_secs_f64() * 1e3,
+            s.as_secs_f64() * 1e3,
+            out.len()
+        );
+    }
+}
