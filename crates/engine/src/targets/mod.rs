@@ -10,10 +10,12 @@ use crate::pkt::PktCtx;
 use nfrs_rules::ext::TargetExt;
 use nfrs_rules::{IpSpec, TableKind};
 
+pub mod checksum;
 pub mod connmark;
 pub mod ct;
 pub mod dnat;
 pub mod dscp;
+pub mod ecn;
 pub mod log;
 pub mod mark;
 pub mod masquerade;
@@ -138,6 +140,8 @@ pub fn compile_target(t: &TargetExt, cx: &mut TargetCtx) -> Result<u32, CompileE
         TargetExt::Ttl(x) => ttl::compile(x, cx),
         TargetExt::Tos(x) => tos::compile(x, cx),
         TargetExt::Dscp(x) => dscp::compile(x, cx),
+        TargetExt::Ecn(x) => ecn::compile(x, cx),
+        TargetExt::Checksum(x) => checksum::compile(x, cx),
     }?;
     Ok(cx.slot)
 }
@@ -161,5 +165,7 @@ pub fn run_target(t: &TargetExt, p: &mut PktCtx, env: &mut TargetEnv) -> TVerdic
         TargetExt::Ttl(x) => ttl::run(x, p, env),
         TargetExt::Tos(x) => tos::run(x, p, env),
         TargetExt::Dscp(x) => dscp::run(x, p, env),
+        TargetExt::Ecn(x) => ecn::run(x, p, env),
+        TargetExt::Checksum(x) => checksum::run(x, p, env),
     }
 }

@@ -247,9 +247,11 @@ pub mod masquerade;
 pub mod reject;
 pub mod snat;
 // owned by the rules-ext helper (stubs until filled in)
+pub mod checksum;
 pub mod connmark_target;
 pub mod ct;
 pub mod dscp_target;
+pub mod ecn_target;
 pub mod netmap;
 pub mod notrack;
 pub mod redirect;
@@ -310,6 +312,8 @@ extension_enum! {
         Ttl => ttl_target::TtlTarget,
         Tos => tos_target::TosTarget,
         Dscp => dscp_target::DscpTarget,
+        Ecn => ecn_target::EcnTarget,
+        Checksum => checksum::Checksum,
     }
 }
 
