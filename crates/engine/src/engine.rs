@@ -917,6 +917,9 @@ impl Engine {
                         host: false,
                     });
                 }
+                if o.drop {
+                    return false;
+                }
                 if let Some(delta) = o.mangled {
                     ct.get_mut(id).status |= status::SEQ_ADJUST;
                     self.helpers.seqadj_set(id, orig, dir, seq, delta);

@@ -167,6 +167,9 @@ pub struct HelpOutcome {
     pub mangled: Option<i32>,
     /// Kernel messages (forged DCC offers).
     pub logs: Vec<String>,
+    /// The helper drops the packet (its expectation clashes with another master's, or no
+    /// port is free behind NAT).
+    pub drop: bool,
 }
 
 /// The IRC helper on a packet of `id` going `dir` (ESTABLISHED): in the client's direction
@@ -242,7 +245,12 @@ pub fn irc_help(
         zone: c.zone,
     };
     if c.status & status::NAT_MASK == 0 {
-        ct.expect_add_limited(e, DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
+        // Kernel rule: "cannot add expectation" (another master's) drops the packet.
+        if clashes(ct, &e, now) {
+            out.drop = true;
+        } else {
+            ct.expect_add_limited(e, DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
+        }
         return out;
     }
     // nf_nat_irc: the address the server sees, a free expectation port from the DCC one up.
@@ -250,6 +258,8 @@ pub fn irc_help(
     e.saved_proto = o.port;
     e.dir = Dir::Reply;
     let Some(port) = find_port(ct, &mut e, o.port, now, rng) else {
+        // "all ports in use".
+        out.drop = true;
         return out;
     };
     ct.expect_add_limited(e, DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
@@ -264,6 +274,13 @@ pub fn irc_help(
     let text = format!("{newaddr} {port}");
     out.mangled = mangle_tcp_payload(buf, o.off, o.off + o.len, text.as_bytes());
     out
+}
+
+/// Kernel rule (nf_ct_expect_related): another master already expects the same tuple (the
+/// same master announcing it again replaces its own instead).
+fn clashes(ct: &ConnTable, e: &Expectation, now: Nanos) -> bool {
+    ct.expectations(now)
+        .any(|x| x.master != e.master && x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone)
 }
 
 /// Kernel rule (nf_nat_exp_find_port): the expectation `e` of a NATed master goes on the
@@ -281,11 +298,7 @@ fn find_port(
     let mut p = port;
     loop {
         e.tuple.dst_l4 = p;
-        // The same master announcing the same tuple again replaces its expectation.
-        let busy = ct.expectations(now).any(|x| {
-            x.master != e.master && x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone
-        });
-        if !busy {
+        if !clashes(ct, e, now) {
             return Some(p);
         }
         if attempts_left == 0 {
@@ -441,21 +454,27 @@ pub fn ftp_help(
                     zone: c.zone,
                 };
                 if c.status & status::NAT_MASK == 0 {
-                    ct.expect_add_limited(e, 300, now, FTP_MAX_EXPECTED);
+                    // Kernel rule: "cannot add expectation" (another master's) drops the
+                    // segment; the newline is still remembered below.
+                    if clashes(ct, &e, now) {
+                        res = Err(FtpDrop);
+                    } else {
+                        ct.expect_add_limited(e, 300, now, FTP_MAX_EXPECTED);
+                    }
                 } else {
                     let newaddr = o.dst;
                     e.saved_proto = port;
                     e.dir = dir.flip();
-                    let Some(p) = find_port(ct, &mut e, port, now, rng) else {
-                        return Err(FtpDrop);
-                    };
-                    ct.expect_add_limited(e, 300, now, FTP_MAX_EXPECTED);
-                    let Some(cmd) = cmd else {
-                        return Ok(None);
-                    };
-                    let rw = nfrs_helpers::ftp::nat_rewrite(&cmd, newaddr, p);
-                    let text = rw.text().to_vec();
-                    res = Ok(mangle_tcp_payload(buf, off, off + len, &text));
+                    match (find_port(ct, &mut e, port, now, rng), cmd) {
+                        (Some(p), Some(cmd)) => {
+                            ct.expect_add_limited(e, 300, now, FTP_MAX_EXPECTED);
+                            let rw = nfrs_helpers::ftp::nat_rewrite(&cmd, newaddr, p);
+                            let text = rw.text().to_vec();
+                            res = Ok(mangle_tcp_payload(buf, off, off + len, &text));
+                        }
+                        // "all ports in use".
+                        _ => res = Err(FtpDrop),
+                    }
                 }
             }
         }
