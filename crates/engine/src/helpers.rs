@@ -4,8 +4,15 @@
 //! sequence adjustment on every later packet of the connection (nf_conntrack_seqadj).
 //!
 //! IRC (nf_conntrack_irc + nf_nat_irc): `\1DCC SEND|CHAT|MOVE|TSEND|SCHAT <name> <ip> <port>`
-//! in the client's direction. FTP (nf_conntrack_ftp + nf_nat_ftp): `PORT a,b,c,d,e,f` from the
-//! client and `227 ... (a,b,c,d,e,f)` from the server, parsed only right after a newline.
+//! in the client's direction. FTP (nf_conntrack_ftp + nf_nat_ftp): `PORT`/`EPRT` from the
+//! client and `227`/`229` from the server, parsed only right after a newline.
+//!
+//! Division of labour: the payload parsers, the NAT texts, sequence adjustment and the FTP
+//! newline memory are nfrs-helpers'; the expectations live in nfrs-conntrack's table
+//! ([`ConnTable::expect_add_limited`]: per-master limit evicting the oldest), because the
+//! table is what removes a master's expectations with it on every path (expiry, flush, kill,
+//! the daemon's own timers); this module decides what to expect, clashes (drop) and the NAT
+//! port search, and rewrites DCC RESUME/ACCEPT through NAT ([`DccPorts`], beyond the kernel).
 
 use nfrs_conntrack::expect::Expectation;
 use nfrs_conntrack::{status, ConnId, ConnTable, Dir, Nanos, Tuple};
