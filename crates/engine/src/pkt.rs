@@ -177,6 +177,8 @@ pub struct PktCtx {
     /// A reassembled packet: its pieces' (offset, length) in offset order, to leave again as
     /// the same fragments (empty otherwise).
     pub frag_spans: Vec<(usize, usize)>,
+    /// skb->nf_trace (set by `-j TRACE`): every rule the packet meets is logged.
+    pub nf_trace: bool,
 }
 
 impl PktCtx {
@@ -201,6 +203,7 @@ impl PktCtx {
             sock: None,
             kernel_sock: false,
             frag_spans: Vec::new(),
+            nf_trace: false,
         })
     }
 

@@ -63,6 +63,25 @@ impl IfaceMatch {
 }
 
 impl IpMatch {
+    /// The kernel's `unconditional()`: the generic part is all zero (no address, interface,
+    /// protocol or fragment test).
+    fn unconditional(&self) -> bool {
+        self.src == 0
+            && self.smsk == 0
+            && !self.inv_src
+            && self.dst == 0
+            && self.dmsk == 0
+            && !self.inv_dst
+            && self.in_iface.name.is_none()
+            && !self.in_iface.invert
+            && self.out_iface.name.is_none()
+            && !self.out_iface.invert
+            && self.proto == 0
+            && !self.inv_proto
+            && !self.frag
+            && !self.inv_frag
+    }
+
     fn new(ip: &nfrs_rules::IpSpec) -> IpMatch {
         let smsk = u32::from(ip.src_mask);
         let dmsk = u32::from(ip.dst_mask);
@@ -379,6 +398,9 @@ impl CTable {
             if let Some(t) = trace.as_deref_mut() {
                 t.push(TraceStep { rule: i });
             }
+            if p.nf_trace {
+                self.trace_log(i, p, fx);
+            }
             let ending = if r.num == 0 && !matches!(r.target, CTarget::Return) {
                 Ending::Policy(i)
             } else {
@@ -437,6 +459,54 @@ impl CTable {
         }
     }
 
+    /// Kernel rule (ipt_do_table's trace_packet): a traced packet logs each rule it matches,
+    /// before the rule's target runs, as `TRACE: table:chain:kind:N ` followed by the LOG
+    /// body with the default flags (TCP sequence and options, IP options, UID). N counts the
+    /// chain's entries from 1, its tail included; the tail, and any rule without conditions
+    /// whose target is ACCEPT, DROP or RETURN, is `policy` in a built-in chain and `return`
+    /// in a user chain; everything else is `rule`.
+    fn trace_log(&self, i: u32, p: &PktCtx, fx: &mut Effects) {
+        let r = &self.rules[i as usize];
+        let chain = &self.chains[r.chain as usize];
+        let mut start = i as usize;
+        while start > 0 && self.rules[start - 1].chain == r.chain {
+            start -= 1;
+        }
+        let num = i as usize - start + 1;
+        let standard_verdict =
+            matches!(r.target, CTarget::Accept | CTarget::Drop | CTarget::Return);
+        let kind =
+            if r.num == 0 || (r.ip.unconditional() && r.matches.is_empty() && standard_verdict) {
+                if Hook::from_chain_name(chain).is_some() {
+                    "policy"
+                } else {
+                    "return"
+                }
+            } else {
+                "rule"
+            };
+        let prefix = format!("TRACE: {}:{}:{}:{} ", self.kind.name(), chain, kind, num);
+        let cx = crate::logfmt::LogCtx {
+            prefix: &prefix,
+            flags: crate::logfmt::TCPSEQ
+                | crate::logfmt::TCPOPT
+                | crate::logfmt::IPOPT
+                | crate::logfmt::UID,
+            indev: p.indev,
+            outdev: p.outdev,
+            physindev: p.physindev,
+            physoutdev: p.physoutdev,
+            mac: p.mac,
+            mark: p.mark,
+            sock: p.sock,
+        };
+        let mut text = String::with_capacity(200);
+        let end = p.d.l3_end().min(p.buf.len());
+        crate::logfmt::format(&cx, &p.buf[..end], &mut text);
+        // LOGLEVEL_WARNING.
+        fx.logs.push(crate::targets::LogLine { level: 4, text });
+    }
+
     /// The policy rule of the chain starting at `start`.
     fn policy_of(&self, start: u32) -> u32 {
         let ci = self.rules[start as usize].chain;
@@ -474,6 +544,60 @@ mod tests {
             Some(&mut trace),
         );
         (t, r, trace)
+    }
+
+    /// The TRACE prefixes of a traced packet walking `rules` (filter INPUT).
+    fn trace_prefixes(rules: &str, pkt: &str) -> Vec<String> {
+        let rs = restore_new(rules, &Default::default()).expect("restores");
+        let mut st = EvalState::default();
+        st.slots.push(Default::default());
+        let mut t = CTable::compile(rs.table(TableKind::Filter).unwrap(), &mut st).unwrap();
+        let mut p = crate::matches::testutil::pkt(pkt);
+        p.indev = IfName::new("lan0");
+        p.nf_trace = true;
+        let mut fx = Effects::default();
+        t.walk(
+            Hook::Input,
+            &mut p,
+            &mut st,
+            &NoHost,
+            &mut fx,
+            &mut Vec::new(),
+            None,
+        );
+        fx.logs
+            .iter()
+            .map(|l| {
+                assert_eq!(l.level, 4);
+                l.text.split(" IN=").next().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn trace_names_rules_returns_and_policies() {
+        let rules = "*filter\n:INPUT DROP [0:0]\n:u - [0:0]\n\
+            -A INPUT -p tcp -j u\n-A INPUT -p udp -j ACCEPT\n-A INPUT -j ACCEPT\n\
+            -A u -p tcp --dport 1 -j DROP\nCOMMIT\n";
+        // Into the user chain, off its end (its tail is entry 2, "return"), then an
+        // unconditional ACCEPT counts as "policy" although it is rule 3.
+        assert_eq!(
+            trace_prefixes(rules, "tcp 10.0.0.2:1 > 10.0.0.1:22"),
+            [
+                "TRACE: filter:INPUT:rule:1",
+                "TRACE: filter:u:return:2",
+                "TRACE: filter:INPUT:policy:3"
+            ]
+        );
+        assert_eq!(
+            trace_prefixes(rules, "udp 10.0.0.2:1 > 10.0.0.1:22"),
+            ["TRACE: filter:INPUT:rule:2"]
+        );
+        let policy = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp -j ACCEPT\nCOMMIT\n";
+        assert_eq!(
+            trace_prefixes(policy, "tcp 10.0.0.2:1 > 10.0.0.1:22"),
+            ["TRACE: filter:INPUT:policy:2"]
+        );
     }
 
     const RULES: &str = "*filter\n:INPUT DROP [0:0]\n:a - [0:0]\n:b - [0:0]\n\

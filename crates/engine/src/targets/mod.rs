@@ -26,6 +26,7 @@ pub mod reject;
 pub mod snat;
 pub mod tcpmss;
 pub mod tos;
+pub mod trace;
 pub mod ttl;
 
 /// What a target tells the table walk.
@@ -142,6 +143,7 @@ pub fn compile_target(t: &TargetExt, cx: &mut TargetCtx) -> Result<u32, CompileE
         TargetExt::Dscp(x) => dscp::compile(x, cx),
         TargetExt::Ecn(x) => ecn::compile(x, cx),
         TargetExt::Checksum(x) => checksum::compile(x, cx),
+        TargetExt::Trace(x) => trace::compile(x, cx),
     }?;
     Ok(cx.slot)
 }
@@ -167,5 +169,6 @@ pub fn run_target(t: &TargetExt, p: &mut PktCtx, env: &mut TargetEnv) -> TVerdic
         TargetExt::Dscp(x) => dscp::run(x, p, env),
         TargetExt::Ecn(x) => ecn::run(x, p, env),
         TargetExt::Checksum(x) => checksum::run(x, p, env),
+        TargetExt::Trace(x) => trace::run(x, p, env),
     }
 }

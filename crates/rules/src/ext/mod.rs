@@ -257,6 +257,7 @@ pub mod notrack;
 pub mod redirect;
 pub mod tcpmss_target;
 pub mod tos_target;
+pub mod trace;
 pub mod ttl_target;
 
 extension_enum! {
@@ -314,6 +315,7 @@ extension_enum! {
         Dscp => dscp_target::DscpTarget,
         Ecn => ecn_target::EcnTarget,
         Checksum => checksum::Checksum,
+        Trace => trace::Trace,
     }
 }
 
