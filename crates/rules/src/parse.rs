@@ -8,6 +8,7 @@ use crate::ext::util::{cidr_to_mask, parse_uint, strtoull};
 use crate::ext::{Arg, Match, Opt, OptCtx, TargetExt};
 use crate::model::{Counters, Iface, IpSpec, Rule, TableKind, Target};
 use crate::services;
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 /// What `iptables --version` prints.
@@ -595,15 +596,17 @@ impl<'a> Parser<'a> {
     }
 
     fn base_option(&mut self, c: char, optarg: Option<String>, invert: bool) -> Result<()> {
-        let req = |o: &Option<String>| o.clone().unwrap_or_default();
+        // Each branch takes the value once.
+        let req = |o: &mut Option<String>| o.take().unwrap_or_default();
+        let mut optarg = optarg;
         match c {
             'A' | 'C' => {
                 self.set_command(if c == 'A' { Cmd::Append } else { Cmd::Check }, invert)?;
-                self.chain = req(&optarg);
+                self.chain = req(&mut optarg);
             }
             'D' => {
                 self.set_command(Cmd::Delete, invert)?;
-                self.chain = req(&optarg);
+                self.chain = req(&mut optarg);
                 if let Some(v) = self.take_value() {
                     self.rulenum = parse_rulenumber(&v)?;
                     self.cmd = Some(Cmd::DeleteNum);
@@ -611,7 +614,7 @@ impl<'a> Parser<'a> {
             }
             'R' => {
                 self.set_command(Cmd::Replace, invert)?;
-                self.chain = req(&optarg);
+                self.chain = req(&mut optarg);
                 match self.take_value() {
                     Some(v) => self.rulenum = parse_rulenumber(&v)?,
                     None => return Err(Error::param("-R requires a rule number")),
@@ -619,7 +622,7 @@ impl<'a> Parser<'a> {
             }
             'I' => {
                 self.set_command(Cmd::Insert, invert)?;
-                self.chain = req(&optarg);
+                self.chain = req(&mut optarg);
                 self.rulenum = match self.take_value() {
                     Some(v) => parse_rulenumber(&v)?,
                     None => 1,
@@ -655,7 +658,7 @@ impl<'a> Parser<'a> {
             }
             'N' => {
                 self.set_command(Cmd::NewChain, invert)?;
-                let name = req(&optarg);
+                let name = req(&mut optarg);
                 check_chain_name(&name)?;
                 if name.starts_with('-') || name.starts_with('!') {
                     return Err(Error::param(format!(
@@ -673,7 +676,7 @@ impl<'a> Parser<'a> {
             }
             'E' => {
                 self.set_command(Cmd::Rename, invert)?;
-                self.chain = req(&optarg);
+                self.chain = req(&mut optarg);
                 match self.take_value() {
                     // -E accepts any new name (measured: `-E x "c d"` works).
                     Some(v) => self.arg2 = v,
@@ -686,7 +689,7 @@ impl<'a> Parser<'a> {
             }
             'P' => {
                 self.set_command(Cmd::Policy, invert)?;
-                self.chain = req(&optarg);
+                self.chain = req(&mut optarg);
                 match self.take_value() {
                     Some(v) => self.arg2 = v,
                     None => return Err(Error::param("-P requires a chain and a policy")),
@@ -699,7 +702,7 @@ impl<'a> Parser<'a> {
                 let text = if self.attached {
                     self.args[self.pos - 1].to_string()
                 } else {
-                    req(&optarg)
+                    req(&mut optarg)
                 };
                 let name = text.to_ascii_lowercase();
                 self.ip.proto = parse_protocol(&name)?;
@@ -722,14 +725,14 @@ impl<'a> Parser<'a> {
             'i' => {
                 self.set_option(O_VIAIN, invert, true)?;
                 self.ip.in_iface = Iface {
-                    name: parse_iface(&req(&optarg), &mut self.warnings)?,
+                    name: parse_iface(&req(&mut optarg), &mut self.warnings)?,
                     invert,
                 };
             }
             'o' => {
                 self.set_option(O_VIAOUT, invert, true)?;
                 self.ip.out_iface = Iface {
-                    name: parse_iface(&req(&optarg), &mut self.warnings)?,
+                    name: parse_iface(&req(&mut optarg), &mut self.warnings)?,
                     invert,
                 };
             }
@@ -740,7 +743,7 @@ impl<'a> Parser<'a> {
             }
             'j' | 'g' => {
                 self.set_option(O_JUMP, invert, false)?;
-                let name = req(&optarg);
+                let name = req(&mut optarg);
                 if name.is_empty() {
                     return Err(Error::param("Invalid target name (too short)"));
                 }
@@ -765,7 +768,7 @@ impl<'a> Parser<'a> {
                 if invert {
                     return Err(Error::param("unexpected ! flag before --match"));
                 }
-                let name = req(&optarg);
+                let name = req(&mut optarg);
                 match Match::new(&name) {
                     Some(m) => self.push_match(m?),
                     None if crate::ext::KNOWN_UNSUPPORTED_MATCHES.contains(&name.as_str()) => {
@@ -796,7 +799,7 @@ impl<'a> Parser<'a> {
                         "The -t option cannot be used in iptables-restore.\n",
                     ));
                 }
-                let name = req(&optarg);
+                let name = req(&mut optarg);
                 self.table = match TableKind::from_name(&name) {
                     Some(t) => t,
                     None if name == "security" => {
@@ -812,7 +815,7 @@ impl<'a> Parser<'a> {
             }
             'c' => {
                 self.set_option(O_COUNTERS, invert, false)?;
-                let p = req(&optarg);
+                let p = req(&mut optarg);
                 let mut b = p
                     .get(1..)
                     .and_then(|rest| rest.find(',').map(|i| p[i + 2..].to_string()));
@@ -872,7 +875,7 @@ impl<'a> Parser<'a> {
             }
             if let Some(long) = arg.strip_prefix("--") {
                 let (name, inline) = match long.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_string())),
+                    Some((n, v)) => (n, Some(Cow::Borrowed(v))),
                     None => (long, None),
                 };
                 loop {
@@ -893,13 +896,13 @@ impl<'a> Parser<'a> {
                                         Some(v) => Some(v),
                                         None if self.pos < self.args.len() => {
                                             self.pos += 1;
-                                            Some(self.args[self.pos - 1].to_string())
+                                            Some(Cow::Borrowed(self.args[self.pos - 1]))
                                         }
                                         None => None,
                                     };
                                     let second = self.take_value();
                                     match (first, second) {
-                                        (Some(a), Some(b)) => Some(format!("{a} {b}")),
+                                        (Some(a), Some(b)) => Some(Cow::Owned(format!("{a} {b}"))),
                                         _ => {
                                             return Err(Error::param(format!(
                                                 "{arg} requires two args."
@@ -916,13 +919,15 @@ impl<'a> Parser<'a> {
                                             )));
                                         }
                                         self.pos += 1;
-                                        Some(self.args[self.pos - 1].to_string())
+                                        Some(Cow::Borrowed(self.args[self.pos - 1]))
                                     }
                                 },
                             };
                             self.attached = inline.is_some();
                             match owner {
-                                Owner::Base(c) => self.base_option(c, optarg, invert)?,
+                                Owner::Base(c) => {
+                                    self.base_option(c, optarg.map(Cow::into_owned), invert)?
+                                }
                                 _ => {
                                     self.ext_option(owner, optarg.as_deref().unwrap_or(""), invert)?
                                 }
