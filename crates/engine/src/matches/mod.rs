@@ -9,6 +9,7 @@ use nfrs_rules::{Hook, IpSpec, TableKind};
 use std::fmt;
 
 pub mod comment;
+pub mod connbytes;
 pub mod conntrack;
 pub mod icmp;
 pub mod mark;
@@ -196,6 +197,7 @@ pub fn compile_match(m: &Match, cx: &mut CompileCtx) -> Result<u32, CompileError
         Match::Connmark(x) => connmark::compile(x, cx),
         Match::Rpfilter(x) => rpfilter::compile(x, cx),
         Match::U32(x) => u32::compile(x, cx),
+        Match::Connbytes(x) => connbytes::compile(x, cx),
         // Never committed: nfrs has no nfacct objects, so the rules crate refuses it.
         Match::Nfacct(_) => Err(CompileError::unsupported_match("nfacct")),
     }?;
@@ -234,6 +236,7 @@ pub fn eval_match(m: &Match, p: &PktCtx, env: &mut MatchEnv) -> bool {
         Match::Connmark(x) => connmark::eval(x, p, env),
         Match::Rpfilter(x) => rpfilter::eval(x, p, env),
         Match::U32(x) => u32::eval(x, p, env),
+        Match::Connbytes(_) => false,
         Match::Nfacct(_) => false,
     }
 }

@@ -209,6 +209,7 @@ macro_rules! extension_enum {
 
 // ---- matches -------------------------------------------------------------------------------
 pub mod comment;
+pub mod connbytes;
 pub mod conntrack;
 pub mod icmp;
 pub mod mark;
@@ -288,6 +289,7 @@ extension_enum! {
         Physdev => physdev::Physdev,
         Helper => helper::Helper,
         Rpfilter => rpfilter::Rpfilter,
+        Connbytes => connbytes::Connbytes,
         U32 => u32::U32,
         Tcpmss => tcpmss::Tcpmss,
         Connmark => connmark::Connmark,
@@ -326,7 +328,6 @@ pub const KNOWN_UNSUPPORTED_MATCHES: &[&str] = &[
     "bpf",
     "cgroup",
     "cluster",
-    "connbytes",
     "connlabel",
     "connlimit",
     "cpu",
@@ -342,12 +343,10 @@ pub const KNOWN_UNSUPPORTED_MATCHES: &[&str] = &[
     "quota",
     "rateest",
     "realm",
-    "rpfilter",
     "sctp",
     "set",
     "socket",
     "time",
-    "u32",
     "udplite",
     "unclean",
 ];
@@ -355,11 +354,9 @@ pub const KNOWN_UNSUPPORTED_MATCHES: &[&str] = &[
 /// Targets iptables knows but nfrs does not.
 pub const KNOWN_UNSUPPORTED_TARGETS: &[&str] = &[
     "AUDIT",
-    "CHECKSUM",
     "CLASSIFY",
     "CLUSTERIP",
     "CONNSECMARK",
-    "ECN",
     "HMARK",
     "IDLETIMER",
     "LED",
@@ -373,7 +370,6 @@ pub const KNOWN_UNSUPPORTED_TARGETS: &[&str] = &[
     "TCPOPTSTRIP",
     "TEE",
     "TPROXY",
-    "TRACE",
     "ULOG",
 ];
 
