@@ -300,6 +300,15 @@ impl Table {
         }
         self.reindex();
     }
+    /// True when the chains are in libiptc's order and the name index covers them all (as
+    /// every committed table is), so the table can be changed in place.
+    pub fn is_canonical(&self) -> bool {
+        self.index.len() == self.chains.len()
+            && self
+                .chains
+                .windows(2)
+                .all(|w| chain_order(&w[0], &w[1]).is_le())
+    }
     /// Appends an empty user chain (the caller checked that the name is free).
     pub fn add_user_chain(&mut self, name: &str) {
         self.index.insert(name.to_string(), self.chains.len());

@@ -372,6 +372,25 @@ fn verbose_rules(out: &mut Outcome, c: &Command) {
 
 /// [`apply`] taking the command by value: `-A` moves its rules into the chain (the restore
 /// fast path); everything else goes through [`apply`].
+/// `-A` on a committed table without copying it: the rules are appended in place, the table
+/// is validated, and on a refusal the appended rules are taken off again, so the table is left
+/// as it was (what the copy-and-replace path of [`execute`] guarantees too).
+fn append_in_place(table: &mut Table, c: &Command) -> Result<String> {
+    let before = table.chain(&c.chain).map(|ch| ch.rules.len());
+    let out = apply(table, c)?;
+    if let Err(e) = validate_table(table) {
+        if let (Some(n), Some(ch)) = (before, table.chain_mut(&c.chain)) {
+            ch.rules.truncate(n);
+        }
+        return Err(e);
+    }
+    // As in execute: a table-changing command resets the policy counters.
+    for ch in table.chains.iter_mut().filter(|ch| ch.is_builtin()) {
+        ch.counters = Counters::default();
+    }
+    Ok(out.output)
+}
+
 pub fn apply_owned(table: &mut Table, c: Command) -> Result<Outcome> {
     if c.cmd != Cmd::Append || c.verbose {
         return apply(table, &c);
@@ -439,6 +458,9 @@ pub fn set_policy(
 /// it, validate as the kernel would, and replace it only when valid. Returns stdout text; for
 /// -C, `Err(BadRule)` means "no such rule".
 pub fn execute(rs: &mut Ruleset, c: &Command) -> Result<String> {
+    if c.cmd == Cmd::Append && rs.table_mut(c.table).is_canonical() {
+        return append_in_place(rs.table_mut(c.table), c);
+    }
     let mut table = rs.table_mut(c.table).clone();
     let out = apply(&mut table, c)?;
     if matches!(c.cmd, Cmd::Check | Cmd::ListRules) {
