@@ -75,6 +75,13 @@ fn replay_agrees_with_the_kernel() {
         }
         None => println!("skipped: ../shared/examples absent"),
     }
+    // The README's bundled examples (recorded with `nfrs kernel-run` on Linux 6.18).
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for c in nfrs_scenario::corpus::golden_cases(&bundled).unwrap() {
+        if c.golden.exists() {
+            cases.push((format!("examples/{}", c.name(&bundled)), c.toml, c.golden));
+        }
+    }
     // The engine's own scenarios (recorded with `nfrs kernel-run` on Linux 6.18).
     let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
     if own.is_dir() {
