@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 fn usage() -> i32 {
     eprintln!(
-        "usage: nfrs <command> [args]\n\ncommands:\n  replay SCENARIO       run a scenario or capture through the engine\n  kernel-run SCENARIO   run a scenario through the real Linux kernel (root)\n  iptables ARGS         the iptables command line\n  iptables-save ARGS    print the ruleset as iptables-save does\n  iptables-restore ARGS load a ruleset as iptables-restore does\n  proc PATH             print a /proc file (net/ip_tables_names, net/nf_conntrack)\n  run --host HOST.toml  the live gateway daemon (see crates/dataplane/README.md)\n  conntrack ARGS        the daemon's connection table (-L, -D, -F, -C)\n  sysctl [-w] NAME[=V]  the daemon's sysctls"
+        "usage: nfrs <command> [args]\n\ncommands:\n  replay SCENARIO       run a scenario or capture through the engine\n  kernel-run SCENARIO   run a scenario through the real Linux kernel (root)\n  iptables ARGS         the iptables command line\n  iptables-save ARGS    print the ruleset as iptables-save does\n  iptables-restore ARGS load a ruleset as iptables-restore does\n  proc PATH             print a /proc file (net/ip_tables_names, net/nf_conntrack)\n  run --host HOST.toml  the live gateway daemon (see crates/dataplane/README.md)\n  conntrack ARGS        the daemon's connection table (-L, -D, -F, -C)\n  sysctl [-w] NAME[=V]  the daemon's sysctls\n  bench [--quick]       benchmarks beside the kernel and the real tools (see crates/bench/README.md)"
     );
     2
 }
