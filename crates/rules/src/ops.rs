@@ -355,7 +355,13 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
                 zero_all(table, chain);
             }
         }
-        Cmd::List => unreachable!("listing goes through list::list"),
+        // A listing changes nothing and is printed by `list::list`; callers that pass one here
+        // get an error rather than a panic.
+        Cmd::List => {
+            return Err(Error::other(
+                "internal: -L is printed by list::list, not executed",
+            ))
+        }
     }
     Ok(out)
 }
@@ -488,4 +494,19 @@ pub fn contains(table: &Table, chain: &str, rule: &Rule) -> bool {
     table
         .chain(chain)
         .is_some_and(|c| c.rules.iter().any(|r| r.same_as(rule)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Ruleset;
+    use crate::parse::parse_command;
+
+    #[test]
+    fn a_listing_passed_to_execute_is_an_error_not_a_panic() {
+        let mut rs = Ruleset::default();
+        let c = parse_command(&["-L".to_string()], false, None).unwrap();
+        let e = execute(&mut rs, &c).unwrap_err();
+        assert!(e.msg.contains("list::list"), "{}", e.msg);
+    }
 }
