@@ -628,6 +628,26 @@ impl Engine {
         }
     }
 
+    /// PREROUTING in kernel order: raw (-300), conntrack (-200), mangle (-150), nat DNAT
+    /// (-100). False when the packet was dropped on the way.
+    fn prerouting(&mut self, p: &mut PktCtx, fx: &mut Effects) -> bool {
+        if !self.walk(TableKind::Raw, Hook::PreRouting, p, fx) {
+            return false;
+        }
+        let notrack = fx.notrack;
+        if !self.ct_in(
+            p,
+            nfrs_conntrack::Hook::PreRouting,
+            notrack,
+            fx.helper,
+            fx.zone,
+        ) {
+            return false;
+        }
+        self.walk(TableKind::Mangle, Hook::PreRouting, p, fx)
+            && self.nat_hook(Hook::PreRouting, Manip::Dst, p, fx)
+    }
+
     /// A packet the host sent to itself comes back in on `lo`: PREROUTING, INPUT, delivery.
     fn loopback_in(&mut self, mut p: PktCtx) {
         p.indev = IfName::new("lo");
@@ -637,23 +657,7 @@ impl Engine {
         p.mac = Some(mac);
         p.pkttype = PktType::Host;
         let mut fx = Effects::default();
-        if !self.walk(TableKind::Raw, Hook::PreRouting, &mut p, &mut fx) {
-            return self.dropped(&mut p);
-        }
-        let notrack = fx.notrack;
-        if !self.ct_in(
-            &mut p,
-            nfrs_conntrack::Hook::PreRouting,
-            notrack,
-            fx.helper,
-            fx.zone,
-        ) {
-            return self.dropped(&mut p);
-        }
-        if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
-            return self.dropped(&mut p);
-        }
-        if !self.nat_hook(Hook::PreRouting, Manip::Dst, &mut p, &mut fx) {
+        if !self.prerouting(&mut p, &mut fx) {
             return self.dropped(&mut p);
         }
         self.local_in(p, InRoute::Local);
@@ -1211,23 +1215,7 @@ impl Engine {
                 None => return,
             }
         }
-        if !self.walk(TableKind::Raw, Hook::PreRouting, &mut p, &mut fx) {
-            return self.dropped(&mut p);
-        }
-        let notrack = fx.notrack;
-        if !self.ct_in(
-            &mut p,
-            nfrs_conntrack::Hook::PreRouting,
-            notrack,
-            fx.helper,
-            fx.zone,
-        ) {
-            return self.dropped(&mut p);
-        }
-        if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
-            return self.dropped(&mut p);
-        }
-        if !self.nat_hook(Hook::PreRouting, Manip::Dst, &mut p, &mut fx) {
+        if !self.prerouting(&mut p, &mut fx) {
             return self.dropped(&mut p);
         }
         for &q in outs {
@@ -1289,23 +1277,7 @@ impl Engine {
         }
         let mut fx = Effects::default();
         // PREROUTING
-        if !self.walk(TableKind::Raw, Hook::PreRouting, &mut p, &mut fx) {
-            return self.dropped(&mut p);
-        }
-        let notrack = fx.notrack;
-        if !self.ct_in(
-            &mut p,
-            nfrs_conntrack::Hook::PreRouting,
-            notrack,
-            fx.helper,
-            fx.zone,
-        ) {
-            return self.dropped(&mut p);
-        }
-        if !self.walk(TableKind::Mangle, Hook::PreRouting, &mut p, &mut fx) {
-            return self.dropped(&mut p);
-        }
-        if !self.nat_hook(Hook::PreRouting, Manip::Dst, &mut p, &mut fx) {
+        if !self.prerouting(&mut p, &mut fx) {
             return self.dropped(&mut p);
         }
         // Routing decision (with the reverse path filter of the receiving device).
