@@ -2,6 +2,10 @@
 //! 1.8.9 in fresh namespaces) run through the `nfrs` binary on a fresh store: same exit code,
 //! stdout, stderr, and iptables-save afterwards.
 
+#[path = "../../rules/tests/common/mod.rs"]
+mod common;
+use common::shell_split;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,53 +29,6 @@ fn unesc(s: &str) -> String {
         } else {
             out.push(c);
         }
-    }
-    out
-}
-
-/// Shell-like splitting (the recorder wrote argv with shlex.join).
-fn shell_split(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut have = false;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                have = true;
-                for d in chars.by_ref() {
-                    if d == '\'' {
-                        break;
-                    }
-                    cur.push(d);
-                }
-            }
-            '"' => {
-                have = true;
-                while let Some(d) = chars.next() {
-                    match d {
-                        '"' => break,
-                        '\\' if matches!(chars.peek(), Some('"' | '\\' | '$' | '`')) => {
-                            cur.push(chars.next().unwrap())
-                        }
-                        _ => cur.push(d),
-                    }
-                }
-            }
-            ' ' | '\t' => {
-                if have {
-                    out.push(std::mem::take(&mut cur));
-                    have = false;
-                }
-            }
-            _ => {
-                have = true;
-                cur.push(c);
-            }
-        }
-    }
-    if have {
-        out.push(cur);
     }
     out
 }

@@ -12,6 +12,9 @@
 //! A module is "unsupported" when nfrs refuses its extension as not yet supported; its lines
 //! must then all be refused. The test fails on any failed line of a supported module.
 
+mod common;
+use common::shell_split;
+
 use nfrs_rules::list::{self, ListFormat, Resolver};
 use nfrs_rules::ops;
 use nfrs_rules::parse::{parse_command, Cmd};
@@ -24,59 +27,6 @@ fn shared() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
     p.join("corpus/iptables-t").is_dir().then_some(p)
-}
-
-/// POSIX-shell-like word splitting (quotes removed), as the recorder split the .t arguments.
-fn shell_split(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut have = false;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                have = true;
-                for d in chars.by_ref() {
-                    if d == '\'' {
-                        break;
-                    }
-                    cur.push(d);
-                }
-            }
-            '"' => {
-                have = true;
-                while let Some(d) = chars.next() {
-                    match d {
-                        '"' => break,
-                        '\\' if matches!(chars.peek(), Some('"' | '\\' | '$' | '`')) => {
-                            cur.push(chars.next().unwrap())
-                        }
-                        _ => cur.push(d),
-                    }
-                }
-            }
-            '\\' => {
-                have = true;
-                if let Some(d) = chars.next() {
-                    cur.push(d);
-                }
-            }
-            ' ' | '\t' => {
-                if have {
-                    out.push(std::mem::take(&mut cur));
-                    have = false;
-                }
-            }
-            _ => {
-                have = true;
-                cur.push(c);
-            }
-        }
-    }
-    if have {
-        out.push(cur);
-    }
-    out
 }
 
 /// Unescapes a recorded TSV cell.

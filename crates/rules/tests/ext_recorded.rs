@@ -4,6 +4,9 @@
 //! `-L -n` and `-L` lines) and `tests/recorded/t-errors/<module>.tsv` (exit code and message).
 //! A module is checked once its extension no longer refuses as "not yet supported".
 
+mod common;
+use common::shell_split;
+
 use nfrs_rules::ext::{Match, TargetExt};
 use nfrs_rules::model::{Table, TableKind, Target};
 use nfrs_rules::parse::parse_command;
@@ -93,59 +96,6 @@ fn read_tsv(path: &Path) -> Vec<HashMap<String, String>> {
                 .collect()
         })
         .collect()
-}
-
-/// Splits like a POSIX shell (quotes removed, backslash escapes).
-fn shell_split(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut have = false;
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            ' ' | '\t' => {
-                if have {
-                    out.push(std::mem::take(&mut cur));
-                    have = false;
-                }
-            }
-            '"' => {
-                have = true;
-                while let Some(d) = it.next() {
-                    match d {
-                        '"' => break,
-                        '\\' if matches!(it.peek(), Some('"' | '\\' | '$' | '`')) => {
-                            cur.push(it.next().unwrap())
-                        }
-                        _ => cur.push(d),
-                    }
-                }
-            }
-            '\'' => {
-                have = true;
-                for d in it.by_ref() {
-                    if d == '\'' {
-                        break;
-                    }
-                    cur.push(d);
-                }
-            }
-            '\\' => {
-                have = true;
-                if let Some(d) = it.next() {
-                    cur.push(d);
-                }
-            }
-            _ => {
-                have = true;
-                cur.push(c);
-            }
-        }
-    }
-    if have {
-        out.push(cur);
-    }
-    out
 }
 
 /// The extension a module file is about, and whether nfrs implements it yet.
