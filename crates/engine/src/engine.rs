@@ -233,6 +233,11 @@ impl Engine {
                         .map_err(|e| CompileError(format!("nfrs replay: {e}")))?;
                 }
             }
+            // Kernel rule (connbytes_mt_check): loading a connbytes rule forces
+            // nf_conntrack_acct on for the namespace.
+            if state.needs_acct {
+                cfg.acct = true;
+            }
             let mut t = ConnTable::new(cfg);
             t.netns = Some(0);
             Some(t)
@@ -313,6 +318,7 @@ impl Engine {
                     tuple: c.tuple,
                     expires_secs: c.timeout_secs(now) as u32,
                     helper,
+                    acct: ct.counters(id),
                 }
             }
             _ => CtSnap {
@@ -845,7 +851,7 @@ impl Engine {
             later_fragment: p.frag_off() != 0,
             l4,
         };
-        let t = ct.track(&pk, zone, hook, p.now);
+        let t = ct.track_len(&pk, u64::from(p.d.total_len), zone, hook, p.now);
         self.scratch = scratch;
         let Some(ct) = self.ct.as_mut() else {
             return true;

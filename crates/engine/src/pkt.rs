@@ -91,6 +91,9 @@ pub struct CtSnap {
     pub expires_secs: u32,
     /// Helper attached (`-m helper`): index into [`HELPER_NAMES`], 0 = none.
     pub helper: u8,
+    /// Accounting counters (orig packets, orig bytes, reply packets, reply bytes) when the
+    /// connection was created with accounting on (`-m connbytes`).
+    pub acct: Option<[u64; 4]>,
 }
 
 /// Helper names by [`CtSnap::helper`] index (0 = none).
@@ -108,6 +111,7 @@ impl Default for CtSnap {
             tuple: [Tuple::default(); 2],
             expires_secs: 0,
             helper: 0,
+            acct: None,
         }
     }
 }

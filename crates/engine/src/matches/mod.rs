@@ -90,6 +90,8 @@ pub struct EvalState {
     pub slots: Vec<StateSlot>,
     /// `-m recent` lists by name.
     pub recent: recent::Tables,
+    /// A rule needs conntrack accounting (`-m connbytes` turns `nf_conntrack_acct` on).
+    pub needs_acct: bool,
 }
 
 /// What the host knows about addresses (for `-m addrtype`): the kernel's route types.
@@ -236,7 +238,7 @@ pub fn eval_match(m: &Match, p: &PktCtx, env: &mut MatchEnv) -> bool {
         Match::Connmark(x) => connmark::eval(x, p, env),
         Match::Rpfilter(x) => rpfilter::eval(x, p, env),
         Match::U32(x) => u32::eval(x, p, env),
-        Match::Connbytes(_) => false,
+        Match::Connbytes(x) => connbytes::eval(x, p, env),
         Match::Nfacct(_) => false,
     }
 }
