@@ -51,6 +51,16 @@ pub fn run_with_progress(
     trace: bool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Replay, String> {
+    run_engine(sc, trace, progress).map(|(r, _, _)| r)
+}
+
+/// [`run_with_progress`], also handing back the engine as the last input left it and the
+/// scenario clock at that input (ns), for `nfrs replay --store` (final ruleset and table).
+pub fn run_engine(
+    sc: &Scenario,
+    trace: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Replay, Engine, u64), String> {
     let mut eng = engine_for(sc)?;
     eng.tracing = trace;
     let names: Vec<String> = sc.host.interfaces.iter().map(|i| i.name.clone()).collect();
@@ -199,7 +209,7 @@ pub fn run_with_progress(
         .map(|l| l.to_string())
         .collect();
     nfrs_scenario::mask::mask_random_choices(&mut out.result, &sc.rules)?;
-    Ok(out)
+    Ok((out, eng, last_now))
 }
 
 enum Input {
