@@ -44,7 +44,11 @@ cleanup() {
   set +e
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
   [ -n "$ftpd_pid" ] && kill "$ftpd_pid" 2>/dev/null && wait "$ftpd_pid" 2>/dev/null
-  for n in "$C" "$G" "$S"; do ip netns del "$n" 2>/dev/null; done
+  # Whatever still runs in the namespaces was started here (e.g. vsftpd's session processes).
+  for n in "$C" "$G" "$S"; do
+    for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null; done
+    ip netns del "$n" 2>/dev/null
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
