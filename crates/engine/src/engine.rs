@@ -4,8 +4,9 @@
 //! [`Ev`]ents; [`crate::replay`] turns them into the canonical result.
 //!
 //! Kernel order per hook (priority): PREROUTING raw -300, conntrack -200, mangle -150, nat
-//! (DNAT) -100; INPUT mangle, filter, nat (SNAT) 100, confirm; FORWARD mangle, filter; OUTPUT
-//! raw, conntrack, mangle, nat (DNAT), filter; POSTROUTING mangle, nat (SNAT), confirm.
+//! (DNAT) -100; INPUT mangle, filter, security 50, nat (SNAT) 100, confirm; FORWARD mangle,
+//! filter, security; OUTPUT raw, conntrack, mangle, nat (DNAT), filter, security; POSTROUTING
+//! mangle, nat (SNAT), confirm.
 
 use crate::host::{HostNet, InRoute};
 use crate::logfmt::{self, LogCtx};
@@ -602,6 +603,10 @@ impl Engine {
         }
         if !self.walk(TableKind::Filter, Hook::Output, &mut p, &mut fx) {
             self.do_emits(&mut fx, &p, false);
+            return self.dropped(&mut p);
+        }
+        // Kernel rule (NF_IP_PRI_SECURITY = 50): the security table runs right after filter.
+        if !self.walk(TableKind::Security, Hook::Output, &mut p, &mut fx) {
             return self.dropped(&mut p);
         }
         // Kernel rule (ip_route_me_harder): a changed destination or mark reroutes.
@@ -1237,6 +1242,10 @@ impl Engine {
                 self.dropped(&mut c);
                 continue;
             }
+            if !self.walk(TableKind::Security, Hook::Forward, &mut c, &mut fx) {
+                self.dropped(&mut c);
+                continue;
+            }
             self.post_routing(c, q, 0);
         }
     }
@@ -1428,6 +1437,10 @@ impl Engine {
             self.do_emits(&mut fx, &p, false);
             return self.dropped(&mut p);
         }
+        // Kernel rule (NF_IP_PRI_SECURITY = 50): security after filter in FORWARD.
+        if !self.walk(TableKind::Security, Hook::Forward, &mut p, &mut fx) {
+            return self.dropped(&mut p);
+        }
         if let Some(at) = rr {
             // Kernel rule (ip_forward_options): the recorded address becomes the output's.
             let src = self.host.source_for(out, nexthop);
@@ -1545,6 +1558,10 @@ impl Engine {
         }
         if !self.walk(TableKind::Filter, Hook::Input, &mut p, &mut fx) {
             self.do_emits(&mut fx, &p, true);
+            return self.dropped(&mut p);
+        }
+        // Kernel rule (NF_IP_PRI_SECURITY = 50): security after filter, before SNAT (100).
+        if !self.walk(TableKind::Security, Hook::Input, &mut p, &mut fx) {
             return self.dropped(&mut p);
         }
         if !self.nat_hook(Hook::Input, Manip::Src, &mut p, &mut fx) {

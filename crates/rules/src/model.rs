@@ -14,15 +14,18 @@ pub enum TableKind {
     Nat,
     Mangle,
     Raw,
+    /// The `security` table (iptable_security: INPUT, FORWARD, OUTPUT, after filter).
+    Security,
 }
 
 impl TableKind {
     /// All tables.
-    pub const ALL: [TableKind; 4] = [
+    pub const ALL: [TableKind; 5] = [
         TableKind::Filter,
         TableKind::Nat,
         TableKind::Mangle,
         TableKind::Raw,
+        TableKind::Security,
     ];
 
     /// The table's name as iptables spells it.
@@ -32,6 +35,7 @@ impl TableKind {
             TableKind::Nat => "nat",
             TableKind::Mangle => "mangle",
             TableKind::Raw => "raw",
+            TableKind::Security => "security",
         }
     }
 
@@ -48,6 +52,7 @@ impl TableKind {
             TableKind::Nat => &[PreRouting, Input, Output, PostRouting],
             TableKind::Mangle => &[PreRouting, Input, Forward, Output, PostRouting],
             TableKind::Raw => &[PreRouting, Output],
+            TableKind::Security => &[Input, Forward, Output],
         }
     }
 }

@@ -802,9 +802,6 @@ impl<'a> Parser<'a> {
                 let name = req(&mut optarg);
                 self.table = match TableKind::from_name(&name) {
                     Some(t) => t,
-                    None if name == "security" => {
-                        return Err(Error::unsupported("table `security'"))
-                    }
                     None => {
                         return Err(Error::other(format!(
                             "can't initialize iptables table `{name}': Table does not exist (do you need to insmod?)\nPerhaps iptables or your kernel needs to be upgraded."

@@ -311,9 +311,6 @@ pub fn restore_with_output(
             }
             let kind = match TableKind::from_name(name) {
                 Some(k) => k,
-                None if name == "security" => {
-                    return Err(from_error(&Error::unsupported("table `security'"), line_no))
-                }
                 None => {
                     return Err(param_at(
                         &format!("iptables-restore: unable to initialize table '{name}'"),
