@@ -746,6 +746,82 @@ fn send_ip(socks: &[PacketSocket], dev: usize, dst: [u8; 6], ip: &[u8], tx: &mut
     }
 }
 
+/// The daemon's request handling without sockets or interfaces (fuzzing, tests): the same
+/// dispatcher `nfrs run` serves its control socket with, over a worker thread that stands in for
+/// the packet thread (it runs the jobs requests hand it; no packet I/O, the clock only moves when
+/// a `with_live` caller moves it).
+pub struct Dispatcher {
+    shared: Shared,
+}
+
+impl Dispatcher {
+    /// Loads the store's ruleset and `sysctl.conf` as `nfrs run` does; store tools run as `exe`.
+    pub fn new(store: &Path, mut host: Host, exe: &Path) -> Result<Dispatcher, String> {
+        let store = Store::at(store);
+        std::fs::create_dir_all(&store.dir).map_err(|e| format!("{}: {e}", store.dir.display()))?;
+        for (k, v) in load_sysctls(&store.dir)? {
+            host.sysctls.insert(k, v);
+        }
+        let rs = store.load().map_err(|e| e.to_string())?;
+        let sysctls = host.effective_sysctls();
+        let mut ctcfg = CtConfig::default();
+        for (k, v) in &sysctls {
+            if CtConfig::owns(k) {
+                ctcfg.set(k, v).map_err(|e| e.to_string())?;
+            }
+        }
+        let engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
+        let (wake_r, wake_w) = UnixStream::pair().map_err(|e| e.to_string())?;
+        wake_r.set_nonblocking(true).map_err(|e| e.to_string())?;
+        wake_w.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let (jobs_tx, jobs_rx) = mpsc::channel::<(Job, mpsc::Sender<Response>)>();
+        std::thread::Builder::new()
+            .name("nfrs-dispatch".into())
+            .spawn(move || {
+                let mut live = Live {
+                    engine,
+                    now: 0,
+                    pool: Vec::new(),
+                };
+                let mut wbuf = [0u8; 64];
+                // Ends when the dispatcher (the only sender) is dropped.
+                while let Ok((job, reply)) = jobs_rx.recv() {
+                    while matches!((&wake_r).read(&mut wbuf), Ok(n) if n > 0) {}
+                    let _ = reply.send(job(&mut live));
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Dispatcher {
+            shared: Shared {
+                host: Mutex::new(host),
+                ctcfg: Mutex::new(ctcfg),
+                store,
+                exe: exe.to_path_buf(),
+                jobs: jobs_tx,
+                wake: Mutex::new(wake_w),
+            },
+        })
+    }
+
+    /// Answers one request exactly as the control socket of `nfrs run` does.
+    pub fn handle(&self, req: Request) -> Response {
+        self.shared.handle(req)
+    }
+
+    /// Runs `f` on the worker thread with the live state (e.g. to feed packets to the engine).
+    pub fn with_live<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Live) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = mpsc::channel();
+        self.shared.on_packet_thread(Box::new(move |l: &mut Live| {
+            let _ = tx.send(f(l));
+            Response::default()
+        }));
+        rx.recv().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
