@@ -3,6 +3,8 @@
 //! address and port in the text rewritten. Plus, beyond the kernel, DCC RESUME/ACCEPT port
 //! rewriting through NAT (see the crate README).
 
+use nfrs_conntrack::Dir;
+
 use crate::mangle::Rewrite;
 
 /// Default IRC server port.
@@ -246,6 +248,68 @@ pub fn find_resume(payload: &[u8]) -> Option<ResumeMsg> {
     None
 }
 
+/// Beyond the kernel (issue 6, FAQ 3.4): the DCC ports the NAT side of one IRC connection had
+/// to move because the offered port was already expected on the gateway address for another
+/// connection, as (port the client offered, port the peer was told), newest last, the last
+/// [`DccPorts::KEEP`] of them. The peer's DCC RESUME names the told port and the client's DCC
+/// ACCEPT the offered one; [`DccPorts::resume_rewrite`] translates each so that a resumed
+/// transfer meets. With no moved port nothing is rewritten, as in the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DccPorts {
+    map: [(u16, u16); DccPorts::KEEP],
+    n: usize,
+}
+
+impl DccPorts {
+    /// How many moves are remembered (as many as pending offers: `max_dcc_channels`).
+    pub const KEEP: usize = MAX_DCC_CHANNELS as usize;
+
+    /// Remembers that the offered port `offered` was announced to the peer as `told` (nothing
+    /// when they are equal).
+    pub fn remember(&mut self, offered: u16, told: u16) {
+        if offered == told {
+            return;
+        }
+        if self.n == Self::KEEP {
+            self.map.copy_within(1.., 0);
+            self.n -= 1;
+        }
+        self.map[self.n] = (offered, told);
+        self.n += 1;
+    }
+
+    /// True when no port was moved.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The port a RESUME (from the peer: reply direction) or an ACCEPT (from the client:
+    /// original direction) naming `port` must carry instead; `None`: leave it.
+    pub fn translate(&self, dir: Dir, kind: ResumeKind, port: u16) -> Option<u16> {
+        let mut newest_first = self.map[..self.n].iter().rev();
+        match (dir, kind) {
+            (Dir::Reply, ResumeKind::Resume) => newest_first
+                .find(|&&(_, told)| told == port)
+                .map(|&(offered, _)| offered),
+            (Dir::Original, ResumeKind::Accept) => newest_first
+                .find(|&&(offered, _)| offered == port)
+                .map(|&(_, told)| told),
+            _ => None,
+        }
+    }
+
+    /// The rewrite of the first DCC RESUME/ACCEPT in `payload` (a packet of the connection
+    /// going `dir`) whose port was moved; `None` when there is nothing to change.
+    pub fn resume_rewrite(&self, dir: Dir, payload: &[u8]) -> Option<Rewrite> {
+        if self.is_empty() {
+            return None;
+        }
+        let msg = find_resume(payload)?;
+        let port = self.translate(dir, msg.kind, msg.port)?;
+        Rewrite::format(msg.off, msg.len, format_args!("{port}"))
+    }
+}
+
 fn trim_end(b: &[u8]) -> &[u8] {
     let n = b.iter().rposition(|&c| c != b' ').map_or(0, |x| x + 1);
     &b[..n]
@@ -371,6 +435,54 @@ mod tests {
         assert_eq!(offer(&q).0, None);
         q.remove(24);
         assert_eq!(offer(&q).0.map(|o| o.port), Some(5000));
+    }
+
+    #[test]
+    fn dcc_ports_translate_resume_and_accept() {
+        let mut d = DccPorts::default();
+        // An unmoved port is not remembered: RESUME/ACCEPT pass as in the kernel.
+        d.remember(5000, 5000);
+        assert!(d.is_empty());
+        let resume = b":bob!u@h PRIVMSG al :\x01DCC RESUME g.txt 65435 4096\x01\r\n";
+        assert_eq!(d.resume_rewrite(Dir::Reply, resume), None);
+        d.remember(5000, 65435);
+        // The peer's RESUME names the told port: the client must read its own.
+        let rw = d.resume_rewrite(Dir::Reply, resume).unwrap();
+        let mut v = resume.to_vec();
+        rw.apply(&mut v);
+        assert_eq!(
+            v,
+            b":bob!u@h PRIVMSG al :\x01DCC RESUME g.txt 5000 4096\x01\r\n"
+        );
+        assert_eq!(rw.delta(), -1);
+        // The client's ACCEPT names its own port: the peer must read the told one.
+        let accept = b"PRIVMSG bob :\x01DCC ACCEPT g.txt 5000 4096\x01\r\n";
+        let rw = d.resume_rewrite(Dir::Original, accept).unwrap();
+        let mut v = accept.to_vec();
+        rw.apply(&mut v);
+        assert_eq!(v, b"PRIVMSG bob :\x01DCC ACCEPT g.txt 65435 4096\x01\r\n");
+        // Wrong direction for the message, or a port never moved: untouched.
+        assert_eq!(d.resume_rewrite(Dir::Original, resume), None);
+        assert_eq!(d.resume_rewrite(Dir::Reply, accept), None);
+        assert_eq!(d.translate(Dir::Reply, ResumeKind::Resume, 5001), None);
+        // The newest move of a port wins; only the last KEEP moves are remembered.
+        d.remember(5000, 7000);
+        assert_eq!(
+            d.translate(Dir::Original, ResumeKind::Accept, 5000),
+            Some(7000)
+        );
+        assert_eq!(
+            d.translate(Dir::Reply, ResumeKind::Resume, 65435),
+            Some(5000)
+        );
+        for p in 0..DccPorts::KEEP as u16 {
+            d.remember(6000 + p, 8000 + p);
+        }
+        assert_eq!(d.translate(Dir::Reply, ResumeKind::Resume, 7000), None);
+        assert_eq!(
+            d.translate(Dir::Reply, ResumeKind::Resume, 8000),
+            Some(6000)
+        );
     }
 
     #[test]

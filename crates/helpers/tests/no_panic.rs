@@ -1,7 +1,8 @@
-//! Bad input never panics: arbitrary payloads through the parsers and the whole helper, with
-//! and without NAT, in both directions.
+//! Bad input never panics: arbitrary payloads through the parsers and the rewrites, in both
+//! directions.
 
-use nfrs_helpers::{ftp, irc, ConnId, Dir, HelperKind, Helpers, Master, Tuple};
+use nfrs_helpers::irc::DccPorts;
+use nfrs_helpers::{ftp, irc, Dir};
 use proptest::prelude::*;
 
 fn payload() -> impl Strategy<Value = Vec<u8>> {
@@ -49,30 +50,28 @@ proptest! {
     }
 
     #[test]
-    fn helpers_never_panic(ps in prop::collection::vec((payload(), any::<bool>(), any::<u32>()), 1..8), nat in any::<bool>()) {
-        let mut h = Helpers::default();
-        let mk = |id, port| Master {
-            id: ConnId(id),
-            orig: Tuple::ports(6, 0x0a00_0002, 40000, 0xc633_6407, port),
-            reply: Tuple::ports(6, 0xc633_6407, port, if nat { 0xc000_0201 } else { 0x0a00_0002 }, 40000),
-            nat,
-            zone: 0,
-        };
-        let (irc_m, ftp_m) = (mk(1, 6667), mk(2, 21));
-        h.assign(&irc_m, HelperKind::Irc);
-        h.assign(&ftp_m, HelperKind::Ftp);
-        let mut seq = 1u32;
-        for (p, reply, r) in ps {
+    fn rewrites_never_panic(ps in prop::collection::vec((payload(), any::<bool>(), any::<u16>()), 1..8)) {
+        // What the engine does with a payload: the NAT text of an offer or a command, and
+        // the RESUME/ACCEPT translation once a port was moved; every rewrite stays inside
+        // the payload and changes its length by its delta.
+        let mut moved = DccPorts::default();
+        for (p, reply, port) in ps {
             let dir = if reply { Dir::Reply } else { Dir::Original };
-            for m in [&irc_m, &ftp_m] {
-                let res = h.help(m, dir, true, seq, &p, 0, &mut |range| r % range.max(1));
-                if let Some(rw) = res.rewrite {
-                    let mut v = p.clone();
-                    rw.apply(&mut v);
-                    prop_assert_eq!(v.len() as i64, p.len() as i64 + rw.delta() as i64);
-                }
+            let mut rws = Vec::new();
+            if let Some(o) = irc::find_offer(&p, 0x0a00_0002, 0xc000_0201, &mut |_, _| {}) {
+                rws.push(irc::nat_rewrite(&o, 0xc000_0201, port));
+                moved.remember(o.port, port);
             }
-            seq = seq.wrapping_add(p.len() as u32);
+            if let ftp::FtpFound::Cmd(c) = ftp::find_command(&p, dir, 0x0a00_0002) {
+                rws.push(ftp::nat_rewrite(&c, 0xc000_0201, port));
+            }
+            rws.extend(moved.resume_rewrite(dir, &p));
+            for rw in rws {
+                prop_assert!(rw.off + rw.len <= p.len());
+                let mut v = p.clone();
+                rw.apply(&mut v);
+                prop_assert_eq!(v.len() as i64, p.len() as i64 + rw.delta() as i64);
+            }
         }
     }
 }
