@@ -368,12 +368,32 @@ pub fn proc_main(args: &[String]) -> i32 {
             let _ = std::io::stdout().lock().write_all(out.as_bytes());
             0
         }
+        Some(f @ ("net/nf_conntrack" | "net/nf_conntrack_expect")) => {
+            // No daemon: the table the store keeps.
+            let store = Store::locate(store_dir.as_deref());
+            let (ct, saved) = match crate::storect::load(&store) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("nfrs: {e}");
+                    return 4;
+                }
+            };
+            let text = if f.ends_with("expect") {
+                nfrs_dataplane::cmds::proc_expect(&ct, 0)
+            } else {
+                nfrs_dataplane::cmds::proc_conntrack(&ct, 0, Some(&saved))
+            };
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            0
+        }
         Some(p) => {
-            eprintln!("nfrs proc: {p}: not provided (known: net/ip_tables_names)");
+            eprintln!("nfrs proc: {p}: not provided (known: net/ip_tables_names, net/nf_conntrack, net/nf_conntrack_expect)");
             1
         }
         None => {
-            eprintln!("usage: nfrs proc net/ip_tables_names");
+            eprintln!(
+                "usage: nfrs proc net/ip_tables_names|net/nf_conntrack|net/nf_conntrack_expect"
+            );
             2
         }
     }

@@ -3,19 +3,21 @@
 //! Each command lives in its own module with `pub fn main(args: &[String]) -> i32`.
 
 mod bench;
+mod check;
 mod conntrack_cmd;
 mod ctl;
 mod iptables;
 mod kernel_run;
 mod replay;
 mod run;
+mod storect;
 mod sysctl_cmd;
 
 use std::process::ExitCode;
 
 fn usage() -> i32 {
     eprintln!(
-        "usage: nfrs <command> [args]\n\ncommands:\n  replay SCENARIO       run a scenario or capture through the engine\n  kernel-run SCENARIO   run a scenario through the real Linux kernel (root)\n  iptables ARGS         the iptables command line\n  iptables-save ARGS    print the ruleset as iptables-save does\n  iptables-restore ARGS load a ruleset as iptables-restore does\n  proc PATH             print a /proc file (net/ip_tables_names, net/nf_conntrack)\n  run --host HOST.toml  the live gateway daemon (see crates/dataplane/README.md)\n  conntrack ARGS        the daemon's connection table (-L, -D, -F, -C)\n  sysctl [-w] NAME[=V]  the daemon's sysctls\n  bench [--quick]       benchmarks beside the kernel and the real tools (see crates/bench/README.md)"
+        "usage: nfrs <command> [args]\n\ncommands:\n  replay SCENARIO       run a scenario or capture through the engine\n  kernel-run SCENARIO   run a scenario through the real Linux kernel (root)\n  iptables ARGS         the iptables command line\n  iptables-save ARGS    print the ruleset as iptables-save does\n  iptables-restore ARGS load a ruleset as iptables-restore does\n  proc PATH             print a /proc file (net/ip_tables_names, net/nf_conntrack)\n  run --host HOST.toml  the live gateway daemon (see crates/dataplane/README.md)\n  conntrack ARGS        the connection table (-L [expect], -D, -F, -C) of the daemon or the store\n  check PACKET          what a packet would meet now (verdict, NAT, rule path), changing nothing\n  sysctl [-w] NAME[=V]  the daemon's sysctls\n  bench [--quick]       benchmarks beside the kernel and the real tools (see crates/bench/README.md)"
     );
     2
 }
@@ -41,6 +43,7 @@ fn dispatch(tool: &str, args: &[String]) -> Option<i32> {
         "run" => run::main(args),
         "conntrack" => conntrack_cmd::main(args),
         "sysctl" => sysctl_cmd::main(args),
+        "check" => check::main(args),
         _ => return None,
     })
 }

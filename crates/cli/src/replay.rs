@@ -1,9 +1,13 @@
-//! `nfrs replay SCENARIO [--json] [--trace] [--pcap-out FILE]`: runs a scenario through the
-//! engine and prints the canonical result text (SCENARIOS.md), the same as `nfrs kernel-run`.
+//! `nfrs replay SCENARIO [--json] [--trace] [--pcap-out FILE] [--store DIR]`: runs a scenario
+//! through the engine and prints the canonical result text (SCENARIOS.md), the same as
+//! `nfrs kernel-run`. With `--store` the final ruleset (with its counters), connection table
+//! and expectations, and the scenario's host are left in the store, where `iptables-save -c`,
+//! `conntrack -L`, `proc net/nf_conntrack` and `nfrs check` find them.
 
 use std::io::Write;
 
-const USAGE: &str = "usage: nfrs replay SCENARIO [--json] [--trace] [--pcap-out FILE] [--dev NAME]";
+const USAGE: &str =
+    "usage: nfrs replay SCENARIO [--json] [--trace] [--pcap-out FILE] [--dev NAME] [--store DIR]";
 
 fn json_str(s: &str) -> String {
     let mut o = String::from("\"");
@@ -22,6 +26,7 @@ fn json_str(s: &str) -> String {
 
 /// Entry point.
 pub fn main(args: &[String]) -> i32 {
+    let (store, args) = crate::ctl::take_store(args);
     let mut file = None;
     let mut json = false;
     let mut trace = false;
@@ -101,13 +106,29 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
     };
-    let rep = match nfrs_engine::replay::run_with_progress(&sc, trace, &mut bar) {
+    let store = store.map(nfrs_rules::store::Store::at);
+    if let Some(st) = &store {
+        if crate::ctl::daemon_running(&st.dir) {
+            eprintln!(
+                "nfrs replay: an nfrs run daemon owns {}; replay into another store",
+                st.dir.display()
+            );
+            return 1;
+        }
+    }
+    let (rep, eng, end) = match nfrs_engine::replay::run_engine(&sc, trace, &mut bar) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");
             return 1;
         }
     };
+    if let Some(st) = &store {
+        if let Err(e) = leave_in_store(st, &sc, &eng, end) {
+            eprintln!("nfrs replay: {}: {e}", st.dir.display());
+            return 1;
+        }
+    }
     let mut out = std::io::stdout().lock();
     if json {
         let r = &rep.result;
@@ -173,6 +194,41 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     0
+}
+
+/// `--store`: the final ruleset with counters, the connection table and expectations (their
+/// timeouts relative to the scenario's clock at its last packet) and the scenario's host.
+fn leave_in_store(
+    st: &nfrs_rules::store::Store,
+    sc: &nfrs_scenario::Scenario,
+    eng: &nfrs_engine::engine::Engine,
+    end: u64,
+) -> Result<(), String> {
+    use nfrs_dataplane::ctsave;
+    let _lock = st
+        .lock(std::time::Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    st.save(&eng.ruleset_with_counters())
+        .map_err(|e| e.to_string())?;
+    match &eng.ct {
+        Some(ct) => {
+            let (text, _) = ctsave::save(ct, end);
+            nfrs_rules::store::write_atomic(&st.dir, ctsave::FILE, text.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        None => match std::fs::remove_file(st.dir.join(ctsave::FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
+            _ => {}
+        },
+    }
+    // The host, for `nfrs check --store` (a capture given alone has no host file to keep).
+    if let Ok(text) = std::fs::read_to_string(&sc.path) {
+        if let Ok(host) = nfrs_dataplane::hostfile::host_part(&text, &sc.path) {
+            nfrs_rules::store::write_atomic(&st.dir, crate::check::HOST_FILE, host.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// Emitted frames as pcapng, one interface block per host interface (named).

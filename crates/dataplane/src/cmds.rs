@@ -2,7 +2,7 @@
 //! procps `sysctl` print (messages recorded from the real tools in a network namespace).
 
 use crate::proto::Response;
-use nfrs_conntrack::{ConnTable, CtConfig, Format, Nanos, Style};
+use nfrs_conntrack::{listing, ConnId, ConnTable, CtConfig, ExpectFormat, Format, Nanos, Style};
 use nfrs_engine::engine::Engine;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -47,11 +47,88 @@ fn ct_usage(msg: &str) -> Response {
     Response::error(2, format!("{CT_PREFIX}: {msg}"))
 }
 
+/// Counters kept beside a table (a restored snapshot's, see [`crate::ctsave::Restored`]).
+pub type SavedCounters<'a> = Option<&'a crate::ctsave::Restored>;
+
+/// Each live entry of `ct` at `now` with its line in `style`: helper, accounting counters
+/// (`saved` ones first) and reference count (1, plus one per live connection it is the
+/// master of) as the kernel and conntrack-tools print them. Sorted by line.
+pub fn lines(
+    ct: &ConnTable,
+    now: Nanos,
+    style: Style,
+    saved: SavedCounters<'_>,
+) -> Vec<(ConnId, String)> {
+    let mut children: BTreeMap<ConnId, u32> = BTreeMap::new();
+    for (_, c) in ct.iter().filter(|(_, c)| !c.is_expired(now)) {
+        if let Some(m) = c.master() {
+            *children.entry(m).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(ConnId, String)> = ct
+        .iter()
+        .filter(|(_, c)| !c.is_expired(now))
+        .map(|(id, c)| {
+            let acct = saved
+                .and_then(|s| s.counters(id))
+                .or_else(|| ct.counters(id));
+            let refs = 1 + children.get(&id).copied().unwrap_or(0);
+            let mut s = String::with_capacity(192);
+            let _ = listing::write_line_refs(&mut s, c, ct.helper(id), acct, refs, now, style);
+            (id, s)
+        })
+        .collect();
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v
+}
+
+/// `/proc/net/nf_conntrack` of `ct` at `now`.
+pub fn proc_conntrack(ct: &ConnTable, now: Nanos, saved: SavedCounters<'_>) -> String {
+    let style = Style {
+        format: Format::Proc,
+        timeout: true,
+    };
+    let mut out = String::new();
+    for (_, l) in lines(ct, now, style, saved) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+/// `/proc/net/nf_conntrack_expect` of `ct` at `now`.
+pub fn proc_expect(ct: &ConnTable, now: Nanos) -> String {
+    let mut out = String::new();
+    for l in ct.expect_listing(now, ExpectFormat::Proc, true) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
 /// Runs `conntrack ARGS` against `eng` at time `now`.
 pub fn conntrack(eng: &mut Engine, args: &[String], now: Nanos) -> Response {
+    let mut empty = None;
+    let ct: &mut ConnTable = match eng.ct.as_mut() {
+        Some(c) => c,
+        // Conntrack is not running (no rule needs it): an empty table, as after modprobe.
+        None => empty.insert(ConnTable::new(CtConfig::default())),
+    };
+    conntrack_table(ct, args, now, None)
+}
+
+/// Runs `conntrack ARGS` against the table `ct` at time `now` (`saved`: counters kept beside
+/// a restored snapshot).
+pub fn conntrack_table(
+    ct: &mut ConnTable,
+    args: &[String],
+    now: Nanos,
+    saved: SavedCounters<'_>,
+) -> Response {
     let mut op = None;
     let mut f = Filter::default();
     let mut extended = false;
+    let mut expect = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = |name: &str| {
@@ -82,6 +159,10 @@ pub fn conntrack(eng: &mut Engine, args: &[String], now: Nanos) -> Response {
                 }
             }
             "conntrack" if op.is_some() => continue,
+            "expect" if op.is_some() => {
+                expect = true;
+                continue;
+            }
             other => {
                 return ct_usage(&format!(
                     "option or argument `{other}' is not supported by nfrs conntrack"
@@ -119,6 +200,21 @@ pub fn conntrack(eng: &mut Engine, args: &[String], now: Nanos) -> Response {
     let Some(op) = op else {
         return ct_usage("no command specified (nfrs supports -L, -D, -F, -C)");
     };
+    ct.expire(now, &mut |_, _| {});
+    let mut out = Response::default();
+    if expect {
+        if op != CtOp::List || f != Filter::default() {
+            return ct_usage(
+                "nfrs conntrack supports only -L on the expect table, without filters",
+            );
+        }
+        for l in ct.expect_listing(now, ExpectFormat::Conntrack, true) {
+            let _ = writeln!(out.stdout, "{l}");
+        }
+        let n = ct.expectations(now).count();
+        let _ = writeln!(out.stderr, "{CT_PREFIX}: {n} expectations have been shown.");
+        return out;
+    }
     let style = Style {
         format: if extended {
             Format::ConntrackExtended
@@ -127,32 +223,20 @@ pub fn conntrack(eng: &mut Engine, args: &[String], now: Nanos) -> Response {
         },
         timeout: true,
     };
-    let mut empty = None;
-    let ct: &mut ConnTable = match eng.ct.as_mut() {
-        Some(c) => c,
-        // Conntrack is not running (no rule needs it): an empty table, as after modprobe.
-        None => empty.insert(ConnTable::new(CtConfig::default())),
-    };
-    ct.expire(now, &mut |_, _| {});
-    let selected: Vec<_> = ct
-        .iter()
-        .filter(|(_, c)| !c.is_expired(now))
-        .filter(|(_, c)| {
-            let t = &c.tuple[0];
+    let selected: Vec<(ConnId, String)> = lines(ct, now, style, saved)
+        .into_iter()
+        .filter(|(id, _)| {
+            let t = &ct.get(*id).tuple[0];
             f.proto.is_none_or(|p| p == t.proto)
                 && f.src.is_none_or(|a| a == t.src)
                 && f.dst.is_none_or(|a| a == t.dst)
                 && f.sport.is_none_or(|p| p == t.src_l4)
                 && f.dport.is_none_or(|p| p == t.dst_l4)
         })
-        .map(|(id, c)| (id, nfrs_conntrack::listing::line(c, now, style)))
         .collect();
-    let mut out = Response::default();
     match op {
         CtOp::List => {
-            let mut lines: Vec<&String> = selected.iter().map(|(_, l)| l).collect();
-            lines.sort();
-            for l in lines {
+            for (_, l) in &selected {
                 let _ = writeln!(out.stdout, "{l}");
             }
             let _ = writeln!(

@@ -187,6 +187,30 @@ impl Shared {
                 cmds::conntrack(&mut l.engine, &args, l.now)
             })),
             Request::Sysctl { args } => self.sysctl(&args),
+            Request::Check { packet } => self.check(&packet),
+        }
+    }
+
+    /// `nfrs check`: the live state is read between two packets; the packet runs elsewhere.
+    fn check(&self, packet: &str) -> Response {
+        let (tx, rx) = mpsc::channel();
+        let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
+            let _ = tx.send(crate::check::State::of(&l.engine, l.now));
+            Response::default()
+        }));
+        let Ok(state) = rx.recv() else {
+            return r;
+        };
+        let Ok(host) = self.host.lock().map(|h| h.clone()) else {
+            return Response::error(1, "nfrs run: poisoned");
+        };
+        match crate::check::check(&state, &host, packet) {
+            Ok(stdout) => Response {
+                code: 0,
+                stdout,
+                stderr: String::new(),
+            },
+            Err(e) => Response::error(2, e),
         }
     }
 
@@ -203,22 +227,19 @@ impl Shared {
         if !known.contains(&tool) {
             return Response::error(2, format!("nfrs run: unknown tool `{tool}`"));
         }
-        if tool == "proc"
-            && args.len() == 1
-            && args[0].trim_start_matches('/') == "net/nf_conntrack"
-        {
-            return self.on_packet_thread(Box::new(|l: &mut Live| {
+        let proc_file = (tool == "proc" && args.len() == 1)
+            .then(|| args[0].trim_start_matches("/proc/").trim_start_matches('/'));
+        if let Some(file @ ("net/nf_conntrack" | "net/nf_conntrack_expect")) = proc_file {
+            let expect = file.ends_with("expect");
+            return self.on_packet_thread(Box::new(move |l: &mut Live| {
                 let mut out = Response::default();
                 if let Some(ct) = l.engine.ct.as_mut() {
                     ct.expire(l.now, &mut |_, _| {});
-                    let style = nfrs_conntrack::Style {
-                        format: nfrs_conntrack::Format::Proc,
-                        timeout: true,
+                    out.stdout = if expect {
+                        cmds::proc_expect(ct, l.now)
+                    } else {
+                        cmds::proc_conntrack(ct, l.now, None)
                     };
-                    for line in ct.listing(l.now, style) {
-                        out.stdout.push_str(&line);
-                        out.stdout.push('\n');
-                    }
                 }
                 out
             }));
@@ -429,9 +450,9 @@ fn restore_conntrack(engine: &mut Engine, store: &Path) {
     };
     match engine.ct.as_mut() {
         Some(ct) => {
-            let (n, errs) = ctsave::restore(ct, &text, 0);
-            eprintln!("nfrs run: {n} saved connections restored");
-            for e in errs.iter().take(5) {
+            let r = ctsave::restore(ct, &text, 0);
+            eprintln!("nfrs run: {} saved connections restored", r.n);
+            for e in r.errs.iter().take(5) {
                 eprintln!("nfrs run: {}: {e}", path.display());
             }
         }

@@ -111,6 +111,27 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
     })
 }
 
+/// The host part of a scenario file's text (its `packets`, `rules`, capture and description
+/// keys taken away), as a host file: what `nfrs replay --store` leaves in the store for
+/// `nfrs check --store`.
+pub fn host_part(scenario: &str, path: &Path) -> Result<String, String> {
+    let mut table: toml::Table = scenario
+        .parse()
+        .map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?;
+    for k in [
+        "packets",
+        "pcap",
+        "pcap_dev",
+        "pcap_ingress",
+        "rules",
+        "rules_file",
+        "description",
+    ] {
+        table.remove(k);
+    }
+    toml::to_string(&table).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Reads and parses a host file.
 pub fn load(path: &Path) -> Result<HostFile, String> {
     let text = std::fs::read_to_string(path)
@@ -153,6 +174,16 @@ control_group = 0
         assert_eq!(h.host.sysctl("net.ipv4.ip_forward"), Some("1"));
         assert_eq!(h.live.control_group, Some(0));
         assert_eq!(h.live.mode, "routed");
+    }
+
+    #[test]
+    fn a_scenarios_host_part_is_a_host_file() {
+        let sc = format!("description = \"x\"\nrules = \"*filter\\nCOMMIT\\n\"\npackets = \"0 lan0 icmp 10.0.1.2 > 10.0.1.1 type=8\"\n{}", GW.replace("[live]\nmode = \"routed\"\ncontrol_group = 0\n", ""));
+        let h = host_part(&sc, Path::new("s.toml")).unwrap();
+        assert!(!h.contains("packets") && !h.contains("rules"), "{h}");
+        let f = parse(&h, Path::new("host.toml")).unwrap();
+        assert_eq!(f.host.interfaces.len(), 2);
+        assert_eq!(f.host.sysctl("net.ipv4.ip_forward"), Some("1"));
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //! - [`control::request`]: a client's one request to a store's daemon (`None`: no daemon).
 //! - [`proto::Request`] / [`proto::Response`]: the control protocol (JSON lines, bounded).
 //! - [`hostfile::load`]: the live host file (scenario host tables plus `[live]`).
-//! - [`cmds::conntrack`]: `conntrack -L/-D/-F/-C` over an engine.
+//! - [`cmds::conntrack`] / [`cmds::conntrack_table`]: `conntrack -L/-D/-F/-C`, `-L expect`
+//!   over an engine or a table; [`cmds::proc_conntrack`], [`cmds::proc_expect`]: the /proc files.
+//! - [`ctsave::save`] / [`ctsave::restore`] / [`ctsave::load_table`]: the conntrack snapshot.
+//! - [`check::State::of`] + [`check::check`]: `nfrs check PACKET`, changing nothing.
 
 pub mod arp;
+pub mod check;
 pub mod cmds;
 pub mod control;
 pub mod ctsave;

@@ -35,6 +35,11 @@ pub enum Request {
         /// Arguments.
         args: Vec<String>,
     },
+    /// `nfrs check PACKET`: what the packet would meet now, changing nothing.
+    Check {
+        /// The packet line (scenario packet syntax, without or with a leading time).
+        packet: String,
+    },
 }
 
 /// The daemon's answer: what the command printed and its exit code.
@@ -205,7 +210,8 @@ mod props {
                 stdin
             }),
             args.clone().prop_map(|args| Request::Conntrack { args }),
-            args.prop_map(|args| Request::Sysctl { args }),
+            args.clone().prop_map(|args| Request::Sysctl { args }),
+            ".{0,40}".prop_map(|packet| Request::Check { packet }),
         ]
     }
 

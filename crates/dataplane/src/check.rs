@@ -1,0 +1,246 @@
+//! `nfrs check PACKET`: what a packet written in the scenario packet syntax would meet right
+//! now — its verdict, NAT, the rule path (as `nfrs replay --trace` prints it) and what it would
+//! do to the connection table — without changing anything. The packet runs through a scratch
+//! engine built from the ruleset in force (counters included) and a copy of the connection
+//! table (through the conntrack snapshot); the live engine is only read. Stateful matches
+//! (`limit`, `hashlimit`, `recent`, `connlimit` counts aside) start from a fresh state in the
+//! scratch engine.
+
+use crate::cmds;
+use crate::ctsave;
+use nfrs_conntrack::{ConnTable, CtConfig, Format, Nanos, Style};
+use nfrs_engine::engine::{Engine, Ev};
+use nfrs_engine::host::HostNet;
+use nfrs_rules::Ruleset;
+use nfrs_scenario::{Event, Host, PacketResult};
+use nfrs_wire::build::{build_frame, build_ipv4, FrameCtx};
+use nfrs_wire::ethernet::MacAddr;
+use std::fmt::Write;
+
+/// What a check needs from the live state, taken in one go (cheap: a ruleset clone and the
+/// table as snapshot text), so the rest runs away from the packet path.
+#[derive(Clone, Debug)]
+pub struct State {
+    /// The ruleset in force, with its counters.
+    pub ruleset: Ruleset,
+    /// The connection table as a snapshot, with its settings and namespace number (`None`:
+    /// the settings the host's sysctls give).
+    pub table: Option<(String, Option<CtConfig>, Option<u32>)>,
+    /// The clock the snapshot was taken at.
+    pub now: Nanos,
+}
+
+impl State {
+    /// Reads the state of `eng` at `now` (changes nothing).
+    pub fn of(eng: &Engine, now: Nanos) -> State {
+        State {
+            ruleset: eng.ruleset_with_counters(),
+            table: eng
+                .ct
+                .as_ref()
+                .map(|ct| (ctsave::save(ct, now).0, Some(ct.config().clone()), ct.netns)),
+            now,
+        }
+    }
+}
+
+fn listing(ct: Option<&ConnTable>, now: Nanos, saved: cmds::SavedCounters<'_>) -> Vec<String> {
+    let style = Style {
+        format: Format::Conntrack,
+        timeout: true,
+    };
+    ct.map(|ct| {
+        cmds::lines(ct, now, style, saved)
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Checks one packet line (`DEV PROTO SRC > DST [fields]`, a leading time is allowed) against
+/// `state` on `host`. Returns the report, or an error for a bad line.
+pub fn check(state: &State, host: &Host, line: &str) -> Result<String, String> {
+    let line = line.trim();
+    let first = line.split_whitespace().next().unwrap_or("");
+    let timed = first.parse::<f64>().is_ok();
+    let text = if timed {
+        line.to_string()
+    } else {
+        format!("0 {line}")
+    };
+    let l = nfrs_wire::line::parse_input_line(&text).map_err(|e| e.to_string())?;
+    let shown = if timed {
+        line.split_once(char::is_whitespace)
+            .map(|x| x.1.trim())
+            .unwrap_or(line)
+    } else {
+        line
+    };
+    let hn = HostNet::new(host)?;
+    let mut eng = Engine::new(hn, state.ruleset.clone(), &host.effective_sysctls())
+        .map_err(|e| e.to_string())?;
+    let now = state.now;
+    let mut saved = None;
+    // Only when the ruleset runs conntrack (as the live engine would).
+    if let (Some((text, cfg, netns)), Some(own)) = (&state.table, eng.ct.as_ref()) {
+        let mut ct = ConnTable::new(cfg.clone().unwrap_or_else(|| own.config().clone()));
+        ct.netns = netns.or(own.netns);
+        let r = ctsave::restore(&mut ct, text, now);
+        if let Some(e) = r.errs.first() {
+            return Err(format!("nfrs check: copying the connection table: {e}"));
+        }
+        eng.ct = Some(ct);
+        saved = Some(r);
+    }
+    let before = listing(eng.ct.as_ref(), now, saved.as_ref());
+    eng.tracing = true;
+    eng.events.clear();
+    if l.dev == "local" {
+        let ip = build_ipv4(&l.spec, &FrameCtx::default()).map_err(|e| e.to_string())?;
+        let mut p = nfrs_engine::pkt::PktCtx::new(ip).map_err(|e| e.to_string())?;
+        p.now = now;
+        p.pkttype = nfrs_engine::pkt::PktType::Outgoing;
+        p.sock = Some(nfrs_engine::pkt::SockOwner { uid: 0, gid: 0 });
+        eng.local_out(p);
+    } else {
+        let dev = eng
+            .host
+            .dev(&l.dev)
+            .ok_or_else(|| format!("nfrs check: unknown device `{}`", l.dev))?;
+        let src_mac = l
+            .spec
+            .src
+            .and_then(|a| host.neighbour_mac(&l.dev, a))
+            .unwrap_or([2, 0, 0, 0, 1, (dev + 1) as u8]);
+        let ctx = FrameCtx {
+            src_mac: MacAddr(src_mac),
+            dst_mac: MacAddr(eng.host.ifaces[dev].mac),
+            ip_id: 1,
+            allow_masked: false,
+        };
+        let frame = build_frame(&l.spec, &ctx).map_err(|e| e.to_string())?;
+        let mut mac = [0u8; 14];
+        mac.copy_from_slice(&frame[..14]);
+        eng.receive(dev, frame[14..].to_vec(), mac, now);
+    }
+    let names: Vec<&str> = host.interfaces.iter().map(|i| i.name.as_str()).collect();
+    let mut pr = PacketResult {
+        input: shown.to_string(),
+        events: Vec::new(),
+    };
+    let mut queued = false;
+    for ev in &eng.events {
+        match ev {
+            Ev::Out { dev, ip, .. } => {
+                let mut s = String::new();
+                nfrs_wire::print::format_ipv4_masked(ip, &Default::default(), &mut s);
+                pr.events.push(Event::Out {
+                    dev: names.get(*dev).copied().unwrap_or("?").to_string(),
+                    packet: s,
+                });
+            }
+            Ev::Local { ip, .. } => {
+                let mut s = String::new();
+                nfrs_wire::print::format_ipv4_masked(ip, &Default::default(), &mut s);
+                pr.events.push(Event::Local(s));
+            }
+            Ev::Log { text, .. } => pr.events.push(Event::Log(text.clone())),
+            Ev::Queued => queued = true,
+        }
+    }
+    pr.finish(&names, queued);
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", pr.input);
+    for e in &pr.events {
+        let _ = writeln!(out, "  {e}");
+    }
+    for t in &eng.trace.lines {
+        let _ = writeln!(out, "    | {t}");
+    }
+    // What the packet would leave in the table (an entry is confirmed when the packet leaves).
+    let after = listing(eng.ct.as_ref(), now, saved.as_ref());
+    for l in after.iter().filter(|l| !before.contains(l)) {
+        let _ = writeln!(out, "  conntrack would hold: {l}");
+    }
+    for l in before.iter().filter(|l| !after.contains(l)) {
+        let _ = writeln!(out, "  conntrack would lose: {l}");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const HOST: &str = "[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/24\"\n[[interface]]\nname = \"wan0\"\naddress = \"192.0.2.1/24\"\n[[route]]\nto = \"default\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n[sysctl]\n\"net.ipv4.ip_forward\" = \"1\"\n";
+    const RULES: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -p udp --dport 53 -j ACCEPT\n-A FORWARD -p udp -j DROP\nCOMMIT\n";
+
+    fn send(e: &mut Engine, host: &Host, line: &str, now: Nanos) {
+        let l = nfrs_wire::line::parse_input_line(line).unwrap();
+        let dev = e.host.dev(&l.dev).unwrap();
+        let ctx = FrameCtx {
+            src_mac: MacAddr([2, 0, 0, 0, 1, 1]),
+            dst_mac: MacAddr(e.host.ifaces[dev].mac),
+            ip_id: 1,
+            allow_masked: false,
+        };
+        let f = build_frame(&l.spec, &ctx).unwrap();
+        let mut mac = [0u8; 14];
+        mac.copy_from_slice(&f[..14]);
+        e.receive(dev, f[14..].to_vec(), mac, now);
+        let _ = host;
+    }
+
+    /// Everything a check could touch, as text.
+    fn snapshot(e: &Engine, now: Nanos) -> (String, Vec<String>, u32) {
+        let rs = e.ruleset_with_counters();
+        let ct = e.ct.as_ref().unwrap();
+        (
+            nfrs_rules::save::save(&rs, None, true),
+            listing(Some(ct), now, None),
+            ct.count(),
+        )
+    }
+
+    #[test]
+    fn check_answers_and_changes_nothing() {
+        let h = crate::hostfile::parse(HOST, Path::new("h.toml"))
+            .unwrap()
+            .host;
+        let rs = nfrs_rules::restore::restore_new(RULES, &Default::default()).unwrap();
+        let mut e = Engine::new(HostNet::new(&h).unwrap(), rs, &h.effective_sysctls()).unwrap();
+        let t = nfrs_conntrack::SEC;
+        send(&mut e, &h, "0 lan0 udp 10.0.0.2:1000 > 198.51.100.7:53", t);
+        let before = snapshot(&e, 2 * t);
+        assert_eq!(before.2, 1);
+        let state = State::of(&e, 2 * t);
+        // The known flow's next packet: forwarded (established), NATed.
+        let out = check(&state, &h, "lan0 udp 10.0.0.2:1000 > 198.51.100.7:53").unwrap();
+        assert!(
+            out.contains("  out wan0 udp 192.0.2.1:1000 > 198.51.100.7:53 "),
+            "{out}"
+        );
+        // A new flow to port 53: accepted, and it would create an entry.
+        let out = check(&state, &h, "0.5 lan0 udp 10.0.0.3:1000 > 198.51.100.7:53").unwrap();
+        assert!(
+            out.starts_with("lan0 udp 10.0.0.3:1000 > 198.51.100.7:53\n"),
+            "{out}"
+        );
+        assert!(out.contains("accepted by filter/FORWARD rule 1"), "{out}");
+        assert!(
+            out.contains("  conntrack would hold: udp      17 30 src=10.0.0.3 "),
+            "{out}"
+        );
+        // Dropped: the verdict and the rule say so; nothing would be kept.
+        let out = check(&state, &h, "lan0 udp 10.0.0.2:1 > 198.51.100.7:9").unwrap();
+        assert!(out.contains("  (dropped)\n"), "{out}");
+        assert!(out.contains("dropped by filter/FORWARD rule 2"), "{out}");
+        assert!(!out.contains("conntrack would"), "{out}");
+        assert!(check(&state, &h, "eth9 udp 1.2.3.4:1 > 5.6.7.8:2").is_err());
+        assert!(check(&state, &h, "lan0 udp 1.2.3.4:1 >").is_err());
+        // The live engine is as it was: counters, table, count.
+        assert_eq!(snapshot(&e, 2 * t), before);
+    }
+}
