@@ -227,6 +227,9 @@ impl Shared {
         if !known.contains(&tool) {
             return Response::error(2, format!("nfrs run: unknown tool `{tool}`"));
         }
+        if let Some(e) = refused_tool_args(tool, &args) {
+            return Response::error(2, e);
+        }
         let proc_file = (tool == "proc" && args.len() == 1)
             .then(|| args[0].trim_start_matches("/proc/").trim_start_matches('/'));
         if let Some(file @ ("net/nf_conntrack" | "net/nf_conntrack_expect")) = proc_file {
@@ -367,6 +370,42 @@ impl Shared {
         }));
         rx.recv().unwrap_or(0)
     }
+}
+
+/// A request's tool arguments the daemon will not pass on: another store (the daemon runs
+/// the tool on its own store, as root) or a file for iptables-restore to read (clients send
+/// the rules as the request's stdin).
+pub fn refused_tool_args(tool: &str, args: &[String]) -> Option<String> {
+    if let Some(a) = args
+        .iter()
+        .find(|a| *a == "--store" || a.starts_with("--store="))
+    {
+        return Some(format!(
+            "nfrs run: `{a}` is not allowed through the control socket (the daemon acts on its own store)"
+        ));
+    }
+    if tool.ends_with("restore") {
+        let mut it = args.iter().peekable();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "-T" | "--table" | "-M" | "--modprobe" | "-W" | "--wait-interval" => {
+                    it.next();
+                }
+                "-w" | "--wait" => {
+                    if it.peek().is_some_and(|v| v.parse::<u32>().is_ok()) {
+                        it.next();
+                    }
+                }
+                f if !f.starts_with('-') => {
+                    return Some(format!(
+                        "nfrs run: iptables-restore reads no file through the control socket (`{f}`); send the rules on stdin"
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// Swaps `new` in for `old`, keeping `old`'s conntrack table (with its settings) when the new
@@ -879,6 +918,35 @@ mod tests {
             &h.host.effective_sysctls(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn tool_arguments_cannot_leave_the_store() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (tool, args) in [
+            (
+                "iptables",
+                v(&["--store", "/x", "-A", "INPUT", "-j", "DROP"]),
+            ),
+            ("iptables-save", v(&["--store=/x"])),
+            ("iptables-restore", v(&["-n", "/etc/shadow"])),
+            ("iptables-legacy-restore", v(&["-T", "filter", "rules.txt"])),
+        ] {
+            assert!(refused_tool_args(tool, &args).is_some(), "{tool} {args:?}");
+        }
+        for (tool, args) in [
+            (
+                "iptables",
+                v(&["-A", "INPUT", "-s", "10.0.0.1", "-j", "DROP"]),
+            ),
+            (
+                "iptables-restore",
+                v(&["-n", "-T", "filter", "-w", "5", "-c"]),
+            ),
+            ("iptables-restore", v(&["--wait", "--noflush"])),
+        ] {
+            assert_eq!(refused_tool_args(tool, &args), None, "{tool} {args:?}");
+        }
     }
 
     #[test]
