@@ -391,10 +391,8 @@ pub fn refused_tool_args(tool: &str, args: &[String]) -> Option<String> {
                 "-T" | "--table" | "-M" | "--modprobe" | "-W" | "--wait-interval" => {
                     it.next();
                 }
-                "-w" | "--wait" => {
-                    if it.peek().is_some_and(|v| v.parse::<u32>().is_ok()) {
-                        it.next();
-                    }
+                "-w" | "--wait" if it.peek().is_some_and(|v| v.parse::<u32>().is_ok()) => {
+                    it.next();
                 }
                 f if !f.starts_with('-') => {
                     return Some(format!(
