@@ -263,7 +263,102 @@ impl Chain {
 pub struct Table {
     pub kind: TableKind,
     pub chains: Vec<Chain>,
-    index: HashMap<String, usize, BuildFnv>,
+    index: ChainIndex,
+}
+
+/// The name index of a table: open addressing over the names' hashes. A slot holds a tag
+/// (bits of the hash) and the chain's position + 1 (0 = empty); names are compared with
+/// `chains` itself, so the index holds no copy of them and cloning it is one memcpy.
+#[derive(Clone, Debug, Default)]
+struct ChainIndex {
+    slots: Vec<(u32, u32)>,
+    /// Chains indexed.
+    len: usize,
+}
+
+/// What the index says about a name.
+enum Lookup {
+    Found(usize),
+    /// No entry has the name's tag: absent, if the index covers every chain.
+    Missing,
+    /// An entry with the name's tag points at a chain of another name: `chains` was edited
+    /// directly (or two names share a tag), so only a scan can answer.
+    Stale,
+}
+
+fn name_hash(name: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = Fnv::default();
+    h.write(name.as_bytes());
+    h.finish()
+}
+
+impl ChainIndex {
+    fn build(chains: &[Chain]) -> ChainIndex {
+        let mut ix = ChainIndex {
+            slots: vec![(0, 0); (chains.len() * 2).next_power_of_two().max(16)],
+            len: 0,
+        };
+        for (i, c) in chains.iter().enumerate() {
+            ix.put(&c.name, i);
+        }
+        ix
+    }
+
+    /// Slot number and tag of a hash for the current size.
+    fn place(&self, h: u64) -> (usize, u32) {
+        let bits = self.slots.len().trailing_zeros();
+        // The multiply-rotate hash mixes best into its high bits: slot from the top, tag
+        // from the middle.
+        let slot = (h >> (64 - bits)) as usize;
+        (slot, (h >> 16) as u32)
+    }
+
+    fn put(&mut self, name: &str, pos: usize) {
+        let mask = self.slots.len() - 1;
+        let (mut i, tag) = self.place(name_hash(name));
+        while self.slots[i].1 != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (tag, pos as u32 + 1);
+        self.len += 1;
+    }
+
+    /// Adds chain `pos` of `chains` (already pushed there), growing at half full.
+    fn insert(&mut self, chains: &[Chain], pos: usize) {
+        if self.slots.is_empty() || (self.len + 1) * 2 > self.slots.len() {
+            *self = ChainIndex::build(chains);
+        } else {
+            self.put(&chains[pos].name, pos);
+        }
+    }
+
+    fn get(&self, chains: &[Chain], name: &str) -> Lookup {
+        if self.slots.is_empty() {
+            return Lookup::Missing;
+        }
+        let mask = self.slots.len() - 1;
+        let (mut i, tag) = self.place(name_hash(name));
+        let mut stale = false;
+        loop {
+            let (t, p) = self.slots[i];
+            if p == 0 {
+                return if stale {
+                    Lookup::Stale
+                } else {
+                    Lookup::Missing
+                };
+            }
+            if t == tag {
+                let pos = p as usize - 1;
+                match chains.get(pos) {
+                    Some(c) if c.name == name => return Lookup::Found(pos),
+                    _ => stale = true,
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 impl PartialEq for Table {
@@ -280,19 +375,14 @@ impl Table {
         let mut t = Table {
             kind,
             chains: kind.hooks().iter().map(|&h| Chain::builtin(h)).collect(),
-            index: HashMap::default(),
+            index: ChainIndex::default(),
         };
         t.reindex();
         t
     }
     /// Rebuilds the name index (after editing `chains` directly).
     pub fn reindex(&mut self) {
-        self.index = self
-            .chains
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
-            .collect();
+        self.index = ChainIndex::build(&self.chains);
     }
     /// Puts the chains in libiptc's order (built-ins by hook, user chains by name) and reindexes.
     pub fn canonicalize(&mut self) {
@@ -308,7 +398,7 @@ impl Table {
     /// True when the chains are in libiptc's order and the name index covers them all (as
     /// every committed table is), so the table can be changed in place.
     pub fn is_canonical(&self) -> bool {
-        self.index.len() == self.chains.len()
+        self.index.len == self.chains.len()
             && self
                 .chains
                 .windows(2)
@@ -316,8 +406,8 @@ impl Table {
     }
     /// Appends an empty user chain (the caller checked that the name is free).
     pub fn add_user_chain(&mut self, name: &str) {
-        self.index.insert(name.to_string(), self.chains.len());
         self.chains.push(Chain::user(name));
+        self.index.insert(&self.chains, self.chains.len() - 1);
     }
     /// Removes the chain at `idx`.
     pub fn remove_chain(&mut self, idx: usize) -> Chain {
@@ -335,11 +425,11 @@ impl Table {
     }
     /// Index of the chain called `name`.
     pub fn chain_index(&self, name: &str) -> Option<usize> {
-        match self.index.get(name) {
-            Some(&i) if self.chains.get(i).is_some_and(|c| c.name == name) => Some(i),
+        match self.index.get(&self.chains, name) {
+            Lookup::Found(i) => Some(i),
             // A miss is trusted while the index covers every chain; otherwise `chains` was
             // edited directly and a scan is the safe answer.
-            None if self.index.len() == self.chains.len() => None,
+            Lookup::Missing if self.index.len == self.chains.len() => None,
             _ => self.chains.iter().position(|c| c.name == name),
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ext::util::{cidr_to_mask, parse_uint, strtoull};
-use crate::ext::{Arg, Match, Opt, OptCtx, TargetExt};
+use crate::ext::{Arg, Match, OptCtx, TargetExt};
 use crate::model::{Counters, Iface, IpSpec, Rule, TableKind, Target};
 use crate::services;
 use std::borrow::Cow;
@@ -158,6 +158,51 @@ const BASE_OPTS: &[(&str, Arg, char)] = &[
     ("ipv6", Arg::None, '6'),
 ];
 
+/// The [`BASE_OPTS`] entry named exactly `name`.
+fn base_exact(name: &str) -> Option<&'static (&'static str, Arg, char)> {
+    let i = match name {
+        "append" => 0,
+        "delete" => 1,
+        "check" => 2,
+        "insert" => 3,
+        "replace" => 4,
+        "list" => 5,
+        "list-rules" => 6,
+        "flush" => 7,
+        "zero" => 8,
+        "new-chain" => 9,
+        "delete-chain" => 10,
+        "rename-chain" => 11,
+        "policy" => 12,
+        "source" => 13,
+        "destination" => 14,
+        "src" => 15,
+        "dst" => 16,
+        "protocol" => 17,
+        "in-interface" => 18,
+        "jump" => 19,
+        "table" => 20,
+        "match" => 21,
+        "numeric" => 22,
+        "out-interface" => 23,
+        "verbose" => 24,
+        "wait" => 25,
+        "wait-interval" => 26,
+        "exact" => 27,
+        "fragments" => 28,
+        "version" => 29,
+        "help" => 30,
+        "line-numbers" => 31,
+        "modprobe" => 32,
+        "set-counters" => 33,
+        "goto" => 34,
+        "ipv4" => 35,
+        "ipv6" => 36,
+        _ => return None,
+    };
+    Some(&BASE_OPTS[i])
+}
+
 /// Short options and their argument kind (iptables' optstring).
 fn short_arg(c: char) -> Option<Arg> {
     Some(match c {
@@ -182,6 +227,34 @@ struct Loaded {
     seen: u64,
 }
 
+/// The options seen of each loaded match (bit i: option i), by load position: the first
+/// few inline, so a rule costs no allocation for them.
+#[derive(Default)]
+struct SeenBits {
+    inline: [u64; 6],
+    more: Vec<u64>,
+}
+
+impl SeenBits {
+    fn get(&self, i: usize) -> u64 {
+        match self.inline.get(i) {
+            Some(&v) => v,
+            None => self.more.get(i - self.inline.len()).copied().unwrap_or(0),
+        }
+    }
+    fn add(&mut self, i: usize, bits: u64) {
+        let n = self.inline.len();
+        if i < n {
+            self.inline[i] |= bits;
+        } else {
+            if self.more.len() <= i - n {
+                self.more.resize(i - n + 1, 0);
+            }
+            self.more[i - n] |= bits;
+        }
+    }
+}
+
 struct Parser<'a> {
     args: &'a [&'a str],
     pos: usize,
@@ -195,13 +268,17 @@ struct Parser<'a> {
     arg2: String,
     options: u16,
     ip: IpSpec,
-    src_text: Option<String>,
-    dst_text: Option<String>,
-    proto_name: Option<String>,
+    src_text: Option<Cow<'a, str>>,
+    dst_text: Option<Cow<'a, str>>,
+    proto_name: Option<Cow<'a, str>>,
     proto_used: bool,
-    matches: Vec<(Match, Loaded)>,
-    /// Load order: index into matches (Some) or the target (None), newest last.
-    load_order: Vec<Option<usize>>,
+    /// Loaded matches, in load order.
+    matches: Vec<Match>,
+    /// Options seen of each loaded match.
+    seen: SeenBits,
+    /// How many matches were loaded before the target extension (its place in the load
+    /// order; meaningful while `target_ext` is set).
+    target_at: usize,
     target_ext: Option<(TargetExt, Loaded)>,
     jumpto: Option<String>,
     goto: bool,
@@ -215,6 +292,62 @@ struct Parser<'a> {
 
 fn bad_arg(s: &str) -> Error {
     Error::bare(format!("Bad argument `{s}'"))
+}
+
+/// The addresses of `-s` or `-d`: one (the usual case, kept inline) or a list.
+enum Addrs {
+    One([(Ipv4Addr, Ipv4Addr); 1]),
+    Many(Vec<(Ipv4Addr, Ipv4Addr)>),
+}
+
+impl Addrs {
+    /// The addresses of an option's text; any address when the option was not given.
+    fn of(text: Option<&str>) -> Result<Addrs> {
+        let Some(t) = text else {
+            return Ok(Addrs::One([(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)]));
+        };
+        if !t.contains(',') {
+            if let Some(one) = parse_numeric_item(t) {
+                return one.map(|a| Addrs::One([a]));
+            }
+        }
+        parse_addresses(t).map(Addrs::Many)
+    }
+    fn as_slice(&self) -> &[(Ipv4Addr, Ipv4Addr)] {
+        match self {
+            Addrs::One(a) => a,
+            Addrs::Many(v) => v,
+        }
+    }
+}
+
+/// The mask part of an `addr/mask` item.
+fn parse_mask(m: &str) -> Result<Ipv4Addr> {
+    if m.contains('.') {
+        parse_dotted(m).ok_or_else(|| Error::param(format!("invalid mask `{m}' specified")))
+    } else {
+        let bits = parse_uint(m, 0, 32)
+            .ok_or_else(|| Error::param(format!("invalid mask `{m}' specified")))?;
+        Ok(cidr_to_mask(bits as u8))
+    }
+}
+
+/// One `addr[/mask]` item whose address is numeric: its network and mask (or the mask's
+/// error); None when the address part is a name.
+fn parse_numeric_item(item: &str) -> Option<Result<(Ipv4Addr, Ipv4Addr)>> {
+    let (host, mask) = match item.split_once('/') {
+        Some((h, m)) => (h, Some(m)),
+        None => (item, None),
+    };
+    let mask = match mask {
+        Some(m) => match parse_mask(m) {
+            Ok(m) => m,
+            Err(e) => return Some(Err(e)),
+        },
+        None => Ipv4Addr::BROADCAST,
+    };
+    let a = parse_dotted(host).or_else(|| parse_inet_aton(host))?;
+    Some(Ok((Ipv4Addr::from(u32::from(a) & u32::from(mask)), mask)))
 }
 
 /// Parses `-s`/`-d` text: comma-separated `addr[/mask]` items (iptables' xtables_ipparse_multiple).
@@ -263,17 +396,30 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
 /// xtables_numeric_to_ipaddr: one to four dot-separated numbers 0..=255 (each base 0),
 /// missing trailing bytes zero (measured: `10.1` is 10.1.0.0).
 fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
-    if s.split('.').count() > 4 {
-        return None;
-    }
+    let bytes = s.as_bytes();
     let mut b = [0u8; 4];
-    for (i, p) in s.split('.').enumerate() {
-        b[i] = match plain_decimal_byte(p) {
+    let mut start = 0;
+    for (n, slot) in b.iter_mut().enumerate() {
+        // Parts end at a '.' (ASCII, so the slices stay on character boundaries).
+        let end = bytes[start..]
+            .iter()
+            .position(|&c| c == b'.')
+            .map_or(bytes.len(), |k| start + k);
+        let p = &s[start..end];
+        *slot = match plain_decimal_byte(p) {
             Some(v) => v,
             None => parse_uint(p, 0, 255)? as u8,
         };
+        if end == bytes.len() {
+            return Some(Ipv4Addr::from(b));
+        }
+        start = end + 1;
+        // A fifth part makes the text invalid.
+        if n == 3 {
+            return None;
+        }
     }
-    Some(Ipv4Addr::from(b))
+    None
 }
 
 /// The common case of a dotted part, decided without the general base-0 parser: one to three
@@ -391,10 +537,10 @@ impl<'a> Parser<'a> {
             .is_some_and(|a| !a.starts_with('-') && !a.starts_with('!'))
     }
 
-    fn take_value(&mut self) -> Option<String> {
+    fn take_value(&mut self) -> Option<Cow<'a, str>> {
         if self.next_is_value() {
             self.pos += 1;
-            Some(self.args[self.pos - 1].to_string())
+            Some(Cow::Borrowed(self.args[self.pos - 1]))
         } else {
             None
         }
@@ -446,20 +592,23 @@ impl<'a> Parser<'a> {
                 return;
             }
         }
-        for slot in self.load_order.iter().rev() {
-            let opts: &'static [Opt] = match slot {
-                Some(i) => self.matches[*i].0.options(),
-                None => match &self.target_ext {
-                    Some((t, _)) => t.options(),
-                    None => continue,
-                },
-            };
-            for (k, o) in opts.iter().enumerate() {
-                let owner = match slot {
-                    Some(i) => Owner::Match(*i, k),
-                    None => Owner::Target(k),
-                };
-                if !f(o.name, o.arg, owner) {
+        // Newest first: matches loaded after the target, the target, the matches before.
+        for at in (0..=self.matches.len()).rev() {
+            if at == self.target_at {
+                if let Some((t, _)) = &self.target_ext {
+                    for (k, o) in t.options().iter().enumerate() {
+                        if !f(o.name, o.arg, Owner::Target(k)) {
+                            return;
+                        }
+                    }
+                }
+            }
+            if at == 0 {
+                break;
+            }
+            let i = at - 1;
+            for (k, o) in self.matches[i].options().iter().enumerate() {
+                if !f(o.name, o.arg, Owner::Match(i, k)) {
                     return;
                 }
             }
@@ -468,8 +617,16 @@ impl<'a> Parser<'a> {
 
     /// Looks up a long option by exact name, else unique abbreviation (glibc getopt_long).
     fn find_long(&self, name: &str) -> Option<(Arg, Owner)> {
+        // Exact names first: the base options through one `match` (they come first in the
+        // table, so an exact base name wins), then the loaded extensions', newest first.
+        if let Some(&(_, a, c)) = base_exact(name) {
+            return Some((a, Owner::Base(c)));
+        }
         let mut exact = None;
         self.each_long(|n, a, o| {
+            if matches!(o, Owner::Base(_)) {
+                return true;
+            }
             if n == name {
                 exact = Some((a, o));
                 return false;
@@ -509,7 +666,7 @@ impl<'a> Parser<'a> {
             (Owner::Base(x), Owner::Base(y)) => x == y,
             (Owner::Target(x), Owner::Target(y)) => x == y,
             (Owner::Match(i, x), Owner::Match(j, y)) => {
-                x == y && self.matches[i].0.name() == self.matches[j].0.name()
+                x == y && self.matches[i].name() == self.matches[j].name()
             }
             _ => false,
         }
@@ -520,17 +677,17 @@ impl<'a> Parser<'a> {
         if self.proto_used {
             return Ok(false);
         }
-        let Some(p) = self.proto_name.clone() else {
+        let Some(p) = self.proto_name.as_deref() else {
             return Ok(false);
         };
-        let name = match parse_uint(&p, 0, 255) {
+        let name = match parse_uint(p, 0, 255) {
             Some(n) => match services::proto_to_name(n as u16, self.options & O_NUMERIC != 0) {
-                Some(n) => n.to_string(),
+                Some(n) => n,
                 None => return Ok(false),
             },
             None => p,
         };
-        match Match::new(&name) {
+        match Match::new(name) {
             Some(m) => {
                 self.proto_used = true;
                 self.push_match(m?);
@@ -541,15 +698,14 @@ impl<'a> Parser<'a> {
     }
 
     fn push_match(&mut self, m: Match) {
-        self.matches.push((m, Loaded { seen: 0 }));
-        self.load_order.push(Some(self.matches.len() - 1));
+        self.matches.push(m);
     }
 
     fn ext_option(&mut self, owner: Owner, arg: &str, invert: bool) -> Result<()> {
         let (opt, ext_name, seen) = match owner {
             Owner::Match(i, k) => {
-                let (m, l) = &self.matches[i];
-                (m.options()[k], m.name(), l.seen)
+                let m = &self.matches[i];
+                (m.options()[k], m.name(), self.seen.get(i))
             }
             Owner::Target(k) => {
                 let (t, l) = self.target_ext.as_ref().unwrap();
@@ -581,9 +737,8 @@ impl<'a> Parser<'a> {
         };
         match owner {
             Owner::Match(i, _) => {
-                let (m, l) = &mut self.matches[i];
-                m.parse(k, arg, &cx)?;
-                l.seen |= 1 << k;
+                self.matches[i].parse(k, arg, &cx)?;
+                self.seen.add(i, 1 << k);
             }
             Owner::Target(_) => {
                 let (t, l) = self.target_ext.as_mut().unwrap();
@@ -595,18 +750,18 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn base_option(&mut self, c: char, optarg: Option<String>, invert: bool) -> Result<()> {
+    fn base_option(&mut self, c: char, optarg: Option<Cow<'a, str>>, invert: bool) -> Result<()> {
         // Each branch takes the value once.
-        let req = |o: &mut Option<String>| o.take().unwrap_or_default();
+        let req = |o: &mut Option<Cow<'a, str>>| o.take().unwrap_or_default();
         let mut optarg = optarg;
         match c {
             'A' | 'C' => {
                 self.set_command(if c == 'A' { Cmd::Append } else { Cmd::Check }, invert)?;
-                self.chain = req(&mut optarg);
+                self.chain = req(&mut optarg).into_owned();
             }
             'D' => {
                 self.set_command(Cmd::Delete, invert)?;
-                self.chain = req(&mut optarg);
+                self.chain = req(&mut optarg).into_owned();
                 if let Some(v) = self.take_value() {
                     self.rulenum = parse_rulenumber(&v)?;
                     self.cmd = Some(Cmd::DeleteNum);
@@ -614,7 +769,7 @@ impl<'a> Parser<'a> {
             }
             'R' => {
                 self.set_command(Cmd::Replace, invert)?;
-                self.chain = req(&mut optarg);
+                self.chain = req(&mut optarg).into_owned();
                 match self.take_value() {
                     Some(v) => self.rulenum = parse_rulenumber(&v)?,
                     None => return Err(Error::param("-R requires a rule number")),
@@ -622,7 +777,7 @@ impl<'a> Parser<'a> {
             }
             'I' => {
                 self.set_command(Cmd::Insert, invert)?;
-                self.chain = req(&mut optarg);
+                self.chain = req(&mut optarg).into_owned();
                 self.rulenum = match self.take_value() {
                     Some(v) => parse_rulenumber(&v)?,
                     None => 1,
@@ -637,7 +792,7 @@ impl<'a> Parser<'a> {
                 self.set_command(cmd, invert)?;
                 let chain = optarg.or_else(|| self.take_value());
                 if let Some(ch) = chain {
-                    self.chain = ch;
+                    self.chain = ch.into_owned();
                     if let Some(v) = self.take_value() {
                         self.rulenum = parse_rulenumber(&v)?;
                     }
@@ -653,12 +808,12 @@ impl<'a> Parser<'a> {
                     invert,
                 )?;
                 if let Some(ch) = optarg.or_else(|| self.take_value()) {
-                    self.chain = ch;
+                    self.chain = ch.into_owned();
                 }
             }
             'N' => {
                 self.set_command(Cmd::NewChain, invert)?;
-                let name = req(&mut optarg);
+                let name = req(&mut optarg).into_owned();
                 check_chain_name(&name)?;
                 if name.starts_with('-') || name.starts_with('!') {
                     return Err(Error::param(format!(
@@ -676,10 +831,10 @@ impl<'a> Parser<'a> {
             }
             'E' => {
                 self.set_command(Cmd::Rename, invert)?;
-                self.chain = req(&mut optarg);
+                self.chain = req(&mut optarg).into_owned();
                 match self.take_value() {
                     // -E accepts any new name (measured: `-E x "c d"` works).
-                    Some(v) => self.arg2 = v,
+                    Some(v) => self.arg2 = v.into_owned(),
                     None => {
                         return Err(Error::param(
                             "-E requires old-chain-name and new-chain-name",
@@ -689,9 +844,9 @@ impl<'a> Parser<'a> {
             }
             'P' => {
                 self.set_command(Cmd::Policy, invert)?;
-                self.chain = req(&mut optarg);
+                self.chain = req(&mut optarg).into_owned();
                 match self.take_value() {
-                    Some(v) => self.arg2 = v,
+                    Some(v) => self.arg2 = v.into_owned(),
                     None => return Err(Error::param("-P requires a chain and a policy")),
                 }
             }
@@ -700,11 +855,15 @@ impl<'a> Parser<'a> {
                 // 1.8.9 takes the protocol from the whole argv element, so an attached value
                 // (`-ptcp`, `--protocol=tcp`) is read as the protocol "-ptcp".
                 let text = if self.attached {
-                    self.args[self.pos - 1].to_string()
+                    Cow::Borrowed(self.args[self.pos - 1])
                 } else {
                     req(&mut optarg)
                 };
-                let name = text.to_ascii_lowercase();
+                let name = if text.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(text.to_ascii_lowercase())
+                } else {
+                    text
+                };
                 self.ip.proto = parse_protocol(&name)?;
                 self.ip.inv_proto = invert;
                 if self.ip.proto == 0 && invert {
@@ -758,11 +917,11 @@ impl<'a> Parser<'a> {
                 self.goto = c == 'g';
                 if let Some(t) = TargetExt::new(&name) {
                     self.target_ext = Some((t?, Loaded { seen: 0 }));
-                    self.load_order.push(None);
-                } else if crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&name.as_str()) {
+                    self.target_at = self.matches.len();
+                } else if crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&&*name) {
                     return Err(crate::ext::unsupported_target(&name));
                 }
-                self.jumpto = Some(name);
+                self.jumpto = Some(name.into_owned());
             }
             'm' => {
                 if invert {
@@ -771,7 +930,7 @@ impl<'a> Parser<'a> {
                 let name = req(&mut optarg);
                 match Match::new(&name) {
                     Some(m) => self.push_match(m?),
-                    None if crate::ext::KNOWN_UNSUPPORTED_MATCHES.contains(&name.as_str()) => {
+                    None if crate::ext::KNOWN_UNSUPPORTED_MATCHES.contains(&&*name) => {
                         return Err(crate::ext::unsupported_match(&name))
                     }
                     None => {
@@ -815,7 +974,7 @@ impl<'a> Parser<'a> {
                 let p = req(&mut optarg);
                 let mut b = p
                     .get(1..)
-                    .and_then(|rest| rest.find(',').map(|i| p[i + 2..].to_string()));
+                    .and_then(|rest| rest.find(',').map(|i| Cow::Owned(p[i + 2..].to_string())));
                 if b.is_none() {
                     b = self.take_value();
                 }
@@ -922,9 +1081,7 @@ impl<'a> Parser<'a> {
                             };
                             self.attached = inline.is_some();
                             match owner {
-                                Owner::Base(c) => {
-                                    self.base_option(c, optarg.map(Cow::into_owned), invert)?
-                                }
+                                Owner::Base(c) => self.base_option(c, optarg, invert)?,
                                 _ => {
                                     self.ext_option(owner, optarg.as_deref().unwrap_or(""), invert)?
                                 }
@@ -943,39 +1100,36 @@ impl<'a> Parser<'a> {
                 continue;
             }
             // A cluster of short options (`-nvL`, `-ptcp`).
-            let chars: Vec<char> = arg[1..].chars().collect();
+            let cluster: &'a str = &arg[1..];
+            // Byte offset of the next option character in the cluster.
             let mut k = 0;
-            while k < chars.len() {
-                let c = chars[k];
-                k += 1;
+            while let Some(c) = cluster[k..].chars().next() {
+                k += c.len_utf8();
                 let Some(a) = short_arg(c) else {
-                    if self.load_proto()? {
-                        k -= 1;
-                        // The proto match has no short options; retrying only re-reports.
-                        return Err(Error::param(format!("unknown option \"-{}\"", chars[k])));
-                    }
+                    // The proto match has no short options; loading it only re-reports.
+                    self.load_proto()?;
                     return Err(Error::param(format!("unknown option \"-{c}\"")));
                 };
                 let optarg = match a {
                     Arg::None => None,
                     Arg::Optional => {
-                        if k < chars.len() {
-                            let v: String = chars[k..].iter().collect();
-                            k = chars.len();
-                            Some(v)
+                        if k < cluster.len() {
+                            let v = &cluster[k..];
+                            k = cluster.len();
+                            Some(Cow::Borrowed(v))
                         } else {
                             None
                         }
                     }
                     Arg::Required | Arg::Two => {
-                        self.attached = k < chars.len();
-                        if k < chars.len() {
-                            let v: String = chars[k..].iter().collect();
-                            k = chars.len();
-                            Some(v)
+                        self.attached = k < cluster.len();
+                        if k < cluster.len() {
+                            let v = &cluster[k..];
+                            k = cluster.len();
+                            Some(Cow::Borrowed(v))
                         } else if self.pos < self.args.len() {
                             self.pos += 1;
-                            Some(self.args[self.pos - 1].to_string())
+                            Some(Cow::Borrowed(self.args[self.pos - 1]))
                         } else {
                             return Err(Error::param(format!(
                                 "option \"-{c}\" requires an argument"
@@ -1038,7 +1192,8 @@ pub fn parse_command_strs(
         proto_name: None,
         proto_used: false,
         matches: Vec::new(),
-        load_order: Vec::new(),
+        seen: SeenBits::default(),
+        target_at: 0,
         target_ext: None,
         jumpto: None,
         goto: false,
@@ -1066,8 +1221,8 @@ fn finish(p: &mut Parser) -> Result<Command> {
         return Err(Error::param("no command specified"));
     };
     // Extension final checks (x6_fcheck), matches then target.
-    for (m, l) in p.matches.iter_mut() {
-        m.final_check(l.seen, &p.ip)?;
+    for (i, m) in p.matches.iter_mut().enumerate() {
+        m.final_check(p.seen.get(i), &p.ip)?;
     }
     if let Some((t, l)) = p.target_ext.as_mut() {
         t.final_check(l.seen, &p.ip)?;
@@ -1095,15 +1250,9 @@ fn finish(p: &mut Parser) -> Result<Command> {
         if matches!(p.chain.as_str(), "POSTROUTING" | "OUTPUT") && p.options & O_VIAIN != 0 {
             return Err(Error::param(format!("Can't use -i with {}\n", p.chain)));
         }
-        let any = vec![(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)];
-        let srcs = match &p.src_text {
-            Some(t) => parse_addresses(t)?,
-            None => any.clone(),
-        };
-        let dsts = match &p.dst_text {
-            Some(t) => parse_addresses(t)?,
-            None => any,
-        };
+        let srcs = Addrs::of(p.src_text.as_deref())?;
+        let dsts = Addrs::of(p.dst_text.as_deref())?;
+        let (srcs, dsts) = (srcs.as_slice(), dsts.as_slice());
         if (srcs.len() > 1 || dsts.len() > 1) && (p.ip.inv_src || p.ip.inv_dst) {
             return Err(Error::param(
                 "! not allowed with multiple source or destination IP addresses",
@@ -1115,14 +1264,14 @@ fn finish(p: &mut Parser) -> Result<Command> {
             ));
         }
         let target = match (&p.target_ext, &p.jumpto) {
-            (Some((t, _)), _) => {
+            (Some(_), _) => {
                 if p.goto {
                     return Err(Error::param(format!(
                         "goto '{}' is not a chain",
                         p.jumpto.clone().unwrap_or_default()
                     )));
                 }
-                Target::Ext(t.clone())
+                Target::Ext(p.target_ext.take().unwrap().0)
             }
             (None, None) => Target::None,
             (None, Some(name)) => match name.as_str() {
@@ -1132,22 +1281,20 @@ fn finish(p: &mut Parser) -> Result<Command> {
                 "QUEUE" => return Err(crate::ext::unsupported_target("QUEUE")),
                 _ => {
                     jump_chain = Some(name.clone());
+                    let name = p.jumpto.take().unwrap_or_default();
                     if p.goto {
-                        Target::Goto(name.clone())
+                        Target::Goto(name)
                     } else {
-                        Target::Jump(name.clone())
+                        Target::Jump(name)
                     }
                 }
             },
         };
-        let matches: Vec<Match> = std::mem::take(&mut p.matches)
-            .into_iter()
-            .map(|(m, _)| m)
-            .collect();
+        let matches: Vec<Match> = std::mem::take(&mut p.matches);
         let counters = p.counters.unwrap_or_default();
         if srcs.len() == 1 && dsts.len() == 1 {
             // The usual case: one rule, built without copies.
-            let mut ip = p.ip.clone();
+            let mut ip = std::mem::take(&mut p.ip);
             (ip.src, ip.src_mask) = srcs[0];
             (ip.dst, ip.dst_mask) = dsts[0];
             rules.push(Rule {
@@ -1157,8 +1304,8 @@ fn finish(p: &mut Parser) -> Result<Command> {
                 counters,
             });
         } else {
-            for (s, sm) in &srcs {
-                for (d, dm) in &dsts {
+            for (s, sm) in srcs {
+                for (d, dm) in dsts {
                     let mut ip = p.ip.clone();
                     ip.src = *s;
                     ip.src_mask = *sm;
@@ -1214,6 +1361,16 @@ mod tests {
         parse_rule(TableKind::Filter, "INPUT", &a)
             .map(|r| rule_save_line("INPUT", &r))
             .map_err(|e| e.msg)
+    }
+
+    #[test]
+    fn test_base_exact_covers_the_base_table() {
+        for e in BASE_OPTS {
+            assert_eq!(base_exact(e.0).map(|x| x.0), Some(e.0));
+        }
+        for n in ["", "appen", "appendx", "dport", "Append"] {
+            assert!(base_exact(n).is_none(), "{n}");
+        }
     }
 
     // Every expectation below was measured with iptables-legacy 1.8.9 in a namespace.

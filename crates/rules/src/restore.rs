@@ -59,6 +59,7 @@ struct Piece {
 }
 
 impl Piece {
+    #[inline]
     fn add(&mut self, line: &str, a: usize, b: usize) {
         if a == b {
             return;
@@ -100,80 +101,115 @@ impl Piece {
     }
 }
 
+/// [`BYTE_CLASS`] bit: the byte ends a run outside quotes (`"`, blank, newline).
+const OUTSIDE: u8 = 1;
+/// [`BYTE_CLASS`] bit: the byte ends a run inside quotes (`"`, backslash).
+const IN_QUOTES: u8 = 2;
+/// The tokenizer's special bytes.
+static BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = OUTSIDE | IN_QUOTES;
+    t[b'\\' as usize] = IN_QUOTES;
+    t[b' ' as usize] = OUTSIDE;
+    t[b'\t' as usize] = OUTSIDE;
+    t[b'\n' as usize] = OUTSIDE;
+    t
+};
+
 /// [`tokenize_with`] appending to `out`, borrowing from `line` every argument that is one
 /// contiguous piece of it (the usual case), so a rule line costs no copy per argument.
 pub fn tokenize_into<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'a, str>>) {
     // Byte scan: every special character is ASCII, so the runs between them are whole
-    // (UTF-8 safe) slices.
+    // (UTF-8 safe) slices. One argument at a time: it ends at a blank outside quotes, at a
+    // closing quote, or at the end of the line.
     let bytes = line.as_bytes();
-    let mut cur = Piece::default();
-    let mut quoted = false;
-    // Start of the pending run of ordinary characters, not yet added to `cur`.
-    let mut run = 0;
+    let n = bytes.len();
     let mut i = 0;
-    while i < bytes.len() {
-        // Skip ordinary characters in one tight loop.
-        if quoted {
-            while i < bytes.len() && !matches!(bytes[i], b'"' | b'\\') {
-                i += 1;
-            }
-        } else {
-            while i < bytes.len() && !matches!(bytes[i], b'"' | b' ' | b'\t' | b'\n') {
-                i += 1;
-            }
-        }
-        if i == bytes.len() {
-            break;
-        }
-        let b = bytes[i];
-        if quoted {
-            match b {
-                b'\\' => {
-                    cur.add(line, run, i);
-                    // The next character (if any) is taken literally.
-                    match line[i + 1..].chars().next() {
-                        Some(c) => {
-                            cur.add_char(line, if store_escapes && c == 'n' { '\n' } else { c });
-                            i += 1 + c.len_utf8();
-                        }
-                        None => i += 1,
-                    }
-                    run = i;
-                    continue;
-                }
-                b'"' => {
-                    cur.add(line, run, i);
-                    quoted = false;
-                    // The closing quote ends the argument, even an empty one.
-                    out.push(cur.take(line));
-                    run = i + 1;
-                }
-                _ => {}
-            }
+    while i < n {
+        if matches!(bytes[i], b' ' | b'\t' | b'\n') {
             i += 1;
             continue;
         }
-        match b {
-            b'"' => {
-                cur.add(line, run, i);
-                quoted = true;
-                run = i + 1;
-            }
-            b' ' | b'\t' | b'\n' => {
-                cur.add(line, run, i);
+        let start = i;
+        i += run_length(&bytes[i..], OUTSIDE);
+        if i == n || bytes[i] != b'"' {
+            // No quote in it (the usual case): a slice of the line.
+            out.push(Cow::Borrowed(&line[start..i]));
+            continue;
+        }
+        // A quote opens: what came before it, then the quoted text.
+        let mut cur = Piece::default();
+        cur.add(line, start, i);
+        i += 1;
+        let mut run = i;
+        loop {
+            i += run_length(&bytes[i..], IN_QUOTES);
+            if i == n {
+                // An unclosed quote runs to the end of the line.
+                cur.add(line, run, n);
                 if !cur.is_empty() {
                     out.push(cur.take(line));
                 }
-                run = i + 1;
+                return;
             }
-            _ => {}
+            cur.add(line, run, i);
+            if bytes[i] == b'"' {
+                // The closing quote ends the argument, even an empty one.
+                out.push(cur.take(line));
+                i += 1;
+                break;
+            }
+            // A backslash: the next character (if any) is taken literally.
+            match line[i + 1..].chars().next() {
+                Some(c) => {
+                    cur.add_char(line, if store_escapes && c == 'n' { '\n' } else { c });
+                    i += 1 + c.len_utf8();
+                }
+                None => i += 1,
+            }
+            run = i;
         }
-        i += 1;
     }
-    cur.add(line, run, bytes.len());
-    if !cur.is_empty() {
-        out.push(cur.take(line));
+}
+
+/// How many leading bytes of `bytes` are ordinary for `stop` ([`OUTSIDE`] or [`IN_QUOTES`]).
+/// Eight bytes at a time: a word is tested for each special byte at once.
+#[inline]
+fn run_length(bytes: &[u8], stop: u8) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap());
+        let hits = if stop == OUTSIDE {
+            zero_bytes(w ^ splat(b'"'))
+                | zero_bytes(w ^ splat(b' '))
+                | zero_bytes(w ^ splat(b'\t'))
+                | zero_bytes(w ^ splat(b'\n'))
+        } else {
+            zero_bytes(w ^ splat(b'"')) | zero_bytes(w ^ splat(b'\\'))
+        };
+        if hits != 0 {
+            // The lowest flagged byte is the first special one (flags above it may be
+            // borrows, never below).
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
     }
+    i + bytes[i..]
+        .iter()
+        .position(|&b| BYTE_CLASS[b as usize] & stop != 0)
+        .unwrap_or(bytes.len() - i)
+}
+
+/// `b` in every byte of a word.
+const fn splat(b: u8) -> u64 {
+    0x0101_0101_0101_0101 * b as u64
+}
+
+/// The high bit of the first zero byte of `x` set (and possibly some above it); 0 when no
+/// byte is zero.
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(splat(1)) & !x & splat(0x80)
 }
 
 impl std::fmt::Display for RestoreError {
@@ -522,5 +558,120 @@ mod tests {
         assert_eq!(tokenize("--comment a\\\"b\n"), ["--comment", "a\\b\n"]);
         assert_eq!(tokenize("--comment \"ab\n"), ["--comment", "ab\n"]);
         assert_eq!(tokenize("--comment 'a b'\n"), ["--comment", "'a", "b'"]);
+    }
+
+    /// The first (character state machine) version of the tokenizer, kept as the reference
+    /// the faster argument-at-a-time scan must agree with.
+    fn reference_tokenize<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'a, str>>) {
+        // Byte scan: every special character is ASCII, so the runs between them are whole
+        // (UTF-8 safe) slices.
+        let bytes = line.as_bytes();
+        let mut cur = Piece::default();
+        let mut quoted = false;
+        // Start of the pending run of ordinary characters, not yet added to `cur`.
+        let mut run = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            // Skip ordinary characters in one tight loop.
+            if quoted {
+                while i < bytes.len() && !matches!(bytes[i], b'"' | b'\\') {
+                    i += 1;
+                }
+            } else {
+                while i < bytes.len() && !matches!(bytes[i], b'"' | b' ' | b'\t' | b'\n') {
+                    i += 1;
+                }
+            }
+            if i == bytes.len() {
+                break;
+            }
+            let b = bytes[i];
+            if quoted {
+                match b {
+                    b'\\' => {
+                        cur.add(line, run, i);
+                        // The next character (if any) is taken literally.
+                        match line[i + 1..].chars().next() {
+                            Some(c) => {
+                                cur.add_char(
+                                    line,
+                                    if store_escapes && c == 'n' { '\n' } else { c },
+                                );
+                                i += 1 + c.len_utf8();
+                            }
+                            None => i += 1,
+                        }
+                        run = i;
+                        continue;
+                    }
+                    b'"' => {
+                        cur.add(line, run, i);
+                        quoted = false;
+                        // The closing quote ends the argument, even an empty one.
+                        out.push(cur.take(line));
+                        run = i + 1;
+                    }
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            }
+            match b {
+                b'"' => {
+                    cur.add(line, run, i);
+                    quoted = true;
+                    run = i + 1;
+                }
+                b' ' | b'\t' | b'\n' => {
+                    cur.add(line, run, i);
+                    if !cur.is_empty() {
+                        out.push(cur.take(line));
+                    }
+                    run = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        cur.add(line, run, bytes.len());
+        if !cur.is_empty() {
+            out.push(cur.take(line));
+        }
+    }
+
+    #[test]
+    fn test_tokenize_agrees_with_reference() {
+        // Every string over an alphabet of the special characters, up to length 6, then
+        // longer pseudo-random ones.
+        let alphabet = ['a', ' ', '\t', '\n', '"', '\\', 'n', 'é'];
+        let check = |s: &str| {
+            for esc in [false, true] {
+                let mut want = Vec::new();
+                reference_tokenize(s, esc, &mut want);
+                let mut got = Vec::new();
+                tokenize_into(s, esc, &mut got);
+                assert_eq!(got, want, "{s:?} escapes {esc}");
+            }
+        };
+        let mut stack = vec![String::new()];
+        while let Some(s) = stack.pop() {
+            check(&s);
+            if s.chars().count() < 6 {
+                for c in alphabet {
+                    let mut t = s.clone();
+                    t.push(c);
+                    stack.push(t);
+                }
+            }
+        }
+        let mut x: u32 = 7;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..40 {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                s.push(alphabet[(x >> 24) as usize % alphabet.len()]);
+            }
+            check(&s);
+        }
     }
 }

@@ -21,6 +21,22 @@ pub(crate) fn push_u64(out: &mut String, mut n: u64) {
     out.push_str(std::str::from_utf8(&buf[i..]).unwrap());
 }
 
+/// Appends `n` in lower-case hexadecimal without prefix, as `{:x}` does.
+pub(crate) fn push_hex(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[(n & 15) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII hex digits were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap());
+}
+
 /// Appends an address in dotted quad form, as Ipv4Addr's Display does.
 pub(crate) fn push_ipv4(out: &mut String, addr: Ipv4Addr) {
     for (k, o) in addr.octets().into_iter().enumerate() {
@@ -55,7 +71,8 @@ fn push_iface(out: &mut String, flag: char, iface: &Iface, lossless: bool) {
             if iface.invert {
                 out.push_str(" !");
             }
-            out.push_str(&format!(" -{flag}"));
+            out.push_str(" -");
+            out.push(flag);
             crate::ext::comment::push_save_string(out, &iface.name);
         }
         return;
@@ -68,7 +85,10 @@ fn push_iface(out: &mut String, flag: char, iface: &Iface, lossless: bool) {
     if iface.invert {
         out.push_str(" !");
     }
-    out.push_str(&format!(" -{flag} {prefix}"));
+    out.push_str(" -");
+    out.push(flag);
+    out.push(' ');
+    out.push_str(prefix);
     if iface.is_wildcard() {
         out.push('+');
     }
@@ -88,9 +108,10 @@ fn push_ip_as(out: &mut String, ip: &IpSpec, lossless: bool) {
         if ip.inv_proto {
             out.push_str(" !");
         }
+        out.push_str(" -p ");
         match services::proto_to_name(ip.proto, false) {
-            Some(n) => out.push_str(&format!(" -p {n}")),
-            None => out.push_str(&format!(" -p {}", ip.proto)),
+            Some(n) => out.push_str(n),
+            None => push_u64(out, u64::from(ip.proto)),
         }
     }
     if ip.fragment {
@@ -130,10 +151,10 @@ fn push_rule_body_as(out: &mut String, rule: &Rule, counters_inline: bool, lossl
         }
     }
     if counters_inline {
-        out.push_str(&format!(
-            " -c {} {}",
-            rule.counters.packets, rule.counters.bytes
-        ));
+        out.push_str(" -c ");
+        push_u64(out, rule.counters.packets);
+        out.push(' ');
+        push_u64(out, rule.counters.bytes);
     }
     match &rule.target {
         Target::None => {}
@@ -145,7 +166,10 @@ fn push_rule_body_as(out: &mut String, rule: &Rule, counters_inline: bool, lossl
             });
             crate::ext::comment::push_save_string(out, n);
         }
-        Target::Goto(n) => out.push_str(&format!(" -g {n}")),
+        Target::Goto(n) => {
+            out.push_str(" -g ");
+            out.push_str(n);
+        }
         t => {
             out.push_str(" -j ");
             out.push_str(target_name(t));
@@ -172,7 +196,13 @@ pub fn ordered_chains(table: &Table) -> Vec<&Chain> {
     let mut v: Vec<&Chain> = table.chains.iter().filter(|c| c.is_builtin()).collect();
     v.sort_by_key(|c| c.hook);
     let mut users: Vec<&Chain> = table.chains.iter().filter(|c| !c.is_builtin()).collect();
-    users.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    // Committed tables are already in this order: check before sorting.
+    if !users
+        .windows(2)
+        .all(|w| w[0].name.as_bytes() <= w[1].name.as_bytes())
+    {
+        users.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    }
     v.extend(users);
     v
 }
@@ -193,29 +223,34 @@ pub fn save_store(rs: &Ruleset) -> String {
 }
 
 fn save_table_as(table: &Table, counters: bool, escape_newlines: bool, out: &mut String) {
-    out.push_str(&format!("*{}\n", table.kind.name()));
+    out.push('*');
+    out.push_str(table.kind.name());
+    out.push('\n');
     let chains = ordered_chains(table);
+    // One reservation for the whole table (chain lines, then about 160 bytes a rule) instead
+    // of regrowing (each regrowth copies everything written so far).
+    out.reserve(chains.len() * 48 + chains.iter().map(|c| c.rules.len()).sum::<usize>() * 160);
     for c in &chains {
         if c.is_builtin() {
-            out.push_str(&format!(
-                ":{} {} [{}:{}]\n",
-                c.name,
-                c.policy.name(),
-                c.counters.packets,
-                c.counters.bytes
-            ));
+            out.push(':');
+            out.push_str(&c.name);
+            out.push(' ');
+            out.push_str(c.policy.name());
+            out.push_str(" [");
+            push_u64(out, c.counters.packets);
+            out.push(':');
+            push_u64(out, c.counters.bytes);
+            out.push_str("]\n");
         } else if escape_newlines {
-            let mut name = String::new();
-            crate::ext::comment::push_save_string(&mut name, &c.name);
-            out.push_str(&format!(":{} - [0:0]\n", &name[1..]));
+            out.push(':');
+            crate::ext::comment::push_save_word(out, &c.name);
+            out.push_str(" - [0:0]\n");
         } else {
             out.push(':');
             out.push_str(&c.name);
             out.push_str(" - [0:0]\n");
         }
     }
-    // One reservation for the whole table (about 120 bytes a rule) instead of regrowing.
-    out.reserve(chains.iter().map(|c| c.rules.len()).sum::<usize>() * 120);
     for c in &chains {
         for r in &c.rules {
             if counters {
@@ -285,7 +320,8 @@ pub fn list_rules(table: &Table, chain: Option<&str>, rulenum: u32, verbose: boo
             if rulenum != 0 && rulenum as usize != i + 1 {
                 continue;
             }
-            out.push_str(&format!("-A {}", c.name));
+            out.push_str("-A ");
+            out.push_str(&c.name);
             push_rule_body(&mut out, r, verbose);
             out.push('\n');
         }

@@ -14,6 +14,11 @@ pub struct Comment {
 /// only `[A-Za-z0-9_-]`, else double-quoted with `"`, `\\` and `'` backslash-escaped.
 pub fn push_save_string(out: &mut String, s: &str) {
     out.push(' ');
+    push_save_word(out, s);
+}
+
+/// [`push_save_string`] without the leading space.
+pub fn push_save_word(out: &mut String, s: &str) {
     let plain = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');

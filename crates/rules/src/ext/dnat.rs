@@ -97,19 +97,24 @@ pub fn parse_range(arg: &str, ip: &IpSpec, target: &str) -> Result<NatRange> {
 impl NatRange {
     /// Appends the range text (`1.1.1.1-1.1.1.10:1025-65535/1000`).
     pub fn push(&self, out: &mut String) {
+        use crate::save::{push_ipv4, push_u64};
         if let Some((lo, hi)) = self.addrs {
-            out.push_str(&lo.to_string());
+            push_ipv4(out, lo);
             if lo != hi {
-                out.push_str(&format!("-{hi}"));
+                out.push('-');
+                push_ipv4(out, hi);
             }
         }
         if let Some((lo, hi)) = self.ports {
-            out.push_str(&format!(":{lo}"));
+            out.push(':');
+            push_u64(out, u64::from(lo));
             if lo != hi {
-                out.push_str(&format!("-{hi}"));
+                out.push('-');
+                push_u64(out, u64::from(hi));
             }
             if let Some(b) = self.base {
-                out.push_str(&format!("/{b}"));
+                out.push('/');
+                push_u64(out, u64::from(b));
             }
         }
     }

@@ -65,7 +65,10 @@ impl Extension for MarkTarget {
     }
 
     fn save(&self, _ip: &IpSpec, out: &mut String) {
-        out.push_str(&format!(" --set-xmark 0x{:x}/0x{:x}", self.mark, self.mask));
+        out.push_str(" --set-xmark 0x");
+        crate::save::push_hex(out, u64::from(self.mark));
+        out.push_str("/0x");
+        crate::save::push_hex(out, u64::from(self.mask));
     }
 
     fn print(&self, _ip: &IpSpec, _numeric: bool, out: &mut String) {

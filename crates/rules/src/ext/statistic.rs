@@ -209,15 +209,45 @@ impl Extension for Statistic {
     }
 }
 
+/// Appends `value / 2^31` with 11 decimals as printf's `%.11f` does (exact value, ties to
+/// even), in integers: the quotient is exact in binary, so no float rounding is involved.
+fn push_probability(out: &mut String, value: u32) {
+    const SCALE: u64 = 100_000_000_000;
+    let num = u128::from(value) * u128::from(SCALE);
+    let mut q = (num >> 31) as u64;
+    let rem = num & ((1 << 31) - 1);
+    let half = 1u128 << 30;
+    if rem > half || (rem == half && q & 1 == 1) {
+        q += 1;
+    }
+    crate::save::push_u64(out, q / SCALE);
+    out.push('.');
+    let frac = q % SCALE;
+    let mut digits = [b'0'; 11];
+    let mut f = frac;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (f % 10) as u8;
+        f /= 10;
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits).unwrap());
+}
+
 impl Statistic {
     /// The shared body of save (prefix `--`) and -L (no prefix).
     fn push(&self, out: &mut String, prefix: &str) {
         let inv = if self.invert { " !" } else { "" };
         match self.mode {
-            Mode::Random => out.push_str(&format!(
-                " {prefix}mode random{inv} {prefix}probability {:.11}",
-                f64::from(self.value) / 2147483648.0
-            )),
+            Mode::Random => {
+                out.push(' ');
+                out.push_str(prefix);
+                out.push_str("mode random");
+                out.push_str(inv);
+                out.push(' ');
+                out.push_str(prefix);
+                out.push_str("probability ");
+                push_probability(out, self.value);
+            }
             Mode::Nth => {
                 out.push_str(&format!(
                     " {prefix}mode nth{inv} {prefix}every {}",
@@ -233,6 +263,7 @@ impl Statistic {
 
 #[cfg(test)]
 mod tests {
+    use super::push_probability;
     use crate::model::TableKind;
     use crate::parse::parse_rule;
     use crate::save::rule_save_line;
@@ -252,6 +283,32 @@ mod tests {
         let mut s = String::new();
         r.matches[0].print(&r.ip, false, &mut s);
         s
+    }
+
+    #[test]
+    fn test_probability_digits_equal_float_formatting() {
+        // The integer printer against the float formatter it replaces (both round the exact
+        // value half to even): every tie below 2^32 and a spread of other values.
+        let check = |v: u32| {
+            let mut s = String::new();
+            push_probability(&mut s, v);
+            assert_eq!(
+                s,
+                format!("{:.11}", f64::from(v) / 2147483648.0),
+                "value {v}"
+            );
+        };
+        for j in 0..(1u32 << 13) {
+            check((2 * j + 1) << 19);
+        }
+        let mut x: u32 = 1;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            check(x);
+        }
+        for v in [0, 1, 2, u32::MAX, 1 << 31, (1 << 31) - 1, (1 << 31) + 1] {
+            check(v);
+        }
     }
 
     // Expected texts recorded from iptables-legacy 1.8.9.

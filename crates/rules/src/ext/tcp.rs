@@ -121,10 +121,13 @@ pub fn save_ports(out: &mut String, opt: &str, range: (u16, u16), inv: bool) {
 pub fn save_ports_store(out: &mut String, opt: &str, range: (u16, u16), inv: bool) {
     if range != (0, 65535) || inv {
         push_inv(out, inv);
-        if range.0 == range.1 {
-            out.push_str(&format!(" --{opt} {}", range.0));
-        } else {
-            out.push_str(&format!(" --{opt} {}:{}", range.0, range.1));
+        out.push_str(" --");
+        out.push_str(opt);
+        out.push(' ');
+        crate::save::push_u64(out, u64::from(range.0));
+        if range.0 != range.1 {
+            out.push(':');
+            crate::save::push_u64(out, u64::from(range.1));
         }
     }
 }

@@ -160,16 +160,18 @@ pub fn push_inv(out: &mut String, invert: bool) {
 
 /// Parses a dotted-quad IPv4 address as inet_aton-strict iptables accepts (`a.b.c.d`).
 pub fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() != 4 {
-        return None;
-    }
     let mut b = [0u8; 4];
-    for (i, p) in parts.iter().enumerate() {
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
+    let mut parts = s.split('.');
+    for slot in b.iter_mut() {
+        let p = parts.next()?.as_bytes();
+        if p.is_empty() || p.len() > 3 || !p.iter().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        b[i] = p.parse().ok()?;
+        let v = p.iter().fold(0u32, |v, &c| v * 10 + u32::from(c - b'0'));
+        *slot = u8::try_from(v).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
     }
     Some(Ipv4Addr::from(b))
 }
