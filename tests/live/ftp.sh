@@ -10,95 +10,20 @@
 #     server's data connection is RELATED and reaches the client; two files over one control
 #     connection (the second transfer runs after a length-changing rewrite: sequence adjustment);
 #   - passive mode (lftp: PASV/227; curl: EPSV/229): the client's data connection is RELATED;
-#   - every file arrives intact (cmp), `conntrack -L` shows helper=ftp, the RELATED rule counted.
+#   - every file arrives intact (cmp), the RELATED rule counted the data connections, and
+#     `conntrack -L` shows an active one sent on to the client and a passive one.
 # Usage: tests/live/ftp.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
 # Needs the Debian packages vsftpd and lftp (and curl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-started=$(date +%s)
-
-if [ "$(id -u)" != 0 ]; then
-  echo "live ftp: skipped (not root)"
-  exit 0
-fi
+. tests/live/lib.sh
+live_logs="daemon.log vsftpd.out vsftpd.log curl.err lftp.out"
+live_init "live ftp" f "${1:-}"
 for t in ip ethtool curl lftp vsftpd; do
-  command -v "$t" >/dev/null || { echo "live ftp: FAIL: $t missing (apt-get install -y vsftpd lftp curl)"; exit 1; }
+  command -v "$t" >/dev/null || fail "$t missing (apt-get install -y vsftpd lftp curl)"
 done
-
-nfrs="${1:-}"
-if [ -z "$nfrs" ]; then
-  target="${CARGO_TARGET_DIR:-target}"
-  cargo build --release -q -p nfrs-cli
-  nfrs="$target/release/nfrs"
-fi
-nfrs="$(realpath "$nfrs")"
-
-tag="nfrsf$$"
-C="$tag-c" G="$tag-g" S="$tag-s"
-work="$(mktemp -d)"
-store="$work/store"
-daemon_pid=""
-ftpd_pid=""
-
-cleanup() {
-  set +e
-  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  [ -n "$ftpd_pid" ] && kill "$ftpd_pid" 2>/dev/null && wait "$ftpd_pid" 2>/dev/null
-  # Whatever still runs in the namespaces was started here (e.g. vsftpd's session processes).
-  for n in "$C" "$G" "$S"; do
-    for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null; done
-    ip netns del "$n" 2>/dev/null
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "live ftp: FAIL: $*"
-  echo "--- nfrs run log:"
-  cat "$work/daemon.log" 2>/dev/null
-  echo "--- vsftpd log:"
-  cat "$work/vsftpd.out" "$work/vsftpd.log" 2>/dev/null
-  echo "--- client output:"
-  cat "$work/curl.err" "$work/lftp.out" 2>/dev/null
-  exit 1
-}
-
-for n in "$C" "$G" "$S"; do
-  ip netns add "$n"
-  ip netns exec "$n" ip link set lo up
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip link add c0 netns "$C" type veth peer name lan0 netns "$G"
-ip link add s0 netns "$S" type veth peer name wan0 netns "$G"
-for pair in "$C c0" "$G lan0" "$G wan0" "$S s0"; do
-  set -- $pair
-  ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-  ip netns exec "$1" ip link set "$2" up
-done
-ip netns exec "$G" ip link set lan0 arp off
-ip netns exec "$G" ip link set wan0 arp off
-ip netns exec "$G" sysctl -qw net.ipv4.ip_forward=0
-ip netns exec "$C" ip addr add 10.0.1.2/24 dev c0
-ip netns exec "$C" ip route add default via 10.0.1.1
-# No route back to 10.0.1.0/24: the server reaches the client only through MASQUERADE.
-ip netns exec "$S" ip addr add 198.51.100.10/24 dev s0
-
-cat >"$work/gw.toml" <<'TOML'
-[[interface]]
-name = "lan0"
-address = "10.0.1.1/24"
-
-[[interface]]
-name = "wan0"
-address = "198.51.100.2/24"
-
-[sysctl]
-"net.ipv4.ip_forward" = "1"
-
-[live]
-mode = "routed"
-TOML
+live_topology
+live_start
 
 # vsftpd: anonymous, read-only, in the foreground, its own config, listening on the server
 # address only. Files are served from a root the ftp user can read but not write.
@@ -139,22 +64,8 @@ vsftpd_log_file=$work/vsftpd.log
 syslog_enable=NO
 use_localtime=NO
 CONF
-ip netns exec "$S" vsftpd "$work/vsftpd.conf" >"$work/vsftpd.out" 2>&1 &
-ftpd_pid=$!
-
-export NFRS_STORE="$store"
-ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/gw.toml" >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 50); do
-  [ -S "$store/control.sock" ] && break
-  sleep 0.1
-done
-[ -S "$store/control.sock" ] || fail "control socket did not appear"
-for _ in $(seq 50); do
-  ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/198.51.100.10/21' 2>/dev/null && break
-  sleep 0.1
-done
-kill -0 "$ftpd_pid" 2>/dev/null || { cat "$work/vsftpd.out"; fail "vsftpd did not start"; }
+live_bg ip netns exec "$S" vsftpd "$work/vsftpd.conf" >"$work/vsftpd.out" 2>&1
+live_wait_tcp "$S" 198.51.100.10 21
 
 # Filter: new connections pass only as the FTP control connection or RELATED to one.
 "$nfrs" iptables-restore <<'RULES' || fail "iptables-restore via the daemon"
@@ -247,7 +158,4 @@ echo "$ct" | grep -q "^tcp .* src=10.0.1.2 dst=198.51.100.10 sport=[0-9]* dport=
   || { echo "$ct"; fail "conntrack -L: no passive data connection"; }
 echo "live ftp: RELATED rule counted $rel packets; conntrack -L shows active and passive data connections"
 
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" || fail "nfrs run exited non-zero on SIGTERM"
-daemon_pid=""
-echo "live ftp: ok ($(($(date +%s) - started)) s)"
+live_stop

@@ -19,51 +19,16 @@
 # Usage: tests/live/irc-resume.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-started=$(date +%s)
 progs="$PWD/tests/live/irc"
-
-if [ "$(id -u)" != 0 ]; then
-  echo "live irc-resume: skipped (not root)"
-  exit 0
-fi
-for t in ip ethtool python3; do
-  command -v "$t" >/dev/null || { echo "live irc-resume: FAIL: $t missing"; exit 1; }
-done
-
-nfrs="${1:-}"
-if [ -z "$nfrs" ]; then
-  target="${CARGO_TARGET_DIR:-target}"
-  cargo build --release -q -p nfrs-cli
-  nfrs="$target/release/nfrs"
-fi
-nfrs="$(realpath "$nfrs")"
-
-tag="nfrsi$$"
-C="$tag-c" G="$tag-g" S="$tag-s"
-work="$(mktemp -d)"
-store="$work/store"
-pids=()
-
-cleanup() {
-  set +e
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  # Whatever still runs in the namespaces was started here (e.g. vsftpd's session processes).
-  for n in "$C" "$G" "$S"; do
-    for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null; done
-    ip netns del "$n" 2>/dev/null
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "live irc-resume: FAIL: $*"
-  for f in daemon.log ircd.log al.out bee.out recv.out al.json bee.json recv.json; do
-    echo "--- $f:"
-    cat "$work/$f" 2>/dev/null
-  done
-  exit 1
-}
+. tests/live/lib.sh
+live_logs="daemon.log ircd.log al.out bee.out recv.out al.json bee.json recv.json"
+live_init "live irc-resume" i "${1:-}"
+command -v python3 >/dev/null || fail "python3 missing"
+live_topology
+# A second sender behind the NAT, a receiver beside the IRC relay.
+ip netns exec "$C" ip addr add 10.0.1.3/24 dev c0
+ip netns exec "$S" ip addr add 198.51.100.20/24 dev s0
+live_start
 
 wait_for() { # FILE PATTERN : up to 15 s
   for _ in $(seq 150); do
@@ -72,53 +37,6 @@ wait_for() { # FILE PATTERN : up to 15 s
   done
   fail "timed out waiting for '$2' in $(basename "$1")"
 }
-
-for n in "$C" "$G" "$S"; do
-  ip netns add "$n"
-  ip netns exec "$n" ip link set lo up
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip link add c0 netns "$C" type veth peer name lan0 netns "$G"
-ip link add s0 netns "$S" type veth peer name wan0 netns "$G"
-for pair in "$C c0" "$G lan0" "$G wan0" "$S s0"; do
-  set -- $pair
-  ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-  ip netns exec "$1" ip link set "$2" up
-done
-ip netns exec "$G" ip link set lan0 arp off
-ip netns exec "$G" ip link set wan0 arp off
-ip netns exec "$G" sysctl -qw net.ipv4.ip_forward=0
-ip netns exec "$C" ip addr add 10.0.1.2/24 dev c0
-ip netns exec "$C" ip addr add 10.0.1.3/24 dev c0
-ip netns exec "$C" ip route add default via 10.0.1.1
-# No route back to 10.0.1.0/24: the wan side reaches the lan only through the gateway's NAT.
-ip netns exec "$S" ip addr add 198.51.100.10/24 dev s0
-ip netns exec "$S" ip addr add 198.51.100.20/24 dev s0
-
-cat >"$work/gw.toml" <<'TOML'
-[[interface]]
-name = "lan0"
-address = "10.0.1.1/24"
-
-[[interface]]
-name = "wan0"
-address = "198.51.100.2/24"
-
-[sysctl]
-"net.ipv4.ip_forward" = "1"
-
-[live]
-mode = "routed"
-TOML
-
-export NFRS_STORE="$store"
-ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/gw.toml" >"$work/daemon.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do
-  [ -S "$store/control.sock" ] && break
-  sleep 0.1
-done
-[ -S "$store/control.sock" ] || fail "control socket did not appear"
 
 "$nfrs" iptables-restore <<'RULES' || fail "iptables-restore via the daemon"
 *raw
@@ -143,28 +61,21 @@ COMMIT
 COMMIT
 RULES
 
-ip netns exec "$S" python3 "$progs/ircd.py" 198.51.100.10 6667 "$work/ircd.log" >"$work/ircd.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do
-  ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/198.51.100.10/6667' 2>/dev/null && break
-  sleep 0.1
-done
+live_bg ip netns exec "$S" python3 "$progs/ircd.py" 198.51.100.10 6667 "$work/ircd.log" >"$work/ircd.out" 2>&1
+live_wait_tcp "$S" 198.51.100.10 6667
 
 size=300000
 pos=123457
-ip netns exec "$S" timeout 40 python3 "$progs/dcc_recv.py" 198.51.100.20 198.51.100.10 recv bee "$pos" \
-  "$work/recv.json" >"$work/recv.out" 2>&1 &
+live_bg ip netns exec "$S" timeout 40 python3 "$progs/dcc_recv.py" 198.51.100.20 198.51.100.10 recv bee "$pos" \
+  "$work/recv.json" >"$work/recv.out" 2>&1
 recv_pid=$!
-pids+=($recv_pid)
 wait_for "$work/recv.out" ready
-ip netns exec "$C" timeout 40 python3 "$progs/dcc_send.py" 10.0.1.2 198.51.100.10 al nobody a.bin "$size" 5000 hold \
-  "$work/al.json" >"$work/al.out" 2>&1 &
-pids+=($!)
+live_bg ip netns exec "$C" timeout 40 python3 "$progs/dcc_send.py" 10.0.1.2 198.51.100.10 al nobody a.bin "$size" 5000 hold \
+  "$work/al.json" >"$work/al.out" 2>&1
 wait_for "$work/ircd.log" '"peer": "al", "line": "PRIVMSG nobody :\\u0001DCC SEND'
-ip netns exec "$C" timeout 40 python3 "$progs/dcc_send.py" 10.0.1.3 198.51.100.10 bee recv b.bin "$size" 5000 resume \
-  "$work/bee.json" >"$work/bee.out" 2>&1 &
+live_bg ip netns exec "$C" timeout 40 python3 "$progs/dcc_send.py" 10.0.1.3 198.51.100.10 bee recv b.bin "$size" 5000 resume \
+  "$work/bee.json" >"$work/bee.out" 2>&1
 bee_pid=$!
-pids+=($bee_pid)
 wait "$recv_pid" || fail "the receiver failed"
 wait "$bee_pid" || fail "the resuming sender failed"
 
@@ -231,6 +142,4 @@ rel="$("$nfrs" iptables -L FORWARD -v -n -x | awk '/helper match "irc"/ {print $
 [ "${rel:-0}" -ge 1 ] || fail "the RELATED rule counted no packet"
 echo "live irc-resume: RELATED rule counted $rel packet(s)"
 
-kill -TERM "${pids[0]}"
-wait "${pids[0]}" || fail "nfrs run exited non-zero on SIGTERM"
-echo "live irc-resume: ok ($(($(date +%s) - started)) s)"
+live_stop
