@@ -67,24 +67,8 @@ CONF
 live_bg ip netns exec "$S" vsftpd "$work/vsftpd.conf" >"$work/vsftpd.out" 2>&1
 live_wait_tcp "$S" 198.51.100.10 21
 
-# Filter: new connections pass only as the FTP control connection or RELATED to one.
-"$nfrs" iptables-restore <<'RULES' || fail "iptables-restore via the daemon"
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -o wan0 -j MASQUERADE
-COMMIT
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
--A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
--A FORWARD -m conntrack --ctstate RELATED -m helper --helper ftp -j ACCEPT
--A FORWARD -i lan0 -o wan0 -p tcp --dport 21 -m conntrack --ctstate NEW -j ACCEPT
-COMMIT
-RULES
+# MASQUERADE; new connections pass only as the FTP control connection or RELATED to one.
+live_helper_firewall ftp 21
 
 lftp_get() { # MODE(on|off) FILE... : one lftp session fetching the files into $work/got/
   local passive="$1"

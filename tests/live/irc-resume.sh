@@ -38,28 +38,9 @@ wait_for() { # FILE PATTERN : up to 15 s
   fail "timed out waiting for '$2' in $(basename "$1")"
 }
 
-"$nfrs" iptables-restore <<'RULES' || fail "iptables-restore via the daemon"
-*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -i lan0 -p tcp --dport 6667 -j CT --helper irc
-COMMIT
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -o wan0 -j MASQUERADE
-COMMIT
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
--A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
--A FORWARD -m conntrack --ctstate RELATED -m helper --helper irc -j ACCEPT
--A FORWARD -i lan0 -o wan0 -p tcp --dport 6667 -m conntrack --ctstate NEW -j ACCEPT
-COMMIT
-RULES
+live_helper_firewall irc 6667
+"$nfrs" iptables -t raw -A PREROUTING -i lan0 -p tcp --dport 6667 -j CT --helper irc \
+  || fail "iptables -t raw CT --helper irc via the daemon"
 
 live_bg ip netns exec "$S" python3 "$progs/ircd.py" 198.51.100.10 6667 "$work/ircd.log" >"$work/ircd.out" 2>&1
 live_wait_tcp "$S" 198.51.100.10 6667

@@ -10,6 +10,9 @@
 #   live_start                      writes $work/gw.toml, starts the daemon, waits for its socket
 #   live_bg CMD...                  runs CMD in the background, killed on exit; $! is its pid
 #   live_wait_tcp NS ADDR PORT      waits (5 s) until ADDR:PORT accepts in namespace NS
+#   live_helper_firewall H PORT    loads (through the daemon) MASQUERADE on wan0 and a FORWARD
+#                                   chain that admits new connections only from lan0 to PORT
+#                                   or RELATED with helper H (`-m helper --helper H`)
 #   live_stop                       SIGTERM to the daemon, fails unless it exits 0
 #   fail MSG                        prints MSG, the files named in $live_logs, exits 1
 
@@ -116,6 +119,26 @@ live_wait_tcp() {
     sleep 0.1
   done
   fail "nothing listens on $2:$3 in $1"
+}
+
+live_helper_firewall() {
+  "$nfrs" iptables-restore <<RULES || fail "iptables-restore via the daemon"
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o wan0 -j MASQUERADE
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate RELATED -m helper --helper $1 -j ACCEPT
+-A FORWARD -i lan0 -o wan0 -p tcp --dport $2 -m conntrack --ctstate NEW -j ACCEPT
+COMMIT
+RULES
 }
 
 live_stop() {
