@@ -1,9 +1,10 @@
 //! nfrs-fuzz owns fuzzing on stable Rust: a small coverage-less, structure-aware mutational
 //! fuzzer (byte flips, splices, dictionary tokens, truncations), its targets (the restore
 //! parser, the iptables argv grammar, the scenario parser, the packet path of a NAT gateway,
-//! the packet line syntax), the corpus kept in the repo and the crash files it writes.
+//! the packet line syntax, the control-socket protocol of `nfrs run`), the corpus kept in the repo and the crash files it writes.
 //! It holds no netfilter logic: a target only drives other crates' public APIs.
 
+pub mod control;
 pub mod driver;
 pub mod mutate;
 pub mod seeds;

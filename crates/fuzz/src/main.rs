@@ -1,5 +1,5 @@
 //! `nfrs-fuzz <target> [--seconds N] [--seed S]`: runs one fuzz target (restore, argv,
-//! scenario, packet, line) from its corpus directory; crashes go to `crates/fuzz/crashes/`.
+//! scenario, packet, line, control) from its corpus directory; crashes go to `crates/fuzz/crashes/`.
 //! `nfrs-fuzz seed-corpus` rebuilds the corpus directories from the repository's real inputs.
 //! `nfrs-fuzz repro <target> <file>` runs one saved input.
 
@@ -13,7 +13,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: nfrs-fuzz <target> [--seconds N] [--seed S] [--save-new]\n       \
          nfrs-fuzz seed-corpus\n       nfrs-fuzz repro <target> <file>\n\
-         targets: restore argv scenario packet line"
+         targets: restore argv scenario packet line control"
     );
     ExitCode::from(2)
 }
@@ -72,6 +72,7 @@ fn main() -> ExitCode {
     let mut opts = RunOpts {
         seconds: 60.0,
         crash_dir: Some(nfrs_fuzz::crate_dir().join("crashes")),
+        hang: target.hang_limit(),
         ..RunOpts::default()
     };
     let mut it = args[1..].iter();
@@ -87,6 +88,18 @@ fn main() -> ExitCode {
             },
             "--save-new" => opts.save_new = Some(seeds::corpus_dir(target)),
             _ => return usage(),
+        }
+    }
+    if target == Target::Control {
+        // Before fuzzing: the tools' binary is there, and a message over the size limit is
+        // refused without changing anything (16 MiB: once per run, not per input).
+        let pre = nfrs_fuzz::control::Harness::new().and_then(|h| h.oversized());
+        match pre {
+            Ok(()) => println!("nfrs-fuzz control: oversized message refused, state kept"),
+            Err(e) => {
+                eprintln!("nfrs-fuzz control: {e}");
+                return ExitCode::from(1);
+            }
         }
     }
     let r = run(target, &opts);

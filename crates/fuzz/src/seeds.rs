@@ -127,6 +127,7 @@ pub fn seeds(target: Target, root: &Path) -> Vec<Vec<u8>> {
                 }
             }
         }
+        Target::Control => {}
         Target::Packet => {
             let gw = crate::targets::State::new().gateway_engine();
             let macs: Vec<[u8; 6]> = gw.host.ifaces.iter().map(|i| i.mac).collect();
@@ -162,6 +163,9 @@ pub fn seeds(target: Target, root: &Path) -> Vec<Vec<u8>> {
                 }
             }
         }
+    }
+    if target == Target::Control {
+        out = crate::control::seeds(root);
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|s| seen.insert(fnv(s)));
@@ -209,8 +213,10 @@ pub fn dictionary(target: Target, corpus: &[Vec<u8>]) -> Vec<Vec<u8>> {
         return d;
     }
     let mut counts: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    // JSON messages: their strings and punctuation are the words.
+    let json = target == Target::Control;
     for s in corpus {
-        for w in s.split(|c| c.is_ascii_whitespace()) {
+        for w in s.split(|&c| c.is_ascii_whitespace() || (json && b"\"[]{},:".contains(&c))) {
             if !w.is_empty() && w.len() <= 48 {
                 *counts.entry(w).or_default() += 1;
             }
@@ -267,6 +273,32 @@ pub fn dictionary(target: Target, corpus: &[Vec<u8>]) -> Vec<Vec<u8>> {
         "ihl=15",
     ] {
         d.push(extra.as_bytes().to_vec());
+    }
+    if json {
+        for extra in [
+            "{\"op\":\"tool\",\"tool\":\"iptables\",\"args\":[",
+            "{\"op\":\"conntrack\",\"args\":[",
+            "{\"op\":\"sysctl\",\"args\":[",
+            "{\"op\":\"ping\"}",
+            ",\"stdin\":\"",
+            "\\n",
+            "\\u0000",
+            "\\ud800",
+            "\\\"",
+            "null",
+            "true",
+            "1e999",
+            "-0",
+            "[[[[[[[[",
+            "\"args\":[]",
+            "\"-w\"",
+            "\"-D\"",
+            "\"-F\"",
+            "\"-X\"",
+            "\"-Z\"",
+        ] {
+            d.push(extra.as_bytes().to_vec());
+        }
     }
     d
 }

@@ -29,16 +29,19 @@ pub enum Target {
     Packet,
     /// Packet lines: parse, build, print, parse the printed text again, build and print.
     Line,
+    /// Control-socket messages into an in-memory `nfrs run` daemon ([`crate::control`]).
+    Control,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 5] = [
+    pub const ALL: [Target; 6] = [
         Target::Restore,
         Target::Argv,
         Target::Scenario,
         Target::Packet,
         Target::Line,
+        Target::Control,
     ];
 
     /// The name on the command line and of the corpus directory.
@@ -49,6 +52,7 @@ impl Target {
             Target::Scenario => "scenario",
             Target::Packet => "packet",
             Target::Line => "line",
+            Target::Control => "control",
         }
     }
 
@@ -62,6 +66,15 @@ impl Target {
         match self {
             Target::Packet => Shape::Binary,
             _ => Shape::Text,
+        }
+    }
+
+    /// An input running longer than this is a hang: the control target runs the store tools
+    /// as processes (several per input), the others stay in memory.
+    pub fn hang_limit(self) -> std::time::Duration {
+        match self {
+            Target::Control => std::time::Duration::from_secs(10),
+            _ => std::time::Duration::from_secs(1),
         }
     }
 }
@@ -122,6 +135,7 @@ dev = "wan0"
 pub struct State {
     gateway: nfrs_scenario::Scenario,
     argv_base: Ruleset,
+    control: std::cell::OnceCell<Result<crate::control::Harness, String>>,
 }
 
 impl State {
@@ -135,7 +149,20 @@ impl State {
             &RestoreOpts::default(),
         )
         .expect("the argv base ruleset restores");
-        State { gateway, argv_base }
+        State {
+            gateway,
+            argv_base,
+            control: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The control target's in-memory daemon harness (set up on first use; an error when the
+    /// `nfrs` binary the store tools run as is not built).
+    pub fn control(&self) -> Result<&crate::control::Harness, &str> {
+        self.control
+            .get_or_init(crate::control::Harness::new)
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// A fresh engine for the gateway (no packets seen).
@@ -158,11 +185,15 @@ pub fn exec(target: Target, st: &State, input: &[u8]) -> u64 {
         Target::Scenario => scenario_target(input),
         Target::Packet => packet_target(st, input),
         Target::Line => line_target(input),
+        Target::Control => match st.control() {
+            Ok(h) => h.run(input),
+            Err(e) => panic!("control target unavailable: {e}"),
+        },
     }
 }
 
 /// An error message with its numbers taken out (line numbers would make every input new).
-fn shape_of(msg: &str) -> u64 {
+pub(crate) fn shape_of(msg: &str) -> u64 {
     let s: Vec<u8> = msg
         .bytes()
         .filter(|b| !b.is_ascii_digit())

@@ -4,7 +4,7 @@
 use nfrs_fuzz::driver::{exec_caught, show_input};
 use nfrs_fuzz::targets::State;
 use nfrs_fuzz::Target;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[test]
 fn fixed_findings_stay_fixed() {
@@ -23,6 +23,10 @@ fn fixed_findings_stay_fixed() {
             .next()
             .and_then(Target::from_name)
             .unwrap_or_else(|| panic!("{name}: no target prefix"));
+        if t == Target::Control && nfrs_fuzz::control::find_nfrs().is_none() {
+            eprintln!("{name}: skipped: the nfrs binary is not built (cargo build -p nfrs-cli)");
+            continue;
+        }
         let input = std::fs::read(&p).unwrap();
         let t0 = Instant::now();
         let r = exec_caught(t, &st, &input);
@@ -33,7 +37,7 @@ fn fixed_findings_stay_fixed() {
             r.unwrap_err(),
             show_input(t, &input)
         );
-        assert!(took < Duration::from_secs(1), "{name}: took {took:?}");
+        assert!(took < t.hang_limit(), "{name}: took {took:?}");
         n += 1;
     }
     assert!(n >= 1);

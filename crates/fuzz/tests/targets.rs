@@ -12,6 +12,10 @@ fn seconds() -> f64 {
 }
 
 fn fuzz(t: Target) {
+    if t == Target::Control && nfrs_fuzz::control::find_nfrs().is_none() {
+        eprintln!("control: skipped: the nfrs binary is not built (cargo build -p nfrs-cli)");
+        return;
+    }
     let corpus = nfrs_fuzz::seeds::load_corpus(&nfrs_fuzz::seeds::corpus_dir(t));
     assert!(
         corpus.len() >= 50,
@@ -21,6 +25,7 @@ fn fuzz(t: Target) {
     );
     let opts = RunOpts {
         seconds: seconds(),
+        hang: t.hang_limit(),
         seed: std::env::var("NFRS_FUZZ_SEED")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -78,6 +83,65 @@ fn fuzz_packet() {
 #[test]
 fn fuzz_line() {
     fuzz(Target::Line);
+}
+
+#[test]
+fn fuzz_control() {
+    fuzz(Target::Control);
+}
+
+/// A message over the size limit is refused (code 2, "longer than") and changes nothing.
+#[test]
+fn control_oversized_message() {
+    let Some(_) = nfrs_fuzz::control::find_nfrs() else {
+        eprintln!("control: skipped: the nfrs binary is not built (cargo build -p nfrs-cli)");
+        return;
+    };
+    let h = nfrs_fuzz::control::Harness::new().unwrap();
+    h.oversized().unwrap();
+}
+
+/// The control harness's checks can fail: a request the daemon answers with an error must
+/// leave the state alone, and one it accepts may change it.
+#[test]
+fn control_checks_see_changes() {
+    let Some(_) = nfrs_fuzz::control::find_nfrs() else {
+        eprintln!("control: skipped: the nfrs binary is not built (cargo build -p nfrs-cli)");
+        return;
+    };
+    let h = nfrs_fuzz::control::Harness::new().unwrap();
+    let d = h.daemon();
+    let ok = br#"{"op":"tool","tool":"iptables","args":["-A","FORWARD","-j","DROP"]}"#;
+    let reply = h.exchange(&d, &[&ok[..], b"\n"].concat());
+    assert!(
+        reply.starts_with(br#"{"code":0"#),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    let save = br#"{"op":"tool","tool":"iptables-save","args":[]}"#;
+    let reply = h.exchange(&d, &[&save[..], b"\n"].concat());
+    assert!(
+        String::from_utf8_lossy(&reply).contains("-A FORWARD -j DROP"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    // Garbage: code 2; a hang-up mid-message: no reply.
+    let reply = h.exchange(&d, b"{\"op\":\"tool\"\n");
+    assert!(
+        reply.starts_with(br#"{"code":2"#),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert!(h.exchange(&d, br#"{"op":"ping"}"#).is_empty());
+    // Whole inputs: a refused change, a change, garbage.
+    let input = [
+        &br#"{"op":"tool","tool":"iptables","args":["-A","FORWARD","-j","nowhere"]}"#[..],
+        b"\n",
+        &ok[..],
+        b"\n{\"op\":1}\n",
+    ]
+    .concat();
+    h.run(&input);
 }
 
 #[test]
