@@ -353,11 +353,38 @@ impl Engine {
         if let (Some(id), Some(ct)) = (p.ct.id, self.ct.as_mut()) {
             ct.get_mut(id).mark = p.ct.mark;
         }
-        for l in fx.logs.drain(..) {
-            self.events.push(Ev::Log {
-                text: l.text,
-                host: self.host_pkt,
-            });
+        if fx.tee.is_empty() {
+            for l in fx.logs.drain(..) {
+                self.events.push(Ev::Log {
+                    text: l.text,
+                    host: self.host_pkt,
+                });
+            }
+        } else {
+            // TEE copies leave while the walk runs (nf_dup_ipv4 sends at once): their events
+            // come between the log lines of the rules before and after the TEE rule.
+            let tees = std::mem::take(&mut fx.tee);
+            let logs = std::mem::take(&mut fx.logs);
+            let mut logs = logs.into_iter();
+            let mut done = 0;
+            for t in tees {
+                while done < t.log_pos {
+                    if let Some(l) = logs.next() {
+                        self.events.push(Ev::Log {
+                            text: l.text,
+                            host: self.host_pkt,
+                        });
+                    }
+                    done += 1;
+                }
+                self.tee_send(t, p, hook);
+            }
+            for l in logs {
+                self.events.push(Ev::Log {
+                    text: l.text,
+                    host: self.host_pkt,
+                });
+            }
         }
         if tracing {
             let t = &self.tables[ti];
@@ -569,16 +596,94 @@ impl Engine {
         self.host_pkt = was;
     }
 
+    /// A TEE copy (nf_dup_ipv4): TTL one less when copied in PREROUTING or INPUT, DF set,
+    /// untracked, routed to the gateway (through `--oif` when that device exists), then
+    /// OUTPUT and POSTROUTING like a local packet, without a second copy.
+    fn tee_send(&mut self, t: crate::targets::TeeReq, orig: &PktCtx, hook: Hook) {
+        if self.depth > 4 || t.ip.len() < 20 {
+            return;
+        }
+        let mut ip = t.ip;
+        // Kernel rule (nf_dup_ipv4): a copy made in PREROUTING or INPUT loses one TTL, so
+        // TEEs pointing at each other cannot loop forever.
+        if matches!(hook, Hook::PreRouting | Hook::Input) {
+            ip[8] = ip[8].wrapping_sub(1);
+        }
+        // Kernel rule (nf_dup_ipv4): copies are never fragmented (DF set).
+        ip[6] |= 0x40;
+        fix_ip_checksum(&mut ip);
+        let Ok(mut p) = PktCtx::new(ip) else { return };
+        // Kernel rule (nf_dup_ipv4_route): the route to the gateway, restricted to --oif
+        // when that device exists (then a gateway without a route there counts as on-link).
+        let oif = if t.oif.is_empty() {
+            None
+        } else {
+            self.host.dev_by_name(&t.oif)
+        };
+        let route = match oif {
+            Some(d) => match self.host.lookup(t.gw) {
+                Some((rd, nh)) if rd == d => Some((d, nh)),
+                _ if self.host.is_local(t.gw) => Some((LO, t.gw)),
+                _ => Some((d, t.gw)),
+            },
+            None => self.route_out(t.gw).map(|(d, nh)| {
+                // The gateway itself is the next hop when it is on a connected network.
+                if d != LO && nh == t.gw {
+                    (d, t.gw)
+                } else {
+                    (d, nh)
+                }
+            }),
+        };
+        let Some((dev, nh)) = route else {
+            self.note(|| "TEE: no route to the gateway: copy dropped".into());
+            return;
+        };
+        p.now = orig.now;
+        p.mark = orig.mark;
+        p.mac = orig.mac;
+        p.sock = orig.sock;
+        p.kernel_sock = orig.kernel_sock;
+        p.pkttype = PktType::Outgoing;
+        p.tee_copy = true;
+        // Kernel rule (nf_dup_ipv4): the copy is untracked.
+        p.ct = CtSnap {
+            info: CtInfo::Untracked,
+            ..CtSnap::default()
+        };
+        if self.tracing {
+            let name = self.dev_name(dev);
+            self.trace.lines.push(format!(
+                "TEE: copy to {} out {}",
+                Ipv4Addr::from(t.gw),
+                name.as_str()
+            ));
+        }
+        let was = self.host_pkt;
+        self.depth += 1;
+        self.local_out_via(p, dev, nh, false);
+        self.depth -= 1;
+        self.host_pkt = was;
+    }
+
     /// The OUTPUT path for a locally generated packet.
-    pub fn local_out(&mut self, mut p: PktCtx) {
-        let dst = p.dst();
-        let Some((mut dev, mut nh)) = self.route_out(dst) else {
+    pub fn local_out(&mut self, p: PktCtx) {
+        let Some((dev, nh)) = self.route_out(p.dst()) else {
             self.note(|| "no route for a locally generated packet: not sent".into());
             return;
         };
+        self.local_out_via(p, dev, nh, true)
+    }
+
+    /// OUTPUT for a packet routed out of `dev` to `nh`; `reroute`: a changed destination or
+    /// mark routes again (ip_route_me_harder).
+    fn local_out_via(&mut self, mut p: PktCtx, mut dev: usize, mut nh: u32, reroute: bool) {
+        let dst = p.dst();
         p.outdev = self.dev_name(dev);
         p.indev = IfName::NONE;
-        p.mac = None;
+        if !p.tee_copy {
+            p.mac = None;
+        }
         let mut fx = Effects::default();
         // raw OUTPUT
         if !self.walk(TableKind::Raw, Hook::Output, &mut p, &mut fx) {
@@ -610,7 +715,7 @@ impl Engine {
             return self.dropped(&mut p);
         }
         // Kernel rule (ip_route_me_harder): a changed destination or mark reroutes.
-        if p.dst() != dst || p.mark != mark0 {
+        if reroute && (p.dst() != dst || p.mark != mark0) {
             match self.route_out(p.dst()) {
                 Some((d, n)) => {
                     dev = d;
@@ -619,6 +724,11 @@ impl Engine {
                 }
                 None => return self.dropped(&mut p),
             }
+        }
+        if p.tee_copy && dev != LO {
+            // Kernel rule (ip_output): POSTROUTING's input device is skb->dev, which routing
+            // the copy set to the output device.
+            p.indev = p.outdev;
         }
         self.post_routing(p, dev, nh);
     }

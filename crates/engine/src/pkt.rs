@@ -183,6 +183,8 @@ pub struct PktCtx {
     pub frag_spans: Vec<(usize, usize)>,
     /// skb->nf_trace (set by `-j TRACE`): every rule the packet meets is logged.
     pub nf_trace: bool,
+    /// A `TEE` copy on its way out (the kernel's nf_skb_duplicated: TEE does nothing to it).
+    pub tee_copy: bool,
 }
 
 impl PktCtx {
@@ -208,6 +210,7 @@ impl PktCtx {
             kernel_sock: false,
             frag_spans: Vec::new(),
             nf_trace: false,
+            tee_copy: false,
         })
     }
 

@@ -45,6 +45,8 @@ const MODULES: &[&str] = &[
     "libxt_tcpmss",
     "libxt_TCPMSS",
     "libipt_NETMAP",
+    "libipt_TEE",
+    "libxt_TEE",
 ];
 
 /// Recorded cases nfrs cannot reproduce yet, with the reason (module, .t line).

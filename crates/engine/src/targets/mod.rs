@@ -6,7 +6,7 @@
 
 use crate::matches::{CompileError, EvalState, HostInfo};
 use crate::nat::NatRequest;
-use crate::pkt::PktCtx;
+use crate::pkt::{IfName, PktCtx};
 use nfrs_rules::ext::TargetExt;
 use nfrs_rules::{IpSpec, TableKind};
 
@@ -25,6 +25,7 @@ pub mod redirect;
 pub mod reject;
 pub mod snat;
 pub mod tcpmss;
+pub mod tee;
 pub mod tos;
 pub mod trace;
 pub mod ttl;
@@ -55,6 +56,20 @@ pub enum EmitReq {
     },
 }
 
+/// A copy of a packet `-j TEE` routes to a gateway (nf_dup_ipv4), carried out by the engine
+/// at its place among the walk's log lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeeReq {
+    /// The packet bytes when the target ran.
+    pub ip: Vec<u8>,
+    /// The gateway.
+    pub gw: u32,
+    /// `--oif`, empty when not given.
+    pub oif: IfName,
+    /// How many of the walk's log lines come before the copy.
+    pub log_pos: usize,
+}
+
 /// One kernel log line: level and text (without the `<level>` prefix and timestamp).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
@@ -80,6 +95,8 @@ pub struct Effects {
     pub helper: u8,
     /// `CT --zone`: the conntrack zone the packet is tracked in (0 = the default zone).
     pub zone: u16,
+    /// `TEE` copies, in order.
+    pub tee: Vec<TeeReq>,
 }
 
 impl Effects {
@@ -91,6 +108,7 @@ impl Effects {
         self.notrack = false;
         self.helper = 0;
         self.zone = 0;
+        self.tee.clear();
     }
 }
 
@@ -144,6 +162,7 @@ pub fn compile_target(t: &TargetExt, cx: &mut TargetCtx) -> Result<u32, CompileE
         TargetExt::Ecn(x) => ecn::compile(x, cx),
         TargetExt::Checksum(x) => checksum::compile(x, cx),
         TargetExt::Trace(x) => trace::compile(x, cx),
+        TargetExt::Tee(x) => tee::compile(x, cx),
     }?;
     Ok(cx.slot)
 }
@@ -170,5 +189,6 @@ pub fn run_target(t: &TargetExt, p: &mut PktCtx, env: &mut TargetEnv) -> TVerdic
         TargetExt::Ecn(x) => ecn::run(x, p, env),
         TargetExt::Checksum(x) => checksum::run(x, p, env),
         TargetExt::Trace(x) => trace::run(x, p, env),
+        TargetExt::Tee(x) => tee::run(x, p, env),
     }
 }

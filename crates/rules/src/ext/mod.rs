@@ -257,6 +257,7 @@ pub mod netmap;
 pub mod notrack;
 pub mod redirect;
 pub mod tcpmss_target;
+pub mod tee;
 pub mod tos_target;
 pub mod trace;
 pub mod ttl_target;
@@ -318,6 +319,7 @@ extension_enum! {
         Ecn => ecn_target::EcnTarget,
         Checksum => checksum::Checksum,
         Trace => trace::Trace,
+        Tee => tee::Tee,
     }
 }
 
@@ -368,7 +370,6 @@ pub const KNOWN_UNSUPPORTED_TARGETS: &[&str] = &[
     "SET",
     "SYNPROXY",
     "TCPOPTSTRIP",
-    "TEE",
     "TPROXY",
     "ULOG",
 ];
