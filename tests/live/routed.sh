@@ -3,7 +3,8 @@
 # veth pairs; nfrs owns the gw namespace's two interfaces (no kernel IP address, arp off, kernel
 # forwarding off, so only nfrs answers). Checks: ping through it, HTTP through MASQUERADE, a
 # FORWARD DROP added with `nfrs iptables` through the control socket blocks new connections,
-# `nfrs conntrack -L` shows the flows, `nfrs sysctl` reads and writes, SIGTERM stops it cleanly.
+# `nfrs conntrack -L` shows the flows, `nfrs check` answers without changing anything, metrics
+# are served, `nfrs sysctl` reads and writes, SIGTERM stops it cleanly.
 # Usage: tests/live/routed.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
 # NFRS_PACKET_IO=recv runs it with plain recv instead of the TPACKET_V3 ring.
 set -euo pipefail
@@ -93,7 +94,7 @@ mode = "routed"
 TOML
 
 export NFRS_STORE="$store"
-ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/gw.toml" >"$work/daemon.log" 2>&1 &
+ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/gw.toml" --metrics 127.0.0.1:9187 >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 50); do
   [ -S "$store/control.sock" ] && break
@@ -190,6 +191,40 @@ echo "$ct" | grep -q "^icmp .*dst=198.51.100.10 " || { echo "$ct"; fail "no icmp
 grep -q "flow entries have been shown" "$work/ct.err" || fail "conntrack summary line"
 echo "live routed: conntrack -L shows the flows"
 
+# nfrs check: what a new connection would meet now (NAT, rule path, a would-be entry), and
+# nothing changes — the table (timeouts aside) and the counters stay as they were.
+strip_to() { sed -E 's/^([a-z]+ +[0-9]+) [0-9]+ /\1 /'; }
+# Wait for the last segments of the curl connections to settle (two equal listings).
+ct_before="$("$nfrs" conntrack -L 2>/dev/null | strip_to)"
+for _ in $(seq 20); do
+  sleep 0.2
+  again="$("$nfrs" conntrack -L 2>/dev/null | strip_to)"
+  [ "$again" = "$ct_before" ] && break
+  ct_before="$again"
+done
+save_before="$("$nfrs" iptables-save -c | grep -v '^#')"
+chk="$("$nfrs" check lan0 tcp 10.0.1.2:45000 '>' 198.51.100.10:8000 flags=S)" || fail "nfrs check"
+echo "$chk" | grep -q "^  out wan0 tcp 198.51.100.2:45000 > 198.51.100.10:8000 " || { echo "$chk"; fail "check: no masqueraded out line"; }
+echo "$chk" | grep -q "accepted by nat/POSTROUTING rule 1" || { echo "$chk"; fail "check: rule path"; }
+echo "$chk" | grep -q "conntrack would hold: tcp      6 120 SYN_SENT src=10.0.1.2 dst=198.51.100.10 sport=45000 dport=8000 " \
+  || { echo "$chk"; fail "check: would-be entry"; }
+ct_after="$("$nfrs" conntrack -L 2>/dev/null | strip_to)"
+[ "$ct_after" = "$ct_before" ] || { diff <(echo "$ct_before") <(echo "$ct_after"); fail "nfrs check changed the table"; }
+[ "$("$nfrs" iptables-save -c | grep -v '^#')" = "$save_before" ] || fail "nfrs check changed the counters"
+"$nfrs" proc net/nf_conntrack_expect >/dev/null || fail "proc net/nf_conntrack_expect"
+echo "live routed: nfrs check answers and changes nothing"
+
+# Metrics: Prometheus text on the gateway's loopback.
+m="$(ip netns exec "$G" curl -s --max-time 3 http://127.0.0.1:9187/metrics)" || fail "metrics scrape"
+echo "$m" | grep -Eq '^nfrs_rule_packets_total\{table="nat",chain="POSTROUTING",rule="1"\} [1-9]' \
+  || { echo "$m"; fail "metrics: MASQUERADE rule counter"; }
+echo "$m" | grep -Eq '^nfrs_interface_receive_packets_total\{interface="lan0"\} [1-9]' || fail "metrics: lan0 packets in"
+echo "$m" | grep -Eq '^nfrs_interface_transmit_packets_total\{interface="wan0"\} [1-9]' || fail "metrics: wan0 packets out"
+echo "$m" | grep -Eq '^nfrs_conntrack_entries [1-9]' || fail "metrics: conntrack entries"
+echo "$m" | grep -q '^nfrs_conntrack_max 262144$' || fail "metrics: conntrack max"
+[ "$(ip netns exec "$G" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9187/nope)" = 404 ] || fail "metrics: 404"
+echo "live routed: metrics served"
+
 # Multi-call: links named like the tools behave as them.
 mkdir -p "$work/bin"
 for t in conntrack sysctl iptables; do ln -s "$nfrs" "$work/bin/$t"; done
@@ -232,6 +267,9 @@ fi
 pk="$("$nfrs" iptables -L FORWARD -v -n -x | awk '/DROP .*dpt:8000/ {print $1}')"
 [ "${pk:-0}" -ge 1 ] || fail "the DROP rule counted no packet ($pk)"
 echo "live routed: FORWARD DROP via the control socket blocks curl ($pk packets dropped)"
+chk="$("$nfrs" check lan0 tcp 10.0.1.2:45001 '>' 198.51.100.10:8000 flags=S)" || fail "nfrs check (drop)"
+echo "$chk" | grep -q "^  (dropped)$" || { echo "$chk"; fail "check: a dropped packet"; }
+echo "$chk" | grep -q "dropped by filter/FORWARD rule" || { echo "$chk"; fail "check: which rule drops"; }
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping after the DROP rule"
 
 # Restart without loss: a TCP connection open across a daemon restart keeps working.

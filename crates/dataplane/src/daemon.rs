@@ -35,6 +35,8 @@ pub struct Config {
     pub host_file: PathBuf,
     /// The `nfrs` executable, run (with `NFRS_NO_DAEMON=1`) for the store tools.
     pub exe: PathBuf,
+    /// `--metrics ADDR:PORT`: serve Prometheus text there.
+    pub metrics: Option<String>,
 }
 
 /// The sysctls set at run time, kept in the store.
@@ -43,6 +45,8 @@ pub const SYSCTL_FILE: &str = "sysctl.conf";
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Packets for the host itself that were dropped (no TAP yet), for the metrics.
+static LOCAL_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -585,6 +589,44 @@ pub fn run(cfg: &Config) -> Result<(), String> {
             }
         })
         .map_err(|e| e.to_string())?;
+    if let Some(addr) = &cfg.metrics {
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|e| format!("--metrics {addr}: {e}"))?;
+        eprintln!(
+            "nfrs run: metrics on http://{}/metrics",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        let sh = shared.clone();
+        let ifaces: Vec<(String, Arc<crate::metrics::IfCounters>)> = socks
+            .iter()
+            .map(|s| (s.name.clone(), s.counters.clone()))
+            .collect();
+        std::thread::Builder::new()
+            .name("nfrs-metrics".into())
+            .spawn(move || {
+                crate::metrics::serve(listener, || {
+                    let (tx, rx) = mpsc::channel();
+                    sh.on_packet_thread(Box::new(move |l: &mut Live| {
+                        let ct = l.engine.ct.as_ref();
+                        let fig = crate::metrics::CtFigures {
+                            active: ct.is_some(),
+                            count: ct.map_or(0, |c| c.count()),
+                            max: ct.map_or(0, |c| c.config().max),
+                            expect: ct.map_or(0, |c| c.expectations(l.now).count() as u32),
+                        };
+                        let _ = tx.send((l.engine.ruleset_with_counters(), fig));
+                        Response::default()
+                    }));
+                    let Ok((rs, fig)) = rx.recv() else {
+                        return "# nfrs run: the packet thread did not answer\n".into();
+                    };
+                    let refs: Vec<(String, &crate::metrics::IfCounters)> =
+                        ifaces.iter().map(|(n, c)| (n.clone(), &**c)).collect();
+                    crate::metrics::render(&rs, fig, &refs, LOCAL_DROPPED.load(Ordering::Relaxed))
+                })
+            })
+            .map_err(|e| e.to_string())?;
+    }
     let mut live = Live {
         engine,
         now: 0,
@@ -701,6 +743,7 @@ fn frame_in(
     if frame[0..6] != me && frame[0] & 1 == 0 {
         return;
     }
+    socks[dev].counters.rx(frame.len());
     let now = live.now;
     match u16::from_be_bytes([frame[12], frame[13]]) {
         arp::ETH_P_ARP => {
@@ -738,7 +781,10 @@ fn frame_in(
                             live.pool.push(ip);
                         }
                     }
-                    Ev::Local { .. } => stats.local_dropped += 1,
+                    Ev::Local { .. } => {
+                        stats.local_dropped += 1;
+                        LOCAL_DROPPED.fetch_add(1, Ordering::Relaxed);
+                    }
                     Ev::Log { text, .. } => eprintln!("{text}"),
                     Ev::Queued => {}
                 }

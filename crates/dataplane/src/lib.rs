@@ -13,6 +13,7 @@
 //!   over an engine or a table; [`cmds::proc_conntrack`], [`cmds::proc_expect`]: the /proc files.
 //! - [`ctsave::save`] / [`ctsave::restore`] / [`ctsave::load_table`]: the conntrack snapshot.
 //! - [`check::State::of`] + [`check::check`]: `nfrs check PACKET`, changing nothing.
+//! - [`metrics::render`] / [`metrics::serve`]: `nfrs run --metrics` (Prometheus text).
 
 pub mod arp;
 pub mod check;
@@ -21,6 +22,7 @@ pub mod control;
 pub mod ctsave;
 pub mod daemon;
 pub mod hostfile;
+pub mod metrics;
 pub mod packet;
 pub mod proto;
 pub mod ring;

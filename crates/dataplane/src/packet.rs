@@ -20,6 +20,8 @@ pub struct PacketSocket {
     ring: Option<crate::ring::Ring>,
     /// Why there is no ring, if there is none.
     pub ring_error: Option<String>,
+    /// Frames and bytes in and out (metrics); `send` counts what it sent.
+    pub counters: std::sync::Arc<crate::metrics::IfCounters>,
 }
 
 /// The interface's MAC as sysfs shows it.
@@ -148,6 +150,7 @@ impl PacketSocket {
             mac,
             ring,
             ring_error,
+            counters: Default::default(),
         })
     }
 
@@ -224,6 +227,7 @@ impl PacketSocket {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
+        self.counters.tx(n as usize);
         Ok(())
     }
 }
