@@ -80,11 +80,11 @@ lftp_get() { # MODE(on|off) FILE... : one lftp session fetching the files into $
 
 check_files() { # FILE... : each fetched file equals the served one
   for f in "$@"; do
-    cmp -s "$ftproot/$f" "$work/got/$f" || fail "$f differs after $1"
+    cmp -s "$ftproot/$f" "$work/got/$f" || fail "$f differs from the served file"
   done
 }
 
-# 1. No helper yet: vsftpd sees PORT name 10.0.1.2 on a connection from 198.51.100.2 and
+# 1. No helper yet: vsftpd sees a PORT naming 10.0.1.2 on a connection from 198.51.100.2 and
 #    refuses it; the transfer fails.
 mkdir -p "$work/got"
 if ip netns exec "$C" timeout 10 curl -sS --max-time 6 --ftp-port - --disable-eprt \
@@ -129,8 +129,7 @@ check_files big.bin
 grep -q '"EPSV"' "$work/vsftpd.log" || fail "curl did not use EPSV"
 echo "live ftp: passive (EPSV, curl): file intact"
 
-# The data connections came in as RELATED through the helper rule; the control connections
-# carry the helper.
+# Each data connection's first packet was RELATED with helper ftp (the rule's counter).
 rel="$("$nfrs" iptables -L FORWARD -v -n -x | awk '/helper match "ftp"/ {print $1}')"
 [ "${rel:-0}" -ge 6 ] || { "$nfrs" iptables -L FORWARD -v -n -x; fail "RELATED helper rule counted ${rel:-0} packets"; }
 ct="$("$nfrs" conntrack -L 2>/dev/null)"

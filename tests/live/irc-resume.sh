@@ -57,8 +57,8 @@ wait_for "$work/ircd.log" '"peer": "al", "line": "PRIVMSG nobody :\\u0001DCC SEN
 live_bg ip netns exec "$C" timeout 40 python3 "$progs/dcc_send.py" 10.0.1.3 198.51.100.10 bee recv b.bin "$size" 5000 resume \
   "$work/bee.json" >"$work/bee.out" 2>&1
 bee_pid=$!
+wait "$bee_pid" || fail "the resuming sender failed (see bee.json)"
 wait "$recv_pid" || fail "the receiver failed"
-wait "$bee_pid" || fail "the resuming sender failed"
 
 # All checks on the JSON results and the relay's log, in one place.
 python3 - "$work" "$size" "$pos" <<'PY' || fail "checks on the exchange"
