@@ -1,5 +1,5 @@
 //! Times restore and save of a ruleset file (for profiling): `speed FILE [ROUNDS]`;
-//! `SPEED_RESTORE_ONLY=1` skips the save.
+//! `SPEED_RESTORE_ONLY=1` skips the save; `SPEED_AHEAD=1` lets a second thread parse ahead.
 
 use nfrs_rules::restore::{restore_new, RestoreOpts};
 use std::time::Instant;
@@ -11,7 +11,11 @@ fn main() {
     let text = std::fs::read_to_string(&path).expect("read");
     for _ in 0..rounds {
         let t = Instant::now();
-        let rs = restore_new(&text, &RestoreOpts::default()).expect("restore");
+        let opts = RestoreOpts {
+            parse_ahead: std::env::var_os("SPEED_AHEAD").is_some(),
+            ..Default::default()
+        };
+        let rs = restore_new(&text, &opts).expect("restore");
         let r = t.elapsed();
         if std::env::var_os("SPEED_RESTORE_ONLY").is_some() {
             println!("restore {:.1} ms", r.as_secs_f64() * 1e3);
