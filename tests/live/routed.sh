@@ -36,11 +36,12 @@ echo_pid=""
 client_pid=""
 ping_pid=""
 lan_http_pid=""
+events_pid=""
 
 cleanup() {
   set +e
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  for p in "$http_pid" "$echo_pid" "$client_pid" "$ping_pid" "$lan_http_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  for p in "$http_pid" "$echo_pid" "$client_pid" "$ping_pid" "$lan_http_pid" "$events_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
   for n in "$C" "$G" "$S"; do ip netns del "$n" 2>/dev/null; done
   rm -rf "$work"
 }
@@ -224,6 +225,23 @@ echo "$m" | grep -Eq '^nfrs_conntrack_entries [1-9]' || fail "metrics: conntrack
 echo "$m" | grep -q '^nfrs_conntrack_max 262144$' || fail "metrics: conntrack max"
 [ "$(ip netns exec "$G" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9187/nope)" = 404 ] || fail "metrics: 404"
 echo "live routed: metrics served"
+
+# conntrack -E: a new ping flow's events stream from the daemon, then a DESTROY for a
+# deletion by `conntrack -D`; SIGINT ends the stream with conntrack-tools' summary line.
+"$nfrs" conntrack -E >"$work/events.txt" 2>"$work/events.err" &
+events_pid=$!
+sleep 0.5
+ip netns exec "$C" ping -c 1 -W 2 -p 6e667273 198.51.100.10 >/dev/null || fail "ping while listening to events"
+"$nfrs" conntrack -D -p icmp >/dev/null 2>&1 || fail "conntrack -D -p icmp"
+for _ in $(seq 30); do grep -q DESTROY "$work/events.txt" && break; sleep 0.1; done
+kill -INT "$events_pid"; wait "$events_pid" || fail "conntrack -E exit code"
+events_pid=""
+grep -Eq '^    \[NEW\] icmp     1 30 src=10.0.1.2 dst=198.51.100.10 type=8 code=0 id=[0-9]+ \[UNREPLIED\] src=198.51.100.10 dst=198.51.100.2 type=0 code=0 id=[0-9]+$' "$work/events.txt" \
+  || { cat "$work/events.txt"; fail "conntrack -E: no NEW icmp event"; }
+grep -Eq '^ \[UPDATE\] icmp     1 30 src=10.0.1.2 dst=198.51.100.10 type=8 ' "$work/events.txt" || { cat "$work/events.txt"; fail "conntrack -E: no UPDATE"; }
+grep -Eq '^\[DESTROY\] icmp     1 [0-9]+ src=10.0.1.2 .* \[USERSPACE\] portid=[0-9]+$' "$work/events.txt" || { cat "$work/events.txt"; fail "conntrack -E: no DESTROY"; }
+grep -Eq '^conntrack v1.4.7 \(conntrack-tools\): [3-9][0-9]* flow events have been shown.$' "$work/events.err" || { cat "$work/events.err"; fail "conntrack -E summary"; }
+echo "live routed: conntrack -E streams NEW, UPDATE and DESTROY"
 
 # Multi-call: links named like the tools behave as them.
 mkdir -p "$work/bin"

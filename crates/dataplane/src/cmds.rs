@@ -19,7 +19,8 @@ struct Filter {
     dport: Option<u16>,
 }
 
-fn proto_number(p: &str) -> Option<u8> {
+/// A protocol name or number as conntrack-tools takes it.
+pub(crate) fn proto_number(p: &str) -> Option<u8> {
     Some(match p {
         "tcp" => 6,
         "udp" => 17,
@@ -31,7 +32,8 @@ fn proto_number(p: &str) -> Option<u8> {
     })
 }
 
-fn addr(s: &str) -> Option<u32> {
+/// A dotted IPv4 address.
+pub(crate) fn addr(s: &str) -> Option<u32> {
     s.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
 }
 

@@ -138,6 +138,140 @@ pub fn serve_one(
     let _ = proto::write_msg(&mut w, &resp);
 }
 
+/// What a streaming-capable handler answers.
+pub enum Reply {
+    /// One response, then the connection closes.
+    Once(Response),
+    /// An accepted stream: every response from the receiver is written, one per line, until
+    /// the client goes away (noticed within a second even when nothing is sent).
+    Stream(std::sync::mpsc::Receiver<Response>),
+}
+
+/// Like [`serve_one`], but a handler may answer with a stream; the stream is written by a
+/// thread of its own, so the caller can serve the next connection at once.
+pub fn serve_one_streaming(
+    s: UnixStream,
+    own_uid: u32,
+    group: Option<u32>,
+    handle: &mut dyn FnMut(Request) -> Reply,
+) {
+    let mut stream = None;
+    let mut h = |req: Request| match handle(req) {
+        Reply::Once(r) => r,
+        Reply::Stream(rx) => {
+            stream = Some(rx);
+            Response::default()
+        }
+    };
+    let Ok(keep) = s.try_clone() else {
+        return;
+    };
+    serve_one(s, own_uid, group, &mut h);
+    if let Some(rx) = stream {
+        let _ = std::thread::Builder::new()
+            .name("nfrs-events".into())
+            .spawn(move || forward(keep, rx));
+    }
+}
+
+/// Writes `rx`'s responses to `s` until either side is gone.
+fn forward(mut s: UnixStream, rx: std::sync::mpsc::Receiver<Response>) {
+    use std::io::Read;
+    use std::sync::mpsc::RecvTimeoutError;
+    let _ = s.set_write_timeout(Some(READ_TIMEOUT));
+    let mut probe = [0u8; 64];
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(r) => {
+                if proto::write_msg(&mut s, &r).is_err() {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                // The client sends nothing more: end of file means it is gone.
+                if s.set_nonblocking(true).is_err() {
+                    return;
+                }
+                let gone = matches!((&s).read(&mut probe), Ok(0))
+                    || matches!((&s).read(&mut probe), Err(ref e) if e.kind() != std::io::ErrorKind::WouldBlock);
+                let _ = s.set_nonblocking(false);
+                if gone {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+static STREAM_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn stream_stop(_: libc::c_int) {
+    STREAM_STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A client's streaming request: `on_msg` gets each response (the first accepts or refuses)
+/// until the daemon closes the stream or SIGINT/SIGTERM arrives. `None`: no daemon.
+pub fn stream(
+    store: &Path,
+    req: &Request,
+    on_msg: &mut dyn FnMut(&Response),
+) -> Option<Result<(), String>> {
+    let path = socket_path(store);
+    let s = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Some(Err(format!(
+                "{}: permission denied (root or the control group only)",
+                path.display()
+            )))
+        }
+        Err(_) => return None,
+    };
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: sigaction is plain data (zeroed is valid); the handler only stores to an
+        // atomic, which is async-signal-safe. No SA_RESTART: a blocked read returns EINTR.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = stream_stop as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+    Some((|| {
+        let mut w = s.try_clone().map_err(|e| e.to_string())?;
+        proto::write_msg(&mut w, req).map_err(|e| format!("{}: {e}", path.display()))?;
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut r = BufReader::new(s);
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            if STREAM_STOP.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
+            use std::io::BufRead;
+            match r.read_until(b'\n', &mut pending) {
+                Ok(0) => return Ok(()),
+                Ok(_) if pending.ends_with(b"\n") => {
+                    pending.pop();
+                    let msg = proto::parse_response(&pending)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    pending.clear();
+                    on_msg(&msg);
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+    })())
+}
+
 /// Sends `req` to the daemon of `store`; `None` when no daemon accepts connections there.
 pub fn request(store: &Path, req: &Request) -> Option<Result<Response, String>> {
     let path = socket_path(store);

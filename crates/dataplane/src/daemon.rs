@@ -114,6 +114,8 @@ pub struct Live {
     pub now: u64,
     /// Packet buffers to reuse.
     pub pool: Vec<Vec<u8>>,
+    /// `conntrack -E` listeners and what they last saw.
+    pub events: crate::events::Events,
 }
 
 /// Packet buffers kept for reuse.
@@ -188,11 +190,44 @@ impl Shared {
             },
             Request::Tool { tool, args, stdin } => self.tool(&tool, args, stdin),
             Request::Conntrack { args } => self.on_packet_thread(Box::new(move |l: &mut Live| {
-                cmds::conntrack(&mut l.engine, &args, l.now)
+                let now = l.now;
+                if let Some(ct) = l.engine.ct.as_mut() {
+                    let ev = &mut l.events;
+                    ct.expire(now, &mut |_, c| ev.expired(c, now));
+                }
+                let r = cmds::conntrack(&mut l.engine, &args, now);
+                // Deleted from user space: DESTROY events with the remaining timeout.
+                l.events.sweep(l.engine.ct.as_mut(), l.now, Some(0));
+                r
             })),
+            Request::Events { .. } => Response::error(
+                2,
+                "nfrs run: conntrack -E streams only through the control socket",
+            ),
             Request::Sysctl { args } => self.sysctl(&args),
             Request::Check { packet } => self.check(&packet),
         }
+    }
+
+    /// A request that may stream: `conntrack -E` subscribes to the packet thread's events.
+    fn handle_streaming(&self, req: Request) -> control::Reply {
+        let Request::Events { args } = req else {
+            return control::Reply::Once(self.handle(req));
+        };
+        let wanted = match crate::events::parse_args(&args) {
+            Ok(w) => w,
+            Err(r) => return control::Reply::Once(r),
+        };
+        let (tx, rx) = mpsc::sync_channel(crate::events::QUEUE);
+        let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
+            let listener = crate::events::Listener::new(tx, wanted);
+            l.events.subscribe(listener, l.engine.ct.as_ref(), l.now);
+            Response::default()
+        }));
+        if r.code != 0 {
+            return control::Reply::Once(r);
+        }
+        control::Reply::Stream(rx)
     }
 
     /// `nfrs check`: the live state is read between two packets; the packet runs elsewhere.
@@ -583,7 +618,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         .spawn(move || {
             for s in listener.incoming() {
                 match s {
-                    Ok(s) => control::serve_one(s, uid, group, &mut |r| sh.handle(r)),
+                    Ok(s) => {
+                        control::serve_one_streaming(s, uid, group, &mut |r| sh.handle_streaming(r))
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
@@ -631,6 +668,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         engine,
         now: 0,
         pool: Vec::with_capacity(POOL_MAX),
+        events: Default::default(),
     };
     let start = Instant::now();
     let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx, start);
@@ -713,9 +751,12 @@ fn packet_loop(
         }
         if live.now.saturating_sub(last_gc) >= 1_000_000_000 {
             last_gc = live.now;
+            let now = live.now;
             if let Some(ct) = live.engine.ct.as_mut() {
-                ct.expire(live.now, &mut |_, _| {});
+                let ev = &mut live.events;
+                ct.expire(now, &mut |_, c| ev.expired(c, now));
             }
+            live.events.sweep(live.engine.ct.as_mut(), now, None);
             neigh.expire(live.now);
         }
     }
@@ -771,7 +812,15 @@ fn frame_in(
             let mut ip = live.pool.pop().unwrap_or_else(|| Vec::with_capacity(2048));
             ip.clear();
             ip.extend_from_slice(&frame[14..]);
+            let watched = if live.events.active() {
+                crate::events::packet_tuple(&frame[14..])
+            } else {
+                None
+            };
             live.engine.receive(dev, ip, mac, now);
+            if let (Some(t), Some(ct)) = (watched, live.engine.ct.as_mut()) {
+                live.events.after_packet(ct, &t, now);
+            }
             let mut evs = std::mem::take(&mut live.engine.events);
             for ev in evs.drain(..) {
                 match ev {
@@ -886,6 +935,7 @@ impl Dispatcher {
                     engine,
                     now: 0,
                     pool: Vec::new(),
+                    events: Default::default(),
                 };
                 let mut wbuf = [0u8; 64];
                 // Ends when the dispatcher (the only sender) is dropped.

@@ -14,6 +14,8 @@
 //! - [`ctsave::save`] / [`ctsave::restore`] / [`ctsave::load_table`]: the conntrack snapshot.
 //! - [`check::State::of`] + [`check::check`]: `nfrs check PACKET`, changing nothing.
 //! - [`metrics::render`] / [`metrics::serve`]: `nfrs run --metrics` (Prometheus text).
+//! - [`events::Events`]: `conntrack -E` events derived on the packet thread;
+//!   [`control::stream`]: a client's event stream.
 
 pub mod arp;
 pub mod check;
@@ -21,6 +23,7 @@ pub mod cmds;
 pub mod control;
 pub mod ctsave;
 pub mod daemon;
+pub mod events;
 pub mod hostfile;
 pub mod metrics;
 pub mod packet;

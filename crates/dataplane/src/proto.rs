@@ -35,6 +35,12 @@ pub enum Request {
         /// Arguments.
         args: Vec<String>,
     },
+    /// `conntrack -E ARGS`: the answer is a stream of responses, one per event line, until
+    /// the client goes away (the first one accepts or refuses the request).
+    Events {
+        /// Arguments.
+        args: Vec<String>,
+    },
     /// `nfrs check PACKET`: what the packet would meet now, changing nothing.
     Check {
         /// The packet line (scenario packet syntax, without or with a leading time).
@@ -211,6 +217,7 @@ mod props {
             }),
             args.clone().prop_map(|args| Request::Conntrack { args }),
             args.clone().prop_map(|args| Request::Sysctl { args }),
+            args.clone().prop_map(|args| Request::Events { args }),
             ".{0,40}".prop_map(|packet| Request::Check { packet }),
         ]
     }
