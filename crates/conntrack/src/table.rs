@@ -274,7 +274,7 @@ fn icmp_is_error(ty: u8) -> bool {
 }
 
 /// Builds the tuple of a packet (nf_ct_get_tuple); None when the transport header is too short.
-fn packet_tuple(src: u32, dst: u32, p: u8, l4: &[u8]) -> Option<Tuple> {
+pub fn packet_tuple(src: u32, dst: u32, p: u8, l4: &[u8]) -> Option<Tuple> {
     match p {
         proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP => {
             if l4.len() < 4 {
@@ -598,6 +598,24 @@ impl ConnTable {
             }
             return None;
         }
+    }
+
+    /// [`ConnTable::lookup`] without reaping: a confirmed entry with tuple `t` (either
+    /// direction) in `zone` that has not expired at `now` (nf_conntrack_find_get as a reader
+    /// sees it; nf_conncount asks it about remembered connections).
+    pub fn find(&self, t: &Tuple, zone: u16, now: Nanos) -> Option<(ConnId, Dir)> {
+        let b = self.bucket(t, zone);
+        let mut cur = self.heads[b];
+        while cur != NIL {
+            let (ci, cd) = ((cur >> 1) as usize, (cur & 1) as usize);
+            let c = &self.conns[ci];
+            if !c.is_expired(now) && c.zone == zone && c.tuple[cd] == *t {
+                let dir = if cd == 0 { Dir::Original } else { Dir::Reply };
+                return Some((ConnId(ci as u32), dir));
+            }
+            cur = c.next[cd];
+        }
+        None
     }
 
     /// Kernel `nf_conntrack_tuple_taken`: is `t` (a reply-direction tuple) held by another

@@ -10,7 +10,7 @@
 
 use crate::host::{HostNet, InRoute};
 use crate::logfmt::{self, LogCtx};
-use crate::matches::{CompileError, EvalState};
+use crate::matches::{CompileError, EvalState, HostInfo};
 use crate::pkt::{CtSnap, IfName, PktCtx, PktType};
 use crate::table::{CTable, Ending, TraceStep};
 use crate::targets::{Effects, EmitReq};
@@ -201,6 +201,42 @@ fn fix_ip_checksum(buf: &mut [u8]) {
     buf[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
+/// What matches may ask during a walk: the host's addresses and routes, and the conntrack
+/// table (read only).
+struct WalkHost<'a> {
+    host: &'a HostNet,
+    ct: Option<&'a ConnTable>,
+}
+
+impl HostInfo for WalkHost<'_> {
+    fn addr_type(&self, addr: u32, dev: Option<&str>) -> u8 {
+        self.host.addr_type(addr, dev)
+    }
+    fn dev_mtu(&self, dev: &str) -> Option<u32> {
+        self.host.dev_mtu(dev)
+    }
+    fn route_mtu(&self, addr: u32) -> Option<u32> {
+        self.host.route_mtu(addr)
+    }
+    fn fib_lookup(&self, addr: u32) -> Option<(u8, Option<&IfName>)> {
+        self.host.fib_lookup(addr)
+    }
+    /// Kernel rule (find_or_evict, already_closed): a remembered connection counts while a
+    /// confirmed entry holds its tuple; TCP in TIME_WAIT or CLOSE counts as closed.
+    fn conn_alive(&self, tuple: &nfrs_conntrack::Tuple, zone: u16, now: u64) -> Option<bool> {
+        let ct = self.ct?;
+        let (id, _) = ct.find(tuple, zone, now)?;
+        let closed = match &ct.get(id).proto {
+            nfrs_conntrack::ProtoState::Tcp(t) => matches!(
+                t.state(),
+                nfrs_conntrack::TcpState::TimeWait | nfrs_conntrack::TcpState::Close
+            ),
+            _ => false,
+        };
+        Some(closed)
+    }
+}
+
 /// The loopback device's index (not an interface of the scenario).
 pub const LO: usize = usize::MAX;
 
@@ -341,11 +377,15 @@ impl Engine {
         }
         self.steps.clear();
         let tracing = self.tracing;
+        let host = WalkHost {
+            host: &self.host,
+            ct: self.ct.as_ref(),
+        };
         let res = self.tables[ti].walk(
             hook,
             p,
             &mut self.state,
-            &self.host,
+            &host,
             fx,
             &mut self.stack,
             if tracing { Some(&mut self.steps) } else { None },

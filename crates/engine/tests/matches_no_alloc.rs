@@ -44,6 +44,7 @@ static A: Counting = Counting;
 
 const MATCHES: &[&[&str]] = &[
     &["-m", "limit", "--limit", "100/sec"],
+    &["-m", "connlimit", "--connlimit-above", "2"],
     &["-m", "recent", "--set", "--name", "A"],
     &[
         "-m",

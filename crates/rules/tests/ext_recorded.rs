@@ -47,6 +47,8 @@ const MODULES: &[&str] = &[
     "libipt_NETMAP",
     "libipt_TEE",
     "libxt_TEE",
+    "libipt_connlimit",
+    "libxt_connlimit",
 ];
 
 /// Recorded cases nfrs cannot reproduce yet, with the reason (module, .t line).

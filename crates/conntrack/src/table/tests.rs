@@ -668,3 +668,27 @@ fn confirm_still_catches_a_clash_after_something_was_linked() {
     assert_eq!(l.t.confirm(b, 0), Err(ConfirmError::Clash));
     assert_eq!(l.t.count(), 1);
 }
+
+#[test]
+fn find_sees_confirmed_unexpired_entries_without_reaping() {
+    let mut lab = Lab::new();
+    let l4 = tcp(ip(C), 40000, ip(S), 80, "S", 1000, 0, 64240, &[], 0);
+    let p = Packet {
+        src: ip(C),
+        dst: ip(S),
+        proto: 6,
+        later_fragment: false,
+        l4: &l4,
+    };
+    let orig = packet_tuple(ip(C), ip(S), 6, &l4).unwrap();
+    let r = lab.t.track(&p, 0, Hook::PreRouting, 0);
+    assert_eq!(lab.t.find(&orig, 0, 0), None, "unconfirmed: not in the table");
+    lab.t.confirm(r.conn.unwrap(), 0).unwrap();
+    assert_eq!(lab.t.find(&orig, 0, 0), Some((r.conn.unwrap(), Dir::Original)));
+    let reply = lab.t.get(r.conn.unwrap()).tuple[1];
+    assert_eq!(lab.t.find(&reply, 0, 0), Some((r.conn.unwrap(), Dir::Reply)));
+    assert_eq!(lab.t.find(&orig, 1, 0), None, "another zone");
+    let later = 1_000 * SEC;
+    assert_eq!(lab.t.find(&orig, 0, later), None, "expired");
+    assert_eq!(lab.t.iter().count(), 1, "find reaps nothing");
+}

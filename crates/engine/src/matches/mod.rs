@@ -10,6 +10,7 @@ use std::fmt;
 
 pub mod comment;
 pub mod connbytes;
+pub mod connlimit;
 pub mod conntrack;
 pub mod icmp;
 pub mod mark;
@@ -80,6 +81,8 @@ pub enum StateSlot {
     Statistic(statistic::State),
     /// `-m string` (search tables built once).
     String(string::State),
+    /// `-m connlimit` (nf_conncount's lists by key).
+    Connlimit(connlimit::State),
 }
 
 /// State of stateful matches and targets, kept across packets (limit, hashlimit and recent run
@@ -111,6 +114,12 @@ pub trait HostInfo {
     /// The kernel's fib_lookup towards `addr` (for `-m rpfilter`): the RTN_* type of the route
     /// found and its output device (None for routes through loopback), None when no route.
     fn fib_lookup(&self, _addr: u32) -> Option<(u8, Option<&crate::pkt::IfName>)> {
+        None
+    }
+    /// What nf_conncount learns about a remembered connection (`-m connlimit`): None when no
+    /// confirmed, unexpired conntrack entry has `tuple` in `zone`, else whether it is closed
+    /// (TCP in TIME_WAIT or CLOSE).
+    fn conn_alive(&self, _tuple: &nfrs_conntrack::Tuple, _zone: u16, _now: u64) -> Option<bool> {
         None
     }
 }
@@ -200,6 +209,7 @@ pub fn compile_match(m: &Match, cx: &mut CompileCtx) -> Result<u32, CompileError
         Match::Rpfilter(x) => rpfilter::compile(x, cx),
         Match::U32(x) => u32::compile(x, cx),
         Match::Connbytes(x) => connbytes::compile(x, cx),
+        Match::Connlimit(x) => connlimit::compile(x, cx),
         // Never committed: nfrs has no nfacct objects, so the rules crate refuses it.
         Match::Nfacct(_) => Err(CompileError::unsupported_match("nfacct")),
     }?;
@@ -239,6 +249,7 @@ pub fn eval_match(m: &Match, p: &PktCtx, env: &mut MatchEnv) -> bool {
         Match::Rpfilter(x) => rpfilter::eval(x, p, env),
         Match::U32(x) => u32::eval(x, p, env),
         Match::Connbytes(x) => connbytes::eval(x, p, env),
+        Match::Connlimit(x) => connlimit::eval(x, p, env),
         Match::Nfacct(_) => false,
     }
 }

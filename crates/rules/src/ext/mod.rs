@@ -210,6 +210,7 @@ macro_rules! extension_enum {
 // ---- matches -------------------------------------------------------------------------------
 pub mod comment;
 pub mod connbytes;
+pub mod connlimit;
 pub mod conntrack;
 pub mod icmp;
 pub mod mark;
@@ -291,6 +292,7 @@ extension_enum! {
         Helper => helper::Helper,
         Rpfilter => rpfilter::Rpfilter,
         Connbytes => connbytes::Connbytes,
+        Connlimit => connlimit::Connlimit,
         U32 => u32::U32,
         Tcpmss => tcpmss::Tcpmss,
         Connmark => connmark::Connmark,
@@ -331,7 +333,6 @@ pub const KNOWN_UNSUPPORTED_MATCHES: &[&str] = &[
     "cgroup",
     "cluster",
     "connlabel",
-    "connlimit",
     "cpu",
     "dccp",
     "devgroup",

@@ -26,7 +26,7 @@ impl Default for Tee {
 
 /// getaddrinfo's numeric IPv4 forms (inet_aton): one to four parts, each a C number (decimal,
 /// `0x` hex, leading-`0` octal); the last part fills the bytes left (`1.2.3` is 1.2.0.3).
-fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+pub(crate) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     let mut parts = [0u64; 4];
     let mut n = 0;
     for p in s.split('.') {
