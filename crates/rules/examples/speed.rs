@@ -1,5 +1,6 @@
 //! Times restore and save of a ruleset file (for profiling): `speed FILE [ROUNDS]`;
-//! `SPEED_RESTORE_ONLY=1` skips the save; `SPEED_AHEAD=1` lets a second thread parse ahead.
+//! `SPEED_RESTORE_ONLY=1` skips the save; `SPEED_AHEAD=1` lets a second thread parse ahead;
+//! `SPEED_STORE=DIR` also times writing the store to DIR.
 
 use nfrs_rules::restore::{restore_new, RestoreOpts};
 use std::time::Instant;
@@ -20,6 +21,11 @@ fn main() {
         if std::env::var_os("SPEED_RESTORE_ONLY").is_some() {
             println!("restore {:.1} ms", r.as_secs_f64() * 1e3);
             continue;
+        }
+        if let Some(dir) = std::env::var_os("SPEED_STORE") {
+            let t = Instant::now();
+            nfrs_rules::store::Store::at(dir).save(&rs).expect("store");
+            println!("store {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
         }
         let t = Instant::now();
         let out = nfrs_rules::save::save(&rs, None, false);

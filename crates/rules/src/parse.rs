@@ -1191,7 +1191,14 @@ pub fn parse_command_strs(
         dst_text: None,
         proto_name: None,
         proto_used: false,
-        matches: Vec::new(),
+        // Sized for the `-m` options plus the protocol's implicit match, so a rule's
+        // matches take one allocation of the size they need.
+        matches: Vec::with_capacity(
+            args.iter()
+                .filter(|a| matches!(**a, "-m" | "--match"))
+                .count()
+                + usize::from(args.iter().any(|a| matches!(*a, "-p" | "--protocol"))),
+        ),
         seen: SeenBits::default(),
         target_at: 0,
         target_ext: None,

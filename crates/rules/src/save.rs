@@ -209,7 +209,7 @@ pub fn ordered_chains(table: &Table) -> Vec<&Chain> {
 
 /// One table block of iptables-save (`*table` ... `COMMIT`), without the comment lines.
 pub fn save_table(table: &Table, counters: bool, out: &mut String) {
-    save_table_as(table, counters, false, out)
+    save_table_as(table, counters, false, out, None)
 }
 
 /// The nfrs store's form of [`save`]: with counters, and a newline inside a rule (possible in
@@ -217,19 +217,52 @@ pub fn save_table(table: &Table, counters: bool, out: &mut String) {
 pub fn save_store(rs: &Ruleset) -> String {
     let mut out = String::new();
     for t in &rs.tables {
-        save_table_as(t, true, true, &mut out);
+        save_table_as(t, true, true, &mut out, None);
     }
     out
 }
 
-fn save_table_as(table: &Table, counters: bool, escape_newlines: bool, out: &mut String) {
+/// Bytes [`save_store_to`] gathers before each write.
+const STORE_CHUNK: usize = 256 * 1024;
+
+/// [`save_store`] written to `w` in pieces of about [`STORE_CHUNK`] bytes, through one small
+/// buffer instead of the whole text in memory.
+pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut out = String::with_capacity(STORE_CHUNK + 4096);
+    let mut result = Ok(());
+    {
+        let mut flush = |buf: &mut String| {
+            if result.is_ok() {
+                result = w.write_all(buf.as_bytes());
+            }
+            buf.clear();
+        };
+        for t in &rs.tables {
+            save_table_as(t, true, true, &mut out, Some(&mut flush));
+        }
+        flush(&mut out);
+    }
+    result
+}
+
+/// One table block. With `flush`, the text is handed over whenever [`STORE_CHUNK`] bytes
+/// have gathered (between rules); without, it all goes to `out`.
+fn save_table_as(
+    table: &Table,
+    counters: bool,
+    escape_newlines: bool,
+    out: &mut String,
+    mut flush: Option<&mut dyn FnMut(&mut String)>,
+) {
     out.push('*');
     out.push_str(table.kind.name());
     out.push('\n');
     let chains = ordered_chains(table);
-    // One reservation for the whole table (chain lines, then about 160 bytes a rule) instead
-    // of regrowing (each regrowth copies everything written so far).
-    out.reserve(chains.len() * 48 + chains.iter().map(|c| c.rules.len()).sum::<usize>() * 160);
+    if flush.is_none() {
+        // One reservation for the whole table (chain lines, then about 160 bytes a rule)
+        // instead of regrowing (each regrowth copies everything written so far).
+        out.reserve(chains.len() * 48 + chains.iter().map(|c| c.rules.len()).sum::<usize>() * 160);
+    }
     for c in &chains {
         if c.is_builtin() {
             out.push(':');
@@ -249,6 +282,11 @@ fn save_table_as(table: &Table, counters: bool, escape_newlines: bool, out: &mut
             out.push(':');
             out.push_str(&c.name);
             out.push_str(" - [0:0]\n");
+        }
+        if let Some(f) = flush.as_mut() {
+            if out.len() >= STORE_CHUNK {
+                f(out);
+            }
         }
     }
     for c in &chains {
@@ -275,6 +313,11 @@ fn save_table_as(table: &Table, counters: bool, escape_newlines: bool, out: &mut
                 out.push_str(&line.replace('\n', "\\n"));
             }
             out.push('\n');
+            if let Some(f) = flush.as_mut() {
+                if out.len() >= STORE_CHUNK {
+                    f(out);
+                }
+            }
         }
     }
     out.push_str("COMMIT\n");
@@ -327,4 +370,31 @@ pub fn list_rules(table: &Table, chain: Option<&str>, rulenum: u32, verbose: boo
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restore::{restore_new, RestoreOpts};
+
+    #[test]
+    fn test_store_text_in_pieces_equals_store_text() {
+        // Several chunks' worth of rules, a chain name the store quotes, a comment with a
+        // newline (an unclosed quote runs to the end of its line).
+        let mut text = String::from("*filter\n:a\"b - [0:0]\n-A INPUT -m comment --comment \"x\n");
+        for i in 0..12000 {
+            text.push_str(&format!(
+                "-A INPUT -s 10.0.{}.{}/32 -m comment --comment \"rule {i}\" -j \"a\\\"b\"\n",
+                i / 256,
+                i % 256
+            ));
+        }
+        text.push_str("COMMIT\n*nat\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n");
+        let rs = restore_new(&text, &RestoreOpts::default()).unwrap();
+        let whole = save_store(&rs);
+        assert!(whole.len() > 2 * STORE_CHUNK);
+        let mut pieces = Vec::new();
+        save_store_to(&rs, &mut pieces).unwrap();
+        assert_eq!(String::from_utf8(pieces).unwrap(), whole);
+    }
 }

@@ -96,7 +96,7 @@ impl Store {
 
     /// Writes the ruleset atomically.
     pub fn save(&self, rs: &Ruleset) -> Result<()> {
-        write_atomic(&self.dir, RULESET_FILE, save::save_store(rs).as_bytes())
+        write_atomic_with(&self.dir, RULESET_FILE, |f| save::save_store_to(rs, f))
     }
 }
 
@@ -141,13 +141,27 @@ impl Store {
 
 /// Writes `name` in `dir` atomically (temp file, fsync, rename, fsync of the directory).
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    write_atomic_with(dir, name, |f| f.write_all(data))
+}
+
+/// [`write_atomic`] with the content written by `write` (in as many pieces as it likes).
+/// The temp file gets fdatasync (its data and size, all a reader needs) before the rename;
+/// it is removed when writing fails.
+pub fn write_atomic_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
     let io = |e: std::io::Error| Error::other(format!("{}: {e}", dir.display()));
     fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    {
-        let mut f = File::create(&tmp).map_err(io)?;
-        f.write_all(data).map_err(io)?;
-        f.sync_all().map_err(io)?;
+    let written = File::create(&tmp).and_then(|mut f| {
+        write(&mut f)?;
+        f.sync_data()
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
     }
     fs::rename(&tmp, dir.join(name)).map_err(io)?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
