@@ -37,11 +37,12 @@ client_pid=""
 ping_pid=""
 lan_http_pid=""
 events_pid=""
+syslog_pid=""
 
 cleanup() {
   set +e
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  for p in "$http_pid" "$echo_pid" "$client_pid" "$ping_pid" "$lan_http_pid" "$events_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  for p in "$http_pid" "$echo_pid" "$client_pid" "$ping_pid" "$lan_http_pid" "$events_pid" "$syslog_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
   for n in "$C" "$G" "$S"; do ip netns del "$n" 2>/dev/null; done
   rm -rf "$work"
 }
@@ -51,6 +52,8 @@ fail() {
   echo "live routed: FAIL: $*"
   echo "--- nfrs run log:"
   cat "$work/daemon.log" 2>/dev/null
+  echo "--- syslog:"
+  cat "$work/syslog.txt" 2>/dev/null
   exit 1
 }
 
@@ -92,7 +95,22 @@ address = "198.51.100.2/24"
 
 [live]
 mode = "routed"
+log = "syslog"
+log_facility = "local0"
+log_socket = "WORK/devlog"
 TOML
+sed -i "s|WORK/|$work/|" "$work/gw.toml"
+# A stand-in for the syslog daemon: every datagram on $work/devlog becomes a line.
+python3 - "$work/devlog" "$work/syslog.txt" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(65536) + b"\n")
+PY
+syslog_pid=$!
+for _ in $(seq 50); do [ -S "$work/devlog" ] && break; sleep 0.1; done
 
 export NFRS_STORE="$store"
 ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/gw.toml" --metrics 127.0.0.1:9187 >"$work/daemon.log" 2>&1 &
@@ -136,11 +154,12 @@ PY
 )"
 [ "$(echo "$reply" | grep -c '"code":2')" = 3 ] || fail "control socket replies to garbage: $reply"
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "forwarding after garbage"
-# LOG lines go to the daemon's standard error.
-"$nfrs" iptables -I FORWARD -p icmp -j LOG --log-prefix "nfrs-live: " || fail "iptables LOG rule"
+# LOG lines go to syslog (here local0) with the rule's level: info (6) gives <134>.
+"$nfrs" iptables -I FORWARD -p icmp -j LOG --log-prefix "nfrs-live: " --log-level info || fail "iptables LOG rule"
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping with a LOG rule"
-grep -q "^nfrs-live: IN=lan0 OUT=wan0 .*SRC=10.0.1.2 DST=198.51.100.10 .*PROTO=ICMP TYPE=8 " "$work/daemon.log" \
-  || fail "no LOG line for the ping"
+for _ in $(seq 20); do grep -q "nfrs-live: " "$work/syslog.txt" 2>/dev/null && break; sleep 0.1; done
+grep -Eq "^<134>nfrs\[[0-9]+\]: nfrs-live: IN=lan0 OUT=wan0 .*SRC=10.0.1.2 DST=198.51.100.10 .*PROTO=ICMP TYPE=8 " "$work/syslog.txt" \
+  || { cat "$work/syslog.txt"; fail "no LOG line for the ping in syslog"; }
 "$nfrs" iptables -D FORWARD 1 || fail "iptables -D"
 # A rule the language accepts but the engine cannot run yet: refused, store left as it was.
 before_rules="$("$nfrs" iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//')"
@@ -320,7 +339,10 @@ else:
 PY
 ip netns exec "$S" python3 "$work/echo.py" server >/dev/null 2>&1 &
 echo_pid=$!
-sleep 0.3
+for _ in $(seq 50); do
+  ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/198.51.100.10/9000' 2>/dev/null && break
+  sleep 0.1
+done
 ip netns exec "$C" python3 "$work/echo.py" client "$work/go" >"$work/echo.out" 2>&1 &
 client_pid=$!
 for _ in $(seq 50); do grep -q first "$work/echo.out" && break; sleep 0.1; done
@@ -350,7 +372,9 @@ echo "live routed: a TCP connection survived a daemon restart"
 if ip netns exec "$C" ping -c 1 -W 1 198.51.100.10 >/dev/null; then
   fail "a new flow passed a full table"
 fi
-grep -q "nf_conntrack: table full.*dropping packet" "$work/daemon.log" || fail "no table full message"
+for _ in $(seq 20); do grep -q "table full" "$work/syslog.txt" && break; sleep 0.1; done
+grep -Eq "^<132>nfrs\[[0-9]+\]: nf_conntrack: .*table full.*dropping packet" "$work/syslog.txt" \
+  || { cat "$work/syslog.txt"; fail "no table full message (warning) in syslog"; }
 "$nfrs" sysctl -qw net.netfilter.nf_conntrack_max=1000 || fail "sysctl -w nf_conntrack_max=1000"
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping after raising nf_conntrack_max"
 echo "live routed: nf_conntrack_max lowered at run time: table full, dropping packet"

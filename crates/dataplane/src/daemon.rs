@@ -116,6 +116,8 @@ pub struct Live {
     pub pool: Vec<Vec<u8>>,
     /// `conntrack -E` listeners and what they last saw.
     pub events: crate::events::Events,
+    /// Where the kernel log lines go.
+    pub log: crate::logsink::Logger,
 }
 
 /// Packet buffers kept for reuse.
@@ -169,9 +171,11 @@ impl Shared {
         let rs = self.store.load().map_err(|e| e.to_string())?;
         let host = self.host.lock().map_err(|_| "poisoned")?.clone();
         let hn = HostNet::new(&host)?;
+        let levels = crate::logsink::Levels::of(&rs);
         let new = Engine::new(hn, rs, &host.effective_sysctls()).map_err(|e| e.to_string())?;
         let cfg = self.ctcfg.lock().map_err(|_| "poisoned")?.clone();
         let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
+            l.log.levels = levels;
             swap_engine(&mut l.engine, new, cfg);
             Response::default()
         }));
@@ -576,6 +580,8 @@ pub fn run(cfg: &Config) -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", cfg.host_file.display()))?;
         }
     }
+    let mut logger = crate::logsink::Logger::start(live.log.clone())?;
+    logger.levels = crate::logsink::Levels::of(&rs);
     let mut engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
     restore_conntrack(&mut engine, &store.dir);
     let listener = control::bind(&store.dir, live.control_group)?;
@@ -669,6 +675,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         now: 0,
         pool: Vec::with_capacity(POOL_MAX),
         events: Default::default(),
+        log: logger,
     };
     let start = Instant::now();
     let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx, start);
@@ -834,7 +841,7 @@ fn frame_in(
                         stats.local_dropped += 1;
                         LOCAL_DROPPED.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ev::Log { text, .. } => eprintln!("{text}"),
+                    Ev::Log { text, .. } => live.log.log(text),
                     Ev::Queued => {}
                 }
             }
@@ -936,6 +943,7 @@ impl Dispatcher {
                     now: 0,
                     pool: Vec::new(),
                     events: Default::default(),
+                    log: Default::default(),
                 };
                 let mut wbuf = [0u8; 64];
                 // Ends when the dispatcher (the only sender) is dropped.

@@ -13,6 +13,9 @@ pub struct LiveOpts {
     /// `control_group`: a group (name or number) whose members may use the control socket
     /// beside root.
     pub control_group: Option<u32>,
+    /// `log = "stderr" | "syslog" | "/path/to/file"`, `log_facility = "kern"` (syslog),
+    /// `log_socket = "/dev/log"` (syslog): where the kernel log lines go.
+    pub log: crate::logsink::Sink,
 }
 
 /// A parsed host file.
@@ -65,7 +68,9 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
     let mut live = LiveOpts {
         mode: "routed".into(),
         control_group: None,
+        log: crate::logsink::Sink::Stderr,
     };
+    let (mut log, mut facility, mut socket) = (None, None, None);
     if let Some(v) = table.remove("live") {
         let toml::Value::Table(t) = v else {
             return Err(err("`live` must be a table".into()));
@@ -90,9 +95,36 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
                 {
                     live.control_group = Some(g as u32)
                 }
+                ("log", toml::Value::String(l)) => log = Some(l),
+                ("log_facility", toml::Value::String(f)) => {
+                    facility = Some(crate::logsink::facility(&f).ok_or_else(|| {
+                        err(format!("[live] unknown log_facility `{f}` (kern, user, daemon, local0..local7, ...)"))
+                    })?)
+                }
+                ("log_socket", toml::Value::String(p)) => socket = Some(p),
                 (k, v) => return Err(err(format!("[live] unknown key or bad value `{k} = {v}`"))),
             }
         }
+    }
+    live.log = match log.as_deref() {
+        None | Some("stderr") => crate::logsink::Sink::Stderr,
+        Some("syslog") => crate::logsink::Sink::Syslog {
+            path: socket.clone().unwrap_or_else(|| "/dev/log".into()).into(),
+            facility: facility.unwrap_or(0),
+        },
+        Some(p) if p.starts_with('/') => crate::logsink::Sink::File(p.into()),
+        Some(other) => {
+            return Err(err(format!(
+                "[live] log = `{other}`: expected \"stderr\", \"syslog\" or an absolute file path"
+            )))
+        }
+    };
+    if (facility.is_some() || socket.is_some())
+        && !matches!(live.log, crate::logsink::Sink::Syslog { .. })
+    {
+        return Err(err(
+            "[live] log_facility and log_socket need log = \"syslog\"".into(),
+        ));
     }
     if !table.contains_key("description") {
         table.insert("description".into(), "live host".into());
@@ -174,6 +206,21 @@ control_group = 0
         assert_eq!(h.host.sysctl("net.ipv4.ip_forward"), Some("1"));
         assert_eq!(h.live.control_group, Some(0));
         assert_eq!(h.live.mode, "routed");
+        assert_eq!(h.live.log, crate::logsink::Sink::Stderr);
+        let with = |extra: &str| parse(&format!("{GW}{extra}"), Path::new("gw.toml")).unwrap();
+        assert_eq!(
+            with("log = \"syslog\"\nlog_facility = \"local3\"\n")
+                .live
+                .log,
+            crate::logsink::Sink::Syslog {
+                path: "/dev/log".into(),
+                facility: 19
+            }
+        );
+        assert_eq!(
+            with("log = \"/var/log/nfrs.log\"\n").live.log,
+            crate::logsink::Sink::File("/var/log/nfrs.log".into())
+        );
     }
 
     #[test]
@@ -200,6 +247,12 @@ control_group = 0
             ("[[interface]]\nname = \"a\"\ncolour = 1\n", "colour"),
             ("x = [\n", "gw.toml"),
             ("[sysctl]\n", "no [[interface]]"),
+            ("[live]\nlog = \"journal\"\n", "log = `journal`"),
+            ("[live]\nlog_facility = \"nope\"\n", "unknown log_facility"),
+            (
+                "[live]\nlog_facility = \"local0\"\n",
+                "need log = \"syslog\"",
+            ),
         ];
         for (text, want) in cases {
             let e = parse(text, Path::new("gw.toml")).unwrap_err();

@@ -25,6 +25,7 @@ pub mod ctsave;
 pub mod daemon;
 pub mod events;
 pub mod hostfile;
+pub mod logsink;
 pub mod metrics;
 pub mod packet;
 pub mod proto;

@@ -1,0 +1,371 @@
+//! Where `nfrs run` writes the kernel log lines the engine produces (LOG and TRACE targets,
+//! conntrack's invalid-packet and table-full messages): standard error (the default), syslog
+//! (a datagram per line to `/dev/log`, RFC 3164 `<PRI>TAG[PID]: MSG`, the timestamp and host
+//! left to the local syslog daemon as RFC 3164 §4.3.2 lets a relay add them), or a file (one
+//! line per message after an RFC 3339 UTC time). Each line's severity is the kernel's: a LOG
+//! rule's `--log-level` (default 4, warning), 5 (notice) for conntrack's invalid-packet lines
+//! (nf_log_syslog's default loginfo), 4 for TRACE and "table full". The facility is
+//! configurable (default `kern`).
+//!
+//! The packet thread never blocks on the log: lines go through a bounded queue to a writer
+//! thread; when it is full they are dropped and counted, and the next line written says how
+//! many were lost. Rate limits are the kernel's and happen before this point (conntrack's
+//! table-full message is `net_ratelimit`ed; the kernel does not rate-limit invalid-packet
+//! lines nor LOG lines — `-m limit` does).
+//!
+//! A LOG line does not carry its rule's level; it is found from the ruleset by the line's
+//! prefix (the text before `IN=`). When two LOG rules share a prefix with different levels the
+//! first one in table order wins (known gap).
+
+use nfrs_rules::ext::TargetExt;
+use nfrs_rules::{Ruleset, Target};
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+/// Lines queued before new ones are dropped.
+pub const QUEUE: usize = 8192;
+
+/// Where lines go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Sink {
+    /// Standard error, the bare kernel text.
+    #[default]
+    Stderr,
+    /// A syslog socket (`/dev/log`) with a facility number (0 = kern).
+    Syslog {
+        /// The socket.
+        path: PathBuf,
+        /// Facility number (RFC 3164 table 1).
+        facility: u8,
+    },
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+/// RFC 3164 facility numbers by name.
+pub fn facility(name: &str) -> Option<u8> {
+    Some(match name {
+        "kern" => 0,
+        "user" => 1,
+        "mail" => 2,
+        "daemon" => 3,
+        "auth" => 4,
+        "syslog" => 5,
+        "lpr" => 6,
+        "news" => 7,
+        "uucp" => 8,
+        "cron" => 9,
+        "authpriv" => 10,
+        "ftp" => 11,
+        "local0" => 16,
+        "local1" => 17,
+        "local2" => 18,
+        "local3" => 19,
+        "local4" => 20,
+        "local5" => 21,
+        "local6" => 22,
+        "local7" => 23,
+        _ => return None,
+    })
+}
+
+/// LOG rules' prefixes and levels, in table order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Levels(Vec<(String, u8)>);
+
+impl Levels {
+    /// Collects the LOG rules of `rs`.
+    pub fn of(rs: &Ruleset) -> Levels {
+        let mut v: Vec<(String, u8)> = Vec::new();
+        for t in &rs.tables {
+            for c in &t.chains {
+                for r in &c.rules {
+                    if let Target::Ext(TargetExt::Log(l)) = &r.target {
+                        if !v.iter().any(|(p, _)| *p == l.prefix) {
+                            v.push((l.prefix.clone(), l.level.min(7)));
+                        }
+                    }
+                }
+            }
+        }
+        Levels(v)
+    }
+
+    /// The kernel severity of a log line.
+    pub fn level(&self, text: &str) -> u8 {
+        if text.starts_with("nf_ct_proto_") {
+            return 5;
+        }
+        if text.starts_with("TRACE: ") || text.starts_with("nf_conntrack: ") {
+            return 4;
+        }
+        let Some(at) = text.find("IN=") else {
+            return 4;
+        };
+        let prefix = &text[..at];
+        self.0
+            .iter()
+            .find(|(p, _)| p == prefix)
+            .map_or(4, |&(_, l)| l)
+    }
+}
+
+/// The packet thread's end of the log.
+pub struct Logger {
+    tx: Option<SyncSender<(u8, String)>>,
+    /// Lines dropped because the queue was full.
+    pub lost: Arc<AtomicU64>,
+    /// Levels of the ruleset in force.
+    pub levels: Levels,
+}
+
+impl Default for Logger {
+    /// Standard error, written directly (tests, the fuzz dispatcher).
+    fn default() -> Self {
+        Logger {
+            tx: None,
+            lost: Arc::new(AtomicU64::new(0)),
+            levels: Levels::default(),
+        }
+    }
+}
+
+impl Logger {
+    /// Starts the writer thread for `sink`.
+    pub fn start(sink: Sink) -> Result<Logger, String> {
+        let (tx, rx) = sync_channel(QUEUE);
+        let lost = Arc::new(AtomicU64::new(0));
+        let mut w = Writer::open(sink, lost.clone())?;
+        std::thread::Builder::new()
+            .name("nfrs-log".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| e.to_string())?;
+        Ok(Logger {
+            tx: Some(tx),
+            lost,
+            levels: Levels::default(),
+        })
+    }
+
+    /// Queues one line (never blocks).
+    pub fn log(&self, text: String) {
+        let level = self.levels.level(&text);
+        match &self.tx {
+            Some(tx) => match tx.try_send((level, text)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    self.lost.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+struct Writer {
+    sink: Sink,
+    sock: Option<UnixDatagram>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    lost: Arc<AtomicU64>,
+    reported: u64,
+    tag: String,
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` of the wall clock (the writer thread only).
+fn rfc3339_now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil date from days since 1970-01-01 (the era/day-of-era method).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+impl Writer {
+    fn open(sink: Sink, lost: Arc<AtomicU64>) -> Result<Writer, String> {
+        let mut w = Writer {
+            sink: sink.clone(),
+            sock: None,
+            file: None,
+            lost,
+            reported: 0,
+            tag: format!("nfrs[{}]", std::process::id()),
+        };
+        match &sink {
+            Sink::Stderr => {}
+            Sink::Syslog { path, .. } => {
+                let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
+                s.connect(path)
+                    .map_err(|e| format!("syslog socket {}: {e}", path.display()))?;
+                w.sock = Some(s);
+            }
+            Sink::File(p) => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("log file {}: {e}", p.display()))?;
+                w.file = Some(std::io::BufWriter::new(f));
+            }
+        }
+        Ok(w)
+    }
+
+    fn run(&mut self, rx: Receiver<(u8, String)>) {
+        while let Ok((level, text)) = rx.recv() {
+            let lost = self.lost.load(Ordering::Relaxed);
+            if lost > self.reported {
+                let n = lost - self.reported;
+                self.reported = lost;
+                self.write(
+                    4,
+                    &format!("nfrs run: {n} log lines dropped (the log writer fell behind)"),
+                );
+            }
+            self.write(level, &text);
+            // Flush once the queue is drained, so lines are not held back.
+            while let Ok((l, t)) = rx.try_recv() {
+                self.write(l, &t);
+            }
+            if let Some(f) = self.file.as_mut() {
+                let _ = f.flush();
+            }
+        }
+    }
+
+    fn write(&mut self, level: u8, text: &str) {
+        match &self.sink {
+            Sink::Stderr => eprintln!("{text}"),
+            Sink::Syslog { facility, .. } => {
+                let msg = syslog_line(*facility, level, &self.tag, text);
+                if let Some(s) = &self.sock {
+                    if s.send(msg.as_bytes()).is_err() {
+                        self.lost.fetch_add(1, Ordering::Relaxed);
+                        self.reported += 1;
+                    }
+                }
+            }
+            Sink::File(_) => {
+                if let Some(f) = self.file.as_mut() {
+                    let _ = writeln!(f, "{} {text}", rfc3339_now());
+                }
+            }
+        }
+    }
+}
+
+/// One RFC 3164 message as a local syslog daemon takes it: `<PRI>TAG: MSG`, PRI = facility ×
+/// 8 + severity.
+pub fn syslog_line(facility: u8, level: u8, tag: &str, text: &str) -> String {
+    format!(
+        "<{}>{tag}: {}",
+        u16::from(facility) * 8 + u16::from(level.min(7)),
+        text.trim_end()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_from_the_ruleset_and_the_kernel() {
+        let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -j LOG --log-prefix \"in: \" --log-level 6\n-A FORWARD -j LOG --log-level crit\n-A FORWARD -j LOG --log-prefix \"in: \" --log-level 1\nCOMMIT\n";
+        let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
+        let l = Levels::of(&rs);
+        assert_eq!(l.level("in: IN=eth0 OUT= SRC=1.2.3.4"), 6);
+        assert_eq!(l.level("IN=eth0 OUT=eth1 SRC=1.2.3.4"), 2);
+        assert_eq!(l.level("other: IN=eth0 OUT="), 4);
+        assert_eq!(
+            l.level("nf_ct_proto_6: invalid packet ignored in state ESTABLISHED  IN="),
+            5
+        );
+        assert_eq!(
+            l.level("nf_conntrack: nf_conntrack: table full, dropping packet"),
+            4
+        );
+        assert_eq!(l.level("TRACE: raw:PREROUTING:policy:2 IN=eth0"), 4);
+        assert_eq!(facility("kern"), Some(0));
+        assert_eq!(facility("local7"), Some(23));
+        assert_eq!(facility("bogus"), None);
+        assert_eq!(
+            syslog_line(0, 4, "nfrs[7]", "x: IN=a \n"),
+            "<4>nfrs[7]: x: IN=a"
+        );
+        assert_eq!(syslog_line(16, 6, "t", "m"), "<134>t: m");
+    }
+
+    #[test]
+    fn syslog_socket_and_file_sinks() {
+        let dir = std::env::temp_dir().join(format!("nfrs-logsink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dev_log = dir.join("log.sock");
+        let server = UnixDatagram::bind(&dev_log).unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -j LOG --log-prefix \"drop: \" --log-level info\nCOMMIT\n";
+        let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
+        let mut lg = Logger::start(Sink::Syslog {
+            path: dev_log.clone(),
+            facility: facility("local3").unwrap(),
+        })
+        .unwrap();
+        lg.levels = Levels::of(&rs);
+        lg.log("drop: IN=lan0 OUT= SRC=10.0.0.2".into());
+        let mut buf = [0u8; 512];
+        let n = server.recv(&mut buf).unwrap();
+        let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(
+            got,
+            format!(
+                "<158>nfrs[{}]: drop: IN=lan0 OUT= SRC=10.0.0.2",
+                std::process::id()
+            )
+        );
+        let path = dir.join("nfrs.log");
+        let lf = Logger::start(Sink::File(path.clone())).unwrap();
+        lf.log("a: IN=x".into());
+        lf.log("b: IN=y".into());
+        let mut text = String::new();
+        for _ in 0..100 {
+            text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].ends_with("Z a: IN=x"), "{text}");
+        assert!(lines[0].starts_with("20") && lines[0].as_bytes()[10] == b'T');
+        assert!(Logger::start(Sink::Syslog {
+            path: dir.join("absent.sock"),
+            facility: 0
+        })
+        .is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
