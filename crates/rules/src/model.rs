@@ -391,7 +391,9 @@ impl Table {
             .windows(2)
             .all(|w| chain_order(&w[0], &w[1]).is_le());
         if !sorted {
-            self.chains.sort_by(chain_order);
+            // Names are unique in a table (and built-ins have distinct hooks): no ties, so the
+            // unstable sort gives the same order with fewer moves.
+            self.chains.sort_unstable_by(chain_order);
         }
         self.reindex();
     }

@@ -4,7 +4,7 @@
 //! iptables makes before talking to the kernel.
 
 use crate::error::{Error, Result};
-use crate::ext::util::{cidr_to_mask, parse_uint, strtoull};
+use crate::ext::util::{cidr_to_mask, parse_uint, split_once_byte, strtoull};
 use crate::ext::{Arg, Match, OptCtx, TargetExt};
 use crate::model::{Counters, Iface, IpSpec, Rule, TableKind, Target};
 use crate::services;
@@ -306,7 +306,7 @@ impl Addrs {
         let Some(t) = text else {
             return Ok(Addrs::One([(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)]));
         };
-        if !t.contains(',') {
+        if !t.bytes().any(|b| b == b',') {
             if let Some(one) = parse_numeric_item(t) {
                 return one.map(|a| Addrs::One([a]));
             }
@@ -323,7 +323,7 @@ impl Addrs {
 
 /// The mask part of an `addr/mask` item.
 fn parse_mask(m: &str) -> Result<Ipv4Addr> {
-    if m.contains('.') {
+    if m.bytes().any(|b| b == b'.') {
         parse_dotted(m).ok_or_else(|| Error::param(format!("invalid mask `{m}' specified")))
     } else {
         let bits = parse_uint(m, 0, 32)
@@ -335,7 +335,7 @@ fn parse_mask(m: &str) -> Result<Ipv4Addr> {
 /// One `addr[/mask]` item whose address is numeric: its network and mask (or the mask's
 /// error); None when the address part is a name.
 fn parse_numeric_item(item: &str) -> Option<Result<(Ipv4Addr, Ipv4Addr)>> {
-    let (host, mask) = match item.split_once('/') {
+    let (host, mask) = match split_once_byte(item, b'/') {
         Some((h, m)) => (h, Some(m)),
         None => (item, None),
     };
@@ -1030,7 +1030,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             if let Some(long) = arg.strip_prefix("--") {
-                let (name, inline) = match long.split_once('=') {
+                let (name, inline) = match split_once_byte(long, b'=') {
                     Some((n, v)) => (n, Some(Cow::Borrowed(v))),
                     None => (long, None),
                 };

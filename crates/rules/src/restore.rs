@@ -113,6 +113,8 @@ impl Piece {
 const OUTSIDE: u8 = 1;
 /// [`BYTE_CLASS`] bit: the byte ends a run inside quotes (`"`, backslash).
 const IN_QUOTES: u8 = 2;
+/// [`BYTE_CLASS`] bit: the byte ends a line.
+const NEWLINE: u8 = 4;
 /// The tokenizer's special bytes.
 static BYTE_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -120,7 +122,7 @@ static BYTE_CLASS: [u8; 256] = {
     t[b'\\' as usize] = IN_QUOTES;
     t[b' ' as usize] = OUTSIDE;
     t[b'\t' as usize] = OUTSIDE;
-    t[b'\n' as usize] = OUTSIDE;
+    t[b'\n' as usize] = OUTSIDE | NEWLINE;
     t
 };
 
@@ -180,20 +182,23 @@ pub fn tokenize_into<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'
     }
 }
 
-/// How many leading bytes of `bytes` are ordinary for `stop` ([`OUTSIDE`] or [`IN_QUOTES`]).
+/// How many leading bytes of `bytes` are ordinary for `stop` ([`OUTSIDE`], [`IN_QUOTES`] or
+/// [`NEWLINE`]).
 /// Eight bytes at a time: a word is tested for each special byte at once.
 #[inline]
 fn run_length(bytes: &[u8], stop: u8) -> usize {
     let mut i = 0;
     while let Some(chunk) = bytes.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().unwrap());
-        let hits = if stop == OUTSIDE {
-            zero_bytes(w ^ splat(b'"'))
-                | zero_bytes(w ^ splat(b' '))
-                | zero_bytes(w ^ splat(b'\t'))
-                | zero_bytes(w ^ splat(b'\n'))
-        } else {
-            zero_bytes(w ^ splat(b'"')) | zero_bytes(w ^ splat(b'\\'))
+        let hits = match stop {
+            OUTSIDE => {
+                zero_bytes(w ^ splat(b'"'))
+                    | zero_bytes(w ^ splat(b' '))
+                    | zero_bytes(w ^ splat(b'\t'))
+                    | zero_bytes(w ^ splat(b'\n'))
+            }
+            IN_QUOTES => zero_bytes(w ^ splat(b'"')) | zero_bytes(w ^ splat(b'\\')),
+            _ => zero_bytes(w ^ splat(b'\n')),
         };
         if hits != 0 {
             // The lowest flagged byte is the first special one (flags above it may be
@@ -287,17 +292,24 @@ pub fn restore(
 /// of 10239 bytes, each counted as a line.
 fn fgets_lines(input: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    for line in input.split_inclusive('\n') {
-        let mut rest = line;
-        while rest.len() > 10239 {
+    let mut rest = input;
+    while !rest.is_empty() {
+        // Through the next newline (word at a time), or the end of the input.
+        let end = match run_length(rest.as_bytes(), NEWLINE) {
+            n if n < rest.len() => n + 1,
+            n => n,
+        };
+        let mut line = &rest[..end];
+        rest = &rest[end..];
+        while line.len() > 10239 {
             let mut cut = 10239;
-            while !rest.is_char_boundary(cut) {
+            while !line.is_char_boundary(cut) {
                 cut -= 1;
             }
-            out.push(&rest[..cut]);
-            rest = &rest[cut..];
+            out.push(&line[..cut]);
+            line = &line[cut..];
         }
-        out.push(rest);
+        out.push(line);
     }
     out
 }

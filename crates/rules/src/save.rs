@@ -7,6 +7,10 @@ use std::net::Ipv4Addr;
 
 /// Appends `n` in decimal (no formatting machinery: this runs for every rule saved).
 pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -17,8 +21,8 @@ pub(crate) fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap());
+    // ASCII digits: one byte, one char each.
+    out.extend(buf[i..].iter().map(|&d| char::from(d)));
 }
 
 /// Appends `n` in lower-case hexadecimal without prefix, as `{:x}` does.

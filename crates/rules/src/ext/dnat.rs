@@ -63,10 +63,10 @@ pub fn parse_nat_ports(s: &str) -> Result<((u16, u16), Option<u16>)> {
 /// Parses `ip[-ip][:port[-port][/base]]` for a rule with protocol `ip.proto`.
 pub fn parse_range(arg: &str, ip: &IpSpec, target: &str) -> Result<NatRange> {
     let mut r = NatRange::default();
-    if arg.matches(':').count() > 1 {
+    if arg.bytes().filter(|&b| b == b':').count() > 1 {
         return Err(Error::param(format!("Bad IP address \"{arg}\"")));
     }
-    let (addr_part, port_part) = match arg.split_once(':') {
+    let (addr_part, port_part) = match super::util::split_once_byte(arg, b':') {
         Some((a, p)) => (a, Some(p)),
         None => (arg, None),
     };
@@ -81,7 +81,7 @@ pub fn parse_range(arg: &str, ip: &IpSpec, target: &str) -> Result<NatRange> {
         r.base = base;
     }
     if !addr_part.is_empty() {
-        let (a, b) = match addr_part.split_once('-') {
+        let (a, b) = match super::util::split_once_byte(addr_part, b'-') {
             Some((a, b)) => (a, b),
             None => (addr_part, addr_part),
         };

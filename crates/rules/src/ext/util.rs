@@ -159,11 +159,19 @@ pub fn push_inv(out: &mut String, invert: bool) {
 }
 
 /// Parses a dotted-quad IPv4 address as inet_aton-strict iptables accepts (`a.b.c.d`).
+/// `s` split at the first `b` (an ASCII byte): a plain byte scan, cheaper than the
+/// general pattern search on the short texts of an option.
+pub fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| c == b)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
 pub fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    // Four parts of one to three decimal digits, each at most 255.
     let mut b = [0u8; 4];
-    let mut parts = s.split('.');
+    let mut parts = s.as_bytes().split(|&c| c == b'.');
     for slot in b.iter_mut() {
-        let p = parts.next()?.as_bytes();
+        let p = parts.next()?;
         if p.is_empty() || p.len() > 3 || !p.iter().all(|c| c.is_ascii_digit()) {
             return None;
         }
