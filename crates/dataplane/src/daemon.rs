@@ -469,18 +469,30 @@ fn run_tool(
     args: &[String],
     stdin: &str,
 ) -> Result<Response, String> {
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
-    let mut child = Command::new(exe)
-        .arg(tool)
+    let mut cmd = Command::new(exe);
+    cmd.arg(tool)
         .arg("--store")
         .arg(store)
         .args(args)
         .env("NFRS_NO_DAEMON", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", exe.display()))?;
+        .stderr(Stdio::piped());
+    // A tool must not outlive a killed daemon and go on writing the store (found by harden's
+    // fault tests): the kernel kills it when the spawning thread dies.
+    // SAFETY: runs in the child between fork and exec; prctl(2) is async-signal-safe and
+    // touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", exe.display()))?;
     let mut input = child.stdin.take();
     let data = stdin.to_string();
     let feeder = std::thread::spawn(move || {
