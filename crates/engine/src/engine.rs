@@ -281,6 +281,20 @@ impl Engine {
         } else {
             None
         };
+        let mut defrag = crate::defrag::Defrag::default();
+        // net.ipv4.ipfrag_time: seconds a reassembly queue lives.
+        if let Some((_, v)) = sysctls
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "net.ipv4.ipfrag_time")
+        {
+            let secs: u64 = v.trim().parse().map_err(|_| {
+                CompileError(format!(
+                    "nfrs replay: net.ipv4.ipfrag_time: `{v}' is not a number of seconds"
+                ))
+            })?;
+            defrag.timeout = secs.saturating_mul(1_000_000_000);
+        }
         Ok(Engine {
             host,
             ruleset,
@@ -296,7 +310,7 @@ impl Engine {
             randoms: Vec::new(),
             host_pkt: false,
             depth: 0,
-            defrag: Default::default(),
+            defrag,
             rt_error_peers: Default::default(),
             helpers: Default::default(),
             redirect_peers: Default::default(),
@@ -1295,8 +1309,62 @@ impl Engine {
         true
     }
 
+    /// Runs the timers due by `now`; what they cause is recorded as events (replay calls it
+    /// before each input, so those events are the previous input's late ones; a receive
+    /// runs it too). Timers: reassembly queues running out of net.ipv4.ipfrag_time. They fire
+    /// at their exact deadline; the kernel's timer wheel may fire a long timer later (up to
+    /// 2 s for 30 s at HZ=250), so scenarios leave that much room before the next packet.
+    pub fn advance(&mut self, now: Nanos) {
+        if self.defrag.is_empty() {
+            return;
+        }
+        for e in self.defrag.expire(now) {
+            self.frag_expired(e);
+        }
+    }
+
+    /// Kernel rule (ip_expire): a queue that ran out answers only if its first fragment came,
+    /// with ICMP time exceeded, reassembly time exceeded (11/1) quoting that fragment, routed
+    /// again from its receiving device; a conntrack defrag queue answers only when the
+    /// destination is local.
+    fn frag_expired(&mut self, e: crate::defrag::Expired) {
+        let (Some(head), Some(iif)) = (e.head, e.origin.iif) else {
+            self.note(|| "reassembly timed out without the first fragment: no ICMP".into());
+            return;
+        };
+        if head.len() < 20 {
+            return;
+        }
+        let src = u32::from_be_bytes([head[12], head[13], head[14], head[15]]);
+        let dst = u32::from_be_bytes([head[16], head[17], head[18], head[19]]);
+        let route = self.host.route_input_on(Some(iif), src, dst);
+        let local = route == InRoute::Local;
+        if e.origin.conntrack && !local {
+            self.note(|| "conntrack reassembly timed out, not for the host: no ICMP".into());
+            return;
+        }
+        if matches!(route, InRoute::Drop | InRoute::NoRoute) {
+            return;
+        }
+        self.note(|| "reassembly timed out: ICMP time exceeded".into());
+        let was = self.host_pkt;
+        self.host_pkt = false;
+        self.icmp_error(
+            &head,
+            11,
+            1,
+            0,
+            local,
+            e.at,
+            &CtSnap::default(),
+            e.origin.pkttype,
+        );
+        self.host_pkt = was;
+    }
+
     /// A frame received on interface `dev`: `ip` is its IPv4 packet, `mac` its Ethernet header.
     pub fn receive(&mut self, dev: usize, ip: Vec<u8>, mac: [u8; 14], now: Nanos) {
+        self.advance(now);
         self.host_pkt = false;
         if let Some(b) = self.host.ifaces[dev].bridge {
             return self.bridge_rx(b, dev, ip, mac, now);
@@ -1366,7 +1434,7 @@ impl Engine {
         p.pkttype = PktType::Host;
         let mut fx = Effects::default();
         if self.ct.is_some() && p.d.is_fragment() {
-            match self.reassemble(&mut p) {
+            match self.reassemble(&mut p, true) {
                 Some(q) => {
                     let (i, ph) = (p.indev, p.physindev);
                     p = q;
@@ -1435,7 +1503,7 @@ impl Engine {
         // Kernel rule (nf_defrag_ipv4, priority -400): with conntrack, fragments are
         // reassembled before PREROUTING.
         if self.ct.is_some() && p.d.is_fragment() {
-            match self.reassemble(&mut p) {
+            match self.reassemble(&mut p, true) {
                 Some(q) => p = q,
                 None => return,
             }
@@ -1669,8 +1737,14 @@ impl Engine {
     }
 
     /// Hands a fragment to reassembly: the whole packet when complete.
-    fn reassemble(&mut self, p: &mut PktCtx) -> Option<PktCtx> {
-        match self.defrag.add(&p.buf, p.now) {
+    /// `conntrack`: conntrack defrag (before PREROUTING) rather than local delivery.
+    fn reassemble(&mut self, p: &mut PktCtx, conntrack: bool) -> Option<PktCtx> {
+        let origin = crate::defrag::Origin {
+            iif: self.host.dev_by_name(&p.indev),
+            pkttype: p.pkttype,
+            conntrack,
+        };
+        match self.defrag.add(&p.buf, p.now, origin) {
             crate::defrag::Outcome::Queued => {
                 self.note(|| "fragment queued for reassembly".into());
                 self.events.push(Ev::Queued);
@@ -1697,7 +1771,7 @@ impl Engine {
     fn local_in(&mut self, mut p: PktCtx, route: InRoute) {
         // Kernel rule (ip_local_deliver): fragments for the host are reassembled before INPUT.
         if p.d.is_fragment() {
-            match self.reassemble(&mut p) {
+            match self.reassemble(&mut p, false) {
                 Some(q) => p = q,
                 None => return,
             }

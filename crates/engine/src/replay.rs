@@ -100,6 +100,22 @@ pub fn run_engine(
         let n = (i + 1) as u16;
         let now = time_us * 1000;
         last_now = now;
+        // Timers due before this input: their events are the previous input's `late` ones
+        // (as the oracle sees them: whatever arrived between two packets).
+        eng.events.clear();
+        eng.advance(now);
+        if !eng.events.is_empty() {
+            let evs = std::mem::take(&mut eng.events);
+            let mut late = Vec::new();
+            for ev in &evs {
+                if let Some(e) = convert(&eng, ev, &names, time_us, &mut out.frames) {
+                    late.push(Event::Late(Box::new(e)));
+                }
+            }
+            if let Some(prev) = out.result.packets.last_mut() {
+                prev.events.extend(late);
+            }
+        }
         eng.events.clear();
         eng.trace.lines.clear();
         let where_ = || match input {
@@ -167,32 +183,10 @@ pub fn run_engine(
         };
         let mut queued = false;
         for ev in &eng.events {
-            match ev {
-                Ev::Out { dev, ip, host } => {
-                    pr.events.push(Event::Out {
-                        dev: names[*dev].clone(),
-                        packet: print_packet(ip, *host),
-                    });
-                    let mut f = Vec::with_capacity(14 + ip.len());
-                    let ifc = &eng.host.ifaces[*dev];
-                    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-                    let nh = eng.host.lookup(dst).map(|x| x.1).unwrap_or(dst);
-                    f.extend_from_slice(&eng.host.neighbour_mac(*dev, nh));
-                    f.extend_from_slice(&ifc.mac);
-                    f.extend_from_slice(&[0x08, 0x00]);
-                    f.extend_from_slice(ip);
-                    out.frames.push((time_us, names[*dev].clone(), f));
-                }
-                Ev::Local { ip, host } => pr.events.push(Event::Local(print_packet(ip, *host))),
-                Ev::Log { text, host } => {
-                    let t = if *host && text.contains("IN= ") && !text.contains(" ID=0 ") {
-                        mask_log_ip_id(text)
-                    } else {
-                        text.clone()
-                    };
-                    pr.events.push(Event::Log(t));
-                }
-                Ev::Queued => queued = true,
+            if *ev == Ev::Queued {
+                queued = true;
+            } else if let Some(e) = convert(&eng, ev, &names, time_us, &mut out.frames) {
+                pr.events.push(e);
             }
         }
         pr.finish(&name_refs, queued);
@@ -210,6 +204,44 @@ pub fn run_engine(
         .collect();
     nfrs_scenario::mask::mask_random_choices(&mut out.result, &sc.rules)?;
     Ok((out, eng, last_now))
+}
+
+/// One engine event in the result's form (None for `Queued`, which only marks the packet);
+/// an emitted packet is also kept as an Ethernet frame in `frames`.
+fn convert(
+    eng: &Engine,
+    ev: &Ev,
+    names: &[String],
+    time_us: u64,
+    frames: &mut Vec<(u64, String, Vec<u8>)>,
+) -> Option<Event> {
+    Some(match ev {
+        Ev::Out { dev, ip, host } => {
+            let mut f = Vec::with_capacity(14 + ip.len());
+            let ifc = &eng.host.ifaces[*dev];
+            let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+            let nh = eng.host.lookup(dst).map(|x| x.1).unwrap_or(dst);
+            f.extend_from_slice(&eng.host.neighbour_mac(*dev, nh));
+            f.extend_from_slice(&ifc.mac);
+            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend_from_slice(ip);
+            frames.push((time_us, names[*dev].clone(), f));
+            Event::Out {
+                dev: names[*dev].clone(),
+                packet: print_packet(ip, *host),
+            }
+        }
+        Ev::Local { ip, host } => Event::Local(print_packet(ip, *host)),
+        Ev::Log { text, host } => {
+            let t = if *host && text.contains("IN= ") && !text.contains(" ID=0 ") {
+                mask_log_ip_id(text)
+            } else {
+                text.clone()
+            };
+            Event::Log(t)
+        }
+        Ev::Queued => return None,
+    })
 }
 
 enum Input {
