@@ -157,7 +157,8 @@ pub enum EventKind {
     /// It expired (the kernel's gc): printed without a timeout.
     Destroy,
     /// It was deleted from user space (`conntrack -D/-F`): with its remaining timeout and
-    /// `[USERSPACE] portid=N`, N the deleting socket's port id.
+    /// `[USERSPACE] portid=N` (N the deleting socket's port id; the extended form adds
+    /// `progname=`).
     DestroyUser(u32),
 }
 
@@ -210,6 +211,10 @@ pub fn write_event_line(
     }
     if let EventKind::DestroyUser(portid) = kind {
         write!(out, " [USERSPACE] portid={portid}")?;
+        // The extended form names the deleting program (nfrs plays conntrack's part).
+        if extended {
+            out.write_str(" progname=conntrack")?;
+        }
     }
     Ok(())
 }

@@ -472,6 +472,43 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    #[test]
+    fn the_extended_form_as_recorded() {
+        const EXT: &str = include_str!("../tests/data/conntrack-E-extended.txt");
+        let mut ct = ConnTable::new(CtConfig::default());
+        let mut ev = Events::default();
+        let (tx, rx) = mpsc::sync_channel(16);
+        let w = parse_args(&["-E".into(), "-o".into(), "extended".into()]).unwrap();
+        ev.subscribe(Listener::new(tx, w), Some(&ct), 0);
+        let t = SEC;
+        for l4 in [
+            [8u8, 0, 0, 0, 0x04, 0x3f, 0, 1],
+            [0u8, 0, 0, 0, 0x04, 0x3f, 0, 1],
+        ] {
+            let p = Packet {
+                src: LO,
+                dst: LO,
+                proto: 1,
+                later_fragment: false,
+                l4: &l4,
+            };
+            let tr = ct.track(&p, 0, Hook::LocalOut, t);
+            if tr.unconfirmed {
+                ct.confirm(tr.conn.unwrap(), t).unwrap();
+            }
+            let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
+            ip.extend_from_slice(&LO.to_be_bytes());
+            ip.extend_from_slice(&LO.to_be_bytes());
+            ip.extend_from_slice(&l4);
+            ev.after_packet(&mut ct, &packet_tuple(&ip).unwrap(), t);
+        }
+        let id = ct.iter().next().unwrap().0;
+        ct.kill(id);
+        ev.sweep(Some(&mut ct), t + 3 * SEC / 10, Some(2679021143));
+        let want: Vec<&str> = EXT.lines().filter(|l| l.contains("ipv4")).collect();
+        assert_eq!(lines(&rx), want);
+    }
+
     fn all_of() -> Wanted {
         parse_args(&["-E".into()]).unwrap()
     }
