@@ -95,6 +95,8 @@ pub fn validate_table(table: &Table) -> Result<()> {
     let masks = hook_masks_of(table, &targets)?;
     let mut k = 0;
     for (ci, c) in table.chains.iter().enumerate() {
+        // Chains are in name order, unrelated to where their rules sit in memory.
+        crate::save::prefetch_ahead(|i| table.chains.get(i), ci);
         for r in &c.rules {
             let t = targets[k];
             k += 1;

@@ -293,7 +293,8 @@ fn save_table_as(
             }
         }
     }
-    for c in &chains {
+    for (ci, c) in chains.iter().enumerate() {
+        prefetch_ahead(|k| chains.get(k).copied(), ci);
         for r in &c.rules {
             if counters {
                 out.push('[');
@@ -325,6 +326,52 @@ fn save_table_as(
         }
     }
     out.push_str("COMMIT\n");
+}
+
+/// Starts loading what the next chains' rules will read: user chains are printed in name
+/// order, which for generated names (kube-proxy's hashes) is unrelated to the order their
+/// rules were parsed and allocated in, so each chain's data is a cache miss. Three steps,
+/// each reading only what an earlier step fetched: the chain's name and first rule, then
+/// that rule's matches and jump target, then a comment's text.
+/// `chain(k)` is the k-th chain of the walk; `i` the one about to be read.
+pub(crate) fn prefetch_ahead<'a>(chain: impl Fn(usize) -> Option<&'a Chain>, i: usize) {
+    if let Some(c) = chain(i + 4) {
+        prefetch(c.name.as_ptr());
+        let r = c.rules.as_ptr();
+        for line in 0..std::mem::size_of::<Rule>()
+            .div_ceil(64)
+            .min(c.rules.len() * 3)
+        {
+            prefetch(r.cast::<u8>().wrapping_add(line * 64));
+        }
+    }
+    if let Some(r) = chain(i + 2).and_then(|c| c.rules.first()) {
+        prefetch(r.matches.as_ptr());
+        if let Target::Jump(n) | Target::Goto(n) = &r.target {
+            prefetch(n.as_ptr());
+        }
+    }
+    if let Some(r) = chain(i + 1).and_then(|c| c.rules.first()) {
+        for m in &r.matches {
+            if let crate::ext::Match::Comment(x) = m {
+                prefetch(x.text.as_ptr());
+            }
+        }
+    }
+}
+
+/// Hints the CPU to bring the cache line holding `p` closer (see [`prefetch_ahead`]).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults (any address, even a dangling
+    // one, is allowed), reads nothing the program sees and changes no program state; SSE,
+    // which provides it, is part of the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// iptables-save output for all tables (or one), without the `# Generated`/`# Completed` lines.
