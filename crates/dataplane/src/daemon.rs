@@ -290,15 +290,22 @@ impl Shared {
                 out
             }));
         }
+        let mut note = String::new();
         if let Err(e) = self.sync_counters() {
-            return Response::error(4, format!("nfrs run: {e}"));
+            // A listing still answers (a full or read-only disk must not hide the rules), with
+            // the counters as last saved; a change is refused.
+            if !read_only_tool(tool, &args) {
+                return Response::error(4, format!("nfrs run: {e}"));
+            }
+            note = format!("nfrs run: counters as last saved (could not write them: {e})\n");
         }
         let rules = self.store.dir.join("ruleset.rules");
         let before = std::fs::read(&rules).ok();
-        let out = match run_tool(&self.exe, tool, &self.store.dir, &args, &stdin) {
+        let mut out = match run_tool(&self.exe, tool, &self.store.dir, &args, &stdin) {
             Ok(o) => o,
             Err(e) => return Response::error(4, format!("nfrs run: {e}")),
         };
+        out.stderr.insert_str(0, &note);
         if std::fs::read(&rules).ok() != before {
             if let Err(e) = self.reload() {
                 let mut o = out;
@@ -413,6 +420,34 @@ impl Shared {
         }));
         rx.recv().unwrap_or(0)
     }
+}
+
+/// Whether a store tool only reads: `iptables-save`, or `iptables -L/-S` without `-Z`.
+pub fn read_only_tool(tool: &str, args: &[String]) -> bool {
+    if tool.ends_with("-save") {
+        return true;
+    }
+    if !matches!(tool, "iptables" | "iptables-legacy") {
+        return false;
+    }
+    let mut lists = false;
+    for a in args {
+        match a.as_str() {
+            "-L" | "--list" | "-S" | "--list-rules" => lists = true,
+            "-Z" | "--zero" | "-A" | "--append" | "-I" | "--insert" | "-D" | "--delete" | "-R"
+            | "--replace" | "-N" | "--new-chain" | "-X" | "--delete-chain" | "-F" | "--flush"
+            | "-P" | "--policy" | "-E" | "--rename-chain" => return false,
+            s if s.starts_with('-') && !s.starts_with("--") && s.len() > 2 => {
+                // Bundled short options (`-nvL`, `-LZ`).
+                if s.contains('Z') {
+                    return false;
+                }
+                lists |= s.contains('L') || s.contains('S');
+            }
+            _ => {}
+        }
+    }
+    lists
 }
 
 /// A request's tool arguments the daemon will not pass on: another store (the daemon runs
@@ -1032,6 +1067,22 @@ mod tests {
             &h.host.effective_sysctls(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn listings_are_read_only() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(read_only_tool("iptables-save", &v(&["-c"])));
+        assert!(read_only_tool("iptables", &v(&["-L", "-n", "-v"])));
+        assert!(read_only_tool("iptables", &v(&["-nvL", "FORWARD"])));
+        assert!(read_only_tool("iptables", &v(&["-S"])));
+        assert!(!read_only_tool("iptables", &v(&["-L", "-Z"])));
+        assert!(!read_only_tool("iptables", &v(&["-nvLZ"])));
+        assert!(!read_only_tool(
+            "iptables",
+            &v(&["-A", "INPUT", "-j", "DROP"])
+        ));
+        assert!(!read_only_tool("iptables-restore", &v(&[])));
     }
 
     #[test]
