@@ -11,6 +11,7 @@
 //!   holds stateful matches' state on the scenario clock.
 //! - [`targets::run_target`] / [`targets::compile_target`]: one file per target extension.
 
+pub mod classify;
 pub mod defrag;
 pub mod engine;
 pub mod helpers;

@@ -3,6 +3,7 @@
 //! (user chains); jumps and gotos are indexes into the array; a hook starts at its chain's
 //! first rule. Counters live beside the rules and are written back for `iptables-save -c`.
 
+use crate::classify::{ChainIndex, ClassifyOpts, RuleRange};
 use crate::matches::{
     compile_match, eval_match, CompileCtx, CompileError, EvalState, HostInfo, MatchEnv,
 };
@@ -176,6 +177,27 @@ pub struct CTable {
     pub chain_start: Vec<u32>,
     /// Some rule needs connection tracking.
     pub needs_conntrack: bool,
+    /// Per chain: its classifier in `index`, or `u32::MAX` (walked rule by rule).
+    chain_ix: Vec<u32>,
+    /// Classifiers of long chains (`crate::classify`).
+    index: Vec<ChainIndex>,
+}
+
+/// Where the walk is in a classified chain: the chain, the position in its leaf's list and
+/// the rule index last asked for.
+#[derive(Clone, Copy)]
+struct Cursor {
+    chain: u32,
+    pos: u32,
+    at: u32,
+}
+
+impl Cursor {
+    const NONE: Cursor = Cursor {
+        chain: u32::MAX,
+        pos: 0,
+        at: 0,
+    };
 }
 
 /// Why a table walk ended.
@@ -206,8 +228,18 @@ pub struct TraceStep {
 }
 
 impl CTable {
-    /// Compiles `t`, refusing matches and targets the engine cannot run.
+    /// Compiles `t`, refusing matches and targets the engine cannot run; long chains get a
+    /// classifier ([`ClassifyOpts::default`]).
     pub fn compile(t: &Table, state: &mut EvalState) -> Result<CTable, CompileError> {
+        CTable::compile_with(t, state, ClassifyOpts::default())
+    }
+
+    /// [`CTable::compile`] with explicit classifier options.
+    pub fn compile_with(
+        t: &Table,
+        state: &mut EvalState,
+        opts: ClassifyOpts,
+    ) -> Result<CTable, CompileError> {
         let hooks = nfrs_rules::ops::hook_masks(t).map_err(|e| CompileError(e.to_string()))?;
         let mut chain_start = Vec::with_capacity(t.chains.len());
         let mut n = 0u32;
@@ -296,6 +328,29 @@ impl CTable {
             });
             counters.push(cnt);
         }
+        let mut chain_ix = vec![u32::MAX; t.chains.len()];
+        let mut index = Vec::new();
+        for (ci, c) in t.chains.iter().enumerate() {
+            if !opts.enabled || c.rules.is_empty() || c.rules.len() < opts.min_rules {
+                continue;
+            }
+            let first = chain_start[ci];
+            let tail = first + c.rules.len() as u32;
+            let ranges: Vec<RuleRange> = (first..tail)
+                .map(|i| {
+                    let ip = &rules[i as usize].ip;
+                    let s = RuleRange::field(ip.src, ip.smsk, ip.inv_src);
+                    let d = RuleRange::field(ip.dst, ip.dmsk, ip.inv_dst);
+                    RuleRange {
+                        idx: i,
+                        lo: [s.0, d.0],
+                        hi: [s.1, d.1],
+                    }
+                })
+                .collect();
+            chain_ix[ci] = index.len() as u32;
+            index.push(ChainIndex::build(&ranges, tail));
+        }
         Ok(CTable {
             kind: t.kind,
             rules,
@@ -304,7 +359,41 @@ impl CTable {
             chains: t.chains.iter().map(|c| c.name.clone()).collect(),
             chain_start,
             needs_conntrack,
+            chain_ix,
+            index,
         })
+    }
+
+    /// Whether some chain has a classifier.
+    pub fn classified(&self) -> bool {
+        !self.index.is_empty()
+    }
+
+    /// The first rule at or after `i`, in `i`'s chain, whose header part may match `p`: `i`
+    /// itself in a chain walked rule by rule. Positions asked for in one visit of a chain
+    /// only grow, so the cursor moves forward through the packet's leaf.
+    #[inline]
+    fn skip(&self, i: u32, p: &PktCtx, cur: &mut Cursor) -> u32 {
+        let ch = u32::from(self.rules[i as usize].chain);
+        let ix = self.chain_ix[ch as usize];
+        if ix == u32::MAX {
+            cur.chain = u32::MAX;
+            return i;
+        }
+        let index = &self.index[ix as usize];
+        if cur.chain != ch || i < cur.at {
+            cur.chain = ch;
+            cur.pos = index.leaf(p.src(), p.dst());
+        }
+        cur.at = i;
+        // The leaf ends with the chain's tail, at or after any position in the chain.
+        loop {
+            let c = index.cand(cur.pos);
+            if c >= i {
+                return c;
+            }
+            cur.pos += 1;
+        }
     }
 
     /// Whether the table has a chain at `hook`.
@@ -361,8 +450,13 @@ impl CTable {
         p.hook = hook;
         p.table = self.kind;
         let len = p.d.total_len as u64;
+        let classified = self.classified();
+        let mut cur = Cursor::NONE;
         let mut i = start;
         loop {
+            if classified {
+                i = self.skip(i, p, &mut cur);
+            }
             let r = &self.rules[i as usize];
             if !r.ip.ok(p) {
                 i += 1;
@@ -440,7 +534,11 @@ impl CTable {
                         fx,
                     };
                     match run_target(t, p, &mut env) {
-                        TVerdict::Continue => i += 1,
+                        TVerdict::Continue => {
+                            // A target may have rewritten the packet: find its leaf again.
+                            cur = Cursor::NONE;
+                            i += 1
+                        }
                         TVerdict::Accept => {
                             return WalkResult {
                                 accept: true,

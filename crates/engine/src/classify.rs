@@ -1,0 +1,399 @@
+//! The rule classifier of long chains: a cut tree over the source and destination address
+//! that gives, for a packet, the ascending list of the chain's rules whose IP header part
+//! (`-s`/`-d` under their masks) can match it. The walk visits only those, in order, so the
+//! first match, the counters, the rule path and every stateful match's side effects are the
+//! ones of the linear walk: a skipped rule is one whose header test would have failed, and
+//! the kernel runs a rule's matches only after its header test passed (ipt_do_table calls
+//! ip_packet_match first).
+//!
+//! Built at compile time for chains of at least [`ClassifyOpts::min_rules`] rules. Each tree
+//! node cuts one address field (source or destination) into `2^b` equal aligned pieces; a
+//! rule goes to every piece its prefix overlaps (inverted or non-prefix masks overlap them
+//! all). Cutting stops at [`LEAF_RULES`] rules, when a cut no longer separates rules, or when
+//! the copies would exceed a memory budget; a leaf lists rule indexes and always ends with
+//! the chain's tail (its policy or implicit RETURN), which every packet reaches.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How tables are compiled.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassifyOpts {
+    /// Build classifiers at all (false: every chain is walked rule by rule).
+    pub enabled: bool,
+    /// Chains with fewer rules are walked rule by rule.
+    pub min_rules: usize,
+}
+
+impl Default for ClassifyOpts {
+    fn default() -> Self {
+        ClassifyOpts {
+            enabled: !LINEAR.load(Ordering::Relaxed),
+            min_rules: 32,
+        }
+    }
+}
+
+static LINEAR: AtomicBool = AtomicBool::new(false);
+
+/// Makes tables compiled from now on (in this process) walk every chain rule by rule, or
+/// go back to classifiers. For measuring the classifier against the linear walk (`nfrs bench`);
+/// both give the same results.
+pub fn set_linear(on: bool) {
+    LINEAR.store(on, Ordering::Relaxed);
+}
+
+/// Rules in a leaf below which cutting stops.
+pub const LEAF_RULES: usize = 6;
+/// Most bits one cut takes (at most 256 children a node).
+const MAX_BITS: u32 = 8;
+/// A cut may at most make this many times the node's rules in copies (plus its children).
+const SPACE_FACTOR: usize = 4;
+/// Deepest node.
+const MAX_DEPTH: u32 = 24;
+
+/// One tree node: a cut (`bits > 0`) or a leaf (`bits == 0`).
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    /// 0: source address, 1: destination address.
+    field: u8,
+    /// Bits of the cut (0: leaf).
+    bits: u8,
+    /// The piece is `(addr >> shift) & mask`.
+    shift: u8,
+    mask: u32,
+    /// Cut: first child node. Leaf: first entry in `cands`.
+    first: u32,
+}
+
+/// The classifier of one chain.
+#[derive(Clone, Debug)]
+pub struct ChainIndex {
+    nodes: Vec<Node>,
+    /// Leaves' lists, one after the other, each ending with the chain's tail.
+    cands: Vec<u32>,
+}
+
+/// One rule as the builder sees it: the address ranges it can match.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleRange {
+    /// Rule index in the table.
+    pub idx: u32,
+    /// Smallest and largest source and destination address the header part can match
+    /// (`[src, dst]`), or the whole space.
+    pub lo: [u32; 2],
+    /// See `lo`.
+    pub hi: [u32; 2],
+}
+
+impl RuleRange {
+    /// The range of `addr` under `mask` (the kernel compares `packet & mask == addr`): a
+    /// prefix when the mask's ones are contiguous from the top and not inverted, else all.
+    pub fn field(addr: u32, mask: u32, invert: bool) -> (u32, u32) {
+        if invert || mask.leading_ones() + mask.trailing_zeros() != 32 {
+            (0, u32::MAX)
+        } else {
+            (addr & mask, (addr & mask) | !mask)
+        }
+    }
+}
+
+/// The region of a node: per field, the aligned block `[base, base + 2^(32-plen))`.
+#[derive(Clone, Copy)]
+struct Region {
+    base: [u32; 2],
+    plen: [u32; 2],
+}
+
+impl Region {
+    fn hi(&self, f: usize) -> u32 {
+        if self.plen[f] == 0 {
+            u32::MAX
+        } else {
+            self.base[f] | (u32::MAX >> self.plen[f])
+        }
+    }
+}
+
+struct Builder<'a> {
+    rules: &'a [RuleRange],
+    tail: u32,
+    nodes: Vec<Node>,
+    cands: Vec<u32>,
+    /// Entries left for copies before every further node becomes a leaf.
+    budget: usize,
+    /// The last leaf's list in `cands` (start, end).
+    last_leaf: (usize, usize),
+}
+
+impl ChainIndex {
+    /// Builds the classifier of a chain whose rules are `rules` (ascending) and whose tail
+    /// rule is `tail`.
+    pub fn build(rules: &[RuleRange], tail: u32) -> ChainIndex {
+        let mut b = Builder {
+            rules,
+            tail,
+            nodes: vec![Node {
+                field: 0,
+                bits: 0,
+                shift: 0,
+                mask: 0,
+                first: 0,
+            }],
+            cands: Vec::new(),
+            budget: rules.len() * 16 + 4096,
+            last_leaf: (0, 0),
+        };
+        let all: Vec<u32> = (0..rules.len() as u32).collect();
+        let region = Region {
+            base: [0, 0],
+            plen: [0, 0],
+        };
+        b.node(0, &all, region, 0);
+        ChainIndex {
+            nodes: b.nodes,
+            cands: b.cands,
+        }
+    }
+
+    /// The leaf for a packet from `src` to `dst`: `(start, end)` in the candidate list.
+    #[inline]
+    pub fn leaf(&self, src: u32, dst: u32) -> u32 {
+        let mut n = self.nodes[0];
+        while n.bits != 0 {
+            let v = if n.field == 0 { src } else { dst };
+            n = self.nodes[(n.first + ((v >> n.shift) & n.mask)) as usize];
+        }
+        n.first
+    }
+
+    /// The candidate at `pos` (see [`ChainIndex::leaf`]); a leaf's list ends with the tail.
+    #[inline]
+    pub fn cand(&self, pos: u32) -> u32 {
+        self.cands[pos as usize]
+    }
+
+    /// Tree nodes and list entries (for tests and sizing).
+    pub fn size(&self) -> (usize, usize) {
+        (self.nodes.len(), self.cands.len())
+    }
+}
+
+impl Builder<'_> {
+    /// Fills node `at` for the rules `list` (positions into `rules`, ascending) in `region`.
+    fn node(&mut self, at: usize, list: &[u32], region: Region, depth: u32) {
+        let cut = if list.len() <= LEAF_RULES || depth >= MAX_DEPTH {
+            None
+        } else {
+            self.choose(list, region)
+        };
+        let Some((f, bits)) = cut else {
+            // Neighbouring pieces often hold the same rules (the wildcards): one list for all.
+            let (s, e) = self.last_leaf;
+            let same = e - s == list.len() + 1
+                && list
+                    .iter()
+                    .zip(&self.cands[s..e])
+                    .all(|(&k, &c)| self.rules[k as usize].idx == c);
+            let first = if same {
+                s
+            } else {
+                let s = self.cands.len();
+                self.cands
+                    .extend(list.iter().map(|&k| self.rules[k as usize].idx));
+                self.cands.push(self.tail);
+                self.last_leaf = (s, self.cands.len());
+                s
+            };
+            self.nodes[at] = Node {
+                field: 0,
+                bits: 0,
+                shift: 0,
+                mask: 0,
+                first: first as u32,
+            };
+            return;
+        };
+        let shift = 32 - region.plen[f] - bits;
+        let first = self.nodes.len() as u32;
+        self.nodes[at] = Node {
+            field: f as u8,
+            bits: bits as u8,
+            shift: shift as u8,
+            mask: (1u32 << bits) - 1,
+            first,
+        };
+        let n = 1usize << bits;
+        self.nodes.resize(
+            self.nodes.len() + n,
+            Node {
+                field: 0,
+                bits: 0,
+                shift: 0,
+                mask: 0,
+                first: 0,
+            },
+        );
+        let mut child = Vec::with_capacity(list.len());
+        for c in 0..n {
+            let mut r = region;
+            r.plen[f] += bits;
+            r.base[f] = region.base[f] | ((c as u32) << shift);
+            let (lo, hi) = (r.base[f], r.hi(f));
+            child.clear();
+            child.extend(list.iter().copied().filter(|&k| {
+                let rr = &self.rules[k as usize];
+                rr.lo[f] <= hi && rr.hi[f] >= lo
+            }));
+            self.budget = self.budget.saturating_sub(child.len());
+            let child_list = std::mem::take(&mut child);
+            self.node(first as usize + c, &child_list, r, depth + 1);
+            child = child_list;
+        }
+    }
+
+    /// The best cut of `region` for `list`: the field and bit count giving the smallest
+    /// largest child within the space factor; None when no cut separates the rules.
+    fn choose(&self, list: &[u32], region: Region) -> Option<(usize, u32)> {
+        let n = list.len();
+        if self.budget < n * 2 {
+            return None;
+        }
+        // (largest child, copies a child, field, bits)
+        let mut best: Option<(usize, f64, usize, u32)> = None;
+        let mut counts = vec![0i64; (1 << MAX_BITS) + 1];
+        for f in 0..2 {
+            let room = 32 - region.plen[f];
+            for bits in 1..=MAX_BITS.min(room) {
+                let shift = 32 - region.plen[f] - bits;
+                let pieces = 1usize << bits;
+                counts[..=pieces].iter_mut().for_each(|c| *c = 0);
+                let (rlo, rhi) = (region.base[f], region.hi(f));
+                let mut copies = 0usize;
+                for &k in list {
+                    let rr = &self.rules[k as usize];
+                    let lo = rr.lo[f].max(rlo);
+                    let hi = rr.hi[f].min(rhi);
+                    let a = ((lo - rlo) >> shift) as usize;
+                    let b = ((hi - rlo) >> shift) as usize;
+                    counts[a] += 1;
+                    counts[b + 1] -= 1;
+                    copies += b - a + 1;
+                }
+                if copies + pieces > SPACE_FACTOR * n || copies > self.budget {
+                    break;
+                }
+                // No piece holds fewer rules than the node: nothing gained.
+                if copies >= n * pieces {
+                    continue;
+                }
+                let mut run = 0i64;
+                let mut most = 0usize;
+                for c in &counts[..pieces] {
+                    run += c;
+                    most = most.max(run as usize);
+                }
+                let avg = copies as f64 / pieces as f64;
+                let better = match best {
+                    None => true,
+                    Some((m, a, _, _)) => most < m || (most == m && avg < a),
+                };
+                if better {
+                    best = Some((most, avg, f, bits));
+                }
+            }
+        }
+        best.map(|(_, _, f, bits)| (f, bits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(idx: u32, s: (u32, u32), d: (u32, u32)) -> RuleRange {
+        RuleRange {
+            idx,
+            lo: [s.0, d.0],
+            hi: [s.1, d.1],
+        }
+    }
+
+    fn leaf_list(ix: &ChainIndex, src: u32, dst: u32) -> Vec<u32> {
+        let mut p = ix.leaf(src, dst);
+        let mut out = Vec::new();
+        loop {
+            let c = ix.cand(p);
+            out.push(c);
+            if c == 1000 {
+                return out;
+            }
+            p += 1;
+        }
+    }
+
+    #[test]
+    fn field_ranges() {
+        assert_eq!(
+            RuleRange::field(0x0a00_0001, 0xffff_ff00, false),
+            (0x0a00_0000, 0x0a00_00ff)
+        );
+        assert_eq!(
+            RuleRange::field(0x0a00_0001, u32::MAX, false),
+            (0x0a00_0001, 0x0a00_0001)
+        );
+        assert_eq!(RuleRange::field(0, 0, false), (0, u32::MAX));
+        // Inverted, or a mask with holes: any address may match.
+        assert_eq!(RuleRange::field(0x0a00_0001, u32::MAX, true), (0, u32::MAX));
+        assert_eq!(
+            RuleRange::field(0x0a00_0001, 0xff00_ff00, false),
+            (0, u32::MAX)
+        );
+    }
+
+    #[test]
+    fn leaves_hold_every_overlapping_rule_in_order() {
+        // 200 /32 destinations, a few wildcards and a /8 source in between.
+        let mut rules = Vec::new();
+        for i in 0..200u32 {
+            let d = 0x0a00_0000 + i * 7;
+            rules.push(range(i, (0, u32::MAX), (d, d)));
+        }
+        rules.push(range(200, (0x0b00_0000, 0x0bff_ffff), (0, u32::MAX)));
+        rules.push(range(201, (0, u32::MAX), (0, u32::MAX)));
+        let ix = ChainIndex::build(&rules, 1000);
+        let (nodes, cands) = ix.size();
+        assert!(
+            nodes > 1 && cands < 202 * 4,
+            "{nodes} nodes, {cands} entries"
+        );
+        for (src, dst) in [
+            (0x0b01_0203, 0x0a00_0000 + 14),
+            (0x0c00_0000, 0x0a00_0000 + 14),
+            (0x0c00_0000, 0x0a00_0000 + 15),
+            (0x0b00_0000, 0),
+        ] {
+            let want: Vec<u32> = rules
+                .iter()
+                .filter(|r| {
+                    (r.lo[0]..=r.hi[0]).contains(&src) && (r.lo[1]..=r.hi[1]).contains(&dst)
+                })
+                .map(|r| r.idx)
+                .collect();
+            let got = leaf_list(&ix, src, dst);
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+            assert!(
+                want.iter().all(|w| got.contains(w)),
+                "{src:x} {dst:x}: {got:?} lacks some of {want:?}"
+            );
+            assert!(got.len() <= LEAF_RULES + 4, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn identical_rules_make_one_leaf() {
+        let rules: Vec<RuleRange> = (0..100).map(|i| range(i, (5, 5), (0, u32::MAX))).collect();
+        let ix = ChainIndex::build(&rules, 1000);
+        assert_eq!(leaf_list(&ix, 5, 9).len(), 101);
+        assert_eq!(leaf_list(&ix, 6, 9), [1000]);
+    }
+}

@@ -1,0 +1,236 @@
+//! The classifier of long chains (`nfrs_engine::classify`) changes nothing a packet meets:
+//! random rulesets (addresses with masks and `!`, protocols, interfaces, `-f`, ports, jumps,
+//! gotos, RETURN, LOG, and stateful matches: limit, statistic nth, recent) walked by random
+//! packets give the same verdicts, endings, matched-rule paths, log lines, counters and match
+//! state with every chain classified as with every chain walked rule by rule.
+
+use nfrs_engine::classify::ClassifyOpts;
+use nfrs_engine::matches::{EvalState, NoHost};
+use nfrs_engine::pkt::{IfName, PktCtx};
+use nfrs_engine::table::{CTable, TraceStep, WalkResult};
+use nfrs_engine::targets::Effects;
+use nfrs_rules::restore::restore_new;
+use nfrs_rules::{Hook, TableKind};
+use nfrs_wire::build::{build_ipv4, FrameCtx};
+use nfrs_wire::line::PacketSpec;
+use proptest::prelude::*;
+
+/// A small deterministic generator (the proptest seed drives it).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// An address from a small pool, so that rules and packets meet.
+fn addr(r: &mut Rng) -> String {
+    match r.below(8) {
+        0 => format!("192.168.{}.{}", r.below(2), r.below(4)),
+        _ => format!("10.{}.{}.{}", r.below(2), r.below(4), r.below(8)),
+    }
+}
+
+fn prefix(r: &mut Rng) -> String {
+    let a = addr(r);
+    match r.below(8) {
+        0 => format!("{a}/255.0.255.0"),
+        1 => format!("{a}/8"),
+        2 => format!("{a}/16"),
+        3 => format!("{a}/24"),
+        4 => format!("{a}/30"),
+        _ => format!("{a}/32"),
+    }
+}
+
+const CHAINS: [&str; 4] = ["INPUT", "u0", "u1", "u2"];
+
+/// One rule of chain number `c` (jumps only go to later chains: no loops).
+fn rule(r: &mut Rng, c: usize) -> String {
+    let mut s = format!("-A {}", CHAINS[c]);
+    let not = |r: &mut Rng| if r.below(5) == 0 { "! " } else { "" };
+    if r.below(3) > 0 {
+        s += &format!(" {}-s {}", not(r), prefix(r));
+    }
+    if r.below(3) > 0 {
+        s += &format!(" {}-d {}", not(r), prefix(r));
+    }
+    let frag = r.below(12) == 0;
+    let mut proto = "";
+    if r.below(2) == 0 {
+        proto = r.pick(&["tcp", "udp", "icmp"]);
+        s += &format!(" {}-p {proto}", not(r));
+        if s.contains("! -p") {
+            proto = "";
+        }
+    }
+    if r.below(4) == 0 {
+        let i = r.pick(&["lan0", "lan+", "wan0"]);
+        s += &format!(" {}-i {i}", not(r));
+    }
+    if frag {
+        s += &format!(" {}-f", not(r));
+    } else if (proto == "tcp" || proto == "udp") && r.below(2) == 0 {
+        s += &format!(" -m {proto} --dport {}", r.pick(&["22", "53", "80:90"]));
+    }
+    match r.below(8) {
+        0 => s += " -m limit --limit 2/sec --limit-burst 2",
+        1 => s += " -m statistic --mode nth --every 3 --packet 1",
+        2 => s += " -m recent --name seen --set",
+        3 => s += " -m recent --name seen --rcheck --seconds 5",
+        _ => {}
+    }
+    let later = c + 1 + r.below((CHAINS.len() - c) as u64) as usize;
+    match r.below(9) {
+        0 | 1 => s += " -j ACCEPT",
+        2 => s += " -j DROP",
+        3 if c > 0 => s += " -j RETURN",
+        4 if later < CHAINS.len() => s += &format!(" -j {}", CHAINS[later]),
+        5 if later < CHAINS.len() => s += &format!(" -g {}", CHAINS[later]),
+        6 => s += &format!(" -j LOG --log-prefix \"r{}\"", r.below(100)),
+        _ => {}
+    }
+    s
+}
+
+fn ruleset(r: &mut Rng) -> String {
+    let mut s = format!(
+        "*filter\n:INPUT {} [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:u0 - [0:0]\n:u1 - [0:0]\n:u2 - [0:0]\n",
+        if r.below(2) == 0 { "ACCEPT" } else { "DROP" }
+    );
+    for c in 0..CHAINS.len() {
+        let n = r.below(if c == 0 { 70 } else { 45 });
+        for _ in 0..n {
+            s += &rule(r, c);
+            s.push('\n');
+        }
+    }
+    s += "COMMIT\n";
+    s
+}
+
+fn packet(r: &mut Rng, now: u64) -> PktCtx {
+    let (src, dst) = (addr(r), addr(r));
+    let proto = ["tcp", "udp", "icmp"][r.below(3) as usize];
+    let port = ["22", "53", "85", "443"][r.below(4) as usize];
+    let line = if r.below(10) == 0 {
+        // A later fragment: IP fields only.
+        format!("{proto} {src} > {dst} frag=8 len=8")
+    } else if proto == "icmp" {
+        format!("icmp {src} > {dst} type=8 code=0 id=1 seq=1")
+    } else if proto == "tcp" {
+        format!(
+            "tcp {src}:{} > {dst}:{port} flags=S seq=1 win=512",
+            1000 + r.below(3)
+        )
+    } else {
+        format!("udp {src}:{} > {dst}:{port}", 1000 + r.below(3))
+    };
+    let spec = PacketSpec::parse(&line).expect("packet line");
+    let buf = build_ipv4(&spec, &FrameCtx::default()).expect("build");
+    let mut p = PktCtx::new(buf).expect("parses");
+    p.indev = IfName::new(["lan0", "lan1", "wan0"][r.below(3) as usize]);
+    p.now = now;
+    p
+}
+
+struct Side {
+    table: CTable,
+    state: EvalState,
+    stack: Vec<u32>,
+}
+
+impl Side {
+    fn new(text: &str, opts: ClassifyOpts) -> Side {
+        let rs = restore_new(text, &Default::default()).expect("restores");
+        let mut state = EvalState::default();
+        state.slots.push(Default::default());
+        let table = CTable::compile_with(rs.table(TableKind::Filter).unwrap(), &mut state, opts)
+            .expect("compiles");
+        Side {
+            table,
+            state,
+            stack: Vec::new(),
+        }
+    }
+
+    fn walk(&mut self, mut p: PktCtx) -> (WalkResult, Vec<TraceStep>, Vec<String>) {
+        let mut fx = Effects::default();
+        let mut trace = Vec::new();
+        let res = self.table.walk(
+            Hook::Input,
+            &mut p,
+            &mut self.state,
+            &NoHost,
+            &mut fx,
+            &mut self.stack,
+            Some(&mut trace),
+        );
+        (res, trace, fx.logs.into_iter().map(|l| l.text).collect())
+    }
+}
+
+fn check(seed: u64, packets: usize) {
+    let mut r = Rng(seed | 1);
+    let text = ruleset(&mut r);
+    let mut fast = Side::new(
+        &text,
+        ClassifyOpts {
+            enabled: true,
+            min_rules: 1,
+        },
+    );
+    let mut slow = Side::new(
+        &text,
+        ClassifyOpts {
+            enabled: false,
+            min_rules: 1,
+        },
+    );
+    assert!(fast.table.classified() || text.lines().filter(|l| l.starts_with("-A")).count() == 0);
+    assert!(!slow.table.classified());
+    let mut now = 0u64;
+    for k in 0..packets {
+        now += r.below(400_000_000);
+        let p = packet(&mut r, now);
+        let a = fast.walk(p.clone());
+        let b = slow.walk(p);
+        assert_eq!(a, b, "packet {k} differs; ruleset:\n{text}");
+    }
+    assert_eq!(
+        fast.table.counters, slow.table.counters,
+        "counters differ; ruleset:\n{text}"
+    );
+    assert_eq!(
+        format!("{:?}", fast.state.slots),
+        format!("{:?}", slow.state.slots),
+        "match state differs"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn classified_walk_equals_linear_walk(seed in any::<u64>()) {
+        check(seed, 60);
+    }
+}
+
+#[test]
+fn a_long_ruleset_with_many_packets() {
+    for seed in 1..20 {
+        check(seed * 7919, 500);
+    }
+}
