@@ -373,7 +373,8 @@ if ip netns exec "$C" ping -c 1 -W 1 198.51.100.10 >/dev/null; then
   fail "a new flow passed a full table"
 fi
 for _ in $(seq 20); do grep -q "table full" "$work/syslog.txt" && break; sleep 0.1; done
-grep -Eq "^<132>nfrs\[[0-9]+\]: nf_conntrack: .*table full.*dropping packet" "$work/syslog.txt" \
+gw_netns="$(ip netns exec "$G" readlink /proc/self/ns/net | tr -dc 0-9)"
+grep -Eq "^<132>nfrs\[[0-9]+\]: nf_conntrack: nf_conntrack: table full in netns $gw_netns, dropping packet$" "$work/syslog.txt" \
   || { cat "$work/syslog.txt"; fail "no table full message (warning) in syslog"; }
 "$nfrs" sysctl -qw net.netfilter.nf_conntrack_max=1000 || fail "sysctl -w nf_conntrack_max=1000"
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping after raising nf_conntrack_max"
