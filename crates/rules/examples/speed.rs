@@ -20,6 +20,10 @@ fn main() {
         let r = t.elapsed();
         if std::env::var_os("SPEED_RESTORE_ONLY").is_some() {
             println!("restore {:.1} ms", r.as_secs_f64() * 1e3);
+            // `SPEED_LEAK=1`: keep the ruleset (profiles then show the restore alone).
+            if std::env::var_os("SPEED_LEAK").is_some() {
+                std::mem::forget(rs);
+            }
             continue;
         }
         if let Some(dir) = std::env::var_os("SPEED_STORE") {

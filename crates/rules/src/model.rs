@@ -386,16 +386,36 @@ impl Table {
     }
     /// Puts the chains in libiptc's order (built-ins by hook, user chains by name) and reindexes.
     pub fn canonicalize(&mut self) {
+        self.canonicalize_order();
+    }
+    /// [`Table::canonicalize`], telling how chains moved: `order[new] = old` position, or
+    /// None when they were in order already.
+    pub fn canonicalize_order(&mut self) -> Option<Vec<u32>> {
         let sorted = self
             .chains
             .windows(2)
             .all(|w| chain_order(&w[0], &w[1]).is_le());
-        if !sorted {
-            // Names are unique in a table (and built-ins have distinct hooks): no ties, so the
-            // unstable sort gives the same order with fewer moves.
-            self.chains.sort_unstable_by(chain_order);
-        }
+        let order = if sorted {
+            None
+        } else {
+            let mut order: Vec<u32> = (0..self.chains.len() as u32).collect();
+            // Names are unique in a table (and built-ins have distinct hooks): no ties, so
+            // the unstable sort gives the one canonical order.
+            order.sort_unstable_by(|&a, &b| {
+                chain_order(&self.chains[a as usize], &self.chains[b as usize])
+            });
+            let mut old: Vec<Option<Chain>> = std::mem::take(&mut self.chains)
+                .into_iter()
+                .map(Some)
+                .collect();
+            self.chains = order
+                .iter()
+                .map(|&o| old[o as usize].take().expect("a permutation"))
+                .collect();
+            Some(order)
+        };
         self.reindex();
+        order
     }
     /// True when the chains are in libiptc's order and the name index covers them all (as
     /// every committed table is), so the table can be changed in place.

@@ -8,7 +8,7 @@ use crate::model::{Chain, Counters, Policy, Rule, Ruleset, Table, Target};
 use crate::parse::{Cmd, Command};
 
 /// A rule's target in [`resolve_targets`]: not a jump/goto.
-const NOT_JUMP: u32 = u32::MAX;
+pub(crate) const NOT_JUMP: u32 = u32::MAX;
 /// A rule's target in [`resolve_targets`]: a jump/goto to a chain that does not exist.
 const MISSING: u32 = u32::MAX - 1;
 
@@ -84,7 +84,13 @@ fn hook_masks_of(table: &Table, targets: &[u32]) -> Result<Vec<u8>> {
 
 /// The checks the kernel makes when the table is replaced.
 pub fn validate_table(table: &Table) -> Result<()> {
-    let targets = resolve_targets(table);
+    validate_resolved(table, &resolve_targets(table))
+}
+
+/// [`validate_table`] with every rule's jump already resolved, as [`resolve_targets`] would
+/// (chain by chain, rule by rule: [`NOT_JUMP`] or the chain's index; never missing, since
+/// [`append_resolved`] refused those).
+pub(crate) fn validate_resolved(table: &Table, targets: &[u32]) -> Result<()> {
     // Kernel rule: a verdict may not jump into a built-in chain (checked before loops).
     if targets
         .iter()
@@ -92,7 +98,7 @@ pub fn validate_table(table: &Table) -> Result<()> {
     {
         return Err(Error::kernel(Errno::Inval));
     }
-    let masks = hook_masks_of(table, &targets)?;
+    let masks = hook_masks_of(table, targets)?;
     let mut k = 0;
     for (ci, c) in table.chains.iter().enumerate() {
         // Chains are in name order, unrelated to where their rules sit in memory.
@@ -397,6 +403,38 @@ fn append_in_place(table: &mut Table, c: &Command) -> Result<String> {
         ch.counters = Counters::default();
     }
     Ok(out.output)
+}
+
+/// The `-A` of [`apply_owned`] (not verbose), also answering where the rules went and where
+/// they jump: (chain index, index of the `-j`/`-g` chain or [`NOT_JUMP`]), so a restore
+/// can hand the commit checks jumps already resolved ([`validate_resolved`]).
+pub(crate) fn append_resolved(table: &mut Table, c: Command) -> Result<(usize, u32)> {
+    debug_assert!(c.cmd == Cmd::Append && !c.verbose);
+    // check_jump's checks and errors, with one lookup.
+    let target = match &c.jump_chain {
+        None => NOT_JUMP,
+        Some(j) => match table.chain_index(j) {
+            Some(i) => i as u32,
+            None => {
+                let goto = c
+                    .rules
+                    .first()
+                    .is_some_and(|r| matches!(r.target, Target::Goto(_)));
+                return Err(if goto {
+                    Error::param(format!("goto '{j}' is not a chain"))
+                } else {
+                    Error::param(format!(
+                        "Couldn't load target `{j}':No such file or directory\n"
+                    ))
+                });
+            }
+        },
+    };
+    let idx = table
+        .chain_index(&c.chain)
+        .ok_or_else(|| Error::kernel(Errno::NoEnt))?;
+    table.chains[idx].rules.extend(c.rules);
+    Ok((idx, target))
 }
 
 pub fn apply_owned(table: &mut Table, c: Command) -> Result<Outcome> {

@@ -487,6 +487,37 @@ fn parse_rule_line<'a>(
         .map_err(|e| from_error(&e, line_no))
 }
 
+/// The jumps found while appending (`resolved[chain]`, by the chains' positions before
+/// [`Table::canonicalize_order`] moved them by `order`), in table order as the commit checks
+/// want them; None when they do not cover the table's rules.
+fn jumps_in_table_order(
+    table: &Table,
+    resolved: Vec<Vec<u32>>,
+    order: Option<&[u32]>,
+) -> Option<Vec<u32>> {
+    let n = table.chains.len();
+    if resolved.len() != n {
+        return None;
+    }
+    let old_of = |new: usize| order.map_or(new, |o| o[new] as usize);
+    let mut new_of = vec![0u32; n];
+    for new in 0..n {
+        new_of[old_of(new)] = new as u32;
+    }
+    let mut out = Vec::with_capacity(table.chains.iter().map(|c| c.rules.len()).sum());
+    for (new, c) in table.chains.iter().enumerate() {
+        let jumps = &resolved[old_of(new)];
+        if jumps.len() != c.rules.len() {
+            return None;
+        }
+        out.extend(jumps.iter().map(|&t| match t {
+            ops::NOT_JUMP => ops::NOT_JUMP,
+            t => new_of[t as usize],
+        }));
+    }
+    Some(out)
+}
+
 /// The line loop of [`restore_with_output`].
 fn restore_lines<'scope, 'env>(
     rs: &mut Ruleset,
@@ -497,6 +528,10 @@ fn restore_lines<'scope, 'env>(
     cancel: &'env AtomicBool,
 ) -> std::result::Result<(), RestoreError> {
     let mut current: Option<Table> = None;
+    // While the current table has seen only `:CHAIN` lines and plain `-A`: each chain's
+    // rules' jump targets (chain index or NOT_JUMP), found when the rules were appended, so
+    // the commit checks need not look every target up again.
+    let mut resolved: Option<Vec<Vec<u32>>> = None;
     let mut skipping = false;
     let mut line_no = 0;
     // The arguments of the current rule line, reused from line to line.
@@ -515,10 +550,17 @@ fn restore_lines<'scope, 'env>(
         }
         if line == "COMMIT\n" && current.is_some() {
             let mut table = current.take().unwrap();
-            table.canonicalize();
+            let order = table.canonicalize_order();
             if !opts.test {
                 if !opts.trusted {
-                    ops::validate_table(&table).map_err(|_| failed_at(line_no))?;
+                    let checked = match resolved
+                        .take()
+                        .and_then(|r| jumps_in_table_order(&table, r, order.as_deref()))
+                    {
+                        Some(targets) => ops::validate_resolved(&table, &targets),
+                        None => ops::validate_table(&table),
+                    };
+                    checked.map_err(|_| failed_at(line_no))?;
                 }
                 let kind = table.kind;
                 *rs.table_mut(kind) = table;
@@ -568,6 +610,10 @@ fn restore_lines<'scope, 'env>(
                 table.chains.iter_mut().for_each(|c| c.rules.clear());
                 table.chains.retain(|c| c.is_builtin());
                 table.reindex();
+                resolved = Some(vec![Vec::new(); table.chains.len()]);
+            } else {
+                // Rules kept from before have no resolved jumps.
+                resolved = None;
             }
             ahead = parse_ahead(scope, lines, idx, kind, opts, cancel);
             current = Some(table);
@@ -606,6 +652,7 @@ fn restore_lines<'scope, 'env>(
                 if table.chain(chain).is_some() {
                     if opts.noflush {
                         table.chain_mut(chain).unwrap().rules.clear();
+                        resolved = None;
                     } else {
                         return Err(param_at(
                             &format!("error creating chain '{chain}':File exists"),
@@ -615,6 +662,9 @@ fn restore_lines<'scope, 'env>(
                     }
                 } else {
                     ops::insert_user_chain(table, chain);
+                    if let Some(r) = resolved.as_mut() {
+                        r.push(Vec::new());
+                    }
                 }
             }
             let Some(policy) = it.next() else {
@@ -665,8 +715,20 @@ fn restore_lines<'scope, 'env>(
         if cmd.cmd == parse::Cmd::List {
             continue;
         }
-        let o = ops::apply_owned(table, cmd).map_err(|e| from_error(&e, line_no))?;
-        out.push_str(&o.output);
+        match resolved.as_mut() {
+            Some(r) if cmd.cmd == parse::Cmd::Append && !cmd.verbose => {
+                let n = cmd.rules.len();
+                let (chain, target) =
+                    ops::append_resolved(table, cmd).map_err(|e| from_error(&e, line_no))?;
+                r[chain].extend(std::iter::repeat_n(target, n));
+            }
+            _ => {
+                // Any other command may move, rename or drop chains: resolve at commit.
+                resolved = None;
+                let o = ops::apply_owned(table, cmd).map_err(|e| from_error(&e, line_no))?;
+                out.push_str(&o.output);
+            }
+        }
     }
     if current.is_some() {
         return Err(RestoreError {
@@ -862,6 +924,31 @@ mod tests {
             let [one, two] = both_ways(&big_table(n, &bad));
             assert!(one.is_err(), "{bad:?}");
             assert_eq!(one, two, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn test_jumps_resolved_at_append_check_as_at_commit() {
+        // Each text restored as is (jumps resolved while appending) and with its comment
+        // line turned into `-Z` (any command but -A makes the commit resolve every jump
+        // itself): same ruleset or same error.
+        let head = "*filter\n# x\n:A - [0:0]\n:B - [0:0]\n:C - [0:0]\n";
+        let cases = [
+            "-A INPUT -j A\n-A A -j B\n-A B -g C\n-A C -j RETURN\n-A FORWARD -j C\n-A OUTPUT -j B\n",
+            "-A INPUT -j A\n-A A -j B\n-A B -j A\n",
+            "-A A -j INPUT\n",
+            "-A INPUT -j A\n-A A -j D\n:D - [0:0]\n",
+            "-A INPUT -p tcp -j A\n-A A -s 1.1.1.1,2.2.2.2 -j C\n-A C -j LOG\n-A B -j C\n",
+            "-A OUTPUT -j A\n-A A -j REJECT\n-A INPUT -g B\n-A B -j MARK --set-mark 1\n",
+        ];
+        for (k, body) in cases.into_iter().enumerate() {
+            let text = format!("{head}{body}COMMIT\n*nat\n:X - [0:0]\n-A OUTPUT -j X\n-A X -j DNAT --to-destination 1.2.3.4\nCOMMIT\n");
+            let with_zero = text.replacen("# x\n", "-Z\n", 1);
+            let a = restore_new(&text, &RestoreOpts::default());
+            let b = restore_new(&with_zero, &RestoreOpts::default());
+            // The second to fourth are refused (loop, jump into a built-in, unknown target).
+            assert_eq!(a.is_err(), (1..=3).contains(&k), "{body}");
+            assert_eq!(a, b, "{body}");
         }
     }
 
