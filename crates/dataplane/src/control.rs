@@ -143,8 +143,12 @@ pub enum Reply {
     /// One response, then the connection closes.
     Once(Response),
     /// An accepted stream: every response from the receiver is written, one per line, until
-    /// the client goes away (noticed within a second even when nothing is sent).
-    Stream(std::sync::mpsc::Receiver<Response>),
+    /// the client goes away (noticed within a second even when nothing is sent); the flag is
+    /// set then, so the sender can forget it.
+    Stream(
+        std::sync::mpsc::Receiver<Response>,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ),
 }
 
 /// Like [`serve_one`], but a handler may answer with a stream; the stream is written by a
@@ -158,8 +162,8 @@ pub fn serve_one_streaming(
     let mut stream = None;
     let mut h = |req: Request| match handle(req) {
         Reply::Once(r) => r,
-        Reply::Stream(rx) => {
-            stream = Some(rx);
+        Reply::Stream(rx, closed) => {
+            stream = Some((rx, closed));
             Response::default()
         }
     };
@@ -167,10 +171,14 @@ pub fn serve_one_streaming(
         return;
     };
     serve_one(s, own_uid, group, &mut h);
-    if let Some(rx) = stream {
+    if let Some((rx, closed)) = stream {
+        // Without a thread the receiver goes with the closure: the sender sees it at once.
         let _ = std::thread::Builder::new()
             .name("nfrs-events".into())
-            .spawn(move || forward(keep, rx));
+            .spawn(move || {
+                forward(keep, rx);
+                closed.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
     }
 }
 

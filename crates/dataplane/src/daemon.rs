@@ -223,15 +223,25 @@ impl Shared {
             Err(r) => return control::Reply::Once(r),
         };
         let (tx, rx) = mpsc::sync_channel(crate::events::QUEUE);
+        let listener = crate::events::Listener::new(tx, wanted);
+        let closed = listener.closed.clone();
         let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
-            let listener = crate::events::Listener::new(tx, wanted);
+            if l.events.listeners() >= crate::events::MAX_LISTENERS {
+                return Response::error(
+                    1,
+                    format!(
+                        "nfrs run: {} conntrack -E listeners already",
+                        crate::events::MAX_LISTENERS
+                    ),
+                );
+            }
             l.events.subscribe(listener, l.engine.ct.as_ref(), l.now);
             Response::default()
         }));
         if r.code != 0 {
             return control::Reply::Once(r);
         }
-        control::Reply::Stream(rx)
+        control::Reply::Stream(rx, closed)
     }
 
     /// `nfrs check`: the live state is read between two packets; the packet runs elsewhere.

@@ -23,6 +23,8 @@ use std::sync::Arc;
 
 /// Events a listener holds before new ones are dropped.
 pub const QUEUE: usize = 4096;
+/// Listeners at a time (each queue is allocated in full).
+pub const MAX_LISTENERS: usize = 16;
 
 /// What one listener asked for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -135,6 +137,8 @@ pub struct Listener {
     /// Events dropped because the queue was full.
     pub lost: Arc<AtomicU64>,
     reported: u64,
+    /// Set when the reader is gone.
+    pub closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Listener {
@@ -145,6 +149,7 @@ impl Listener {
             wanted,
             lost: Arc::new(AtomicU64::new(0)),
             reported: 0,
+            closed: Default::default(),
         }
     }
 }
@@ -186,6 +191,11 @@ impl Events {
     #[inline]
     pub fn active(&self) -> bool {
         !self.listeners.is_empty()
+    }
+
+    /// Listeners now.
+    pub fn listeners(&self) -> usize {
+        self.listeners.len()
     }
 
     /// Adds a listener; the first one takes note of the table as it is (no events for it).
@@ -280,6 +290,12 @@ impl Events {
     /// Reports entries that left the table since they were seen (`userspace`: deleted by a
     /// `conntrack` command, with port id `portid`).
     pub fn sweep(&mut self, ct: Option<&mut ConnTable>, now: Nanos, userspace: Option<u32>) {
+        // Readers that went away are forgotten (and with the last one, what was seen).
+        let before = self.listeners.len();
+        self.listeners.retain(|l| !l.closed.load(Ordering::Relaxed));
+        if before != self.listeners.len() && self.listeners.is_empty() {
+            self.known = HashMap::new();
+        }
         if !self.active() {
             return;
         }
@@ -540,6 +556,16 @@ mod tests {
         drop(rx);
         udp[0..2].copy_from_slice(&10u16.to_be_bytes());
         step(&mut ev, &mut ct, 17, &udp, SEC);
+        assert!(!ev.active());
+        // One whose reader left while nothing happened goes at the next sweep.
+        let (tx, _rx) = mpsc::sync_channel(2);
+        let l = Listener::new(tx, all_of());
+        let closed = l.closed.clone();
+        ev.subscribe(l, Some(&ct), SEC);
+        ev.sweep(Some(&mut ct), SEC, None);
+        assert_eq!(ev.listeners(), 1);
+        closed.store(true, Ordering::Relaxed);
+        ev.sweep(Some(&mut ct), SEC, None);
         assert!(!ev.active());
     }
 
