@@ -65,19 +65,107 @@ struct Node {
     first: u32,
 }
 
-/// The classifier of one chain.
+/// One cut tree.
 #[derive(Clone, Debug)]
-pub struct ChainIndex {
+struct Tree {
     nodes: Vec<Node>,
     /// Leaves' lists, one after the other, each ending with the chain's tail.
-    cands: Vec<u32>,
+    cands: Vec<Cand>,
 }
 
-/// One rule as the builder sees it: the address ranges it can match.
+/// A rule in a leaf's list, with its address and protocol tests (those of the kernel's
+/// ip_packet_match, exactly): a candidate failing them is passed over without reading the
+/// rule itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Cand {
+    /// Rule index in the table.
+    pub rule: u32,
+    src: u32,
+    smsk: u32,
+    dst: u32,
+    dmsk: u32,
+    proto: u8,
+    /// INV_SRC | INV_DST | ANY_PROTO | INV_PROTO.
+    flags: u8,
+}
+
+const INV_SRC: u8 = 1;
+const INV_DST: u8 = 2;
+const ANY_PROTO: u8 = 4;
+const INV_PROTO: u8 = 8;
+
+impl Cand {
+    /// Rule `rule` testing `src`/`dst` under their masks (`!` when the flag is set) and
+    /// protocol `proto` (None: any; the flag: `!`).
+    pub fn new(
+        rule: u32,
+        (src, smsk, inv_src): (u32, u32, bool),
+        (dst, dmsk, inv_dst): (u32, u32, bool),
+        proto: Option<(u8, bool)>,
+    ) -> Cand {
+        let mut flags = 0;
+        if inv_src {
+            flags |= INV_SRC;
+        }
+        if inv_dst {
+            flags |= INV_DST;
+        }
+        match proto {
+            None => flags |= ANY_PROTO,
+            Some((_, true)) => flags |= INV_PROTO,
+            Some(_) => {}
+        }
+        Cand {
+            rule,
+            src: src & smsk,
+            smsk,
+            dst: dst & dmsk,
+            dmsk,
+            proto: proto.map_or(0, |p| p.0),
+            flags,
+        }
+    }
+
+    /// A rule every packet passes (the chain's tail).
+    pub fn always(rule: u32) -> Cand {
+        Cand::new(rule, (0, 0, false), (0, 0, false), None)
+    }
+
+    /// Kernel rule (ip_packet_match, its address and protocol part): false when the rule's
+    /// header test fails for this packet.
+    #[inline]
+    pub fn may_match(&self, src: u32, dst: u32, proto: u8) -> bool {
+        (((src & self.smsk) == self.src) ^ (self.flags & INV_SRC != 0))
+            && (((dst & self.dmsk) == self.dst) ^ (self.flags & INV_DST != 0))
+            && (self.flags & ANY_PROTO != 0
+                || ((proto == self.proto) ^ (self.flags & INV_PROTO != 0)))
+    }
+
+    /// The address ranges this rule's test can pass: `(lo, hi)` per field.
+    fn ranges(&self) -> ([u32; 2], [u32; 2]) {
+        let s = RuleRange::field(self.src, self.smsk, self.flags & INV_SRC != 0);
+        let d = RuleRange::field(self.dst, self.dmsk, self.flags & INV_DST != 0);
+        ([s.0, d.0], [s.1, d.1])
+    }
+}
+
+/// The classifier of one chain: up to [`MAX_PARTS`] trees, each over a part of the chain's
+/// rules (destination-specific, source-specific, neither), so that a rule with a wildcard
+/// field is not copied into every piece of that field. A packet's candidates are the merge
+/// of its leaves in the trees, in ascending order.
+#[derive(Clone, Debug)]
+pub struct ChainIndex {
+    parts: Vec<Tree>,
+}
+
+/// Most trees a chain has.
+pub const MAX_PARTS: usize = 3;
+
+/// One rule as the builder sees it: its header test and the address ranges it can match.
 #[derive(Clone, Copy, Debug)]
 pub struct RuleRange {
-    /// Rule index in the table.
-    pub idx: u32,
+    /// The rule and its test.
+    pub head: Cand,
     /// Smallest and largest source and destination address the header part can match
     /// (`[src, dst]`), or the whole space.
     pub lo: [u32; 2],
@@ -86,6 +174,12 @@ pub struct RuleRange {
 }
 
 impl RuleRange {
+    /// The ranges of `head`'s test.
+    pub fn of(head: Cand) -> RuleRange {
+        let (lo, hi) = head.ranges();
+        RuleRange { head, lo, hi }
+    }
+
     /// The range of `addr` under `mask` (the kernel compares `packet & mask == addr`): a
     /// prefix when the mask's ones are contiguous from the top and not inverted, else all.
     pub fn field(addr: u32, mask: u32, invert: bool) -> (u32, u32) {
@@ -118,7 +212,7 @@ struct Builder<'a> {
     rules: &'a [RuleRange],
     tail: u32,
     nodes: Vec<Node>,
-    cands: Vec<u32>,
+    cands: Vec<Cand>,
     /// Entries left for copies before every further node becomes a leaf.
     budget: usize,
     /// The last leaf's list in `cands` (start, end).
@@ -129,6 +223,57 @@ impl ChainIndex {
     /// Builds the classifier of a chain whose rules are `rules` (ascending) and whose tail
     /// rule is `tail`.
     pub fn build(rules: &[RuleRange], tail: u32) -> ChainIndex {
+        // Bits of a field a rule fixes (32 for a single address, 0 for any).
+        let fixed = |r: &RuleRange, f: usize| (r.hi[f] - r.lo[f]).leading_zeros();
+        let mut groups: [Vec<RuleRange>; MAX_PARTS] = Default::default();
+        for r in rules {
+            let (s, d) = (fixed(r, 0), fixed(r, 1));
+            let g = if s == 0 && d == 0 {
+                2
+            } else if d >= s {
+                0
+            } else {
+                1
+            };
+            groups[g].push(*r);
+        }
+        let parts = groups
+            .iter()
+            .filter(|g| !g.is_empty())
+            .map(|g| Tree::build(g, tail))
+            .collect();
+        ChainIndex { parts }
+    }
+
+    /// How many trees (1 to [`MAX_PARTS`]).
+    #[inline]
+    pub fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Where the list of tree `part` for a packet from `src` to `dst` starts.
+    #[inline]
+    pub fn leaf(&self, part: usize, src: u32, dst: u32) -> u32 {
+        self.parts[part].leaf(src, dst)
+    }
+
+    /// The candidate at `pos` of tree `part` (see [`ChainIndex::leaf`]); every list ends
+    /// with the chain's tail.
+    #[inline]
+    pub fn cand(&self, part: usize, pos: u32) -> &Cand {
+        &self.parts[part].cands[pos as usize]
+    }
+
+    /// Tree nodes and list entries (for tests and sizing).
+    pub fn size(&self) -> (usize, usize) {
+        self.parts
+            .iter()
+            .fold((0, 0), |(n, c), t| (n + t.nodes.len(), c + t.cands.len()))
+    }
+}
+
+impl Tree {
+    fn build(rules: &[RuleRange], tail: u32) -> Tree {
         let mut b = Builder {
             rules,
             tail,
@@ -149,32 +294,21 @@ impl ChainIndex {
             plen: [0, 0],
         };
         b.node(0, &all, region, 0);
-        ChainIndex {
+        Tree {
             nodes: b.nodes,
             cands: b.cands,
         }
     }
 
-    /// The leaf for a packet from `src` to `dst`: `(start, end)` in the candidate list.
+    /// Where the list for a packet from `src` to `dst` starts in `cands`.
     #[inline]
-    pub fn leaf(&self, src: u32, dst: u32) -> u32 {
+    fn leaf(&self, src: u32, dst: u32) -> u32 {
         let mut n = self.nodes[0];
         while n.bits != 0 {
             let v = if n.field == 0 { src } else { dst };
             n = self.nodes[(n.first + ((v >> n.shift) & n.mask)) as usize];
         }
         n.first
-    }
-
-    /// The candidate at `pos` (see [`ChainIndex::leaf`]); a leaf's list ends with the tail.
-    #[inline]
-    pub fn cand(&self, pos: u32) -> u32 {
-        self.cands[pos as usize]
-    }
-
-    /// Tree nodes and list entries (for tests and sizing).
-    pub fn size(&self) -> (usize, usize) {
-        (self.nodes.len(), self.cands.len())
     }
 }
 
@@ -193,14 +327,14 @@ impl Builder<'_> {
                 && list
                     .iter()
                     .zip(&self.cands[s..e])
-                    .all(|(&k, &c)| self.rules[k as usize].idx == c);
+                    .all(|(&k, c)| self.rules[k as usize].head.rule == c.rule);
             let first = if same {
                 s
             } else {
                 let s = self.cands.len();
                 self.cands
-                    .extend(list.iter().map(|&k| self.rules[k as usize].idx));
-                self.cands.push(self.tail);
+                    .extend(list.iter().map(|&k| self.rules[k as usize].head));
+                self.cands.push(Cand::always(self.tail));
                 self.last_leaf = (s, self.cands.len());
                 s
             };
@@ -310,25 +444,35 @@ impl Builder<'_> {
 mod tests {
     use super::*;
 
+    /// A rule for the prefixes `s` and `d` given as (first, last) address.
     fn range(idx: u32, s: (u32, u32), d: (u32, u32)) -> RuleRange {
-        RuleRange {
+        let r = RuleRange::of(Cand::new(
             idx,
-            lo: [s.0, d.0],
-            hi: [s.1, d.1],
-        }
+            (s.0, !(s.1 - s.0), false),
+            (d.0, !(d.1 - d.0), false),
+            None,
+        ));
+        assert_eq!((r.lo, r.hi), ([s.0, d.0], [s.1, d.1]));
+        r
     }
 
+    /// The merged candidates of every tree, tail included.
     fn leaf_list(ix: &ChainIndex, src: u32, dst: u32) -> Vec<u32> {
-        let mut p = ix.leaf(src, dst);
         let mut out = Vec::new();
-        loop {
-            let c = ix.cand(p);
-            out.push(c);
-            if c == 1000 {
-                return out;
+        for part in 0..ix.parts() {
+            let mut p = ix.leaf(part, src, dst);
+            loop {
+                let c = ix.cand(part, p).rule;
+                if c == 1000 {
+                    break;
+                }
+                out.push(c);
+                p += 1;
             }
-            p += 1;
         }
+        out.sort();
+        out.push(1000);
+        out
     }
 
     #[test]
@@ -377,7 +521,7 @@ mod tests {
                 .filter(|r| {
                     (r.lo[0]..=r.hi[0]).contains(&src) && (r.lo[1]..=r.hi[1]).contains(&dst)
                 })
-                .map(|r| r.idx)
+                .map(|r| r.head.rule)
                 .collect();
             let got = leaf_list(&ix, src, dst);
             assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");

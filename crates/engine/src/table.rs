@@ -3,7 +3,7 @@
 //! (user chains); jumps and gotos are indexes into the array; a hook starts at its chain's
 //! first rule. Counters live beside the rules and are written back for `iptables-save -c`.
 
-use crate::classify::{ChainIndex, ClassifyOpts, RuleRange};
+use crate::classify::{Cand, ChainIndex, ClassifyOpts, RuleRange, MAX_PARTS};
 use crate::matches::{
     compile_match, eval_match, CompileCtx, CompileError, EvalState, HostInfo, MatchEnv,
 };
@@ -187,15 +187,20 @@ pub struct CTable {
 /// the rule index last asked for.
 #[derive(Clone, Copy)]
 struct Cursor {
-    chain: u32,
-    pos: u32,
+    /// The classifier (index into `CTable::index`), `u32::MAX` for none.
+    ix: u32,
+    /// The chain's tail rule.
+    end: u32,
+    /// Position in each tree's list.
+    pos: [u32; MAX_PARTS],
     at: u32,
 }
 
 impl Cursor {
     const NONE: Cursor = Cursor {
-        chain: u32::MAX,
-        pos: 0,
+        ix: u32::MAX,
+        end: 0,
+        pos: [0; MAX_PARTS],
         at: 0,
     };
 }
@@ -339,13 +344,12 @@ impl CTable {
             let ranges: Vec<RuleRange> = (first..tail)
                 .map(|i| {
                     let ip = &rules[i as usize].ip;
-                    let s = RuleRange::field(ip.src, ip.smsk, ip.inv_src);
-                    let d = RuleRange::field(ip.dst, ip.dmsk, ip.inv_dst);
-                    RuleRange {
-                        idx: i,
-                        lo: [s.0, d.0],
-                        hi: [s.1, d.1],
-                    }
+                    RuleRange::of(Cand::new(
+                        i,
+                        (ip.src, ip.smsk, ip.inv_src),
+                        (ip.dst, ip.dmsk, ip.inv_dst),
+                        (!ip.any_proto).then_some((ip.proto, ip.inv_proto)),
+                    ))
                 })
                 .collect();
             chain_ix[ci] = index.len() as u32;
@@ -369,31 +373,83 @@ impl CTable {
         !self.index.is_empty()
     }
 
+    /// The number of rules of chain `chain` (index in `chains`) a packet from `src` to `dst`
+    /// is checked against, its tail included: the chain's length plus one when it has no
+    /// classifier. For tests and sizing.
+    pub fn candidates(&self, chain: usize, src: u32, dst: u32) -> usize {
+        let ix = self.chain_ix[chain];
+        let first = self.chain_start[chain];
+        if ix == u32::MAX {
+            return self
+                .chain_start
+                .get(chain + 1)
+                .map_or(self.rules.len() as u32, |&n| n) as usize
+                - first as usize;
+        }
+        let index = &self.index[ix as usize];
+        let mut n = 1;
+        for part in 0..index.parts() {
+            let mut pos = index.leaf(part, src, dst);
+            while self.rules[index.cand(part, pos).rule as usize].num != 0 {
+                pos += 1;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Tree nodes and candidate list entries of every classifier (sizing).
+    pub fn classifier_size(&self) -> (usize, usize) {
+        self.index
+            .iter()
+            .map(|i| i.size())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
     /// The first rule at or after `i`, in `i`'s chain, whose header part may match `p`: `i`
     /// itself in a chain walked rule by rule. Positions asked for in one visit of a chain
     /// only grow, so the cursor moves forward through the packet's leaf.
     #[inline]
     fn skip(&self, i: u32, p: &PktCtx, cur: &mut Cursor) -> u32 {
-        let ch = u32::from(self.rules[i as usize].chain);
-        let ix = self.chain_ix[ch as usize];
-        if ix == u32::MAX {
-            cur.chain = u32::MAX;
-            return i;
-        }
-        let index = &self.index[ix as usize];
-        if cur.chain != ch || i < cur.at {
-            cur.chain = ch;
-            cur.pos = index.leaf(p.src(), p.dst());
-        }
-        cur.at = i;
-        // The leaf ends with the chain's tail, at or after any position in the chain.
-        loop {
-            let c = index.cand(cur.pos);
-            if c >= i {
-                return c;
+        let (src, dst, proto) = (p.src(), p.dst(), p.d.protocol);
+        // Still in the classified chain of the last position, further on: keep the cursor
+        // (every position the walk reaches comes through here, so `cur` is that chain's).
+        if cur.ix == u32::MAX || i < cur.at || i > cur.end {
+            let ch = self.rules[i as usize].chain as usize;
+            let ix = self.chain_ix[ch];
+            if ix == u32::MAX {
+                cur.ix = u32::MAX;
+                return i;
             }
-            cur.pos += 1;
+            cur.ix = ix;
+            cur.end = self
+                .chain_start
+                .get(ch + 1)
+                .map_or(self.rules.len() as u32, |&n| n)
+                - 1;
+            let index = &self.index[ix as usize];
+            for part in 0..index.parts() {
+                cur.pos[part] = index.leaf(part, src, dst);
+            }
         }
+        let index = &self.index[cur.ix as usize];
+        let parts = index.parts();
+        cur.at = i;
+        // Each list's head: its first rule at or after `i` whose address and protocol test
+        // passes (a failing one never passes during this walk: the cursor is dropped when a
+        // target may have rewritten the packet). Every list ends with the chain's tail, at
+        // or after any position in the chain, which every packet passes.
+        let mut next = u32::MAX;
+        for part in 0..parts {
+            let pos = &mut cur.pos[part];
+            let mut c = index.cand(part, *pos);
+            while c.rule < i || !c.may_match(src, dst, proto) {
+                *pos += 1;
+                c = index.cand(part, *pos);
+            }
+            next = next.min(c.rule);
+        }
+        next
     }
 
     /// Whether the table has a chain at `hook`.

@@ -1,0 +1,108 @@
+//! The classifier on the ClassBench-style ACL, outside the engine: candidates a packet is
+//! checked against, and the time of `CTable::walk` alone (10 rules, N rules classified, N
+//! rules linear). `cargo run --release -p nfrs-bench --example classify_stats [N]`.
+use nfrs_engine::classify::ClassifyOpts;
+use nfrs_engine::matches::{EvalState, NoHost};
+use nfrs_engine::pkt::{IfName, PktCtx};
+use nfrs_engine::table::CTable;
+use nfrs_engine::targets::Effects;
+use nfrs_rules::{Hook, TableKind};
+
+fn table(rules: &[nfrs_bench::gen::AclRule], opts: ClassifyOpts) -> (CTable, EvalState) {
+    let g = nfrs_bench::gen::render_acl(rules);
+    let rs = nfrs_rules::restore::restore_new(&g.text, &Default::default()).unwrap();
+    let mut st = EvalState::default();
+    st.slots.push(Default::default());
+    let t = CTable::compile_with(rs.table(TableKind::Filter).unwrap(), &mut st, opts).unwrap();
+    (t, st)
+}
+
+fn packets(trace: &[nfrs_bench::gen::AclPacket]) -> Vec<PktCtx> {
+    trace
+        .iter()
+        .map(|p| {
+            let line = match p.proto {
+                6 => format!(
+                    "tcp {}:{} > {}:{} flags=S seq=1 win=1024",
+                    p.src, p.sport, p.dst, p.dport
+                ),
+                17 => format!("udp {}:{} > {}:{}", p.src, p.sport, p.dst, p.dport),
+                _ => format!("icmp {} > {} type=8 code=0 id=1 seq=1", p.src, p.dst),
+            };
+            let spec = nfrs_wire::line::PacketSpec::parse(&line).unwrap();
+            let buf = nfrs_wire::build::build_ipv4(&spec, &Default::default()).unwrap();
+            let mut c = PktCtx::new(buf).unwrap();
+            c.indev = IfName::new("lan0");
+            c.outdev = IfName::new("wan0");
+            c
+        })
+        .collect()
+}
+
+fn time_walks(t: &mut CTable, st: &mut EvalState, pk: &mut [PktCtx]) -> f64 {
+    let mut fx = Effects::default();
+    let mut stack = Vec::new();
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t0 = std::time::Instant::now();
+        for p in pk.iter_mut() {
+            let r = t.walk(Hook::Forward, p, st, &NoHost, &mut fx, &mut stack, None);
+            std::hint::black_box(r);
+        }
+        best = best.min(t0.elapsed().as_secs_f64() * 1e9 / pk.len() as f64);
+    }
+    best
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(10_000, |a| a.parse().unwrap());
+    let on = ClassifyOpts {
+        enabled: true,
+        min_rules: 32,
+    };
+    let off = ClassifyOpts {
+        enabled: false,
+        min_rules: 32,
+    };
+    let rules = nfrs_bench::gen::acl_rules(n, 1);
+    let trace = nfrs_bench::gen::acl_trace(&rules, 20_000, 2);
+    let t0 = std::time::Instant::now();
+    let (mut t, mut st) = table(&rules, on);
+    println!(
+        "compile {:?}, classifier (nodes, entries) {:?}",
+        t0.elapsed(),
+        t.classifier_size()
+    );
+    let fwd = t.chains.iter().position(|c| c == "FORWARD").unwrap();
+    let mut c: Vec<usize> = trace
+        .iter()
+        .map(|p| t.candidates(fwd, u32::from(p.src), u32::from(p.dst)))
+        .collect();
+    c.sort();
+    let sum: usize = c.iter().sum();
+    println!(
+        "candidates: mean {:.1}, median {}, p90 {}, max {}",
+        sum as f64 / c.len() as f64,
+        c[c.len() / 2],
+        c[c.len() * 9 / 10],
+        c[c.len() - 1]
+    );
+    let mut pk = packets(&trace);
+    let big = time_walks(&mut t, &mut st, &mut pk);
+    let (mut tl, mut stl) = table(&rules, off);
+    let lin = time_walks(&mut tl, &mut stl, &mut pk);
+    let small_rules = nfrs_bench::gen::acl_rules(10, 1);
+    let mut spk = packets(&nfrs_bench::gen::acl_trace(&small_rules, 20_000, 2));
+    let (mut ts, mut sts) = table(&small_rules, on);
+    let small = time_walks(&mut ts, &mut sts, &mut spk);
+    println!("walk ns/packet: 10 rules {small:.0}, {n} classified {big:.0}, {n} linear {lin:.0}");
+    let mut few: Vec<PktCtx> = pk.iter().take(64).cloned().collect();
+    let hot = time_walks(&mut t, &mut st, &mut few);
+    println!("classified, 64 packets (caches warm): {hot:.0} ns/packet");
+    println!(
+        "size_of CRule {}",
+        std::mem::size_of::<nfrs_engine::table::CRule>()
+    );
+}
