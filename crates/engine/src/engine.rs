@@ -370,6 +370,7 @@ impl Engine {
                     expires_secs: c.timeout_secs(now) as u32,
                     helper,
                     acct: ct.counters(id),
+                    zone: c.zone,
                 }
             }
             _ => CtSnap {

@@ -94,6 +94,8 @@ pub struct CtSnap {
     /// Accounting counters (orig packets, orig bytes, reply packets, reply bytes) when the
     /// connection was created with accounting on (`-m connbytes`).
     pub acct: Option<[u64; 4]>,
+    /// The connection's conntrack zone (`CT --zone`; 0 = the default zone).
+    pub zone: u16,
 }
 
 /// Helper names by [`CtSnap::helper`] index (0 = none).
@@ -112,6 +114,7 @@ impl Default for CtSnap {
             expires_secs: 0,
             helper: 0,
             acct: None,
+            zone: 0,
         }
     }
 }

@@ -38,25 +38,24 @@ pub fn compile(_m: &Connlimit, cx: &mut CompileCtx) -> Result<(), CompileError> 
 
 /// Kernel rule (connlimit_mt, count_tree, __nf_conncount_add): the key is the packet's
 /// current source (destination with --connlimit-daddr) under the mask; the tuple is the
-/// connection's original one (the packet's own when untracked, hotdrop when it has none).
+/// connection's original one (the packet's own when untracked, hotdrop when it has none);
+/// lists are kept per conntrack zone too.
 /// Adding walks the list once per tick: an entry whose connection is gone from the table or
 /// closed is dropped; meeting the packet's own tuple again adds nothing. The count is compared
 /// with the limit: above it matches (`--connlimit-upto` inverts).
 pub fn eval(m: &Connlimit, p: &PktCtx, env: &mut MatchEnv) -> bool {
-    let tuple = if p.ct.tracked() {
-        p.ct.tuple[0]
+    let (tuple, zone) = if p.ct.tracked() {
+        (p.ct.tuple[0], p.ct.zone)
     } else {
         let l4 = if p.frag_off() == 0 { p.l4() } else { &[] };
         match nfrs_conntrack::table::packet_tuple(p.src(), p.dst(), p.d.protocol, l4) {
-            Some(t) => t,
+            Some(t) => (t, 0),
             None => {
                 env.hotdrop = true;
                 return false;
             }
         }
     };
-    // nfrs keeps no zone in the packet's snapshot: connlimit counts in the default zone.
-    let zone = 0u16;
     let addr = if m.daddr { p.dst() } else { p.src() };
     let key = (addr & m.mask, zone);
     let tick = p.now / JIFFY;
