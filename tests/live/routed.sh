@@ -226,6 +226,8 @@ save_before="$("$nfrs" iptables-save -c | grep -v '^#')"
 chk="$("$nfrs" check lan0 tcp 10.0.1.2:45000 '>' 198.51.100.10:8000 flags=S)" || fail "nfrs check"
 echo "$chk" | grep -q "^  out wan0 tcp 198.51.100.2:45000 > 198.51.100.10:8000 " || { echo "$chk"; fail "check: no masqueraded out line"; }
 echo "$chk" | grep -q "accepted by nat/POSTROUTING rule 1" || { echo "$chk"; fail "check: rule path"; }
+echo "$chk" | grep -qx "  verdict: forwarded out wan0, source NAT 10.0.1.2:45000 -> 198.51.100.2:45000" \
+  || { echo "$chk"; fail "check: verdict"; }
 echo "$chk" | grep -q "conntrack would hold: tcp      6 120 SYN_SENT src=10.0.1.2 dst=198.51.100.10 sport=45000 dport=8000 " \
   || { echo "$chk"; fail "check: would-be entry"; }
 ct_after="$("$nfrs" conntrack -L 2>/dev/null | strip_to)"
@@ -306,7 +308,7 @@ pk="$("$nfrs" iptables -L FORWARD -v -n -x | awk '/DROP .*dpt:8000/ {print $1}')
 echo "live routed: FORWARD DROP via the control socket blocks curl ($pk packets dropped)"
 chk="$("$nfrs" check lan0 tcp 10.0.1.2:45001 '>' 198.51.100.10:8000 flags=S)" || fail "nfrs check (drop)"
 echo "$chk" | grep -q "^  (dropped)$" || { echo "$chk"; fail "check: a dropped packet"; }
-echo "$chk" | grep -q "dropped by filter/FORWARD rule" || { echo "$chk"; fail "check: which rule drops"; }
+echo "$chk" | grep -Eqx "  verdict: dropped \(dropped by filter/FORWARD rule [0-9]+\)" || { echo "$chk"; fail "check: which rule drops"; }
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping after the DROP rule"
 
 # Restart without loss: a TCP connection open across a daemon restart keeps working.

@@ -96,8 +96,10 @@ pub fn check(state: &State, host: &Host, line: &str) -> Result<String, String> {
     let before = listing(eng.ct.as_ref(), now, saved.as_ref());
     eng.tracing = true;
     eng.events.clear();
+    let input_ip;
     if l.dev == "local" {
         let ip = build_ipv4(&l.spec, &FrameCtx::default()).map_err(|e| e.to_string())?;
+        input_ip = ip.clone();
         let mut p = nfrs_engine::pkt::PktCtx::new(ip).map_err(|e| e.to_string())?;
         p.now = now;
         p.pkttype = nfrs_engine::pkt::PktType::Outgoing;
@@ -122,6 +124,7 @@ pub fn check(state: &State, host: &Host, line: &str) -> Result<String, String> {
         let frame = build_frame(&l.spec, &ctx).map_err(|e| e.to_string())?;
         let mut mac = [0u8; 14];
         mac.copy_from_slice(&frame[..14]);
+        input_ip = frame[14..].to_vec();
         eng.receive(dev, frame[14..].to_vec(), mac, now);
     }
     let names: Vec<&str> = host.interfaces.iter().map(|i| i.name.as_str()).collect();
@@ -158,6 +161,7 @@ pub fn check(state: &State, host: &Host, line: &str) -> Result<String, String> {
     for t in &eng.trace.lines {
         let _ = writeln!(out, "    | {t}");
     }
+    let _ = writeln!(out, "  verdict: {}", verdict(&input_ip, &eng, &names));
     // What the packet would leave in the table (an entry is confirmed when the packet leaves).
     let after = listing(eng.ct.as_ref(), now, saved.as_ref());
     for l in after.iter().filter(|l| !before.contains(l)) {
@@ -167,6 +171,75 @@ pub fn check(state: &State, host: &Host, line: &str) -> Result<String, String> {
         let _ = writeln!(out, "  conntrack would lose: {l}");
     }
     Ok(out)
+}
+
+/// `A:port` (the port for protocols that have one).
+fn endpoint(addr: u32, port: u16, proto: u8) -> String {
+    let a = std::net::Ipv4Addr::from(addr);
+    if matches!(proto, 6 | 17 | 132 | 136) {
+        format!("{a}:{port}")
+    } else {
+        a.to_string()
+    }
+}
+
+/// One line: where the packet ends and what NAT did to it.
+fn verdict(input: &[u8], eng: &Engine, names: &[&str]) -> String {
+    let name = |d: usize| names.get(d).copied().unwrap_or("?");
+    let before = crate::events::packet_tuple(input);
+    for ev in &eng.events {
+        if let Ev::Out {
+            dev,
+            ip,
+            host: false,
+        } = ev
+        {
+            let mut v = format!("forwarded out {}", name(*dev));
+            if let (Some(a), Some(b)) = (before, crate::events::packet_tuple(ip)) {
+                if (a.src, a.src_l4) != (b.src, b.src_l4) {
+                    let _ = write!(
+                        v,
+                        ", source NAT {} -> {}",
+                        endpoint(a.src, a.src_l4, a.proto),
+                        endpoint(b.src, b.src_l4, b.proto)
+                    );
+                }
+                if (a.dst, a.dst_l4) != (b.dst, b.dst_l4) {
+                    let _ = write!(
+                        v,
+                        ", destination NAT {} -> {}",
+                        endpoint(a.dst, a.dst_l4, a.proto),
+                        endpoint(b.dst, b.dst_l4, b.proto)
+                    );
+                }
+            }
+            return v;
+        }
+    }
+    let answers: Vec<&str> = eng
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Out {
+                dev, host: true, ..
+            } => Some(name(*dev)),
+            _ => None,
+        })
+        .collect();
+    let mut v = if eng.events.iter().any(|e| matches!(e, Ev::Local { .. })) {
+        "delivered to the host".to_string()
+    } else if eng.events.iter().any(|e| matches!(e, Ev::Queued)) {
+        "held for reassembly".to_string()
+    } else {
+        match eng.trace.lines.iter().rev().find(|t| t.contains("dropped")) {
+            Some(t) => format!("dropped ({})", t.trim()),
+            None => "dropped".to_string(),
+        }
+    };
+    if let Some(d) = answers.first() {
+        let _ = write!(v, "; the host answers out {d}");
+    }
+    v
 }
 
 #[cfg(test)]
@@ -222,6 +295,12 @@ mod tests {
             out.contains("  out wan0 udp 192.0.2.1:1000 > 198.51.100.7:53 "),
             "{out}"
         );
+        assert!(
+            out.contains(
+                "  verdict: forwarded out wan0, source NAT 10.0.0.2:1000 -> 192.0.2.1:1000\n"
+            ),
+            "{out}"
+        );
         // A new flow to port 53: accepted, and it would create an entry.
         let out = check(&state, &h, "0.5 lan0 udp 10.0.0.3:1000 > 198.51.100.7:53").unwrap();
         assert!(
@@ -237,7 +316,17 @@ mod tests {
         let out = check(&state, &h, "lan0 udp 10.0.0.2:1 > 198.51.100.7:9").unwrap();
         assert!(out.contains("  (dropped)\n"), "{out}");
         assert!(out.contains("dropped by filter/FORWARD rule 2"), "{out}");
+        assert!(
+            out.contains("  verdict: dropped (dropped by filter/FORWARD rule 2)\n"),
+            "{out}"
+        );
         assert!(!out.contains("conntrack would"), "{out}");
+        // To the host itself: delivered, and its stack answers (port unreachable).
+        let out = check(&state, &h, "lan0 udp 10.0.0.2:1 > 10.0.0.1:9").unwrap();
+        assert!(
+            out.contains("  verdict: delivered to the host; the host answers out lan0\n"),
+            "{out}"
+        );
         assert!(check(&state, &h, "eth9 udp 1.2.3.4:1 > 5.6.7.8:2").is_err());
         assert!(check(&state, &h, "lan0 udp 1.2.3.4:1 >").is_err());
         // The live engine is as it was: counters, table, count.
