@@ -78,6 +78,19 @@ pub fn service_name(port: u16, proto: Option<&str>) -> Option<&'static str> {
 
 /// getprotobyname(name).
 pub fn protocol_number(name: &str) -> Option<u8> {
+    // The names rules use most, answered from the table once (the first entry naming them
+    // wins, as in the scan below).
+    static COMMON: OnceLock<[Option<u8>; 3]> = OnceLock::new();
+    let common = COMMON.get_or_init(|| ["tcp", "udp", "icmp"].map(scan_protocol_number));
+    match name {
+        "tcp" => common[0],
+        "udp" => common[1],
+        "icmp" => common[2],
+        _ => scan_protocol_number(name),
+    }
+}
+
+fn scan_protocol_number(name: &str) -> Option<u8> {
     protocols()
         .iter()
         .find(|p| p.name == name || p.aliases.contains(&name))
@@ -86,10 +99,16 @@ pub fn protocol_number(name: &str) -> Option<u8> {
 
 /// getprotobynumber(n).
 pub fn protocol_name(number: u16) -> Option<&'static str> {
-    protocols()
-        .iter()
-        .find(|p| u16::from(p.number) == number)
-        .map(|p| p.name)
+    // By number, the first entry of each (as the scan of the table finds it).
+    static BY_NUMBER: OnceLock<[Option<&'static str>; 256]> = OnceLock::new();
+    let table = BY_NUMBER.get_or_init(|| {
+        let mut t = [None; 256];
+        for p in protocols().iter().rev() {
+            t[usize::from(p.number)] = Some(p.name);
+        }
+        t
+    });
+    table.get(usize::from(number)).copied().flatten()
 }
 
 /// iptables' own protocol names (xtables_chain_protos), used when the database has none.
@@ -122,6 +141,24 @@ pub fn proto_to_name(proto: u16, nolookup: bool) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_tables_answer_as_the_scan() {
+        for n in 0..=300u16 {
+            let scan = protocols()
+                .iter()
+                .find(|p| u16::from(p.number) == n)
+                .map(|p| p.name);
+            assert_eq!(protocol_name(n), scan, "{n}");
+        }
+        for p in protocols() {
+            for name in std::iter::once(&p.name).chain(p.aliases.iter()) {
+                assert_eq!(protocol_number(name), scan_protocol_number(name), "{name}");
+            }
+        }
+        assert_eq!(protocol_number("tcp"), Some(6));
+        assert_eq!(protocol_number("nosuch"), None);
+    }
 
     #[test]
     fn test_lookups() {
