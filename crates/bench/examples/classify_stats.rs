@@ -97,6 +97,14 @@ fn main() {
     let mut spk = packets(&nfrs_bench::gen::acl_trace(&small_rules, 20_000, 2));
     let (mut ts, mut sts) = table(&small_rules, on);
     let small = time_walks(&mut ts, &mut sts, &mut spk);
+    println!(
+        "accepted: {n} rules {:.2}, 10 rules {:.2}",
+        accept_share(&rules, &trace),
+        accept_share(
+            &small_rules,
+            &nfrs_bench::gen::acl_trace(&small_rules, 20_000, 2)
+        )
+    );
     println!("walk ns/packet: 10 rules {small:.0}, {n} classified {big:.0}, {n} linear {lin:.0}");
     let mut few: Vec<PktCtx> = pk.iter().take(64).cloned().collect();
     let hot = time_walks(&mut t, &mut st, &mut few);
@@ -105,4 +113,13 @@ fn main() {
         "size_of CRule {}",
         std::mem::size_of::<nfrs_engine::table::CRule>()
     );
+}
+
+#[allow(dead_code)]
+fn accept_share(rules: &[nfrs_bench::gen::AclRule], trace: &[nfrs_bench::gen::AclPacket]) -> f64 {
+    trace
+        .iter()
+        .filter(|p| nfrs_bench::gen::acl_verdict(rules, p))
+        .count() as f64
+        / trace.len() as f64
 }

@@ -547,9 +547,53 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
 
 /// The ACL as the FORWARD classifier: `trace` sent in from lan0, each checked against
 /// first-match linear evaluation (ACCEPT: out of wan0; DROP: nothing). Returns packets a second.
+/// The timed loop of the classifier figures: `syn_loop` under its own names, so that
+/// `nfrs bench --instructions` can count the 10-rule, the classified 10k-rule and the linear
+/// 10k-rule runs apart.
+type ForwardLoop = fn(&mut Lab, &[Frame], usize) -> Vec<Option<Vec<u8>>>;
+
+#[inline(never)]
+fn acl_loop_small(lab: &mut Lab, frames: &[Frame], out_dev: usize) -> Vec<Option<Vec<u8>>> {
+    frames.iter().map(|f| lab.forward(f, out_dev)).collect()
+}
+
+#[inline(never)]
+fn acl_loop_big(lab: &mut Lab, frames: &[Frame], out_dev: usize) -> Vec<Option<Vec<u8>>> {
+    frames.iter().map(|f| lab.forward(f, out_dev)).collect()
+}
+
+#[inline(never)]
+fn acl_loop_linear(lab: &mut Lab, frames: &[Frame], out_dev: usize) -> Vec<Option<Vec<u8>>> {
+    frames.iter().map(|f| lab.forward(f, out_dev)).collect()
+}
+
+/// What `nfrs bench --probe` runs for the classifier's instruction counts: the ACL of 10
+/// rules, of `big` rules classified and of `big` rules walked linearly, `packets` packets each.
+pub fn classify_instr_probe(big: usize, packets: usize) -> Result<(), String> {
+    let small = crate::gen::acl_rules(10, 1);
+    classify_run_with(
+        &small,
+        &crate::gen::acl_trace(&small, packets, 2),
+        acl_loop_small,
+    )?;
+    let rules = crate::gen::acl_rules(big, 1);
+    let trace = crate::gen::acl_trace(&rules, packets, 2);
+    classify_run_with(&rules, &trace, acl_loop_big)?;
+    walk_mode(true, || classify_run_with(&rules, &trace, acl_loop_linear))?;
+    Ok(())
+}
+
 fn classify_run(
     rules: &[crate::gen::AclRule],
     trace: &[crate::gen::AclPacket],
+) -> Result<f64, String> {
+    classify_run_with(rules, trace, syn_loop)
+}
+
+fn classify_run_with(
+    rules: &[crate::gen::AclRule],
+    trace: &[crate::gen::AclPacket],
+    run: ForwardLoop,
 ) -> Result<f64, String> {
     let g = crate::gen::render_acl(rules);
     let mut lab = Lab::with_rules(&g.text, 0)?;
@@ -567,7 +611,7 @@ fn classify_run(
         frames.push(lab.frame(lan, &spec)?);
     }
     let t0 = Instant::now();
-    let outs = syn_loop(&mut lab, &frames, wan);
+    let outs = run(&mut lab, &frames, wan);
     let secs = t0.elapsed().as_secs_f64();
     for (p, o) in trace.iter().zip(&outs) {
         let expected = crate::gen::acl_verdict(rules, p);
@@ -584,6 +628,14 @@ fn classify_run(
         }
     }
     Ok(trace.len() as f64 / secs)
+}
+
+/// The classifier workload alone (for profiling by hand, e.g. under cachegrind): the ACL of
+/// `rules` rules (seed 1) with `packets` packets drawn against it; packets a second.
+pub fn classify_probe(rules: usize, packets: usize) -> Result<f64, String> {
+    let rules = crate::gen::acl_rules(rules, 1);
+    let trace = crate::gen::acl_trace(&rules, packets, 2);
+    classify_run(&rules, &trace)
 }
 
 /// The `classify` group: the ClassBench-style ACL as FORWARD classifier, 10k vs 10 rules, with

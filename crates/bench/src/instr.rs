@@ -18,13 +18,20 @@ const PROBE_FLOWS: usize = 200;
 const PROBE_ROUNDS: usize = 5;
 /// Services of the probe's kube-proxy ruleset restore.
 const PROBE_SERVICES: usize = 100;
+/// Rules of the probe's large ClassBench-style ACL, and packets sent through each ACL.
+const PROBE_ACL: usize = 10_000;
+const PROBE_ACL_PACKETS: usize = 2_000;
 
 /// What `--probe` runs and prints: `syn=N est=N rules=N` (operations of each counted loop).
 pub fn probe() -> Result<String, String> {
     let (syn, est) = crate::gateway::probe_workload(PROBE_FLOWS, PROBE_ROUNDS)?;
     let g = crate::gen::kube_proxy(PROBE_SERVICES);
     restore_probe(&g.text)?;
-    Ok(format!("syn={syn} est={est} rules={}", g.rules))
+    crate::gateway::classify_instr_probe(PROBE_ACL, PROBE_ACL_PACKETS)?;
+    Ok(format!(
+        "syn={syn} est={est} rules={} acl={PROBE_ACL_PACKETS}",
+        g.rules
+    ))
 }
 
 /// The restore the probe counts (not inlined, so callgrind can switch on inside it).
@@ -132,9 +139,27 @@ pub fn instruction_figures(cfg: &Config, report: &mut Report) {
             "instructions per rule, kube-proxy ruleset restore",
             "instr/rule",
         ),
+        (
+            "*acl_loop_small*",
+            "acl",
+            "instructions per packet, ClassBench ACL 10 rules",
+            "instr/packet",
+        ),
+        (
+            "*acl_loop_big*",
+            "acl",
+            "instructions per packet, ClassBench ACL 10k rules",
+            "instr/packet",
+        ),
+        (
+            "*acl_loop_linear*",
+            "acl",
+            "instructions per packet, ClassBench ACL 10k rules, linear walk",
+            "instr/packet",
+        ),
     ];
     report.workloads.push(format!(
-        "instructions: callgrind on the gateway workload ({PROBE_FLOWS} flows, {PROBE_ROUNDS} rounds) and the restore of the {PROBE_SERVICES}-service kube-proxy ruleset"
+        "instructions: callgrind on the gateway workload ({PROBE_FLOWS} flows, {PROBE_ROUNDS} rounds), the restore of the {PROBE_SERVICES}-service kube-proxy ruleset, and {PROBE_ACL_PACKETS} packets through the ClassBench-style ACL of 10 and of {PROBE_ACL} rules (classified, then linear)"
     ));
     for (pattern, key, name, unit) in probes {
         match count(&exe, via_nfrs, pattern) {
@@ -181,5 +206,6 @@ mod tests {
             Some((PROBE_FLOWS * PROBE_ROUNDS * 2) as u64)
         );
         assert!(ops(&out, "rules").unwrap() > 1000);
+        assert_eq!(ops(&out, "acl"), Some(PROBE_ACL_PACKETS as u64));
     }
 }
