@@ -180,9 +180,6 @@ fn test_recorded_table_order() {
     for (n, line) in text.lines().skip(1).enumerate() {
         let cells: Vec<String> = line.split('\t').map(unesc).collect();
         let (touch, names, save) = (&cells[0], &cells[1], &cells[3]);
-        if touch.contains("security") {
-            continue;
-        }
         let store = std::env::temp_dir().join(format!("nfrs-order-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&store);
         if let Some(list) = touch.strip_prefix("restore:") {
