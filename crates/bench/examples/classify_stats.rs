@@ -106,6 +106,17 @@ fn main() {
         )
     );
     println!("walk ns/packet: 10 rules {small:.0}, {n} classified {big:.0}, {n} linear {lin:.0}");
+    // Compile time with and without the classifier (the restore is outside the timing).
+    let g = nfrs_bench::gen::render_acl(&rules);
+    let rs = nfrs_rules::restore::restore_new(&g.text, &Default::default()).unwrap();
+    for (name, opts) in [("classified", on), ("linear", off)] {
+        let mut st = EvalState::default();
+        st.slots.push(Default::default());
+        let t0 = std::time::Instant::now();
+        let t = CTable::compile_with(rs.table(TableKind::Filter).unwrap(), &mut st, opts).unwrap();
+        println!("compile {name}: {:?}", t0.elapsed());
+        std::hint::black_box(t);
+    }
     let mut few: Vec<PktCtx> = pk.iter().take(64).cloned().collect();
     let hot = time_walks(&mut t, &mut st, &mut few);
     println!("classified, 64 packets (caches warm): {hot:.0} ns/packet");
