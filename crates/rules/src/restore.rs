@@ -622,16 +622,19 @@ fn restore_lines<'scope, 'env>(
         if let (true, Some(table)) = (line.starts_with(':'), current.as_mut()) {
             // The store quotes chain names (they may hold blanks after -E); iptables' format
             // splits the line on blanks only.
-            let words: Vec<String> = if opts.store_escapes {
-                tokenize_with(&line[1..], true)
+            // (In the rule lines' token buffer: no allocation a chain.)
+            tokens.clear();
+            if opts.store_escapes {
+                tokenize_into(&line[1..], true, &mut tokens);
             } else {
-                line[1..]
-                    .split([' ', '\t', '\n'])
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            };
-            let mut it = words.iter().map(String::as_str);
+                tokens.extend(
+                    line[1..]
+                        .split([' ', '\t', '\n'])
+                        .filter(|s| !s.is_empty())
+                        .map(Cow::Borrowed),
+                );
+            }
+            let mut it = tokens.iter().map(|t| t.as_ref());
             let Some(chain) = it.next() else {
                 return Err(param_at(
                     &format!("iptables-restore: line {line_no} chain name invalid"),
