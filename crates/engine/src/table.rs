@@ -2,6 +2,9 @@
 //! each chain a run of rules ending with its policy (built-in chains) or an implicit RETURN
 //! (user chains); jumps and gotos are indexes into the array; a hook starts at its chain's
 //! first rule. Counters live beside the rules and are written back for `iptables-save -c`.
+//! Chains of 32 rules or more get a classifier (`crate::classify`): the walk goes from one
+//! rule whose address/protocol test can pass to the next, skipping only rules the kernel
+//! would have passed over at their header test, so results are those of the linear walk.
 
 use crate::classify::{Cand, ChainIndex, ClassifyOpts, RuleRange, MAX_PARTS};
 use crate::matches::{
