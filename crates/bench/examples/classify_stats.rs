@@ -121,8 +121,11 @@ fn main() {
     let hot = time_walks(&mut t, &mut st, &mut few);
     println!("classified, 64 packets (caches warm): {hot:.0} ns/packet");
     println!(
-        "size_of CRule {}",
-        std::mem::size_of::<nfrs_engine::table::CRule>()
+        "size_of CRule {}, IpMatch {}, CTarget {}, Counters {}",
+        std::mem::size_of::<nfrs_engine::table::CRule>(),
+        std::mem::size_of::<nfrs_engine::table::IpMatch>(),
+        std::mem::size_of::<nfrs_engine::table::CTarget>(),
+        std::mem::size_of::<nfrs_rules::Counters>()
     );
 }
 
