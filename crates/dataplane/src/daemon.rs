@@ -5,6 +5,7 @@
 //! established connections survive.
 
 use crate::arp::{self, Neighbours, Resolve};
+use crate::bridge;
 use crate::cmds;
 use crate::control;
 use crate::ctsave;
@@ -497,6 +498,8 @@ pub fn refused_tool_args(tool: &str, args: &[String]) -> Option<String> {
 /// Swaps `new` in for `old`, keeping `old`'s conntrack table (with its settings) when the new
 /// ruleset uses conntrack; a table the new engine creates gets `cfg`.
 pub fn swap_engine(old: &mut Engine, mut new: Engine, cfg: CtConfig) {
+    // The bridges' learned MACs stay (the host is the same; only the rules changed).
+    new.host.fdb = std::mem::take(&mut old.host.fdb);
     if let Some(t) = new.ct.as_mut() {
         match old.ct.take() {
             Some(kept) => *t = kept,
@@ -601,7 +604,8 @@ fn restore_conntrack(engine: &mut Engine, store: &Path) {
     let _ = std::fs::remove_file(&path);
 }
 
-/// Replaces each interface's MAC with the real one of the attached kernel interface.
+/// Replaces each interface's MAC with the real one of the attached kernel interface; a
+/// bridge's ports go promiscuous and the bridge takes the smallest port MAC, as Linux does.
 fn attach(host: &mut Host) -> Result<Vec<PacketSocket>, String> {
     let mut socks = Vec::new();
     for i in host.interfaces.iter_mut() {
@@ -609,6 +613,20 @@ fn attach(host: &mut Host) -> Result<Vec<PacketSocket>, String> {
             .map_err(|e| format!("cannot attach to `{}`: {e}", i.name))?;
         i.mac = s.mac;
         socks.push(s);
+    }
+    for b in host.bridges.iter_mut() {
+        let macs = b
+            .ports
+            .iter()
+            .filter_map(|p| socks.iter().find(|s| s.name == *p));
+        for s in macs.clone() {
+            s.set_promisc().map_err(|e| {
+                format!("bridge `{}`: promiscuous mode on `{}`: {e}", b.name, s.name)
+            })?;
+        }
+        if let Some(m) = bridge::bridge_mac(macs.map(|s| s.mac)) {
+            b.mac = m;
+        }
     }
     Ok(socks)
 }
@@ -653,8 +671,19 @@ pub fn run(cfg: &Config) -> Result<(), String> {
             s.name, s.ifindex, m[0], m[1], m[2], m[3], m[4], m[5], s.method()
         );
     }
+    for b in &host.bridges {
+        let m = b.mac;
+        eprintln!(
+            "nfrs run: bridge {} ({:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}): ports {} (promiscuous), IPv4 through iptables: {}",
+            b.name,
+            m[0], m[1], m[2], m[3], m[4], m[5],
+            b.ports.join(", "),
+            if engine.host.bridge_call_iptables { "yes (bridge-nf-call-iptables=1)" } else { "no (bridge-nf-call-iptables=0)" }
+        );
+    }
     eprintln!(
-        "nfrs run: routed mode; control socket {}; conntrack {}",
+        "nfrs run: {} mode; control socket {}; conntrack {}",
+        live.mode,
         control::socket_path(&store.dir).display(),
         if engine.conntrack_active() {
             "on"
@@ -755,12 +784,6 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     res
 }
 
-/// Counters of the packet loop.
-#[derive(Default, Debug)]
-struct Stats {
-    local_dropped: u64,
-}
-
 fn packet_loop(
     live: &mut Live,
     socks: &[PacketSocket],
@@ -773,14 +796,20 @@ fn packet_loop(
     fds.push(wake.as_raw_fd());
     let mut ready = Vec::with_capacity(fds.len());
     let mut buf = vec![0u8; 65536 + 64];
-    let mut neigh = Neighbours::default();
+    let mut w = Wire {
+        tx: Vec::with_capacity(65536 + 14),
+        ..Default::default()
+    };
     for n in &host.neighbours {
-        if let Some(d) = host.interface_index(&n.dev) {
-            neigh.add_static(d, u32::from(n.address), n.mac);
+        // Keyed by the engine's device index (interfaces, then bridges).
+        if let Some(d) = live
+            .engine
+            .host
+            .dev_by_name(&nfrs_engine::pkt::IfName::new(&n.dev))
+        {
+            w.neigh.add_static(d, u32::from(n.address), n.mac);
         }
     }
-    let mut tx = Vec::with_capacity(65536 + 14);
-    let mut stats = Stats::default();
     let mut last_gc = 0u64;
     let mut wbuf = [0u8; 64];
     while !STOP.load(Ordering::SeqCst) {
@@ -792,11 +821,8 @@ fn packet_loop(
             }
             // A bounded batch per interface, so one busy link cannot starve the others.
             let r = s.recv_batch(&mut buf, 64, &mut |frame| {
-                if frame.len() < 14 {
-                    return;
-                }
                 live.now = start.elapsed().as_nanos() as u64;
-                frame_in(live, socks, &mut neigh, dev, frame, &mut tx, &mut stats);
+                frame_in(live, socks, &mut w, dev, frame);
             });
             if let Err(e) = r {
                 eprintln!("nfrs run: {}: receive: {e}", s.name);
@@ -821,36 +847,91 @@ fn packet_loop(
                 ct.expire(now, &mut |_, c| ev.expired(c, now));
             }
             live.events.sweep(live.engine.ct.as_mut(), now, None);
-            neigh.expire(live.now);
+            w.neigh.expire(live.now);
+            if live.engine.host.fdb.len() > bridge::FDB_MAX {
+                live.engine.host.fdb.clear();
+            }
         }
     }
-    if stats.local_dropped > 0 {
+    if w.local_dropped > 0 {
         eprintln!(
             "nfrs run: {} packets for the host itself were dropped (no TAP yet)",
-            stats.local_dropped
+            w.local_dropped
         );
     }
     Ok(())
 }
 
-/// One received frame.
-fn frame_in(
+/// The interfaces frames leave by: the AF_PACKET sockets, or a recorder in tests.
+pub trait Ports {
+    /// Interface `dev`'s MAC.
+    fn mac(&self, dev: usize) -> [u8; 6];
+    /// Sends one whole frame out of interface `dev`.
+    fn send(&self, dev: usize, frame: &[u8]);
+    /// Counts a frame received on `dev` (metrics).
+    fn count_rx(&self, dev: usize, len: usize);
+    /// How many interfaces there are (bridges come after them in the engine's devices).
+    fn n_ports(&self) -> usize;
+}
+
+impl Ports for [PacketSocket] {
+    fn mac(&self, dev: usize) -> [u8; 6] {
+        self[dev].mac
+    }
+    fn send(&self, dev: usize, frame: &[u8]) {
+        if let Err(e) = self[dev].send(frame) {
+            eprintln!("nfrs run: {}: send: {e}", self[dev].name);
+        }
+    }
+    fn count_rx(&self, dev: usize, len: usize) {
+        self[dev].counters.rx(len);
+    }
+    fn n_ports(&self) -> usize {
+        self.len()
+    }
+}
+
+/// What the frame handling keeps between frames (besides the engine).
+#[derive(Default, Debug)]
+pub struct Wire {
+    /// The neighbour table (ARP).
+    pub neigh: Neighbours,
+    /// The frame being built for sending.
+    pub tx: Vec<u8>,
+    /// Packets for the host itself that were dropped (no TAP yet).
+    pub local_dropped: u64,
+    /// The last packet sent out of a bridge device (the engine's per-port copies of it are
+    /// sent once).
+    pub last_out: Vec<u8>,
+}
+
+/// One received frame on interface `dev`.
+pub fn frame_in<P: Ports + ?Sized>(
     live: &mut Live,
-    socks: &[PacketSocket],
-    neigh: &mut Neighbours,
+    ports: &P,
+    w: &mut Wire,
     dev: usize,
     frame: &[u8],
-    tx: &mut Vec<u8>,
-    stats: &mut Stats,
 ) {
-    let me = socks[dev].mac;
-    // Only frames for us, broadcasts and multicasts (the NIC's own filter, as the kernel sees).
-    if frame[0..6] != me && frame[0] & 1 == 0 {
+    if frame.len() < 14 {
         return;
     }
-    socks[dev].counters.rx(frame.len());
+    let me = ports.mac(dev);
+    let bridge = live.engine.host.ifaces[dev].bridge;
+    // A routed interface takes only frames for us, broadcasts and multicasts (the NIC's own
+    // filter, as the kernel sees); a bridge port takes everything (promiscuous).
+    if bridge.is_none() && frame[0..6] != me && frame[0] & 1 == 0 {
+        return;
+    }
+    ports.count_rx(dev, frame.len());
     let now = live.now;
-    match u16::from_be_bytes([frame[12], frame[13]]) {
+    let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+    if let Some(b) = bridge {
+        if ethertype != 0x0800 {
+            return bridge_other(live, ports, w, dev, b, frame);
+        }
+    }
+    match ethertype {
         arp::ETH_P_ARP => {
             let Some(a) = arp::parse(frame) else { return };
             let ours = live.engine.host.ifaces[dev]
@@ -860,12 +941,12 @@ fn frame_in(
             if !ours || a.spa == 0 {
                 return;
             }
-            let held = neigh.learn(dev, a.spa, a.sha, now);
+            let held = w.neigh.learn(dev, a.spa, a.sha, now);
             if a.op == 1 {
-                let _ = socks[dev].send(&arp::reply(me, &a));
+                ports.send(dev, &arp::reply(me, &a));
             }
             for ip in held {
-                send_ip(socks, dev, a.sha, &ip, tx);
+                send_ip(ports, dev, a.sha, &ip, &mut w.tx);
             }
         }
         0x0800 => {
@@ -886,16 +967,34 @@ fn frame_in(
                 live.events.after_packet(ct, &t, now);
             }
             let mut evs = std::mem::take(&mut live.engine.events);
+            // The engine hands a packet out of a bridge device to each port it would flood; the
+            // bridge here sends it once, to the resolved neighbour's port.
+            let mut last_bridged: Option<(usize, bool)> = None;
             for ev in evs.drain(..) {
                 match ev {
-                    Ev::Out { dev, ip, .. } => {
-                        out(live, socks, neigh, dev, &ip, tx);
+                    Ev::Out { dev: q, ip, host } => {
+                        let was = last_bridged.take();
+                        match bridge::framing(&live.engine.host, dev, &mac, q, host) {
+                            bridge::Framing::Keep => {
+                                send_frame(ports, q, &mac[..6], &mac[6..12], &ip, &mut w.tx)
+                            }
+                            bridge::Framing::Bridge(b) => {
+                                if was != Some((b, host)) || w.last_out != ip {
+                                    out(live, ports, w, b, &ip);
+                                    w.last_out.clear();
+                                    w.last_out.extend_from_slice(&ip);
+                                }
+                                last_bridged = Some((b, host));
+                            }
+                            bridge::Framing::Routed => out(live, ports, w, q, &ip),
+                        }
                         if live.pool.len() < POOL_MAX {
                             live.pool.push(ip);
                         }
                     }
                     Ev::Local { .. } => {
-                        stats.local_dropped += 1;
+                        last_bridged = None;
+                        w.local_dropped += 1;
                         LOCAL_DROPPED.fetch_add(1, Ordering::Relaxed);
                     }
                     Ev::Log { text, .. } => live.log.log(text),
@@ -908,59 +1007,140 @@ fn frame_in(
     }
 }
 
-/// Sends an IPv4 packet the engine emitted on `dev`, resolving its next hop.
-fn out(
+/// A frame that is not IPv4 on port `dev` of bridge `b`: learned and bridged unfiltered
+/// (br_netfilter only hands IPv4 to iptables); an ARP for the bridge's own address is answered.
+fn bridge_other<P: Ports + ?Sized>(
     live: &mut Live,
-    socks: &[PacketSocket],
-    neigh: &mut Neighbours,
+    ports: &P,
+    w: &mut Wire,
     dev: usize,
-    ip: &[u8],
-    tx: &mut Vec<u8>,
+    b: usize,
+    frame: &[u8],
 ) {
-    if dev >= socks.len() || ip.len() < 20 {
+    let now = live.now;
+    let mut smac = [0u8; 6];
+    smac.copy_from_slice(&frame[6..12]);
+    let mut dmac = [0u8; 6];
+    dmac.copy_from_slice(&frame[..6]);
+    let host = &mut live.engine.host;
+    bridge::learn(host, smac, dev);
+    let bmac = host.ifaces[b].mac;
+    if dmac != bmac {
+        bridge::for_each_port(host, b, dmac, Some(dev), |q| ports.send(q, frame));
+    }
+    if (dmac != bmac && dmac[0] & 1 == 0)
+        || u16::from_be_bytes([frame[12], frame[13]]) != arp::ETH_P_ARP
+    {
         return;
     }
-    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-    let h = &live.engine.host;
-    if dst == u32::MAX || h.is_broadcast(dst) || dst >> 28 == 0xe {
-        // Broadcast, or multicast mapped onto 01:00:5e (RFC 1112).
-        let mac = if dst >> 28 == 0xe {
-            [
-                0x01,
-                0,
-                0x5e,
-                (dst >> 16) as u8 & 0x7f,
-                (dst >> 8) as u8,
-                dst as u8,
-            ]
-        } else {
-            [0xff; 6]
-        };
-        return send_ip(socks, dev, mac, ip, tx);
+    let Some(a) = arp::parse(frame) else { return };
+    let ours = host.ifaces[b].addrs.iter().any(|&(x, _)| x == a.tpa);
+    if !ours || a.spa == 0 {
+        return;
     }
-    let nexthop = match h.lookup(dst) {
-        Some((d, via)) if d == dev => via,
-        _ => dst,
-    };
-    match neigh.resolve(dev, nexthop, ip, live.now) {
-        Resolve::Mac(m) => send_ip(socks, dev, m, ip, tx),
-        Resolve::Ask => {
-            let src = h.source_for(dev, nexthop);
-            let _ = socks[dev].send(&arp::request(socks[dev].mac, src, nexthop));
-        }
-        Resolve::Wait => {}
+    let held = w.neigh.learn(b, a.spa, a.sha, now);
+    if a.op == 1 {
+        ports.send(dev, &arp::reply(bmac, &a));
+    }
+    for ip in held {
+        bridge_send_ip(live, ports, b, a.sha, &ip, &mut w.tx);
     }
 }
 
-fn send_ip(socks: &[PacketSocket], dev: usize, dst: [u8; 6], ip: &[u8], tx: &mut Vec<u8>) {
+/// Sends an IPv4 packet out of bridge `b` to `dst` (learned port, else every port), from the
+/// bridge's MAC.
+fn bridge_send_ip<P: Ports + ?Sized>(
+    live: &Live,
+    ports: &P,
+    b: usize,
+    dst: [u8; 6],
+    ip: &[u8],
+    tx: &mut Vec<u8>,
+) {
+    let h = &live.engine.host;
+    let src = h.ifaces[b].mac;
+    bridge::for_each_port(h, b, dst, None, |q| {
+        send_frame(ports, q, &dst, &src, ip, tx)
+    });
+}
+
+/// Sends an IPv4 packet the engine emitted on layer-3 device `dev` (an interface or a bridge),
+/// resolving its next hop.
+fn out<P: Ports + ?Sized>(live: &mut Live, ports: &P, w: &mut Wire, dev: usize, ip: &[u8]) {
+    let h = &live.engine.host;
+    if dev >= h.ifaces.len() || ip.len() < 20 {
+        return;
+    }
+    let is_bridge = !h.ifaces[dev].ports.is_empty();
+    if !is_bridge && dev >= ports.n_ports() {
+        return;
+    }
+    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    let group = if dst == u32::MAX || h.is_broadcast(dst) {
+        Some([0xff; 6])
+    } else if dst >> 28 == 0xe {
+        // Multicast mapped onto 01:00:5e (RFC 1112).
+        Some([
+            0x01,
+            0,
+            0x5e,
+            (dst >> 16) as u8 & 0x7f,
+            (dst >> 8) as u8,
+            dst as u8,
+        ])
+    } else {
+        None
+    };
+    let resolved = match group {
+        Some(m) => Resolve::Mac(m),
+        None => {
+            let nexthop = match h.lookup(dst) {
+                Some((d, via)) if d == dev => via,
+                _ => dst,
+            };
+            match w.neigh.resolve(dev, nexthop, ip, live.now) {
+                Resolve::Ask => {
+                    let src = h.source_for(dev, nexthop);
+                    if is_bridge {
+                        let req = arp::request(h.ifaces[dev].mac, src, nexthop);
+                        bridge::for_each_port(h, dev, [0xff; 6], None, |q| ports.send(q, &req));
+                    } else {
+                        ports.send(dev, &arp::request(ports.mac(dev), src, nexthop));
+                    }
+                    return;
+                }
+                r => r,
+            }
+        }
+    };
+    if let Resolve::Mac(m) = resolved {
+        if is_bridge {
+            bridge_send_ip(live, ports, dev, m, ip, &mut w.tx);
+        } else {
+            send_ip(ports, dev, m, ip, &mut w.tx);
+        }
+    }
+}
+
+fn send_ip<P: Ports + ?Sized>(ports: &P, dev: usize, dst: [u8; 6], ip: &[u8], tx: &mut Vec<u8>) {
+    let src = ports.mac(dev);
+    send_frame(ports, dev, &dst, &src, ip, tx);
+}
+
+fn send_frame<P: Ports + ?Sized>(
+    ports: &P,
+    dev: usize,
+    dst: &[u8],
+    src: &[u8],
+    ip: &[u8],
+    tx: &mut Vec<u8>,
+) {
     tx.clear();
-    tx.extend_from_slice(&dst);
-    tx.extend_from_slice(&socks[dev].mac);
+    tx.extend_from_slice(dst);
+    tx.extend_from_slice(src);
     tx.extend_from_slice(&[0x08, 0x00]);
     tx.extend_from_slice(ip);
-    if let Err(e) = socks[dev].send(tx) {
-        eprintln!("nfrs run: {}: send: {e}", socks[dev].name);
-    }
+    ports.send(dev, tx);
 }
 
 /// The daemon's request handling without sockets or interfaces (fuzzing, tests): the same
@@ -1122,6 +1302,143 @@ mod tests {
         ] {
             assert_eq!(refused_tool_args(tool, &args), None, "{tool} {args:?}");
         }
+    }
+
+    /// Records what the daemon sends, per interface.
+    struct Recorder {
+        macs: Vec<[u8; 6]>,
+        sent: std::cell::RefCell<Vec<(usize, Vec<u8>)>>,
+    }
+
+    impl Ports for Recorder {
+        fn mac(&self, dev: usize) -> [u8; 6] {
+            self.macs[dev]
+        }
+        fn send(&self, dev: usize, frame: &[u8]) {
+            self.sent.borrow_mut().push((dev, frame.to_vec()));
+        }
+        fn count_rx(&self, _: usize, _: usize) {}
+        fn n_ports(&self) -> usize {
+            self.macs.len()
+        }
+    }
+
+    impl Recorder {
+        fn take(&self) -> Vec<(usize, Vec<u8>)> {
+            std::mem::take(&mut *self.sent.borrow_mut())
+        }
+    }
+
+    const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xa];
+    const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];
+
+    fn bridge_live(rules: &str) -> (Live, Recorder) {
+        let mut h = hostfile::parse(
+            "[[interface]]\nname = \"p0\"\n[[interface]]\nname = \"p1\"\n[[bridge]]\nname = \"br0\"\nports = [\"p0\", \"p1\"]\naddress = \"10.0.0.1/24\"\n[live]\nmode = \"bridge\"\n",
+            Path::new("br.toml"),
+        )
+        .unwrap()
+        .host;
+        let macs = vec![[0x0a, 0, 0, 0, 0, 1], [0x0a, 0, 0, 0, 0, 2]];
+        h.interfaces[0].mac = macs[0];
+        h.interfaces[1].mac = macs[1];
+        h.bridges[0].mac = bridge::bridge_mac(macs.iter().copied()).unwrap();
+        let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
+        let engine = Engine::new(HostNet::new(&h).unwrap(), rs, &h.effective_sysctls()).unwrap();
+        let live = Live {
+            engine,
+            now: 1_000,
+            pool: Vec::new(),
+            events: Default::default(),
+            log: Default::default(),
+        };
+        let rec = Recorder {
+            macs,
+            sent: Default::default(),
+        };
+        (live, rec)
+    }
+
+    fn frame(dst: [u8; 6], src: [u8; 6], line: &str) -> Vec<u8> {
+        let l = nfrs_wire::line::parse_input_line(line).unwrap();
+        let ip = nfrs_wire::build::build_ipv4(&l.spec, &Default::default()).unwrap();
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[8, 0]);
+        f.extend_from_slice(&ip);
+        f
+    }
+
+    fn arp_request(src: [u8; 6], spa: u32, tpa: u32) -> Vec<u8> {
+        arp::request(src, spa, tpa).to_vec()
+    }
+
+    #[test]
+    fn bridge_floods_learns_and_filters_with_physdev() {
+        let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m physdev --physdev-in p1 -p udp --dport 9 -j DROP\nCOMMIT\n";
+        let (mut live, rec) = bridge_live(rules);
+        let mut w = Wire::default();
+        // ARP from A on p0 for B: bridged unfiltered (flooded to p1), A learned behind p0.
+        let q = arp_request(A, 0x0a00_0002, 0x0a00_0003);
+        frame_in(&mut live, &rec, &mut w, 0, &q);
+        assert_eq!(rec.take(), vec![(1, q.clone())]);
+        // B's answer to A (unicast, not IPv4) goes to p0 only.
+        let mut r = q.clone();
+        r[..6].copy_from_slice(&A);
+        r[6..12].copy_from_slice(&B);
+        frame_in(&mut live, &rec, &mut w, 1, &r);
+        assert_eq!(rec.take(), vec![(0, r.clone())]);
+        // IPv4 A -> B: through FORWARD, out of p1 with the frame's own addresses.
+        let f = frame(B, A, "0 p0 udp 10.0.0.2:1000 > 10.0.0.3:9");
+        frame_in(&mut live, &rec, &mut w, 0, &f);
+        assert_eq!(rec.take(), vec![(1, f.clone())]);
+        // B -> A on p1 to port 9: the physdev rule drops it and counts it.
+        let g = frame(A, B, "0 p1 udp 10.0.0.3:1000 > 10.0.0.2:9");
+        frame_in(&mut live, &rec, &mut w, 1, &g);
+        assert!(rec.take().is_empty());
+        let save = nfrs_rules::save::save_store(&live.engine.ruleset_with_counters());
+        assert!(
+            save.contains("[1:28] -A FORWARD -p udp -m physdev --physdev-in p1"),
+            "{save}"
+        );
+        // Another port is not dropped.
+        let g2 = frame(A, B, "0 p1 udp 10.0.0.3:1000 > 10.0.0.2:10");
+        frame_in(&mut live, &rec, &mut w, 1, &g2);
+        assert_eq!(rec.take(), vec![(0, g2)]);
+        // A frame for a MAC behind the port it came in by goes nowhere.
+        let h = frame(B, A, "0 p1 udp 10.0.0.2:1 > 10.0.0.3:2");
+        frame_in(&mut live, &rec, &mut w, 1, &h);
+        assert!(rec.take().is_empty());
+    }
+
+    #[test]
+    fn bridge_answers_for_its_own_address() {
+        let (mut live, rec) = bridge_live("*filter\nCOMMIT\n");
+        let bmac = live.engine.host.ifaces[2].mac;
+        assert_eq!(bmac, [0x0a, 0, 0, 0, 0, 1]);
+        let mut w = Wire::default();
+        // Who-has 10.0.0.1 from A on p0: flooded to p1 and answered from the bridge MAC.
+        let q = arp_request(A, 0x0a00_0002, 0x0a00_0001);
+        frame_in(&mut live, &rec, &mut w, 0, &q);
+        let sent = rec.take();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(sent[0], (1, q.clone()));
+        let (port, reply) = &sent[1];
+        assert_eq!(*port, 0);
+        let a = arp::parse(reply).unwrap();
+        assert_eq!(
+            (a.op, a.sha, a.spa, &reply[..6]),
+            (2, bmac, 0x0a00_0001, &A[..])
+        );
+        // A ping to the bridge: one echo reply, out of p0 only, from the bridge MAC to A.
+        let p = frame(bmac, A, "0 p0 icmp 10.0.0.2 > 10.0.0.1 type=8 id=1 seq=1");
+        frame_in(&mut live, &rec, &mut w, 0, &p);
+        let sent = rec.take();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (port, f) = &sent[0];
+        assert_eq!((*port, &f[..6], &f[6..12]), (0, &A[..], &bmac[..]));
+        assert_eq!(f[14 + 20], 0, "an echo reply");
     }
 
     #[test]

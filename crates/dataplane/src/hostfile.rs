@@ -8,7 +8,9 @@ use std::path::Path;
 /// The daemon's own settings (`[live]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LiveOpts {
-    /// `mode`: only `"routed"` exists so far.
+    /// `mode`: `"routed"` (the default) or `"bridge"` (which asks for at least one
+    /// `[[bridge]]`). Either way the ports of a `[[bridge]]` are bridged and the other
+    /// interfaces routed.
     pub mode: String,
     /// `control_group`: a group (name or number) whose members may use the control socket
     /// beside root.
@@ -60,11 +62,6 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
             )));
         }
     }
-    if table.contains_key("bridge") {
-        return Err(err(
-            "`[[bridge]]`: bridge mode is not supported by nfrs run yet".into(),
-        ));
-    }
     let mut live = LiveOpts {
         mode: "routed".into(),
         control_group: None,
@@ -78,9 +75,9 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
         for (k, v) in t {
             match (k.as_str(), v) {
                 ("mode", toml::Value::String(m)) => {
-                    if m != "routed" {
+                    if m != "routed" && m != "bridge" {
                         return Err(err(format!(
-                            "[live] mode `{m}` is not supported (only `routed` so far)"
+                            "[live] mode `{m}` is not supported (`routed` or `bridge`)"
                         )));
                     }
                     live.mode = m;
@@ -136,6 +133,11 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
     })?;
     if sc.host.interfaces.is_empty() {
         return Err(err("no [[interface]]: nfrs run needs at least one".into()));
+    }
+    if live.mode == "bridge" && sc.host.bridges.is_empty() {
+        return Err(err(
+            "[live] mode = \"bridge\" needs a [[bridge]] (name, ports)".into(),
+        ));
     }
     Ok(HostFile {
         host: sc.host,
@@ -224,6 +226,16 @@ control_group = 0
     }
 
     #[test]
+    fn bridge_host_file() {
+        let text = "[[interface]]\nname = \"p0\"\n[[interface]]\nname = \"p1\"\n[[bridge]]\nname = \"br0\"\nports = [\"p0\", \"p1\"]\naddress = \"10.0.0.1/24\"\n[live]\nmode = \"bridge\"\n";
+        let h = parse(text, Path::new("br.toml")).unwrap();
+        assert_eq!(h.live.mode, "bridge");
+        let b = h.host.bridge("br0").unwrap();
+        assert_eq!(b.ports, vec!["p0".to_string(), "p1".to_string()]);
+        assert_eq!(h.host.bridge_of("p1").unwrap().name, "br0");
+    }
+
+    #[test]
     fn a_scenarios_host_part_is_a_host_file() {
         let sc = format!("description = \"x\"\nrules = \"*filter\\nCOMMIT\\n\"\npackets = \"0 lan0 icmp 10.0.1.2 > 10.0.1.1 type=8\"\n{}", GW.replace("[live]\nmode = \"routed\"\ncontrol_group = 0\n", ""));
         let h = host_part(&sc, Path::new("s.toml")).unwrap();
@@ -237,13 +249,20 @@ control_group = 0
     fn refusals_name_the_key() {
         let cases = [
             ("packets = \"x\"\n", "`packets`"),
-            ("[live]\nmode = \"bridge\"\n", "mode `bridge`"),
+            ("[live]\nmode = \"switch\"\n", "mode `switch`"),
+            (
+                "[[interface]]\nname = \"p0\"\n[live]\nmode = \"bridge\"\n",
+                "needs a [[bridge]]",
+            ),
             ("[live]\nspeed = 3\n", "`speed = 3`"),
             (
                 "[live]\ncontrol_group = \"no-such-group-xyz\"\n",
                 "unknown group",
             ),
-            ("[[bridge]]\nname = \"br0\"\nports = []\n", "bridge mode"),
+            (
+                "[[interface]]\nname = \"p0\"\n[[bridge]]\nname = \"br0\"\nports = [\"p9\"]\n",
+                "bridge port `p9`",
+            ),
             ("[[interface]]\nname = \"a\"\ncolour = 1\n", "colour"),
             ("x = [\n", "gw.toml"),
             ("[sysctl]\n", "no [[interface]]"),

@@ -1,7 +1,8 @@
 //! `dataplane` (nfrs-dataplane): the live side of nfrs — the `nfrs run` daemon. It attaches to
 //! real interfaces with AF_PACKET (plain recv/send per frame so far), answers and resolves ARP
 //! for the addresses it owns, feeds each frame with the monotonic clock into the engine and
-//! transmits what the engine emits; it serves the control socket through which the
+//! transmits what the engine emits (bridging the ports of a `[[bridge]]` at layer 2, see
+//! [`bridge`]); it serves the control socket through which the
 //! management commands (`iptables*`, `conntrack`, `sysctl`, `proc`) reach the live state.
 //!
 //! # Public API
@@ -18,6 +19,7 @@
 //!   [`control::stream`]: a client's event stream.
 
 pub mod arp;
+pub mod bridge;
 pub mod check;
 pub mod cmds;
 pub mod control;

@@ -154,6 +154,28 @@ impl PacketSocket {
         })
     }
 
+    /// Puts the interface in promiscuous mode for as long as this socket lives (a bridge port
+    /// must see frames for every MAC; the kernel drops the membership when the socket closes).
+    pub fn set_promisc(&self) -> io::Result<()> {
+        let mreq = libc::packet_mreq {
+            mr_ifindex: self.ifindex,
+            mr_type: libc::PACKET_MR_PROMISC as u16,
+            mr_alen: 0,
+            mr_address: [0; 8],
+        };
+        // SAFETY: the pointer and length describe `mreq`, alive for the call.
+        cvt(unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                &mreq as *const libc::packet_mreq as *const libc::c_void,
+                std::mem::size_of::<libc::packet_mreq>() as u32,
+            )
+        })?;
+        Ok(())
+    }
+
     /// The receive method in use, for the startup report.
     pub fn method(&self) -> String {
         match (&self.ring, &self.ring_error) {

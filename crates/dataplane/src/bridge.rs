@@ -1,0 +1,184 @@
+//! Bridge mode of `nfrs run`: the layer-2 part the daemon owns. The engine learns source MACs
+//! and runs bridged IPv4 through PREROUTING / FORWARD / POSTROUTING with br_netfilter's
+//! devices (`nfrs_engine::engine::Engine::receive` on a port); what is left here is where a
+//! frame leaves at layer 2: the forwarding database lookup for frames the engine never sees
+//! (ARP and every other non-IPv4 type, bridged unfiltered), the bridge's own MAC, and the
+//! choice of Ethernet header for what the engine emits on a port.
+
+use nfrs_engine::host::HostNet;
+
+/// The number of learned MACs above which the table is emptied (a flood of made-up source MACs
+/// must not grow it without bound; the bridge floods until it has learned again).
+pub const FDB_MAX: usize = 16384;
+
+/// Where a frame for a destination MAC leaves a bridge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L2 {
+    /// Nowhere: the destination sits behind the port it came from.
+    Nowhere,
+    /// Out of this port (learned).
+    One(usize),
+    /// Out of every port but the one it came from (unknown, broadcast or multicast).
+    Flood,
+}
+
+/// The forwarding decision of bridge `b` for `dmac`, never back out of `from` (the kernel's
+/// br_handle_frame_finish: a known unicast MAC goes to its port, anything else floods).
+pub fn l2_dest(h: &HostNet, b: usize, dmac: [u8; 6], from: Option<usize>) -> L2 {
+    if dmac[0] & 1 == 0 {
+        if let Some(&p) = h.fdb.get(&dmac) {
+            if h.ifaces.get(p).and_then(|i| i.bridge) == Some(b) {
+                return if Some(p) == from {
+                    L2::Nowhere
+                } else {
+                    L2::One(p)
+                };
+            }
+        }
+    }
+    L2::Flood
+}
+
+/// Calls `f` with each port a frame for `dmac` leaves bridge `b` by.
+pub fn for_each_port(
+    h: &HostNet,
+    b: usize,
+    dmac: [u8; 6],
+    from: Option<usize>,
+    mut f: impl FnMut(usize),
+) {
+    match l2_dest(h, b, dmac, from) {
+        L2::Nowhere => {}
+        L2::One(p) => f(p),
+        L2::Flood => {
+            for &p in &h.ifaces[b].ports {
+                if Some(p) != from {
+                    f(p)
+                }
+            }
+        }
+    }
+}
+
+/// Learns that `smac` sits behind `port` (group source addresses are never learned).
+pub fn learn(h: &mut HostNet, smac: [u8; 6], port: usize) {
+    if smac[0] & 1 != 0 || smac == [0; 6] {
+        return;
+    }
+    if h.fdb.len() >= FDB_MAX && !h.fdb.contains_key(&smac) {
+        h.fdb.clear();
+    }
+    h.fdb.insert(smac, port);
+}
+
+/// A bridge's MAC as Linux gives it when none is set: the smallest of its ports' MACs
+/// (br_stp_recalculate_bridge_id).
+pub fn bridge_mac(port_macs: impl IntoIterator<Item = [u8; 6]>) -> Option<[u8; 6]> {
+    port_macs.into_iter().min()
+}
+
+/// How the daemon frames an IPv4 packet the engine emitted on interface `q` while handling a
+/// frame received on `dev` with Ethernet header `mac`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Bridged through: it keeps the received frame's addresses.
+    Keep,
+    /// Sent by the host at layer 3 out of bridge `b`: resolve the next hop on the bridge.
+    Bridge(usize),
+    /// Out of a routed interface.
+    Routed,
+}
+
+/// The framing of an emitted packet: a packet the engine forwarded between two ports of the
+/// bridge the frame came in on, and not addressed to the bridge itself, was bridged; anything
+/// else leaving a port was routed or sent by the host out of the bridge device.
+pub fn framing(h: &HostNet, dev: usize, mac: &[u8; 14], q: usize, host_made: bool) -> Framing {
+    let Some(qb) = h.ifaces.get(q).and_then(|i| i.bridge) else {
+        return if h.ifaces.get(q).is_some_and(|i| !i.ports.is_empty()) {
+            Framing::Bridge(q)
+        } else {
+            Framing::Routed
+        };
+    };
+    let in_b = h.ifaces.get(dev).and_then(|i| i.bridge);
+    if !host_made && in_b == Some(qb) && mac[..6] != h.ifaces[qb].mac[..] {
+        Framing::Keep
+    } else {
+        Framing::Bridge(qb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> HostNet {
+        let text = "description = \"t\"\n[[interface]]\nname = \"p0\"\n[[interface]]\nname = \"p1\"\n[[interface]]\nname = \"p2\"\n[[interface]]\nname = \"wan0\"\naddress = \"192.0.2.1/24\"\n[[bridge]]\nname = \"br0\"\nports = [\"p0\", \"p1\", \"p2\"]\naddress = \"10.0.0.1/24\"\n";
+        let sc = nfrs_scenario::parse(text, std::path::Path::new("t.toml")).unwrap();
+        HostNet::new(&sc.host).unwrap()
+    }
+
+    fn ports(h: &HostNet, dmac: [u8; 6], from: Option<usize>) -> Vec<usize> {
+        let mut v = Vec::new();
+        for_each_port(h, 4, dmac, from, |p| v.push(p));
+        v
+    }
+
+    #[test]
+    fn learning_and_flooding() {
+        let mut h = host();
+        let a = [2, 0, 0, 0, 0, 0xa];
+        // Unknown: every other port.
+        assert_eq!(ports(&h, a, Some(1)), vec![0, 2]);
+        learn(&mut h, a, 2);
+        assert_eq!(l2_dest(&h, 4, a, Some(0)), L2::One(2));
+        assert_eq!(ports(&h, a, Some(0)), vec![2]);
+        // Back where it came from: nowhere.
+        assert_eq!(ports(&h, a, Some(2)), Vec::<usize>::new());
+        // Broadcast floods even when "learned".
+        assert_eq!(ports(&h, [0xff; 6], Some(0)), vec![1, 2]);
+        // A group source address is not learned.
+        learn(&mut h, [0x01, 0, 0x5e, 0, 0, 1], 0);
+        assert_eq!(h.fdb.len(), 1);
+        // A station that moves is learned again.
+        learn(&mut h, a, 1);
+        assert_eq!(ports(&h, a, Some(0)), vec![1]);
+    }
+
+    #[test]
+    fn learned_table_is_bounded() {
+        let mut h = host();
+        for i in 0..FDB_MAX as u32 + 10 {
+            let b = i.to_be_bytes();
+            learn(&mut h, [2, 0, b[0], b[1], b[2], b[3]], 0);
+        }
+        assert!(h.fdb.len() <= FDB_MAX);
+    }
+
+    #[test]
+    fn framing_of_emitted_packets() {
+        let h = host();
+        let bmac = h.ifaces[4].mac;
+        let other = [0x02, 0, 0, 0, 0, 0xb, 0x02, 0, 0, 0, 0, 0xa, 8, 0];
+        let mut to_bridge = other;
+        to_bridge[..6].copy_from_slice(&bmac);
+        assert_eq!(framing(&h, 0, &other, 1, false), Framing::Keep);
+        // The host's own answer out of a port: resolved on the bridge.
+        assert_eq!(framing(&h, 0, &other, 0, true), Framing::Bridge(4));
+        // Routed by the bridge's address back out of the bridge.
+        assert_eq!(framing(&h, 0, &to_bridge, 1, false), Framing::Bridge(4));
+        // Routed from a plain interface out of a port.
+        assert_eq!(framing(&h, 3, &other, 1, false), Framing::Bridge(4));
+        assert_eq!(framing(&h, 0, &other, 3, false), Framing::Routed);
+        assert_eq!(framing(&h, 0, &other, 4, false), Framing::Bridge(4));
+    }
+
+    #[test]
+    fn bridge_mac_is_the_smallest_port_mac() {
+        assert_eq!(
+            bridge_mac([[0x0a, 0, 0, 0, 0, 1], [0x02, 9, 9, 9, 9, 9]]),
+            Some([0x02, 9, 9, 9, 9, 9])
+        );
+        assert_eq!(bridge_mac([]), None);
+    }
+}
