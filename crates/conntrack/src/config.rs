@@ -17,6 +17,10 @@ pub struct CtConfig {
     pub max: u32,
     /// `nf_conntrack_buckets`: hash buckets; early drop looks at 8 of them.
     pub buckets: u32,
+    /// `nf_conntrack_expect_max`: most pending expectations; a helper's announcement beyond
+    /// it is refused (the kernel sizes it once, at load, as 4 per expectation hash bucket,
+    /// one bucket per 256 conntrack buckets: 4096 for 262144).
+    pub expect_max: u32,
     /// `nf_conntrack_checksum`: verify L4 checksums in PREROUTING.
     pub checksum: bool,
     /// `nf_conntrack_acct`: count packets and bytes of connections created while on.
@@ -60,6 +64,7 @@ impl Default for CtConfig {
         CtConfig {
             max: 262144,
             buckets: 262144,
+            expect_max: 4096,
             checksum: true,
             acct: false,
             log_invalid: 0,
@@ -161,7 +166,6 @@ const UNSUPPORTED: &[&str] = &[
     "nf_conntrack_timestamp",
     "nf_conntrack_events",
     "nf_conntrack_helper",
-    "nf_conntrack_expect_max",
     "nf_conntrack_frag6_high_thresh",
     "nf_conntrack_frag6_low_thresh",
     "nf_conntrack_frag6_timeout",
@@ -215,6 +219,11 @@ impl CtConfig {
             "nf_conntrack_buckets" => match int() {
                 Ok(v) if (1..=(1 << 30)).contains(&v) => self.buckets = v as u32,
                 _ => return Err(bad("a positive integer")),
+            },
+            "nf_conntrack_expect_max" => match int() {
+                // proc_dointvec into an unsigned limit: 0 refuses every expectation.
+                Ok(v) if (0..=i32::MAX as i64).contains(&v) => self.expect_max = v as u32,
+                _ => return Err(bad("a non-negative integer")),
             },
             "nf_conntrack_checksum" => self.checksum = boolean()?,
             "nf_conntrack_log_invalid" => match int() {
@@ -284,6 +293,7 @@ impl CtConfig {
         Some(match n {
             "nf_conntrack_max" => self.max.to_string(),
             "nf_conntrack_buckets" => self.buckets.to_string(),
+            "nf_conntrack_expect_max" => self.expect_max.to_string(),
             "nf_conntrack_checksum" => b(self.checksum),
             "nf_conntrack_acct" => b(self.acct),
             "nf_conntrack_log_invalid" => self.log_invalid.to_string(),
@@ -331,7 +341,7 @@ mod tests {
         nf_conntrack_sctp_timeout_shutdown_ack_sent=3 nf_conntrack_sctp_timeout_shutdown_recd=3 \
         nf_conntrack_sctp_timeout_shutdown_sent=3 nf_conntrack_gre_timeout=30 \
         nf_conntrack_gre_timeout_stream=180 nf_conntrack_log_invalid=0 nf_conntrack_max=262144 \
-        nf_conntrack_buckets=262144 nf_conntrack_tcp_be_liberal=0 \
+        nf_conntrack_buckets=262144 nf_conntrack_expect_max=4096 nf_conntrack_tcp_be_liberal=0 \
         nf_conntrack_tcp_ignore_invalid_rst=0 nf_conntrack_tcp_loose=1 \
         nf_conntrack_tcp_max_retrans=3 nf_conntrack_tcp_timeout_close=10 \
         nf_conntrack_tcp_timeout_close_wait=60 nf_conntrack_tcp_timeout_established=432000 \
@@ -393,6 +403,12 @@ mod tests {
         );
         c.set("nf_conntrack_acct", "1").unwrap();
         assert!(c.acct);
+        c.set("net.netfilter.nf_conntrack_expect_max", "3").unwrap();
+        assert_eq!(c.get("nf_conntrack_expect_max").as_deref(), Some("3"));
+        assert!(matches!(
+            c.set("nf_conntrack_expect_max", "-1"),
+            Err(ConfigError::BadValue { .. })
+        ));
     }
 
     #[test]

@@ -84,6 +84,24 @@ pub struct Expected {
     pub saved_proto: u16,
 }
 
+/// The kernel refused an expectation because `nf_conntrack_expect_max` are pending
+/// (`nf_ct_expect_related` fails with EMFILE; the helper then drops the packet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpectTableFull {
+    /// The warning passed `net_ratelimit` (shared with the table-full message): print it.
+    pub print: bool,
+    /// Messages the rate limit suppressed in the window that just ended (the kernel prints
+    /// `net_ratelimit: N callbacks suppressed` before this one when not 0).
+    pub suppressed: u32,
+}
+
+impl fmt::Display for ExpectTableFull {
+    /// The kmsg text (level 4, warning), no newline.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("nf_conntrack: expectation table full")
+    }
+}
+
 /// Listing formats for expectations.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ExpectFormat {
@@ -117,26 +135,33 @@ impl ConnTable {
         e.tuple.src &= e.mask.src;
         e.tuple.src_l4 &= e.mask.src_l4;
         let exps = self.expects_mut();
+        let before = exps.len();
         exps.retain(|x| !(x.tuple == e.tuple && x.mask == e.mask && x.zone == e.zone));
         exps.push(e);
+        let replaced = (before + 1 - exps.len()) as u64;
+        self.stats.expect_delete += replaced;
+        self.stats.expect_create += 1;
     }
 
     /// Adds an expectation of a master whose helper allows at most `max_expected` pending ones
     /// of the expectation's class (kernel `nf_ct_expect_related`: an equal one of the same
     /// master and class is replaced; at the limit the master's oldest one of that class is
-    /// evicted). `timeout_secs` counts from `now`.
+    /// evicted). `timeout_secs` counts from `now`. Kernel rule (`__nf_ct_expect_check`):
+    /// after that, when `nf_conntrack_expect_max` expectations are still pending the new one
+    /// is refused ([`ExpectTableFull`], its warning under `net_ratelimit`).
     pub fn expect_add_limited(
         &mut self,
         e: Expectation,
         timeout_secs: u32,
         now: Nanos,
         max_expected: usize,
-    ) {
+    ) -> Result<(), ExpectTableFull> {
         self.expect_expire(now);
         let mut t = e.tuple;
         t.src &= e.mask.src;
         t.src_l4 &= e.mask.src_l4;
         let exps = self.expects_mut();
+        let before = exps.len();
         exps.retain(|x| !(x.tuple == t && x.mask == e.mask && x.zone == e.zone));
         let mine = |x: &Expectation| x.master == e.master && x.class == e.class;
         if max_expected > 0 && exps.iter().filter(|x| mine(x)).count() >= max_expected {
@@ -145,7 +170,17 @@ impl ConnTable {
                 exps.remove(i);
             }
         }
+        let pending = exps.len();
+        self.stats.expect_delete += (before - pending) as u64;
+        if pending as u64 >= u64::from(self.config().expect_max) {
+            let a = self.ratelimit_mut().allow(now);
+            return Err(ExpectTableFull {
+                print: a.print,
+                suppressed: a.suppressed,
+            });
+        }
         self.expect_add(e, timeout_secs, now);
+        Ok(())
     }
 
     /// Live expectations (not yet used, not expired at `now`).
@@ -155,7 +190,11 @@ impl ConnTable {
 
     /// Removes expectations that timed out.
     pub fn expect_expire(&mut self, now: Nanos) {
-        self.expects_mut().retain(|e| e.timeout > now);
+        let exps = self.expects_mut();
+        let before = exps.len();
+        exps.retain(|e| e.timeout > now);
+        let gone = (before - exps.len()) as u64;
+        self.stats.expect_delete += gone;
     }
 
     /// Kernel `nf_ct_find_expectation`: the first live, active expectation of a confirmed
@@ -174,6 +213,7 @@ impl ConnTable {
         let e = self.expects()[i];
         if e.flags & expect_flags::PERMANENT == 0 {
             self.expects_mut().remove(i);
+            self.stats.expect_delete += 1;
         }
         Some(e)
     }
@@ -321,25 +361,95 @@ mod tests {
     fn limit_evicts_the_masters_oldest() {
         let mut ct = ConnTable::new(CtConfig::default());
         for p in 5000..5003 {
-            ct.expect_add_limited(offer(7, p), 300, 0, 2);
+            ct.expect_add_limited(offer(7, p), 300, 0, 2).unwrap();
         }
         // Another master's offers are not counted against master 7.
-        ct.expect_add_limited(offer(8, 6000), 300, 0, 2);
+        ct.expect_add_limited(offer(8, 6000), 300, 0, 2).unwrap();
         assert_eq!(ports(&ct, 1), [5001, 5002, 6000]);
         // Re-announcing a pending offer replaces it instead of evicting another.
-        ct.expect_add_limited(offer(7, 5002), 300, 0, 2);
+        ct.expect_add_limited(offer(7, 5002), 300, 0, 2).unwrap();
         assert_eq!(ports(&ct, 1), [5001, 6000, 5002]);
         // Limit 1 (FTP): the newer announcement replaces the pending one.
-        ct.expect_add_limited(offer(8, 6001), 300, 0, 1);
+        ct.expect_add_limited(offer(8, 6001), 300, 0, 1).unwrap();
         assert_eq!(ports(&ct, 1), [5001, 5002, 6001]);
+    }
+
+    #[test]
+    fn full_table_refuses_with_one_rate_limited_warning() {
+        let mut ct = ConnTable::new(CtConfig::default());
+        ct.set_sysctl("net.netfilter.nf_conntrack_expect_max", "3")
+            .unwrap();
+        for (m, p) in [(1, 5000), (2, 5001), (3, 5002)] {
+            assert_eq!(ct.expect_add_limited(offer(m, p), 300, 0, 8), Ok(()));
+        }
+        // At the limit: refused, the warning printed once per rate-limit window slot.
+        let r = ct.expect_add_limited(offer(4, 5003), 300, SEC, 8);
+        assert_eq!(
+            r,
+            Err(ExpectTableFull {
+                print: true,
+                suppressed: 0
+            })
+        );
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "nf_conntrack: expectation table full"
+        );
+        assert_eq!(ports(&ct, 2 * SEC), [5000, 5001, 5002]);
+        // Ten warnings per 5 s, then silence; the next window reports what it swallowed.
+        let printed = (0..20)
+            .filter(|_| {
+                ct.expect_add_limited(offer(4, 5003), 300, SEC, 8)
+                    .unwrap_err()
+                    .print
+            })
+            .count();
+        assert_eq!(printed, 9);
+        let next = ct.expect_add_limited(offer(4, 5003), 300, 7 * SEC, 8);
+        assert_eq!(
+            next,
+            Err(ExpectTableFull {
+                print: true,
+                suppressed: 11
+            })
+        );
+        // Re-announcing a pending offer replaces it first, so it is not refused; a master at
+        // its own limit evicts its oldest before the table check.
+        assert_eq!(
+            ct.expect_add_limited(offer(2, 5001), 300, 8 * SEC, 8),
+            Ok(())
+        );
+        assert_eq!(
+            ct.expect_add_limited(offer(3, 5009), 300, 8 * SEC, 1),
+            Ok(())
+        );
+        assert_eq!(ports(&ct, 9 * SEC), [5000, 5001, 5009]);
+        // Expired offers free their places.
+        assert_eq!(
+            ct.expect_add_limited(offer(4, 5003), 300, 301 * SEC, 8),
+            Ok(())
+        );
+        let s = ct.stats();
+        assert_eq!((s.expect_create, s.expect_delete), (6, 3));
+    }
+
+    #[test]
+    fn expect_max_zero_refuses_everything() {
+        let mut ct = ConnTable::new(CtConfig::default());
+        assert_eq!(ct.config().expect_max, 4096);
+        ct.set_sysctl("nf_conntrack_expect_max", "0").unwrap();
+        assert!(ct.expect_add_limited(offer(1, 5000), 300, 0, 8).is_err());
+        assert_eq!(ct.expectations(0).count(), 0);
     }
 
     #[test]
     fn expired_offers_do_not_count() {
         let mut ct = ConnTable::new(CtConfig::default());
-        ct.expect_add_limited(offer(7, 5000), 10, 0, 1);
-        ct.expect_add_limited(offer(7, 5001), 300, 11 * SEC, 2);
-        ct.expect_add_limited(offer(7, 5002), 300, 11 * SEC, 2);
+        ct.expect_add_limited(offer(7, 5000), 10, 0, 1).unwrap();
+        ct.expect_add_limited(offer(7, 5001), 300, 11 * SEC, 2)
+            .unwrap();
+        ct.expect_add_limited(offer(7, 5002), 300, 11 * SEC, 2)
+            .unwrap();
         assert_eq!(ports(&ct, 12 * SEC), [5001, 5002]);
     }
 }

@@ -11,6 +11,7 @@ use crate::conn::{status, Conn, Dir, ProtoState};
 use crate::expect::{Expectation, Expected};
 use crate::ratelimit::RateLimit;
 use crate::reason::Reason;
+use crate::stats::CtStats;
 use crate::tcp::{self, Outcome, Segment};
 use crate::tuple::{proto, Tuple};
 
@@ -193,6 +194,7 @@ pub struct ConnTable {
     /// for entries created while `nf_conntrack_acct` was on; grown lazily.
     acct: Vec<[u64; 4]>,
     ratelimit: RateLimit,
+    pub(crate) stats: CtStats,
     /// No confirmed entry expires before this (a lower bound that lets `expire` return at
     /// once when nothing is due).
     earliest: Nanos,
@@ -346,6 +348,7 @@ impl ConnTable {
             link_gen: 0,
             pending: None,
             ratelimit: RateLimit::default(),
+            stats: CtStats::default(),
             earliest: Nanos::MAX,
             netns: None,
         }
@@ -407,6 +410,17 @@ impl ConnTable {
     /// Entries counted against `nf_conntrack_max` (unconfirmed ones included).
     pub fn count(&self) -> u32 {
         self.count
+    }
+
+    /// The statistics so far (`conntrack -S`, `/proc/net/stat/nf_conntrack`).
+    pub fn stats(&self) -> CtStats {
+        self.stats
+    }
+
+    /// The kernel's `net_ratelimit` shared by conntrack's warnings (table full, expectation
+    /// table full).
+    pub(crate) fn ratelimit_mut(&mut self) -> &mut RateLimit {
+        &mut self.ratelimit
     }
 
     /// The entry behind an id.
@@ -532,7 +546,9 @@ impl ConnTable {
     fn release(&mut self, idx: u32) {
         if !self.expects.is_empty() {
             // Kernel rule: a master's expectations go with it.
+            let before = self.expects.len();
             self.expects.retain(|e| e.master.0 != idx);
+            self.stats.expect_delete += (before - self.expects.len()) as u64;
         }
         self.bysource_unlink(idx);
         self.slots[idx as usize] = Slot::Free;
@@ -636,6 +652,7 @@ impl ConnTable {
                         continue 'restart;
                     }
                     if c.zone == zone && c.tuple[cd] == *t && c.tuple[0] != ig_orig {
+                        self.stats.found += 1;
                         return true;
                     }
                 }
@@ -758,6 +775,7 @@ impl ConnTable {
                 break;
             }
             if drops > 0 {
+                self.stats.early_drop += drops;
                 return true;
             }
             b = (b + 1) % n;
@@ -807,6 +825,7 @@ impl ConnTable {
             if let Some((other, _)) = self.lookup(&c.tuple[d], c.zone, now) {
                 if other.0 != i {
                     self.discard(id);
+                    self.stats.insert_failed += 1;
                     return Err(ConfirmError::Clash);
                 }
             }
@@ -833,7 +852,7 @@ impl ConnTable {
     pub fn expire(&mut self, now: Nanos, f: &mut ExpiredFn<'_>) -> usize {
         self.flush_deferred();
         if !self.expects.is_empty() {
-            self.expects.retain(|e| e.timeout > now);
+            self.expect_expire(now);
         }
         if now < self.earliest {
             return 0;
@@ -893,33 +912,46 @@ impl ConnTable {
     ) -> Tracked {
         self.flush_deferred();
         if pkt.later_fragment {
+            // No transport header to make a tuple from: counted invalid.
+            self.stats.invalid += 1;
             return Tracked::invalid(None);
         }
         let check_sum = self.cfg.checksum && hook == Hook::PreRouting;
         if pkt.proto == proto::ICMP {
             let l4 = pkt.l4;
+            // Kernel rule (nf_conntrack_icmpv4_error): these refusals count as `error`.
             if l4.len() < 8 {
+                self.stats.error += 1;
                 return Tracked::invalid(Some(Reason::IcmpShort));
             }
             if check_sum && fold(ones_sum(l4)) != 0 {
+                self.stats.error += 1;
                 return Tracked::invalid(Some(Reason::IcmpBadChecksum));
             }
             if l4[0] > 18 {
+                self.stats.error += 1;
                 return Tracked::invalid(Some(Reason::IcmpInvalidType));
             }
             if icmp_is_error(l4[0]) {
-                return self.icmp_error(pkt, zone, now);
+                let r = self.icmp_error(pkt, zone, now);
+                if r.ctinfo == CtInfo::Invalid {
+                    // An error relating to nothing (measured: `error`, not `invalid`).
+                    self.stats.error += 1;
+                }
+                return r;
             }
         }
         let mut expected = None;
         loop {
             let Some(tuple) = packet_tuple(pkt.src, pkt.dst, pkt.proto, pkt.l4) else {
+                self.stats.invalid += 1;
                 return Tracked::invalid(None);
             };
             let (idx, dir, new) = match self.lookup(&tuple, zone, now) {
                 Some((id, dir)) => (id.0, dir, false),
                 None => {
                     let Some(reply) = tuple.reply() else {
+                        self.stats.invalid += 1;
                         return Tracked::invalid(None);
                     };
                     match self.new_entry(tuple, reply, zone, now) {
@@ -927,6 +959,7 @@ impl ConnTable {
                             self.acct_init(i);
                             self.pending = Some((i, self.link_gen));
                             if let Some(e) = self.expect_take(&tuple, zone, now) {
+                                self.stats.expect_new += 1;
                                 // Kernel init_conntrack: an expected connection is RELATED to
                                 // its master and inherits its mark.
                                 let mark = self.conns[e.master.0 as usize].mark;
@@ -944,11 +977,13 @@ impl ConnTable {
                             (i, Dir::Original, true)
                         }
                         Err(table_full) => {
+                            // Every refused packet counts, printed or rate limited.
+                            self.stats.drop += 1;
                             return Tracked {
                                 drop: true,
                                 table_full,
                                 ..Tracked::invalid(None)
-                            }
+                            };
                         }
                     }
                 }
@@ -969,6 +1004,7 @@ impl ConnTable {
                     if new {
                         self.release(idx);
                     }
+                    self.stats.invalid += 1;
                     return Tracked {
                         log2: res.log2,
                         ..Tracked::invalid(res.log)

@@ -48,6 +48,10 @@ pub enum Ev {
         text: String,
         /// About a packet the host generated (its IP id is random).
         host: bool,
+        /// The kernel log level the line is printed at: LOG's `--log-level`, 5 (notice) for
+        /// conntrack's invalid-packet lines, 4 (warning) for TRACE, table-full and helper
+        /// warnings.
+        level: u8,
     },
     /// A fragment held for reassembly.
     Queued,
@@ -86,6 +90,10 @@ pub struct Engine {
     steps: Vec<TraceStep>,
     /// Record a trace.
     pub tracing: bool,
+    /// Live mode: before a rate-limited warning (table full) print the kernel's
+    /// `net_ratelimit: N callbacks suppressed` line when the limit swallowed some. Off for
+    /// replay, whose recordings come without those lines.
+    pub ratelimit_notes: bool,
     /// Events of the current input.
     pub events: Vec<Ev>,
     /// Trace of the current input.
@@ -305,6 +313,7 @@ impl Engine {
             stack: Vec::with_capacity(16),
             steps: Vec::new(),
             tracing: false,
+            ratelimit_notes: false,
             events: Vec::new(),
             trace: Trace::default(),
             randoms: Vec::new(),
@@ -327,6 +336,13 @@ impl Engine {
         rs
     }
 
+    /// Kernel rule (`___ratelimit`): the first message let through after a window that
+    /// swallowed some is preceded by `net_ratelimit: N callbacks suppressed` (warning).
+    /// Live mode only (see [`Engine::ratelimit_notes`]).
+    fn suppressed_note(&mut self, suppressed: u32) {
+        suppressed_line(&mut self.events, self.ratelimit_notes, suppressed);
+    }
+
     fn note(&mut self, s: impl FnOnce() -> String) {
         if self.tracing {
             let line = s();
@@ -334,6 +350,7 @@ impl Engine {
         }
     }
 
+    /// A conntrack invalid-packet line (nf_log_syslog's default level, notice).
     fn log_packet(&mut self, prefix: &str, flags: u8, p: &PktCtx) {
         let cx = LogCtx {
             prefix,
@@ -352,6 +369,7 @@ impl Engine {
         self.events.push(Ev::Log {
             text,
             host: self.host_pkt,
+            level: 5,
         });
     }
 
@@ -413,6 +431,7 @@ impl Engine {
                 self.events.push(Ev::Log {
                     text: l.text,
                     host: self.host_pkt,
+                    level: l.level,
                 });
             }
         } else {
@@ -428,6 +447,7 @@ impl Engine {
                         self.events.push(Ev::Log {
                             text: l.text,
                             host: self.host_pkt,
+                            level: l.level,
                         });
                     }
                     done += 1;
@@ -438,6 +458,7 @@ impl Engine {
                 self.events.push(Ev::Log {
                     text: l.text,
                     host: self.host_pkt,
+                    level: l.level,
                 });
             }
         }
@@ -1049,10 +1070,11 @@ impl Engine {
             self.log_packet(&pre, 0x0f, p);
         }
         if let Some(tf) = t.table_full {
-            let _ = tf;
+            self.suppressed_note(tf.suppressed);
             self.events.push(Ev::Log {
                 text: "nf_conntrack: nf_conntrack: table full in netns *, dropping packet".into(),
                 host: false,
+                level: 4,
             });
         }
         if t.drop {
@@ -1092,10 +1114,20 @@ impl Engine {
                     &mut self.rng,
                 );
                 for text in &o.logs {
+                    // nf_conntrack_irc warns (forged DCC).
                     self.events.push(Ev::Log {
                         text: text.clone(),
                         host: false,
+                        level: 4,
                     });
+                }
+                if let Some(full) = o.full {
+                    expect_full_warning(
+                        &mut self.events,
+                        self.tracing.then_some(&mut self.trace),
+                        self.ratelimit_notes,
+                        full,
+                    );
                 }
                 if o.drop {
                     return false;
@@ -1137,7 +1169,17 @@ impl Engine {
                 );
                 self.helpers.ftp.insert(id, (orig, info));
                 match r {
-                    Err(crate::helpers::FtpDrop) => return false,
+                    Err(d) => {
+                        if let Some(full) = d.full {
+                            expect_full_warning(
+                                &mut self.events,
+                                self.tracing.then_some(&mut self.trace),
+                                self.ratelimit_notes,
+                                full,
+                            );
+                        }
+                        return false;
+                    }
                     Ok(Some(delta)) => {
                         ct.get_mut(id).status |= status::SEQ_ADJUST;
                         self.helpers.seqadj_set(id, orig, dir, seq, delta);
@@ -2032,5 +2074,60 @@ impl Engine {
             .as_ref()
             .map(|c| c.get(id).status & status::NAT_MASK)
             .unwrap_or(0)
+    }
+}
+
+/// See [`Engine::ratelimit_notes`].
+fn suppressed_line(events: &mut Vec<Ev>, on: bool, suppressed: u32) {
+    if on && suppressed > 0 {
+        events.push(Ev::Log {
+            text: format!("net_ratelimit: {suppressed} callbacks suppressed"),
+            host: false,
+            level: 4,
+        });
+    }
+}
+
+/// The expectation table was full: the helper dropped the packet; the kernel's warning
+/// (`nf_conntrack: expectation table full`) when the shared rate limit lets it through.
+fn expect_full_warning(
+    events: &mut Vec<Ev>,
+    trace: Option<&mut Trace>,
+    notes: bool,
+    full: nfrs_conntrack::expect::ExpectTableFull,
+) {
+    if let Some(t) = trace {
+        t.lines.push("dropped: expectation table full".into());
+    }
+    if full.print {
+        suppressed_line(events, notes, full.suppressed);
+        events.push(Ev::Log {
+            text: full.to_string(),
+            host: false,
+            level: 4,
+        });
+    }
+}
+
+#[cfg(test)]
+mod ratelimit_note_tests {
+    use super::*;
+
+    #[test]
+    fn suppressed_line_only_in_live_mode_and_only_when_some_were_swallowed() {
+        let mut ev = Vec::new();
+        suppressed_line(&mut ev, false, 3);
+        suppressed_line(&mut ev, true, 0);
+        assert!(ev.is_empty());
+        suppressed_line(&mut ev, true, 3);
+        match &ev[..] {
+            [Ev::Log { text, level, .. }] => {
+                assert_eq!(
+                    (text.as_str(), *level),
+                    ("net_ratelimit: 3 callbacks suppressed", 4)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! module decides what to expect, clashes (drop) and the NAT port search, splices the rewrites
 //! into the packet and keeps the per-connection state.
 
-use nfrs_conntrack::expect::Expectation;
+use nfrs_conntrack::expect::{ExpectTableFull, Expectation};
 use nfrs_conntrack::{status, ConnId, ConnTable, Dir, Nanos, Tuple};
 use nfrs_helpers::ftp::{self, FtpInfo};
 use nfrs_helpers::irc::{self, DccPorts};
@@ -133,9 +133,11 @@ pub struct HelpOutcome {
     pub mangled: Option<i32>,
     /// Kernel messages (forged DCC offers).
     pub logs: Vec<String>,
-    /// The helper drops the packet (its expectation clashes with another master's, or no
-    /// port is free behind NAT).
+    /// The helper drops the packet (its expectation clashes with another master's, no
+    /// port is free behind NAT, or the expectation table is full).
     pub drop: bool,
+    /// The expectation table was full (`nf_conntrack_expect_max`): the warning to print.
+    pub full: Option<ExpectTableFull>,
 }
 
 /// The IRC helper on a packet of `id` going `dir` (ESTABLISHED): in the client's direction
@@ -197,8 +199,10 @@ pub fn irc_help(
         // Kernel rule: "cannot add expectation" (another master's) drops the packet.
         if clashes(ct, &e, now) {
             out.drop = true;
-        } else {
-            ct.expect_add_limited(e, irc::DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
+        } else if let Err(full) = ct.expect_add_limited(e, irc::DCC_TIMEOUT, now, IRC_MAX_EXPECTED)
+        {
+            out.drop = true;
+            out.full = Some(full);
         }
         return out;
     }
@@ -211,7 +215,12 @@ pub fn irc_help(
         out.drop = true;
         return out;
     };
-    ct.expect_add_limited(e, irc::DCC_TIMEOUT, now, IRC_MAX_EXPECTED);
+    if let Err(full) = ct.expect_add_limited(e, irc::DCC_TIMEOUT, now, IRC_MAX_EXPECTED) {
+        // nf_nat_exp_find_port stops at any refusal but a clash: "all ports in use".
+        out.drop = true;
+        out.full = Some(full);
+        return out;
+    }
     if port != o.port {
         let orig = c.tuple[0];
         let d = helpers.dcc.entry(id).or_insert((orig, DccPorts::default()));
@@ -307,9 +316,13 @@ fn resume_nat(
     mangle_tcp_payload(buf, &rw)
 }
 
-/// The FTP helper drops the packet (a command cut short, or all ports in use).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FtpDrop;
+/// The FTP helper drops the packet (a command cut short, all ports in use, or the
+/// expectation table full: then `full` holds its warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FtpDrop {
+    /// The expectation table was full (`nf_conntrack_expect_max`).
+    pub full: Option<ExpectTableFull>,
+}
 
 /// The FTP helper (nf_conntrack_ftp + nf_nat_ftp) for PORT (client) and 227 (PASV reply):
 /// only data that starts right after a newline seen in the same direction is parsed; the
@@ -345,7 +358,7 @@ pub fn ftp_help(
         let own = ct.get(id).tuple[dir.index()].src;
         match ftp::find_command(data, dir, own) {
             ftp::FtpFound::Nothing => {}
-            ftp::FtpFound::Partial(_) => return Err(FtpDrop),
+            ftp::FtpFound::Partial(_) => return Err(FtpDrop::default()),
             ftp::FtpFound::Cmd(cmd) => {
                 let (ip, port) = (cmd.ip, cmd.port);
                 let c = *ct.get(id);
@@ -367,9 +380,11 @@ pub fn ftp_help(
                     // Kernel rule: "cannot add expectation" (another master's) drops the
                     // segment; the newline is still remembered below.
                     if clashes(ct, &e, now) {
-                        res = Err(FtpDrop);
-                    } else {
-                        ct.expect_add_limited(e, ftp::TIMEOUT, now, FTP_MAX_EXPECTED);
+                        res = Err(FtpDrop::default());
+                    } else if let Err(full) =
+                        ct.expect_add_limited(e, ftp::TIMEOUT, now, FTP_MAX_EXPECTED)
+                    {
+                        res = Err(FtpDrop { full: Some(full) });
                     }
                 } else {
                     let newaddr = o.dst;
@@ -377,12 +392,17 @@ pub fn ftp_help(
                     e.dir = dir.flip();
                     match find_port(ct, &mut e, port, now, rng) {
                         Some(p) => {
-                            ct.expect_add_limited(e, ftp::TIMEOUT, now, FTP_MAX_EXPECTED);
-                            let rw = ftp::nat_rewrite(&cmd, newaddr, p);
-                            res = Ok(mangle_tcp_payload(buf, &rw));
+                            match ct.expect_add_limited(e, ftp::TIMEOUT, now, FTP_MAX_EXPECTED) {
+                                Ok(()) => {
+                                    let rw = ftp::nat_rewrite(&cmd, newaddr, p);
+                                    res = Ok(mangle_tcp_payload(buf, &rw));
+                                }
+                                // Any refusal but a clash ends the port search: dropped.
+                                Err(full) => res = Err(FtpDrop { full: Some(full) }),
+                            }
                         }
                         // "all ports in use".
-                        None => res = Err(FtpDrop),
+                        None => res = Err(FtpDrop::default()),
                     }
                 }
             }
@@ -474,6 +494,41 @@ dev = "wan0"
         let send = r"PRIVMSG bob :\x01DCC SEND f 167772162 5000 1\x01\r\n";
         let hs = handshake("0.0", "10.0.0.2", 40000, 1000, 5000);
         hs + &from_client("0.03", "10.0.0.2", 40000, 1001, 5001, send)
+    }
+
+    /// Kernel rule (`__nf_ct_expect_check`): with `nf_conntrack_expect_max` pending
+    /// expectations the next announcement is refused, the helper drops its packet and the
+    /// kernel warns (rate limited).
+    #[test]
+    fn full_expectation_table_drops_the_offer_and_warns() {
+        let host = HOST.replace(
+            "\"net.ipv4.ip_forward\" = 1",
+            "\"net.ipv4.ip_forward\" = 1\n\"net.netfilter.nf_conntrack_expect_max\" = 1",
+        );
+        let q = "'''";
+        let send_b = r"PRIVMSG bob :\x01DCC SEND g 167772163 6000 1\x01\r\n";
+        let packets = one_offer()
+            + &handshake("0.1", "10.0.0.3", 40001, 2000, 6000)
+            + &from_client("0.13", "10.0.0.3", 40001, 2001, 6001, send_b);
+        let text = format!(
+            "description = \"helpers test\"\nrules = {q}\n{IRC_MASQ}{q}\npackets = {q}\n{packets}{q}\n{host}"
+        );
+        let sc = nfrs_scenario::parse(&text, std::path::Path::new("helpers-test.toml")).unwrap();
+        let (r, eng, now) = crate::replay::run_engine(&sc, false, &mut |_, _| {}).unwrap();
+        let text = r.result.to_text();
+        let first = after_input(&text, "0.03");
+        assert!(first.iter().any(|l| l.starts_with("  out wan0 ")), "{text}");
+        let second = after_input(&text, "0.13");
+        assert!(!second.iter().any(|l| l.starts_with("  out ")), "{text}");
+        assert!(
+            second
+                .iter()
+                .any(|l| l.ends_with("nf_conntrack: expectation table full")),
+            "{text}"
+        );
+        let ct = eng.ct.as_ref().unwrap();
+        assert_eq!(ct.expectations(now).count(), 1);
+        assert_eq!(ct.stats().expect_create, 1);
     }
 
     /// Beyond the kernel, end to end: a moved DCC SEND port, the peer's RESUME and the

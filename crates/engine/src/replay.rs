@@ -232,7 +232,7 @@ fn convert(
             }
         }
         Ev::Local { ip, host } => Event::Local(print_packet(ip, *host)),
-        Ev::Log { text, host } => {
+        Ev::Log { text, host, .. } => {
             let t = if *host && text.contains("IN= ") && !text.contains(" ID=0 ") {
                 mask_log_ip_id(text)
             } else {

@@ -682,13 +682,115 @@ fn find_sees_confirmed_unexpired_entries_without_reaping() {
     };
     let orig = packet_tuple(ip(C), ip(S), 6, &l4).unwrap();
     let r = lab.t.track(&p, 0, Hook::PreRouting, 0);
-    assert_eq!(lab.t.find(&orig, 0, 0), None, "unconfirmed: not in the table");
+    assert_eq!(
+        lab.t.find(&orig, 0, 0),
+        None,
+        "unconfirmed: not in the table"
+    );
     lab.t.confirm(r.conn.unwrap(), 0).unwrap();
-    assert_eq!(lab.t.find(&orig, 0, 0), Some((r.conn.unwrap(), Dir::Original)));
+    assert_eq!(
+        lab.t.find(&orig, 0, 0),
+        Some((r.conn.unwrap(), Dir::Original))
+    );
     let reply = lab.t.get(r.conn.unwrap()).tuple[1];
-    assert_eq!(lab.t.find(&reply, 0, 0), Some((r.conn.unwrap(), Dir::Reply)));
+    assert_eq!(
+        lab.t.find(&reply, 0, 0),
+        Some((r.conn.unwrap(), Dir::Reply))
+    );
     assert_eq!(lab.t.find(&orig, 1, 0), None, "another zone");
     let later = 1_000 * SEC;
     assert_eq!(lab.t.find(&orig, 0, later), None, "expired");
     assert_eq!(lab.t.iter().count(), 1, "find reaps nothing");
+}
+
+#[test]
+fn stats_count_where_the_kernel_counts() {
+    let mut l = Lab::new();
+    assert_eq!(l.t.stats(), crate::CtStats::default());
+    // Established traffic bumps nothing (measured on 6.18: found and insert stay 0).
+    let r = l.handshake();
+    l.s2c("A", 5001, 1001, 509, 0);
+    assert_eq!(l.t.stats(), crate::CtStats::default());
+    // A tracker's refusal is `invalid` (SYN+FIN), an ICMP error quoting nothing is `error`.
+    assert_eq!(l.c2s("SF", 1, 0, 100, 0).ctinfo, CtInfo::Invalid);
+    let e = icmp_error(3, 3, ip(C), ip(S), 17, &udp(ip(C), 1, ip(S), 2, 0));
+    assert_eq!(l.pass(S, C, 1, &e).ctinfo, CtInfo::Invalid);
+    let s = l.t.stats();
+    assert_eq!((s.invalid, s.error), (1, 1));
+    // NAT finding a taken tuple is `found`.
+    let reply = l.t.get(r.conn.unwrap()).tuple[1];
+    let q = udp(ip(C), 7, ip(S), 8, 0);
+    let p = Packet {
+        src: ip(C),
+        dst: ip(S),
+        proto: 17,
+        later_fragment: false,
+        l4: &q,
+    };
+    let other = l.t.track(&p, 0, Hook::PreRouting, 0).conn.unwrap();
+    assert!(l.t.tuple_taken(&reply, other, 0));
+    assert_eq!(l.t.stats().found, 1);
+    // A confirm clash is `insert_failed`.
+    let again = l.t.track(&p, 0, Hook::PreRouting, 0).conn.unwrap();
+    l.t.confirm(other, 0).unwrap();
+    assert_eq!(l.t.confirm(again, 0), Err(ConfirmError::Clash));
+    assert_eq!(l.t.stats().insert_failed, 1);
+
+    // Table full: early drop counts each evicted entry; `drop` counts every refused packet,
+    // rate-limited message or not.
+    let mut cfg = CtConfig::default();
+    cfg.max = 2;
+    cfg.buckets = 1;
+    let mut l = Lab::with(cfg);
+    l.pass(C, S, 17, &udp(ip(C), 1, ip(S), 2, 0));
+    l.pass(C, S, 17, &udp(ip(C), 3, ip(S), 4, 0));
+    l.pass(C, S, 17, &udp(ip(C), 5, ip(S), 6, 0));
+    assert_eq!(l.t.stats().early_drop, 2);
+    let mut cfg = CtConfig::default();
+    cfg.max = 1;
+    cfg.buckets = 1;
+    let mut l = Lab::with(cfg);
+    l.handshake();
+    let dropped = (0..25)
+        .filter(|i| l.pass(C, S, 17, &udp(ip(C), 100 + i, ip(S), 6, 0)).drop)
+        .count();
+    assert_eq!(dropped, 25);
+    assert_eq!(l.t.stats().drop, 25);
+    assert_eq!(l.t.stats().early_drop, 0);
+}
+
+#[test]
+fn stats_count_expectations_used_and_gone() {
+    let mut l = Lab::new();
+    let m = l.handshake().conn.unwrap();
+    let mut e = crate::Expectation {
+        tuple: Tuple::ports(17, 0, 0, ip(C), 6000),
+        mask: Tuple {
+            src: 0,
+            dst: u32::MAX,
+            src_l4: 0,
+            dst_l4: u16::MAX,
+            proto: u8::MAX,
+        },
+        master: m,
+        helper: 2,
+        child_helper: 0,
+        class: 0,
+        flags: 0,
+        dir: Dir::Original,
+        saved_proto: 0,
+        timeout: 0,
+        zone: 0,
+    };
+    l.t.expect_add(e, 300, 0);
+    e.tuple.dst_l4 = 6001;
+    l.t.expect_add(e, 300, 0);
+    let r = l.pass(S, C, 17, &udp(ip(S), 999, ip(C), 6000, 0));
+    assert_eq!(r.ctinfo, CtInfo::Related);
+    let s = l.t.stats();
+    assert_eq!((s.expect_create, s.expect_new, s.expect_delete), (2, 1, 1));
+    // The master going takes its other expectation with it.
+    l.t.kill(m);
+    l.pass(C, S, 17, &udp(ip(C), 1, ip(S), 2, 0));
+    assert_eq!(l.t.stats().expect_delete, 2);
 }
