@@ -159,8 +159,15 @@ pub(crate) struct TempFile(PathBuf);
 
 impl TempFile {
     pub(crate) fn write(name: &str, data: &str) -> Result<TempFile, String> {
+        // Unique per call: runs in one process (the tests run two at once) must not write,
+        // read and delete each other's file.
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir();
-        let path = dir.join(format!("nfrs-bench-{}-{name}", std::process::id()));
+        let path = dir.join(format!(
+            "nfrs-bench-{}-{}-{name}",
+            std::process::id(),
+            FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(TempFile(path))
     }
