@@ -107,6 +107,13 @@ line="$("$nfrs" iptables-save -c | grep -- "--physdev-in p2 -m tcp --dport 8080 
 pk="$(echo "$line" | sed -n 's/^\[\([0-9]*\):.*/\1/p')"
 [ "${pk:-0}" -ge 1 ] || fail "the DROP rule did not count: $line"
 echo "live bridge: physdev DROP blocks B -> A ($line)"
+# bridge-nf-call-iptables=0: bridged IPv4 no longer meets iptables, so B -> A passes.
+[ "$("$nfrs" sysctl -n net.bridge.bridge-nf-call-iptables)" = 1 ] || fail "bridge-nf-call-iptables is not 1"
+"$nfrs" sysctl -w net.bridge.bridge-nf-call-iptables=0 >/dev/null || fail "sysctl -w bridge-nf-call-iptables=0"
+ip netns exec "$S" curl -s -m 5 http://10.0.0.2:8080/index.html >/dev/null \
+  || fail "curl B -> A blocked with bridge-nf-call-iptables=0"
+"$nfrs" sysctl -w net.bridge.bridge-nf-call-iptables=1 >/dev/null || fail "sysctl -w bridge-nf-call-iptables=1"
+echo "live bridge: bridge-nf-call-iptables=0 bridges unfiltered"
 
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" || fail "nfrs run exited non-zero on SIGTERM"

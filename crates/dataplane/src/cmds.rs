@@ -43,6 +43,7 @@ enum CtOp {
     Delete,
     Flush,
     Count,
+    Stats,
 }
 
 fn ct_usage(msg: &str) -> Response {
@@ -143,11 +144,12 @@ pub fn conntrack_table(
             "-D" | "--delete" => Some(CtOp::Delete),
             "-F" | "--flush" => Some(CtOp::Flush),
             "-C" | "--count" => Some(CtOp::Count),
+            "-S" | "--stats" => Some(CtOp::Stats),
             _ => None,
         };
         if let Some(o) = newop {
             if op.is_some() {
-                return ct_usage("only one command at a time (-L, -D, -F, -C)");
+                return ct_usage("only one command at a time (-L, -D, -F, -C, -S)");
             }
             op = Some(o);
             continue;
@@ -200,8 +202,24 @@ pub fn conntrack_table(
         }
     }
     let Some(op) = op else {
-        return ct_usage("no command specified (nfrs supports -L, -D, -F, -C)");
+        return ct_usage("no command specified (nfrs supports -L, -D, -F, -C, -S)");
     };
+    if op == CtOp::Stats {
+        if f != Filter::default() || extended {
+            return ct_usage("-S takes no filter nor output option");
+        }
+        // conntrack-tools prints one line per CPU on stdout and nothing on stderr; nfrs runs
+        // on one packet thread: `cpu=0`.
+        let mut out = Response::default();
+        let st = ct.stats();
+        let line = if expect {
+            st.expect_line(0).to_string()
+        } else {
+            st.conntrack_line(0).to_string()
+        };
+        let _ = writeln!(out.stdout, "{line}");
+        return out;
+    }
     ct.expire(now, &mut |_, _| {});
     let mut out = Response::default();
     if expect {
@@ -273,6 +291,8 @@ pub fn conntrack_table(
         CtOp::Count => {
             let _ = writeln!(out.stdout, "{}", selected.len());
         }
+        // Answered above.
+        CtOp::Stats => {}
     }
     out
 }
@@ -283,6 +303,7 @@ pub const HOST_SYSCTLS: &[&str] = &[
     "net.ipv4.ip_default_ttl",
     "net.ipv4.icmp_echo_ignore_all",
     "net.ipv4.icmp_echo_ignore_broadcasts",
+    "net.bridge.bridge-nf-call-iptables",
 ];
 
 /// `net/ipv4/ip_forward` or `net.ipv4.ip_forward` → the dotted name.
@@ -319,11 +340,22 @@ pub fn sysctl_get(
                 .unwrap_or_else(|| match n.as_str() {
                     "net.ipv4.ip_default_ttl" => "64".into(),
                     "net.ipv4.icmp_echo_ignore_broadcasts" => "1".into(),
+                    "net.bridge.bridge-nf-call-iptables" => "1".into(),
                     _ => "0".into(),
                 }),
         );
     }
     None
+}
+
+/// The value a host sysctl keeps once `value` (checked) is written: bridge-nf-call-iptables
+/// reads back 1 for any non-zero write (measured on Linux 6.18: `-w ...=2` prints `= 2`, then
+/// reads `1`).
+pub fn stored_host_value(name: &str, value: &str) -> String {
+    if name == "net.bridge.bridge-nf-call-iptables" && value != "0" {
+        return "1".into();
+    }
+    value.to_string()
 }
 
 /// Validates a host sysctl's value the way its kernel handler does (an int; TTL 1..255).
@@ -352,6 +384,9 @@ pub fn apply_host_sysctls(eng: &mut Engine, sysctls: &BTreeMap<String, String>) 
     }
     if let Some(v) = get("net.ipv4.icmp_echo_ignore_broadcasts") {
         eng.host.echo_ignore_broadcasts = v != 0;
+    }
+    if let Some(v) = get("net.bridge.bridge-nf-call-iptables") {
+        eng.host.bridge_call_iptables = v != 0;
     }
 }
 
@@ -416,6 +451,39 @@ pub fn parse_sysctl_args(args: &[String]) -> Result<SysctlArgs, String> {
 mod tests {
     use super::*;
 
+    /// `conntrack -S` / `conntrack -S expect` print one `cpu=0` line in conntrack-tools
+    /// 1.4.7's layout (recorded in a namespace: `cpu=0   \t` then `name=value ` pairs).
+    #[test]
+    fn stats_lines() {
+        let mut ct = ConnTable::new(CtConfig::default());
+        // An ICMP port unreachable quoting no known flow (OUTPUT: no checksum check).
+        let mut l4 = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
+        l4.extend_from_slice(&[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+        l4.extend_from_slice(&[10, 0, 0, 2, 10, 0, 0, 1, 0x15, 0xb3, 0x1a, 0x0a, 0, 8, 0, 0]);
+        let pkt = nfrs_conntrack::Packet {
+            src: u32::from_be_bytes([10, 0, 0, 1]),
+            dst: u32::from_be_bytes([10, 0, 0, 2]),
+            proto: 1,
+            later_fragment: false,
+            l4: &l4,
+        };
+        let r = ct.track(&pkt, 0, nfrs_conntrack::Hook::LocalOut, 0);
+        assert_eq!(r.ctinfo, nfrs_conntrack::CtInfo::Invalid);
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let out = conntrack_table(&mut ct, &args(&["-S"]), 0, None);
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (0, "cpu=0   \tfound=0 invalid=0 insert=0 insert_failed=0 drop=0 early_drop=0 error=1 search_restart=0 clash_resolve=0 chaintoolong=0 \n", "")
+        );
+        let out = conntrack_table(&mut ct, &args(&["-S", "expect"]), 0, None);
+        assert_eq!(
+            out.stdout,
+            "cpu=0   \texpect_new=0 expect_create=0 expect_delete=0 \n"
+        );
+        let out = conntrack_table(&mut ct, &args(&["-S", "-p", "tcp"]), 0, None);
+        assert_eq!(out.code, 2);
+    }
+
     #[test]
     fn sysctl_argument_forms() {
         let a =
@@ -467,6 +535,17 @@ mod tests {
             Some("432000")
         );
         assert_eq!(sysctl_get("net.ipv4.tcp_syncookies", &cfg, 0, &m), None);
+        assert_eq!(
+            sysctl_get("net.bridge.bridge-nf-call-iptables", &cfg, 0, &m).as_deref(),
+            Some("1")
+        );
+        let b = "net.bridge.bridge-nf-call-iptables";
+        assert_eq!(check_host_value(b, "2").as_deref(), Some("2"));
+        assert_eq!(stored_host_value(b, "2"), "1");
+        assert_eq!(stored_host_value(b, "-5"), "1");
+        assert_eq!(stored_host_value(b, "0"), "0");
+        assert_eq!(stored_host_value("net.ipv4.ip_default_ttl", "2"), "2");
+        assert_eq!(check_host_value(b, "abc"), None);
         assert_eq!(check_host_value("net.ipv4.ip_forward", "abc"), None);
         assert_eq!(check_host_value("net.ipv4.ip_default_ttl", "0"), None);
         assert_eq!(

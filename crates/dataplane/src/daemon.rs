@@ -172,11 +172,9 @@ impl Shared {
         let rs = self.store.load().map_err(|e| e.to_string())?;
         let host = self.host.lock().map_err(|_| "poisoned")?.clone();
         let hn = HostNet::new(&host)?;
-        let levels = crate::logsink::Levels::of(&rs);
         let new = Engine::new(hn, rs, &host.effective_sysctls()).map_err(|e| e.to_string())?;
         let cfg = self.ctcfg.lock().map_err(|_| "poisoned")?.clone();
         let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
-            l.log.levels = levels;
             swap_engine(&mut l.engine, new, cfg);
             Response::default()
         }));
@@ -372,7 +370,8 @@ impl Shared {
                             out.code = 1;
                             continue;
                         };
-                        host.sysctls.insert(dotted.clone(), v.clone());
+                        host.sysctls
+                            .insert(dotted.clone(), cmds::stored_host_value(&dotted, &v));
                         let snap = host.sysctls.clone();
                         drop(host);
                         self.on_packet_thread(Box::new(move |l: &mut Live| {
@@ -500,6 +499,7 @@ pub fn refused_tool_args(tool: &str, args: &[String]) -> Option<String> {
 pub fn swap_engine(old: &mut Engine, mut new: Engine, cfg: CtConfig) {
     // The bridges' learned MACs stay (the host is the same; only the rules changed).
     new.host.fdb = std::mem::take(&mut old.host.fdb);
+    new.ratelimit_notes = old.ratelimit_notes;
     if let Some(t) = new.ct.as_mut() {
         match old.ct.take() {
             Some(kept) => *t = kept,
@@ -655,9 +655,10 @@ pub fn run(cfg: &Config) -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", cfg.host_file.display()))?;
         }
     }
-    let mut logger = crate::logsink::Logger::start(live.log.clone())?;
-    logger.levels = crate::logsink::Levels::of(&rs);
+    let logger = crate::logsink::Logger::start(live.log.clone())?;
     let mut engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
+    // Live: the kernel's `net_ratelimit: N callbacks suppressed` lines are printed.
+    engine.ratelimit_notes = true;
     restore_conntrack(&mut engine, &store.dir);
     let listener = control::bind(&store.dir, live.control_group)?;
     install_signals();
@@ -742,6 +743,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
                             count: ct.map_or(0, |c| c.count()),
                             max: ct.map_or(0, |c| c.config().max),
                             expect: ct.map_or(0, |c| c.expectations(l.now).count() as u32),
+                            stats: ct.map(|c| c.stats()).unwrap_or_default(),
                         };
                         let _ = tx.send((l.engine.ruleset_with_counters(), fig));
                         Response::default()
@@ -997,7 +999,7 @@ pub fn frame_in<P: Ports + ?Sized>(
                         w.local_dropped += 1;
                         LOCAL_DROPPED.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ev::Log { text, .. } => live.log.log(text),
+                    Ev::Log { text, level, .. } => live.log.log(text, level),
                     Ev::Queued => {}
                 }
             }
