@@ -107,6 +107,18 @@ line="$("$nfrs" iptables-save -c | grep -- "--physdev-in p2 -m tcp --dport 8080 
 pk="$(echo "$line" | sed -n 's/^\[\([0-9]*\):.*/\1/p')"
 [ "${pk:-0}" -ge 1 ] || fail "the DROP rule did not count: $line"
 echo "live bridge: physdev DROP blocks B -> A ($line)"
+# nfrs check: what a bridged SYN would meet now, by the port it enters.
+amac="$(ip netns exec "$C" cat /sys/class/net/a0/address)"
+bmac="$(ip netns exec "$S" cat /sys/class/net/b0/address)"
+"$nfrs" check p2 tcp 10.0.0.3:40000 '>' 10.0.0.2:8080 flags=S dmac="$amac" >"$work/check.txt" \
+  || fail "nfrs check p2"
+grep -q "verdict: dropped (dropped by filter/FORWARD rule 4)" "$work/check.txt" \
+  || { cat "$work/check.txt"; fail "nfrs check: B -> A SYN not dropped by rule 4"; }
+"$nfrs" check p1 tcp 10.0.0.2:40000 '>' 10.0.0.3:8080 flags=S dmac="$bmac" >"$work/check.txt" \
+  || fail "nfrs check p1"
+grep -q "verdict: forwarded out p2" "$work/check.txt" \
+  || { cat "$work/check.txt"; fail "nfrs check: A -> B SYN not bridged out of p2"; }
+echo "live bridge: nfrs check agrees"
 # bridge-nf-call-iptables=0: bridged IPv4 no longer meets iptables, so B -> A passes.
 [ "$("$nfrs" sysctl -n net.bridge.bridge-nf-call-iptables)" = 1 ] || fail "bridge-nf-call-iptables is not 1"
 "$nfrs" sysctl -w net.bridge.bridge-nf-call-iptables=0 >/dev/null || fail "sysctl -w bridge-nf-call-iptables=0"
