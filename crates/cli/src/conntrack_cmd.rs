@@ -2,7 +2,8 @@
 //! the `nfrs run` daemon on the store, printed as conntrack-tools 1.4.7 prints it; with no
 //! daemon, the table the store keeps (left by `nfrs replay --store` or a stopped daemon), which
 //! `-D`/`-F` then change. `-E [-e NEW,UPDATE,DESTROY] [-o extended]` streams the daemon's
-//! events.
+//! events. `-S [expect]` prints the table's statistics as one `cpu=0` line (a stored table
+//! has none kept: zeros).
 
 use crate::ctl;
 use nfrs_dataplane::cmds;

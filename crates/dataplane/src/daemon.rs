@@ -370,8 +370,7 @@ impl Shared {
                             out.code = 1;
                             continue;
                         };
-                        host.sysctls
-                            .insert(dotted.clone(), cmds::stored_host_value(&dotted, &v));
+                        host.sysctls.insert(dotted.clone(), v.clone());
                         let snap = host.sysctls.clone();
                         drop(host);
                         self.on_packet_thread(Box::new(move |l: &mut Live| {

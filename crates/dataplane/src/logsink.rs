@@ -4,21 +4,16 @@
 //! left to the local syslog daemon as RFC 3164 §4.3.2 lets a relay add them), or a file (one
 //! line per message after an RFC 3339 UTC time). Each line's severity is the kernel's: a LOG
 //! rule's `--log-level` (default 4, warning), 5 (notice) for conntrack's invalid-packet lines
-//! (nf_log_syslog's default loginfo), 4 for TRACE and "table full". The facility is
-//! configurable (default `kern`).
+//! (nf_log_syslog's default loginfo), 4 for TRACE, "table full" and `net_ratelimit: N
+//! callbacks suppressed`; the engine gives it with each line (`Ev::Log::level`). The facility
+//! is configurable (default `kern`).
 //!
 //! The packet thread never blocks on the log: lines go through a bounded queue to a writer
 //! thread; when it is full they are dropped and counted, and the next line written says how
 //! many were lost. Rate limits are the kernel's and happen before this point (conntrack's
 //! table-full message is `net_ratelimit`ed; the kernel does not rate-limit invalid-packet
 //! lines nor LOG lines — `-m limit` does).
-//!
-//! A LOG line does not carry its rule's level; it is found from the ruleset by the line's
-//! prefix (the text before `IN=`). When two LOG rules share a prefix with different levels the
-//! first one in table order wins (known gap).
 
-use nfrs_rules::ext::TargetExt;
-use nfrs_rules::{Ruleset, Target};
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
@@ -73,54 +68,11 @@ pub fn facility(name: &str) -> Option<u8> {
     })
 }
 
-/// LOG rules' prefixes and levels, in table order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Levels(Vec<(String, u8)>);
-
-impl Levels {
-    /// Collects the LOG rules of `rs`.
-    pub fn of(rs: &Ruleset) -> Levels {
-        let mut v: Vec<(String, u8)> = Vec::new();
-        for t in &rs.tables {
-            for c in &t.chains {
-                for r in &c.rules {
-                    if let Target::Ext(TargetExt::Log(l)) = &r.target {
-                        if !v.iter().any(|(p, _)| *p == l.prefix) {
-                            v.push((l.prefix.clone(), l.level.min(7)));
-                        }
-                    }
-                }
-            }
-        }
-        Levels(v)
-    }
-
-    /// The kernel severity of a log line.
-    pub fn level(&self, text: &str) -> u8 {
-        if text.starts_with("nf_ct_proto_") {
-            return 5;
-        }
-        if text.starts_with("TRACE: ") || text.starts_with("nf_conntrack: ") {
-            return 4;
-        }
-        let Some(at) = text.find("IN=") else {
-            return 4;
-        };
-        let prefix = &text[..at];
-        self.0
-            .iter()
-            .find(|(p, _)| p == prefix)
-            .map_or(4, |&(_, l)| l)
-    }
-}
-
 /// The packet thread's end of the log.
 pub struct Logger {
     tx: Option<SyncSender<(u8, String)>>,
     /// Lines dropped because the queue was full.
     pub lost: Arc<AtomicU64>,
-    /// Levels of the ruleset in force.
-    pub levels: Levels,
     /// The daemon's network namespace for the table-full line (None: the initial one).
     pub netns: Option<u32>,
 }
@@ -131,7 +83,6 @@ impl Default for Logger {
         Logger {
             tx: None,
             lost: Arc::new(AtomicU64::new(0)),
-            levels: Levels::default(),
             netns: None,
         }
     }
@@ -180,15 +131,13 @@ impl Logger {
         Ok(Logger {
             tx: Some(tx),
             lost,
-            levels: Levels::default(),
             netns: own_netns(),
         })
     }
 
-    /// Queues one line (never blocks).
-    pub fn log(&self, text: String) {
+    /// Queues one line at kernel level `level` (never blocks).
+    pub fn log(&self, text: String, level: u8) {
         let text = fix_netns(text, self.netns);
-        let level = self.levels.level(&text);
         match &self.tx {
             Some(tx) => match tx.try_send((level, text)) {
                 Ok(()) => {}
@@ -325,22 +274,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn levels_from_the_ruleset_and_the_kernel() {
-        let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -j LOG --log-prefix \"in: \" --log-level 6\n-A FORWARD -j LOG --log-level crit\n-A FORWARD -j LOG --log-prefix \"in: \" --log-level 1\nCOMMIT\n";
-        let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
-        let l = Levels::of(&rs);
-        assert_eq!(l.level("in: IN=eth0 OUT= SRC=1.2.3.4"), 6);
-        assert_eq!(l.level("IN=eth0 OUT=eth1 SRC=1.2.3.4"), 2);
-        assert_eq!(l.level("other: IN=eth0 OUT="), 4);
-        assert_eq!(
-            l.level("nf_ct_proto_6: invalid packet ignored in state ESTABLISHED  IN="),
-            5
-        );
-        assert_eq!(
-            l.level("nf_conntrack: nf_conntrack: table full, dropping packet"),
-            4
-        );
-        assert_eq!(l.level("TRACE: raw:PREROUTING:policy:2 IN=eth0"), 4);
+    fn facilities_syslog_lines_and_netns() {
         assert_eq!(facility("kern"), Some(0));
         assert_eq!(facility("local7"), Some(23));
         assert_eq!(facility("bogus"), None);
@@ -371,15 +305,12 @@ mod tests {
         server
             .set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
-        let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -j LOG --log-prefix \"drop: \" --log-level info\nCOMMIT\n";
-        let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
-        let mut lg = Logger::start(Sink::Syslog {
+        let lg = Logger::start(Sink::Syslog {
             path: dev_log.clone(),
             facility: facility("local3").unwrap(),
         })
         .unwrap();
-        lg.levels = Levels::of(&rs);
-        lg.log("drop: IN=lan0 OUT= SRC=10.0.0.2".into());
+        lg.log("drop: IN=lan0 OUT= SRC=10.0.0.2".into(), 6);
         let mut buf = [0u8; 512];
         let n = server.recv(&mut buf).unwrap();
         let got = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -392,8 +323,8 @@ mod tests {
         );
         let path = dir.join("nfrs.log");
         let lf = Logger::start(Sink::File(path.clone())).unwrap();
-        lf.log("a: IN=x".into());
-        lf.log("b: IN=y".into());
+        lf.log("a: IN=x".into(), 4);
+        lf.log("b: IN=y".into(), 2);
         let mut text = String::new();
         for _ in 0..100 {
             text = std::fs::read_to_string(&path).unwrap_or_default();

@@ -51,6 +51,28 @@ pub struct CtFigures {
     pub max: u32,
     /// Pending expectations.
     pub expect: u32,
+    /// The table's statistics (`conntrack -S`).
+    pub stats: nfrs_conntrack::CtStats,
+}
+
+/// Help text of each `conntrack -S` counter (`nfrs_conntrack_<name>_total`).
+fn stat_help(name: &str) -> &'static str {
+    match name {
+        "found" => "NAT found a tuple taken (nf_conntrack_tuple_taken).",
+        "invalid" => "Packets conntrack judged INVALID.",
+        "insert" => "Entries inserted from user space.",
+        "insert_failed" => "Entries not confirmed because of a clash (packet dropped).",
+        "drop" => "Packets dropped because the conntrack table was full.",
+        "early_drop" => "Entries evicted by early drop to make room.",
+        "error" => "ICMP errors conntrack could not relate.",
+        "search_restart" => "Lookups restarted by a resize.",
+        "clash_resolve" => "Clashes resolved at confirm.",
+        "chaintoolong" => "Insertions refused for a too long hash chain.",
+        "expect_new" => "New connections that matched an expectation.",
+        "expect_create" => "Expectations added.",
+        "expect_delete" => "Expectations removed.",
+        _ => "",
+    }
 }
 
 /// A label value with `\`, `"` and newlines escaped (exposition format rule).
@@ -169,6 +191,11 @@ pub fn render(
         "Pending expectations of conntrack helpers.",
     );
     let _ = writeln!(out, "nfrs_conntrack_expect_entries {}", ct.expect);
+    for (name, v) in ct.stats.fields() {
+        let metric = format!("nfrs_conntrack_{name}_total");
+        head(&mut out, &metric, "counter", stat_help(name));
+        let _ = writeln!(out, "{metric} {v}");
+    }
     for (name, help, f) in [
         (
             "nfrs_interface_receive_packets_total",
@@ -309,6 +336,13 @@ mod tests {
             count: 3,
             max: 1000,
             expect: 1,
+            stats: nfrs_conntrack::CtStats {
+                drop: 9,
+                early_drop: 2,
+                invalid: 4,
+                insert_failed: 1,
+                ..Default::default()
+            },
         };
         let text = render(&rs, ct, &[("lan0".into(), &lan)], 2);
         for want in [
@@ -319,6 +353,13 @@ mod tests {
             "nfrs_conntrack_entries 3\n",
             "nfrs_conntrack_max 1000\n",
             "nfrs_conntrack_expect_entries 1\n",
+            "# TYPE nfrs_conntrack_drop_total counter\n",
+            "nfrs_conntrack_drop_total 9\n",
+            "nfrs_conntrack_early_drop_total 2\n",
+            "nfrs_conntrack_invalid_total 4\n",
+            "nfrs_conntrack_insert_failed_total 1\n",
+            "nfrs_conntrack_insert_total 0\n",
+            "nfrs_conntrack_expect_delete_total 0\n",
             "nfrs_interface_receive_packets_total{interface=\"lan0\"} 2\n",
             "nfrs_interface_receive_bytes_total{interface=\"lan0\"} 160\n",
             "nfrs_interface_transmit_packets_total{interface=\"lan0\"} 1\n",

@@ -2113,6 +2113,50 @@ fn expect_full_warning(
 mod ratelimit_note_tests {
     use super::*;
 
+    /// The log events of the last input of a scenario with `rules` and `packets` on lan0.
+    fn last_levels(rules: &str, packets: &str) -> Vec<(String, u8)> {
+        let q = "'''";
+        let text = format!(
+            "description = \"levels\"\nrules = {q}\n{rules}{q}\npackets = {q}\n{packets}{q}\n\n[sysctl]\n\"net.netfilter.nf_conntrack_log_invalid\" = 255\n\n[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/24\"\n"
+        );
+        let sc = nfrs_scenario::parse(&text, std::path::Path::new("levels.toml")).unwrap();
+        let (_, eng, _) = crate::replay::run_engine(&sc, false, &mut |_, _| {}).unwrap();
+        let mut levels = Vec::new();
+        for e in &eng.events {
+            if let Ev::Log { text, level, .. } = e {
+                levels.push((text.split(' ').next().unwrap().to_string(), *level));
+            }
+        }
+        levels
+    }
+
+    /// Each log event carries its own kernel level: two LOG rules with the same prefix keep
+    /// theirs, TRACE is warning (4), conntrack's invalid-packet line notice (5).
+    #[test]
+    fn log_events_carry_their_level() {
+        let same = "*filter\n-A INPUT -p udp -j LOG --log-prefix \"same: \" --log-level 6\n-A INPUT -p udp -j LOG --log-prefix \"same: \" --log-level 2\nCOMMIT\n";
+        let udp = "0.00 lan0 udp 10.0.0.2:41001 > 10.0.0.1:69 len=10\n";
+        assert_eq!(
+            last_levels(same, udp),
+            [("same:".to_string(), 6), ("same:".to_string(), 2)]
+        );
+        let invalid = "*filter\n-A INPUT -m conntrack --ctstate INVALID -j ACCEPT\nCOMMIT\n";
+        let synfin = "0.00 lan0 tcp 10.0.0.2:41000 > 10.0.0.1:23 flags=SF seq=7 win=512\n";
+        let l = last_levels(invalid, synfin);
+        assert!(
+            !l.is_empty()
+                && l.iter()
+                    .all(|(t, lv)| t.starts_with("nf_ct_proto_6:") && *lv == 5),
+            "{l:?}"
+        );
+        let trace = "*raw\n-A PREROUTING -p udp -j TRACE\nCOMMIT\n";
+        let l = last_levels(trace, udp);
+        assert!(
+            !l.is_empty() && l.iter().all(|(t, lv)| t == "TRACE:" && *lv == 4),
+            "{l:?}"
+        );
+    }
+
     #[test]
     fn suppressed_line_only_in_live_mode_and_only_when_some_were_swallowed() {
         let mut ev = Vec::new();
