@@ -10,6 +10,9 @@ fn main() {
     let path = args.next().expect("usage: speed FILE [ROUNDS]");
     let rounds: usize = args.next().map_or(5, |r| r.parse().expect("ROUNDS"));
     let text = std::fs::read_to_string(&path).expect("read");
+    // `SPEED_KEEP=1` (with SPEED_RESTORE_ONLY): the previous round's ruleset stays alive
+    // during the next restore (measured: 25-35 % slower; the bench drops it first).
+    let mut kept = None;
     for _ in 0..rounds {
         let t = Instant::now();
         let opts = RestoreOpts {
@@ -23,6 +26,8 @@ fn main() {
             // `SPEED_LEAK=1`: keep the ruleset (profiles then show the restore alone).
             if std::env::var_os("SPEED_LEAK").is_some() {
                 std::mem::forget(rs);
+            } else if std::env::var_os("SPEED_KEEP").is_some() {
+                drop(kept.replace(rs));
             }
             continue;
         }
