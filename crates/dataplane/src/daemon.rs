@@ -370,7 +370,8 @@ impl Shared {
                             out.code = 1;
                             continue;
                         };
-                        host.sysctls.insert(dotted.clone(), v.clone());
+                        host.sysctls
+                            .insert(dotted.clone(), cmds::stored_host_value(&dotted, &v));
                         let snap = host.sysctls.clone();
                         drop(host);
                         self.on_packet_thread(Box::new(move |l: &mut Live| {
