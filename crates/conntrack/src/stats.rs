@@ -23,8 +23,9 @@ pub struct CtStats {
     pub drop: u64,
     /// Entries evicted to make room (early drop of non-assured entries).
     pub early_drop: u64,
-    /// ICMP errors conntrack could not relate (too short, bad checksum, quoting no known
-    /// connection, outer address not the connection's): `icmp_error` in /proc.
+    /// ICMP packets refused before tracking (too short, bad checksum, type beyond 18) and
+    /// errors conntrack could not relate (quoting no known connection, outer address not the
+    /// connection's): `icmp_error` in /proc, measured on 6.18.
     pub error: u64,
     /// Lookups restarted because the hash was resized under them (never in nfrs: one thread).
     pub search_restart: u64,
