@@ -327,6 +327,13 @@ impl Engine {
         })
     }
 
+    /// Seeds the random source of rule matches (`-m statistic --mode random`); the same seed
+    /// gives the same draws. Engines start from `matches::statistic::Rng::DEFAULT_SEED`, which
+    /// replay keeps; NAT's random port choice has its own fixed-seed source.
+    pub fn set_random_seed(&mut self, seed: u64) {
+        self.state.rng = crate::matches::statistic::Rng::new(seed);
+    }
+
     /// The ruleset with the counters the packets left.
     pub fn ruleset_with_counters(&self) -> Ruleset {
         let mut rs = self.ruleset.clone();
@@ -2112,6 +2119,72 @@ fn expect_full_warning(
 #[cfg(test)]
 mod ratelimit_note_tests {
     use super::*;
+
+    /// Live mode end to end: a table full of one ASSURED entry refuses 25 new flows within a
+    /// second (10 messages, 15 swallowed); the next refused one, 5 s later, is preceded by
+    /// `net_ratelimit: 15 callbacks suppressed`. Replay (notes off) prints no such line.
+    #[test]
+    fn table_full_suppressed_note_in_live_mode() {
+        let mut packets = String::from(
+            "0.0 lan0 udp 10.0.0.2:1000 > 192.0.2.9:53 len=8\n\
+             0.1 wan0 udp 192.0.2.9:53 > 10.0.0.2:1000 len=8\n\
+             3.0 lan0 udp 10.0.0.2:1000 > 192.0.2.9:53 len=8\n",
+        );
+        for i in 0..25 {
+            packets += &format!(
+                "3.{:02} lan0 udp 10.0.0.2:{} > 192.0.2.9:53 len=8\n",
+                i + 10,
+                2000 + i
+            );
+        }
+        packets += "9.0 lan0 udp 10.0.0.2:3000 > 192.0.2.9:53 len=8\n";
+        let q = "'''";
+        let text = format!(
+            "description = \"full\"\nexclusive = true\nrules = {q}\n*filter\n-A FORWARD -m state --state NEW,ESTABLISHED -j ACCEPT\nCOMMIT\n{q}\npackets = {q}\n{packets}{q}\n\n[sysctl]\n\"net.ipv4.ip_forward\" = 1\n\"net.netfilter.nf_conntrack_max\" = 1\n\n[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/24\"\n\n[[interface]]\nname = \"wan0\"\naddress = \"192.0.2.1/24\"\n"
+        );
+        let sc = nfrs_scenario::parse(&text, std::path::Path::new("full.toml")).unwrap();
+        let run = |notes: bool| {
+            let mut eng = crate::replay::engine_for(&sc).unwrap();
+            eng.ratelimit_notes = notes;
+            let mut logs = Vec::new();
+            for (i, line) in sc.packet_lines().iter().enumerate() {
+                let l = &line.parsed;
+                let dev = eng
+                    .host
+                    .ifaces
+                    .iter()
+                    .position(|f| f.name.as_str() == l.dev)
+                    .unwrap();
+                let ctx = nfrs_wire::build::FrameCtx {
+                    dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces[dev].mac),
+                    ip_id: i as u16 + 1,
+                    ..Default::default()
+                };
+                let frame = nfrs_wire::build::build_frame(&l.spec, &ctx).unwrap();
+                let mut mac = [0u8; 14];
+                mac.copy_from_slice(&frame[..14]);
+                eng.events.clear();
+                eng.receive(dev, frame[14..].to_vec(), mac, l.time_us * 1000);
+                for e in &eng.events {
+                    if let Ev::Log { text, level, .. } = e {
+                        logs.push((text.clone(), *level));
+                    }
+                }
+            }
+            let drops = eng.ct.as_ref().unwrap().stats().drop;
+            (logs, drops)
+        };
+        let full = "nf_conntrack: nf_conntrack: table full in netns *, dropping packet";
+        let (live, drops) = run(true);
+        assert_eq!(drops, 26);
+        let mut want: Vec<(String, u8)> = vec![(full.into(), 4); 10];
+        want.push(("net_ratelimit: 15 callbacks suppressed".into(), 4));
+        want.push((full.into(), 4));
+        assert_eq!(live, want);
+        let (replay, _) = run(false);
+        assert_eq!(replay.len(), 11);
+        assert!(replay.iter().all(|(t, _)| t == full));
+    }
 
     /// The log events of the last input of a scenario with `rules` and `packets` on lan0.
     fn last_levels(rules: &str, packets: &str) -> Vec<(String, u8)> {
