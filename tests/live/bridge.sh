@@ -107,6 +107,16 @@ line="$("$nfrs" iptables-save -c | grep -- "--physdev-in p2 -m tcp --dport 8080 
 pk="$(echo "$line" | sed -n 's/^\[\([0-9]*\):.*/\1/p')"
 [ "${pk:-0}" -ge 1 ] || fail "the DROP rule did not count: $line"
 echo "live bridge: physdev DROP blocks B -> A ($line)"
+# REJECT with tcp-reset in bridged FORWARD: the reset goes back out of p2 from A's MAC to B's
+# (A listens on 8080, so "refused" can only come from the rule).
+"$nfrs" iptables -I FORWARD -m physdev --physdev-in p2 -p tcp --dport 8080 -j REJECT --reject-with tcp-reset \
+  || fail "iptables -I REJECT"
+rc=0
+ip netns exec "$S" curl -s -m 3 http://10.0.0.2:8080/index.html >/dev/null || rc=$?
+[ "$rc" = 7 ] || fail "curl B -> A under REJECT: exit $rc, not 7 (connection refused)"
+"$nfrs" iptables -D FORWARD -m physdev --physdev-in p2 -p tcp --dport 8080 -j REJECT --reject-with tcp-reset \
+  || fail "iptables -D REJECT"
+echo "live bridge: REJECT --reject-with tcp-reset refuses B -> A"
 # nfrs check: what a bridged SYN would meet now, by the port it enters.
 amac="$(ip netns exec "$C" cat /sys/class/net/a0/address)"
 bmac="$(ip netns exec "$S" cat /sys/class/net/b0/address)"

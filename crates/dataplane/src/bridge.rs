@@ -83,16 +83,30 @@ pub fn bridge_mac(port_macs: impl IntoIterator<Item = [u8; 6]>) -> Option<[u8; 6
 pub enum Framing {
     /// Bridged through: it keeps the received frame's addresses.
     Keep,
+    /// A REJECT's TCP reset about a bridged frame: back out of the port the frame came by,
+    /// from the frame's destination MAC to its source MAC (nf_send_reset with bridge
+    /// netfilter; measured on Linux 6.18: `dst_of_syn > src_of_syn ... Flags [R.]` on the
+    /// sender's wire).
+    Reverse,
     /// Sent by the host at layer 3 out of bridge `b`: resolve the next hop on the bridge.
     Bridge(usize),
     /// Out of a routed interface.
     Routed,
 }
 
-/// The framing of an emitted packet: a packet the engine forwarded between two ports of the
-/// bridge the frame came in on, and not addressed to the bridge itself, was bridged; anything
-/// else leaving a port was routed or sent by the host out of the bridge device.
-pub fn framing(h: &HostNet, dev: usize, mac: &[u8; 14], q: usize, host_made: bool) -> Framing {
+/// The framing of packet `ip` the engine emitted on `q`: a packet the engine forwarded between
+/// two ports of the bridge the frame came in on, and not addressed to the bridge itself, was
+/// bridged; the host's TCP reset about such a frame, on the port it came by, is a REJECT's
+/// (the engine sends it there directly); anything else leaving a port was routed or sent by
+/// the host out of the bridge device.
+pub fn framing(
+    h: &HostNet,
+    dev: usize,
+    mac: &[u8; 14],
+    q: usize,
+    host_made: bool,
+    ip: &[u8],
+) -> Framing {
     let Some(qb) = h.ifaces.get(q).and_then(|i| i.bridge) else {
         return if h.ifaces.get(q).is_some_and(|i| !i.ports.is_empty()) {
             Framing::Bridge(q)
@@ -101,11 +115,20 @@ pub fn framing(h: &HostNet, dev: usize, mac: &[u8; 14], q: usize, host_made: boo
         };
     };
     let in_b = h.ifaces.get(dev).and_then(|i| i.bridge);
-    if !host_made && in_b == Some(qb) && mac[..6] != h.ifaces[qb].mac[..] {
+    let bridged = in_b == Some(qb) && mac[..6] != h.ifaces[qb].mac[..];
+    if !host_made && bridged {
         Framing::Keep
+    } else if host_made && bridged && q == dev && mac[0] & 1 == 0 && is_tcp_reset(ip) {
+        Framing::Reverse
     } else {
         Framing::Bridge(qb)
     }
+}
+
+/// Whether `ip` is a TCP segment with RST set.
+fn is_tcp_reset(ip: &[u8]) -> bool {
+    let ihl = usize::from(ip.first().map_or(0, |b| b & 0xf)) * 4;
+    ip.len() >= ihl + 14 && ihl >= 20 && ip[9] == 6 && ip[ihl + 13] & 0x04 != 0
 }
 
 #[cfg(test)]
@@ -162,15 +185,36 @@ mod tests {
         let other = [0x02, 0, 0, 0, 0, 0xb, 0x02, 0, 0, 0, 0, 0xa, 8, 0];
         let mut to_bridge = other;
         to_bridge[..6].copy_from_slice(&bmac);
-        assert_eq!(framing(&h, 0, &other, 1, false), Framing::Keep);
+        let icmp = [
+            0x45u8, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0,
+            0, 0,
+        ];
+        let mut rst = vec![
+            0x45u8, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 3, 10, 0, 0, 2,
+        ];
+        rst.extend_from_slice(&[
+            0, 80, 0x9c, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x14, 0, 0, 0, 0, 0, 0,
+        ]);
+        assert_eq!(framing(&h, 0, &other, 1, false, &icmp), Framing::Keep);
         // The host's own answer out of a port: resolved on the bridge.
-        assert_eq!(framing(&h, 0, &other, 0, true), Framing::Bridge(4));
+        assert_eq!(framing(&h, 0, &other, 0, true, &icmp), Framing::Bridge(4));
+        // A REJECT's reset about a bridged frame: back by its port, addresses swapped.
+        assert_eq!(framing(&h, 0, &other, 0, true, &rst), Framing::Reverse);
+        assert_eq!(framing(&h, 0, &other, 1, true, &rst), Framing::Bridge(4));
+        assert_eq!(
+            framing(&h, 0, &to_bridge, 0, true, &rst),
+            Framing::Bridge(4)
+        );
         // Routed by the bridge's address back out of the bridge.
-        assert_eq!(framing(&h, 0, &to_bridge, 1, false), Framing::Bridge(4));
+        assert_eq!(
+            framing(&h, 0, &to_bridge, 1, false, &icmp),
+            Framing::Bridge(4)
+        );
         // Routed from a plain interface out of a port.
-        assert_eq!(framing(&h, 3, &other, 1, false), Framing::Bridge(4));
-        assert_eq!(framing(&h, 0, &other, 3, false), Framing::Routed);
-        assert_eq!(framing(&h, 0, &other, 4, false), Framing::Bridge(4));
+        assert_eq!(framing(&h, 3, &other, 1, false, &icmp), Framing::Bridge(4));
+        assert_eq!(framing(&h, 0, &other, 3, false, &icmp), Framing::Routed);
+        assert_eq!(framing(&h, 0, &other, 4, false, &icmp), Framing::Bridge(4));
+        assert!(!is_tcp_reset(&rst[..30]));
     }
 
     #[test]

@@ -976,9 +976,12 @@ pub fn frame_in<P: Ports + ?Sized>(
                 match ev {
                     Ev::Out { dev: q, ip, host } => {
                         let was = last_bridged.take();
-                        match bridge::framing(&live.engine.host, dev, &mac, q, host) {
+                        match bridge::framing(&live.engine.host, dev, &mac, q, host, &ip) {
                             bridge::Framing::Keep => {
                                 send_frame(ports, q, &mac[..6], &mac[6..12], &ip, &mut w.tx)
+                            }
+                            bridge::Framing::Reverse => {
+                                send_frame(ports, q, &mac[6..12], &mac[..6], &ip, &mut w.tx)
                             }
                             bridge::Framing::Bridge(b) => {
                                 if was != Some((b, host)) || w.last_out != ip {
@@ -1412,6 +1415,29 @@ mod tests {
         let h = frame(B, A, "0 p1 udp 10.0.0.2:1 > 10.0.0.3:2");
         frame_in(&mut live, &rec, &mut w, 1, &h);
         assert!(rec.take().is_empty());
+    }
+
+    #[test]
+    fn bridged_reject_resets_back_by_the_port() {
+        let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m physdev --physdev-in p1 -p tcp --dport 8080 -j REJECT --reject-with tcp-reset\nCOMMIT\n";
+        let (mut live, rec) = bridge_live(rules);
+        let mut w = Wire::default();
+        let syn = frame(
+            A,
+            B,
+            "0 p1 tcp 10.0.0.3:40000 > 10.0.0.2:8080 flags=S seq=7",
+        );
+        frame_in(&mut live, &rec, &mut w, 1, &syn);
+        let sent = rec.take();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (port, f) = &sent[0];
+        // Back out of p1, from the SYN's destination MAC to its source MAC (as measured).
+        assert_eq!((*port, &f[..6], &f[6..12]), (1, &B[..], &A[..]));
+        assert_eq!(
+            (f[14 + 9], f[14 + 20 + 13] & 0x04),
+            (6, 0x04),
+            "a TCP reset"
+        );
     }
 
     #[test]
