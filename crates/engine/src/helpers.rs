@@ -511,7 +511,7 @@ dev = "wan0"
             + &handshake("0.1", "10.0.0.3", 40001, 2000, 6000)
             + &from_client("0.13", "10.0.0.3", 40001, 2001, 6001, send_b);
         let text = format!(
-            "description = \"helpers test\"\nrules = {q}\n{IRC_MASQ}{q}\npackets = {q}\n{packets}{q}\n{host}"
+            "description = \"helpers test\"\nexclusive = true\nrules = {q}\n{IRC_MASQ}{q}\npackets = {q}\n{packets}{q}\n{host}"
         );
         let sc = nfrs_scenario::parse(&text, std::path::Path::new("helpers-test.toml")).unwrap();
         let (r, eng, now) = crate::replay::run_engine(&sc, false, &mut |_, _| {}).unwrap();

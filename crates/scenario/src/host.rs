@@ -226,6 +226,8 @@ pub const GLOBAL_SYSCTLS: &[&str] = &[
     "net.netfilter.nf_conntrack_max",
     "net.nf_conntrack_max",
     "net.netfilter.nf_conntrack_buckets",
+    // Read-only in a child namespace (measured on 6.18, like the two above).
+    "net.netfilter.nf_conntrack_expect_max",
 ];
 
 /// The firewall host of a scenario.
