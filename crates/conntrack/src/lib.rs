@@ -29,6 +29,12 @@
 //!   connection matching one is RELATED (`Tracked::expected`, [`Conn::master`]);
 //!   [`ConnTable::expect_listing`] (`conntrack -L expect`, `/proc/net/nf_conntrack_expect`);
 //!   [`ConnTable::set_helper`] / [`ConnTable::helper`] (`helper=` in `conntrack -L`).
+//!   Helpers call [`ConnTable::expect_add_limited`], which enforces the helper's per-master
+//!   limit and `nf_conntrack_expect_max` ([`expect::ExpectTableFull`]: the packet is dropped,
+//!   the warning rate limited).
+//! - [`ConnTable::stats`] → [`CtStats`]: the `conntrack -S` counters (`found`, `invalid`,
+//!   `insert`, `insert_failed`, `drop`, `early_drop`, `error`, `expect_*`), with the
+//!   conntrack-tools line printers.
 
 pub mod config;
 pub mod conn;
