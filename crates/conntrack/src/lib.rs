@@ -53,7 +53,7 @@ mod testutil;
 
 pub use config::{ConfigError, CtConfig, Nanos, SEC};
 pub use conn::{status, Conn, Dir, ProtoState};
-pub use expect::{helper_id, ExpectFormat, Expectation, Expected, HELPER_NAMES};
+pub use expect::{helper_id, ExpectFormat, ExpectTableFull, Expectation, Expected, HELPER_NAMES};
 pub use listing::{Format, Style};
 pub use reason::{LogPrefix, Reason};
 pub use stats::CtStats;
