@@ -95,6 +95,8 @@ pub struct EvalState {
     pub recent: recent::Tables,
     /// A rule needs conntrack accounting (`-m connbytes` turns `nf_conntrack_acct` on).
     pub needs_acct: bool,
+    /// Random numbers for matches (`-m statistic --mode random`), seeded, never the OS's.
+    pub rng: statistic::Rng,
 }
 
 /// What the host knows about addresses (for `-m addrtype`): the kernel's route types.

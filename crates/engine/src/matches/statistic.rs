@@ -1,7 +1,9 @@
 //! `-m statistic` (xt_statistic): `--mode nth` counts packets per rule and matches every
-//! `--every`th one, starting after `--packet`; `--mode random` needs the kernel's random
-//! numbers, which replay does not have: it is refused when the ruleset is compiled (the
-//! engine has no injectable random source yet).
+//! `--every`th one, starting after `--packet`; `--mode random` draws a number from the
+//! engine's random source ([`Rng`], in `EvalState::rng`) where the kernel calls
+//! `get_random_u32()`. The source is a seeded generator, never the OS or the clock, so a replay
+//! with the same seed draws the same numbers (the embedder picks the seed:
+//! `Engine::set_random_seed`).
 
 use super::{CompileCtx, CompileError, MatchEnv, StateSlot};
 use crate::pkt::PktCtx;
@@ -14,15 +16,50 @@ pub struct State {
     pub count: u32,
 }
 
-/// Claims the nth counter, starting where iptables puts it (`every - 1 - packet`); refuses
-/// random mode.
+/// The random source of rule matches: splitmix64 over a 64-bit state. Deterministic for a
+/// given seed; one draw is a few arithmetic operations, no allocation, no system call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rng {
+    state: u64,
+}
+
+impl Rng {
+    /// The seed an engine starts with (replay uses it unless told otherwise).
+    pub const DEFAULT_SEED: u64 = 0x6e66_7273_5eed_0001;
+
+    /// A source that yields the sequence belonging to `seed` (every seed, 0 included, is fine).
+    pub fn new(seed: u64) -> Rng {
+        Rng { state: seed }
+    }
+
+    /// The next 64 random bits (splitmix64: a Weyl step, then a mixing function).
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// The next 32 random bits (the high half of a 64-bit draw).
+    #[inline]
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+}
+
+impl Default for Rng {
+    fn default() -> Rng {
+        Rng::new(Rng::DEFAULT_SEED)
+    }
+}
+
+/// Claims the nth counter, starting where iptables puts it (`every - 1 - packet`); random mode
+/// needs no per-rule state (the random source is shared by the whole engine).
 pub fn compile(m: &Statistic, cx: &mut CompileCtx) -> Result<(), CompileError> {
     match m.mode {
-        Mode::Random => Err(CompileError(
-            "nfrs replay: match `statistic --mode random` not supported: the engine has no \
-             random source to replay the kernel's (use --mode nth)"
-                .into(),
-        )),
+        Mode::Random => Ok(()),
         Mode::Nth => {
             cx.new_slot(StateSlot::Statistic(State {
                 count: m.initial_count(),
@@ -32,9 +69,22 @@ pub fn compile(m: &Statistic, cx: &mut CompileCtx) -> Result<(), CompileError> {
     }
 }
 
-/// Kernel rule (statistic_mt, nth): the counter goes to 0 when it equals `every - 1`, else
-/// up by one; the packet that sets it to 0 matches (`!` inverts).
+/// Kernel rule (statistic_mt, random): a fresh 32-bit random number with its top bit cleared
+/// is compared with the probability scaled to 2^31; below it matches (`!` inverts). So
+/// probability 1 (2^31) always matches and probability 0 never does.
+#[inline]
+pub fn random_matches(probability_scaled: u32, invert: bool, r: u32) -> bool {
+    ((r & 0x7fff_ffff) < probability_scaled) ^ invert
+}
+
+/// Evaluates the match: random mode draws one number per evaluation (as the kernel does, even
+/// for probabilities 0 and 1); nth mode: the counter goes to 0 when it equals `every - 1`,
+/// else up by one, and the packet that sets it to 0 matches (`!` inverts).
 pub fn eval(m: &Statistic, _p: &PktCtx, env: &mut MatchEnv) -> bool {
+    if m.mode == Mode::Random {
+        let r = env.state.rng.next_u32();
+        return random_matches(m.probability_scaled(), m.invert, r);
+    }
     let Some(StateSlot::Statistic(s)) = env.state.slots.get_mut(env.slot as usize) else {
         return false;
     };
@@ -51,6 +101,7 @@ pub fn eval(m: &Statistic, _p: &PktCtx, env: &mut MatchEnv) -> bool {
 mod tests {
     use super::super::testutil::{pkt, rule_matches};
     use super::super::{compile_match, eval_match, CompileCtx, EvalState, MatchEnv, NoHost};
+    use super::{random_matches, Rng};
     use nfrs_rules::ext::Match;
     use nfrs_rules::{Hook, IpSpec, TableKind};
 
@@ -111,18 +162,15 @@ mod tests {
         assert_eq!(r, [false, true, false, false, true, false, false]);
     }
 
-    #[test]
-    fn random_refused() {
-        let m = rule_matches(&[
-            "-m",
-            "statistic",
-            "--mode",
-            "random",
-            "--probability",
-            "0.5",
-        ])
-        .remove(0);
-        let mut st = EvalState::default();
+    /// Runs `--mode random` rules over `n` packets from an engine state seeded with `seed`.
+    fn run_seeded(args: &[&str], n: usize, seed: u64) -> Vec<bool> {
+        let mut v = vec!["-m", "statistic"];
+        v.extend_from_slice(args);
+        let m: Match = rule_matches(&v).remove(0);
+        let mut st = EvalState {
+            rng: Rng::new(seed),
+            ..EvalState::default()
+        };
         let ip = IpSpec::default();
         let mut cx = CompileCtx {
             table: TableKind::Filter,
@@ -132,7 +180,86 @@ mod tests {
             state: &mut st,
             slot: 0,
         };
-        let e = compile_match(&m, &mut cx).unwrap_err();
-        assert!(e.0.contains("random"), "{e}");
+        let slot = compile_match(&m, &mut cx).unwrap();
+        let p = pkt("udp 10.0.0.2:1 > 10.0.0.1:2");
+        (0..n)
+            .map(|_| {
+                let mut env = MatchEnv {
+                    state: &mut st,
+                    slot,
+                    hotdrop: false,
+                    host: &NoHost,
+                };
+                eval_match(&m, &p, &mut env)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_half_rate_in_band_and_same_seed_same_sequence() {
+        let args = ["--mode", "random", "--probability", "0.5"];
+        let a = run_seeded(&args, 10_000, 7);
+        let hits = a.iter().filter(|x| **x).count();
+        // Binomial(10000, 0.5): sd 50, so 4800..5200 is four standard deviations either side.
+        assert!((4800..=5200).contains(&hits), "{hits} of 10000");
+        assert_eq!(a, run_seeded(&args, 10_000, 7));
+        assert_ne!(a, run_seeded(&args, 10_000, 8));
+        // `!` matches exactly where the plain rule does not (same seed, same draws).
+        let inv = run_seeded(
+            &["--mode", "random", "!", "--probability", "0.5"],
+            10_000,
+            7,
+        );
+        assert!(a.iter().zip(&inv).all(|(x, y)| x != y));
+    }
+
+    #[test]
+    fn random_low_probability_rate() {
+        let hits = run_seeded(&["--mode", "random", "--probability", "0.1"], 10_000, 1)
+            .iter()
+            .filter(|x| **x)
+            .count();
+        // sd 30: 880..1120 is four standard deviations.
+        assert!((880..=1120).contains(&hits), "{hits} of 10000");
+    }
+
+    #[test]
+    fn random_probability_one_and_zero_are_certain() {
+        for seed in [0, 1, Rng::DEFAULT_SEED] {
+            let one = run_seeded(&["--mode", "random", "--probability", "1"], 2000, seed);
+            assert!(one.iter().all(|x| *x));
+            let zero = run_seeded(&["--mode", "random", "--probability", "0"], 2000, seed);
+            assert!(zero.iter().all(|x| !*x));
+            let not_one = run_seeded(&["--mode", "random", "!", "--probability", "1"], 2000, seed);
+            assert!(not_one.iter().all(|x| !*x));
+        }
+    }
+
+    #[test]
+    fn random_decision_rule_edges() {
+        // 2^31 (P=1): every value with the top bit cleared is below it.
+        assert!(random_matches(0x8000_0000, false, u32::MAX));
+        assert!(!random_matches(0, false, 0));
+        // The top bit is ignored: 0x8000_0000 counts as 0.
+        assert!(random_matches(1, false, 0x8000_0000));
+        assert!(!random_matches(1, false, 1));
+        assert!(random_matches(1, true, 1));
+    }
+
+    #[test]
+    fn rng_sequence_is_fixed_for_a_seed() {
+        let mut a = Rng::new(42);
+        let mut b = Rng::new(42);
+        let xs: Vec<u32> = (0..64).map(|_| a.next_u32()).collect();
+        let ys: Vec<u32> = (0..64).map(|_| b.next_u32()).collect();
+        assert_eq!(xs, ys);
+        // Not stuck: many distinct values, both halves of the 31-bit range reached.
+        let mut d = xs.clone();
+        d.sort_unstable();
+        d.dedup();
+        assert_eq!(d.len(), 64);
+        assert!(xs.iter().any(|x| x & 0x7fff_ffff < 0x4000_0000));
+        assert!(xs.iter().any(|x| x & 0x7fff_ffff >= 0x4000_0000));
+        assert_eq!(Rng::default(), Rng::new(Rng::DEFAULT_SEED));
     }
 }
