@@ -79,6 +79,14 @@ const MATCHES: &[&[&str]] = &[
     ],
     &[
         "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.5",
+    ],
+    &[
+        "-m",
         "hashlimit",
         "--hashlimit-upto",
         "5/sec",

@@ -262,4 +262,59 @@ mod tests {
         assert!(xs.iter().any(|x| x & 0x7fff_ffff >= 0x4000_0000));
         assert_eq!(Rng::default(), Rng::new(Rng::DEFAULT_SEED));
     }
+
+    /// The packet counter of a FORWARD rule `--probability 0.5` after 400 forwarded packets
+    /// through a whole engine seeded with `seed` (None: the engine's default seed).
+    fn engine_hits(seed: Option<u64>) -> u64 {
+        let q = "'''";
+        let mut packets = String::new();
+        for i in 0..400 {
+            packets += &format!(
+                "{}.{:02} lan0 udp 10.0.0.2:{} > 192.0.2.9:53 len=8\n",
+                i / 100,
+                i % 100,
+                1000 + i
+            );
+        }
+        let text = format!(
+            "description = \"seed\"\nrules = {q}\n*filter\n-A FORWARD -m statistic --mode random --probability 0.5\nCOMMIT\n{q}\npackets = {q}\n{packets}{q}\n\n[sysctl]\n\"net.ipv4.ip_forward\" = 1\n\n[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/24\"\n\n[[interface]]\nname = \"wan0\"\naddress = \"192.0.2.1/24\"\n"
+        );
+        let sc = nfrs_scenario::parse(&text, std::path::Path::new("seed.toml")).unwrap();
+        let mut eng = crate::replay::engine_for(&sc).unwrap();
+        if let Some(s) = seed {
+            eng.set_random_seed(s);
+        }
+        for (i, line) in sc.packet_lines().iter().enumerate() {
+            let l = &line.parsed;
+            let ctx = nfrs_wire::build::FrameCtx {
+                dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces[0].mac),
+                ip_id: i as u16 + 1,
+                ..Default::default()
+            };
+            let frame = nfrs_wire::build::build_frame(&l.spec, &ctx).unwrap();
+            let mut mac = [0u8; 14];
+            mac.copy_from_slice(&frame[..14]);
+            eng.receive(0, frame[14..].to_vec(), mac, l.time_us * 1000);
+        }
+        let rs = eng.ruleset_with_counters();
+        let t = rs
+            .tables
+            .iter()
+            .find(|t| t.kind == TableKind::Filter)
+            .unwrap();
+        let c = t.chains.iter().find(|c| c.name == "FORWARD").unwrap();
+        c.rules[0].counters.packets
+    }
+
+    #[test]
+    fn engine_seed_decides_the_draws() {
+        let a = engine_hits(Some(3));
+        // Binomial(400, 0.5): sd 10.
+        assert!((150..=250).contains(&a), "{a} of 400");
+        assert_eq!(a, engine_hits(Some(3)));
+        assert_eq!(engine_hits(None), engine_hits(Some(Rng::DEFAULT_SEED)));
+        // Different seeds, different draws (the counts of a few seeds are not all equal).
+        let counts: Vec<u64> = (10..14).map(|s| engine_hits(Some(s))).collect();
+        assert!(counts.iter().any(|c| *c != counts[0]), "{counts:?}");
+    }
 }
