@@ -449,8 +449,8 @@ fn kube_run(services: usize, conns: usize) -> Result<f64, String> {
 }
 
 /// kube-proxy's endpoint choice `-m statistic --mode random --probability 1/m` made
-/// deterministic as `--mode nth --every m --packet 0` (the engine refuses random mode: it has no
-/// random source to replay the kernel's); same chains, same rule count, same walk.
+/// deterministic as `--mode nth --every m --packet 0`, so that every run (and the linear-walk
+/// comparison) meets the same endpoints; same chains, same rule count, same walk.
 fn random_to_nth(rules: &str) -> String {
     let mut out = String::with_capacity(rules.len());
     for line in rules.lines() {
@@ -507,7 +507,7 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
         }
     }
     report.workloads.push(format!(
-        "kube: {conns} new TCP connections from lan0 to cluster IPs (services in turn) through the kube-proxy ruleset of {big} and of 10 services (statistic random as nth: the engine has no random source), DNATed to endpoints on pods0 (10.128.0.0/9)"
+        "kube: {conns} new TCP connections from lan0 to cluster IPs (services in turn) through the kube-proxy ruleset of {big} and of 10 services (statistic random as nth, so every run meets the same endpoints), DNATed to endpoints on pods0 (10.128.0.0/9)"
     ));
     let size = human_count(big);
     report.figures.push(Figure {

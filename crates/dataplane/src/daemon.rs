@@ -500,6 +500,7 @@ pub fn swap_engine(old: &mut Engine, mut new: Engine, cfg: CtConfig) {
     // The bridges' learned MACs stay (the host is the same; only the rules changed).
     new.host.fdb = std::mem::take(&mut old.host.fdb);
     new.ratelimit_notes = old.ratelimit_notes;
+    new.set_random_seed(os_seed());
     if let Some(t) = new.ct.as_mut() {
         match old.ct.take() {
             Some(kept) => *t = kept,
@@ -507,6 +508,25 @@ pub fn swap_engine(old: &mut Engine, mut new: Engine, cfg: CtConfig) {
         }
     }
     *old = new;
+}
+
+/// A seed for the engine's match random source (`-m statistic --mode random`): replay keeps a
+/// fixed seed for repeatable output, a live daemon draws a fresh one at each start and swap, as
+/// the kernel's choices differ from boot to boot. Read once, never on the packet path.
+fn os_seed() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => u64::from_le_bytes(b),
+        // No /dev/urandom (a bare chroot): the time and pid still differ between starts.
+        Err(_) => {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            t ^ (u64::from(std::process::id()) << 32)
+        }
+    }
 }
 
 /// Runs `exe TOOL --store DIR ARGS` without the daemon, feeding `stdin`.
@@ -659,6 +679,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     let mut engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
     // Live: the kernel's `net_ratelimit: N callbacks suppressed` lines are printed.
     engine.ratelimit_notes = true;
+    engine.set_random_seed(os_seed());
     restore_conntrack(&mut engine, &store.dir);
     let listener = control::bind(&store.dir, live.control_group)?;
     install_signals();
