@@ -2,9 +2,6 @@
 //! allocator once the walk's scratch space is warm): jumps between classified chains, leaf
 //! lookups, candidate merges.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use nfrs_engine::classify::ClassifyOpts;
 use nfrs_engine::matches::{EvalState, NoHost};
 use nfrs_engine::pkt::{IfName, PktCtx};
@@ -12,32 +9,12 @@ use nfrs_engine::table::CTable;
 use nfrs_engine::targets::Effects;
 use nfrs_rules::{Hook, TableKind};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: `p` came from `System.alloc` with `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: `p` came from `System.alloc` with `l`.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
+use counting::allocs;
 
 #[global_allocator]
-static A: Counting = Counting;
+static A: counting::Counting = counting::Counting;
 
 fn pkt(line: &str) -> PktCtx {
     let spec = nfrs_wire::line::PacketSpec::parse(line).unwrap();
@@ -90,13 +67,13 @@ fn classified_walk_allocates_nothing() {
     for p in pkts.iter_mut() {
         walk(&mut t, &mut st, p);
     }
-    let before = ALLOCS.with(Cell::get);
+    let before = allocs();
     for _ in 0..10 {
         for p in pkts.iter_mut() {
             verdicts.push(walk(&mut t, &mut st, p));
         }
     }
-    let after = ALLOCS.with(Cell::get);
+    let after = allocs();
     assert_eq!(after - before, 0, "allocations in classified walks");
     // RETURN from svc then the INPUT policy; ACCEPT in svc; no rule for 10.0.3.1.
     assert_eq!(&verdicts[..3], [false, true, false]);
