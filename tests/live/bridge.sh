@@ -18,20 +18,9 @@ for t in ip ethtool curl ping python3; do
 done
 
 # $C is host A, $S is host B, $G holds the bridge.
-for n in "$C" "$G" "$S"; do
-  ip netns add "$n"
-  ip netns exec "$n" ip link set lo up
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip link add a0 netns "$C" type veth peer name p1 netns "$G"
-ip link add b0 netns "$S" type veth peer name p2 netns "$G"
-for pair in "$C a0" "$G p1" "$G p2" "$S b0"; do
-  set -- $pair
-  ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-  ip netns exec "$1" ip link set "$2" up
-done
-ip netns exec "$G" ip link set p1 arp off
-ip netns exec "$G" ip link set p2 arp off
+live_namespaces
+live_veth "$C" a0 p1
+live_veth "$S" b0 p2
 ip netns exec "$G" sysctl -qw net.ipv4.ip_forward=0
 ip netns exec "$C" ip addr add 10.0.0.2/24 dev a0
 ip netns exec "$S" ip addr add 10.0.0.3/24 dev b0
@@ -51,13 +40,8 @@ address = "10.0.0.1/24"
 [live]
 mode = "bridge"
 TOML
-ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/br.toml" >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 50); do
-  [ -S "$store/control.sock" ] && break
-  sleep 0.1
-done
-[ -S "$store/control.sock" ] || fail "control socket did not appear"
+live_daemon "$store" "$work/br.toml"
+live_wait_socket "$store"
 grep -q "bridge br0 .*ports p1, p2 (promiscuous)" "$work/daemon.log" || fail "no bridge in the startup report"
 grep -q "warning" "$work/daemon.log" && fail "warnings about the kernel interfaces"
 for p in p1 p2; do
@@ -137,9 +121,7 @@ ip netns exec "$S" curl -s -m 5 http://10.0.0.2:8080/index.html >/dev/null \
 "$nfrs" sysctl -w net.bridge.bridge-nf-call-iptables=1 >/dev/null || fail "sysctl -w bridge-nf-call-iptables=1"
 echo "live bridge: bridge-nf-call-iptables=0 bridges unfiltered"
 
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" || fail "nfrs run exited non-zero on SIGTERM"
-daemon_pid=""
+live_term
 for p in p1 p2; do
   ip netns exec "$G" ip -d link show "$p" | grep -q "promiscuity 0" || fail "$p still promiscuous after nfrs stopped"
 done

@@ -17,27 +17,14 @@
 # Usage: tests/live/faults.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/live/lib.sh
 t_start=$(date +%s)
 
-if [ "$(id -u)" != 0 ]; then
-  echo "live faults: skipped (not root)"
-  exit 0
-fi
-for t in ip ethtool ping python3 mount; do
-  command -v "$t" >/dev/null || { echo "live faults: FAIL: $t missing"; exit 1; }
-done
+live_root "live faults"
+live_tools "live faults" ip ethtool ping python3 mount
+live_build "${1:-}"
 
-nfrs="${1:-}"
-if [ -z "$nfrs" ]; then
-  target="${CARGO_TARGET_DIR:-target}"
-  cargo build --release -q -p nfrs-cli
-  nfrs="$target/release/nfrs"
-fi
-nfrs="$(realpath "$nfrs")"
-
-tag="nfrsf$$"
-C="$tag-c" G="$tag-g" S="$tag-s"
-work="$(mktemp -d)"
+live_names f
 dmnt="$work/dmnt"   # the daemon's store: a tmpfs (filled and made read-only in step 5)
 fmnt="$work/fmnt"   # a small tmpfs for the offline full-disk check
 dstore="$dmnt/store"
@@ -141,149 +128,29 @@ left=$(find "$off" -name '.*.tmp.*' | wc -l)
 echo "live faults: 40 offline iptables-restore runs (~${dur} ms each) killed -9 at random moments ($killed mid-run): store always loaded, old ${seen[old]} / new ${seen[new]} times, never anything else ($left temp files of killed writers left beside it)"
 
 # ---- the network -------------------------------------------------------------------------------
-for n in "$C" "$G" "$S"; do
-  ip netns add "$n"
-  ip netns exec "$n" ip link set lo up
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip link add c0 netns "$C" type veth peer name lan0 netns "$G"
-ip link add s0 netns "$S" type veth peer name wan0 netns "$G"
-for pair in "$C c0" "$G lan0" "$G wan0" "$S s0"; do
-  set -- $pair
-  ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-  ip netns exec "$1" ip link set "$2" up
-done
-ip netns exec "$G" ip link set lan0 arp off
-ip netns exec "$G" ip link set wan0 arp off
-ip netns exec "$G" sysctl -qw net.ipv4.ip_forward=0
-ip netns exec "$C" ip addr add 10.0.1.2/24 dev c0
-ip netns exec "$C" ip route add default via 10.0.1.1
-ip netns exec "$S" ip addr add 198.51.100.10/24 dev s0
+live_topology
 ip netns exec "$S" ip route add 10.0.1.0/24 via 198.51.100.2
 
 mkdir -p "$dmnt" "$fmnt"
 mount -t tmpfs -o size=16m "nfrs-faults-$$" "$dmnt"
-cat >"$work/gw.toml" <<'TOML'
-[[interface]]
-name = "lan0"
-address = "10.0.1.1/24"
-
-[[interface]]
-name = "wan0"
-address = "198.51.100.2/24"
-
-[sysctl]
-"net.ipv4.ip_forward" = "1"
 # Strict: a mid-stream packet of an unknown connection is INVALID (and dropped by the
 # ruleset), so only a restored entry carries a TCP connection across a restart.
-"net.netfilter.nf_conntrack_tcp_loose" = "0"
-
-[live]
-mode = "routed"
-TOML
+live_gw_toml '"net.netfilter.nf_conntrack_tcp_loose" = "0"' >"$work/gw.toml"
 
 start_daemon() {
-  local n0
-  n0=$(grep -c "routed mode; control socket" "$work/daemon.log" 2>/dev/null || true)
-  ip netns exec "$G" "$nfrs" run --store "$dstore" --host "$work/gw.toml" >>"$work/daemon.log" 2>&1 &
-  daemon_pid=$!
-  # Ready once it has printed its banner (after binding the socket) and answers.
-  for _ in $(seq 200); do
-    if [ "$(grep -c "routed mode; control socket" "$work/daemon.log")" -gt "${n0:-0}" ] \
-      && "$nfrs" iptables -S INPUT >/dev/null 2>&1; then
-      return 0
-    fi
-    kill -0 "$daemon_pid" 2>/dev/null || fail "nfrs run exited at start"
-    sleep 0.05
-  done
-  fail "the daemon did not answer"
+  live_daemon "$dstore" "$work/gw.toml"
+  live_wait_ready
 }
-stop_daemon() {
-  kill -TERM "$daemon_pid"
-  wait "$daemon_pid" || fail "nfrs run exited non-zero on SIGTERM"
-  daemon_pid=""
-}
+stop_daemon() { live_term; }
 export NFRS_STORE="$dstore"
 
 NFRS_NO_DAEMON=1 "$nfrs" iptables-restore --store "$dstore" <"$work/old.rules"
 start_daemon
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping through nfrs"
 
-cat >"$work/tcp.py" <<'PY'
-import os, socket, sys, threading, time
-mode = sys.argv[1]
-if mode == "server":
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("198.51.100.10", 9000))
-    s.listen(64)
-    def echo(c):
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            c.sendall(d)
-        c.close()
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=echo, args=(c,), daemon=True).start()
-
-def rtt(c, n):
-    msg = os.urandom(n)
-    c.sendall(msg)
-    got = b""
-    while len(got) < n:
-        d = c.recv(n - len(got))
-        if not d:
-            raise SystemExit("connection closed")
-        got += d
-    if got != msg:
-        raise SystemExit("echo differs")
-
-if mode == "hold":
-    # K connections, one round trip each; then wait for the go file; another on each.
-    k, go = int(sys.argv[2]), sys.argv[3]
-    conns = [socket.create_connection(("198.51.100.10", 9000), timeout=5) for _ in range(k)]
-    for c in conns:
-        rtt(c, 100)
-    print("ready", flush=True)
-    while not os.path.exists(go):
-        time.sleep(0.05)
-    for c in conns:
-        rtt(c, 100)
-    print("ok", flush=True)
-elif mode == "stream":
-    # One connection: 1 KiB round trips every 10 ms until the stop file exists. The longest
-    # round trip is printed; any reset or timeout ends it with an error.
-    stop = sys.argv[2]
-    c = socket.create_connection(("198.51.100.10", 9000), timeout=3)
-    n, worst = 0, 0.0
-    print("streaming", flush=True)
-    while not os.path.exists(stop):
-        t = time.monotonic()
-        rtt(c, 1024)
-        worst = max(worst, time.monotonic() - t)
-        n += 1
-        time.sleep(0.01)
-    print(f"done {n} {worst:.3f}", flush=True)
-PY
-ip netns exec "$S" python3 "$work/tcp.py" server >/dev/null 2>&1 &
-bg_pids+=($!)
-for _ in $(seq 50); do
-  ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/198.51.100.10/9000' 2>/dev/null && break
-  sleep 0.1
-done
-
+live_tcp_py "$work/tcp.py"
 # ---- 2. ruleset swaps under steady traffic ---------------------------------------------------
-ip netns exec "$C" python3 "$work/tcp.py" hold 5 "$work/go" >"$work/hold.out" 2>&1 &
-hold_pid=$!
-bg_pids+=($hold_pid)
-for _ in $(seq 100); do grep -qs ready "$work/hold.out" && break; sleep 0.05; done
-grep -q ready "$work/hold.out" || { cat "$work/hold.out"; fail "held connections through nfrs"; }
-ip netns exec "$C" python3 "$work/tcp.py" stream "$work/stop" >"$work/stream.out" 2>&1 &
-stream_pid=$!
-bg_pids+=($stream_pid)
-for _ in $(seq 100); do grep -qs streaming "$work/stream.out" && break; sleep 0.05; done
+live_tcp_traffic 5 "held connections through nfrs"
 ip netns exec "$C" ping -i 0.05 -c 80 -W 1 198.51.100.10 >"$work/ping.txt" 2>&1 &
 ping_pid=$!
 bg_pids+=($ping_pid)

@@ -19,32 +19,19 @@
 # Usage: tests/live/flood.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/live/lib.sh
 t_start=$(date +%s)
 
-if [ "$(id -u)" != 0 ]; then
-  echo "live flood: skipped (not root)"
-  exit 0
-fi
-for t in ip ethtool python3 iptables-legacy; do
-  command -v "$t" >/dev/null || { echo "live flood: FAIL: $t missing"; exit 1; }
-done
-
-nfrs="${1:-}"
-if [ -z "$nfrs" ]; then
-  target="${CARGO_TARGET_DIR:-target}"
-  cargo build --release -q -p nfrs-cli
-  nfrs="$target/release/nfrs"
-fi
-nfrs="$(realpath "$nfrs")"
+live_root "live flood"
+live_tools "live flood" ip ethtool python3 iptables-legacy
+live_build "${1:-}"
 
 seconds="${FLOOD_SECONDS:-15}"
 rate="${FLOOD_RATE:-5000}"
 max=128
 held=100
 
-tag="nfrsfl$$"
-C="$tag-c" G="$tag-g" S="$tag-s"
-work="$(mktemp -d)"
+live_names fl
 store="$work/store"
 daemon_pid=""
 bg_pids=()
@@ -65,115 +52,25 @@ fail() {
   exit 1
 }
 
-for n in "$C" "$G" "$S"; do
-  ip netns add "$n"
-  ip netns exec "$n" ip link set lo up
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip link add c0 netns "$C" type veth peer name lan0 netns "$G"
-ip link add s0 netns "$S" type veth peer name wan0 netns "$G"
-for pair in "$C c0" "$G lan0" "$G wan0" "$S s0"; do
-  set -- $pair
-  ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-  ip netns exec "$1" ip link set "$2" up
-done
-ip netns exec "$G" ip link set lan0 arp off
-ip netns exec "$G" ip link set wan0 arp off
-ip netns exec "$G" sysctl -qw net.ipv4.ip_forward=0
-ip netns exec "$C" ip addr add 10.0.1.2/24 dev c0
-ip netns exec "$C" ip route add default via 10.0.1.1
-ip netns exec "$S" ip addr add 198.51.100.10/24 dev s0
+live_topology
 ip netns exec "$S" ip route add 10.0.1.0/24 via 198.51.100.2
 # The flood's target port: the server's kernel drops the SYNs (no answer, the entries stay
 # unreplied and unassured, as a flood to a silent host leaves them).
 ip netns exec "$S" iptables-legacy -A INPUT -p tcp --dport 80 -j DROP
 
-cat >"$work/gw.toml" <<TOML
-[[interface]]
-name = "lan0"
-address = "10.0.1.1/24"
-
-[[interface]]
-name = "wan0"
-address = "198.51.100.2/24"
-
-[sysctl]
-"net.ipv4.ip_forward" = "1"
-
-[live]
-mode = "routed"
-TOML
+live_gw_toml >"$work/gw.toml"
 printf '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -i lan0 -o wan0 -j ACCEPT\nCOMMIT\n' \
   | NFRS_NO_DAEMON=1 "$nfrs" iptables-restore --store "$store"
 
 export NFRS_STORE="$store"
-ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/gw.toml" >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 100); do
-  grep -q "routed mode; control socket" "$work/daemon.log" && "$nfrs" iptables -S INPUT >/dev/null 2>&1 && break
-  kill -0 "$daemon_pid" 2>/dev/null || fail "nfrs run exited at start"
-  sleep 0.05
-done
+live_daemon "$store" "$work/gw.toml"
+live_wait_ready
 # Lowered at run time (in a host file it is machine-wide and needs `exclusive = true`).
 "$nfrs" sysctl -qw "net.netfilter.nf_conntrack_max=$max" || fail "sysctl -w nf_conntrack_max"
 [ "$("$nfrs" sysctl -n net.netfilter.nf_conntrack_max)" = "$max" ] || fail "nf_conntrack_max is not $max"
-rss() { awk '/^VmRSS:/ {print $2}' "/proc/$daemon_pid/status"; }
 
-cat >"$work/tcp.py" <<'PY'
-import os, socket, sys, threading, time
-mode = sys.argv[1]
-if mode == "server":
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("198.51.100.10", 9000))
-    s.listen(256)
-    def echo(c):
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            c.sendall(d)
-        c.close()
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=echo, args=(c,), daemon=True).start()
-
-def rtt(c, n):
-    msg = os.urandom(n)
-    c.sendall(msg)
-    got = b""
-    while len(got) < n:
-        d = c.recv(n - len(got))
-        if not d:
-            raise SystemExit("connection closed")
-        got += d
-    if got != msg:
-        raise SystemExit("echo differs")
-
-if mode == "hold":
-    k, go = int(sys.argv[2]), sys.argv[3]
-    conns = [socket.create_connection(("198.51.100.10", 9000), timeout=5) for _ in range(k)]
-    for c in conns:
-        rtt(c, 100)
-    print("ready", flush=True)
-    while not os.path.exists(go):
-        time.sleep(0.05)
-    for c in conns:
-        c.settimeout(5)
-        rtt(c, 100)
-    print("ok", flush=True)
-elif mode == "stream":
-    stop = sys.argv[2]
-    c = socket.create_connection(("198.51.100.10", 9000), timeout=3)
-    n, worst = 0, 0.0
-    print("streaming", flush=True)
-    while not os.path.exists(stop):
-        t = time.monotonic()
-        rtt(c, 1024)
-        worst = max(worst, time.monotonic() - t)
-        n += 1
-        time.sleep(0.01)
-    print(f"done {n} {worst:.3f}", flush=True)
+live_tcp_py "$work/tcp.py"
+cat >>"$work/tcp.py" <<'PY'
 elif mode == "new":
     # One new connection and a round trip, retried for up to 5 s.
     end = time.monotonic() + 5
@@ -230,27 +127,12 @@ el = time.monotonic() - start
 print(f"sent {sent} {el:.2f} {sent / el:.0f}", flush=True)
 PY
 
-ip netns exec "$S" python3 "$work/tcp.py" server >/dev/null 2>&1 &
-bg_pids+=($!)
-for _ in $(seq 50); do
-  ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/198.51.100.10/9000' 2>/dev/null && break
-  sleep 0.1
-done
-
-ip netns exec "$C" python3 "$work/tcp.py" hold "$held" "$work/go" >"$work/hold.out" 2>&1 &
-hold_pid=$!
-bg_pids+=($hold_pid)
-for _ in $(seq 200); do grep -qs ready "$work/hold.out" && break; sleep 0.05; done
-grep -qs ready "$work/hold.out" || { cat "$work/hold.out"; fail "$held connections through nfrs"; }
-ip netns exec "$C" python3 "$work/tcp.py" stream "$work/stop" >"$work/stream.out" 2>&1 &
-stream_pid=$!
-bg_pids+=($stream_pid)
-for _ in $(seq 100); do grep -qs streaming "$work/stream.out" && break; sleep 0.05; done
+live_tcp_traffic "$held" "$held connections through nfrs"
 assured=$("$nfrs" conntrack -L 2>/dev/null | grep -c "ASSURED" || true)
 [ "$assured" -ge "$held" ] || fail "only $assured assured entries before the flood"
 rx0=$(ip netns exec "$S" cat /sys/class/net/s0/statistics/rx_packets)
 full0=$(grep -c "table full" "$work/daemon.log" || true)
-rss0=$(rss)
+rss0=$(live_rss)
 
 # flood SECONDS: the flood in the background while the table size and the daemon's RSS are
 # sampled every 0.5 s (maxcount, rss_max; rss_mid at half time); sets sent, flood_s, sent_rate.
@@ -265,7 +147,7 @@ flood() {
   while kill -0 "$pid" 2>/dev/null; do
     c=$("$nfrs" sysctl -n net.netfilter.nf_conntrack_count 2>/dev/null || echo 0)
     [ "$c" -gt "$maxcount" ] && maxcount=$c
-    r=$(rss)
+    r=$(live_rss)
     [ "$r" -gt "$rss_max" ] && rss_max=$r
     if [ "$rss_mid" = 0 ] && [ $(($(date +%s%3N) - t0)) -ge $(($1 * 500)) ]; then rss_mid=$r; fi
     sleep 0.5
@@ -277,7 +159,7 @@ flood() {
 # ---- phase 1: default buckets (262144): early drop looks at 8 buckets and practically never
 # finds a victim (as measured in the kernel), so the table stays full and new flows are dropped.
 flood "$seconds"
-rss_end=$(rss)
+rss_end=$(live_rss)
 rx=$(( $(ip netns exec "$S" cat /sys/class/net/s0/statistics/rx_packets) - rx0 ))
 full=$(( $(grep -c "table full" "$work/daemon.log" || true) - full0 ))
 flood_s_int=${flood_s%.*}
@@ -317,9 +199,7 @@ touch "$work/go"
 wait "$hold_pid" || { cat "$work/hold.out"; fail "a held connection broke during the floods"; }
 grep -q '^ok' "$work/hold.out" || fail "held connections did not finish"
 echo "live flood: stream $rounds round trips through both floods (slowest ${worst}s); all $held held connections carried data after them"
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" || fail "nfrs run exited non-zero on SIGTERM"
-daemon_pid=""
+live_term
 echo "live flood: ok ($(( $(date +%s) - t_start )) s)"
 [ -n "${FLOOD_KEEP_LOG:-}" ] && cp "$work/daemon.log" "$FLOOD_KEEP_LOG"
 true

@@ -9,26 +9,13 @@
 # NFRS_PACKET_IO=recv runs it with plain recv instead of the TPACKET_V3 ring.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/live/lib.sh
 
-if [ "$(id -u)" != 0 ]; then
-  echo "live routed: skipped (not root)"
-  exit 0
-fi
-for t in ip ethtool curl ping python3; do
-  command -v "$t" >/dev/null || { echo "live routed: FAIL: $t missing"; exit 1; }
-done
+live_root "live routed"
+live_tools "live routed" ip ethtool curl ping python3
+live_build "${1:-}"
 
-nfrs="${1:-}"
-if [ -z "$nfrs" ]; then
-  target="${CARGO_TARGET_DIR:-target}"
-  cargo build --release -q -p nfrs-cli
-  nfrs="$target/release/nfrs"
-fi
-nfrs="$(realpath "$nfrs")"
-
-tag="nfrsl$$"
-C="$tag-c" G="$tag-g" S="$tag-s"
-work="$(mktemp -d)"
+live_names l
 store="$work/store"
 daemon_pid=""
 http_pid=""
@@ -57,49 +44,12 @@ fail() {
   exit 1
 }
 
-for n in "$C" "$G" "$S"; do
-  ip netns add "$n"
-  ip netns exec "$n" ip link set lo up
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip link add c0 netns "$C" type veth peer name lan0 netns "$G"
-ip link add s0 netns "$S" type veth peer name wan0 netns "$G"
-# Offloads off: AF_PACKET must see whole frames with real checksums.
-for pair in "$C c0" "$G lan0" "$G wan0" "$S s0"; do
-  set -- $pair
-  ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-  ip netns exec "$1" ip link set "$2" up
-done
-ip netns exec "$G" ip link set lan0 arp off
-ip netns exec "$G" ip link set wan0 arp off
-ip netns exec "$G" sysctl -qw net.ipv4.ip_forward=0
-ip netns exec "$C" ip addr add 10.0.1.2/24 dev c0
-ip netns exec "$C" ip route add default via 10.0.1.1
 # The server has no route back to 10.0.1.0/24: only MASQUERADE lets it answer.
-ip netns exec "$S" ip addr add 198.51.100.10/24 dev s0
-
-cat >"$work/gw.toml" <<'TOML'
-[[interface]]
-name = "lan0"
-address = "10.0.1.1/24"
-
-[[interface]]
-name = "wan0"
-address = "198.51.100.2/24"
-
-[sysctl]
-"net.ipv4.ip_forward" = "1"
+live_topology
 # Strict: a mid-stream packet of an unknown connection is INVALID, so only a restored entry
 # carries the TCP connection across the restart below.
-"net.netfilter.nf_conntrack_tcp_loose" = "0"
-
-[live]
-mode = "routed"
-log = "syslog"
-log_facility = "local0"
-log_socket = "WORK/devlog"
-TOML
-sed -i "s|WORK/|$work/|" "$work/gw.toml"
+live_gw_toml '"net.netfilter.nf_conntrack_tcp_loose" = "0"' \
+  "$(printf 'log = "syslog"\nlog_facility = "local0"\nlog_socket = "%s/devlog"' "$work")" >"$work/gw.toml"
 # A stand-in for the syslog daemon: every datagram on $work/devlog becomes a line.
 python3 - "$work/devlog" "$work/syslog.txt" <<'PY' &
 import socket, sys
@@ -113,13 +63,8 @@ syslog_pid=$!
 for _ in $(seq 50); do [ -S "$work/devlog" ] && break; sleep 0.1; done
 
 export NFRS_STORE="$store"
-ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/gw.toml" --metrics 127.0.0.1:9187 >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 50); do
-  [ -S "$store/control.sock" ] && break
-  sleep 0.1
-done
-[ -S "$store/control.sock" ] || fail "control socket did not appear"
+live_daemon "$store" "$work/gw.toml" --metrics 127.0.0.1:9187
+live_wait_socket "$store"
 [ "$(stat -c %a "$store/control.sock")" = 600 ] || fail "control socket mode is not 0600"
 if [ "${NFRS_PACKET_IO:-}" = recv ]; then
   grep -q "lan0 .*AF_PACKET, recv/send per frame" "$work/daemon.log" || fail "plain recv not chosen"
@@ -174,10 +119,7 @@ mkdir -p "$work/www" && echo "hello through nfrs" >"$work/www/index.html"
 ip netns exec "$S" python3 -m http.server 8000 --bind 198.51.100.10 --directory "$work/www" \
   >/dev/null 2>&1 &
 http_pid=$!
-for _ in $(seq 50); do
-  ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/198.51.100.10/8000' 2>/dev/null && break
-  sleep 0.1
-done
+live_wait_tcp "$S" 198.51.100.10 8000
 body="$(ip netns exec "$C" curl -s --max-time 5 http://198.51.100.10:8000/index.html)" \
   || fail "curl through MASQUERADE"
 [ "$body" = "hello through nfrs" ] || fail "curl got '$body'"
@@ -191,10 +133,7 @@ ip netns exec "$C" python3 -m http.server 8001 --bind 10.0.1.2 --directory "$wor
 lan_http_pid=$!
 "$nfrs" iptables -t nat -A PREROUTING -i wan0 -p tcp --dport 8080 -j DNAT --to-destination 10.0.1.2:8001 \
   || fail "iptables DNAT via daemon"
-for _ in $(seq 50); do
-  ip netns exec "$C" bash -c 'exec 3<>/dev/tcp/10.0.1.2/8001' 2>/dev/null && break
-  sleep 0.1
-done
+live_wait_tcp "$C" 10.0.1.2 8001
 body="$(ip netns exec "$S" curl -s --max-time 5 http://198.51.100.2:8080/index.html)" \
   || fail "curl through DNAT"
 [ "$body" = "hello from the lan" ] || fail "curl through DNAT got '$body'"
@@ -341,21 +280,16 @@ else:
 PY
 ip netns exec "$S" python3 "$work/echo.py" server >/dev/null 2>&1 &
 echo_pid=$!
-for _ in $(seq 50); do
-  ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/198.51.100.10/9000' 2>/dev/null && break
-  sleep 0.1
-done
+live_wait_tcp "$S" 198.51.100.10 9000
 ip netns exec "$C" python3 "$work/echo.py" client "$work/go" >"$work/echo.out" 2>&1 &
 client_pid=$!
 for _ in $(seq 50); do grep -q first "$work/echo.out" && break; sleep 0.1; done
 grep -q first "$work/echo.out" || { cat "$work/echo.out"; fail "echo connection through nfrs"; }
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" || fail "nfrs run exited non-zero on SIGTERM"
+live_term
 grep -q "connections saved to the store" "$work/daemon.log" || fail "no conntrack snapshot on stop"
 [ -s "$store/conntrack.state" ] || fail "conntrack.state missing"
-ip netns exec "$G" "$nfrs" run --store "$store" --host "$work/gw.toml" >>"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 50); do [ -S "$store/control.sock" ] && break; sleep 0.1; done
+live_daemon "$store" "$work/gw.toml"
+live_wait_socket "$store"
 grep -q "saved connections restored" "$work/daemon.log" || fail "no restore on start"
 "$nfrs" conntrack -L 2>/dev/null | grep -q "dport=9000 .*ESTABLISHED\|ESTABLISHED .*dport=9000" \
   || { "$nfrs" conntrack -L; fail "restored connection not listed"; }
@@ -382,9 +316,7 @@ grep -Eq "^<132>nfrs\[[0-9]+\]: nf_conntrack: nf_conntrack: table full in netns 
 ip netns exec "$C" ping -c 1 -W 2 198.51.100.10 >/dev/null || fail "ping after raising nf_conntrack_max"
 echo "live routed: nf_conntrack_max lowered at run time: table full, dropping packet"
 
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" || fail "nfrs run exited non-zero on SIGTERM"
-daemon_pid=""
+live_term
 [ -e "$store/control.sock" ] && fail "control socket left behind"
 grep -q -- "-A FORWARD -p tcp -m tcp --dport 8000 -j DROP" "$store/ruleset.rules" || fail "rule not in the store"
 # With no daemon the commands act on the store again.
