@@ -8,7 +8,7 @@
 //! filter, security; OUTPUT raw, conntrack, mangle, nat (DNAT), filter, security; POSTROUTING
 //! mangle, nat (SNAT), confirm.
 
-use crate::host::{HostNet, InRoute};
+use crate::host::{BridgeOut, HostNet, InRoute};
 use crate::logfmt::{self, LogCtx};
 use crate::matches::{CompileError, EvalState, HostInfo};
 use crate::pkt::{CtSnap, IfName, PktCtx, PktType};
@@ -889,10 +889,23 @@ impl Engine {
             let nh = if _nexthop == 0 { p.dst() } else { _nexthop };
             let dmac = self.host.neighbour_mac(dev, nh);
             let end = p.d.l3_end().min(p.buf.len());
-            for q in self.host.bridge_ports(dev, dmac, None) {
+            let outs = self.host.bridge_out(dev, dmac, None);
+            let last = outs.last(&self.host);
+            p.buf.truncate(end);
+            let mut buf = Some(p.buf);
+            for i in 0..outs.count(&self.host) {
+                let Some(q) = outs.port(&self.host, i) else {
+                    continue;
+                };
+                // The last port takes the buffer itself; earlier ones (flooding) take copies.
+                let ip = if Some(i) == last {
+                    buf.take().unwrap_or_default()
+                } else {
+                    buf.as_deref().map(<[u8]>::to_vec).unwrap_or_default()
+                };
                 self.events.push(Ev::Out {
                     dev: q,
-                    ip: p.buf[..end].to_vec(),
+                    ip,
                     host: self.host_pkt,
                 });
             }
@@ -1439,39 +1452,61 @@ impl Engine {
         } else {
             IfName::NONE
         };
+        let up = dmac == bmac || group;
+        let mut ip = Some(ip);
         if dmac != bmac {
-            let outs = self.host.bridge_ports(b, dmac, Some(port));
-            if !outs.is_empty() {
-                self.bridge_forward(b, port, &ip, mac, now, &outs);
+            let outs = self.host.bridge_out(b, dmac, Some(port));
+            if outs.last(&self.host).is_some() {
+                // A frame that also goes up the stack (a group address) is bridged as a copy.
+                let fwd = if up {
+                    ip.as_deref().map(<[u8]>::to_vec).unwrap_or_default()
+                } else {
+                    ip.take().unwrap_or_default()
+                };
+                self.bridge_forward(b, port, fwd, mac, now, outs);
             }
         }
-        if dmac == bmac || group {
-            self.note(|| "up the stack of the bridge".into());
-            self.receive_l3(b, ip, mac, now, physin);
+        if up {
+            if let Some(ip) = ip {
+                self.note(|| "up the stack of the bridge".into());
+                self.receive_l3(b, ip, mac, now, physin);
+            }
         }
     }
 
+    /// Bridges `ip` out of the ports `outs` names; the last port takes the packet itself and
+    /// only flooding copies it.
     fn bridge_forward(
         &mut self,
         b: usize,
         port: usize,
-        ip: &[u8],
+        ip: Vec<u8>,
         mac: [u8; 14],
         now: Nanos,
-        outs: &[usize],
+        outs: BridgeOut,
     ) {
+        let last = outs.last(&self.host);
         if !self.host.bridge_call_iptables {
-            for &q in outs {
+            let mut ip = Some(ip);
+            for i in 0..outs.count(&self.host) {
+                let Some(q) = outs.port(&self.host, i) else {
+                    continue;
+                };
                 self.note(|| "bridged (no iptables)".into());
+                let copy = if Some(i) == last {
+                    ip.take().unwrap_or_default()
+                } else {
+                    ip.as_deref().map(<[u8]>::to_vec).unwrap_or_default()
+                };
                 self.events.push(Ev::Out {
                     dev: q,
-                    ip: ip.to_vec(),
+                    ip: copy,
                     host: false,
                 });
             }
             return;
         }
-        let Ok(mut p) = PktCtx::new(ip.to_vec()) else {
+        let Ok(mut p) = PktCtx::new(ip) else {
             return;
         };
         let end = p.d.l3_end();
@@ -1497,8 +1532,22 @@ impl Engine {
         if !self.prerouting(&mut p, &mut fx) {
             return self.dropped(&mut p);
         }
-        for &q in outs {
-            let mut c = p.clone();
+        let mut p = Some(p);
+        for i in 0..outs.count(&self.host) {
+            let Some(q) = outs.port(&self.host, i) else {
+                continue;
+            };
+            let mut c = if Some(i) == last {
+                match p.take() {
+                    Some(c) => c,
+                    None => break,
+                }
+            } else {
+                match p.as_ref() {
+                    Some(o) => o.clone(),
+                    None => break,
+                }
+            };
             c.outdev = self.host.ifaces[b].name;
             c.physoutdev = self.host.ifaces[q].name;
             if !self.walk(TableKind::Mangle, Hook::Forward, &mut c, &mut fx) {

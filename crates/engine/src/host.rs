@@ -370,19 +370,27 @@ impl HostNet {
             .unwrap_or([2, 0, 0, 0, 1, (dflt + 1) as u8])
     }
 
-    /// The ports a bridge sends a frame for `dmac` to, not back to `from`: the learned port,
-    /// else every port (flooding).
-    pub fn bridge_ports(&self, bridge: usize, dmac: [u8; 6], from: Option<usize>) -> Vec<usize> {
+    /// Where a bridge sends a frame for `dmac` that came in on port `from`: the learned port,
+    /// else every port but `from` (flooding). No allocation: see [`BridgeOut::port`].
+    pub fn bridge_out(&self, bridge: usize, dmac: [u8; 6], from: Option<usize>) -> BridgeOut {
         if dmac[0] & 1 == 0 {
             if let Some(&p) = self.fdb.get(&dmac) {
-                return if Some(p) == from { Vec::new() } else { vec![p] };
+                return if Some(p) == from {
+                    BridgeOut::None
+                } else {
+                    BridgeOut::One(p)
+                };
             }
         }
-        self.ifaces[bridge]
-            .ports
-            .iter()
-            .copied()
-            .filter(|&p| Some(p) != from)
+        BridgeOut::Flood { bridge, from }
+    }
+
+    /// The ports a bridge sends a frame for `dmac` to, not back to `from` (allocates; for tools
+    /// and tests — the packet path uses [`HostNet::bridge_out`]).
+    pub fn bridge_ports(&self, bridge: usize, dmac: [u8; 6], from: Option<usize>) -> Vec<usize> {
+        let out = self.bridge_out(bridge, dmac, from);
+        (0..out.count(self))
+            .filter_map(|i| out.port(self, i))
             .collect()
     }
 
@@ -457,5 +465,51 @@ impl HostInfo for HostNet {
             return 3;
         }
         1
+    }
+}
+
+/// The ports a bridged frame leaves by, as [`HostNet::bridge_out`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BridgeOut {
+    /// Nowhere (the destination sits behind the port it came from).
+    None,
+    /// The learned port.
+    One(usize),
+    /// Every port of `bridge` except `from`.
+    Flood {
+        /// The bridge device.
+        bridge: usize,
+        /// The port the frame came in on, if any.
+        from: Option<usize>,
+    },
+}
+
+impl BridgeOut {
+    /// How many candidate slots to walk with [`BridgeOut::port`].
+    pub fn count(&self, host: &HostNet) -> usize {
+        match *self {
+            BridgeOut::None => 0,
+            BridgeOut::One(_) => 1,
+            BridgeOut::Flood { bridge, .. } => host.ifaces[bridge].ports.len(),
+        }
+    }
+
+    /// The port in slot `i`, or None when that slot is the port the frame came from.
+    pub fn port(&self, host: &HostNet, i: usize) -> Option<usize> {
+        match *self {
+            BridgeOut::None => None,
+            BridgeOut::One(p) => (i == 0).then_some(p),
+            BridgeOut::Flood { bridge, from } => {
+                let p = *host.ifaces[bridge].ports.get(i)?;
+                (Some(p) != from).then_some(p)
+            }
+        }
+    }
+
+    /// The last slot that names a port (the one that may take the frame without a copy).
+    pub fn last(&self, host: &HostNet) -> Option<usize> {
+        (0..self.count(host))
+            .rev()
+            .find(|&i| self.port(host, i).is_some())
     }
 }
