@@ -449,3 +449,33 @@ mod tests {
         assert_eq!(String::from_utf8(pieces).unwrap(), whole);
     }
 }
+
+/// The proleptic Gregorian date (year, month 1-12, day 1-31) of `days` since 1970-01-01, for
+/// the time stamps the tools print (iptables-save's header, log sinks). The era/day-of-era
+/// method: shift to years starting in March so the leap day ends a year.
+pub fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+#[cfg(test)]
+mod civil_date_tests {
+    use super::civil_date;
+
+    #[test]
+    fn days_since_the_epoch_give_calendar_dates() {
+        // Day counts from Python's datetime.date arithmetic.
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(-1), (1969, 12, 31));
+        assert_eq!(civil_date(11016), (2000, 2, 29));
+        assert_eq!(civil_date(20783), (2026, 11, 26));
+        assert_eq!(civil_date(47541), (2100, 3, 1));
+    }
+}

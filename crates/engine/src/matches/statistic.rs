@@ -106,32 +106,7 @@ mod tests {
     use nfrs_rules::{Hook, IpSpec, TableKind};
 
     fn run(args: &[&str], n: usize) -> Vec<bool> {
-        let mut v = vec!["-m", "statistic"];
-        v.extend_from_slice(args);
-        let m: Match = rule_matches(&v).remove(0);
-        let mut st = EvalState::default();
-        let ip = IpSpec::default();
-        let mut cx = CompileCtx {
-            table: TableKind::Filter,
-            hooks: Hook::Input.bit(),
-            ip: &ip,
-            needs_conntrack: false,
-            state: &mut st,
-            slot: 0,
-        };
-        let slot = compile_match(&m, &mut cx).unwrap();
-        let p = pkt("udp 10.0.0.2:1 > 10.0.0.1:2");
-        (0..n)
-            .map(|_| {
-                let mut env = MatchEnv {
-                    state: &mut st,
-                    slot,
-                    hotdrop: false,
-                    host: &NoHost,
-                };
-                eval_match(&m, &p, &mut env)
-            })
-            .collect()
+        run_seeded(args, n, Rng::DEFAULT_SEED)
     }
 
     #[test]
@@ -162,7 +137,8 @@ mod tests {
         assert_eq!(r, [false, true, false, false, true, false, false]);
     }
 
-    /// Runs `--mode random` rules over `n` packets from an engine state seeded with `seed`.
+    /// Runs a statistic match over `n` packets from an engine state whose random source is
+    /// seeded with `seed`.
     fn run_seeded(args: &[&str], n: usize, seed: u64) -> Vec<bool> {
         let mut v = vec!["-m", "statistic"];
         v.extend_from_slice(args);
