@@ -82,6 +82,9 @@ pub struct Engine {
     /// The ruleset (counters written back by [`Engine::ruleset_with_counters`]).
     ruleset: Ruleset,
     tables: Vec<CTable>,
+    /// Per table kind and hook: the index in `tables` of the table with a chain there, or
+    /// [`NO_TABLE`] (computed once: the tables never change after `new`).
+    walk_at: [[u8; 5]; 5],
     state: EvalState,
     /// Connection tracking, when the ruleset needs it.
     pub ct: Option<ConnTable>,
@@ -94,6 +97,10 @@ pub struct Engine {
     /// `net_ratelimit: N callbacks suppressed` line when the limit swallowed some. Off for
     /// replay, whose recordings come without those lines.
     pub ratelimit_notes: bool,
+    /// Live mode with a TUN (`nfrs run`, `[live] tap`): a real kernel stack gets the delivered
+    /// packets and answers them itself, so the modelled stack (echo replies, RSTs, port
+    /// unreachables, SYN-ACKs of `[[listen]]`) stays silent. Off for replay.
+    pub external_stack: bool,
     /// Events of the current input.
     pub events: Vec<Ev>,
     /// Trace of the current input.
@@ -248,6 +255,9 @@ impl HostInfo for WalkHost<'_> {
 /// The loopback device's index (not an interface of the scenario).
 pub const LO: usize = usize::MAX;
 
+/// `Engine::walk_at`'s "no table with a chain at this hook".
+const NO_TABLE: u8 = u8::MAX;
+
 /// Which table runs at a (hook, priority) step.
 fn tix(tables: &[CTable], kind: TableKind) -> Option<usize> {
     tables.iter().position(|t| t.kind == kind)
@@ -303,10 +313,21 @@ impl Engine {
             })?;
             defrag.timeout = secs.saturating_mul(1_000_000_000);
         }
+        let mut walk_at = [[NO_TABLE; 5]; 5];
+        for kind in TableKind::ALL {
+            if let Some(ti) = tix(&tables, kind) {
+                for hook in Hook::ALL {
+                    if tables[ti].has_hook(hook) {
+                        walk_at[kind as usize][hook as usize] = ti as u8;
+                    }
+                }
+            }
+        }
         Ok(Engine {
             host,
             ruleset,
             tables,
+            walk_at,
             state,
             ct,
             rng: XorShift(0x2545_f491),
@@ -314,6 +335,7 @@ impl Engine {
             steps: Vec::new(),
             tracing: false,
             ratelimit_notes: false,
+            external_stack: false,
             events: Vec::new(),
             trace: Trace::default(),
             randoms: Vec::new(),
@@ -409,12 +431,11 @@ impl Engine {
     /// the conntrack mark written back.
     fn walk(&mut self, kind: TableKind, hook: Hook, p: &mut PktCtx, fx: &mut Effects) -> bool {
         fx.clear();
-        let Some(ti) = tix(&self.tables, kind) else {
-            return true;
-        };
-        if !self.tables[ti].has_hook(hook) {
+        let ti = self.walk_at[kind as usize][hook as usize];
+        if ti == NO_TABLE {
             return true;
         }
+        let ti = usize::from(ti);
         self.steps.clear();
         let tracing = self.tracing;
         let host = WalkHost {
@@ -1899,7 +1920,9 @@ impl Engine {
             host: self.host_pkt,
         });
         self.note(|| "delivered locally".into());
-        self.stack_answer(&p, route);
+        if !self.external_stack {
+            self.stack_answer(&p, route);
+        }
     }
 
     /// The host stack's own answer to a delivered packet.
