@@ -110,6 +110,53 @@ impl NatRange {
 pub trait RandomSource {
     /// A uniformly random 16-bit value.
     fn random_u16(&mut self) -> u16;
+
+    /// Flow-sharded engines only (not a kernel notion): whether a candidate binding whose
+    /// reply tuple is `reply` keeps the connection's replies on this shard. Selection then
+    /// takes, among the tuples the kernel's search would try, the first that fits; when none
+    /// of the range fits it falls back to the kernel's unconstrained choice. Default: every
+    /// tuple fits, so a single engine makes exactly the kernel's choices.
+    fn reply_fits(&self, _reply: &Tuple) -> bool {
+        true
+    }
+}
+
+/// A reply filter of a sharded engine: true when a reply tuple steers to this shard.
+pub type ReplyFilter = Box<dyn Fn(&Tuple) -> bool + Send + Sync>;
+
+/// The random source of an engine plus its optional [`ReplyFilter`] (set by a flow-sharded
+/// set of engines, none otherwise).
+pub struct Steered<R> {
+    /// The random source.
+    pub rng: R,
+    /// `None`: the kernel's exact choices.
+    pub fits: Option<ReplyFilter>,
+}
+
+impl<R> Steered<R> {
+    /// `rng` without a filter.
+    pub fn new(rng: R) -> Steered<R> {
+        Steered { rng, fits: None }
+    }
+}
+
+impl<R: RandomSource> RandomSource for Steered<R> {
+    fn random_u16(&mut self) -> u16 {
+        self.rng.random_u16()
+    }
+
+    fn reply_fits(&self, reply: &Tuple) -> bool {
+        self.fits.as_ref().is_none_or(|f| f(reply))
+    }
+}
+
+impl<R: core::fmt::Debug> core::fmt::Debug for Steered<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Steered")
+            .field("rng", &self.rng)
+            .field("filtered", &self.fits.is_some())
+            .finish()
+    }
 }
 
 /// A small deterministic generator (xorshift32) for runs that need no particular values.
@@ -384,10 +431,28 @@ fn unique_l4(
             t.dst_l4 = v;
         }
     };
+    // Sharded mode: candidates whose reply would land on another shard are passed over (they
+    // cost no attempt); if no value of the range fits, the filter is dropped.
+    let mut filtered = true;
     let mut attempts = range_size.min(MAX_ATTEMPTS);
     loop {
         for i in 0..attempts {
             set(t, (min + off as u32 % range_size) as u16);
+            if filtered && !rng.reply_fits(&invert(t)) {
+                let mut skipped = 1u32;
+                loop {
+                    off = off.wrapping_add(1);
+                    set(t, (min + off as u32 % range_size) as u16);
+                    if rng.reply_fits(&invert(t)) {
+                        break;
+                    }
+                    skipped += 1;
+                    if skipped >= range_size {
+                        filtered = false;
+                        break;
+                    }
+                }
+            }
             if !used_tuple_harder(table, t, me, attempts - i, now) {
                 return random;
             }
@@ -413,14 +478,16 @@ fn unique_tuple(
     now: Nanos,
 ) -> (Tuple, bool) {
     let zone = table.get(me).zone;
+    // Sharded mode: a tuple kept as it is must also keep the replies on this shard.
+    let fits = |rng: &dyn RandomSource, t: &Tuple| rng.reply_fits(&invert(t));
     // 1) Source NAT: keep the flow as it is when that fits, else reuse this source's mapping.
     if m == Manip::Src && r.flags & flags::PROTO_RANDOM_ALL == 0 {
         if in_range(orig, r) {
-            if !used_tuple_new(table, orig, me, now) {
+            if fits(&*rng, orig) && !used_tuple_new(table, orig, me, now) {
                 return (*orig, false);
             }
         } else if let Some(t) = find_appropriate_src(table, orig, zone, r) {
-            if !used_tuple(table, &t, me, now) {
+            if fits(&*rng, &t) && !used_tuple(table, &t, me, now) {
                 return (t, false);
             }
         }
@@ -431,13 +498,15 @@ fn unique_tuple(
     // 3) Keep the port when it is in range and free.
     if r.flags & flags::PROTO_RANDOM_ALL == 0 {
         if r.flags & flags::PROTO_SPECIFIED != 0 {
+            // A one-port range leaves no choice: kept even when the replies land elsewhere.
             if r.flags & flags::PROTO_OFFSET == 0
                 && l4_in_range(&t, m, r.min_proto, r.max_proto)
-                && (r.min_proto == r.max_proto || !used_tuple(table, &t, me, now))
+                && (r.min_proto == r.max_proto
+                    || (fits(&*rng, &t) && !used_tuple(table, &t, me, now)))
             {
                 return (t, false);
             }
-        } else if !used_tuple(table, &t, me, now) {
+        } else if fits(&*rng, &t) && !used_tuple(table, &t, me, now) {
             return (t, false);
         }
     }

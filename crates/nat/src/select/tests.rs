@@ -636,3 +636,138 @@ fn netmap_redirect_icmp_id_and_snat_ports_match_the_kernel() {
     // The SNAT flows' second port is 2001 on both sides only because the range has two ports.
     assert_eq!(got, want);
 }
+
+/// One UDP flow through a null DNAT binding and `snat` with any random source; reply tuple,
+/// whether the port was random and whether it confirmed.
+fn flow_with(
+    t: &mut ConnTable,
+    src: u32,
+    sport: u16,
+    dst: u32,
+    snat: &NatRange,
+    rng: &mut dyn RandomSource,
+) -> (Tuple, bool, bool) {
+    let l4 = udp(src, sport, dst, 53);
+    let p = Packet {
+        src,
+        dst,
+        proto: 17,
+        later_fragment: false,
+        l4: &l4,
+    };
+    let id = t.track(&p, 0, Hook::PreRouting, 0).conn.unwrap();
+    null_binding(t, id, Manip::Dst, rng, 0);
+    let random = setup_info(t, id, snat, Manip::Src, rng, 0).random;
+    let reply = t.get(id).tuple[1];
+    let ok = t.confirm(id, 0).is_ok();
+    (reply, random, ok)
+}
+
+/// Clients that clash on their source port (four a port) towards two servers.
+fn clashing_flows() -> Vec<(u32, u16, u32)> {
+    let mut v = Vec::new();
+    for i in 0..240u32 {
+        let client = ip("10.0.0.2") + i;
+        let sport = 20000 + (i / 4) as u16 + if i % 7 == 0 { 0 } else { 1000 };
+        v.push((client, sport, ip("203.0.113.1") + i % 2));
+    }
+    v
+}
+
+#[test]
+fn an_empty_reply_filter_keeps_the_kernels_choices() {
+    let masq = masquerade_range(&NatRange::default(), Some(ip("192.0.2.1"))).unwrap();
+    let (mut a, mut b) = (table(), table());
+    let mut plain = Rng(31);
+    let mut steered = Steered::new(Rng(31));
+    let mut moved = 0;
+    for (c, p, s) in clashing_flows() {
+        let x = flow_with(&mut a, c, p, s, &masq, &mut plain);
+        let y = flow_with(&mut b, c, p, s, &masq, &mut steered);
+        assert_eq!(x, y);
+        moved += usize::from(x.1);
+    }
+    assert!(moved > 50, "{moved}");
+}
+
+#[test]
+fn a_reply_filter_picks_only_fitting_ports() {
+    // A sharded engine's filter: replies to port ≡ 1 (mod 3) stay on this shard.
+    let masq = masquerade_range(&NatRange::default(), Some(ip("192.0.2.1"))).unwrap();
+    let mut t = table();
+    let mut rng = Steered::new(Rng(37));
+    rng.fits = Some(Box::new(|r: &Tuple| r.dst_l4 % 3 == 1));
+    let mut kept = 0;
+    for (c, p, s) in clashing_flows() {
+        let (reply, random, ok) = flow_with(&mut t, c, p, s, &masq, &mut rng);
+        assert!(ok);
+        assert_eq!(reply.dst_l4 % 3, 1, "{reply:?}");
+        assert!(reply.dst_l4 >= 1024);
+        if reply.dst_l4 == p {
+            assert!(!random);
+            kept += 1;
+        }
+    }
+    // A fitting free port is still kept, as the kernel keeps it.
+    assert!(kept > 20, "{kept}");
+    // A port range: the search passes over non-fitting ports and stays inside the range.
+    let r = NatRange::addr(ip("192.0.2.9")).with_ports(30000, 30011);
+    let mut ports = Vec::new();
+    for i in 0..4u32 {
+        let (reply, _, ok) = flow_with(
+            &mut t,
+            ip("10.1.0.1") + i,
+            5000,
+            ip("203.0.113.7"),
+            &r,
+            &mut rng,
+        );
+        assert!(ok);
+        ports.push(reply.dst_l4);
+    }
+    ports.sort();
+    assert_eq!(ports, vec![30001, 30004, 30007, 30010]);
+    // The range is full of fitting ports: the next flow clashes at confirm as the kernel's would.
+    let (_, _, ok) = flow_with(
+        &mut t,
+        ip("10.1.0.9"),
+        5000,
+        ip("203.0.113.7"),
+        &r,
+        &mut rng,
+    );
+    assert!(!ok);
+}
+
+#[test]
+fn a_filter_no_port_satisfies_falls_back_to_the_kernels_choice() {
+    let mut t = table();
+    let mut rng = Steered::new(Rng(41));
+    rng.fits = Some(Box::new(|r: &Tuple| r.dst_l4 == 7));
+    // One port, not fitting: kept (no choice).
+    let one = NatRange::addr(ip("192.0.2.9")).with_ports(30000, 30000);
+    let (reply, _, ok) = flow_with(
+        &mut t,
+        ip("10.1.0.1"),
+        5000,
+        ip("203.0.113.7"),
+        &one,
+        &mut rng,
+    );
+    assert!(ok);
+    assert_eq!(reply.dst_l4, 30000);
+    // Several ports, none fitting: the unfiltered search still finds a free one.
+    let r = NatRange::addr(ip("192.0.2.9")).with_ports(31000, 31003);
+    for i in 0..4u32 {
+        let (reply, _, ok) = flow_with(
+            &mut t,
+            ip("10.2.0.1") + i,
+            5000,
+            ip("203.0.113.7"),
+            &r,
+            &mut rng,
+        );
+        assert!(ok);
+        assert!((31000..=31003).contains(&reply.dst_l4));
+    }
+}
