@@ -88,7 +88,7 @@ pub struct Engine {
     state: EvalState,
     /// Connection tracking, when the ruleset needs it.
     pub ct: Option<ConnTable>,
-    rng: XorShift,
+    rng: nfrs_nat::select::Steered<XorShift>,
     stack: Vec<u32>,
     steps: Vec<TraceStep>,
     /// Record a trace.
@@ -330,7 +330,7 @@ impl Engine {
             walk_at,
             state,
             ct,
-            rng: XorShift(0x2545_f491),
+            rng: nfrs_nat::select::Steered::new(XorShift(0x2545_f491)),
             stack: Vec::with_capacity(16),
             steps: Vec::new(),
             tracing: false,
@@ -354,6 +354,12 @@ impl Engine {
     /// replay keeps; NAT's random port choice has its own fixed-seed source.
     pub fn set_random_seed(&mut self, seed: u64) {
         self.state.rng = crate::matches::statistic::Rng::new(seed);
+    }
+
+    /// Flow-sharded mode (`crate::shard`): NAT selection takes only bindings whose reply tuple
+    /// `fits` accepts (`None`, the default: the kernel's exact choices).
+    pub fn set_nat_reply_filter(&mut self, fits: Option<nfrs_nat::select::ReplyFilter>) {
+        self.rng.fits = fits;
     }
 
     /// The ruleset with the counters the packets left.
