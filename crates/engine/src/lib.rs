@@ -21,5 +21,6 @@ pub mod matches;
 pub mod nat;
 pub mod pkt;
 pub mod replay;
+pub mod shard;
 pub mod table;
 pub mod targets;
