@@ -98,6 +98,11 @@ pub const GROUPS: &[Group] = &[
         run: crate::gateway::kube_figures,
     },
     Group {
+        key: "shard",
+        about: "multi-core scaling: established-flow pps with 1 vs 2 flow-sharded worker threads (issue 7 goal 5)",
+        run: crate::shard::shard_figures,
+    },
+    Group {
         key: "instructions",
         about: "instructions per packet / connection / rule under callgrind (only with --instructions)",
         run: crate::instr::instruction_figures,
@@ -125,10 +130,6 @@ pub fn pending() -> Vec<Pending> {
         Pending {
             name: "kernel anchors of the gateway figures (issue 7 goals 1, 4, 6)".into(),
             why: "need the veth netns forwarding lab (later issue)".into(),
-        },
-        Pending {
-            name: "multi-core scaling (issue 7 goal 5)".into(),
-            why: "not built yet in nfrs bench".into(),
         },
     ]
 }

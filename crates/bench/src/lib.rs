@@ -18,6 +18,7 @@ pub mod kernel;
 pub mod machine;
 pub mod measure;
 pub mod report;
+pub mod shard;
 
 pub use cli::{main, run as run_cli};
 pub use figures::{Config, GROUPS};
