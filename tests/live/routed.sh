@@ -6,7 +6,9 @@
 # `nfrs conntrack -L` shows the flows, `nfrs check` answers without changing anything, metrics
 # are served, `nfrs sysctl` reads and writes, SIGTERM stops it cleanly.
 # Usage: tests/live/routed.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
-# NFRS_PACKET_IO=recv runs it with plain recv instead of the TPACKET_V3 ring.
+# NFRS_PACKET_IO=packet runs it on AF_PACKET with the TPACKET_V3 ring, =recv with plain recv,
+# =xdp on AF_XDP (and checks that forced AF_XDP fails clearly where it cannot be set up);
+# unset, the daemon chooses (AF_XDP where the veths take it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/live/lib.sh
@@ -66,11 +68,25 @@ export NFRS_STORE="$store"
 live_daemon "$store" "$work/gw.toml" --metrics 127.0.0.1:9187
 live_wait_socket "$store"
 [ "$(stat -c %a "$store/control.sock")" = 600 ] || fail "control socket mode is not 0600"
-if [ "${NFRS_PACKET_IO:-}" = recv ]; then
-  grep -q "lan0 .*AF_PACKET, recv/send per frame" "$work/daemon.log" || fail "plain recv not chosen"
-else
-  grep -q "lan0 .*AF_PACKET, TPACKET_V3 receive ring" "$work/daemon.log" || fail "no TPACKET_V3 ring on lan0"
-fi
+case "${NFRS_PACKET_IO:-}" in
+  recv) grep -q "lan0 .*AF_PACKET, recv/send per frame" "$work/daemon.log" || fail "plain recv not chosen" ;;
+  packet) grep -q "lan0 .*AF_PACKET, TPACKET_V3 receive ring" "$work/daemon.log" || fail "no TPACKET_V3 ring on lan0" ;;
+  xdp)
+    for d in lan0 wan0; do
+      grep -q "$d .*AF_XDP (" "$work/daemon.log" || fail "AF_XDP not on $d"
+      ip netns exec "$G" ip -d link show "$d" | grep -q "prog/xdp" || fail "no XDP program on $d"
+    done
+    # Forced AF_XDP where it cannot be set up (the queues are taken) is an error, not a
+    # silent fall back to AF_PACKET.
+    if ip netns exec "$G" "$nfrs" run --store "$work/store2" --host "$work/gw.toml" >"$work/forced.log" 2>&1; then
+      fail "a second daemon with NFRS_PACKET_IO=xdp on busy queues started"
+    fi
+    grep -q "AF_XDP on \`lan0\` (xdp forced)" "$work/forced.log" || { cat "$work/forced.log"; fail "forced AF_XDP failure not named"; }
+    echo "live routed: forced AF_XDP on busy queues refused: $(head -1 "$work/forced.log")"
+    ;;
+  *) grep -Eq "lan0 .*(AF_XDP \(|TPACKET_V3 receive ring.*AF_XDP unavailable: )" "$work/daemon.log" \
+       || fail "auto chose neither AF_XDP nor AF_PACKET with a reason" ;;
+esac
 echo "live routed: $(grep -o 'lan0 .*' "$work/daemon.log" | head -1)"
 grep -q "warning" "$work/daemon.log" && fail "warnings about the kernel interfaces"
 

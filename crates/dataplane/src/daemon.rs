@@ -626,10 +626,10 @@ fn restore_conntrack(engine: &mut Engine, store: &Path) {
 
 /// Replaces each interface's MAC with the real one of the attached kernel interface; a
 /// bridge's ports go promiscuous and the bridge takes the smallest port MAC, as Linux does.
-fn attach(host: &mut Host) -> Result<Vec<PacketSocket>, String> {
+fn attach(host: &mut Host, io: packet::IoChoice) -> Result<Vec<PacketSocket>, String> {
     let mut socks = Vec::new();
     for i in host.interfaces.iter_mut() {
-        let s = PacketSocket::open(&i.name)
+        let s = PacketSocket::open_with(&i.name, io)
             .map_err(|e| format!("cannot attach to `{}`: {e}", i.name))?;
         i.mac = s.mac;
         socks.push(s);
@@ -659,7 +659,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     for (k, v) in load_sysctls(&store.dir)? {
         host.sysctls.insert(k, v);
     }
-    let socks = attach(&mut host)?;
+    let socks = attach(&mut host, packet::IoChoice::resolve(live.io)?)?;
     let rs = {
         let _lock = store
             .lock(Duration::from_secs(10))
@@ -689,8 +689,16 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         }
         let m = s.mac;
         eprintln!(
-            "nfrs run: {} (ifindex {}, {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}): {} (AF_XDP not built yet)",
-            s.name, s.ifindex, m[0], m[1], m[2], m[3], m[4], m[5], s.method()
+            "nfrs run: {} (ifindex {}, {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}): {}",
+            s.name,
+            s.ifindex,
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
+            s.method()
         );
     }
     for b in &host.bridges {
@@ -873,6 +881,12 @@ fn packet_loop(
             w.neigh.expire(live.now);
             if live.engine.host.fdb.len() > bridge::FDB_MAX {
                 live.engine.host.fdb.clear();
+            }
+        }
+        // AF_XDP queues what is sent: one kick per socket sends it.
+        for s in socks {
+            if let Err(e) = s.flush() {
+                eprintln!("nfrs run: {}: send: {e}", s.name);
             }
         }
     }

@@ -18,6 +18,9 @@ pub struct LiveOpts {
     /// `log = "stderr" | "syslog" | "/path/to/file"`, `log_facility = "kern"` (syslog),
     /// `log_socket = "/dev/log"` (syslog): where the kernel log lines go.
     pub log: crate::logsink::Sink,
+    /// `io = "auto" | "xdp" | "packet" | "recv"`: the packet I/O (default `auto`: AF_XDP
+    /// where the interface takes it, else AF_PACKET); `NFRS_PACKET_IO` overrides it.
+    pub io: crate::packet::IoChoice,
 }
 
 /// A parsed host file.
@@ -66,6 +69,7 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
         mode: "routed".into(),
         control_group: None,
         log: crate::logsink::Sink::Stderr,
+        io: crate::packet::IoChoice::Auto,
     };
     let (mut log, mut facility, mut socket) = (None, None, None);
     if let Some(v) = table.remove("live") {
@@ -91,6 +95,13 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
                     if (0..=u32::MAX as i64).contains(&g) =>
                 {
                     live.control_group = Some(g as u32)
+                }
+                ("io", toml::Value::String(m)) => {
+                    live.io = crate::packet::IoChoice::parse(&m).ok_or_else(|| {
+                        err(format!(
+                            "[live] io `{m}` is not supported (`auto`, `xdp`, `packet` or `recv`)"
+                        ))
+                    })?;
                 }
                 ("log", toml::Value::String(l)) => log = Some(l),
                 ("log_facility", toml::Value::String(f)) => {
@@ -209,6 +220,7 @@ control_group = 0
         assert_eq!(h.live.control_group, Some(0));
         assert_eq!(h.live.mode, "routed");
         assert_eq!(h.live.log, crate::logsink::Sink::Stderr);
+        assert_eq!(h.live.io, crate::packet::IoChoice::Auto);
         let with = |extra: &str| parse(&format!("{GW}{extra}"), Path::new("gw.toml")).unwrap();
         assert_eq!(
             with("log = \"syslog\"\nlog_facility = \"local3\"\n")
@@ -222,6 +234,11 @@ control_group = 0
         assert_eq!(
             with("log = \"/var/log/nfrs.log\"\n").live.log,
             crate::logsink::Sink::File("/var/log/nfrs.log".into())
+        );
+        assert_eq!(with("io = \"xdp\"\n").live.io, crate::packet::IoChoice::Xdp);
+        assert_eq!(
+            with("io = \"packet\"\n").live.io,
+            crate::packet::IoChoice::Packet
         );
     }
 
@@ -267,6 +284,7 @@ control_group = 0
             ("x = [\n", "gw.toml"),
             ("[sysctl]\n", "no [[interface]]"),
             ("[live]\nlog = \"journal\"\n", "log = `journal`"),
+            ("[live]\nio = \"dpdk\"\n", "io `dpdk` is not supported"),
             ("[live]\nlog_facility = \"nope\"\n", "unknown log_facility"),
             (
                 "[live]\nlog_facility = \"local0\"\n",

@@ -32,3 +32,4 @@ pub mod metrics;
 pub mod packet;
 pub mod proto;
 pub mod ring;
+pub mod xdp;

@@ -1,11 +1,50 @@
-//! Raw AF_PACKET sockets bound to one interface: a TPACKET_V3 receive ring when the kernel
-//! grants one (else plain `recv` per frame), `send` per frame. `NFRS_PACKET_IO=recv` forces the
-//! plain way.
+//! The packet I/O of one interface: AF_XDP ([`crate::xdp`]) where the interface takes it,
+//! else a raw AF_PACKET socket with a TPACKET_V3 receive ring when the kernel grants one (else
+//! plain `recv` per frame) and `send` per frame. `[live] io` and `NFRS_PACKET_IO` (which wins)
+//! choose: `auto` (AF_XDP, falling back to AF_PACKET with the reason), `xdp` (AF_XDP or a
+//! clear error), `packet` (AF_PACKET with its ring), `recv` (AF_PACKET, plain recv).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const ETH_P_ALL: u16 = 0x0003;
+
+/// Which packet I/O to use on the interfaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IoChoice {
+    /// AF_XDP where it can be set up, else AF_PACKET (the reason reported).
+    #[default]
+    Auto,
+    /// AF_XDP or an error.
+    Xdp,
+    /// AF_PACKET with a TPACKET_V3 receive ring (plain recv if the kernel refuses the ring).
+    Packet,
+    /// AF_PACKET with plain recv per frame.
+    Recv,
+}
+
+impl IoChoice {
+    /// Parses `auto`, `xdp`, `packet` (or `ring`), `recv`.
+    pub fn parse(s: &str) -> Option<IoChoice> {
+        Some(match s {
+            "auto" => IoChoice::Auto,
+            "xdp" => IoChoice::Xdp,
+            "packet" | "ring" => IoChoice::Packet,
+            "recv" => IoChoice::Recv,
+            _ => return None,
+        })
+    }
+
+    /// The choice in force: `NFRS_PACKET_IO` if set (an unknown value is an error), else
+    /// `file` (the host file's `[live] io`).
+    pub fn resolve(file: IoChoice) -> Result<IoChoice, String> {
+        match std::env::var("NFRS_PACKET_IO") {
+            Ok(v) if !v.is_empty() => IoChoice::parse(&v)
+                .ok_or_else(|| format!("NFRS_PACKET_IO=`{v}`: expected auto, xdp, packet or recv")),
+            _ => Ok(file),
+        }
+    }
+}
 
 /// A raw packet socket on one interface.
 #[derive(Debug)]
@@ -20,6 +59,11 @@ pub struct PacketSocket {
     ring: Option<crate::ring::Ring>,
     /// Why there is no ring, if there is none.
     pub ring_error: Option<String>,
+    /// AF_XDP, when in use (the AF_PACKET socket then receives nothing: it only holds the
+    /// promiscuous membership of a bridge port).
+    xdp: Option<crate::xdp::XdpSocket>,
+    /// Why AF_XDP is not in use, when `auto` fell back.
+    pub xdp_error: Option<String>,
     /// Frames and bytes in and out (metrics); `send` counts what it sent.
     pub counters: std::sync::Arc<crate::metrics::IfCounters>,
 }
@@ -95,23 +139,48 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 impl PacketSocket {
-    /// Opens a non-blocking raw socket bound to interface `name` that does not see the frames
-    /// it sends itself.
+    /// Opens interface `name` with the packet I/O `NFRS_PACKET_IO` names, else AF_PACKET
+    /// (its ring when the kernel grants it).
     pub fn open(name: &str) -> io::Result<PacketSocket> {
+        let io = IoChoice::resolve(IoChoice::Packet).map_err(io::Error::other)?;
+        PacketSocket::open_with(name, io)
+    }
+
+    /// Opens interface `name` with packet I/O `io` (already resolved against the
+    /// environment): AF_XDP, or a non-blocking raw AF_PACKET socket bound to it that does not
+    /// see the frames it sends itself.
+    pub fn open_with(name: &str, io: IoChoice) -> io::Result<PacketSocket> {
         let ifindex = interface_index(name)?;
         let mac = interface_mac(name)?;
+        let (xdp, xdp_error) = match io {
+            IoChoice::Auto | IoChoice::Xdp => match crate::xdp::XdpSocket::open(name, ifindex) {
+                Ok(x) => (Some(x), None),
+                Err(e) if io == IoChoice::Xdp => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("AF_XDP on `{name}` (xdp forced): {e}"),
+                    ))
+                }
+                Err(e) => (None, Some(e.to_string())),
+            },
+            _ => (None, None),
+        };
+        // Under AF_XDP the packet socket listens to no protocol: it receives nothing.
+        let proto = if xdp.is_some() { 0 } else { ETH_P_ALL };
         // SAFETY: plain socket(2) call; the result is checked before use.
         let raw = cvt(unsafe {
             libc::socket(
                 libc::AF_PACKET,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                i32::from(ETH_P_ALL.to_be()),
+                i32::from(proto.to_be()),
             )
         })?;
         // SAFETY: `raw` is a fresh descriptor we exclusively own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // The ring must exist before the socket is bound.
-        let (ring, ring_error) = if std::env::var("NFRS_PACKET_IO").as_deref() == Ok("recv") {
+        let (ring, ring_error) = if xdp.is_some() {
+            (None, Some("AF_XDP".to_string()))
+        } else if io == IoChoice::Recv {
             (None, Some("NFRS_PACKET_IO=recv".to_string()))
         } else {
             match crate::ring::Ring::new(fd.as_raw_fd()) {
@@ -122,7 +191,7 @@ impl PacketSocket {
         // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_protocol = proto.to_be();
         sll.sll_ifindex = ifindex;
         // SAFETY: the pointer and length describe `sll`, alive for the call.
         cvt(unsafe {
@@ -150,6 +219,8 @@ impl PacketSocket {
             mac,
             ring,
             ring_error,
+            xdp,
+            xdp_error,
             counters: Default::default(),
         })
     }
@@ -176,9 +247,21 @@ impl PacketSocket {
         Ok(())
     }
 
+    /// Whether AF_XDP is in use.
+    pub fn is_xdp(&self) -> bool {
+        self.xdp.is_some()
+    }
+
     /// The receive method in use, for the startup report.
     pub fn method(&self) -> String {
-        match (&self.ring, &self.ring_error) {
+        if let Some(x) = &self.xdp {
+            return format!("AF_XDP ({})", x.describe());
+        }
+        let why = match &self.xdp_error {
+            Some(e) => format!(" (AF_XDP unavailable: {e})"),
+            None => String::new(),
+        };
+        let m = match (&self.ring, &self.ring_error) {
             (Some(_), _) => format!(
                 "AF_PACKET, TPACKET_V3 receive ring ({} blocks of {} KiB), send per frame",
                 crate::ring::BLOCK_NR,
@@ -188,7 +271,8 @@ impl PacketSocket {
                 "AF_PACKET, recv/send per frame (no ring: {})",
                 e.as_deref().unwrap_or("?")
             ),
-        }
+        };
+        m + &why
     }
 
     /// Calls `f` with the frames waiting now (at most `max` with plain recv); `buf` is the
@@ -199,6 +283,9 @@ impl PacketSocket {
         max: usize,
         f: &mut dyn FnMut(&[u8]),
     ) -> io::Result<usize> {
+        if let Some(x) = &self.xdp {
+            return Ok(x.recv_batch(max, f));
+        }
         if let Some(r) = &self.ring {
             return Ok(r.for_each(f));
         }
@@ -235,8 +322,14 @@ impl PacketSocket {
         Ok(Some(n as usize))
     }
 
-    /// Sends one whole frame.
+    /// Sends one whole frame (under AF_XDP: queues it; [`PacketSocket::flush`] or a full
+    /// batch sends it).
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        if let Some(x) = &self.xdp {
+            x.send(frame)?;
+            self.counters.tx(frame.len());
+            return Ok(());
+        }
         // SAFETY: `frame` is valid for reads of its length for the call.
         let n = unsafe {
             libc::send(
@@ -254,9 +347,23 @@ impl PacketSocket {
     }
 }
 
+impl PacketSocket {
+    /// Sends what `send` queued (AF_XDP); nothing to do for AF_PACKET.
+    pub fn flush(&self) -> io::Result<()> {
+        match &self.xdp {
+            Some(x) => x.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 impl AsRawFd for PacketSocket {
+    /// The descriptor to poll for received frames.
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        match &self.xdp {
+            Some(x) => x.as_raw_fd(),
+            None => self.fd.as_raw_fd(),
+        }
     }
 }
 
@@ -305,6 +412,17 @@ mod tests {
         // Loopback's flags (0x9 here: UP|LOOPBACK) lack IFF_NOARP, so that complaint appears.
         let v = kernel_noise("lo").unwrap();
         assert!(v.iter().any(|m| m.contains("has ARP on")), "{v:?}");
+    }
+
+    #[test]
+    fn io_choices() {
+        assert_eq!(IoChoice::parse("auto"), Some(IoChoice::Auto));
+        assert_eq!(IoChoice::parse("xdp"), Some(IoChoice::Xdp));
+        assert_eq!(IoChoice::parse("packet"), Some(IoChoice::Packet));
+        assert_eq!(IoChoice::parse("ring"), Some(IoChoice::Packet));
+        assert_eq!(IoChoice::parse("recv"), Some(IoChoice::Recv));
+        assert_eq!(IoChoice::parse("XDP"), None);
+        assert_eq!(IoChoice::default(), IoChoice::Auto);
     }
 
     #[test]
