@@ -101,6 +101,8 @@ enum Op {
     Back(usize),
     /// An unsolicited packet from the WAN to the gateway (port, TCP or UDP).
     Probe(u16, bool),
+    /// The server's ICMP port unreachable quoting the flow's first packet as it left wan0.
+    Unreach(usize),
 }
 
 fn flow_strategy() -> impl Strategy<Value = Flow> {
@@ -155,6 +157,19 @@ fn spec_back(f: &Flow, key: u16, n: u32) -> String {
     }
 }
 
+fn spec_unreach(f: &Flow, key: u16) -> String {
+    let s = format!("203.0.113.{}", f.server + 1);
+    let inner = match f.proto {
+        6 => format!(
+            "tcp {WAN}:{key} > {s}:{} flags=S seq=100 win=64240",
+            f.sport
+        ),
+        17 => format!("udp {WAN}:{key} > {s}:{} len=8", f.sport),
+        _ => format!("icmp {WAN} > {s} type=8 code=0 id={key} seq=1"),
+    };
+    format!("icmp {s} > {WAN} type=3 code=3 inner=\"{inner}\"")
+}
+
 /// Per flow and system: how many packets each way, the NAT key seen, the owning shard.
 #[derive(Default, Clone)]
 struct Seen {
@@ -165,7 +180,10 @@ struct Seen {
     owner: Option<usize>,
 }
 
-fn run(n: usize, flows: &[Flow], ops: &[Op]) -> Result<(), TestCaseError> {
+/// Runs `ops` through one engine and `n` shards; returns how many replies and how many ICMP
+/// errors the sharded set forwarded to the LAN.
+fn run(n: usize, flows: &[Flow], ops: &[Op]) -> Result<(usize, usize), TestCaseError> {
+    let mut home = (0, 0);
     let (host, rs, sys) = setup();
     let mut one = Engine::new(host.clone(), rs.clone(), &sys).unwrap();
     let mut many = Sharded::new(&host, &rs, &sys, n).unwrap();
@@ -192,6 +210,15 @@ fn run(n: usize, flows: &[Flow], ops: &[Op]) -> Result<(), TestCaseError> {
                 s.backs += 1;
                 (a, b, wan, Some(i))
             }
+            Op::Unreach(i) => {
+                let s = seen.entry(i).or_default();
+                let (Some(k1), Some(k2)) = (s.key, s.key_sharded) else {
+                    continue;
+                };
+                let a = frame(&host, wan, &spec_unreach(&flows[i], k1));
+                let b = frame(&host, wan, &spec_unreach(&flows[i], k2));
+                (a, b, wan, Some(i))
+            }
             Op::Probe(port, tcp) => {
                 let spec = if tcp {
                     format!("tcp 198.51.100.7:4000 > {WAN}:{port} flags=S seq=5 win=512")
@@ -216,6 +243,13 @@ fn run(n: usize, flows: &[Flow], ops: &[Op]) -> Result<(), TestCaseError> {
         for (j, e) in many.shards.iter().enumerate() {
             prop_assert!(j == k || e.events.is_empty());
         }
+        let to_lan =
+            matches!(many.shards[k].events.as_slice(), [Ev::Out { dev, .. }] if *dev == lan);
+        match op {
+            Op::Back(_) if to_lan => home.0 += 1,
+            Op::Unreach(_) if to_lan => home.1 += 1,
+            _ => {}
+        }
         if let Op::Out(i) = *op {
             let s = seen.get_mut(&i).unwrap();
             if let (Some(Ev::Out { ip: x, .. }), Some(Ev::Out { ip: y, .. })) =
@@ -236,7 +270,7 @@ fn run(n: usize, flows: &[Flow], ops: &[Op]) -> Result<(), TestCaseError> {
     prop_assert_eq!(single, many.conntrack_listing(now).len());
     prop_assert_eq!(single as u32, many.conntrack_count());
     prop_assert_eq!(many.misplaced(), 0);
-    Ok(())
+    Ok(home)
 }
 
 proptest! {
@@ -250,7 +284,8 @@ proptest! {
             .iter()
             .map(|(ix, kind, port, tcp)| match kind {
                 0..=3 => Op::Out(ix.index(flows.len())),
-                4..=7 => Op::Back(ix.index(flows.len())),
+                4..=6 => Op::Back(ix.index(flows.len())),
+                7 => Op::Unreach(ix.index(flows.len())),
                 _ => Op::Probe(*port, *tcp),
             })
             .collect();
@@ -274,10 +309,18 @@ fn many_clients_one_port_stay_on_their_shards() {
         .collect();
     let mut ops = Vec::new();
     for i in 0..flows.len() {
-        ops.extend([Op::Out(i), Op::Back(i), Op::Out(i), Op::Back(i)]);
+        ops.extend([
+            Op::Out(i),
+            Op::Back(i),
+            Op::Out(i),
+            Op::Back(i),
+            Op::Unreach(i),
+        ]);
     }
-    run(2, &flows, &ops).unwrap();
-    run(4, &flows, &ops).unwrap();
+    // Every flow's two replies and its ICMP error (RELATED, translated with its quoted
+    // header) reach the client on the shard that holds the connection.
+    assert_eq!(run(2, &flows, &ops).unwrap(), (400, 200));
+    assert_eq!(run(4, &flows, &ops).unwrap(), (400, 200));
 }
 
 #[test]
