@@ -299,9 +299,17 @@ pub fn shard_figures(cfg: &Config, report: &mut Report) {
     }
     let why = "anchor n/a: the kernel's multi-queue forwarding needs the veth netns lab";
     let method = format!("median of {runs}");
+    let autogroup = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false);
     let load = format!(
-        "this process may use {cores} core(s); load average {load_before} before, {} after (the machine is shared: other work takes the cores from the threads)",
-        loadavg()
+        "this process may use {cores} core(s); load average {load_before} before, {} after (the machine is shared: other work takes the cores from the threads){}",
+        loadavg(),
+        if autogroup {
+            "; kernel.sched_autogroup_enabled=1: on a busy machine the threads of this process share one session's CPU share, so a second thread adds little wall-clock speed (see the CPU-time figure)"
+        } else {
+            ""
+        }
     );
     report.figures.push(Figure {
         key: "shard",
