@@ -250,9 +250,15 @@ fn udplite_sum(src: u32, dst: u32, l4: &[u8], cov: usize) -> u16 {
     fold(sum)
 }
 
+/// The one's complement sum of `b` as 16-bit words, up to congruence modulo 0xffff (what
+/// `fold` keeps): big-endian 32-bit words are added instead (2^16 is 1 modulo 0xffff).
 fn ones_sum(b: &[u8]) -> u64 {
     let mut sum = 0u64;
-    let mut chunks = b.chunks_exact(2);
+    let mut quads = b.chunks_exact(4);
+    for q in &mut quads {
+        sum += u32::from_be_bytes([q[0], q[1], q[2], q[3]]) as u64;
+    }
+    let mut chunks = quads.remainder().chunks_exact(2);
     for c in &mut chunks {
         sum += u16::from_be_bytes([c[0], c[1]]) as u64;
     }

@@ -840,7 +840,7 @@ impl Engine {
             // the copy set to the output device.
             p.indev = p.outdev;
         }
-        self.post_routing(p, dev, nh);
+        self.post_routing(&mut p, dev, nh);
     }
 
     /// Output route: (device, next hop); [`LO`] for the host's own addresses.
@@ -895,21 +895,21 @@ impl Engine {
     }
 
     /// POSTROUTING then out of `dev`.
-    fn post_routing(&mut self, mut p: PktCtx, dev: usize, _nexthop: u32) {
+    fn post_routing(&mut self, p: &mut PktCtx, dev: usize, _nexthop: u32) {
         let mut fx = Effects::default();
         // Kernel rule (ip_output): POSTROUTING's input device is the packet's device so far
         // (the receiving one for forwarded packets), so LOG shows IN= and MAC= there.
-        if !self.walk(TableKind::Mangle, Hook::PostRouting, &mut p, &mut fx) {
-            return self.dropped(&mut p);
+        if !self.walk(TableKind::Mangle, Hook::PostRouting, p, &mut fx) {
+            return self.dropped(p);
         }
-        if !self.nat_hook(Hook::PostRouting, Manip::Src, &mut p, &mut fx) {
-            return self.dropped(&mut p);
+        if !self.nat_hook(Hook::PostRouting, Manip::Src, p, &mut fx) {
+            return self.dropped(p);
         }
-        if !self.confirm(&mut p) {
-            return self.dropped(&mut p);
+        if !self.confirm(p) {
+            return self.dropped(p);
         }
         if dev == LO {
-            return self.loopback_in(p);
+            return self.loopback_in(p.take());
         }
         if !self.host.ifaces[dev].ports.is_empty() {
             // Out of a bridge device: the bridge picks the port(s) by destination MAC.
@@ -919,7 +919,7 @@ impl Engine {
             let outs = self.host.bridge_out(dev, dmac, None);
             let last = outs.last(&self.host);
             p.buf.truncate(end);
-            let mut buf = Some(p.buf);
+            let mut buf = Some(std::mem::take(&mut p.buf));
             for i in 0..outs.count(&self.host) {
                 let Some(q) = outs.port(&self.host, i) else {
                     continue;
@@ -944,19 +944,19 @@ impl Engine {
             let spans = std::mem::take(&mut p.frag_spans);
             let data = len.saturating_sub(p.d.ihl as usize);
             if spans.last().map(|(o, l)| o + l) == Some(data) {
-                self.fragment_spans(&p, dev, &spans);
+                self.fragment_spans(p, dev, &spans);
                 return;
             }
         }
         if len > mtu && !p.d.df() {
-            self.fragment_out(&p, dev, mtu);
+            self.fragment_out(p, dev, mtu);
             return;
         }
         p.buf.truncate(len);
         self.note(|| format!("sent out {}", p.outdev.as_str()));
         self.events.push(Ev::Out {
             dev,
-            ip: p.buf,
+            ip: std::mem::take(&mut p.buf),
             host: self.host_pkt,
         });
     }
@@ -1590,7 +1590,7 @@ impl Engine {
                 self.dropped(&mut c);
                 continue;
             }
-            self.post_routing(c, q, 0);
+            self.post_routing(&mut c, q, 0);
         }
     }
 
@@ -1707,7 +1707,7 @@ impl Engine {
                 if rr.is_some() {
                     p.reparse();
                 }
-                self.forward(p, out, nexthop, rr)
+                self.forward(&mut p, out, nexthop, rr)
             }
             InRoute::NoRoute => {
                 // Kernel rule (ip_error): per-source token bucket, burst 5 s of tokens, each
@@ -1737,24 +1737,24 @@ impl Engine {
         }
     }
 
-    fn forward(&mut self, mut p: PktCtx, out: usize, nexthop: u32, rr: Option<usize>) {
+    fn forward(&mut self, p: &mut PktCtx, out: usize, nexthop: u32, rr: Option<usize>) {
         if p.pkttype != PktType::Host {
             self.note(|| "dropped: link-layer broadcast not forwarded".into());
-            return self.dropped(&mut p);
+            return self.dropped(p);
         }
         let now = p.now;
         if p.d.ttl <= 1 {
             self.note(|| "TTL exceeded: ICMP time exceeded".into());
             let orig = p.buf[..p.d.l3_end()].to_vec();
             self.icmp_error(&orig, 11, 0, 0, false, now, &p.ct, p.pkttype);
-            return self.dropped(&mut p);
+            return self.dropped(p);
         }
         let mtu = self.host.ifaces[out].mtu as usize;
         if p.d.total_len as usize > mtu && p.d.df() {
             self.note(|| "too big with DF: ICMP fragmentation needed".into());
             let orig = p.buf[..p.d.l3_end()].to_vec();
             self.icmp_error(&orig, 3, 4, mtu as u32, false, now, &p.ct, p.pkttype);
-            return self.dropped(&mut p);
+            return self.dropped(p);
         }
         nfrs_wire::desc::mangle::dec_ttl(&mut p.buf, &mut p.d);
         // Kernel rule (__mkroute_input, ip_forward): back out of the interface it came in
@@ -1774,16 +1774,16 @@ impl Engine {
         }
         p.outdev = self.host.ifaces[out].name;
         let mut fx = Effects::default();
-        if !self.walk(TableKind::Mangle, Hook::Forward, &mut p, &mut fx) {
-            return self.dropped(&mut p);
+        if !self.walk(TableKind::Mangle, Hook::Forward, p, &mut fx) {
+            return self.dropped(p);
         }
-        if !self.walk(TableKind::Filter, Hook::Forward, &mut p, &mut fx) {
-            self.do_emits(&mut fx, &p, false);
-            return self.dropped(&mut p);
+        if !self.walk(TableKind::Filter, Hook::Forward, p, &mut fx) {
+            self.do_emits(&mut fx, p, false);
+            return self.dropped(p);
         }
         // Kernel rule (NF_IP_PRI_SECURITY = 50): security after filter in FORWARD.
-        if !self.walk(TableKind::Security, Hook::Forward, &mut p, &mut fx) {
-            return self.dropped(&mut p);
+        if !self.walk(TableKind::Security, Hook::Forward, p, &mut fx) {
+            return self.dropped(p);
         }
         if let Some(at) = rr {
             // Kernel rule (ip_forward_options): the recorded address becomes the output's.

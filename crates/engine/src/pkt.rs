@@ -217,6 +217,15 @@ impl PktCtx {
         })
     }
 
+    /// Moves the packet out, leaving an empty buffer behind (the other fields are copies).
+    pub fn take(&mut self) -> PktCtx {
+        PktCtx {
+            buf: std::mem::take(&mut self.buf),
+            frag_spans: std::mem::take(&mut self.frag_spans),
+            ..*self
+        }
+    }
+
     /// Re-reads the descriptor after the bytes changed (keeps the old one if the packet no
     /// longer parses, which a target must never cause).
     pub fn reparse(&mut self) {

@@ -4,19 +4,25 @@
 use std::net::Ipv4Addr;
 
 /// Adds `data` as big-endian 16-bit words to the running 32-bit `sum` (odd trailing byte padded).
-pub fn add_bytes(mut sum: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([c[0], c[1]])));
-        // Fold early so a long buffer can never overflow the accumulator.
-        if sum > 0xffff_0000 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
+/// The result is congruent to the 16-bit word sum modulo 0xffff (what `fold` keeps): words
+/// are added four bytes at a time into 64 bits (2^16 and 2^32 are both 1 modulo 0xffff), then
+/// folded back to 32 bits.
+pub fn add_bytes(sum: u32, data: &[u8]) -> u32 {
+    let mut acc = u64::from(sum);
+    let mut quads = data.chunks_exact(4);
+    for q in &mut quads {
+        acc += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
     }
-    if let [last] = chunks.remainder() {
-        sum = sum.wrapping_add(u32::from(*last) << 8);
+    let mut pairs = quads.remainder().chunks_exact(2);
+    for c in &mut pairs {
+        acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
-    sum
+    if let [last] = pairs.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc as u32
 }
 
 /// Folds a 32-bit accumulator into 16 bits (end-around carry), not complemented.

@@ -85,25 +85,46 @@ impl PacketDesc {
     }
 
     /// Parses the IPv4 packet at `l3_off`; the whole datagram (total length) must be present.
+    /// The same checks as `ipv4::Packet::new_checked` and `tcp::Packet::new_checked`, read
+    /// from fixed-size header copies (one length test each instead of one a field: this runs
+    /// for every packet, and again after NAT rewrites it).
     pub fn parse_ipv4(buf: &[u8], l3_off: usize) -> Result<PacketDesc> {
         let b = buf.get(l3_off..).ok_or(Error::Truncated)?;
-        let ip = ipv4::Packet::new_checked(b)?;
-        let hl = ip.header_len();
+        let h: &[u8; 20] = b
+            .get(..ipv4::MIN_HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(Error::Truncated)?;
+        let hl = usize::from(h[0] & 0x0f) * 4;
+        if h[0] >> 4 != 4 || hl < ipv4::MIN_HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if b.len() < hl {
+            return Err(Error::Truncated);
+        }
+        let total_len = u16::from_be_bytes([h[2], h[3]]);
+        let tl = usize::from(total_len);
+        if tl < hl {
+            return Err(Error::Malformed);
+        }
+        if b.len() < tl {
+            return Err(Error::Truncated);
+        }
         // Offsets are kept as u16: the transport header must start within 64 KiB.
         if l3_off + hl > usize::from(u16::MAX) {
             return Err(Error::Malformed);
         }
+        let flags_frag = u16::from_be_bytes([h[6], h[7]]);
         let mut d = PacketDesc {
             l3_off: l3_off as u16,
             ihl: hl as u8,
-            total_len: ip.total_len(),
-            tos: ip.tos(),
-            ttl: ip.ttl(),
-            protocol: ip.protocol(),
-            ip_id: ip.ident(),
-            flags_frag: ip.flags_frag(),
-            src: ip.src_addr(),
-            dst: ip.dst_addr(),
+            total_len,
+            tos: h[1],
+            ttl: h[8],
+            protocol: h[9],
+            ip_id: u16::from_be_bytes([h[4], h[5]]),
+            flags_frag,
+            src: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
+            dst: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
             l4_off: (l3_off + hl) as u16,
             l4: L4Kind::None,
             sport: 0,
@@ -118,24 +139,30 @@ impl PacketDesc {
             icmp_id: 0,
             icmp_seq: 0,
         };
-        if ip.frag_offset() > 0 {
+        if flags_frag & 0x1fff != 0 {
             return Ok(d);
         }
-        let pl = ip.payload();
+        let pl = &b[hl..tl];
         match d.protocol {
-            protocol::TCP => match tcp::Packet::new_checked(pl) {
-                Ok(t) => {
-                    d.l4 = L4Kind::Tcp;
-                    d.sport = t.src_port();
-                    d.dport = t.dst_port();
-                    d.seq = t.seq_number();
-                    d.ack = t.ack_number();
-                    d.tcp_flags = t.flags();
-                    d.win = t.window_len();
-                    d.tcp_hlen = t.header_len() as u8;
+            protocol::TCP => {
+                let t: Option<&[u8; 20]> = pl
+                    .get(..tcp::MIN_HEADER_LEN)
+                    .and_then(|t| t.try_into().ok());
+                let thl = t.map_or(0, |t| usize::from(t[12] >> 4) * 4);
+                match t {
+                    Some(t) if thl >= tcp::MIN_HEADER_LEN && pl.len() >= thl => {
+                        d.l4 = L4Kind::Tcp;
+                        d.sport = u16::from_be_bytes([t[0], t[1]]);
+                        d.dport = u16::from_be_bytes([t[2], t[3]]);
+                        d.seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+                        d.ack = u32::from_be_bytes([t[8], t[9], t[10], t[11]]);
+                        d.tcp_flags = t[13];
+                        d.win = u16::from_be_bytes([t[14], t[15]]);
+                        d.tcp_hlen = thl as u8;
+                    }
+                    _ => d.l4 = L4Kind::Truncated,
                 }
-                Err(_) => d.l4 = L4Kind::Truncated,
-            },
+            }
             protocol::UDP => match udp::Packet::new_checked(pl) {
                 Ok(u) => {
                     d.l4 = L4Kind::Udp;

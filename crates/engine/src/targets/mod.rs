@@ -101,6 +101,7 @@ pub struct Effects {
 
 impl Effects {
     /// Forgets everything (keeps capacity).
+    #[inline]
     pub fn clear(&mut self) {
         self.logs.clear();
         self.emits.clear();
