@@ -1,5 +1,6 @@
 //! `dataplane` (nfrs-dataplane): the live side of nfrs — the `nfrs run` daemon. It attaches to
-//! real interfaces with AF_PACKET (plain recv/send per frame so far), answers and resolves ARP
+//! real interfaces with AF_XDP where they take it ([`xdp`]: its own XDP program, no C library),
+//! else AF_PACKET with a TPACKET_V3 receive ring ([`packet`]), answers and resolves ARP
 //! for the addresses it owns, feeds each frame with the monotonic clock into the engine and
 //! transmits what the engine emits (bridging the ports of a `[[bridge]]` at layer 2, see
 //! [`bridge`]); it serves the control socket through which the
