@@ -72,6 +72,19 @@ fn run_with(args: &[String], out: &mut dyn Write, err: &mut dyn Write, progress:
                     }
                 };
             }
+            "--blast" => {
+                // Internal: the lab's packet generator, run inside its namespace.
+                return match crate::lab::blast(&args[i + 1..]) {
+                    Ok(line) => {
+                        let _ = writeln!(out, "{line}");
+                        0
+                    }
+                    Err(e) => {
+                        let _ = writeln!(err, "nfrs bench --blast: {e}");
+                        1
+                    }
+                };
+            }
             "--only" => {
                 i += 1;
                 match args.get(i) {

@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod gen;
 pub mod instr;
 pub mod kernel;
+pub mod lab;
 pub mod machine;
 pub mod measure;
 pub mod report;

@@ -23,7 +23,7 @@ pub struct Figure {
     pub key: &'static str,
     /// Human name with the workload size, e.g. `ruleset restore, 100k rules`.
     pub name: String,
-    /// The nfrs value.
+    /// The nfrs value (NaN when it could not be measured: `n/a` in the table, `null` in JSON).
     pub value: f64,
     /// Unit of `value` and `anchor_value` (`ms`, `Mpps`, `B`...).
     pub unit: &'static str,
@@ -42,7 +42,7 @@ impl Figure {
     /// How many times better nfrs is than the anchor (> 1: nfrs better); `None` without anchor.
     pub fn ratio(&self) -> Option<f64> {
         let a = self.anchor_value?;
-        if a <= 0.0 || self.value <= 0.0 {
+        if !(a > 0.0 && self.value > 0.0 && a.is_finite() && self.value.is_finite()) {
             return None;
         }
         Some(match self.better {
@@ -126,7 +126,11 @@ impl Report {
             .map(|f| {
                 [
                     f.name.clone(),
-                    format!("{} {}", fmt_num(f.value), f.unit),
+                    if f.value.is_finite() {
+                        format!("{} {}", fmt_num(f.value), f.unit)
+                    } else {
+                        "n/a".into()
+                    },
                     f.anchor.clone(),
                     f.anchor_value
                         .map(|a| format!("{} {}", fmt_num(a), f.unit))

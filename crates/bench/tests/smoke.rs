@@ -69,12 +69,28 @@ fn plausible(value: f64, unit: &str) -> bool {
         }
 }
 
+/// The lab's rows (root only, both sides or none): `n/a` under `--no-kernel`.
+fn is_lab(name: &str) -> bool {
+    name.starts_with("forwarded pps, netns lab, ")
+}
+
 #[test]
 fn test_quick_json_shape() {
     let (code, out, err) = run(&["--quick", "--no-kernel", "--json", "--runs", "1"]);
     assert_eq!(code, 0, "stderr: {err}");
-    let lines: Vec<&str> = out.lines().collect();
+    let (lab, lines): (Vec<&str>, Vec<&str>) = out.lines().partition(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        is_lab(v["name"].as_str().unwrap())
+    });
     assert_eq!(lines.len(), FIGURES.len(), "{out}");
+    assert_eq!(lab.len(), 4, "{out}");
+    for line in lab {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["value"].is_null() && v["ratio"].is_null(), "{line}");
+        assert_eq!(v["anchor"], "n/a", "{line}");
+        assert_eq!(v["unit"], "Mpps", "{line}");
+    }
+    assert!(err.contains("lab n/a: kernel anchor not requested (--no-kernel)"));
     for (line, (name, unit)) in lines.iter().zip(FIGURES) {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let o = v.as_object().unwrap();
@@ -102,7 +118,13 @@ fn test_quick_table_shape() {
     assert!(lines[0].contains(" cores, Linux "), "{}", lines[0]);
     assert!(lines[1].starts_with("workload: kube-proxy shape, 100 services: "));
     let header = lines.iter().position(|l| l.starts_with("figure")).unwrap();
-    let rows = &lines[header + 1..header + 1 + FIGURES.len()];
+    let rows: Vec<&str> = lines[header + 1..]
+        .iter()
+        .copied()
+        .take_while(|l| !l.starts_with("(ratio: "))
+        .filter(|l| !is_lab(l))
+        .collect();
+    assert_eq!(rows.len(), FIGURES.len(), "{out}");
     for (row, (name, unit)) in rows.iter().zip(FIGURES) {
         let rest = row.strip_prefix(name).unwrap_or_else(|| panic!("{row}"));
         let cells: Vec<&str> = rest.split_whitespace().collect();
@@ -113,7 +135,10 @@ fn test_quick_table_shape() {
         assert_eq!(&cells[2..5], ["n/a", "n/a", "n/a"], "{row}");
         assert!(rest.ends_with("median of 1"), "{row}");
     }
-    assert!(lines[header + 1 + FIGURES.len()].starts_with("(ratio: "));
+    assert!(lines[header + 1 + FIGURES.len() + 4].starts_with("(ratio: "));
+    for l in lines.iter().filter(|l| is_lab(l)) {
+        assert!(l.ends_with("n/a  n/a  n/a    n/a  not measured"), "{l}");
+    }
     assert!(
         out.contains("pending: kernel anchors of the gateway figures"),
         "{out}"

@@ -1,0 +1,994 @@
+//! The forwarding lab (group `lab`, root only; issue 5 item 10, issue 7 goal 6): packets a
+//! second forwarded by `nfrs run` against the kernel's own forwarding, with the same ruleset,
+//! in the same network-namespace lab, in one run.
+//!
+//! Lab: namespace `gen` (veth `g0`) — `lan0` in namespace `gw` `wan0` — (veth `s0`) namespace
+//! `sink`; every veth with offloads off (AF_PACKET wants whole frames with real checksums; the
+//! kernel gets the same frames). A fresh lab is built for every measurement and deleted after.
+//!
+//! - Generator: [`blast`] (`nfrs bench --blast`, run inside `gen` with `nsenter`): UDP frames
+//!   of 60 bytes of `flows` 5-tuples (10.1.0.2+ :1024+ → 203.0.113.1-250:9), built once,
+//!   sent as fast as it goes on an AF_PACKET socket with `sendmmsg` (batches of 64, qdisc
+//!   bypass), straight to `lan0`'s MAC.
+//! - Ruleset (both sides): the gateway group's, [`crate::gateway::gateway_rules`]: N FORWARD
+//!   rules no packet matches (`-s 198.18.x.y/32 -p tcp --dport 8443 -j DROP`) before
+//!   `-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT` and `-i lan0 -o wan0 -j ACCEPT`,
+//!   policy DROP, and nat `POSTROUTING -o wan0 -j MASQUERADE`. The flows are one-way, so their
+//!   packets stay NEW in conntrack and every packet walks the N rules.
+//! - Kernel: `gw` has the addresses (lan0 10.1.0.1/16, wan0 192.0.2.1/24, default via
+//!   192.0.2.254), `ip_forward=1`, the ruleset loaded with `iptables-legacy-restore`.
+//! - nfrs: `gw`'s veth ends have no address, ARP off, `ip_forward=0`; `nfrs run --store DIR
+//!   --host HOST.toml` in `gw` (same addresses and route in the host file), the ruleset
+//!   loaded with `nfrs iptables-restore` through the daemon. Once with the default packet I/O
+//!   (the TPACKET_V3 ring), once with `NFRS_PACKET_IO=xdp` when the daemon reports AF_XDP.
+//! - Sink: the next hop 192.0.2.254 is a static neighbour with a MAC nobody has, so the sink's
+//!   kernel drops every frame as not its own at once (no answers flow back); forwarded packets
+//!   are `s0`'s receive counter plus its receive drops (`ip -s -j link`: frames `wan0` sent
+//!   that the receive backlog refused, forwarded all the same).
+//! - CPUs (2 or more): the generator pinned to the first CPU; the forwarder gets the second:
+//!   the kernel's forwarding runs there through RPS on `lan0` (without it the kernel would
+//!   forward inside the generator's own send calls, on the generator's CPU), `nfrs run` is
+//!   pinned there with `taskset`.
+//! - Measure: after a warm-up, consecutive windows; a window's figure is the sink's packets
+//!   over its length; the median over the windows is reported, and the offered rate (what
+//!   `g0` sent, counted the same way) beside it, so a reader sees when the generator was the
+//!   limit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::figures::Config;
+use crate::kernel;
+use crate::report::{Better, Figure, Report};
+
+/// UDP 5-tuples of the generator.
+pub const FLOWS: usize = 1000;
+/// The next hop's MAC: nobody's, so the sink drops forwarded frames as "other host".
+const NEXT_HOP_MAC: &str = "02:00:00:00:00:fe";
+/// Frames a `sendmmsg` call.
+const BATCH: usize = 64;
+
+/// Timing of one measurement.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    warmup: Duration,
+    window: Duration,
+    windows: usize,
+}
+
+/// One frame of flow `i` (Ethernet + IPv4 + UDP + 18 bytes: 60 bytes, the minimum frame).
+pub fn flow_frame(i: usize, src: [u8; 6], dst: [u8; 6]) -> Result<Vec<u8>, String> {
+    use nfrs_wire::build::{build_frame, FrameCtx};
+    use nfrs_wire::ethernet::MacAddr;
+    let client = std::net::Ipv4Addr::from(0x0a01_0002u32 + i as u32);
+    let server = format!("203.0.113.{}", 1 + i % 250);
+    let line = format!(
+        "udp {client}:{} > {server}:9 len=18",
+        1024 + (i % 60_000) as u16
+    );
+    let spec = nfrs_wire::line::PacketSpec::parse(&line).map_err(|e| format!("{line}: {e:?}"))?;
+    let ctx = FrameCtx {
+        src_mac: MacAddr(src),
+        dst_mac: MacAddr(dst),
+        ip_id: 1,
+        allow_masked: false,
+    };
+    build_frame(&spec, &ctx).map_err(|e| format!("{line}: {e:?}"))
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let mut m = [0u8; 6];
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err(format!("bad MAC `{s}`"));
+    }
+    for (d, p) in m.iter_mut().zip(parts) {
+        *d = u8::from_str_radix(p, 16).map_err(|_| format!("bad MAC `{s}`"))?;
+    }
+    Ok(m)
+}
+
+/// Pins the calling thread (and what it starts later) to `cpu`.
+fn pin_to(cpu: usize) -> Result<(), String> {
+    // SAFETY: cpu_set_t is plain data (a bit array); zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes a bit inside `set`; `cpu` is below CPU_SETSIZE (checked).
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(format!("cpu {cpu} out of range"));
+    }
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: the pointer and size describe `set`, alive for the call; pid 0 is this thread.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if r != 0 {
+        return Err(format!(
+            "sched_setaffinity({cpu}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// `nfrs bench --blast DEV SRCMAC DSTMAC FLOWS SECS [CPU]`: sends the flows' frames on `DEV`
+/// (in the caller's network namespace) as fast as it can for `SECS` seconds, pinned to `CPU`
+/// if given; returns `sent N secs S errors E`.
+pub fn blast(args: &[String]) -> Result<String, String> {
+    let usage = "--blast DEV SRCMAC DSTMAC FLOWS SECS [CPU]";
+    if args.len() < 5 {
+        return Err(format!("usage: nfrs bench {usage}"));
+    }
+    let dev = &args[0];
+    let src = parse_mac(&args[1])?;
+    let dst = parse_mac(&args[2])?;
+    let flows: usize = args[3]
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or("FLOWS must be a positive number")?;
+    let secs: f64 = args[4]
+        .parse()
+        .ok()
+        .filter(|s: &f64| *s > 0.0)
+        .ok_or("SECS must be a positive number")?;
+    if let Some(c) = args.get(5) {
+        pin_to(c.parse().map_err(|_| "CPU must be a number")?)?;
+    }
+    let frames: Vec<Vec<u8>> = (0..flows)
+        .map(|i| flow_frame(i, src, dst))
+        .collect::<Result<_, _>>()?;
+    let (sent, errors, took) = send_frames(dev, &frames, Duration::from_secs_f64(secs))?;
+    Ok(format!("sent {sent} secs {took:.3} errors {errors}"))
+}
+
+/// An AF_PACKET socket on `dev` sending `frames` round and round with `sendmmsg` until
+/// `dur` has passed: (frames sent, failed calls, seconds).
+fn send_frames(dev: &str, frames: &[Vec<u8>], dur: Duration) -> Result<(u64, u64, f64), String> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let cname = std::ffi::CString::new(dev.as_bytes()).map_err(|_| "bad device name")?;
+    // SAFETY: `cname` is a NUL-terminated string alive for the call.
+    let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if ifindex == 0 {
+        return Err(format!("no interface `{dev}` in this namespace"));
+    }
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(proto),
+        )
+    };
+    if raw < 0 {
+        return Err(format!(
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: `raw` is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    // Protocol 0: this socket only sends, it receives nothing.
+    sll.sll_protocol = 0;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: the pointer and length describe `sll`, alive for the call.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if r != 0 {
+        return Err(format!(
+            "bind to {dev}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let one: libc::c_int = 1;
+    // Best effort: straight to the driver, no qdisc (a veth has none anyway).
+    // SAFETY: the pointer and length describe `one`, alive for the call.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_QDISC_BYPASS,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
+    // A send buffer far larger than the frames in flight: a veth keeps a sent frame charged
+    // to this socket until the far side frees it, so the default (about 270 small frames)
+    // would make the generator wait for the forwarder; with this, an overloaded forwarder
+    // drops at its receive backlog instead, as a NIC's ring overflows. Best effort (root).
+    let sndbuf: libc::c_int = 64 << 20;
+    // SAFETY: the pointer and length describe `sndbuf`, alive for the call.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUFFORCE,
+            &sndbuf as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
+    // One iovec a frame; the message array repeats the first BATCH frames at its end so any
+    // BATCH consecutive messages from any start below `frames.len()` are contiguous.
+    let mut iovs: Vec<libc::iovec> = frames
+        .iter()
+        .map(|f| libc::iovec {
+            iov_base: f.as_ptr() as *mut libc::c_void,
+            iov_len: f.len(),
+        })
+        .collect();
+    let n = frames.len();
+    let mut msgs: Vec<libc::mmsghdr> = (0..n + BATCH)
+        .map(|i| {
+            // SAFETY: msghdr/mmsghdr are plain data; zeroed is a valid value.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = &mut iovs[i % n] as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    let (mut sent, mut errors, mut at) = (0u64, 0u64, 0usize);
+    let t0 = Instant::now();
+    while t0.elapsed() < dur {
+        // SAFETY: msgs[at..at + BATCH] exist (at < n, msgs has n + BATCH entries); each points
+        // at an iovec of `iovs`, which points into `frames`; all outlive the call and are not
+        // moved while the kernel reads them (the kernel writes only msg_len).
+        let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs[at..].as_mut_ptr(), BATCH as u32, 0) };
+        if r > 0 {
+            sent += r as u64;
+            at = (at + r as usize) % n;
+        } else {
+            errors += 1;
+        }
+    }
+    // The messages point into `iovs`: both live until here.
+    drop(msgs);
+    drop(iovs);
+    Ok((sent, errors, t0.elapsed().as_secs_f64()))
+}
+
+/// The nfrs binary for `nfrs run` and `nfrs iptables-restore`: `$NFRS_BIN`, this process when
+/// it is `nfrs`, else `nfrs` next to it or one directory up (a cargo example's place).
+pub fn nfrs_binary() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("NFRS_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    if exe.file_name().is_some_and(|n| n == "nfrs") {
+        return Ok(exe);
+    }
+    let dir = exe.parent().ok_or("no parent directory")?;
+    for cand in [dir.join("nfrs"), dir.join("../nfrs")] {
+        if cand.is_file() {
+            return Ok(cand);
+        }
+    }
+    Err("the nfrs binary was not found (run `nfrs bench`, or set NFRS_BIN)".into())
+}
+
+/// The argv that runs `--blast` with this build's code: this process when it is `nfrs` or
+/// the `bench` example, else the nfrs binary.
+fn blaster_argv() -> Result<Vec<String>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let name = exe
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    Ok(match name.as_str() {
+        "nfrs" => vec![s(&exe), "bench".into(), "--blast".into()],
+        "bench" => vec![s(&exe), "--blast".into()],
+        _ => vec![s(&nfrs_binary()?), "bench".into(), "--blast".into()],
+    })
+}
+
+/// Why the lab cannot run here, or `Ok` with the nfrs binary.
+pub fn availability() -> Result<PathBuf, String> {
+    if !kernel::is_root() {
+        return Err(
+            "not root (namespaces, veths, iptables and nfrs run need CAP_NET_ADMIN)".into(),
+        );
+    }
+    for tool in [
+        "ip",
+        "nsenter",
+        "ethtool",
+        "iptables-legacy-restore",
+        "taskset",
+    ] {
+        if kernel::find_tool(tool).is_none() {
+            return Err(format!("`{tool}` not found on PATH"));
+        }
+    }
+    nfrs_binary()
+}
+
+/// Runs `argv`, `Err` with its stderr unless it exits 0; returns stdout.
+fn sh(argv: &[&str]) -> Result<String, String> {
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", argv.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The three namespaces of one measurement, deleted (with whatever runs in them) on drop.
+struct Lab {
+    gen: String,
+    gw: String,
+    sink: String,
+    /// The daemon, when nfrs forwards.
+    daemon: Option<Child>,
+    work: PathBuf,
+    lock: PathBuf,
+}
+
+/// Deletes namespaces `nfrs-bench-<pid>-lab-*` left by runs whose process is gone.
+fn clean_stale() {
+    let Ok(list) = sh(&["ip", "netns", "list"]) else {
+        return;
+    };
+    for line in list.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix("nfrs-bench-") else {
+            continue;
+        };
+        let Some((pid, _)) = rest.split_once("-lab-") else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = sh(&["ip", "netns", "del", name]);
+        }
+    }
+}
+
+impl Lab {
+    /// gen — gw — sink with the veths up and offloads off; nothing else configured.
+    fn build() -> Result<Lab, String> {
+        clean_stale();
+        let pid = std::process::id();
+        let name = |r: &str| format!("nfrs-bench-{pid}-lab-{r}");
+        let work = std::env::temp_dir().join(format!("nfrs-bench-{pid}-lab"));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+        let lab = Lab {
+            gen: name("gen"),
+            gw: name("gw"),
+            sink: name("sink"),
+            daemon: None,
+            lock: work.join("xtables.lock"),
+            work,
+        };
+        for ns in [&lab.gen, &lab.gw, &lab.sink] {
+            let _ = sh(&["ip", "netns", "del", ns]);
+            sh(&["ip", "netns", "add", ns])?;
+            lab.exec(ns, &["ip", "link", "set", "lo", "up"])?;
+            lab.sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
+            lab.sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
+        }
+        for (ns, dev, gwdev) in [(&lab.gen, "g0", "lan0"), (&lab.sink, "s0", "wan0")] {
+            sh(&[
+                "ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", gwdev,
+                "netns", &lab.gw,
+            ])?;
+            for (n, d) in [(ns.as_str(), dev), (lab.gw.as_str(), gwdev)] {
+                let _ = lab.exec(
+                    n,
+                    &[
+                        "ethtool", "-K", d, "tx", "off", "rx", "off", "tso", "off", "gso", "off",
+                        "gro", "off",
+                    ],
+                );
+                lab.exec(n, &["ip", "link", "set", d, "up"])?;
+            }
+        }
+        Ok(lab)
+    }
+
+    /// Runs `argv` inside namespace `ns` (nsenter: the namespace's network, the host's /sys).
+    fn exec(&self, ns: &str, argv: &[&str]) -> Result<String, String> {
+        let netns = format!("--net=/run/netns/{ns}");
+        let mut v = vec!["nsenter", netns.as_str()];
+        v.extend_from_slice(argv);
+        let out = Command::new(v[0])
+            .args(&v[1..])
+            .env("XTABLES_LOCKFILE", &self.lock)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run nsenter: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`{}` in {ns} failed: {}",
+                argv.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Writes a sysctl of namespace `ns` (/proc/sys/net is the reader's namespace's).
+    fn sysctl(&self, ns: &str, name: &str, value: &str) -> Result<(), String> {
+        let path = format!("/proc/sys/{}", name.replace('.', "/"));
+        self.exec(ns, &["sh", "-c", &format!("echo {value} > {path}")])
+            .map(|_| ())
+    }
+
+    /// Writes a file of namespace `ns`'s sysfs (`ip netns exec` mounts the namespace's /sys).
+    fn sysfs_write(&self, ns: &str, path: &str, value: &str) -> Result<(), String> {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sh",
+            "-c",
+            &format!("echo {value} > {path}"),
+        ])
+        .map(|_| ())
+    }
+
+    fn mac(&self, ns: &str, dev: &str) -> Result<String, String> {
+        let out = sh(&["ip", "-n", ns, "-j", "link", "show", "dev", dev])?;
+        let v: serde_json::Value =
+            serde_json::from_str(&out).map_err(|e| format!("ip -j link: {e}"))?;
+        v[0]["address"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no MAC for {dev} in {ns}"))
+    }
+
+    /// (tx packets + tx dropped, rx packets + rx dropped) of `dev` in `ns`, and when they were
+    /// read. On a veth, rx dropped counts the frames its peer sent that the receive backlog
+    /// refused: the sink's rx drops are still frames the forwarder forwarded.
+    fn counters(&self, ns: &str, dev: &str) -> Result<(u64, u64, Instant), String> {
+        let out = sh(&["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev])?;
+        let at = Instant::now();
+        let v: serde_json::Value =
+            serde_json::from_str(&out).map_err(|e| format!("ip -s -j link: {e}"))?;
+        let s = &v[0]["stats64"];
+        let get = |dir: &str, k: &str| s[dir][k].as_u64().unwrap_or(0);
+        Ok((
+            get("tx", "packets") + get("tx", "dropped"),
+            get("rx", "packets") + get("rx", "dropped"),
+            at,
+        ))
+    }
+
+    /// The gateway's neighbour and route, as both forwarders see them.
+    fn gw_host_toml(&self) -> String {
+        format!(
+            "[[interface]]\nname = \"lan0\"\naddress = \"10.1.0.1/16\"\n\n[[interface]]\nname = \"wan0\"\naddress = \"192.0.2.1/24\"\n\n[[route]]\nto = \"default\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n\n[[neighbour]]\naddress = \"192.0.2.254\"\nmac = \"{NEXT_HOP_MAC}\"\ndev = \"wan0\"\n\n[sysctl]\n\"net.ipv4.ip_forward\" = \"1\"\n\n[live]\nmode = \"routed\"\n"
+        )
+    }
+
+    /// The kernel forwards: addresses, route, static next hop, ip_forward, the ruleset.
+    fn kernel_gateway(&self, rules: &Path, rps_cpu: Option<usize>) -> Result<(), String> {
+        let gw = self.gw.as_str();
+        sh(&["ip", "-n", gw, "addr", "add", "10.1.0.1/16", "dev", "lan0"])?;
+        sh(&["ip", "-n", gw, "addr", "add", "192.0.2.1/24", "dev", "wan0"])?;
+        sh(&[
+            "ip",
+            "-n",
+            gw,
+            "route",
+            "add",
+            "default",
+            "via",
+            "192.0.2.254",
+            "dev",
+            "wan0",
+        ])?;
+        sh(&[
+            "ip",
+            "-n",
+            gw,
+            "neigh",
+            "replace",
+            "192.0.2.254",
+            "lladdr",
+            NEXT_HOP_MAC,
+            "dev",
+            "wan0",
+            "nud",
+            "permanent",
+        ])?;
+        self.sysctl(gw, "net.ipv4.ip_forward", "1")?;
+        if let Some(cpu) = rps_cpu {
+            self.sysfs_write(
+                gw,
+                "/sys/class/net/lan0/queues/rx-0/rps_cpus",
+                &format!("{:x}", 1u64 << cpu),
+            )?;
+        }
+        let f = std::fs::File::open(rules).map_err(|e| format!("{}: {e}", rules.display()))?;
+        let out = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{gw}"))
+            .args(["iptables-legacy-restore", "-w"])
+            .env("XTABLES_LOCKFILE", &self.lock)
+            .stdin(f)
+            .output()
+            .map_err(|e| format!("cannot run iptables-legacy-restore: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "iptables-legacy-restore: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// nfrs forwards: the kernel of `gw` silent on lan0/wan0, `nfrs run` started there (pinned
+    /// to `cpu`), the ruleset restored through it. Returns the daemon's lan0 report line.
+    fn nfrs_gateway(
+        &mut self,
+        nfrs: &Path,
+        rules: &Path,
+        io: Option<&str>,
+        cpu: Option<usize>,
+    ) -> Result<String, String> {
+        let gw = self.gw.clone();
+        for d in ["lan0", "wan0"] {
+            sh(&["ip", "-n", &gw, "link", "set", d, "arp", "off"])?;
+        }
+        self.sysctl(&gw, "net.ipv4.ip_forward", "0")?;
+        let store = self.work.join("store");
+        let host = self.work.join("gw.toml");
+        std::fs::write(&host, self.gw_host_toml()).map_err(|e| e.to_string())?;
+        let log_path = self.work.join("daemon.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        // `ip netns exec`: the daemon reads the namespace's /sys (interface indexes, MACs).
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &gw]);
+        if let Some(cpu) = cpu {
+            c.args(["taskset", "-c", &cpu.to_string()]);
+        }
+        c.arg(nfrs)
+            .arg("run")
+            .arg("--store")
+            .arg(&store)
+            .arg("--host")
+            .arg(&host)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        match io {
+            Some(io) => c.env("NFRS_PACKET_IO", io),
+            None => c.env_remove("NFRS_PACKET_IO"),
+        };
+        self.daemon = Some(
+            c.spawn()
+                .map_err(|e| format!("cannot start nfrs run: {e}"))?,
+        );
+        let t0 = Instant::now();
+        let text = loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if text.contains("mode; control socket") {
+                break text;
+            }
+            if let Some(Ok(Some(st))) = self.daemon.as_mut().map(|d| d.try_wait()) {
+                return Err(format!("nfrs run exited at start ({st}): {}", text.trim()));
+            }
+            if t0.elapsed() > Duration::from_secs(15) {
+                return Err(format!("nfrs run did not start: {}", text.trim()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let f = std::fs::File::open(rules).map_err(|e| format!("{}: {e}", rules.display()))?;
+        let out = Command::new(nfrs)
+            .arg("iptables-restore")
+            .env("NFRS_STORE", &store)
+            .stdin(f)
+            .output()
+            .map_err(|e| format!("cannot run nfrs iptables-restore: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "nfrs iptables-restore through the daemon: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("nfrs run: lan0 "))
+            .unwrap_or("nfrs run: lan0: (no report)")
+            .to_string();
+        Ok(line)
+    }
+
+    /// Starts the generator in `gen` for `secs`, measures `t`, returns the windows'
+    /// (forwarded pps, offered pps), then waits for the generator's own count.
+    fn measure(&self, t: Timing, gen_cpu: Option<usize>) -> Result<Vec<(f64, f64)>, String> {
+        let src = self.mac(&self.gen, "g0")?;
+        let dst = self.mac(&self.gw, "lan0")?;
+        let secs = t.warmup + t.window * t.windows as u32 + Duration::from_millis(500);
+        let mut argv = blaster_argv()?;
+        argv.extend([
+            "g0".to_string(),
+            src,
+            dst,
+            FLOWS.to_string(),
+            format!("{:.3}", secs.as_secs_f64()),
+        ]);
+        if let Some(c) = gen_cpu {
+            argv.push(c.to_string());
+        }
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.gen))
+            .args(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the generator: {e}"))?;
+        let mut child = KillOnDrop(Some(child));
+        std::thread::sleep(t.warmup);
+        let mut out = Vec::with_capacity(t.windows);
+        let mut prev = (
+            self.counters(&self.gen, "g0")?,
+            self.counters(&self.sink, "s0")?,
+        );
+        for _ in 0..t.windows {
+            std::thread::sleep(t.window);
+            let now = (
+                self.counters(&self.gen, "g0")?,
+                self.counters(&self.sink, "s0")?,
+            );
+            let offered = (now.0 .0 - prev.0 .0) as f64 / (now.0 .2 - prev.0 .2).as_secs_f64();
+            let forwarded = (now.1 .1 - prev.1 .1) as f64 / (now.1 .2 - prev.1 .2).as_secs_f64();
+            out.push((forwarded, offered));
+            prev = now;
+        }
+        let ran = child
+            .0
+            .take()
+            .expect("spawned")
+            .wait_with_output()
+            .map_err(|e| format!("waiting for the generator: {e}"))?;
+        if !ran.status.success() {
+            return Err(format!(
+                "the generator failed: {}",
+                String::from_utf8_lossy(&ran.stderr).trim()
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// A child killed and reaped when dropped (an error path must not leave the generator).
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            // SIGTERM: the daemon saves and exits; SIGKILL if it does not within 5 s.
+            // SAFETY: kill(2) on our own child's pid (not yet reaped, so not reused).
+            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = d.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        for ns in [&self.gen, &self.gw, &self.sink] {
+            if sh(&["ip", "netns", "del", ns]).is_err() {
+                eprintln!("nfrs bench: warning: could not delete network namespace {ns} (run `ip netns del {ns}`)");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+/// Which forwarder a measurement runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Forwarder {
+    Kernel,
+    Nfrs(Option<&'static str>),
+}
+
+/// One measurement: medians of forwarded and offered pps, and the daemon's lan0 line.
+struct Run {
+    forwarded: f64,
+    offered: f64,
+    windows: usize,
+    io_line: Option<String>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// CPUs this process may use, in order.
+fn cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer and size describe `set`, writable for the call.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: CPU_ISSET reads a bit of `set` below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+fn run_one(
+    nfrs: &Path,
+    rules: &Path,
+    fwd: Forwarder,
+    t: Timing,
+    cpus: (Option<usize>, Option<usize>),
+) -> Result<Run, String> {
+    let mut lab = Lab::build()?;
+    let io_line = match fwd {
+        Forwarder::Kernel => {
+            lab.kernel_gateway(rules, cpus.1)?;
+            None
+        }
+        Forwarder::Nfrs(io) => {
+            let line = lab.nfrs_gateway(nfrs, rules, io, cpus.1)?;
+            if io == Some("xdp") {
+                let method = line.replace("(AF_XDP not built yet)", "");
+                if !method.contains("XDP") {
+                    return Err(format!("the daemon did not report AF_XDP: {line}"));
+                }
+            }
+            Some(line)
+        }
+    };
+    let w = lab.measure(t, cpus.0)?;
+    if let Some(d) = lab.daemon.as_mut() {
+        if let Ok(Some(st)) = d.try_wait() {
+            return Err(format!("nfrs run exited during the measurement ({st})"));
+        }
+    }
+    let forwarded = median(w.iter().map(|x| x.0).collect());
+    if forwarded <= 0.0 {
+        return Err("nothing reached the sink".into());
+    }
+    Ok(Run {
+        forwarded,
+        offered: median(w.iter().map(|x| x.1).collect()),
+        windows: w.len(),
+        io_line,
+    })
+}
+
+/// The figures of the lab (see the module doc). Without root or tools every row is printed
+/// with `n/a` and the reason.
+pub fn lab_figures(cfg: &Config, report: &mut Report) {
+    let t = if cfg.quick {
+        Timing {
+            warmup: Duration::from_millis(300),
+            window: Duration::from_millis(500),
+            windows: cfg.runs.unwrap_or(3),
+        }
+    } else {
+        Timing {
+            warmup: Duration::from_secs(1),
+            window: Duration::from_secs(2),
+            windows: cfg.runs.unwrap_or(5),
+        }
+    };
+    let sizes = [10usize, 10_000];
+    report.workloads.push(format!(
+        "lab: netns gen -- gw -- sink over veths; {FLOWS} one-way UDP flows of 60-byte frames from an AF_PACKET sendmmsg generator; FORWARD: N unmatched rules, ESTABLISHED accept, lan0->wan0 accept (policy DROP, conntrack on, MASQUERADE), N = {}; kernel (iptables-legacy) vs nfrs run",
+        sizes.map(|n| n.to_string()).join(" and ")
+    ));
+    let names: Vec<(Forwarder, &str)> = vec![
+        (Forwarder::Nfrs(None), "ring"),
+        (Forwarder::Nfrs(Some("xdp")), "AF_XDP"),
+    ];
+    let figure = |n: usize, io: &str| Figure {
+        key: "lab",
+        name: format!(
+            "forwarded pps, netns lab, {} unmatched FORWARD rules, nfrs run ({io})",
+            crate::figures::human_count(n)
+        ),
+        value: f64::NAN,
+        unit: "Mpps",
+        better: Better::Higher,
+        anchor: "kernel forwarding, iptables-legacy (netns)".into(),
+        anchor_value: None,
+        method: format!(
+            "median of {} windows of {:.1} s",
+            t.windows,
+            t.window.as_secs_f64()
+        ),
+        notes: Vec::new(),
+    };
+    let unavailable = if !cfg.kernel {
+        Err(
+            "kernel anchor not requested (--no-kernel); the lab runs both sides or none"
+                .to_string(),
+        )
+    } else {
+        availability()
+    };
+    let nfrs = match unavailable {
+        Ok(p) => p,
+        Err(why) => {
+            for n in sizes {
+                for (_, io) in &names {
+                    let mut f = figure(n, io);
+                    f.anchor = "n/a".into();
+                    f.method = "not measured".into();
+                    report.figures.push(f);
+                }
+            }
+            if let Some(f) = report.figures.last_mut() {
+                f.notes.push(format!("lab n/a: {why}"));
+            }
+            return;
+        }
+    };
+    let all = cpus();
+    let (gen_cpu, fwd_cpu) = if all.len() >= 2 {
+        (Some(all[0]), Some(all[1]))
+    } else {
+        (None, None)
+    };
+    for n in sizes {
+        let rules = match crate::figures::TempFile::write(
+            &format!("lab-{n}.rules"),
+            &crate::gateway::gateway_rules(n),
+        ) {
+            Ok(f) => f,
+            Err(e) => {
+                report.warnings.push(format!("lab: {e}"));
+                return;
+            }
+        };
+        let kernel = run_one(
+            &nfrs,
+            rules.path(),
+            Forwarder::Kernel,
+            t,
+            (gen_cpu, fwd_cpu),
+        );
+        for (fwd, io) in &names {
+            let mut f = figure(n, io);
+            let ours = run_one(&nfrs, rules.path(), *fwd, t, (gen_cpu, fwd_cpu));
+            match &kernel {
+                Ok(k) => {
+                    f.anchor_value = Some(k.forwarded / 1e6);
+                    if *io == "ring" {
+                        f.notes.push(format!(
+                        "lab, {n} rules: kernel offered {:.3} Mpps (generator), forwarded {:.3} Mpps",
+                        k.offered / 1e6,
+                        k.forwarded / 1e6
+                    ));
+                    }
+                }
+                Err(e) => {
+                    report
+                        .warnings
+                        .push(format!("lab, {n} rules: kernel forwarding failed: {e}"));
+                    f.anchor = "n/a".into();
+                }
+            }
+            match ours {
+                Ok(r) => {
+                    f.value = r.forwarded / 1e6;
+                    f.method = format!(
+                        "median of {} windows of {:.1} s",
+                        r.windows,
+                        t.window.as_secs_f64()
+                    );
+                    f.notes.push(format!(
+                        "{}: nfrs offered {:.3} Mpps (generator), forwarded {:.3} Mpps; {}",
+                        f.name,
+                        r.offered / 1e6,
+                        r.forwarded / 1e6,
+                        r.io_line.unwrap_or_default()
+                    ));
+                }
+                Err(e) if *fwd == Forwarder::Nfrs(Some("xdp")) => {
+                    f.method = "not measured".into();
+                    f.notes.push(format!("{}: n/a: {e}", f.name));
+                }
+                Err(e) => {
+                    report
+                        .warnings
+                        .push(format!("lab, {n} rules: nfrs run ({io}) failed: {e}"));
+                    f.method = "not measured".into();
+                }
+            }
+            report.figures.push(f);
+        }
+    }
+    let pin = match (gen_cpu, fwd_cpu) {
+        (Some(g), Some(w)) => format!(
+            "generator pinned to CPU {g}; forwarder on CPU {w} (kernel: RPS on lan0; nfrs run: taskset)"
+        ),
+        _ => "fewer than 2 CPUs: nothing pinned".into(),
+    };
+    if let Some(f) = report.figures.iter_mut().rev().find(|f| f.key == "lab") {
+        f.notes.push(format!("lab: {pin}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_flow_frame_is_minimum_udp_frame() {
+        let f = flow_frame(3, [2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).unwrap();
+        assert_eq!(f.len(), 60);
+        assert_eq!(&f[0..6], &[2, 0, 0, 0, 0, 2]);
+        assert_eq!(&f[6..12], &[2, 0, 0, 0, 0, 1]);
+        assert_eq!(f[14 + 9], 17, "UDP");
+        assert_eq!(&f[26..30], &[10, 1, 0, 5]);
+        assert_eq!(&f[30..34], &[203, 0, 113, 4]);
+        assert_eq!(u16::from_be_bytes([f[34], f[35]]), 1027);
+        assert_eq!(u16::from_be_bytes([f[36], f[37]]), 9);
+    }
+
+    #[test]
+    fn test_parse_mac() {
+        assert_eq!(
+            parse_mac("02:00:0a:ff:00:fe").unwrap(),
+            [2, 0, 10, 255, 0, 254]
+        );
+        assert!(parse_mac("02:00").is_err());
+        assert!(parse_mac("02:00:0a:ff:00:zz").is_err());
+    }
+
+    #[test]
+    fn test_blast_refuses_bad_arguments() {
+        assert!(blast(&[]).is_err());
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(blast(&a(&["g0", "02:00:00:00:00:01", "x", "10", "1"])).is_err());
+        assert!(blast(&a(&[
+            "g0",
+            "02:00:00:00:00:01",
+            "02:00:00:00:00:02",
+            "0",
+            "1"
+        ]))
+        .is_err());
+        assert!(blast(&a(&[
+            "no-such-dev-nfrs",
+            "02:00:00:00:00:01",
+            "02:00:00:00:00:02",
+            "10",
+            "0.01"
+        ]))
+        .is_err());
+    }
+}
