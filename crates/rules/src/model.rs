@@ -391,31 +391,37 @@ impl Table {
     /// [`Table::canonicalize`], telling how chains moved: `order[new] = old` position, or
     /// None when they were in order already.
     pub fn canonicalize_order(&mut self) -> Option<Vec<u32>> {
-        let sorted = self
+        // Sort keys read from each name once: comparing them needs no trip to the names
+        // (scattered in memory), only equal keys compare the names themselves.
+        let mut keys: Vec<(u128, u32)> = self
             .chains
-            .windows(2)
-            .all(|w| chain_order(&w[0], &w[1]).is_le());
-        let order = if sorted {
-            None
-        } else {
-            let mut order: Vec<u32> = (0..self.chains.len() as u32).collect();
-            // Names are unique in a table (and built-ins have distinct hooks): no ties, so
-            // the unstable sort gives the one canonical order.
-            order.sort_unstable_by(|&a, &b| {
-                chain_order(&self.chains[a as usize], &self.chains[b as usize])
-            });
-            let mut old: Vec<Option<Chain>> = std::mem::take(&mut self.chains)
-                .into_iter()
-                .map(Some)
-                .collect();
-            self.chains = order
-                .iter()
-                .map(|&o| old[o as usize].take().expect("a permutation"))
-                .collect();
-            Some(order)
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (order_key(c), i as u32))
+            .collect();
+        let chains = &self.chains;
+        let by_key = |a: &(u128, u32), b: &(u128, u32)| {
+            a.0.cmp(&b.0)
+                .then_with(|| chain_order(&chains[a.1 as usize], &chains[b.1 as usize]))
         };
+        if keys.windows(2).all(|w| by_key(&w[0], &w[1]).is_le()) {
+            self.reindex();
+            return None;
+        }
+        // Names are unique in a table (and built-ins have distinct hooks): no ties, so
+        // the unstable sort gives the one canonical order.
+        keys.sort_unstable_by(by_key);
+        let order: Vec<u32> = keys.into_iter().map(|(_, i)| i).collect();
+        let mut old: Vec<Option<Chain>> = std::mem::take(&mut self.chains)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.chains = order
+            .iter()
+            .map(|&o| old[o as usize].take().expect("a permutation"))
+            .collect();
         self.reindex();
-        order
+        Some(order)
     }
     /// True when the chains are in libiptc's order and the name index covers them all (as
     /// every committed table is), so the table can be changed in place.
@@ -519,6 +525,25 @@ impl std::hash::Hasher for Fnv {
 
 /// Builds [`Fnv`] hashers.
 pub type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
+
+/// A key ordering chains as [`chain_order`] does wherever two keys differ: built-ins by
+/// hook (below any user chain's key), user chains by the first 15 bytes of their name.
+/// Equal keys say nothing: compare the chains then.
+fn order_key(c: &Chain) -> u128 {
+    match c.hook {
+        Some(h) => h as u128,
+        None => {
+            // The name's first bytes, big-endian, zero-padded: bytewise order wherever
+            // two keys differ (a shorter name pads with zeros, the lowest byte); the top
+            // byte of 1 puts every user chain after the built-ins.
+            let mut b = [0u8; 16];
+            b[0] = 1;
+            let n = c.name.len().min(15);
+            b[1..=n].copy_from_slice(&c.name.as_bytes()[..n]);
+            u128::from_be_bytes(b)
+        }
+    }
+}
 
 /// libiptc's chain order: built-ins by hook first, then user chains by name (bytewise).
 fn chain_order(a: &Chain, b: &Chain) -> std::cmp::Ordering {

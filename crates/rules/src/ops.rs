@@ -5,7 +5,7 @@
 use crate::error::{Errno, Error, Result};
 use crate::ext::CheckCtx;
 use crate::model::{Chain, Counters, Policy, Rule, Ruleset, Table, Target};
-use crate::parse::{Cmd, Command};
+use crate::parse::{Cmd, Command, Parsed};
 
 /// A rule's target in [`resolve_targets`]: not a jump/goto.
 pub(crate) const NOT_JUMP: u32 = u32::MAX;
@@ -408,12 +408,16 @@ fn append_in_place(table: &mut Table, c: &Command) -> Result<String> {
 /// The `-A` of [`apply_owned`] (not verbose), also answering where the rules went and where
 /// they jump: (chain index, index of the `-j`/`-g` chain or [`NOT_JUMP`]), so a restore
 /// can hand the commit checks jumps already resolved ([`validate_resolved`]).
-pub(crate) fn append_resolved(table: &mut Table, c: Command) -> Result<(usize, u32)> {
+pub(crate) fn append_resolved(
+    table: &mut Table,
+    c: Parsed,
+    last: &mut LastChains,
+) -> Result<(usize, u32)> {
     debug_assert!(c.cmd == Cmd::Append && !c.verbose);
     // check_jump's checks and errors, with one lookup.
-    let target = match &c.jump_chain {
+    let target = match c.jump_chain() {
         None => NOT_JUMP,
-        Some(j) => match table.chain_index(j) {
+        Some(j) => match LastChains::find(table, &mut last.jump, j) {
             Some(i) => i as u32,
             None => {
                 let goto = c
@@ -430,11 +434,34 @@ pub(crate) fn append_resolved(table: &mut Table, c: Command) -> Result<(usize, u
             }
         },
     };
-    let idx = table
-        .chain_index(&c.chain)
+    let idx = LastChains::find(table, &mut last.chain, &c.chain)
         .ok_or_else(|| Error::kernel(Errno::NoEnt))?;
-    table.chains[idx].rules.extend(c.rules);
+    c.rules.append_to(&mut table.chains[idx].rules);
     Ok((idx, target))
+}
+
+/// The chains the previous [`append_resolved`] used: consecutive restore lines mostly
+/// append to one chain and often jump to the same one, so comparing one name (with a chain
+/// just touched, in cache) replaces a lookup in the name index.
+#[derive(Debug, Default)]
+pub(crate) struct LastChains {
+    chain: Option<usize>,
+    jump: Option<usize>,
+}
+
+impl LastChains {
+    /// The index of chain `name`, trying `hint` first and remembering the answer there.
+    fn find(table: &Table, hint: &mut Option<usize>, name: &str) -> Option<usize> {
+        if let Some(i) = *hint {
+            // Names are unique in a table: an equal name is the chain.
+            if table.chains.get(i).is_some_and(|c| c.name == name) {
+                return Some(i);
+            }
+        }
+        let i = table.chain_index(name)?;
+        *hint = Some(i);
+        Some(i)
+    }
 }
 
 pub fn apply_owned(table: &mut Table, c: Command) -> Result<Outcome> {

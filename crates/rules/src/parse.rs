@@ -255,17 +255,19 @@ impl SeenBits {
     }
 }
 
-struct Parser<'a> {
-    args: &'a [&'a str],
+struct Parser<'a, 't> {
+    /// The arguments: slices of the restore line (or of argv), or copies where quoting
+    /// joined pieces; values taken from them stay borrowed when they are.
+    args: &'t [Cow<'a, str>],
     pos: usize,
     restore: bool,
     table: TableKind,
     table_set: bool,
     cmd: Option<Cmd>,
     zero_too: bool,
-    chain: String,
+    chain: Cow<'a, str>,
     rulenum: u32,
-    arg2: String,
+    arg2: Cow<'a, str>,
     options: u16,
     ip: IpSpec,
     src_text: Option<Cow<'a, str>>,
@@ -280,7 +282,7 @@ struct Parser<'a> {
     /// order; meaningful while `target_ext` is set).
     target_at: usize,
     target_ext: Option<(TargetExt, Loaded)>,
-    jumpto: Option<String>,
+    jumpto: Option<Cow<'a, str>>,
     goto: bool,
     counters: Option<Counters>,
     /// The current option's value was attached to it (`-ptcp`, `--opt=value`).
@@ -396,7 +398,19 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
 /// xtables_numeric_to_ipaddr: one to four dot-separated numbers 0..=255 (each base 0),
 /// missing trailing bytes zero (measured: `10.1` is 10.1.0.0).
 fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
+    // The usual text, four plain decimal parts, reads the same either way: take the quick
+    // path when its parts have no leading zero (a leading `0` means octal here).
     let bytes = s.as_bytes();
+    if let Some(a) = crate::ext::util::parse_ipv4(s) {
+        let octal = bytes.iter().enumerate().any(|(i, &c)| {
+            c == b'0'
+                && (i == 0 || bytes[i - 1] == b'.')
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+        });
+        if !octal {
+            return Some(a);
+        }
+    }
     let mut b = [0u8; 4];
     let mut start = 0;
     for (n, slot) in b.iter_mut().enumerate() {
@@ -530,7 +544,16 @@ fn scan_u64(s: &str) -> Option<u64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
-impl<'a> Parser<'a> {
+/// The text of argument `tok` from byte `at` on (an attached value: `-ptcp`, `--opt=v`),
+/// borrowed from the line when the argument is.
+fn tail<'a>(tok: &Cow<'a, str>, at: usize) -> Cow<'a, str> {
+    match tok {
+        Cow::Borrowed(s) => Cow::Borrowed(&s[at..]),
+        Cow::Owned(s) => Cow::Owned(s[at..].to_string()),
+    }
+}
+
+impl<'a> Parser<'a, '_> {
     fn next_is_value(&self) -> bool {
         self.args
             .get(self.pos)
@@ -540,7 +563,7 @@ impl<'a> Parser<'a> {
     fn take_value(&mut self) -> Option<Cow<'a, str>> {
         if self.next_is_value() {
             self.pos += 1;
-            Some(Cow::Borrowed(self.args[self.pos - 1]))
+            Some(self.args[self.pos - 1].clone())
         } else {
             None
         }
@@ -592,6 +615,11 @@ impl<'a> Parser<'a> {
                 return;
             }
         }
+        self.each_ext_long(f);
+    }
+
+    /// The extension part of [`Parser::each_long`].
+    fn each_ext_long(&self, mut f: impl FnMut(&'static str, Arg, Owner) -> bool) {
         // Newest first: matches loaded after the target, the target, the matches before.
         for at in (0..=self.matches.len()).rev() {
             if at == self.target_at {
@@ -623,10 +651,7 @@ impl<'a> Parser<'a> {
             return Some((a, Owner::Base(c)));
         }
         let mut exact = None;
-        self.each_long(|n, a, o| {
-            if matches!(o, Owner::Base(_)) {
-                return true;
-            }
+        self.each_ext_long(|n, a, o| {
             if n == name {
                 exact = Some((a, o));
                 return false;
@@ -757,11 +782,11 @@ impl<'a> Parser<'a> {
         match c {
             'A' | 'C' => {
                 self.set_command(if c == 'A' { Cmd::Append } else { Cmd::Check }, invert)?;
-                self.chain = req(&mut optarg).into_owned();
+                self.chain = req(&mut optarg);
             }
             'D' => {
                 self.set_command(Cmd::Delete, invert)?;
-                self.chain = req(&mut optarg).into_owned();
+                self.chain = req(&mut optarg);
                 if let Some(v) = self.take_value() {
                     self.rulenum = parse_rulenumber(&v)?;
                     self.cmd = Some(Cmd::DeleteNum);
@@ -769,7 +794,7 @@ impl<'a> Parser<'a> {
             }
             'R' => {
                 self.set_command(Cmd::Replace, invert)?;
-                self.chain = req(&mut optarg).into_owned();
+                self.chain = req(&mut optarg);
                 match self.take_value() {
                     Some(v) => self.rulenum = parse_rulenumber(&v)?,
                     None => return Err(Error::param("-R requires a rule number")),
@@ -777,7 +802,7 @@ impl<'a> Parser<'a> {
             }
             'I' => {
                 self.set_command(Cmd::Insert, invert)?;
-                self.chain = req(&mut optarg).into_owned();
+                self.chain = req(&mut optarg);
                 self.rulenum = match self.take_value() {
                     Some(v) => parse_rulenumber(&v)?,
                     None => 1,
@@ -792,7 +817,7 @@ impl<'a> Parser<'a> {
                 self.set_command(cmd, invert)?;
                 let chain = optarg.or_else(|| self.take_value());
                 if let Some(ch) = chain {
-                    self.chain = ch.into_owned();
+                    self.chain = ch;
                     if let Some(v) = self.take_value() {
                         self.rulenum = parse_rulenumber(&v)?;
                     }
@@ -808,12 +833,12 @@ impl<'a> Parser<'a> {
                     invert,
                 )?;
                 if let Some(ch) = optarg.or_else(|| self.take_value()) {
-                    self.chain = ch.into_owned();
+                    self.chain = ch;
                 }
             }
             'N' => {
                 self.set_command(Cmd::NewChain, invert)?;
-                let name = req(&mut optarg).into_owned();
+                let name = req(&mut optarg);
                 check_chain_name(&name)?;
                 if name.starts_with('-') || name.starts_with('!') {
                     return Err(Error::param(format!(
@@ -821,9 +846,9 @@ impl<'a> Parser<'a> {
                         &name[..1]
                     )));
                 }
-                if TargetExt::NAMES.contains(&name.as_str())
-                    || ["ACCEPT", "DROP", "QUEUE", "RETURN"].contains(&name.as_str())
-                    || crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&name.as_str())
+                if TargetExt::NAMES.contains(&&*name)
+                    || ["ACCEPT", "DROP", "QUEUE", "RETURN"].contains(&&*name)
+                    || crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&&*name)
                 {
                     return Err(Error::param("chain name may not clash with target name"));
                 }
@@ -831,10 +856,10 @@ impl<'a> Parser<'a> {
             }
             'E' => {
                 self.set_command(Cmd::Rename, invert)?;
-                self.chain = req(&mut optarg).into_owned();
+                self.chain = req(&mut optarg);
                 match self.take_value() {
                     // -E accepts any new name (measured: `-E x "c d"` works).
-                    Some(v) => self.arg2 = v.into_owned(),
+                    Some(v) => self.arg2 = v,
                     None => {
                         return Err(Error::param(
                             "-E requires old-chain-name and new-chain-name",
@@ -844,9 +869,9 @@ impl<'a> Parser<'a> {
             }
             'P' => {
                 self.set_command(Cmd::Policy, invert)?;
-                self.chain = req(&mut optarg).into_owned();
+                self.chain = req(&mut optarg);
                 match self.take_value() {
-                    Some(v) => self.arg2 = v.into_owned(),
+                    Some(v) => self.arg2 = v,
                     None => return Err(Error::param("-P requires a chain and a policy")),
                 }
             }
@@ -855,7 +880,7 @@ impl<'a> Parser<'a> {
                 // 1.8.9 takes the protocol from the whole argv element, so an attached value
                 // (`-ptcp`, `--protocol=tcp`) is read as the protocol "-ptcp".
                 let text = if self.attached {
-                    Cow::Borrowed(self.args[self.pos - 1])
+                    self.args[self.pos - 1].clone()
                 } else {
                     req(&mut optarg)
                 };
@@ -921,7 +946,7 @@ impl<'a> Parser<'a> {
                 } else if crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&&*name) {
                     return Err(crate::ext::unsupported_target(&name));
                 }
-                self.jumpto = Some(name.into_owned());
+                self.jumpto = Some(name);
             }
             'm' => {
                 if invert {
@@ -1013,7 +1038,9 @@ impl<'a> Parser<'a> {
         let mut invert = false;
         let mut only_args = false;
         while self.pos < self.args.len() {
-            let arg: &'a str = self.args[self.pos];
+            let args = self.args;
+            let tok = &args[self.pos];
+            let arg: &str = tok;
             self.pos += 1;
             if only_args || !arg.starts_with('-') || arg == "-" {
                 if arg == "!" {
@@ -1031,7 +1058,7 @@ impl<'a> Parser<'a> {
             }
             if let Some(long) = arg.strip_prefix("--") {
                 let (name, inline) = match split_once_byte(long, b'=') {
-                    Some((n, v)) => (n, Some(Cow::Borrowed(v))),
+                    Some((n, v)) => (n, Some(tail(tok, arg.len() - v.len()))),
                     None => (long, None),
                 };
                 loop {
@@ -1052,7 +1079,7 @@ impl<'a> Parser<'a> {
                                         Some(v) => Some(v),
                                         None if self.pos < self.args.len() => {
                                             self.pos += 1;
-                                            Some(Cow::Borrowed(self.args[self.pos - 1]))
+                                            Some(self.args[self.pos - 1].clone())
                                         }
                                         None => None,
                                     };
@@ -1075,7 +1102,7 @@ impl<'a> Parser<'a> {
                                             )));
                                         }
                                         self.pos += 1;
-                                        Some(Cow::Borrowed(self.args[self.pos - 1]))
+                                        Some(self.args[self.pos - 1].clone())
                                     }
                                 },
                             };
@@ -1100,7 +1127,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             // A cluster of short options (`-nvL`, `-ptcp`).
-            let cluster: &'a str = &arg[1..];
+            let cluster = &arg[1..];
             // Byte offset of the next option character in the cluster.
             let mut k = 0;
             while let Some(c) = cluster[k..].chars().next() {
@@ -1114,9 +1141,9 @@ impl<'a> Parser<'a> {
                     Arg::None => None,
                     Arg::Optional => {
                         if k < cluster.len() {
-                            let v = &cluster[k..];
+                            let v = tail(tok, 1 + k);
                             k = cluster.len();
-                            Some(Cow::Borrowed(v))
+                            Some(v)
                         } else {
                             None
                         }
@@ -1124,12 +1151,12 @@ impl<'a> Parser<'a> {
                     Arg::Required | Arg::Two => {
                         self.attached = k < cluster.len();
                         if k < cluster.len() {
-                            let v = &cluster[k..];
+                            let v = tail(tok, 1 + k);
                             k = cluster.len();
-                            Some(Cow::Borrowed(v))
+                            Some(v)
                         } else if self.pos < self.args.len() {
                             self.pos += 1;
-                            Some(Cow::Borrowed(self.args[self.pos - 1]))
+                            Some(self.args[self.pos - 1].clone())
                         } else {
                             return Err(Error::param(format!(
                                 "option \"-{c}\" requires an argument"
@@ -1166,14 +1193,118 @@ pub fn parse_command_with(
     parse_command_strs(&strs, restore, table, lenient)
 }
 
-/// [`parse_command_with`] over borrowed arguments (iptables-restore's tokens, without a
-/// copy each).
+/// [`parse_command_with`] over borrowed arguments.
 pub fn parse_command_strs(
     args: &[&str],
     restore: bool,
     table: Option<TableKind>,
     lenient: bool,
 ) -> (Result<Command>, Vec<String>) {
+    let args: Vec<Cow<str>> = args.iter().map(|&a| Cow::Borrowed(a)).collect();
+    let (parsed, warnings) = parse_args(&args, restore, table, lenient);
+    (
+        parsed.map(|p| {
+            let mut c = p.into_command();
+            c.warnings = warnings.clone();
+            c
+        }),
+        warnings,
+    )
+}
+
+/// The rules of a parsed command: one (the usual case, kept inline) or several (`-s`/`-d`
+/// lists), or none (commands without a rule).
+#[derive(Debug)]
+pub(crate) enum Rules {
+    One(Rule),
+    Many(Vec<Rule>),
+}
+
+impl Rules {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Rules::One(_) => 1,
+            Rules::Many(v) => v.len(),
+        }
+    }
+    pub(crate) fn first(&self) -> Option<&Rule> {
+        match self {
+            Rules::One(r) => Some(r),
+            Rules::Many(v) => v.first(),
+        }
+    }
+    pub(crate) fn into_vec(self) -> Vec<Rule> {
+        match self {
+            Rules::One(r) => vec![r],
+            Rules::Many(v) => v,
+        }
+    }
+    /// Appends the rules to `to`.
+    pub(crate) fn append_to(self, to: &mut Vec<Rule>) {
+        match self {
+            Rules::One(r) => to.push(r),
+            Rules::Many(v) => to.extend(v),
+        }
+    }
+}
+
+/// A parsed invocation whose texts may still borrow from the arguments (the restore line):
+/// what [`Command`] holds, without a copy of the chain name per line.
+#[derive(Debug)]
+pub(crate) struct Parsed<'a> {
+    pub table: TableKind,
+    pub cmd: Cmd,
+    pub zero_too: bool,
+    pub chain: Cow<'a, str>,
+    pub rulenum: u32,
+    pub rules: Rules,
+    pub arg2: Cow<'a, str>,
+    pub numeric: bool,
+    pub verbose: bool,
+    pub exact: bool,
+    pub line_numbers: bool,
+    pub counters: Option<Counters>,
+}
+
+impl Parsed<'_> {
+    /// The chain a `-j`/`-g` of the rules names (all of them name the same).
+    pub(crate) fn jump_chain(&self) -> Option<&str> {
+        match &self.rules.first()?.target {
+            Target::Jump(n) | Target::Goto(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The owned [`Command`] (without warnings).
+    pub(crate) fn into_command(self) -> Command {
+        let jump_chain = self.jump_chain().map(str::to_string);
+        Command {
+            table: self.table,
+            cmd: self.cmd,
+            zero_too: self.zero_too,
+            chain: self.chain.into_owned(),
+            rulenum: self.rulenum,
+            rules: self.rules.into_vec(),
+            arg2: self.arg2.into_owned(),
+            numeric: self.numeric,
+            verbose: self.verbose,
+            exact: self.exact,
+            line_numbers: self.line_numbers,
+            counters: self.counters,
+            jump_chain,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Parses one invocation's arguments (iptables-restore's tokens or argv), keeping what it
+/// can borrowed from them; also returns the warnings (printed even when parsing fails).
+pub(crate) fn parse_args<'a>(
+    args: &[Cow<'a, str>],
+    restore: bool,
+    table: Option<TableKind>,
+    lenient: bool,
+) -> (Result<Parsed<'a>>, Vec<String>) {
     let mut p = Parser {
         args,
         pos: 0,
@@ -1182,23 +1313,16 @@ pub fn parse_command_strs(
         table_set: table.is_some() && restore,
         cmd: None,
         zero_too: false,
-        chain: String::new(),
+        chain: Cow::Borrowed(""),
         rulenum: 0,
-        arg2: String::new(),
+        arg2: Cow::Borrowed(""),
         options: 0,
         ip: IpSpec::default(),
         src_text: None,
         dst_text: None,
         proto_name: None,
         proto_used: false,
-        // Sized for the `-m` options plus the protocol's implicit match, so a rule's
-        // matches take one allocation of the size they need.
-        matches: Vec::with_capacity(
-            args.iter()
-                .filter(|a| matches!(**a, "-m" | "--match"))
-                .count()
-                + usize::from(args.iter().any(|a| matches!(*a, "-p" | "--protocol"))),
-        ),
+        matches: Vec::with_capacity(match_room(args)),
         seen: SeenBits::default(),
         target_at: 0,
         target_ext: None,
@@ -1212,17 +1336,24 @@ pub fn parse_command_strs(
     let result = finish(&mut p);
     // Warnings are printed even when the command then fails (as iptables prints them while
     // parsing).
-    let warnings = std::mem::take(&mut p.warnings);
-    (
-        result.map(|mut c| {
-            c.warnings = warnings.clone();
-            c
-        }),
-        warnings,
-    )
+    (result, std::mem::take(&mut p.warnings))
 }
 
-fn finish(p: &mut Parser) -> Result<Command> {
+/// Room for the `-m` options plus the protocol's implicit match, so a rule's matches take
+/// one allocation of the size they need.
+fn match_room(args: &[Cow<str>]) -> usize {
+    let (mut m, mut p) = (0, 0);
+    for a in args {
+        match a.as_bytes() {
+            b"-m" | b"--match" => m += 1,
+            b"-p" | b"--protocol" => p = 1,
+            _ => {}
+        }
+    }
+    m + p
+}
+
+fn finish<'a>(p: &mut Parser<'a, '_>) -> Result<Parsed<'a>> {
     p.run()?;
     let Some(cmd) = p.cmd else {
         return Err(Error::param("no command specified"));
@@ -1248,13 +1379,12 @@ fn finish(p: &mut Parser) -> Result<Command> {
             p.chain
         )));
     }
-    let mut rules = Vec::new();
-    let mut jump_chain = None;
+    let mut rules = Rules::Many(Vec::new());
     if cmd.has_rule() {
-        if matches!(p.chain.as_str(), "PREROUTING" | "INPUT") && p.options & O_VIAOUT != 0 {
+        if matches!(&*p.chain, "PREROUTING" | "INPUT") && p.options & O_VIAOUT != 0 {
             return Err(Error::param(format!("Can't use -o with {}\n", p.chain)));
         }
-        if matches!(p.chain.as_str(), "POSTROUTING" | "OUTPUT") && p.options & O_VIAIN != 0 {
+        if matches!(&*p.chain, "POSTROUTING" | "OUTPUT") && p.options & O_VIAIN != 0 {
             return Err(Error::param(format!("Can't use -i with {}\n", p.chain)));
         }
         let srcs = Addrs::of(p.src_text.as_deref())?;
@@ -1275,20 +1405,19 @@ fn finish(p: &mut Parser) -> Result<Command> {
                 if p.goto {
                     return Err(Error::param(format!(
                         "goto '{}' is not a chain",
-                        p.jumpto.clone().unwrap_or_default()
+                        p.jumpto.as_deref().unwrap_or_default()
                     )));
                 }
                 Target::Ext(p.target_ext.take().unwrap().0)
             }
             (None, None) => Target::None,
-            (None, Some(name)) => match name.as_str() {
+            (None, Some(name)) => match &**name {
                 "ACCEPT" if !p.goto => Target::Accept,
                 "DROP" if !p.goto => Target::Drop,
                 "RETURN" if !p.goto => Target::Return,
                 "QUEUE" => return Err(crate::ext::unsupported_target("QUEUE")),
                 _ => {
-                    jump_chain = Some(name.clone());
-                    let name = p.jumpto.take().unwrap_or_default();
+                    let name = p.jumpto.take().unwrap_or_default().into_owned();
                     if p.goto {
                         Target::Goto(name)
                     } else {
@@ -1304,13 +1433,14 @@ fn finish(p: &mut Parser) -> Result<Command> {
             let mut ip = std::mem::take(&mut p.ip);
             (ip.src, ip.src_mask) = srcs[0];
             (ip.dst, ip.dst_mask) = dsts[0];
-            rules.push(Rule {
+            rules = Rules::One(Rule {
                 ip,
                 matches,
                 target,
                 counters,
             });
         } else {
+            let mut many = Vec::with_capacity(srcs.len() * dsts.len());
             for (s, sm) in srcs {
                 for (d, dm) in dsts {
                     let mut ip = p.ip.clone();
@@ -1318,7 +1448,7 @@ fn finish(p: &mut Parser) -> Result<Command> {
                     ip.src_mask = *sm;
                     ip.dst = *d;
                     ip.dst_mask = *dm;
-                    rules.push(Rule {
+                    many.push(Rule {
                         ip,
                         matches: matches.clone(),
                         target: target.clone(),
@@ -1326,9 +1456,10 @@ fn finish(p: &mut Parser) -> Result<Command> {
                     });
                 }
             }
+            rules = Rules::Many(many);
         }
     }
-    Ok(Command {
+    Ok(Parsed {
         table: p.table,
         cmd,
         zero_too: p.zero_too,
@@ -1341,8 +1472,6 @@ fn finish(p: &mut Parser) -> Result<Command> {
         exact: p.options & O_EXPANDED != 0,
         line_numbers: p.options & O_LINENUMBERS != 0,
         counters: p.counters,
-        jump_chain,
-        warnings: Vec::new(),
     })
 }
 

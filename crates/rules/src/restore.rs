@@ -213,6 +213,32 @@ fn run_length(bytes: &[u8], stop: u8) -> usize {
         .unwrap_or(bytes.len() - i)
 }
 
+/// The fields of `s` separated by blanks (space, tab, newline), as iptables-restore splits
+/// a `:CHAIN` line; the blanks are ASCII, so the fields are whole UTF-8 slices.
+fn blank_fields(s: &str) -> impl Iterator<Item = &str> {
+    let b = s.as_bytes();
+    let blank = |c: u8| matches!(c, b' ' | b'\t' | b'\n');
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && blank(b[i]) {
+            i += 1;
+        }
+        if i == b.len() {
+            return None;
+        }
+        let start = i;
+        while i < b.len() && !blank(b[i]) {
+            i += 1;
+        }
+        Some(&s[start..i])
+    })
+}
+
+/// True when `bytes` holds a newline (word at a time).
+pub(crate) fn has_newline(bytes: &[u8]) -> bool {
+    run_length(bytes, NEWLINE) < bytes.len()
+}
+
 /// `b` in every byte of a word.
 const fn splat(b: u8) -> u64 {
     0x0101_0101_0101_0101 * b as u64
@@ -349,15 +375,15 @@ const PARSE_AHEAD_MIN: usize = 4096;
 /// `from` on (lines before `from` are parsed on the restoring thread).
 struct Ahead<'scope> {
     from: usize,
-    handle: Option<ScopedJoinHandle<'scope, Vec<(usize, ParsedLine)>>>,
-    results: std::vec::IntoIter<(usize, ParsedLine)>,
+    handle: Option<ScopedJoinHandle<'scope, Vec<(usize, ParsedLine<'scope>)>>>,
+    results: std::vec::IntoIter<(usize, ParsedLine<'scope>)>,
 }
 
-type ParsedLine = std::result::Result<parse::Command, RestoreError>;
+type ParsedLine<'a> = std::result::Result<parse::Parsed<'a>, RestoreError>;
 
-impl Ahead<'_> {
+impl<'scope> Ahead<'scope> {
     /// The helper's result for line index `idx`, if it parsed that line.
-    fn take(&mut self, idx: usize) -> Option<ParsedLine> {
+    fn take(&mut self, idx: usize) -> Option<ParsedLine<'scope>> {
         if idx < self.from {
             return None;
         }
@@ -440,7 +466,7 @@ fn parse_rule_line<'a>(
     kind: TableKind,
     opts: &RestoreOpts,
     tokens: &mut Vec<Cow<'a, str>>,
-) -> ParsedLine {
+) -> ParsedLine<'a> {
     let mut body = line;
     let mut counters = None;
     if let Some(inner) = line.strip_prefix('[') {
@@ -481,39 +507,50 @@ fn parse_rule_line<'a>(
     if opts.verbose {
         tokens.push(Cow::Borrowed("-v"));
     }
-    let args: Vec<&str> = tokens.iter().map(|t| t.as_ref()).collect();
-    parse::parse_command_strs(&args, true, Some(kind), opts.store_escapes)
+    parse::parse_args(tokens, true, Some(kind), opts.store_escapes)
         .0
         .map_err(|e| from_error(&e, line_no))
 }
 
-/// The jumps found while appending (`resolved[chain]`, by the chains' positions before
-/// [`Table::canonicalize_order`] moved them by `order`), in table order as the commit checks
-/// want them; None when they do not cover the table's rules.
+/// The jumps found while appending (`resolved`: one (chain, target) a rule, in the order
+/// the rules were appended, chains by their positions before [`Table::canonicalize_order`]
+/// moved them by `order`), in table order as the commit checks want them; None when they do
+/// not cover the table's rules.
 fn jumps_in_table_order(
     table: &Table,
-    resolved: Vec<Vec<u32>>,
+    resolved: &[(u32, u32)],
     order: Option<&[u32]>,
 ) -> Option<Vec<u32>> {
     let n = table.chains.len();
-    if resolved.len() != n {
-        return None;
-    }
     let old_of = |new: usize| order.map_or(new, |o| o[new] as usize);
     let mut new_of = vec![0u32; n];
     for new in 0..n {
         new_of[old_of(new)] = new as u32;
     }
-    let mut out = Vec::with_capacity(table.chains.iter().map(|c| c.rules.len()).sum());
-    for (new, c) in table.chains.iter().enumerate() {
-        let jumps = &resolved[old_of(new)];
-        if jumps.len() != c.rules.len() {
+    // Where each chain's rules start in table order; rules of one chain were appended in
+    // their order, so each entry goes to the next free place of its chain.
+    let mut start = Vec::with_capacity(n + 1);
+    let mut total = 0;
+    for c in &table.chains {
+        start.push(total);
+        total += c.rules.len();
+    }
+    start.push(total);
+    if resolved.len() != total {
+        return None;
+    }
+    let mut next = start.clone();
+    let mut out = vec![ops::NOT_JUMP; total];
+    for &(chain, target) in resolved {
+        let c = *new_of.get(chain as usize)? as usize;
+        if next[c] == start[c + 1] {
             return None;
         }
-        out.extend(jumps.iter().map(|&t| match t {
+        out[next[c]] = match target {
             ops::NOT_JUMP => ops::NOT_JUMP,
-            t => new_of[t as usize],
-        }));
+            t => *new_of.get(t as usize)?,
+        };
+        next[c] += 1;
     }
     Some(out)
 }
@@ -531,12 +568,13 @@ fn restore_lines<'scope, 'env>(
     // While the current table has seen only `:CHAIN` lines and plain `-A`: each chain's
     // rules' jump targets (chain index or NOT_JUMP), found when the rules were appended, so
     // the commit checks need not look every target up again.
-    let mut resolved: Option<Vec<Vec<u32>>> = None;
+    let mut resolved: Option<Vec<(u32, u32)>> = None;
     let mut skipping = false;
     let mut line_no = 0;
     // The arguments of the current rule line, reused from line to line.
     let mut tokens: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut ahead: Option<Ahead> = None;
+    let mut last = ops::LastChains::default();
     for (idx, &line) in lines.iter().enumerate() {
         line_no += 1;
         if line == "\n" || line.starts_with('#') {
@@ -555,7 +593,7 @@ fn restore_lines<'scope, 'env>(
                 if !opts.trusted {
                     let checked = match resolved
                         .take()
-                        .and_then(|r| jumps_in_table_order(&table, r, order.as_deref()))
+                        .and_then(|r| jumps_in_table_order(&table, &r, order.as_deref()))
                     {
                         Some(targets) => ops::validate_resolved(&table, &targets),
                         None => ops::validate_table(&table),
@@ -610,7 +648,7 @@ fn restore_lines<'scope, 'env>(
                 table.chains.iter_mut().for_each(|c| c.rules.clear());
                 table.chains.retain(|c| c.is_builtin());
                 table.reindex();
-                resolved = Some(vec![Vec::new(); table.chains.len()]);
+                resolved = Some(Vec::new());
             } else {
                 // Rules kept from before have no resolved jumps.
                 resolved = None;
@@ -627,12 +665,7 @@ fn restore_lines<'scope, 'env>(
             if opts.store_escapes {
                 tokenize_into(&line[1..], true, &mut tokens);
             } else {
-                tokens.extend(
-                    line[1..]
-                        .split([' ', '\t', '\n'])
-                        .filter(|s| !s.is_empty())
-                        .map(Cow::Borrowed),
-                );
+                tokens.extend(blank_fields(&line[1..]).map(Cow::Borrowed));
             }
             let mut it = tokens.iter().map(|t| t.as_ref());
             let Some(chain) = it.next() else {
@@ -665,9 +698,6 @@ fn restore_lines<'scope, 'env>(
                     }
                 } else {
                     ops::insert_user_chain(table, chain);
-                    if let Some(r) = resolved.as_mut() {
-                        r.push(Vec::new());
-                    }
                 }
             }
             let Some(policy) = it.next() else {
@@ -721,14 +751,15 @@ fn restore_lines<'scope, 'env>(
         match resolved.as_mut() {
             Some(r) if cmd.cmd == parse::Cmd::Append && !cmd.verbose => {
                 let n = cmd.rules.len();
-                let (chain, target) =
-                    ops::append_resolved(table, cmd).map_err(|e| from_error(&e, line_no))?;
-                r[chain].extend(std::iter::repeat_n(target, n));
+                let (chain, target) = ops::append_resolved(table, cmd, &mut last)
+                    .map_err(|e| from_error(&e, line_no))?;
+                r.extend(std::iter::repeat_n((chain as u32, target), n));
             }
             _ => {
                 // Any other command may move, rename or drop chains: resolve at commit.
                 resolved = None;
-                let o = ops::apply_owned(table, cmd).map_err(|e| from_error(&e, line_no))?;
+                let o = ops::apply_owned(table, cmd.into_command())
+                    .map_err(|e| from_error(&e, line_no))?;
                 out.push_str(&o.output);
             }
         }

@@ -6,24 +6,48 @@ use crate::services;
 use std::net::Ipv4Addr;
 
 /// Appends `n` in decimal (no formatting machinery: this runs for every rule saved).
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+pub(crate) fn push_u64(out: &mut String, n: u64) {
     if n < 10 {
         out.push(char::from(b'0' + n as u8));
         return;
     }
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // ASCII digits: one byte, one char each.
-    out.extend(buf[i..].iter().map(|&d| char::from(d)));
+    let i = write_decimal(&mut buf, n);
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
+
+/// Writes `n` in decimal at the end of `buf`, two digits a step; returns where it starts.
+fn write_decimal(buf: &mut [u8; 20], mut n: u64) -> usize {
+    let mut i = buf.len();
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    i
+}
+
+/// "00" to "99": two decimal digits per pair.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Appends `n` in lower-case hexadecimal without prefix, as `{:x}` does.
 pub(crate) fn push_hex(out: &mut String, mut n: u64) {
@@ -43,12 +67,27 @@ pub(crate) fn push_hex(out: &mut String, mut n: u64) {
 
 /// Appends an address in dotted quad form, as Ipv4Addr's Display does.
 pub(crate) fn push_ipv4(out: &mut String, addr: Ipv4Addr) {
+    // Gathered in one buffer (at most 15 bytes), then appended at once.
+    let mut buf = [0u8; 16];
+    let mut len = 0;
     for (k, o) in addr.octets().into_iter().enumerate() {
         if k > 0 {
-            out.push('.');
+            buf[len] = b'.';
+            len += 1;
         }
-        push_u64(out, u64::from(o));
+        if o >= 100 {
+            buf[len] = b'0' + o / 100;
+            len += 1;
+        }
+        if o >= 10 {
+            buf[len] = b'0' + o / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + o % 10;
+        len += 1;
     }
+    // Only ASCII digits and dots were written.
+    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
 }
 
 fn push_addr(out: &mut String, flag: &str, addr: Ipv4Addr, mask: Ipv4Addr, inv: bool) {
@@ -313,7 +352,7 @@ fn save_table_as(
                 out.push_str(&c.name);
             }
             push_rule_body_as(out, r, false, escape_newlines);
-            if escape_newlines && out[start..].contains('\n') {
+            if escape_newlines && crate::restore::has_newline(&out.as_bytes()[start..]) {
                 let line = out.split_off(start);
                 out.push_str(&line.replace('\n', "\\n"));
             }

@@ -19,17 +19,27 @@ pub fn push_save_string(out: &mut String, s: &str) {
 
 /// [`push_save_string`] without the leading space.
 pub fn push_save_word(out: &mut String, s: &str) {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
+    let bytes = s.as_bytes();
+    // The leading bytes that may go bare (usually all of them), eight at a time.
+    let mut plain = 0;
+    for chunk in bytes.chunks_exact(8) {
+        if !chunk.iter().all(|&b| SAVE_PLAIN[usize::from(b)]) {
+            break;
+        }
+        plain += 8;
+    }
+    plain += bytes[plain..]
+        .iter()
+        .take_while(|&&b| SAVE_PLAIN[usize::from(b)])
+        .count();
+    if plain == bytes.len() && plain != 0 {
         out.push_str(s);
         return;
     }
     out.push('"');
     // Copy the runs between characters that need a backslash (all ASCII) as whole slices.
     let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(plain) {
         if b == b'"' || b == b'\\' || b == b'\'' {
             out.push_str(&s[run..i]);
             out.push('\\');
@@ -39,6 +49,18 @@ pub fn push_save_word(out: &mut String, s: &str) {
     out.push_str(&s[run..]);
     out.push('"');
 }
+
+/// The bytes [`push_save_word`] may print without quotes: `[A-Za-z0-9_-]`.
+static SAVE_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    t
+};
 
 impl Extension for Comment {
     const NAME: &'static str = "comment";

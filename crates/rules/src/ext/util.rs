@@ -158,7 +158,6 @@ pub fn push_inv(out: &mut String, invert: bool) {
     }
 }
 
-/// Parses a dotted-quad IPv4 address as inet_aton-strict iptables accepts (`a.b.c.d`).
 /// `s` split at the first `b` (an ASCII byte): a plain byte scan, cheaper than the
 /// general pattern search on the short texts of an option.
 pub fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
@@ -166,21 +165,30 @@ pub fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
     Some((&s[..i], &s[i + 1..]))
 }
 
+/// Parses a dotted-quad IPv4 address as inet_aton-strict iptables accepts (`a.b.c.d`):
+/// four parts of one to three decimal digits, each at most 255.
 pub fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
-    // Four parts of one to three decimal digits, each at most 255.
     let mut b = [0u8; 4];
-    let mut parts = s.as_bytes().split(|&c| c == b'.');
-    for slot in b.iter_mut() {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || !p.iter().all(|c| c.is_ascii_digit()) {
+    // One pass over the bytes: the part being read, its value and digit count.
+    let (mut part, mut value, mut digits) = (0, 0u32, 0);
+    for &c in s.as_bytes() {
+        if c.is_ascii_digit() {
+            if digits == 3 {
+                return None;
+            }
+            value = value * 10 + u32::from(c - b'0');
+            digits += 1;
+        } else if c == b'.' && digits > 0 && part < 3 {
+            b[part] = u8::try_from(value).ok()?;
+            (part, value, digits) = (part + 1, 0, 0);
+        } else {
             return None;
         }
-        let v = p.iter().fold(0u32, |v, &c| v * 10 + u32::from(c - b'0'));
-        *slot = u8::try_from(v).ok()?;
     }
-    if parts.next().is_some() {
+    if part != 3 || digits == 0 {
         return None;
     }
+    b[3] = u8::try_from(value).ok()?;
     Some(Ipv4Addr::from(b))
 }
 
