@@ -21,16 +21,21 @@
 //! - Anything else: by the protocol and the unordered address pair (the same both ways).
 //!
 //! # The NAT rule
-//! Each shard's engine gets a reply filter ([`Engine::set_nat_reply_filter`]): a binding fits
-//! when [`Steering::shard_of_tuple`] of its reply tuple is this shard. With the rule above a
+//! Each shard's engine gets a reply filter ([`Engine::set_nat_reply_filter`],
+//! [`Steering::nat_may_take`]): a binding fits when [`Steering::shard_of_tuple`] of its reply
+//! tuple is this shard, or when the replies come from the host itself, or when their steering
+//! does not depend on the port (then no port would help: the kernel's choice stands, so a null
+//! binding never moves a port the kernel would keep). With the rule above a
 //! MASQUERADEd connection from `c` to `s:p` lives on `pair(c, s)`; its replies `s:p -> nat:q`
 //! come back on `(q + mix(s)) mod N`, so NAT takes a `q` that makes the two equal (one port in
 //! N of the range fits; the kernel's kept port is kept when it fits).
 //!
 //! # Limitations (documented, not hidden)
-//! - DNAT/REDIRECT to a forwarded address with no port choice: the original direction goes by
-//!   the NAT-address rule, the replies by addresses, so they meet only by chance
-//!   ([`Sharded::misplaced`] counts such connections). Port forwards need a single engine.
+//! - DNAT to a forwarded address (port forwards, service VIPs): the original direction goes by
+//!   the NAT-address rule (or the pair of addresses), the replies by the pair of the new
+//!   addresses, so they meet only by chance ([`Sharded::misplaced`] counts such connections;
+//!   a reply landing elsewhere is judged there as a packet of no known connection). Port
+//!   forwards need a single engine. REDIRECT (to the host) is fine: the host answers.
 //! - SNAT to an address not in the NAT set (add it with [`Steering::add_nat_range`]), a port
 //!   range with fewer than N fitting ports, or `--random` ranges too small: the kernel's
 //!   unconstrained choice, counted as misplaced.
@@ -138,6 +143,20 @@ impl Steering {
     /// host, answered by the shard that owns it, is never steered back).
     pub fn reply_on(&self, reply: &Tuple, k: usize) -> bool {
         self.is_nat_addr(reply.src) || self.shard_of_tuple(reply) == k
+    }
+
+    /// Whether the steering of `t` follows its destination port (or ICMP id).
+    fn port_steered(&self, t: &Tuple) -> bool {
+        let keyed = has_ports(t.proto) || (t.proto == 1 && icmp_query((t.dst_l4 >> 8) as u8));
+        self.shards > 1 && keyed && self.is_nat_addr(t.dst)
+    }
+
+    /// The NAT reply filter of shard `k`: a binding is refused only when its replies would
+    /// steer elsewhere *because of the port* NAT is choosing; replies steered by addresses
+    /// alone (a DNAT to a forwarded address) are no port's fault, so NAT keeps the kernel's
+    /// choice for them (and [`Sharded::misplaced`] counts the connection if they land away).
+    pub fn nat_may_take(&self, reply: &Tuple, k: usize) -> bool {
+        !self.port_steered(reply) || self.reply_on(reply, k)
     }
 
     /// The shard of a packet of protocol `proto` from `src` to `dst`; `key` is the destination
@@ -287,7 +306,7 @@ impl Sharded {
             let mut e = Engine::new(host.clone(), ruleset.clone(), &sys)?;
             if n > 1 {
                 let s = Arc::clone(&steering);
-                e.set_nat_reply_filter(Some(Box::new(move |r: &Tuple| s.reply_on(r, k))));
+                e.set_nat_reply_filter(Some(Box::new(move |r: &Tuple| s.nat_may_take(r, k))));
             }
             shards.push(e);
         }
