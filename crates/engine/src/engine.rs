@@ -435,13 +435,27 @@ impl Engine {
 
     /// Runs `kind`'s chain for `hook` on `p`; returns (accepted, effects). Logs are recorded,
     /// the conntrack mark written back.
+    #[inline]
     fn walk(&mut self, kind: TableKind, hook: Hook, p: &mut PktCtx, fx: &mut Effects) -> bool {
-        fx.clear();
         let ti = self.walk_at[kind as usize][hook as usize];
         if ti == NO_TABLE {
+            fx.clear();
             return true;
         }
-        let ti = usize::from(ti);
+        self.walk_table(usize::from(ti), kind, hook, p, fx)
+    }
+
+    /// [`Engine::walk`] of the table at `ti` (one with a chain at `hook`).
+    #[inline(never)]
+    fn walk_table(
+        &mut self,
+        ti: usize,
+        kind: TableKind,
+        hook: Hook,
+        p: &mut PktCtx,
+        fx: &mut Effects,
+    ) -> bool {
+        fx.clear();
         self.steps.clear();
         let tracing = self.tracing;
         let host = WalkHost {
@@ -840,7 +854,7 @@ impl Engine {
             // the copy set to the output device.
             p.indev = p.outdev;
         }
-        self.post_routing(&mut p, dev, nh);
+        self.post_routing(&mut p, &mut Effects::default(), dev, nh);
     }
 
     /// Output route: (device, next hop); [`LO`] for the host's own addresses.
@@ -895,14 +909,14 @@ impl Engine {
     }
 
     /// POSTROUTING then out of `dev`.
-    fn post_routing(&mut self, p: &mut PktCtx, dev: usize, _nexthop: u32) {
-        let mut fx = Effects::default();
+    /// `fx` is scratch (the first walk clears it), passed down to save building another.
+    fn post_routing(&mut self, p: &mut PktCtx, fx: &mut Effects, dev: usize, _nexthop: u32) {
         // Kernel rule (ip_output): POSTROUTING's input device is the packet's device so far
         // (the receiving one for forwarded packets), so LOG shows IN= and MAC= there.
-        if !self.walk(TableKind::Mangle, Hook::PostRouting, p, &mut fx) {
+        if !self.walk(TableKind::Mangle, Hook::PostRouting, p, fx) {
             return self.dropped(p);
         }
-        if !self.nat_hook(Hook::PostRouting, Manip::Src, p, &mut fx) {
+        if !self.nat_hook(Hook::PostRouting, Manip::Src, p, fx) {
             return self.dropped(p);
         }
         if !self.confirm(p) {
@@ -1305,7 +1319,7 @@ impl Engine {
                     let range = match req.kind {
                         crate::nat::NatKind::Snat | crate::nat::NatKind::Dnat => Some(req.range),
                         crate::nat::NatKind::Masquerade => {
-                            let out = self.host.dev(p.outdev.as_str());
+                            let out = self.host.dev_by_name(&p.outdev);
                             let addr = out.and_then(|d| {
                                 self.host
                                     .lookup(p.dst())
@@ -1316,7 +1330,7 @@ impl Engine {
                         crate::nat::NatKind::Redirect => {
                             let prim = self
                                 .host
-                                .dev(p.indev.as_str())
+                                .dev_by_name(&p.indev)
                                 .and_then(|d| self.host.ifaces[d].addrs.first().map(|a| a.0));
                             redirect_range(&req.range, hook == Hook::Output, prim)
                         }
@@ -1590,7 +1604,7 @@ impl Engine {
                 self.dropped(&mut c);
                 continue;
             }
-            self.post_routing(&mut c, q, 0);
+            self.post_routing(&mut c, &mut fx, q, 0);
         }
     }
 
@@ -1707,7 +1721,7 @@ impl Engine {
                 if rr.is_some() {
                     p.reparse();
                 }
-                self.forward(&mut p, out, nexthop, rr)
+                self.forward(&mut p, &mut fx, out, nexthop, rr)
             }
             InRoute::NoRoute => {
                 // Kernel rule (ip_error): per-source token bucket, burst 5 s of tokens, each
@@ -1737,7 +1751,15 @@ impl Engine {
         }
     }
 
-    fn forward(&mut self, p: &mut PktCtx, out: usize, nexthop: u32, rr: Option<usize>) {
+    /// `fx` is scratch (the first walk clears it).
+    fn forward(
+        &mut self,
+        p: &mut PktCtx,
+        fx: &mut Effects,
+        out: usize,
+        nexthop: u32,
+        rr: Option<usize>,
+    ) {
         if p.pkttype != PktType::Host {
             self.note(|| "dropped: link-layer broadcast not forwarded".into());
             return self.dropped(p);
@@ -1773,16 +1795,15 @@ impl Engine {
             }
         }
         p.outdev = self.host.ifaces[out].name;
-        let mut fx = Effects::default();
-        if !self.walk(TableKind::Mangle, Hook::Forward, p, &mut fx) {
+        if !self.walk(TableKind::Mangle, Hook::Forward, p, fx) {
             return self.dropped(p);
         }
-        if !self.walk(TableKind::Filter, Hook::Forward, p, &mut fx) {
-            self.do_emits(&mut fx, p, false);
+        if !self.walk(TableKind::Filter, Hook::Forward, p, fx) {
+            self.do_emits(fx, p, false);
             return self.dropped(p);
         }
         // Kernel rule (NF_IP_PRI_SECURITY = 50): security after filter in FORWARD.
-        if !self.walk(TableKind::Security, Hook::Forward, p, &mut fx) {
+        if !self.walk(TableKind::Security, Hook::Forward, p, fx) {
             return self.dropped(p);
         }
         if let Some(at) = rr {
@@ -1794,7 +1815,7 @@ impl Engine {
                 p.reparse();
             }
         }
-        self.post_routing(p, out, nexthop);
+        self.post_routing(p, fx, out, nexthop);
     }
 
     /// Moves the SACK blocks of an adjusted connection's packet (nf_ct_sack_adjust), fixing
@@ -2057,7 +2078,7 @@ impl Engine {
                         // Kernel rule (icmp_reply, fib_compute_spec_dst): the answer to a
                         // broadcast or multicast comes from the receiving interface's address
                         // on the sender's link.
-                        let Some(dev) = self.host.dev(p.indev.as_str()) else {
+                        let Some(dev) = self.host.dev_by_name(&p.indev) else {
                             return;
                         };
                         let spec = self.host.source_for(dev, p.src());
@@ -2100,7 +2121,7 @@ impl Engine {
             .host
             .lookup(p.src())
             .map(|x| x.0)
-            .or(self.host.dev(p.indev.as_str()))?;
+            .or(self.host.dev_by_name(&p.indev))?;
         let advmss = (self.host.ifaces[dev].mtu.saturating_sub(40)).clamp(48, 65495) as u16;
         let eff = advmss - if ts.is_some() { 12 } else { 0 };
         let win = (65536 / u32::from(eff.max(1))) * u32::from(eff);

@@ -330,21 +330,32 @@ impl HostNet {
         if martian_src || src == 0 {
             return InRoute::Drop;
         }
-        if self.is_broadcast(dst) {
+        // One pass over the addresses for is_broadcast(dst), is_local(dst), is_local(src),
+        // then the same decisions in the same order.
+        let (mut bcast_dst, mut local_dst, mut local_src) = (false, false, false);
+        for i in &self.ifaces {
+            for &(x, p) in &i.addrs {
+                bcast_dst |= p < 31 && (x | !mask(p)) == dst;
+                local_dst |= x == dst;
+                local_src |= x == src;
+            }
+        }
+        if bcast_dst {
             return InRoute::Broadcast;
         }
         if dst == 0 || dst >> 24 == 127 {
             return InRoute::Drop;
         }
-        if self.is_local(dst) {
+        // (src >> 24 == 127 was refused above as a martian, so is_local(src) is the scan.)
+        if local_dst {
             // Kernel rule (fib_validate_source): a source that is one of our own addresses
             // is a martian.
-            if self.is_local(src) {
+            if local_src {
                 return InRoute::Drop;
             }
             return InRoute::Local;
         }
-        if self.is_local(src) {
+        if local_src {
             return InRoute::Drop;
         }
         if !self.ip_forward {
