@@ -15,6 +15,8 @@
 //!   packets too short to show their ports.
 //! - ICMP errors: as the reverse of the packet they quote (the connection's other direction),
 //!   one level deep; an error quoting an error goes by addresses.
+//! - Packets the host itself sends ([`Steering::shard_of_local`], [`Sharded::send_host`]): on
+//!   the shard of their reverse, where the replies will arrive.
 //! - A packet to a *NAT address* (the host's own addresses and the ruleset's SNAT ranges) with
 //!   a destination port (ICMP queries: their id): `(port + mix(protocol, source)) mod N`. That
 //!   is where a source-NATed connection's replies arrive, and the port is the one NAT chose.
@@ -195,6 +197,27 @@ impl Steering {
         self.shard_in(ip, 0)
     }
 
+    /// The shard of a packet the host itself sends (a local process's connection): the shard
+    /// its replies steer to, i.e. that of the packet's reverse. The host's own port then
+    /// needs no NAT move to keep the replies home.
+    pub fn shard_of_local(&self, ip: &[u8]) -> usize {
+        if self.shards == 1 {
+            return 0;
+        }
+        let Some(h) = Ip::parse(ip) else { return 0 };
+        let l4 = &ip[h.ihl..];
+        let key = if h.fragment {
+            None
+        } else if has_ports(h.proto) && l4.len() >= 2 {
+            Some(u16::from_be_bytes([l4[0], l4[1]]))
+        } else if h.proto == 1 && l4.len() >= 6 && icmp_query(l4[0]) {
+            Some(u16::from_be_bytes([l4[4], l4[5]]))
+        } else {
+            None
+        };
+        self.pick(h.proto, h.dst, h.src, key)
+    }
+
     fn shard_in(&self, ip: &[u8], depth: u8) -> usize {
         let Some(h) = Ip::parse(ip) else { return 0 };
         if h.fragment {
@@ -328,6 +351,13 @@ impl Sharded {
     pub fn receive(&mut self, dev: usize, ip: Vec<u8>, mac: [u8; 14], now: Nanos) -> usize {
         let k = self.shard_of(&ip);
         self.shards[k].receive(dev, ip, mac, now);
+        k
+    }
+
+    /// A packet the host sends (OUTPUT onwards) on the shard its replies steer to; returns it.
+    pub fn send_host(&mut self, ip: Vec<u8>, now: Nanos) -> usize {
+        let k = self.steering.shard_of_local(&ip);
+        self.shards[k].send_host(ip, None, now, false);
         k
     }
 

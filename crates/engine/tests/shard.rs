@@ -444,3 +444,53 @@ fn dnat_port_forwards_keep_the_kernels_ports_and_are_counted_when_misplaced() {
     assert!(misplaced > 0);
     assert_eq!(many.misplaced(), misplaced);
 }
+
+#[test]
+fn host_sent_connections_keep_their_port_and_replies_come_home() {
+    // A local process connects out: its packet runs on the shard of its replies, so the
+    // POSTROUTING null binding keeps the host's port (as one engine does) and the reply,
+    // steered by that port, reaches the same shard and is delivered locally.
+    let (host, rs, sys) = setup();
+    let wan = host.dev("wan0").unwrap();
+    let mut one = Engine::new(host.clone(), rs.clone(), &sys).unwrap();
+    let mut many = Sharded::new(&host, &rs, &sys, 3).unwrap();
+    let mut homes = [0usize; 3];
+    for i in 0..60u16 {
+        let out = frame(
+            &host,
+            wan,
+            &format!("udp {WAN}:{} > 203.0.113.{}:53 len=8", 40000 + i, i % 7 + 1),
+        )
+        .0;
+        one.send_host(out.clone(), None, 1_000_000_000, false);
+        let k = many.send_host(out, 1_000_000_000);
+        homes[k] += 1;
+        let a: Vec<String> = one.events.iter().map(|e| norm(e, usize::MAX)).collect();
+        let b: Vec<String> = many.shards[k]
+            .events
+            .iter()
+            .map(|e| norm(e, usize::MAX))
+            .collect();
+        assert_eq!(a, b);
+        one.events.clear();
+        many.shards[k].events.clear();
+        let back = frame(
+            &host,
+            wan,
+            &format!("udp 203.0.113.{}:53 > {WAN}:{} len=8", i % 7 + 1, 40000 + i),
+        );
+        assert_eq!(many.receive(wan, back.0, back.1, 1_000_000_100), k);
+        assert!(
+            matches!(many.shards[k].events.first(), Some(Ev::Local { .. })),
+            "{:?}",
+            many.shards[k].events
+        );
+        many.shards[k].events.clear();
+    }
+    assert!(homes.iter().all(|&h| h > 5), "{homes:?}");
+    assert_eq!(many.misplaced(), 0);
+    // Each reply found its connection (none created a second one) and marked it replied.
+    let list = many.conntrack_listing(1_000_000_200);
+    assert_eq!(list.len(), 60);
+    assert!(list.iter().all(|l| !l.contains("UNREPLIED")), "{list:?}");
+}
