@@ -303,6 +303,10 @@ for _ in $(seq 50); do grep -q first "$work/echo.out" && break; sleep 0.1; done
 grep -q first "$work/echo.out" || { cat "$work/echo.out"; fail "echo connection through nfrs"; }
 live_term
 grep -q "connections saved to the store" "$work/daemon.log" || fail "no conntrack snapshot on stop"
+if [ "${NFRS_PACKET_IO:-}" = xdp ]; then
+  grep -q "lan0: AF_XDP kernel counters: rx_dropped [0-9]" "$work/daemon.log" || fail "no AF_XDP counters at stop"
+  echo "live routed: $(grep -o 'lan0: AF_XDP kernel counters.*' "$work/daemon.log" | head -1)"
+fi
 [ -s "$store/conntrack.state" ] || fail "conntrack.state missing"
 live_daemon "$store" "$work/gw.toml"
 live_wait_socket "$store"

@@ -796,6 +796,11 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     };
     let start = Instant::now();
     let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx, start);
+    for s in &socks {
+        if let Some(st) = s.io_stats() {
+            eprintln!("nfrs run: {}: {st}", s.name);
+        }
+    }
     if let Some(ct) = live.engine.ct.as_ref() {
         let (text, n) = ctsave::save(ct, start.elapsed().as_nanos() as u64);
         match write_atomic(&store.dir, ctsave::FILE, text.as_bytes()) {

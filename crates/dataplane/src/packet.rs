@@ -348,6 +348,11 @@ impl PacketSocket {
 }
 
 impl PacketSocket {
+    /// The kernel's loss counters of the packet I/O, when it keeps any (AF_XDP).
+    pub fn io_stats(&self) -> Option<String> {
+        self.xdp.as_ref().map(|x| x.stats())
+    }
+
     /// Sends what `send` queued (AF_XDP); nothing to do for AF_PACKET.
     pub fn flush(&self) -> io::Result<()> {
         match &self.xdp {

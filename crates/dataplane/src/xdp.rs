@@ -568,6 +568,24 @@ impl Queue {
         })
     }
 
+    /// The kernel's counters of this socket (XDP_STATISTICS).
+    fn stats(&self) -> Option<libc::xdp_statistics> {
+        // SAFETY: xdp_statistics is plain data; zeroed is a valid value.
+        let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
+        // SAFETY: the pointer and length describe `st`, writable for the call.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_STATISTICS,
+                &mut st as *mut libc::xdp_statistics as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        (r == 0).then_some(st)
+    }
+
     fn zerocopy(&self) -> bool {
         let mut o = libc::xdp_options { flags: 0 };
         let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
@@ -842,6 +860,29 @@ impl XdpSocket {
             if self.queues.len() == 1 { "" } else { "s" },
             FRAMES,
             FRAME_SIZE
+        )
+    }
+
+    /// The kernel's loss counters summed over the queues, for the report at stop: frames
+    /// dropped (no room in the rx ring or in the UMEM, or too long), rx ring full, fill ring
+    /// found empty, invalid rx and tx descriptors.
+    pub fn stats(&self) -> String {
+        let mut t = [0u64; 5];
+        for st in self.queues.iter().filter_map(|q| q.stats()) {
+            let v = [
+                st.rx_dropped,
+                st.rx_ring_full,
+                st.rx_fill_ring_empty_descs,
+                st.rx_invalid_descs,
+                st.tx_invalid_descs,
+            ];
+            for (a, b) in t.iter_mut().zip(v) {
+                *a += b;
+            }
+        }
+        format!(
+            "AF_XDP kernel counters: rx_dropped {} rx_ring_full {} fill_ring_empty {} rx_invalid {} tx_invalid {}",
+            t[0], t[1], t[2], t[3], t[4]
         )
     }
 
