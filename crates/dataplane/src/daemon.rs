@@ -46,7 +46,8 @@ pub const SYSCTL_FILE: &str = "sysctl.conf";
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 static STOP: AtomicBool = AtomicBool::new(false);
-/// Packets for the host itself that were dropped (no TAP yet), for the metrics.
+/// Packets for the host itself that were dropped (no TUN device, `[live] tap`, or the kernel
+/// did not take them), for the metrics.
 static LOCAL_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -500,6 +501,7 @@ pub fn swap_engine(old: &mut Engine, mut new: Engine, cfg: CtConfig) {
     // The bridges' learned MACs stay (the host is the same; only the rules changed).
     new.host.fdb = std::mem::take(&mut old.host.fdb);
     new.ratelimit_notes = old.ratelimit_notes;
+    new.external_stack = old.external_stack;
     new.set_random_seed(os_seed());
     if let Some(t) = new.ct.as_mut() {
         match old.ct.take() {
@@ -676,9 +678,11 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         }
     }
     let logger = crate::logsink::Logger::start(live.log.clone())?;
+    eprintln!("nfrs run: log lines to {}", live.log.describe());
     let mut engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
     // Live: the kernel's `net_ratelimit: N callbacks suppressed` lines are printed.
     engine.ratelimit_notes = true;
+    let tap = crate::tap::start(&live.tap, &host, &mut engine)?;
     engine.set_random_seed(os_seed());
     restore_conntrack(&mut engine, &store.dir);
     let listener = control::bind(&store.dir, live.control_group)?;
@@ -795,7 +799,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         log: logger,
     };
     let start = Instant::now();
-    let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx, start);
+    let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx, start, tap);
     for s in &socks {
         if let Some(st) = s.io_stats() {
             eprintln!("nfrs run: {}: {st}", s.name);
@@ -827,13 +831,17 @@ fn packet_loop(
     wake: &UnixStream,
     jobs: &mpsc::Receiver<(Job, mpsc::Sender<Response>)>,
     start: Instant,
+    tap: Option<crate::tap::Tap>,
 ) -> Result<(), String> {
     let mut fds: Vec<i32> = socks.iter().map(|s| s.as_raw_fd()).collect();
     fds.push(wake.as_raw_fd());
+    // The TUN device, polled after the wake-up pipe.
+    fds.extend(tap.as_ref().map(|t| t.fd()));
     let mut ready = Vec::with_capacity(fds.len());
     let mut buf = vec![0u8; 65536 + 64];
     let mut w = Wire {
         tx: Vec::with_capacity(65536 + 14),
+        tap,
         ..Default::default()
     };
     for n in &host.neighbours {
@@ -863,6 +871,10 @@ fn packet_loop(
             if let Err(e) = r {
                 eprintln!("nfrs run: {}: receive: {e}", s.name);
             }
+        }
+        if ready.get(socks.len() + 1) == Some(&true) {
+            live.now = start.elapsed().as_nanos() as u64;
+            crate::tap::from_host(live, socks, &mut w);
         }
         if ready[socks.len()] {
             while let Ok(n) = (&*wake).read(&mut wbuf) {
@@ -897,8 +909,13 @@ fn packet_loop(
     }
     if w.local_dropped > 0 {
         eprintln!(
-            "nfrs run: {} packets for the host itself were dropped (no TAP yet)",
-            w.local_dropped
+            "nfrs run: {} packets for the host itself were dropped ({})",
+            w.local_dropped,
+            if w.tap.is_some() {
+                "the TUN device did not take them"
+            } else {
+                "no TUN device: [live] tap = \"nfrs0\" delivers them to local processes"
+            }
         );
     }
     Ok(())
@@ -940,8 +957,10 @@ pub struct Wire {
     pub neigh: Neighbours,
     /// The frame being built for sending.
     pub tx: Vec<u8>,
-    /// Packets for the host itself that were dropped (no TAP yet).
+    /// Packets for the host itself that were dropped (no TUN device, or it refused them).
     pub local_dropped: u64,
+    /// The TUN device to the kernel's own stack (`[live] tap`), if any.
+    pub tap: Option<crate::tap::Tap>,
     /// The last packet sent out of a bridge device (the engine's per-port copies of it are
     /// sent once).
     pub last_out: Vec<u8>,
@@ -1008,48 +1027,66 @@ pub fn frame_in<P: Ports + ?Sized>(
             if let (Some(t), Some(ct)) = (watched, live.engine.ct.as_mut()) {
                 live.events.after_packet(ct, &t, now);
             }
-            let mut evs = std::mem::take(&mut live.engine.events);
-            // The engine hands a packet out of a bridge device to each port it would flood; the
-            // bridge here sends it once, to the resolved neighbour's port.
-            let mut last_bridged: Option<(usize, bool)> = None;
-            for ev in evs.drain(..) {
-                match ev {
-                    Ev::Out { dev: q, ip, host } => {
-                        let was = last_bridged.take();
-                        match bridge::framing(&live.engine.host, dev, &mac, q, host, &ip) {
-                            bridge::Framing::Keep => {
-                                send_frame(ports, q, &mac[..6], &mac[6..12], &ip, &mut w.tx)
-                            }
-                            bridge::Framing::Reverse => {
-                                send_frame(ports, q, &mac[6..12], &mac[..6], &ip, &mut w.tx)
-                            }
-                            bridge::Framing::Bridge(b) => {
-                                if was != Some((b, host)) || w.last_out != ip {
-                                    out(live, ports, w, b, &ip);
-                                    w.last_out.clear();
-                                    w.last_out.extend_from_slice(&ip);
-                                }
-                                last_bridged = Some((b, host));
-                            }
-                            bridge::Framing::Routed => out(live, ports, w, q, &ip),
-                        }
-                        if live.pool.len() < POOL_MAX {
-                            live.pool.push(ip);
-                        }
-                    }
-                    Ev::Local { .. } => {
-                        last_bridged = None;
-                        w.local_dropped += 1;
-                        LOCAL_DROPPED.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ev::Log { text, level, .. } => live.log.log(text, level),
-                    Ev::Queued => {}
-                }
-            }
-            live.engine.events = evs;
+            emit_events(live, ports, w, dev, &mac);
         }
         _ => {}
     }
+}
+
+/// Carries out what the engine produced for the packet that came in on `dev` with Ethernet
+/// header `mac` (`usize::MAX` and zeros for a packet the host sent through the TUN): packets
+/// out, local deliveries to the TUN, log lines.
+pub(crate) fn emit_events<P: Ports + ?Sized>(
+    live: &mut Live,
+    ports: &P,
+    w: &mut Wire,
+    dev: usize,
+    mac: &[u8; 14],
+) {
+    let mut evs = std::mem::take(&mut live.engine.events);
+    // The engine hands a packet out of a bridge device to each port it would flood; the
+    // bridge here sends it once, to the resolved neighbour's port.
+    let mut last_bridged: Option<(usize, bool)> = None;
+    for ev in evs.drain(..) {
+        match ev {
+            Ev::Out { dev: q, ip, host } => {
+                let was = last_bridged.take();
+                match bridge::framing(&live.engine.host, dev, mac, q, host, &ip) {
+                    bridge::Framing::Keep => {
+                        send_frame(ports, q, &mac[..6], &mac[6..12], &ip, &mut w.tx)
+                    }
+                    bridge::Framing::Reverse => {
+                        send_frame(ports, q, &mac[6..12], &mac[..6], &ip, &mut w.tx)
+                    }
+                    bridge::Framing::Bridge(b) => {
+                        if was != Some((b, host)) || w.last_out != ip {
+                            out(live, ports, w, b, &ip);
+                            w.last_out.clear();
+                            w.last_out.extend_from_slice(&ip);
+                        }
+                        last_bridged = Some((b, host));
+                    }
+                    bridge::Framing::Routed => out(live, ports, w, q, &ip),
+                }
+                if live.pool.len() < POOL_MAX {
+                    live.pool.push(ip);
+                }
+            }
+            Ev::Local { ip, .. } => {
+                last_bridged = None;
+                if !w.tap.as_mut().is_some_and(|t| t.deliver(&ip)) {
+                    w.local_dropped += 1;
+                    LOCAL_DROPPED.fetch_add(1, Ordering::Relaxed);
+                }
+                if live.pool.len() < POOL_MAX {
+                    live.pool.push(ip);
+                }
+            }
+            Ev::Log { text, level, .. } => live.log.log(text, level),
+            Ev::Queued => {}
+        }
+    }
+    live.engine.events = evs;
 }
 
 /// A frame that is not IPv4 on port `dev` of bridge `b`: learned and bridged unfiltered

@@ -15,9 +15,14 @@ pub struct LiveOpts {
     /// `control_group`: a group (name or number) whose members may use the control socket
     /// beside root.
     pub control_group: Option<u32>,
-    /// `log = "stderr" | "syslog" | "/path/to/file"`, `log_facility = "kern"` (syslog),
-    /// `log_socket = "/dev/log"` (syslog): where the kernel log lines go.
+    /// `log = "stderr" | "syslog" | "journald" | "auto" | "/path/to/file"`, `log_facility =
+    /// "kern"` (syslog, journald, auto), `log_socket` (syslog: `/dev/log`, journald:
+    /// `/run/systemd/journal/socket`): where the kernel log lines go.
     pub log: crate::logsink::Sink,
+    /// `tap = "nfrs0"`: a TUN device of that name carries locally delivered packets to the
+    /// kernel's own stack and its packets back through OUTPUT (default: none, the engine's
+    /// modelled stack answers and other local packets are dropped).
+    pub tap: Option<String>,
     /// `io = "auto" | "xdp" | "packet" | "recv"`: the packet I/O (default `auto`: AF_XDP
     /// where the interface takes it, else AF_PACKET); `NFRS_PACKET_IO` overrides it.
     pub io: crate::packet::IoChoice,
@@ -69,6 +74,7 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
         mode: "routed".into(),
         control_group: None,
         log: crate::logsink::Sink::Stderr,
+        tap: None,
         io: crate::packet::IoChoice::Auto,
     };
     let (mut log, mut facility, mut socket) = (None, None, None);
@@ -103,6 +109,14 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
                         ))
                     })?;
                 }
+                ("tap", toml::Value::String(n)) => {
+                    if n.is_empty() || n.len() >= 16 || n.contains(['/', ' ']) {
+                        return Err(err(format!(
+                            "[live] tap = `{n}`: not an interface name (1 to 15 bytes)"
+                        )));
+                    }
+                    live.tap = Some(n);
+                }
                 ("log", toml::Value::String(l)) => log = Some(l),
                 ("log_facility", toml::Value::String(f)) => {
                     facility = Some(crate::logsink::facility(&f).ok_or_else(|| {
@@ -120,18 +134,37 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
             path: socket.clone().unwrap_or_else(|| "/dev/log".into()).into(),
             facility: facility.unwrap_or(0),
         },
+        Some("journald") => crate::logsink::Sink::Journald {
+            path: socket
+                .clone()
+                .unwrap_or_else(|| crate::logsink::JOURNAL_SOCKET.into())
+                .into(),
+            facility: facility.unwrap_or(0),
+        },
+        Some("auto") if socket.is_none() => crate::logsink::auto_sink(
+            Path::new(crate::logsink::JOURNAL_SOCKET),
+            Path::new(crate::logsink::DEV_LOG),
+            facility.unwrap_or(0),
+        ),
+        Some("auto") => {
+            return Err(err(
+                "[live] log_socket needs log = \"syslog\" or \"journald\" (auto picks the socket)"
+                    .into(),
+            ))
+        }
         Some(p) if p.starts_with('/') => crate::logsink::Sink::File(p.into()),
         Some(other) => {
             return Err(err(format!(
-                "[live] log = `{other}`: expected \"stderr\", \"syslog\" or an absolute file path"
+                "[live] log = `{other}`: expected \"stderr\", \"syslog\", \"journald\", \"auto\" or an absolute file path"
             )))
         }
     };
     if (facility.is_some() || socket.is_some())
-        && !matches!(live.log, crate::logsink::Sink::Syslog { .. })
+        && !matches!(log.as_deref(), Some("syslog" | "journald" | "auto"))
     {
         return Err(err(
-            "[live] log_facility and log_socket need log = \"syslog\"".into(),
+            "[live] log_facility and log_socket need log = \"syslog\", \"journald\" or \"auto\""
+                .into(),
         ));
     }
     if !table.contains_key("description") {
@@ -235,7 +268,25 @@ control_group = 0
             with("log = \"/var/log/nfrs.log\"\n").live.log,
             crate::logsink::Sink::File("/var/log/nfrs.log".into())
         );
+        assert_eq!(
+            with("log = \"journald\"\n").live.log,
+            crate::logsink::Sink::Journald {
+                path: "/run/systemd/journal/socket".into(),
+                facility: 0
+            }
+        );
+        assert_eq!(
+            with("log = \"journald\"\nlog_socket = \"/tmp/j\"\nlog_facility = \"daemon\"\n")
+                .live
+                .log,
+            crate::logsink::Sink::Journald {
+                path: "/tmp/j".into(),
+                facility: 3
+            }
+        );
         assert_eq!(with("io = \"xdp\"\n").live.io, crate::packet::IoChoice::Xdp);
+        assert_eq!(h.live.tap, None);
+        assert_eq!(with("tap = \"nfrs0\"\n").live.tap.as_deref(), Some("nfrs0"));
         assert_eq!(
             with("io = \"packet\"\n").live.io,
             crate::packet::IoChoice::Packet
@@ -284,11 +335,20 @@ control_group = 0
             ("x = [\n", "gw.toml"),
             ("[sysctl]\n", "no [[interface]]"),
             ("[live]\nlog = \"journal\"\n", "log = `journal`"),
+            ("[live]\ntap = \"\"\n", "tap = ``: not an interface name"),
+            (
+                "[live]\ntap = \"a-very-long-name0\"\n",
+                "not an interface name",
+            ),
             ("[live]\nio = \"dpdk\"\n", "io `dpdk` is not supported"),
             ("[live]\nlog_facility = \"nope\"\n", "unknown log_facility"),
             (
                 "[live]\nlog_facility = \"local0\"\n",
                 "need log = \"syslog\"",
+            ),
+            (
+                "[live]\nlog = \"auto\"\nlog_socket = \"/x\"\n",
+                "auto picks the socket",
             ),
         ];
         for (text, want) in cases {

@@ -18,6 +18,8 @@
 //! - [`metrics::render`] / [`metrics::serve`]: `nfrs run --metrics` (Prometheus text).
 //! - [`events::Events`]: `conntrack -E` events derived on the packet thread;
 //!   [`control::stream`]: a client's event stream.
+//! - [`tap::start`] / [`tap::from_host`]: the TUN device (`[live] tap`) between the engine and
+//!   the host kernel's own stack (local deliveries in, the kernel's packets through OUTPUT).
 
 pub mod arp;
 pub mod bridge;
@@ -33,4 +35,5 @@ pub mod metrics;
 pub mod packet;
 pub mod proto;
 pub mod ring;
+pub mod tap;
 pub mod xdp;

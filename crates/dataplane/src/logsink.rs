@@ -1,8 +1,11 @@
 //! Where `nfrs run` writes the kernel log lines the engine produces (LOG and TRACE targets,
 //! conntrack's invalid-packet and table-full messages): standard error (the default), syslog
 //! (a datagram per line to `/dev/log`, RFC 3164 `<PRI>TAG[PID]: MSG`, the timestamp and host
-//! left to the local syslog daemon as RFC 3164 §4.3.2 lets a relay add them), or a file (one
-//! line per message after an RFC 3339 UTC time). Each line's severity is the kernel's: a LOG
+//! left to the local syslog daemon as RFC 3164 §4.3.2 lets a relay add them), journald (its
+//! native protocol: one datagram per line to `/run/systemd/journal/socket` with `MESSAGE=`,
+//! `PRIORITY=`, `SYSLOG_FACILITY=` and `SYSLOG_IDENTIFIER=nfrs`), `auto` (journald when its
+//! socket exists, else syslog when `/dev/log` exists, else standard error; chosen once at start)
+//! or a file (one line per message after an RFC 3339 UTC time). Each line's severity is the kernel's: a LOG
 //! rule's `--log-level` (default 4, warning), 5 (notice) for conntrack's invalid-packet lines
 //! (nf_log_syslog's default loginfo), 4 for TRACE, "table full" and `net_ratelimit: N
 //! callbacks suppressed`; the engine gives it with each line (`Ev::Log::level`). The facility
@@ -37,8 +40,77 @@ pub enum Sink {
         /// Facility number (RFC 3164 table 1).
         facility: u8,
     },
+    /// journald's native socket with a facility number (0 = kern).
+    Journald {
+        /// The socket.
+        path: PathBuf,
+        /// Facility number (RFC 3164 table 1), as `SYSLOG_FACILITY=`.
+        facility: u8,
+    },
     /// A file, appended to.
     File(PathBuf),
+}
+
+impl Sink {
+    /// Where lines go, for the startup report.
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::Stderr => "standard error".into(),
+            Sink::Syslog { path, facility } => {
+                format!("syslog {} (facility {facility})", path.display())
+            }
+            Sink::Journald { path, facility } => {
+                format!("journald {} (facility {facility})", path.display())
+            }
+            Sink::File(p) => format!("file {}", p.display()),
+        }
+    }
+}
+
+/// journald's native protocol socket.
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+/// The syslog socket.
+pub const DEV_LOG: &str = "/dev/log";
+
+/// `log = "auto"`: journald when `journal` (its socket) exists, else syslog when `dev_log`
+/// exists, else standard error.
+pub fn auto_sink(journal: &std::path::Path, dev_log: &std::path::Path, facility: u8) -> Sink {
+    if journal.exists() {
+        Sink::Journald {
+            path: journal.into(),
+            facility,
+        }
+    } else if dev_log.exists() {
+        Sink::Syslog {
+            path: dev_log.into(),
+            facility,
+        }
+    } else {
+        Sink::Stderr
+    }
+}
+
+/// One journald native-protocol datagram into `out`: `KEY=value` lines, a value with a newline
+/// in the binary form (`KEY`, newline, its length as 64-bit little endian, the value, newline).
+/// The identifier is `nfrs` (`journalctl -t nfrs`); the facility makes `journalctl
+/// --facility=kern` show the lines beside the kernel's own.
+pub fn journal_datagram(facility: u8, level: u8, text: &str, out: &mut Vec<u8>) {
+    out.clear();
+    let mut field = |k: &str, v: &[u8]| {
+        out.extend_from_slice(k.as_bytes());
+        if v.contains(&b'\n') {
+            out.push(b'\n');
+            out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        } else {
+            out.push(b'=');
+        }
+        out.extend_from_slice(v);
+        out.push(b'\n');
+    };
+    field("MESSAGE", text.trim_end().as_bytes());
+    field("PRIORITY", &[b'0' + level.min(7)]);
+    field("SYSLOG_FACILITY", facility.to_string().as_bytes());
+    field("SYSLOG_IDENTIFIER", b"nfrs");
 }
 
 /// RFC 3164 facility numbers by name.
@@ -157,6 +229,8 @@ struct Writer {
     lost: Arc<AtomicU64>,
     reported: u64,
     tag: String,
+    /// The datagram being built (journald).
+    buf: Vec<u8>,
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` of the wall clock (the writer thread only).
@@ -186,13 +260,19 @@ impl Writer {
             lost,
             reported: 0,
             tag: format!("nfrs[{}]", std::process::id()),
+            buf: Vec::new(),
         };
         match &sink {
             Sink::Stderr => {}
-            Sink::Syslog { path, .. } => {
+            Sink::Syslog { path, .. } | Sink::Journald { path, .. } => {
+                let what = if matches!(sink, Sink::Syslog { .. }) {
+                    "syslog"
+                } else {
+                    "journald"
+                };
                 let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
                 s.connect(path)
-                    .map_err(|e| format!("syslog socket {}: {e}", path.display()))?;
+                    .map_err(|e| format!("{what} socket {}: {e}", path.display()))?;
                 w.sock = Some(s);
             }
             Sink::File(p) => {
@@ -236,6 +316,15 @@ impl Writer {
                 let msg = syslog_line(*facility, level, &self.tag, text);
                 if let Some(s) = &self.sock {
                     if s.send(msg.as_bytes()).is_err() {
+                        self.lost.fetch_add(1, Ordering::Relaxed);
+                        self.reported += 1;
+                    }
+                }
+            }
+            Sink::Journald { facility, .. } => {
+                journal_datagram(*facility, level, text, &mut self.buf);
+                if let Some(s) = &self.sock {
+                    if s.send(&self.buf).is_err() {
                         self.lost.fetch_add(1, Ordering::Relaxed);
                         self.reported += 1;
                     }
@@ -333,6 +422,77 @@ mod tests {
             facility: 0
         })
         .is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn journald_datagrams() {
+        let mut d = Vec::new();
+        journal_datagram(0, 4, "drop: IN=lan0 OUT= SRC=10.0.0.2 \n", &mut d);
+        assert_eq!(
+            String::from_utf8(d.clone()).unwrap(),
+            "MESSAGE=drop: IN=lan0 OUT= SRC=10.0.0.2\nPRIORITY=4\nSYSLOG_FACILITY=0\nSYSLOG_IDENTIFIER=nfrs\n"
+        );
+        // A newline inside a value: the binary form, length little endian.
+        journal_datagram(19, 9, "a\nb", &mut d);
+        let mut want = b"MESSAGE\n".to_vec();
+        want.extend_from_slice(&3u64.to_le_bytes());
+        want.extend_from_slice(b"a\nb\nPRIORITY=7\nSYSLOG_FACILITY=19\nSYSLOG_IDENTIFIER=nfrs\n");
+        assert_eq!(d, want);
+
+        let dir = std::env::temp_dir().join(format!("nfrs-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("socket");
+        let server = UnixDatagram::bind(&sock).unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let lg = Logger::start(Sink::Journald {
+            path: sock.clone(),
+            facility: 0,
+        })
+        .unwrap();
+        lg.log(
+            "nf_conntrack: table full in netns *, dropping packet".into(),
+            4,
+        );
+        let mut buf = [0u8; 512];
+        let n = server.recv(&mut buf).unwrap();
+        let netns = match own_netns() {
+            Some(n) => format!(" in netns {n}"),
+            None => String::new(),
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&buf[..n]),
+            format!("MESSAGE=nf_conntrack: table full{netns}, dropping packet\nPRIORITY=4\nSYSLOG_FACILITY=0\nSYSLOG_IDENTIFIER=nfrs\n")
+        );
+        let absent = dir.join("absent");
+        let e = Logger::start(Sink::Journald {
+            path: absent.clone(),
+            facility: 0,
+        })
+        .err()
+        .unwrap();
+        assert!(e.contains("journald socket"), "{e}");
+        // auto: journald, else syslog, else stderr.
+        let dev_log = dir.join("devlog");
+        assert_eq!(auto_sink(&absent, &absent, 0), Sink::Stderr);
+        std::fs::write(&dev_log, "").unwrap();
+        assert_eq!(
+            auto_sink(&absent, &dev_log, 3),
+            Sink::Syslog {
+                path: dev_log.clone(),
+                facility: 3
+            }
+        );
+        assert_eq!(
+            auto_sink(&sock, &dev_log, 0),
+            Sink::Journald {
+                path: sock.clone(),
+                facility: 0
+            }
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

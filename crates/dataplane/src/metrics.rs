@@ -238,7 +238,7 @@ pub fn render(
         &mut out,
         "nfrs_local_dropped_packets_total",
         "counter",
-        "Packets for the host itself, dropped (no TAP to the host stack yet).",
+        "Packets for the host itself not delivered (no TUN device to the host stack, [live] tap, or it refused them).",
     );
     let _ = writeln!(out, "nfrs_local_dropped_packets_total {local_dropped}");
     out

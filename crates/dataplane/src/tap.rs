@@ -1,0 +1,662 @@
+//! The TUN device of `nfrs run` (`[live] tap = "nfrs0"`): the way between the engine and the
+//! host kernel's own stack, so that packets nfrs delivers locally (after INPUT; REDIRECT and DNAT
+//! to a local address included) reach real local processes, and what those processes send
+//! crosses nfrs's OUTPUT and POSTROUTING before it leaves.
+//!
+//! The device is a layer-3 TUN (`IFF_TUN | IFF_NO_PI`: bare IPv4 packets, no Ethernet header,
+//! so no ARP to fake). At start the daemon gives the kernel, on that device, every address nfrs
+//! owns (interfaces and bridges, with their prefix: the kernel adds the connected route and the
+//! broadcast address itself) and one route per `[[route]]` of the host file (device the TUN,
+//! preferred source the first address of the route's interface), so the kernel's answers and
+//! connections go back into the TUN and nfrs routes them. The interfaces nfrs attaches get
+//! `rp_filter = 1` while it runs: their frames also reach the kernel's stack directly (nfrs
+//! reads them with AF_PACKET beside it), and a local destination there must not be delivered
+//! around nfrs's rules; strict reverse-path filtering drops them, since every source routes
+//! back through the TUN, not the interface. The device is not persistent: it vanishes, with its
+//! addresses and routes, when the daemon exits.
+
+use crate::daemon::{emit_events, Live, Ports, Wire};
+use nfrs_engine::engine::Engine;
+use nfrs_scenario::Host;
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+/// Largest packet read from the device.
+const RX_MAX: usize = 65535;
+/// Packets read from the device per poll round (so it cannot starve the interfaces).
+pub const BATCH: usize = 64;
+
+/// The open TUN device.
+#[derive(Debug)]
+pub struct Tap {
+    dev: std::fs::File,
+    /// The device's name.
+    pub name: String,
+    /// Its kernel index (0 for a test stand-in).
+    pub ifindex: u32,
+    rx: Vec<u8>,
+    /// Sysctl files changed at start, with the values to put back at exit.
+    restore: Vec<(PathBuf, String)>,
+    /// Packets read from the kernel and sent through OUTPUT.
+    pub from_kernel: u64,
+    /// Packets handed to the kernel.
+    pub to_kernel: u64,
+}
+
+impl Tap {
+    /// A stand-in over any packet-preserving descriptor (a datagram socket in tests).
+    pub fn from_fd(fd: OwnedFd, name: &str) -> Tap {
+        Tap {
+            dev: std::fs::File::from(fd),
+            name: name.to_string(),
+            ifindex: 0,
+            rx: vec![0u8; RX_MAX],
+            restore: Vec::new(),
+            from_kernel: 0,
+            to_kernel: 0,
+        }
+    }
+
+    /// The descriptor to poll.
+    pub fn fd(&self) -> RawFd {
+        self.dev.as_raw_fd()
+    }
+
+    /// Hands one IPv4 packet to the kernel; false when it was not taken.
+    pub fn deliver(&mut self, ip: &[u8]) -> bool {
+        let ok = matches!((&self.dev).write(ip), Ok(n) if n == ip.len());
+        self.to_kernel += u64::from(ok);
+        ok
+    }
+
+    /// Reads the next packet the kernel sent (non-blocking): its length in [`Tap::packet`].
+    pub fn recv(&mut self) -> Option<usize> {
+        loop {
+            match (&self.dev).read(&mut self.rx) {
+                Ok(0) => return None,
+                Ok(n) => {
+                    self.from_kernel += 1;
+                    return Some(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The packet [`Tap::recv`] read (`n` bytes).
+    pub fn packet(&self, n: usize) -> &[u8] {
+        &self.rx[..n.min(self.rx.len())]
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        for (path, value) in self.restore.drain(..) {
+            let _ = std::fs::write(&path, value);
+        }
+    }
+}
+
+/// `nfrs run`'s start: with `[live] tap = NAME`, sets the device up (the report on stderr) and
+/// turns the engine's modelled host stack off; without, nothing.
+pub fn start(
+    name: &Option<String>,
+    host: &Host,
+    engine: &mut Engine,
+) -> Result<Option<Tap>, String> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let (tap, report) = setup(name, host)?;
+    for l in report {
+        eprintln!("nfrs run: {l}");
+    }
+    engine.external_stack = true;
+    Ok(Some(tap))
+}
+
+/// What the kernel sent into the TUN (at most [`BATCH`] packets): each enters the engine's
+/// OUTPUT path (raw, conntrack, mangle, nat, filter, routing, POSTROUTING) as a packet of the
+/// host's own, and what comes out is sent like any other packet.
+pub fn from_host<P: Ports + ?Sized>(live: &mut Live, ports: &P, w: &mut Wire) {
+    for _ in 0..BATCH {
+        let Some(t) = w.tap.as_mut() else { return };
+        let Some(n) = t.recv() else { return };
+        let pkt = t.packet(n);
+        // IPv4 only (the kernel may send IPv6 router solicitations on the device).
+        if n < 20 || pkt[0] >> 4 != 4 {
+            continue;
+        }
+        let mut ip = live.pool.pop().unwrap_or_else(|| Vec::with_capacity(2048));
+        ip.clear();
+        ip.extend_from_slice(pkt);
+        let watched = if live.events.active() {
+            crate::events::packet_tuple(&ip)
+        } else {
+            None
+        };
+        live.engine.events.clear();
+        live.engine.send_host(ip, None, live.now, false);
+        if let (Some(t), Some(ct)) = (watched, live.engine.ct.as_mut()) {
+            live.events.after_packet(ct, &t, live.now);
+        }
+        emit_events(live, ports, w, usize::MAX, &[0; 14]);
+    }
+}
+
+/// Opens TUN device `name`, brings it up with the host's addresses and routes, and sets
+/// `rp_filter = 1` on the attached interfaces. Returns the device and lines for the startup
+/// report (warnings start with `warning:`).
+pub fn setup(name: &str, host: &Host) -> Result<(Tap, Vec<String>), String> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('/') {
+        return Err(format!("[live] tap = `{name}`: not a valid interface name"));
+    }
+    let fd = open_tun(name).map_err(|e| format!("TUN device `{name}`: /dev/net/tun: {e}"))?;
+    let mut tap = Tap::from_fd(fd, name);
+    tap.ifindex = ifindex(name).map_err(|e| format!("TUN device `{name}`: {e}"))?;
+    let mut report = Vec::new();
+    let nl = Netlink::open().map_err(|e| format!("netlink: {e}"))?;
+    let mtu = host.interfaces.iter().map(|i| i.mtu).max().unwrap_or(1500);
+    nl.link_up(tap.ifindex, mtu)
+        .map_err(|e| format!("TUN device `{name}`: setting it up (mtu {mtu}): {e}"))?;
+    let owned = host
+        .interfaces
+        .iter()
+        .map(|i| (&i.name, &i.addresses))
+        .chain(host.bridges.iter().map(|b| (&b.name, &b.addresses)));
+    let mut given = Vec::new();
+    for (dev, addrs) in owned.clone() {
+        for a in addrs {
+            match nl.add_addr(tap.ifindex, a.addr, a.prefix) {
+                Ok(()) => given.push(format!("{}/{} ({dev})", a.addr, a.prefix)),
+                Err(e) => report.push(format!(
+                    "warning: {name}: address {}/{} ({dev}): {e}",
+                    a.addr, a.prefix
+                )),
+            }
+        }
+    }
+    let mut routes = Vec::new();
+    for r in &host.routes {
+        let d = r.dest();
+        let src = owned
+            .clone()
+            .find(|(n, _)| **n == r.dev)
+            .and_then(|(_, a)| a.first())
+            .map(|c| c.addr);
+        let text = format!(
+            "{}/{}{}",
+            d.addr,
+            d.prefix,
+            src.map(|s| format!(" src {s}")).unwrap_or_default()
+        );
+        match nl.add_route(tap.ifindex, d.addr, d.prefix, src) {
+            Ok(()) => routes.push(text),
+            Err(e) => report.push(format!("warning: {name}: route {text}: {e}")),
+        }
+    }
+    for i in &host.interfaces {
+        let path = PathBuf::from(format!("/proc/sys/net/ipv4/conf/{}/rp_filter", i.name));
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            report.push(format!("warning: {}: cannot read rp_filter", i.name));
+            continue;
+        };
+        if old.trim() != "1" {
+            match std::fs::write(&path, "1") {
+                Ok(()) => tap.restore.push((path, old)),
+                Err(e) => report.push(format!("warning: {}: rp_filter = 1: {e}", i.name)),
+            }
+        }
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/rp_filter")
+        .is_ok_and(|v| v.trim() == "2")
+    {
+        report.push(
+            "warning: net.ipv4.conf.all.rp_filter = 2 (loose) wins over the interfaces' 1: the kernel may deliver packets for nfrs's addresses around nfrs's rules (sysctl -w net.ipv4.conf.all.rp_filter=0)".into(),
+        );
+    }
+    report.insert(
+        0,
+        format!(
+            "TUN {name} (ifindex {}, mtu {mtu}): local processes behind INPUT/OUTPUT; kernel addresses {}; routes {}; rp_filter=1 on {}",
+            tap.ifindex,
+            if given.is_empty() { "none".into() } else { given.join(", ") },
+            if routes.is_empty() { "connected only".into() } else { routes.join(", ") },
+            host.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
+        ),
+    );
+    Ok((tap, report))
+}
+
+/// Opens `/dev/net/tun` as layer-3 device `name` (non-persistent, non-blocking).
+fn open_tun(name: &str) -> io::Result<OwnedFd> {
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("/dev/net/tun")?;
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, &b) in ifr.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *d = b as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    // SAFETY: `dev` is an open /dev/net/tun; `ifr` is a valid ifreq (NUL-terminated name, the
+    // flags set) that the kernel reads and writes during the call only.
+    let r = unsafe { libc::ioctl(dev.as_raw_fd(), libc::TUNSETIFF, &mut ifr) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(OwnedFd::from(dev))
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+fn ifindex(name: &str) -> io::Result<u32> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))?;
+    text.trim()
+        .parse()
+        .map_err(|_| io::Error::other(format!("{name}: bad ifindex")))
+}
+
+/// A NETLINK_ROUTE socket for the few requests the setup makes (each acknowledged).
+struct Netlink {
+    fd: OwnedFd,
+    seq: std::cell::Cell<u32>,
+}
+
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_ACK: u16 = 4;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const RTM_NEWLINK: u16 = 16;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+const NLMSG_ERROR: u16 = 2;
+
+impl Netlink {
+    fn open() -> io::Result<Netlink> {
+        // SAFETY: plain socket(2) call; the result is checked and owned below.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by socket(2) and is owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // An answer never takes long; a missing one is an error, not a hang.
+        let tv = libc::timeval {
+            tv_sec: 5,
+            tv_usec: 0,
+        };
+        // SAFETY: `tv` is a valid timeval, read by the kernel during the call only.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Netlink {
+            fd,
+            seq: std::cell::Cell::new(1),
+        })
+    }
+
+    /// Sends one request (`body` after the 16-byte header) and waits for its acknowledgement.
+    fn request(&self, ty: u16, flags: u16, body: &[u8]) -> io::Result<()> {
+        let seq = self.seq.get();
+        self.seq.set(seq + 1);
+        let mut m = Vec::with_capacity(16 + body.len());
+        m.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(body);
+        // SAFETY: sockaddr_nl is plain data; zeroed (pid 0: the kernel) is valid.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: `m` and `sa` are valid for reads of the lengths passed, for the call only.
+        let r = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                m.as_ptr().cast(),
+                m.len(),
+                0,
+                (&sa as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: `buf` is valid for writes of its length during the call.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let n = n as usize;
+            let mut off = 0;
+            while off + 16 <= n {
+                let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
+                let t = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+                let s = u32::from_ne_bytes(buf[off + 8..off + 12].try_into().unwrap());
+                if len < 16 || off + len > n {
+                    break;
+                }
+                if t == NLMSG_ERROR && s == seq && len >= 20 {
+                    let err = i32::from_ne_bytes(buf[off + 16..off + 20].try_into().unwrap());
+                    return if err == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::from_raw_os_error(-err))
+                    };
+                }
+                off += (len + 3) & !3;
+            }
+        }
+    }
+
+    /// Sets the link up with `mtu`.
+    fn link_up(&self, ifindex: u32, mtu: u32) -> io::Result<()> {
+        let mut b = Vec::with_capacity(32);
+        b.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+        b.extend_from_slice(&(ifindex as i32).to_ne_bytes());
+        b.extend_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+        b.extend_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+        attr(&mut b, 4, &mtu.to_ne_bytes()); // IFLA_MTU
+        self.request(RTM_NEWLINK, 0, &b)
+    }
+
+    /// Adds `addr/prefix` (with its broadcast address below /31).
+    fn add_addr(&self, ifindex: u32, addr: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        let mut b = Vec::with_capacity(40);
+        b.extend_from_slice(&[libc::AF_INET as u8, prefix, 0, 0]); // scope universe
+        b.extend_from_slice(&ifindex.to_ne_bytes());
+        attr(&mut b, 2, &addr.octets()); // IFA_LOCAL
+        attr(&mut b, 1, &addr.octets()); // IFA_ADDRESS
+        if prefix < 31 {
+            let host = u32::MAX >> prefix;
+            let brd = Ipv4Addr::from(u32::from(addr) | host);
+            attr(&mut b, 4, &brd.octets()); // IFA_BROADCAST
+        }
+        self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &b)
+    }
+
+    /// Adds a link-scope route `dst/prefix dev ifindex [src]` to the main table.
+    fn add_route(
+        &self,
+        ifindex: u32,
+        dst: Ipv4Addr,
+        prefix: u8,
+        src: Option<Ipv4Addr>,
+    ) -> io::Result<()> {
+        let mut b = Vec::with_capacity(48);
+        // family, dst_len, src_len, tos, table main, protocol static, scope link, type unicast
+        b.extend_from_slice(&[libc::AF_INET as u8, prefix, 0, 0, 254, 4, 253, 1]);
+        b.extend_from_slice(&0u32.to_ne_bytes()); // flags
+        if prefix > 0 {
+            attr(&mut b, 1, &dst.octets()); // RTA_DST
+        }
+        attr(&mut b, 4, &ifindex.to_ne_bytes()); // RTA_OIF
+        if let Some(s) = src {
+            attr(&mut b, 7, &s.octets()); // RTA_PREFSRC
+        }
+        self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &b)
+    }
+}
+
+/// Appends a netlink attribute (type, length, value padded to 4 bytes).
+fn attr(b: &mut Vec<u8>, ty: u16, v: &[u8]) {
+    b.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
+    b.extend_from_slice(&ty.to_ne_bytes());
+    b.extend_from_slice(v);
+    while !b.len().is_multiple_of(4) {
+        b.push(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded() {
+        let mut b = Vec::new();
+        attr(&mut b, 4, &[1, 2, 3, 4]);
+        attr(&mut b, 3, b"lo\0");
+        assert_eq!(b, [8, 0, 4, 0, 1, 2, 3, 4, 7, 0, 3, 0, b'l', b'o', 0, 0]);
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let h = Host::default();
+        for n in ["", "a/b", "sixteen-chars-xx"] {
+            assert!(setup(n, &h).unwrap_err().contains("not a valid"), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_stand_in_carries_whole_packets() {
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut t = Tap::from_fd(OwnedFd::from(a), "t0");
+        assert_eq!(t.recv(), None);
+        b.send(&[0x45, 1, 2, 3]).unwrap();
+        let n = t.recv().unwrap();
+        assert_eq!(t.packet(n), &[0x45, 1, 2, 3]);
+        assert!(t.deliver(&[9, 8, 7]));
+        let mut r = [0u8; 16];
+        assert_eq!(b.recv(&mut r).unwrap(), 3);
+        assert_eq!((t.from_kernel, t.to_kernel), (1, 1));
+    }
+
+    /// Records what leaves by the interfaces.
+    struct Rec {
+        macs: Vec<[u8; 6]>,
+        sent: std::cell::RefCell<Vec<(usize, Vec<u8>)>>,
+    }
+
+    impl Ports for Rec {
+        fn mac(&self, dev: usize) -> [u8; 6] {
+            self.macs[dev]
+        }
+        fn send(&self, dev: usize, frame: &[u8]) {
+            self.sent.borrow_mut().push((dev, frame.to_vec()));
+        }
+        fn count_rx(&self, _: usize, _: usize) {}
+        fn n_ports(&self) -> usize {
+            self.macs.len()
+        }
+    }
+
+    const PEER: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
+
+    /// A routed gateway (a: 10.0.0.1/24, b: 10.0.1.1/24) with `rules`; with `tap`, a stand-in
+    /// TUN whose kernel side is returned.
+    fn gateway(
+        rules: &str,
+        tap: bool,
+    ) -> (Live, Rec, Wire, Option<std::os::unix::net::UnixDatagram>) {
+        let h = crate::hostfile::parse(
+            "[[interface]]\nname = \"a\"\naddress = \"10.0.0.1/24\"\n[[interface]]\nname = \"b\"\naddress = \"10.0.1.1/24\"\n[sysctl]\n\"net.ipv4.ip_forward\" = \"1\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap()
+        .host;
+        let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
+        let mut engine = Engine::new(
+            nfrs_engine::host::HostNet::new(&h).unwrap(),
+            rs,
+            &h.effective_sysctls(),
+        )
+        .unwrap();
+        let mut w = Wire::default();
+        let mut kernel = None;
+        if tap {
+            let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            b.set_nonblocking(true).unwrap();
+            w.tap = Some(Tap::from_fd(OwnedFd::from(a), "t0"));
+            engine.external_stack = true;
+            kernel = Some(b);
+        }
+        // The peers' MACs are known (no ARP in these tests).
+        w.neigh.add_static(0, 0x0a00_0002, PEER);
+        w.neigh.add_static(1, 0x0a00_0102, PEER);
+        let live = Live {
+            engine,
+            now: 1_000,
+            pool: Vec::new(),
+            events: Default::default(),
+            log: Default::default(),
+        };
+        let rec = Rec {
+            macs: vec![[0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2]],
+            sent: Default::default(),
+        };
+        (live, rec, w, kernel)
+    }
+
+    fn ip(line: &str) -> Vec<u8> {
+        let l = nfrs_wire::line::parse_input_line(line).unwrap();
+        nfrs_wire::build::build_ipv4(&l.spec, &Default::default()).unwrap()
+    }
+
+    fn frame(dev_mac: [u8; 6], line: &str) -> Vec<u8> {
+        let mut f = dev_mac.to_vec();
+        f.extend_from_slice(&PEER);
+        f.extend_from_slice(&[8, 0]);
+        f.extend_from_slice(&ip(line));
+        f
+    }
+
+    fn kernel_reads(k: &std::os::unix::net::UnixDatagram) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        let mut b = [0u8; 2048];
+        while let Ok(n) = k.recv(&mut b) {
+            v.push(b[..n].to_vec());
+        }
+        v
+    }
+
+    fn desc(ip: &[u8]) -> nfrs_wire::desc::PacketDesc {
+        nfrs_wire::desc::PacketDesc::parse_ipv4(ip, 0).unwrap()
+    }
+
+    #[test]
+    fn without_a_tun_the_model_answers_and_other_local_packets_are_dropped() {
+        let (mut live, rec, mut w, _) = gateway("*filter\nCOMMIT\n", false);
+        let ping = frame(
+            rec.macs[0],
+            "0 a icmp 10.0.0.2 > 10.0.0.1 type=8 id=1 seq=1",
+        );
+        crate::daemon::frame_in(&mut live, &rec, &mut w, 0, &ping);
+        let sent = rec.sent.take();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].1[14 + 20], 0, "the engine's echo reply");
+        assert_eq!(w.local_dropped, 1);
+    }
+
+    #[test]
+    fn local_packets_cross_the_tun_and_the_kernels_answers_cross_output() {
+        let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j DROP\n-A OUTPUT -p icmp --icmp-type echo-reply -j ACCEPT\nCOMMIT\n";
+        let (mut live, rec, mut w, k) = gateway(rules, true);
+        let k = k.unwrap();
+        // A ping to the gateway: handed to the kernel as it came, the model stays silent.
+        let ping = frame(
+            rec.macs[0],
+            "0 a icmp 10.0.0.2 > 10.0.0.1 type=8 id=1 seq=1",
+        );
+        crate::daemon::frame_in(&mut live, &rec, &mut w, 0, &ping);
+        assert!(rec.sent.take().is_empty());
+        let got = kernel_reads(&k);
+        assert_eq!(got, vec![ping[14..].to_vec()]);
+        assert_eq!(w.local_dropped, 0);
+        // The kernel's echo reply crosses OUTPUT (counted) and leaves by a to the peer.
+        let reply = ip("0 a icmp 10.0.0.1 > 10.0.0.2 type=0 id=1 seq=1");
+        k.send(&reply).unwrap();
+        from_host(&mut live, &rec, &mut w);
+        let sent = rec.sent.take();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].0, 0);
+        assert_eq!(&sent[0].1[..12], &[PEER, rec.macs[0]].concat()[..]);
+        assert_eq!(&sent[0].1[14..], &reply[..]);
+        let save = nfrs_rules::save::save_store(&live.engine.ruleset_with_counters());
+        assert!(save.contains("[1:28] -A OUTPUT -p icmp"), "{save}");
+        // INPUT drops port 22 before the kernel sees it; port 80 passes.
+        let ssh = frame(rec.macs[0], "0 a tcp 10.0.0.2:40000 > 10.0.0.1:22 flags=S");
+        crate::daemon::frame_in(&mut live, &rec, &mut w, 0, &ssh);
+        assert!(kernel_reads(&k).is_empty());
+        let web = frame(rec.macs[0], "0 a tcp 10.0.0.2:40000 > 10.0.0.1:80 flags=S");
+        crate::daemon::frame_in(&mut live, &rec, &mut w, 0, &web);
+        assert_eq!(kernel_reads(&k).len(), 1);
+        // No RST from the model for either.
+        assert!(rec.sent.take().is_empty());
+        // Not IPv4 from the kernel (an IPv6 router solicitation): ignored.
+        k.send(&[0x60, 0, 0, 0, 0, 8, 58, 255]).unwrap();
+        from_host(&mut live, &rec, &mut w);
+        assert!(rec.sent.take().is_empty());
+    }
+
+    #[test]
+    fn redirect_reaches_the_kernel_and_its_reply_is_translated_back() {
+        let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -i a -p tcp --dport 80 -j REDIRECT --to-ports 3128\nCOMMIT\n";
+        let (mut live, rec, mut w, k) = gateway(rules, true);
+        let k = k.unwrap();
+        let syn = frame(
+            rec.macs[0],
+            "0 a tcp 10.0.0.2:40000 > 198.51.100.10:80 flags=S seq=1",
+        );
+        crate::daemon::frame_in(&mut live, &rec, &mut w, 0, &syn);
+        let got = kernel_reads(&k);
+        assert_eq!(got.len(), 1);
+        let d = desc(&got[0]);
+        assert_eq!((d.dst, d.dport), (Ipv4Addr::new(10, 0, 0, 1), 3128));
+        assert!(nfrs_wire::checksum::verify_transport(
+            d.src,
+            d.dst,
+            6,
+            &got[0][20..]
+        ));
+        // squid's SYN-ACK from 10.0.0.1:3128 leaves as from 198.51.100.10:80.
+        let synack = ip("0 a tcp 10.0.0.1:3128 > 10.0.0.2:40000 flags=SA seq=9 ack=2");
+        k.send(&synack).unwrap();
+        from_host(&mut live, &rec, &mut w);
+        let sent = rec.sent.take();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let d = desc(&sent[0].1[14..]);
+        assert_eq!(
+            (d.src, d.sport, d.dst, d.dport),
+            (
+                Ipv4Addr::new(198, 51, 100, 10),
+                80,
+                Ipv4Addr::new(10, 0, 0, 2),
+                40000
+            )
+        );
+        let c = crate::cmds::conntrack(&mut live.engine, &["-L".into()], 2_000);
+        assert!(
+            c.stdout.contains("dst=198.51.100.10 sport=40000 dport=80 src=10.0.0.1 dst=10.0.0.2 sport=3128 dport=40000"),
+            "{}",
+            c.stdout
+        );
+    }
+}

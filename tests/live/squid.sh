@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Live test of the TUN path of `nfrs run` (`[live] tap = "nfrs0"`, issue 5 items 4 and 9), root
+# only: client -- gw (nfrs) -- server namespaces; the gateway's own processes sit behind nfrs's
+# rules through the TUN device. Checks:
+#   - the kernel got nfrs's addresses on nfrs0, and rp_filter=1 on lan0/wan0 while nfrs runs;
+#   - a ping to the gateway is answered by the gateway's kernel (none while its
+#     icmp_echo_ignore_all is 1: the engine's modelled answers are off); the replies cross
+#     OUTPUT, counted by a rule there;
+#   - a TCP service of the gateway (python http.server on 10.0.1.1:8080) is reachable from the
+#     client; one on :8081 is not while `-A INPUT -p tcp --dport 8081 -j DROP` is in (the
+#     drop counted), and is once the rule is deleted; the client cannot reach it around nfrs
+#     (the kernel also sees lan0's frames);
+#   - DNAT to a local address: 203.0.113.7:8888 from the client reaches 10.0.1.1:8080;
+#   - a real squid (Debian package) as transparent proxy behind
+#     `-t nat -A PREROUTING -i lan0 -p tcp --dport 80 -j REDIRECT --to-ports 3128`: curl from
+#     the client to http://198.51.100.10/ gets the server's page, squid's access.log shows the
+#     request, and the server saw the connection come from the gateway (198.51.100.2), not the
+#     client. squid runs in accelerator mode (`http_port 3128 accel vhost allow-direct`: the
+#     destination from the Host header), since its `intercept` mode asks the gateway kernel's
+#     conntrack for the original destination (SO_ORIGINAL_DST), which only nfrs knows.
+#   - on exit the daemon removes nfrs0 and puts rp_filter back.
+# Usage: tests/live/squid.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
+# Needs the Debian package squid (and curl, python3).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. tests/live/lib.sh
+live_logs="daemon.log squid/cache.log squid/access.log www.log local.log"
+live_init "live squid" q "${1:-}"
+for t in ip ethtool curl ping python3 squid; do
+  command -v "$t" >/dev/null || fail "$t missing (apt-get install -y squid curl python3)"
+done
+live_topology
+live_gw_toml "" 'tap = "nfrs0"' >"$work/gw.toml"
+live_daemon "$store" "$work/gw.toml"
+live_wait_socket "$store"
+live_wait_ready
+
+# The kernel side of the TUN: nfrs's addresses, its connected routes, strict rp_filter.
+addrs=$(ip netns exec "$G" ip -4 -o addr show dev nfrs0) || fail "no device nfrs0"
+for a in 10.0.1.1/24 198.51.100.2/24; do
+  grep -q "inet $a " <<<"$addrs" || fail "nfrs0 lacks $a: $addrs"
+done
+ip netns exec "$G" ip route get 10.0.1.2 | grep -q "dev nfrs0 src 10.0.1.1" || fail "no route to the LAN by nfrs0"
+for d in lan0 wan0; do
+  [ "$(ip netns exec "$G" cat /proc/sys/net/ipv4/conf/$d/rp_filter)" = 1 ] || fail "rp_filter on $d is not 1"
+done
+grep -q "TUN nfrs0 (ifindex" "$work/daemon.log" || fail "no TUN line in the startup report"
+
+"$nfrs" iptables-restore <<'RULES' || fail "iptables-restore via the daemon"
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i lan0 -p tcp --dport 80 -j REDIRECT --to-ports 3128
+-A PREROUTING -i lan0 -d 203.0.113.7 -p tcp --dport 8888 -j DNAT --to-destination 10.0.1.1:8080
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp --dport 8081 -j DROP
+-A OUTPUT -p icmp --icmp-type echo-reply
+COMMIT
+RULES
+
+# Ping: the gateway's kernel answers through the TUN (not the engine's model: with the
+# kernel told to ignore echo requests there is no answer); the reply crosses nfrs's OUTPUT.
+ip netns exec "$C" ping -c 2 -W 2 10.0.1.1 >/dev/null || fail "ping to the gateway through the TUN"
+ip netns exec "$G" sysctl -qw net.ipv4.icmp_echo_ignore_all=1
+if ip netns exec "$C" ping -c 1 -W 1 10.0.1.1 >/dev/null; then
+  fail "a ping was answered while the gateway's kernel ignores them (the model answered?)"
+fi
+ip netns exec "$G" sysctl -qw net.ipv4.icmp_echo_ignore_all=0
+"$nfrs" iptables -L OUTPUT -v -n -x | awk '/icmptype 0/ {exit !($1 >= 2)}' \
+  || fail "echo replies did not cross OUTPUT: $("$nfrs" iptables -L OUTPUT -v -n -x)"
+
+# Local TCP services on the gateway's LAN address.
+mkdir -p "$work/www" "$work/local"
+chmod 755 "$work" "$work/www" "$work/local"
+echo "served by the server namespace" >"$work/www/index.html"
+echo "served by the gateway itself" >"$work/local/index.html"
+live_bg ip netns exec "$G" python3 -m http.server 8080 --bind 10.0.1.1 --directory "$work/local" 2>>"$work/local.log"
+live_bg ip netns exec "$G" python3 -m http.server 8081 --bind 10.0.1.1 --directory "$work/local" 2>>"$work/local.log"
+live_bg ip netns exec "$S" python3 -m http.server 80 --bind 198.51.100.10 --directory "$work/www" 2>>"$work/www.log"
+live_wait_tcp "$S" 198.51.100.10 80
+for _ in $(seq 50); do
+  ip netns exec "$G" ss -ltn | grep -q "10.0.1.1:8081" && break
+  sleep 0.1
+done
+got=$(ip netns exec "$C" curl -s -m 5 http://10.0.1.1:8080/) || fail "curl to the gateway's local service"
+[ "$got" = "served by the gateway itself" ] || fail "local service answered: $got"
+if ip netns exec "$C" curl -s -m 2 http://10.0.1.1:8081/ >/dev/null; then
+  fail "INPUT DROP on 8081 did not stop the local service (delivered around nfrs?)"
+fi
+"$nfrs" iptables -L INPUT -v -n -x | awk '/dpt:8081/ {exit !($1 >= 1)}' \
+  || fail "the INPUT DROP did not count: $("$nfrs" iptables -L INPUT -v -n -x)"
+"$nfrs" iptables -D INPUT -p tcp --dport 8081 -j DROP || fail "deleting the DROP"
+got=$(ip netns exec "$C" curl -s -m 5 http://10.0.1.1:8081/) || fail "8081 still blocked after -D"
+[ "$got" = "served by the gateway itself" ] || fail "8081 answered: $got"
+
+# DNAT to a local address.
+got=$(ip netns exec "$C" curl -s -m 5 http://203.0.113.7:8888/) || fail "curl through DNAT to the local service"
+[ "$got" = "served by the gateway itself" ] || fail "DNAT to local answered: $got"
+"$nfrs" conntrack -L -p tcp --dport 8888 2>/dev/null | grep -q "src=10.0.1.1 dst=10.0.1.2 sport=8080" \
+  || fail "no DNAT-to-local entry in conntrack -L: $("$nfrs" conntrack -L 2>&1)"
+
+# squid in the gateway namespace, its own config and directories, killed on exit.
+sq="$work/squid"
+mkdir -p "$sq"
+chmod 777 "$sq"
+cat >"$sq/squid.conf" <<CONF
+http_port 3128 accel vhost allow-direct
+http_access allow all
+cache deny all
+pid_filename $sq/squid.pid
+access_log stdio:$sq/access.log
+cache_log $sq/cache.log
+cache_store_log none
+coredump_dir $sq
+pinger_enable off
+visible_hostname nfrs-gw
+shutdown_lifetime 0 seconds
+dns_v4_first on
+CONF
+live_bg ip netns exec "$G" squid -N -f "$sq/squid.conf"
+squid_pid=$!
+for _ in $(seq 100); do
+  ip netns exec "$G" ss -ltn | grep -q ":3128 " && break
+  kill -0 "$squid_pid" 2>/dev/null || fail "squid exited at start"
+  sleep 0.1
+done
+ip netns exec "$G" ss -ltn | grep -q ":3128 " || fail "squid does not listen on 3128"
+got=$(ip netns exec "$C" curl -s -m 10 http://198.51.100.10/) || fail "curl through REDIRECT to squid"
+[ "$got" = "served by the server namespace" ] || fail "through squid: $got"
+for _ in $(seq 50); do grep -qs "198.51.100.10" "$sq/access.log" && break; sleep 0.1; done
+grep -q "GET http://198.51.100.10/" "$sq/access.log" || fail "squid's access.log lacks the request"
+awk '$3 == "10.0.1.2"' "$sq/access.log" | grep -q . || fail "squid did not see the client 10.0.1.2"
+grep -q "^198.51.100.2 .*GET / " "$work/www.log" || fail "the server did not see the gateway's address"
+if grep -q "^10.0.1.2 " "$work/www.log"; then fail "the server saw the client directly"; fi
+"$nfrs" conntrack -L -p tcp --dport 80 2>/dev/null | grep -q "src=10.0.1.1 dst=10.0.1.2 sport=3128" \
+  || fail "no REDIRECT entry in conntrack -L: $("$nfrs" conntrack -L 2>&1)"
+
+live_term
+ip netns exec "$G" ip link show nfrs0 >/dev/null 2>&1 && fail "nfrs0 left behind"
+for d in lan0 wan0; do
+  [ "$(ip netns exec "$G" cat /proc/sys/net/ipv4/conf/$d/rp_filter)" = 0 ] || fail "rp_filter on $d not put back"
+done
+echo "live squid: ok ($(($(date +%s) - live_started)) s)"
