@@ -121,7 +121,6 @@ coredump_dir $sq
 pinger_enable off
 visible_hostname nfrs-gw
 shutdown_lifetime 0 seconds
-dns_v4_first on
 CONF
 live_bg ip netns exec "$G" squid -N -f "$sq/squid.conf"
 squid_pid=$!
