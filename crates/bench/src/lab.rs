@@ -19,8 +19,9 @@
 //!   192.0.2.254), `ip_forward=1`, the ruleset loaded with `iptables-legacy-restore`.
 //! - nfrs: `gw`'s veth ends have no address, ARP off, `ip_forward=0`; `nfrs run --store DIR
 //!   --host HOST.toml` in `gw` (same addresses and route in the host file), the ruleset
-//!   loaded with `nfrs iptables-restore` through the daemon. Once with the default packet I/O
-//!   (the TPACKET_V3 ring), once with `NFRS_PACKET_IO=xdp` when the daemon reports AF_XDP.
+//!   loaded with `nfrs iptables-restore` through the daemon. Once with `NFRS_PACKET_IO=packet`
+//!   (the TPACKET_V3 ring), once with `NFRS_PACKET_IO=xdp`, each only when the daemon's
+//!   startup report names that method for lan0.
 //! - Sink: the next hop 192.0.2.254 is a static neighbour with a MAC nobody has, so the sink's
 //!   kernel drops every frame as not its own at once (no answers flow back); forwarded packets
 //!   are `s0`'s receive counter plus its receive drops (`ip -s -j link`: frames `wan0` sent
@@ -29,10 +30,12 @@
 //!   the kernel's forwarding runs there through RPS on `lan0` (without it the kernel would
 //!   forward inside the generator's own send calls, on the generator's CPU), `nfrs run` is
 //!   pinned there with `taskset`.
-//! - Measure: after a warm-up, consecutive windows; a window's figure is the sink's packets
-//!   over its length; the median over the windows is reported, and the offered rate (what
-//!   `g0` sent, counted the same way) beside it, so a reader sees when the generator was the
-//!   limit.
+//! - Measure: rounds alternate kernel and nfrs (the machine's load drifts), each a fresh lab,
+//!   a warm-up and consecutive windows; a window's figure is what the sink got over its
+//!   length; the median window is reported, with the offered rate (what `g0` sent, counted
+//!   the same way) and the CPU the forwarder got in the notes, so a reader sees when the
+//!   generator or the machine's other work was the limit. A second row divides by the CPU
+//!   time the forwarder used (see [`lab_figures`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -611,9 +614,15 @@ impl Lab {
         Ok(line)
     }
 
-    /// Starts the generator in `gen` for `secs`, measures `t`, returns the windows'
-    /// (forwarded pps, offered pps), then waits for the generator's own count.
-    fn measure(&self, t: Timing, gen_cpu: Option<usize>) -> Result<Vec<(f64, f64)>, String> {
+    /// Starts the generator in `gen`, measures `t`, returns the windows' (forwarded pps,
+    /// offered pps) and `snap` taken when the first window starts and the last one ends, then
+    /// waits for the generator to finish.
+    fn measure(
+        &self,
+        t: Timing,
+        gen_cpu: Option<usize>,
+        snap: &dyn Fn() -> Snap,
+    ) -> Result<Measured, String> {
         let src = self.mac(&self.gen, "g0")?;
         let dst = self.mac(&self.gw, "lan0")?;
         let secs = t.warmup + t.window * t.windows as u32 + Duration::from_millis(500);
@@ -639,6 +648,7 @@ impl Lab {
         let mut child = KillOnDrop(Some(child));
         std::thread::sleep(t.warmup);
         let mut out = Vec::with_capacity(t.windows);
+        let first = snap();
         let mut prev = (
             self.counters(&self.gen, "g0")?,
             self.counters(&self.sink, "s0")?,
@@ -654,6 +664,7 @@ impl Lab {
             out.push((forwarded, offered));
             prev = now;
         }
+        let last = snap();
         let ran = child
             .0
             .take()
@@ -666,9 +677,16 @@ impl Lab {
                 String::from_utf8_lossy(&ran.stderr).trim()
             ));
         }
-        Ok(out)
+        Ok((out, first, last))
     }
 }
+
+/// A moment of a measurement: when, the forwarder CPU's ticks (busy, softirq, total), the
+/// daemon's CPU ticks.
+type Snap = (Instant, Option<(u64, u64, u64)>, Option<u64>);
+
+/// The windows' (forwarded pps, offered pps), and the moments the windows start and end.
+type Measured = (Vec<(f64, f64)>, Snap, Snap);
 
 /// A child killed and reaped when dropped (an error path must not leave the generator).
 struct KillOnDrop(Option<Child>);
@@ -711,14 +729,17 @@ impl Drop for Lab {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Forwarder {
     Kernel,
-    Nfrs(Option<&'static str>),
+    /// `nfrs run` with this `NFRS_PACKET_IO`.
+    Nfrs(&'static str),
 }
 
-/// One measurement: medians of forwarded and offered pps, and the daemon's lan0 line.
+/// One measurement's windows: (forwarded pps, offered pps) each; the forwarder CPU's time
+/// (busy, softirq) and the daemon's CPU time over the windows, as fractions of one CPU; the
+/// daemon's lan0 report line.
 struct Run {
-    forwarded: f64,
-    offered: f64,
-    windows: usize,
+    windows: Vec<(f64, f64)>,
+    cpu: Option<(f64, f64)>,
+    daemon_cpu: Option<f64>,
     io_line: Option<String>,
 }
 
@@ -746,6 +767,43 @@ fn cpus() -> Vec<usize> {
         .collect()
 }
 
+/// (busy, softirq, total) ticks of CPU `cpu` from /proc/stat (busy: all but idle and iowait).
+fn cpu_ticks(cpu: usize) -> Option<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let tag = format!("cpu{cpu}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(tag.as_str()))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle, *v.get(6)?, total))
+}
+
+/// User + system ticks of process `pid` (all its threads).
+fn proc_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no memory effects.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
 fn run_one(
     nfrs: &Path,
     rules: &Path,
@@ -760,59 +818,163 @@ fn run_one(
             None
         }
         Forwarder::Nfrs(io) => {
-            let line = lab.nfrs_gateway(nfrs, rules, io, cpus.1)?;
-            if io == Some("xdp") {
-                let method = line.replace("(AF_XDP not built yet)", "");
-                if !method.contains("XDP") {
-                    return Err(format!("the daemon did not report AF_XDP: {line}"));
-                }
+            let line = lab.nfrs_gateway(nfrs, rules, Some(io), cpus.1)?;
+            // The daemon names its method after the interface: `...): AF_XDP (...)` or
+            // `...): AF_PACKET, TPACKET_V3 receive ring ...`.
+            let want = if io == "xdp" {
+                "): AF_XDP"
+            } else {
+                "): AF_PACKET, TPACKET_V3"
+            };
+            if !line.contains(want) {
+                return Err(format!(
+                    "the daemon did not report `{}`: {line}",
+                    &want[3..]
+                ));
             }
             Some(line)
         }
     };
-    let w = lab.measure(t, cpus.0)?;
+    let daemon_pid = lab.daemon.as_ref().map(|d| d.id());
+    let windows = lab.measure(t, cpus.0, &|| {
+        (
+            Instant::now(),
+            cpus.1.and_then(cpu_ticks),
+            daemon_pid.and_then(proc_ticks),
+        )
+    })?;
     if let Some(d) = lab.daemon.as_mut() {
         if let Ok(Some(st)) = d.try_wait() {
             return Err(format!("nfrs run exited during the measurement ({st})"));
         }
     }
-    let forwarded = median(w.iter().map(|x| x.0).collect());
-    if forwarded <= 0.0 {
+    let (w, first, last) = windows;
+    let secs = (last.0 - first.0).as_secs_f64();
+    let cpu = match (first.1, last.1) {
+        (Some(a), Some(b)) if b.2 > a.2 => {
+            let tot = (b.2 - a.2) as f64;
+            Some(((b.0 - a.0) as f64 / tot, (b.1 - a.1) as f64 / tot))
+        }
+        _ => None,
+    };
+    let daemon_cpu = match (first.2, last.2) {
+        (Some(a), Some(b)) if secs > 0.0 => Some((b - a) as f64 / clock_ticks() / secs),
+        _ => None,
+    };
+    if median(w.iter().map(|x| x.0).collect()) <= 0.0 {
         return Err("nothing reached the sink".into());
     }
     Ok(Run {
-        forwarded,
-        offered: median(w.iter().map(|x| x.1).collect()),
-        windows: w.len(),
+        windows: w,
+        cpu,
+        daemon_cpu,
         io_line,
     })
+}
+
+/// Measurements of one forwarder at one size, over the rounds.
+#[derive(Default)]
+struct Acc {
+    windows: Vec<(f64, f64)>,
+    cpu: Vec<(f64, f64)>,
+    daemon_cpu: Vec<f64>,
+    /// Forwarded packets a second of forwarder CPU time, one value a run.
+    per_cpu: Vec<f64>,
+    io_line: Option<String>,
+    error: Option<String>,
+}
+
+impl Acc {
+    fn add(&mut self, r: Result<Run, String>) {
+        match r {
+            Ok(r) => {
+                // The forwarder's CPU: the softirq share of its CPU (the kernel's forwarding
+                // and, on both sides, the sink's receive of what was forwarded) plus the
+                // daemon's own time.
+                if let Some((_, soft)) = r.cpu {
+                    let used = soft + r.daemon_cpu.unwrap_or(0.0);
+                    let fwd = median(r.windows.iter().map(|w| w.0).collect());
+                    if used > 0.0 {
+                        self.per_cpu.push(fwd / used);
+                    }
+                }
+                self.windows.extend(r.windows);
+                self.cpu.extend(r.cpu);
+                self.daemon_cpu.extend(r.daemon_cpu);
+                self.io_line = self.io_line.take().or(r.io_line);
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn per_cpu(&self) -> Option<f64> {
+        (!self.per_cpu.is_empty()).then(|| median(self.per_cpu.clone()))
+    }
+
+    fn forwarded(&self) -> Option<f64> {
+        (!self.windows.is_empty()).then(|| median(self.windows.iter().map(|w| w.0).collect()))
+    }
+
+    /// "offered X Mpps (generator), forwarded Y Mpps; CPU n: busy a %, softirq b %[; nfrs
+    /// run c % of a CPU]".
+    fn describe(&self, cpu: Option<usize>) -> String {
+        let mut s = format!(
+            "offered {:.3} Mpps (generator), forwarded {:.3} Mpps",
+            median(self.windows.iter().map(|w| w.1).collect()) / 1e6,
+            self.forwarded().unwrap_or(0.0) / 1e6
+        );
+        if let (Some(c), false) = (cpu, self.cpu.is_empty()) {
+            s.push_str(&format!(
+                "; forwarder CPU {c} busy {:.0} %, softirq {:.0} %",
+                median(self.cpu.iter().map(|x| x.0).collect()) * 100.0,
+                median(self.cpu.iter().map(|x| x.1).collect()) * 100.0
+            ));
+        }
+        if !self.daemon_cpu.is_empty() {
+            s.push_str(&format!(
+                "; nfrs run used {:.0} % of a CPU",
+                median(self.daemon_cpu.clone()) * 100.0
+            ));
+        }
+        s
+    }
 }
 
 /// The figures of the lab (see the module doc). Without root or tools every row is printed
 /// with `n/a` and the reason.
 pub fn lab_figures(cfg: &Config, report: &mut Report) {
-    let t = if cfg.quick {
-        Timing {
+    // Rounds alternate kernel and nfrs (a shared machine's load drifts); each round is a
+    // fresh lab, a warm-up and `windows` windows.
+    let (t, rounds) = if cfg.quick {
+        let t = Timing {
             warmup: Duration::from_millis(300),
             window: Duration::from_millis(500),
-            windows: cfg.runs.unwrap_or(3),
-        }
+            windows: 2,
+        };
+        (t, cfg.runs.unwrap_or(1))
     } else {
-        Timing {
+        let t = Timing {
             warmup: Duration::from_secs(1),
-            window: Duration::from_secs(2),
-            windows: cfg.runs.unwrap_or(5),
-        }
+            window: Duration::from_millis(1500),
+            windows: 2,
+        };
+        (t, cfg.runs.unwrap_or(3))
     };
     let sizes = [10usize, 10_000];
     report.workloads.push(format!(
-        "lab: netns gen -- gw -- sink over veths; {FLOWS} one-way UDP flows of 60-byte frames from an AF_PACKET sendmmsg generator; FORWARD: N unmatched rules, ESTABLISHED accept, lan0->wan0 accept (policy DROP, conntrack on, MASQUERADE), N = {}; kernel (iptables-legacy) vs nfrs run",
+        "lab: netns gen -- gw -- sink over veths; {FLOWS} one-way UDP flows of 60-byte frames from an AF_PACKET sendmmsg generator; FORWARD: N unmatched rules, ESTABLISHED accept, lan0->wan0 accept (policy DROP, conntrack on, MASQUERADE), N = {}; kernel (iptables-legacy) vs nfrs run, {rounds} alternating rounds",
         sizes.map(|n| n.to_string()).join(" and ")
     ));
-    let names: Vec<(Forwarder, &str)> = vec![
-        (Forwarder::Nfrs(None), "ring"),
-        (Forwarder::Nfrs(Some("xdp")), "AF_XDP"),
+    let ours: [(Forwarder, &str); 2] = [
+        (Forwarder::Nfrs("packet"), "ring"),
+        (Forwarder::Nfrs("xdp"), "AF_XDP"),
     ];
+    let method = |w: usize| {
+        format!(
+            "median of {w} windows of {:.1} s ({rounds} rounds)",
+            t.window.as_secs_f64()
+        )
+    };
     let figure = |n: usize, io: &str| Figure {
         key: "lab",
         name: format!(
@@ -824,11 +986,7 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
         better: Better::Higher,
         anchor: "kernel forwarding, iptables-legacy (netns)".into(),
         anchor_value: None,
-        method: format!(
-            "median of {} windows of {:.1} s",
-            t.windows,
-            t.window.as_secs_f64()
-        ),
+        method: "not measured".into(),
         notes: Vec::new(),
     };
     let unavailable = if !cfg.kernel {
@@ -843,10 +1001,15 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
         Ok(p) => p,
         Err(why) => {
             for n in sizes {
-                for (_, io) in &names {
+                for (_, io) in &ours {
                     let mut f = figure(n, io);
                     f.anchor = "n/a".into();
-                    f.method = "not measured".into();
+                    report.figures.push(f.clone());
+                    f.name = format!(
+                        "forwarded packets per forwarder CPU-second, netns lab, {} unmatched FORWARD rules, nfrs run ({io})",
+                        crate::figures::human_count(n)
+                    );
+                    f.unit = "Mpps/CPU";
                     report.figures.push(f);
                 }
             }
@@ -873,62 +1036,85 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
                 return;
             }
         };
-        let kernel = run_one(
-            &nfrs,
-            rules.path(),
-            Forwarder::Kernel,
-            t,
-            (gen_cpu, fwd_cpu),
-        );
-        for (fwd, io) in &names {
+        let mut kernel = Acc::default();
+        let mut acc: [Acc; 2] = Default::default();
+        for _ in 0..rounds {
+            kernel.add(run_one(
+                &nfrs,
+                rules.path(),
+                Forwarder::Kernel,
+                t,
+                (gen_cpu, fwd_cpu),
+            ));
+            for (a, (fwd, _)) in acc.iter_mut().zip(&ours) {
+                // A backend the daemon lacks is not retried every round.
+                if a.error.is_none() || !a.windows.is_empty() {
+                    a.add(run_one(&nfrs, rules.path(), *fwd, t, (gen_cpu, fwd_cpu)));
+                }
+            }
+        }
+        if let Some(e) = &kernel.error {
+            report
+                .warnings
+                .push(format!("lab, {n} rules: kernel forwarding failed: {e}"));
+        }
+        for (a, (fwd, io)) in acc.iter().zip(&ours) {
             let mut f = figure(n, io);
-            let ours = run_one(&nfrs, rules.path(), *fwd, t, (gen_cpu, fwd_cpu));
-            match &kernel {
-                Ok(k) => {
-                    f.anchor_value = Some(k.forwarded / 1e6);
+            match kernel.forwarded() {
+                Some(k) => {
+                    f.anchor_value = Some(k / 1e6);
                     if *io == "ring" {
                         f.notes.push(format!(
-                        "lab, {n} rules: kernel offered {:.3} Mpps (generator), forwarded {:.3} Mpps",
-                        k.offered / 1e6,
-                        k.forwarded / 1e6
-                    ));
+                            "lab, {n} rules, kernel: {}",
+                            kernel.describe(fwd_cpu)
+                        ));
                     }
                 }
-                Err(e) => {
-                    report
-                        .warnings
-                        .push(format!("lab, {n} rules: kernel forwarding failed: {e}"));
-                    f.anchor = "n/a".into();
-                }
+                None => f.anchor = "n/a".into(),
             }
-            match ours {
-                Ok(r) => {
-                    f.value = r.forwarded / 1e6;
-                    f.method = format!(
-                        "median of {} windows of {:.1} s",
-                        r.windows,
-                        t.window.as_secs_f64()
-                    );
+            match (a.forwarded(), &a.error) {
+                (Some(v), _) => {
+                    f.value = v / 1e6;
+                    f.method = method(a.windows.len());
                     f.notes.push(format!(
-                        "{}: nfrs offered {:.3} Mpps (generator), forwarded {:.3} Mpps; {}",
-                        f.name,
-                        r.offered / 1e6,
-                        r.forwarded / 1e6,
-                        r.io_line.unwrap_or_default()
+                        "lab, {n} rules, nfrs run ({io}): {}; {}",
+                        a.describe(fwd_cpu),
+                        a.io_line.as_deref().unwrap_or("")
                     ));
+                    if let Some(e) = &a.error {
+                        report
+                            .warnings
+                            .push(format!("lab, {n} rules: nfrs run ({io}) failed once: {e}"));
+                    }
                 }
-                Err(e) if *fwd == Forwarder::Nfrs(Some("xdp")) => {
-                    f.method = "not measured".into();
-                    f.notes.push(format!("{}: n/a: {e}", f.name));
+                (None, Some(e)) if *fwd == Forwarder::Nfrs("xdp") => {
+                    f.notes
+                        .push(format!("lab, {n} rules, nfrs run ({io}): n/a: {e}"));
                 }
-                Err(e) => {
-                    report
-                        .warnings
-                        .push(format!("lab, {n} rules: nfrs run ({io}) failed: {e}"));
-                    f.method = "not measured".into();
-                }
+                (None, e) => report.warnings.push(format!(
+                    "lab, {n} rules: nfrs run ({io}) failed: {}",
+                    e.as_deref().unwrap_or("no measurement")
+                )),
             }
             report.figures.push(f);
+            let mut c = figure(n, io);
+            c.name = format!(
+                "forwarded packets per forwarder CPU-second, netns lab, {} unmatched FORWARD rules, nfrs run ({io})",
+                crate::figures::human_count(n)
+            );
+            c.unit = "Mpps/CPU";
+            c.anchor = "kernel forwarding (softirq CPU time)".into();
+            c.anchor_value = kernel.per_cpu().map(|k| k / 1e6);
+            if let Some(v) = a.per_cpu() {
+                c.value = v / 1e6;
+                c.method = format!("median of {} rounds", a.per_cpu.len());
+            }
+            if *io == "ring" {
+                c.notes.push(format!(
+                    "lab, {n} rules: forwarded pps / CPU time of the forwarder on its CPU: the kernel's softirq share of that CPU; nfrs run's own CPU time plus that CPU's softirq share (the sink's receive of the forwarded frames, on both sides) — what a dedicated core would give when the machine's other work takes the forwarder's CPU"
+                ));
+            }
+            report.figures.push(c);
         }
     }
     let pin = match (gen_cpu, fwd_cpu) {

@@ -72,6 +72,7 @@ fn plausible(value: f64, unit: &str) -> bool {
 /// The lab's rows (root only, both sides or none): `n/a` under `--no-kernel`.
 fn is_lab(name: &str) -> bool {
     name.starts_with("forwarded pps, netns lab, ")
+        || name.starts_with("forwarded packets per forwarder CPU-second, netns lab, ")
 }
 
 #[test]
@@ -83,12 +84,12 @@ fn test_quick_json_shape() {
         is_lab(v["name"].as_str().unwrap())
     });
     assert_eq!(lines.len(), FIGURES.len(), "{out}");
-    assert_eq!(lab.len(), 4, "{out}");
+    assert_eq!(lab.len(), 8, "{out}");
     for line in lab {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["value"].is_null() && v["ratio"].is_null(), "{line}");
         assert_eq!(v["anchor"], "n/a", "{line}");
-        assert_eq!(v["unit"], "Mpps", "{line}");
+        assert!(v["unit"] == "Mpps" || v["unit"] == "Mpps/CPU", "{line}");
     }
     assert!(err.contains("lab n/a: kernel anchor not requested (--no-kernel)"));
     for (line, (name, unit)) in lines.iter().zip(FIGURES) {
@@ -135,7 +136,7 @@ fn test_quick_table_shape() {
         assert_eq!(&cells[2..5], ["n/a", "n/a", "n/a"], "{row}");
         assert!(rest.ends_with("median of 1"), "{row}");
     }
-    assert!(lines[header + 1 + FIGURES.len() + 4].starts_with("(ratio: "));
+    assert!(lines[header + 1 + FIGURES.len() + 8].starts_with("(ratio: "));
     for l in lines.iter().filter(|l| is_lab(l)) {
         assert!(l.ends_with("n/a  n/a  n/a    n/a  not measured"), "{l}");
     }
