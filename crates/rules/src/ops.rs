@@ -407,11 +407,13 @@ fn append_in_place(table: &mut Table, c: &Command) -> Result<String> {
 
 /// The `-A` of [`apply_owned`] (not verbose), also answering where the rules went and where
 /// they jump: (chain index, index of the `-j`/`-g` chain or [`NOT_JUMP`]), so a restore
-/// can hand the commit checks jumps already resolved ([`validate_resolved`]).
+/// can hand the commit checks jumps already resolved ([`validate_resolved`]). `room`: how
+/// many more rules the chain will get soon (a capacity hint).
 pub(crate) fn append_resolved(
     table: &mut Table,
     c: Parsed,
     last: &mut LastChains,
+    room: usize,
 ) -> Result<(usize, u32)> {
     debug_assert!(c.cmd == Cmd::Append && !c.verbose);
     // check_jump's checks and errors, with one lookup.
@@ -436,7 +438,15 @@ pub(crate) fn append_resolved(
     };
     let idx = LastChains::find(table, &mut last.chain, &c.chain)
         .ok_or_else(|| Error::kernel(Errno::NoEnt))?;
-    c.rules.append_to(&mut table.chains[idx].rules);
+    let rules = &mut table.chains[idx].rules;
+    // Exactly the room for a chain's first rules (most chains get all theirs in one run of
+    // lines); later runs grow the usual way (amortized doubling).
+    if rules.is_empty() {
+        rules.reserve_exact(room);
+    } else {
+        rules.reserve(room);
+    }
+    c.rules.append_to(rules);
     Ok((idx, target))
 }
 

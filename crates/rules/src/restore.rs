@@ -234,6 +234,33 @@ fn blank_fields(s: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// How many of `lines` from the first on append to the chain the first one names, read
+/// from their text alone (`[p:b] ` counters aside): `-A NAME ` at the start. 0 when the
+/// first line is not of that form.
+fn same_chain_run(lines: &[&str]) -> usize {
+    // The line without leading `[p:b] ` counters.
+    let body = |l: &str| -> usize {
+        if l.starts_with('[') {
+            l.find("] ").map_or(0, |i| i + 2)
+        } else {
+            0
+        }
+    };
+    let first = lines[0];
+    let first = &first[body(first)..];
+    let Some(name_len) = first
+        .strip_prefix("-A ")
+        .and_then(|rest| rest.bytes().position(|b| b == b' '))
+    else {
+        return 0;
+    };
+    let prefix = &first[..3 + name_len + 1];
+    lines
+        .iter()
+        .take_while(|l| l[body(l)..].starts_with(prefix))
+        .count()
+}
+
 /// True when `bytes` holds a newline (word at a time).
 pub(crate) fn has_newline(bytes: &[u8]) -> bool {
     run_length(bytes, NEWLINE) < bytes.len()
@@ -575,6 +602,8 @@ fn restore_lines<'scope, 'env>(
     let mut tokens: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut ahead: Option<Ahead> = None;
     let mut last = ops::LastChains::default();
+    // Lines before this index are in a run whose room was reserved already.
+    let mut run_end = 0;
     for (idx, &line) in lines.iter().enumerate() {
         line_no += 1;
         if line == "\n" || line.starts_with('#') {
@@ -751,7 +780,16 @@ fn restore_lines<'scope, 'env>(
         match resolved.as_mut() {
             Some(r) if cmd.cmd == parse::Cmd::Append && !cmd.verbose => {
                 let n = cmd.rules.len();
-                let (chain, target) = ops::append_resolved(table, cmd, &mut last)
+                // Room for the run of lines appending to this chain, so its rules take
+                // one allocation of their size (not the doubling Vec growth's slack).
+                let room = if idx >= run_end {
+                    let k = same_chain_run(&lines[idx..]);
+                    run_end = idx + k;
+                    k
+                } else {
+                    0
+                };
+                let (chain, target) = ops::append_resolved(table, cmd, &mut last, room)
                     .map_err(|e| from_error(&e, line_no))?;
                 r.extend(std::iter::repeat_n((chain as u32, target), n));
             }

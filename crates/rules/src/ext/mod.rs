@@ -143,29 +143,63 @@ pub trait Extension: Sized + Clone + PartialEq + Eq + std::fmt::Debug {
     }
 }
 
+/// A boxed extension is the extension: the few big ones are kept behind a pointer so that
+/// every [`Match`] stays small (a rule's matches are one array of them).
+impl<T: Extension> Extension for Box<T> {
+    const NAME: &'static str = T::NAME;
+    const OPTIONS: &'static [Opt] = T::OPTIONS;
+    fn new() -> Result<Self> {
+        T::new().map(Box::new)
+    }
+    fn parse(&mut self, opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
+        (**self).parse(opt, arg, cx)
+    }
+    fn final_check(&mut self, seen: u64, ip: &IpSpec) -> Result<()> {
+        (**self).final_check(seen, ip)
+    }
+    fn check_entry(&self, cx: &CheckCtx) -> Result<()> {
+        (**self).check_entry(cx)
+    }
+    fn save(&self, ip: &IpSpec, out: &mut String) {
+        (**self).save(ip, out)
+    }
+    fn print(&self, ip: &IpSpec, numeric: bool, out: &mut String) {
+        (**self).print(ip, numeric, out)
+    }
+    fn save_store(&self, ip: &IpSpec, out: &mut String) {
+        (**self).save_store(ip, out)
+    }
+    fn save_name(&self) -> &'static str {
+        (**self).save_name()
+    }
+    fn list_name(&self) -> &'static str {
+        (**self).list_name()
+    }
+}
+
 /// Generates the enum of extensions and its dispatch (one arm per variant).
 macro_rules! extension_enum {
-    ($(#[$doc:meta])* $enum:ident { $($variant:ident => $module:ident :: $ty:ident,)* }) => {
+    ($(#[$doc:meta])* $enum:ident { $($variant:ident => $ty:ty,)* }) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum $enum {
-            $($variant($module::$ty),)*
+            $($variant($ty),)*
         }
 
         impl $enum {
             /// Every name this enum knows.
-            pub const NAMES: &'static [&'static str] = &[$(<$module::$ty as Extension>::NAME,)*];
+            pub const NAMES: &'static [&'static str] = &[$(<$ty as Extension>::NAME,)*];
 
             /// `Some(instance or refusal)` when `name` is a known extension, `None` otherwise.
             pub fn new(name: &str) -> Option<Result<$enum>> {
-                $(if name == <$module::$ty as Extension>::NAME {
-                    return Some(<$module::$ty as Extension>::new().map($enum::$variant));
+                $(if name == <$ty as Extension>::NAME {
+                    return Some(<$ty as Extension>::new().map($enum::$variant));
                 })*
                 None
             }
             /// The name after `-m`/`-j`.
             pub fn name(&self) -> &'static str {
-                match self { $($enum::$variant(_) => <$module::$ty as Extension>::NAME,)* }
+                match self { $($enum::$variant(_) => <$ty as Extension>::NAME,)* }
             }
             /// The name printed in save output.
             pub fn save_name(&self) -> &'static str {
@@ -177,7 +211,7 @@ macro_rules! extension_enum {
             }
             /// The extension's option table.
             pub fn options(&self) -> &'static [Opt] {
-                match self { $($enum::$variant(_) => <$module::$ty as Extension>::OPTIONS,)* }
+                match self { $($enum::$variant(_) => <$ty as Extension>::OPTIONS,)* }
             }
             /// See [`Extension::parse`].
             pub fn parse(&mut self, opt: usize, arg: &str, cx: &OptCtx) -> Result<()> {
@@ -271,11 +305,11 @@ extension_enum! {
         Icmp => icmp::Icmp,
         Multiport => multiport::Multiport,
         State => state::State,
-        Conntrack => conntrack::Conntrack,
+        Conntrack => Box<conntrack::Conntrack>,
         Mark => mark::Mark,
         Comment => comment::Comment,
         Limit => limit::Limit,
-        Hashlimit => hashlimit::Hashlimit,
+        Hashlimit => Box<hashlimit::Hashlimit>,
         Recent => recent::Recent,
         Iprange => iprange::Iprange,
         Addrtype => addrtype::Addrtype,
@@ -285,10 +319,10 @@ extension_enum! {
         Dscp => dscp::Dscp,
         Mac => mac::Mac,
         Pkttype => pkttype::Pkttype,
-        String => string::StringMatch,
+        String => Box<string::StringMatch>,
         Statistic => statistic::Statistic,
         Owner => owner::Owner,
-        Physdev => physdev::Physdev,
+        Physdev => Box<physdev::Physdev>,
         Helper => helper::Helper,
         Rpfilter => rpfilter::Rpfilter,
         Connbytes => connbytes::Connbytes,
