@@ -119,8 +119,9 @@ struct Thread {
     wait: f64,
 }
 
-/// One measurement: `shards` shards on as many threads. Returns (overall pps, the threads).
-fn one_run(shards: usize, flows: usize, rounds: usize) -> Result<(f64, Vec<Thread>), String> {
+/// One measurement: `shards` shards on as many threads. Returns (overall pps, the threads,
+/// ns a steering decision).
+fn one_run(shards: usize, flows: usize, rounds: usize) -> Result<(f64, Vec<Thread>, f64), String> {
     let (mut set, lan, wan) = build(shards, flows)?;
     let host = set.shards[0].host.clone();
     let mut now = 1_000_000_000u64;
@@ -187,6 +188,17 @@ fn one_run(shards: usize, flows: usize, rounds: usize) -> Result<(f64, Vec<Threa
         batches[a].push(ack.clone());
         batches[a].push(back.clone());
     }
+    // What steering costs a packet (a dispatcher thread would pay it): 10 passes over all.
+    let t = Instant::now();
+    let mut sum = 0usize;
+    for _ in 0..10 {
+        for (ack, back) in &pairs {
+            sum += set.shard_of(std::hint::black_box(&ack.ip));
+            sum += set.shard_of(std::hint::black_box(&back.ip));
+        }
+    }
+    std::hint::black_box(sum);
+    let steer_ns = t.elapsed().as_secs_f64() * 1e9 / (20 * pairs.len()).max(1) as f64;
     let total: usize = batches.iter().map(Vec::len).sum::<usize>() * rounds;
     let t0 = Instant::now();
     let results: Vec<Thread> = std::thread::scope(|sc| {
@@ -227,7 +239,7 @@ fn one_run(shards: usize, flows: usize, rounds: usize) -> Result<(f64, Vec<Threa
             "only {forwarded} of {total} established packets were forwarded"
         ));
     }
-    Ok((total as f64 / secs, results))
+    Ok((total as f64 / secs, results, steer_ns))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -260,9 +272,11 @@ pub fn shard_figures(cfg: &Config, report: &mut Report) {
     let (mut one, mut two, mut ratios, mut cpu_ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut per = Vec::new();
+    let mut steer = Vec::new();
     for _ in 0..runs {
         match (one_run(1, flows, rounds), one_run(2, flows, rounds)) {
-            (Ok((a, t1)), Ok((b, t2))) => {
+            (Ok((a, t1, _)), Ok((b, t2, ns))) => {
+                steer.push(ns);
                 one.push(a / 1e6);
                 two.push(b / 1e6);
                 ratios.push(b / a);
@@ -334,7 +348,8 @@ pub fn shard_figures(cfg: &Config, report: &mut Report) {
         anchor_value: None,
         method: method.clone(),
         notes: vec![format!(
-            "each thread owns one engine (half the flows); {why}"
+            "each thread owns one engine (half the flows); steering (Steering::shard_of, pure, no allocation) costs {:.1} ns a packet (median), untimed here as a NIC's RSS would do it; {why}",
+            median(steer)
         )],
     });
     report.figures.push(Figure {
