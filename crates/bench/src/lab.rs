@@ -293,6 +293,12 @@ fn blaster_argv() -> Result<Vec<String>, String> {
 
 /// Why the lab cannot run here, or `Ok` with the nfrs binary.
 pub fn availability() -> Result<PathBuf, String> {
+    tools_available()?;
+    nfrs_binary()
+}
+
+/// Root and the tools the lab itself needs (not the nfrs binary).
+fn tools_available() -> Result<(), String> {
     if !kernel::is_root() {
         return Err(
             "not root (namespaces, veths, iptables and nfrs run need CAP_NET_ADMIN)".into(),
@@ -309,7 +315,28 @@ pub fn availability() -> Result<PathBuf, String> {
             return Err(format!("`{tool}` not found on PATH"));
         }
     }
-    nfrs_binary()
+    Ok(())
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns` (setns affects only the
+/// calling thread; the thread ends with `f`).
+fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{ns}");
+    let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns(2) on an open namespace file; it changes only this thread's
+            // network namespace, and this thread runs nothing else than `f`.
+            let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if r != 0 {
+                return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
+            }
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| "the namespace thread panicked".to_string())?
+    })
 }
 
 /// Runs `argv`, `Err` with its stderr unless it exits 0; returns stdout.
@@ -1143,6 +1170,79 @@ mod tests {
         assert_eq!(&f[30..34], &[203, 0, 113, 4]);
         assert_eq!(u16::from_be_bytes([f[34], f[35]]), 1027);
         assert_eq!(u16::from_be_bytes([f[36], f[37]]), 9);
+    }
+
+    /// Root only: the kernel side of the lab forwards the generator's frames to the sink
+    /// through the 10-rule ruleset, and its FORWARD accept counts them.
+    #[test]
+    fn test_lab_kernel_forwards() {
+        if let Err(why) = tools_available() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let lab = Lab::build().unwrap();
+        let rules =
+            crate::figures::TempFile::write("lab-test.rules", &crate::gateway::gateway_rules(10))
+                .unwrap();
+        lab.kernel_gateway(rules.path(), None).unwrap();
+        let src = parse_mac(&lab.mac(&lab.gen, "g0").unwrap()).unwrap();
+        let dst = parse_mac(&lab.mac(&lab.gw, "lan0").unwrap()).unwrap();
+        let frames: Vec<Vec<u8>> = (0..50).map(|i| flow_frame(i, src, dst).unwrap()).collect();
+        let (sent, _, _) = in_netns(&lab.gen, || {
+            send_frames("g0", &frames, Duration::from_millis(200))
+        })
+        .unwrap()
+        .unwrap();
+        assert!(sent > 0);
+        std::thread::sleep(Duration::from_millis(200));
+        let (_, forwarded, _) = lab.counters(&lab.sink, "s0").unwrap();
+        assert!(forwarded > 0, "nothing reached the sink of {sent} frames");
+        assert!(forwarded <= sent + 10, "{forwarded} forwarded of {sent}");
+        let listed = lab
+            .exec(
+                &lab.gw,
+                &[
+                    "iptables-legacy",
+                    "-w",
+                    "-t",
+                    "filter",
+                    "-L",
+                    "FORWARD",
+                    "-n",
+                    "-v",
+                    "-x",
+                ],
+            )
+            .unwrap();
+        let accepted: u64 = listed
+            .lines()
+            .find(|l| l.contains("ACCEPT") && l.contains("lan0") && l.contains("wan0"))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{listed}"));
+        assert!(accepted >= forwarded, "{listed}");
+        let masq = lab
+            .exec(
+                &lab.gw,
+                &[
+                    "iptables-legacy",
+                    "-w",
+                    "-t",
+                    "nat",
+                    "-L",
+                    "POSTROUTING",
+                    "-n",
+                    "-v",
+                    "-x",
+                ],
+            )
+            .unwrap();
+        assert!(masq.contains("MASQUERADE"), "{masq}");
+        let names = [lab.gen.clone(), lab.gw.clone(), lab.sink.clone()];
+        drop(lab);
+        let list = sh(&["ip", "netns", "list"]).unwrap();
+        for n in names {
+            assert!(!list.contains(&n), "{n} left behind");
+        }
     }
 
     #[test]

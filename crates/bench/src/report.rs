@@ -279,6 +279,36 @@ mod tests {
     }
 
     #[test]
+    fn test_unmeasured_value_is_na() {
+        let f = fig(f64::NAN, Some(3.0), Better::Higher);
+        assert_eq!(f.ratio(), None);
+        let v: serde_json::Value = serde_json::from_str(&f.json()).unwrap();
+        assert!(v["value"].is_null() && v["ratio"].is_null());
+        assert_eq!(v["anchor_value"], 3.0);
+        let r = Report {
+            figures: vec![f],
+            ..Report::default()
+        };
+        let m = Machine {
+            cpu: "CPU".into(),
+            cores: 2,
+            kernel: "6.1".into(),
+            memory: 1 << 30,
+            load1: 0.5,
+        };
+        let t = r.table(&m);
+        let row = t
+            .lines()
+            .find(|l| l.starts_with("ruleset restore"))
+            .unwrap();
+        let cells: Vec<&str> = row["ruleset restore, 1k rules".len()..]
+            .split_whitespace()
+            .collect();
+        assert_eq!(cells[..4], ["n/a", "tool", "3.00", "ms"], "{row}");
+        assert_eq!(cells[4], "n/a", "{row}");
+    }
+
+    #[test]
     fn test_fmt_num() {
         assert_eq!(fmt_num(152.34), "152");
         assert_eq!(fmt_num(15.234), "15.2");
