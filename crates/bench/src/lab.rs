@@ -319,7 +319,9 @@ fn tools_available() -> Result<(), String> {
 }
 
 /// Runs `f` on a thread that has entered network namespace `ns` (setns affects only the
-/// calling thread; the thread ends with `f`).
+/// calling thread; the thread ends with `f`). The figures run the generator as a process
+/// (`nfrs bench --blast`); the tests use this to need no binary.
+#[cfg(test)]
 fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> Result<T, String> {
     use std::os::fd::AsRawFd;
     let path = format!("/run/netns/{ns}");
