@@ -659,4 +659,58 @@ mod tests {
             c.stdout
         );
     }
+
+    #[test]
+    fn a_bridge_address_reaches_the_kernel_and_the_answer_leaves_by_the_stations_port() {
+        let mut h = crate::hostfile::parse(
+            "[[interface]]\nname = \"p0\"\n[[interface]]\nname = \"p1\"\n[[bridge]]\nname = \"br0\"\nports = [\"p0\", \"p1\"]\naddress = \"10.0.0.1/24\"\n[live]\nmode = \"bridge\"\n",
+            std::path::Path::new("br.toml"),
+        )
+        .unwrap()
+        .host;
+        let macs = vec![[0x0a, 0, 0, 0, 0, 1], [0x0a, 0, 0, 0, 0, 2]];
+        h.interfaces[0].mac = macs[0];
+        h.interfaces[1].mac = macs[1];
+        h.bridges[0].mac = macs[0];
+        let rs =
+            nfrs_rules::restore::restore_new("*filter\nCOMMIT\n", &Default::default()).unwrap();
+        let mut engine = Engine::new(
+            nfrs_engine::host::HostNet::new(&h).unwrap(),
+            rs,
+            &h.effective_sysctls(),
+        )
+        .unwrap();
+        engine.external_stack = true;
+        let (a, k) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        k.set_nonblocking(true).unwrap();
+        let mut w = Wire {
+            tap: Some(Tap::from_fd(OwnedFd::from(a), "t0")),
+            ..Default::default()
+        };
+        // Station 10.0.0.2 behind p0; the bridge (device 2) knows its MAC.
+        w.neigh.add_static(2, 0x0a00_0002, PEER);
+        let mut live = Live {
+            engine,
+            now: 1_000,
+            pool: Vec::new(),
+            events: Default::default(),
+            log: Default::default(),
+        };
+        let rec = Rec {
+            macs: macs.clone(),
+            sent: Default::default(),
+        };
+        let ping = frame(macs[0], "0 p0 icmp 10.0.0.2 > 10.0.0.1 type=8 id=1 seq=1");
+        crate::daemon::frame_in(&mut live, &rec, &mut w, 0, &ping);
+        assert!(rec.sent.take().is_empty(), "the model stays silent");
+        assert_eq!(kernel_reads(&k), vec![ping[14..].to_vec()]);
+        k.send(&ip("0 br0 icmp 10.0.0.1 > 10.0.0.2 type=0 id=1 seq=1"))
+            .unwrap();
+        from_host(&mut live, &rec, &mut w);
+        let sent = rec.sent.take();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].0, 0, "by the port the station was learned on");
+        assert_eq!(&sent[0].1[..12], &[PEER, macs[0]].concat()[..]);
+    }
 }
