@@ -261,7 +261,7 @@ fn loadavg() -> String {
 /// The `shard` group: established-flow pps with 1 and with 2 flow-sharded worker threads.
 pub fn shard_figures(cfg: &Config, report: &mut Report) {
     let flows = if cfg.quick { 200 } else { 10_000 };
-    let rounds = if cfg.quick { 5 } else { 20 };
+    let rounds = if cfg.quick { 5 } else { 100 };
     let runs = cfg.runs.unwrap_or(if cfg.quick { 3 } else { 5 }).max(1);
     let size = human_count(flows);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
