@@ -1405,6 +1405,11 @@ impl Engine {
                     Ok(false) => return true,
                     Ok(true) => {}
                 }
+                // A binding's rewrite changes addresses, ports or ids (and checksums) only.
+                p.refresh_after_nat();
+                let info = p.ct.info;
+                p.ct = self.snap(p.ct.id, info, p.now);
+                return true;
             }
         }
         p.reparse();

@@ -226,6 +226,23 @@ impl PktCtx {
         }
     }
 
+    /// Re-reads what a NAT binding's rewrite (`nfrs_nat::nat_packet`) can change: for a whole
+    /// TCP or UDP header the addresses and ports (nothing else of the descriptor moves), else
+    /// the whole descriptor ([`PktCtx::reparse`]).
+    pub fn refresh_after_nat(&mut self) {
+        let l4 = usize::from(self.d.l4_off);
+        match self.d.l4 {
+            L4Kind::Tcp | L4Kind::Udp if self.d.l3_off == 0 && self.buf.len() >= l4 + 4 => {
+                let b = &self.buf;
+                self.d.src = std::net::Ipv4Addr::new(b[12], b[13], b[14], b[15]);
+                self.d.dst = std::net::Ipv4Addr::new(b[16], b[17], b[18], b[19]);
+                self.d.sport = u16::from_be_bytes([b[l4], b[l4 + 1]]);
+                self.d.dport = u16::from_be_bytes([b[l4 + 2], b[l4 + 3]]);
+            }
+            _ => self.reparse(),
+        }
+    }
+
     /// Re-reads the descriptor after the bytes changed (keeps the old one if the packet no
     /// longer parses, which a target must never cause).
     pub fn reparse(&mut self) {
@@ -269,5 +286,46 @@ impl PktCtx {
     pub fn l4_payload(&self) -> &[u8] {
         let end = self.d.l3_end().min(self.buf.len());
         self.buf.get(self.d.payload_off()..end).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nfrs_wire::build::{build_ipv4, FrameCtx};
+    use nfrs_wire::line::PacketSpec;
+
+    fn pkt(line: &str) -> PktCtx {
+        let b = build_ipv4(&PacketSpec::parse(line).unwrap(), &FrameCtx::default()).unwrap();
+        PktCtx::new(b).unwrap()
+    }
+
+    /// After a binding's rewrite (addresses, ports, checksums), the cheap refresh reads what a
+    /// full parse reads, for every kind of packet.
+    #[test]
+    fn refresh_after_nat_equals_a_full_parse() {
+        for line in [
+            "tcp 10.0.0.2:1234 > 203.0.113.9:443 flags=A seq=5 ack=7 win=100",
+            "tcp 10.0.0.2:1234 > 203.0.113.9:443 flags=SA seq=5 ack=7 win=100 mss=1460",
+            "udp 10.0.0.2:5353 > 203.0.113.9:53",
+            "icmp 10.0.0.2 > 203.0.113.9 type=8 code=0 id=7 seq=1",
+            "udp 10.0.0.2 > 203.0.113.9 id=777 frag=24 len=8",
+        ] {
+            let mut p = pkt(line);
+            // What nat_packet may change: both addresses, both ports (or the ICMP id).
+            let l4 = p.d.l4_off as usize;
+            p.buf[12..20].copy_from_slice(&[192, 0, 2, 1, 198, 51, 100, 7]);
+            match p.d.l4 {
+                L4Kind::Tcp | L4Kind::Udp => {
+                    p.buf[l4..l4 + 4].copy_from_slice(&[0xab, 0xcd, 0x12, 0x34]);
+                }
+                L4Kind::Icmp => p.buf[l4 + 4..l4 + 6].copy_from_slice(&[0x56, 0x78]),
+                _ => {}
+            }
+            let mut want = p.clone();
+            want.reparse();
+            p.refresh_after_nat();
+            assert_eq!(p.d, want.d, "{line}");
+        }
     }
 }
