@@ -1,7 +1,9 @@
 //! NAT tuple selection as Linux 6.x `nf_nat_core.c` does it: `nf_nat_setup_info`,
 //! `get_unique_tuple`, `find_best_ips_proto` (jhash of the flow) and the port/id search of
 //! `nf_nat_l4proto_unique_tuple`, plus the target-specific ranges (MASQUERADE, REDIRECT,
-//! NETMAP) and the null binding. Rules are restated in our own words.
+//! NETMAP) and the null binding. Rules are restated in our own words. Not from the kernel: an
+//! optional reply filter ([`RandomSource::reply_fits`], [`Steered`]) with which a flow-sharded
+//! engine keeps a connection's replies on its shard; without one the choices are the kernel's.
 
 use nfrs_conntrack::tcp::TcpState;
 use nfrs_conntrack::{status, Conn, ConnId, ConnTable, Dir, Nanos, Tuple};
