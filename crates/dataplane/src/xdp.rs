@@ -18,10 +18,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Bytes per UMEM frame (one received or sent frame each).
 pub const FRAME_SIZE: u32 = 2048;
-/// Frames per UMEM (half for receiving, half for sending).
-pub const FRAMES: u32 = 4096;
-/// Entries in each ring (a power of two).
-pub const RING_SIZE: u32 = 2048;
+/// Receive frames per queue, and entries of its fill and rx rings (a power of two): 40 ms of
+/// frames at 100 kpps for a daemon that is not scheduled at once.
+pub const RX_FRAMES: u32 = 4096;
+/// Send frames per queue, and entries of its tx and completion rings (a power of two).
+pub const TX_FRAMES: u32 = 1024;
+/// Frames per UMEM.
+pub const FRAMES: u32 = RX_FRAMES + TX_FRAMES;
 /// A kick of the tx ring after this many queued frames (the kernel's copy mode sends at most
 /// 32 per call anyway).
 const TX_BATCH: u32 = 32;
@@ -325,10 +328,11 @@ impl Ring {
         fd: RawFd,
         off: &libc::xdp_ring_offset,
         pgoff: u64,
+        size: u32,
         entry: usize,
         what: &str,
     ) -> io::Result<Ring> {
-        let len = off.desc as usize + RING_SIZE as usize * entry;
+        let len = off.desc as usize + size as usize * entry;
         let map = Map::new(fd, len, pgoff, what)?;
         if off.producer as usize + 4 > len || off.consumer as usize + 4 > len {
             return Err(io::Error::other(format!(
@@ -349,7 +353,7 @@ impl Ring {
             prod,
             cons,
             desc,
-            idx: Idx { size: RING_SIZE },
+            idx: Idx { size },
             entry,
             mine: Cell::new(0),
         })
@@ -366,7 +370,7 @@ impl Ring {
     }
     /// The entry of index `i` (slot `i & (size - 1)`).
     fn at(&self, i: u32) -> *mut u8 {
-        // SAFETY: the slot is below RING_SIZE, so the entry lies inside the mapping.
+        // SAFETY: the slot is below the ring's size, so the entry lies inside the mapping.
         unsafe { self.desc.add(self.idx.slot(i) * self.entry) }
     }
 
@@ -470,13 +474,13 @@ impl Queue {
             tx_metadata_len: 0,
         };
         setopt(s, libc::XDP_UMEM_REG, &reg, "XDP_UMEM_REG")?;
-        for (opt, what) in [
-            (libc::XDP_UMEM_FILL_RING, "fill ring"),
-            (libc::XDP_UMEM_COMPLETION_RING, "completion ring"),
-            (libc::XDP_RX_RING, "rx ring"),
-            (libc::XDP_TX_RING, "tx ring"),
+        for (opt, size, what) in [
+            (libc::XDP_UMEM_FILL_RING, RX_FRAMES, "fill ring"),
+            (libc::XDP_UMEM_COMPLETION_RING, TX_FRAMES, "completion ring"),
+            (libc::XDP_RX_RING, RX_FRAMES, "rx ring"),
+            (libc::XDP_TX_RING, TX_FRAMES, "tx ring"),
         ] {
-            setopt(s, opt, &RING_SIZE, what)?;
+            setopt(s, opt, &size, what)?;
         }
         // SAFETY: xdp_mmap_offsets is plain data; zeroed is a valid value.
         let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
@@ -503,6 +507,7 @@ impl Queue {
             s,
             &off.fr,
             libc::XDP_UMEM_PGOFF_FILL_RING,
+            RX_FRAMES,
             8,
             "fill ring mmap",
         )?;
@@ -510,6 +515,7 @@ impl Queue {
             s,
             &off.cr,
             libc::XDP_UMEM_PGOFF_COMPLETION_RING,
+            TX_FRAMES,
             8,
             "completion ring mmap",
         )?;
@@ -517,6 +523,7 @@ impl Queue {
             s,
             &off.rx,
             libc::XDP_PGOFF_RX_RING as u64,
+            RX_FRAMES,
             16,
             "rx ring mmap",
         )?;
@@ -524,18 +531,17 @@ impl Queue {
             s,
             &off.tx,
             libc::XDP_PGOFF_TX_RING as u64,
+            TX_FRAMES,
             16,
             "tx ring mmap",
         )?;
-        // The first half of the frames receive (all in the fill ring, which is large enough
-        // for all of them), the second half send.
-        let rx_frames = FRAMES / 2;
-        debug_assert!(rx_frames <= RING_SIZE);
-        for i in 0..rx_frames {
+        // The first RX_FRAMES frames receive (all in the fill ring, which has room for all of
+        // them), the others send (as many as tx and completion slots).
+        for i in 0..RX_FRAMES {
             fill.write_u64(fill.mine.get().wrapping_add(i), u64::from(i * FRAME_SIZE));
         }
-        fill.publish(rx_frames);
-        let free = (rx_frames..FRAMES)
+        fill.publish(RX_FRAMES);
+        let free = (RX_FRAMES..FRAMES)
             .map(|i| u64::from(i * FRAME_SIZE))
             .collect();
         // SAFETY: sockaddr_xdp is plain data; zeroed is a valid value.
@@ -696,7 +702,7 @@ impl Queue {
     /// answers EAGAIN while more remain).
     fn kick(&self) -> io::Result<()> {
         self.pending.set(0);
-        for _ in 0..RING_SIZE / TX_BATCH + 1 {
+        for _ in 0..TX_FRAMES / TX_BATCH + 1 {
             // SAFETY: a zero-length sendto with no buffer and no address only wakes the
             // socket's transmit path.
             let r = unsafe {
@@ -718,7 +724,7 @@ impl Queue {
                 Some(libc::EINTR) => {}
                 _ => return Err(e),
             }
-            if self.tx.free() == RING_SIZE {
+            if self.tx.free() == TX_FRAMES {
                 break;
             }
         }
@@ -850,7 +856,7 @@ impl XdpSocket {
     /// For the startup report: `native, copy mode, 1 queue`.
     pub fn describe(&self) -> String {
         format!(
-            "{}, {} mode, {} queue{}, {} frames of {} bytes each",
+            "{}, {} mode, {} queue{}, {} receive + {} send frames of {} bytes a queue",
             match self.attach {
                 AttachMode::Native => "native",
                 AttachMode::Generic => "generic",
@@ -858,7 +864,8 @@ impl XdpSocket {
             if self.zerocopy { "zero-copy" } else { "copy" },
             self.queues.len(),
             if self.queues.len() == 1 { "" } else { "s" },
-            FRAMES,
+            RX_FRAMES,
+            TX_FRAMES,
             FRAME_SIZE
         )
     }
@@ -888,7 +895,7 @@ impl XdpSocket {
 
     /// Calls `f` with the frames waiting now, at most `max` per queue.
     pub fn recv_batch(&self, max: usize, f: &mut dyn FnMut(&[u8])) -> usize {
-        let max = max.min(RING_SIZE as usize) as u32;
+        let max = max.min(RX_FRAMES as usize) as u32;
         self.queues.iter().map(|q| q.recv(max, f)).sum()
     }
 
