@@ -10,7 +10,9 @@
 #     client; one on :8081 is not while `-A INPUT -p tcp --dport 8081 -j DROP` is in (the
 #     drop counted), and is once the rule is deleted; the client cannot reach it around nfrs
 #     (the kernel also sees lan0's frames);
-#   - DNAT to a local address: 203.0.113.7:8888 from the client reaches 10.0.1.1:8080;
+#   - DNAT to a local address: 203.0.113.7:8888 from the client reaches 10.0.1.1:8080, and
+#     198.51.100.2:8888 from 203.0.113.50 behind the server too (the answer follows the host
+#     file's [[route]], which the kernel got as a route by nfrs0 from 198.51.100.2);
 #   - a real squid (Debian package) as transparent proxy behind
 #     `-t nat -A PREROUTING -i lan0 -p tcp --dport 80 -j REDIRECT --to-ports 3128`: curl from
 #     the client to http://198.51.100.10/ gets the server's page, squid's access.log shows the
@@ -30,7 +32,10 @@ for t in ip ethtool curl ping python3 squid; do
   command -v "$t" >/dev/null || fail "$t missing (apt-get install -y squid curl python3)"
 done
 live_topology
-live_gw_toml "" 'tap = "nfrs0"' >"$work/gw.toml"
+# A route beside the connected ones: 203.0.113.0/24 lies behind the server.
+live_gw_toml "$(printf '\n[[route]]\nto = "203.0.113.0/24"\nvia = "198.51.100.10"\ndev = "wan0"')" \
+  'tap = "nfrs0"' >"$work/gw.toml"
+ip netns exec "$S" ip addr add 203.0.113.50/32 dev s0
 live_daemon "$store" "$work/gw.toml"
 live_wait_socket "$store"
 live_wait_ready
@@ -41,6 +46,8 @@ for a in 10.0.1.1/24 198.51.100.2/24; do
   grep -q "inet $a " <<<"$addrs" || fail "nfrs0 lacks $a: $addrs"
 done
 ip netns exec "$G" ip route get 10.0.1.2 | grep -q "dev nfrs0 src 10.0.1.1" || fail "no route to the LAN by nfrs0"
+ip netns exec "$G" ip route get 203.0.113.50 | grep -q "dev nfrs0 src 198.51.100.2" \
+  || fail "the host file's route is not the kernel's: $(ip netns exec "$G" ip route)"
 for d in lan0 wan0; do
   [ "$(ip netns exec "$G" cat /proc/sys/net/ipv4/conf/$d/rp_filter)" = 1 ] || fail "rp_filter on $d is not 1"
 done
@@ -54,6 +61,7 @@ grep -q "TUN nfrs0 (ifindex" "$work/daemon.log" || fail "no TUN line in the star
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -i lan0 -p tcp --dport 80 -j REDIRECT --to-ports 3128
 -A PREROUTING -i lan0 -d 203.0.113.7 -p tcp --dport 8888 -j DNAT --to-destination 10.0.1.1:8080
+-A PREROUTING -i wan0 -d 198.51.100.2 -p tcp --dport 8888 -j DNAT --to-destination 10.0.1.1:8080
 COMMIT
 *filter
 :INPUT ACCEPT [0:0]
@@ -104,6 +112,13 @@ got=$(ip netns exec "$C" curl -s -m 5 http://203.0.113.7:8888/) || fail "curl th
 [ "$got" = "served by the gateway itself" ] || fail "DNAT to local answered: $got"
 "$nfrs" conntrack -L -p tcp --dport 8888 2>/dev/null | grep -q "src=10.0.1.1 dst=10.0.1.2 sport=8080" \
   || fail "no DNAT-to-local entry in conntrack -L: $("$nfrs" conntrack -L 2>&1)"
+
+# From beyond the server (203.0.113.50, by the host file's route): DNAT to the local service,
+# whose answer the kernel routes into the TUN and nfrs on by that route.
+got=$(ip netns exec "$S" curl -s -m 5 --interface 203.0.113.50 http://198.51.100.2:8888/) \
+  || fail "curl from 203.0.113.50 through DNAT to the local service"
+[ "$got" = "served by the gateway itself" ] || fail "DNAT from 203.0.113.50 answered: $got"
+grep -q "^203.0.113.50 .*GET / " "$work/local.log" || fail "the local service did not see 203.0.113.50"
 
 # squid in the gateway namespace, its own config and directories, killed on exit.
 sq="$work/squid"
