@@ -46,6 +46,10 @@
 //! - Per-shard state: limit, hashlimit, recent, connlimit, quota and `statistic --mode nth`
 //!   count per shard; conntrack helpers (FTP, IRC) only relate expected connections that steer
 //!   to the master's shard; rule counters are summed by [`Sharded::ruleset_with_counters`].
+//! - Capacity is split: each shard holds `nf_conntrack_max / N` connections (a shard's table
+//!   can be full while another has room), and only one port in N of a NAT range keeps the
+//!   replies on a given shard, so a shard runs out of NAT ports at about range / N
+//!   connections to one destination, where one engine would use the whole range.
 //! - Bridges are refused (each shard would learn its own forwarding table).
 
 use std::sync::Arc;

@@ -16,11 +16,18 @@ use proptest::prelude::*;
 
 const RULES: &str = "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A FORWARD -i lan0 -o wan0 -j ACCEPT\nCOMMIT\n";
 
+/// TCP to a foreign address's port range, UDP to a range of the gateway's, the rest MASQUERADE.
+const SNAT_RULES: &str = "*nat\n-A POSTROUTING -o wan0 -p tcp -j SNAT --to-source 192.0.2.77:20000-20099\n-A POSTROUTING -o wan0 -p udp -j SNAT --to-source 192.0.2.1:20000-20099\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A FORWARD -i lan0 -o wan0 -j ACCEPT\nCOMMIT\n";
+
 const WAN: &str = "192.0.2.1";
 
 fn setup() -> (HostNet, nfrs_rules::Ruleset, Vec<(String, String)>) {
+    setup_with(RULES)
+}
+
+fn setup_with(rules: &str) -> (HostNet, nfrs_rules::Ruleset, Vec<(String, String)>) {
     let text = format!(
-        "description = \"sharded gateway\"\nrules = '''\n{RULES}'''\npackets = '''\n'''\n\n[sysctl]\n\"net.ipv4.ip_forward\" = 1\n\n[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/8\"\n\n[[interface]]\nname = \"wan0\"\naddress = \"{WAN}/24\"\n\n[[route]]\nto = \"default\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n"
+        "description = \"sharded gateway\"\nrules = '''\n{rules}'''\npackets = '''\n'''\n\n[sysctl]\n\"net.ipv4.ip_forward\" = 1\n\n[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/8\"\n\n[[interface]]\nname = \"wan0\"\naddress = \"{WAN}/24\"\n\n[[route]]\nto = \"default\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n"
     );
     let sc = nfrs_scenario::parse(&text, Path::new("<shard test>")).unwrap();
     let rs = nfrs_rules::restore::restore_new(&sc.rules, &Default::default()).unwrap();
@@ -74,13 +81,14 @@ fn norm(e: &Ev, wan: usize) -> String {
     }
 }
 
-/// The NAT port (ICMP: id) of a packet that left wan0.
-fn nat_key(ip: &[u8]) -> u16 {
+/// The NAT address and port (ICMP: id) of a packet that left wan0.
+fn nat_key(ip: &[u8]) -> (std::net::Ipv4Addr, u16) {
     let off = usize::from(ip[0] & 0x0f) * 4;
+    let a = std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     if ip[9] == 1 {
-        u16::from_be_bytes([ip[off + 4], ip[off + 5]])
+        (a, u16::from_be_bytes([ip[off + 4], ip[off + 5]]))
     } else {
-        u16::from_be_bytes([ip[off], ip[off + 1]])
+        (a, u16::from_be_bytes([ip[off], ip[off + 1]]))
     }
 }
 
@@ -141,33 +149,33 @@ fn spec_out(f: &Flow, n: u32) -> String {
     }
 }
 
-fn spec_back(f: &Flow, key: u16, n: u32) -> String {
+fn spec_back(f: &Flow, (nat, key): (std::net::Ipv4Addr, u16), n: u32) -> String {
     let s = format!("203.0.113.{}", f.server + 1);
     match f.proto {
         6 if n == 0 => format!(
-            "tcp {s}:{} > {WAN}:{key} flags=SA seq=900 ack=101 win=65160",
+            "tcp {s}:{} > {nat}:{key} flags=SA seq=900 ack=101 win=65160",
             f.sport
         ),
         6 => format!(
-            "tcp {s}:{} > {WAN}:{key} flags=A seq=901 ack=101 win=65160",
+            "tcp {s}:{} > {nat}:{key} flags=A seq=901 ack=101 win=65160",
             f.sport
         ),
-        17 => format!("udp {s}:{} > {WAN}:{key} len=8", f.sport),
-        _ => format!("icmp {s} > {WAN} type=0 code=0 id={key} seq={}", n + 1),
+        17 => format!("udp {s}:{} > {nat}:{key} len=8", f.sport),
+        _ => format!("icmp {s} > {nat} type=0 code=0 id={key} seq={}", n + 1),
     }
 }
 
-fn spec_unreach(f: &Flow, key: u16) -> String {
+fn spec_unreach(f: &Flow, (nat, key): (std::net::Ipv4Addr, u16)) -> String {
     let s = format!("203.0.113.{}", f.server + 1);
     let inner = match f.proto {
         6 => format!(
-            "tcp {WAN}:{key} > {s}:{} flags=S seq=100 win=64240",
+            "tcp {nat}:{key} > {s}:{} flags=S seq=100 win=64240",
             f.sport
         ),
-        17 => format!("udp {WAN}:{key} > {s}:{} len=8", f.sport),
-        _ => format!("icmp {WAN} > {s} type=8 code=0 id={key} seq=1"),
+        17 => format!("udp {nat}:{key} > {s}:{} len=8", f.sport),
+        _ => format!("icmp {nat} > {s} type=8 code=0 id={key} seq=1"),
     };
-    format!("icmp {s} > {WAN} type=3 code=3 inner=\"{inner}\"")
+    format!("icmp {s} > {nat} type=3 code=3 inner=\"{inner}\"")
 }
 
 /// Per flow and system: how many packets each way, the NAT key seen, the owning shard.
@@ -175,16 +183,25 @@ fn spec_unreach(f: &Flow, key: u16) -> String {
 struct Seen {
     outs: u32,
     backs: u32,
-    key: Option<u16>,
-    key_sharded: Option<u16>,
+    key: Option<(std::net::Ipv4Addr, u16)>,
+    key_sharded: Option<(std::net::Ipv4Addr, u16)>,
     owner: Option<usize>,
 }
 
 /// Runs `ops` through one engine and `n` shards; returns how many replies and how many ICMP
 /// errors the sharded set forwarded to the LAN.
 fn run(n: usize, flows: &[Flow], ops: &[Op]) -> Result<(usize, usize), TestCaseError> {
+    run_with(RULES, n, flows, ops)
+}
+
+fn run_with(
+    rules: &str,
+    n: usize,
+    flows: &[Flow],
+    ops: &[Op],
+) -> Result<(usize, usize), TestCaseError> {
     let mut home = (0, 0);
-    let (host, rs, sys) = setup();
+    let (host, rs, sys) = setup_with(rules);
     let mut one = Engine::new(host.clone(), rs.clone(), &sys).unwrap();
     let mut many = Sharded::new(&host, &rs, &sys, n).unwrap();
     let (lan, wan) = (host.dev("lan0").unwrap(), host.dev("wan0").unwrap());
@@ -291,6 +308,9 @@ proptest! {
             .collect();
         run(2, &flows, &ops)?;
         run(3, &flows, &ops)?;
+        // SNAT port ranges, one of them to an address the host does not own.
+        run_with(SNAT_RULES, 2, &flows, &ops)?;
+        run_with(SNAT_RULES, 3, &flows, &ops)?;
     }
 }
 
