@@ -1018,7 +1018,9 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
         method: "not measured".into(),
         notes: Vec::new(),
     };
-    let unavailable = if !cfg.kernel {
+    let unavailable = if cfg.quick && cfg.only.is_none() {
+        Err("skipped by --quick (about 30 s; `nfrs bench --quick --only lab` runs it)".to_string())
+    } else if !cfg.kernel {
         Err(
             "kernel anchor not requested (--no-kernel); the lab runs both sides or none"
                 .to_string(),

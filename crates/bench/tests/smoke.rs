@@ -69,7 +69,7 @@ fn plausible(value: f64, unit: &str) -> bool {
         }
 }
 
-/// The lab's rows (root only, both sides or none): `n/a` under `--no-kernel`.
+/// The lab's rows (root only, both sides or none): `n/a` under `--quick` and `--no-kernel`.
 fn is_lab(name: &str) -> bool {
     name.starts_with("forwarded pps, netns lab, ")
         || name.starts_with("forwarded packets per forwarder CPU-second, netns lab, ")
@@ -91,7 +91,7 @@ fn test_quick_json_shape() {
         assert_eq!(v["anchor"], "n/a", "{line}");
         assert!(v["unit"] == "Mpps" || v["unit"] == "Mpps/CPU", "{line}");
     }
-    assert!(err.contains("lab n/a: kernel anchor not requested (--no-kernel)"));
+    assert!(err.contains("lab n/a: skipped by --quick"), "{err}");
     for (line, (name, unit)) in lines.iter().zip(FIGURES) {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let o = v.as_object().unwrap();
