@@ -514,3 +514,41 @@ fn host_sent_connections_keep_their_port_and_replies_come_home() {
     assert_eq!(list.len(), 60);
     assert!(list.iter().all(|l| !l.contains("UNREPLIED")), "{list:?}");
 }
+
+#[test]
+fn one_shard_is_exactly_one_engine() {
+    // N = 1 sets no filter: NAT ports, ids and listings are the kernel's choices, unmasked.
+    let (host, rs, sys) = setup();
+    let (lan, wan) = (host.dev("lan0").unwrap(), host.dev("wan0").unwrap());
+    let mut one = Engine::new(host.clone(), rs.clone(), &sys).unwrap();
+    let mut set = Sharded::new(&host, &rs, &sys, 1).unwrap();
+    for i in 0..120u32 {
+        let f = Flow {
+            proto: [6, 17, 1][i as usize % 3],
+            client: (i % 40) as u8,
+            cport: 5000,
+            server: (i % 2) as u8,
+            sport: 443,
+        };
+        let (ip, mac) = frame(&host, lan, &spec_out(&f, 0));
+        one.receive(lan, ip.clone(), mac, 1_000_000_000);
+        assert_eq!(set.receive(lan, ip, mac, 1_000_000_000), 0);
+        assert_eq!(one.events, set.shards[0].events);
+        if let Some(Ev::Out { ip, .. }) = one.events.first() {
+            let (ip, mac) = frame(&host, wan, &spec_back(&f, nat_key(ip), 0));
+            one.events.clear();
+            set.shards[0].events.clear();
+            one.receive(wan, ip.clone(), mac, 1_000_000_000);
+            set.receive(wan, ip, mac, 1_000_000_000);
+            assert_eq!(one.events, set.shards[0].events);
+        }
+        one.events.clear();
+        set.shards[0].events.clear();
+    }
+    assert_eq!(
+        one.conntrack_listing(1_000_000_000),
+        set.conntrack_listing(1_000_000_000)
+    );
+    assert_eq!(one.randoms, set.shards[0].randoms);
+    assert!(!one.randoms.is_empty());
+}
