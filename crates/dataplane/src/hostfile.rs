@@ -178,6 +178,15 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
     if sc.host.interfaces.is_empty() {
         return Err(err("no [[interface]]: nfrs run needs at least one".into()));
     }
+    if let Some(t) = &live.tap {
+        let taken = sc.host.interfaces.iter().any(|i| i.name == *t)
+            || sc.host.bridges.iter().any(|b| b.name == *t);
+        if taken {
+            return Err(err(format!(
+                "[live] tap = `{t}` names an interface or bridge nfrs owns (the TUN device needs a name of its own)"
+            )));
+        }
+    }
     if live.mode == "bridge" && sc.host.bridges.is_empty() {
         return Err(err(
             "[live] mode = \"bridge\" needs a [[bridge]] (name, ports)".into(),
@@ -336,6 +345,10 @@ control_group = 0
             ("[sysctl]\n", "no [[interface]]"),
             ("[live]\nlog = \"journal\"\n", "log = `journal`"),
             ("[live]\ntap = \"\"\n", "tap = ``: not an interface name"),
+            (
+                "[[interface]]\nname = \"lan0\"\n[live]\ntap = \"lan0\"\n",
+                "names an interface or bridge nfrs owns",
+            ),
             (
                 "[live]\ntap = \"a-very-long-name0\"\n",
                 "not an interface name",
