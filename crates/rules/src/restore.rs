@@ -261,20 +261,15 @@ fn same_chain_run(lines: &[&str]) -> usize {
         .count()
 }
 
-/// True when `bytes` holds a newline (word at a time).
-pub(crate) fn has_newline(bytes: &[u8]) -> bool {
-    run_length(bytes, NEWLINE) < bytes.len()
-}
-
 /// `b` in every byte of a word.
-const fn splat(b: u8) -> u64 {
+pub(crate) const fn splat(b: u8) -> u64 {
     0x0101_0101_0101_0101 * b as u64
 }
 
 /// The high bit of the first zero byte of `x` set (and possibly some above it); 0 when no
 /// byte is zero.
 #[inline]
-fn zero_bytes(x: u64) -> u64 {
+pub(crate) fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(splat(1)) & !x & splat(0x80)
 }
 

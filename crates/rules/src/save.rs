@@ -1,7 +1,7 @@
 //! Printers in iptables' text forms: `iptables-save` blocks and `iptables -S` lines.
 
 use crate::ext::util::mask_to_cidr;
-use crate::model::{Chain, Iface, IpSpec, Rule, Ruleset, Table, Target};
+use crate::model::{Chain, Counters, Iface, IpSpec, Rule, Ruleset, Table, Target};
 use crate::services;
 use std::net::Ipv4Addr;
 
@@ -9,45 +9,23 @@ use std::net::Ipv4Addr;
 pub(crate) fn push_u64(out: &mut String, n: u64) {
     if n < 10 {
         out.push(char::from(b'0' + n as u8));
-        return;
-    }
-    let mut buf = [0u8; 20];
-    let i = write_decimal(&mut buf, n);
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
-}
-
-/// Writes `n` in decimal at the end of `buf`, two digits a step; returns where it starts.
-fn write_decimal(buf: &mut [u8; 20], mut n: u64) -> usize {
-    let mut i = buf.len();
-    while n >= 100 {
-        let d = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-    }
-    if n >= 10 {
-        let d = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else if n < 100 {
+        push_pair(out, n as usize);
     } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+        // The digits before the last two, then those two.
+        push_u64(out, n / 100);
+        push_pair(out, (n % 100) as usize);
     }
-    i
 }
 
-/// "00" to "99": two decimal digits per pair.
-static DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
+/// Appends `n` (below 100) as two digits.
+#[inline]
+fn push_pair(out: &mut String, n: usize) {
+    out.push_str(&DIGIT_PAIRS[2 * n..2 * n + 2]);
+}
+
+/// "00" to "99" back to back: the two digits of n start at 2n.
+const DIGIT_PAIRS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 
 /// Appends `n` in lower-case hexadecimal without prefix, as `{:x}` does.
 pub(crate) fn push_hex(out: &mut String, mut n: u64) {
@@ -67,27 +45,12 @@ pub(crate) fn push_hex(out: &mut String, mut n: u64) {
 
 /// Appends an address in dotted quad form, as Ipv4Addr's Display does.
 pub(crate) fn push_ipv4(out: &mut String, addr: Ipv4Addr) {
-    // Gathered in one buffer (at most 15 bytes), then appended at once.
-    let mut buf = [0u8; 16];
-    let mut len = 0;
     for (k, o) in addr.octets().into_iter().enumerate() {
         if k > 0 {
-            buf[len] = b'.';
-            len += 1;
+            out.push('.');
         }
-        if o >= 100 {
-            buf[len] = b'0' + o / 100;
-            len += 1;
-        }
-        if o >= 10 {
-            buf[len] = b'0' + o / 10 % 10;
-            len += 1;
-        }
-        buf[len] = b'0' + o % 10;
-        len += 1;
+        push_u64(out, u64::from(o));
     }
-    // Only ASCII digits and dots were written.
-    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
 }
 
 fn push_addr(out: &mut String, flag: &str, addr: Ipv4Addr, mask: Ipv4Addr, inv: bool) {
@@ -332,27 +295,35 @@ fn save_table_as(
             }
         }
     }
+    // `-A CHAIN`, written once a chain.
+    let mut head = String::new();
     for (ci, c) in chains.iter().enumerate() {
         prefetch_ahead(|k| chains.get(k).copied(), ci);
+        head.clear();
+        head.push_str("-A");
+        if escape_newlines {
+            // The store quotes names iptables' own tokenizer would split or unquote.
+            crate::ext::comment::push_save_string(&mut head, &c.name);
+        } else {
+            head.push(' ');
+            head.push_str(&c.name);
+        }
         for r in &c.rules {
             if counters {
-                out.push('[');
-                push_u64(out, r.counters.packets);
-                out.push(':');
-                push_u64(out, r.counters.bytes);
-                out.push_str("] ");
+                if r.counters == Counters::default() {
+                    out.push_str("[0:0] ");
+                } else {
+                    out.push('[');
+                    push_u64(out, r.counters.packets);
+                    out.push(':');
+                    push_u64(out, r.counters.bytes);
+                    out.push_str("] ");
+                }
             }
             let start = out.len();
-            out.push_str("-A");
-            if escape_newlines {
-                // The store quotes names iptables' own tokenizer would split or unquote.
-                crate::ext::comment::push_save_string(out, &c.name);
-            } else {
-                out.push(' ');
-                out.push_str(&c.name);
-            }
+            out.push_str(&head);
             push_rule_body_as(out, r, false, escape_newlines);
-            if escape_newlines && crate::restore::has_newline(&out.as_bytes()[start..]) {
+            if escape_newlines && out.as_bytes()[start..].contains(&b'\n') {
                 let line = out.split_off(start);
                 out.push_str(&line.replace('\n', "\\n"));
             }

@@ -23,10 +23,15 @@ pub fn push_save_word(out: &mut String, s: &str) {
     // The leading bytes that may go bare (usually all of them), eight at a time.
     let mut plain = 0;
     for chunk in bytes.chunks_exact(8) {
-        if !chunk.iter().all(|&b| SAVE_PLAIN[usize::from(b)]) {
+        // All eight looked up without a branch each.
+        if chunk
+            .iter()
+            .fold(true, |ok, &b| ok & SAVE_PLAIN[usize::from(b)])
+        {
+            plain += 8;
+        } else {
             break;
         }
-        plain += 8;
     }
     plain += bytes[plain..]
         .iter()
@@ -38,16 +43,38 @@ pub fn push_save_word(out: &mut String, s: &str) {
     }
     out.push('"');
     // Copy the runs between characters that need a backslash (all ASCII) as whole slices.
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(plain) {
-        if b == b'"' || b == b'\\' || b == b'\'' {
-            out.push_str(&s[run..i]);
-            out.push('\\');
-            run = i;
-        }
+    let (mut run, mut at) = (0, plain);
+    while let Some(k) = first_to_escape(&bytes[at..]) {
+        let i = at + k;
+        out.push_str(&s[run..i]);
+        out.push('\\');
+        run = i;
+        at = i + 1;
     }
     out.push_str(&s[run..]);
     out.push('"');
+}
+
+/// Where the first byte that needs a backslash inside quotes (`"`, `\`, `'`) is, eight
+/// bytes at a time.
+fn first_to_escape(bytes: &[u8]) -> Option<usize> {
+    use crate::restore::{splat, zero_bytes};
+    let mut chunks = bytes.chunks_exact(8);
+    for (n, c) in (&mut chunks).enumerate() {
+        let w = u64::from_le_bytes(c.try_into().unwrap());
+        let hits = zero_bytes(w ^ splat(b'"'))
+            | zero_bytes(w ^ splat(b'\\'))
+            | zero_bytes(w ^ splat(b'\''));
+        if hits != 0 {
+            // The lowest flagged byte is the first such byte (flags above it may be
+            // borrows, never below).
+            return Some(8 * n + (hits.trailing_zeros() / 8) as usize);
+        }
+    }
+    let tail = chunks.remainder();
+    tail.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b == b'\'')
+        .map(|k| bytes.len() - tail.len() + k)
 }
 
 /// The bytes [`push_save_word`] may print without quotes: `[A-Za-z0-9_-]`.
