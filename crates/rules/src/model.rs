@@ -582,3 +582,50 @@ impl Ruleset {
         self.tables.iter().map(|t| t.kind.name()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_canonical_order_is_bytewise_name_order() {
+        // Names sharing long prefixes (beyond the 15 bytes the sort keys hold), prefixes of
+        // each other, bytes above ASCII, and built-ins.
+        let names = [
+            "KUBE-SEP-CGHVVX7NBDPP32RB",
+            "KUBE-SEP-CGHVVX7NBDPP32RA",
+            "KUBE-SEP-CGHVVX7",
+            "KUBE-SEP-CGHVVX",
+            "KUBE-SEP-CGHVVX7N",
+            "KUBE-SVC-A",
+            "a",
+            "A",
+            "Z\u{e9}",
+            "Z",
+            "0",
+            "-",
+        ];
+        let mut t = Table::new(TableKind::Nat);
+        for n in names {
+            t.add_user_chain(n);
+        }
+        let order = t.canonicalize_order().expect("not in order before");
+        let got: Vec<&str> = t.chains.iter().map(|c| c.name.as_str()).collect();
+        let mut want: Vec<&str> = names.to_vec();
+        want.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let builtins = ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"];
+        assert_eq!(got[..4], builtins);
+        assert_eq!(got[4..], want[..]);
+        // order[new] = old position; the index follows the chains.
+        for (new, &old) in order.iter().enumerate() {
+            let old_name = if (old as usize) < 4 {
+                builtins[old as usize]
+            } else {
+                names[old as usize - 4]
+            };
+            assert_eq!(t.chains[new].name, old_name);
+            assert_eq!(t.chain_index(old_name), Some(new));
+        }
+        assert!(t.canonicalize_order().is_none());
+    }
+}

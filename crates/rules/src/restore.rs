@@ -824,6 +824,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn test_same_chain_run_counts_lines_of_one_chain() {
+        let lines = [
+            "-A KUBE-SVC-X -j A\n",
+            "[1:2] -A KUBE-SVC-X -j B\n",
+            "-A KUBE-SVC-X -j C\n",
+            "-A KUBE-SVC-XY -j C\n",
+            "-A KUBE-SVC-X -j D\n",
+        ];
+        assert_eq!(same_chain_run(&lines), 3);
+        assert_eq!(same_chain_run(&lines[1..]), 2);
+        assert_eq!(same_chain_run(&lines[3..]), 1);
+        assert_eq!(same_chain_run(&["-A X\n", "-A X -j A\n"]), 0);
+        assert_eq!(same_chain_run(&["-I X 1 -j A\n"]), 0);
+        assert_eq!(same_chain_run(&[":X - [0:0]\n"]), 0);
+    }
+
+    #[test]
     fn test_tokenize_quotes() {
         // Recorded with iptables-legacy-restore 1.8.9 (see crate README).
         assert_eq!(

@@ -439,6 +439,32 @@ mod tests {
     use crate::restore::{restore_new, RestoreOpts};
 
     #[test]
+    fn test_numbers_and_addresses_print_as_display_does() {
+        let mut values: Vec<u64> = (0..=1100).collect();
+        for p in 1..20 {
+            let t = 10u64.pow(p);
+            values.extend([t - 1, t, t + 1, t * 7 + 3]);
+        }
+        values.extend([u64::MAX, u64::MAX - 1, u64::from(u32::MAX)]);
+        for v in values {
+            let mut s = String::from("x");
+            push_u64(&mut s, v);
+            assert_eq!(s, format!("x{v}"));
+        }
+        for a in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 128, 8, 232],
+            [1, 20, 100, 9],
+        ] {
+            let a = Ipv4Addr::from(a);
+            let mut s = String::new();
+            push_ipv4(&mut s, a);
+            assert_eq!(s, a.to_string());
+        }
+    }
+
+    #[test]
     fn test_store_text_in_pieces_equals_store_text() {
         // Several chunks' worth of rules, a chain name the store quotes, a comment with a
         // newline (an unclosed quote runs to the end of its line).

@@ -125,3 +125,59 @@ impl Extension for Comment {
         out.push_str(&format!(" /* {} */", self.text));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xtables_save_string, byte by byte.
+    fn reference(s: &str) -> String {
+        let mut out = String::from(" ");
+        if !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            out.push_str(s);
+            return out;
+        }
+        out.push('"');
+        for c in s.chars() {
+            if matches!(c, '"' | '\\' | '\'') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn test_save_string_quotes_and_escapes_everywhere() {
+        let mut cases: Vec<String> = [
+            "",
+            "a",
+            "KUBE-SEP-CGHVVX7NBDPP32RB",
+            "a b",
+            "ns9/svc934:web",
+            "é",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // A special byte at every position of texts longer than one eight-byte step.
+        for special in ['"', '\\', '\'', ' ', '/'] {
+            for at in 0..20 {
+                let mut t: String = "abcdefghijklmnopqrst".into();
+                t.replace_range(at..at + 1, &special.to_string());
+                cases.push(t.clone());
+                t.push(special);
+                cases.push(t);
+            }
+        }
+        for c in cases {
+            let mut out = String::new();
+            push_save_string(&mut out, &c);
+            assert_eq!(out, reference(&c), "{c:?}");
+        }
+    }
+}

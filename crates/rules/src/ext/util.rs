@@ -246,6 +246,35 @@ mod tests {
     }
 
     #[test]
+    fn test_parse_ipv4_takes_four_decimal_parts() {
+        assert_eq!(
+            parse_ipv4("10.128.8.232"),
+            Some(Ipv4Addr::new(10, 128, 8, 232))
+        );
+        assert_eq!(parse_ipv4("0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(parse_ipv4("255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        // Leading zeros are decimal here (the whole part is read base 10).
+        assert_eq!(parse_ipv4("010.001.0.09"), Some(Ipv4Addr::new(10, 1, 0, 9)));
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.",
+            ".1.2.3",
+            "1..2.3",
+            "256.1.1.1",
+            "1.2.3.256",
+            "1.2.3.0004",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "1.2.3.-4",
+            "1.2.3.4/8",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn test_masks() {
         assert_eq!(mask_to_cidr(Ipv4Addr::new(255, 255, 255, 0)), Some(24));
         assert_eq!(mask_to_cidr(Ipv4Addr::new(0, 0, 0, 0)), Some(0));
