@@ -763,6 +763,16 @@ impl std::fmt::Debug for XdpSocket {
     }
 }
 
+/// The largest frame received into a UMEM frame: copy mode puts 256 bytes of headroom before
+/// it.
+pub const MAX_RX_FRAME: u32 = FRAME_SIZE - 256;
+
+/// Whether frames of an interface with this MTU (Ethernet header and one VLAN tag on top)
+/// fit in a receive frame.
+pub fn mtu_fits(mtu: u32) -> bool {
+    mtu.saturating_add(18) <= MAX_RX_FRAME
+}
+
 /// Receive queues of interface `name` (sysfs `queues/rx-*`; at least 1).
 pub fn rx_queues(name: &str) -> u32 {
     std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
@@ -780,6 +790,17 @@ impl XdpSocket {
     /// refuses (or `NFRS_XDP_MODE=generic`), zero-copy when the driver can (unless
     /// `NFRS_XDP_COPY=1`).
     pub fn open(name: &str, ifindex: i32) -> io::Result<XdpSocket> {
+        if let Some(mtu) = std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            if !mtu_fits(mtu) {
+                return Err(io::Error::other(format!(
+                    "MTU {mtu} too large: a received frame must fit in {} bytes",
+                    MAX_RX_FRAME
+                )));
+            }
+        }
         let nq = rx_queues(name);
         let map = xskmap(nq)?;
         let prog = load_program(map.as_raw_fd())?;
@@ -986,6 +1007,27 @@ mod tests {
     fn unknown_interface_fails() {
         // Without root the XSKMAP is refused; with root the bind to index 0 is.
         assert!(XdpSocket::open("nfrs-no-such0", 0).is_err());
+    }
+
+    #[test]
+    fn the_verifier_takes_the_program() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: loading an XDP program needs root");
+            return;
+        }
+        let map = xskmap(4).expect("XSKMAP");
+        let prog = load_program(map.as_raw_fd()).expect("the verifier refused the program");
+        assert!(prog.as_raw_fd() > 2);
+    }
+
+    #[test]
+    fn mtu_limit() {
+        assert!(mtu_fits(1500));
+        assert!(mtu_fits(1774));
+        assert!(!mtu_fits(1775));
+        assert!(!mtu_fits(9000));
+        assert!(!mtu_fits(u32::MAX));
     }
 
     #[test]
