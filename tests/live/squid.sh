@@ -156,6 +156,8 @@ if grep -q "^10.0.1.2 " "$work/www.log"; then fail "the server saw the client di
   || fail "no REDIRECT entry in conntrack -L: $("$nfrs" conntrack -L 2>&1)"
 
 live_term
+grep -Eq "TUN nfrs0: [1-9][0-9]* packets handed to the kernel, [1-9][0-9]* sent by it" "$work/daemon.log" \
+  || fail "no TUN packet counts at stop"
 ip netns exec "$G" ip link show nfrs0 >/dev/null 2>&1 && fail "nfrs0 left behind"
 for d in lan0 wan0; do
   [ "$(ip netns exec "$G" cat /proc/sys/net/ipv4/conf/$d/rp_filter)" = 0 ] || fail "rp_filter on $d not put back"

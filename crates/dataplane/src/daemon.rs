@@ -907,6 +907,12 @@ fn packet_loop(
             }
         }
     }
+    if let Some(t) = &w.tap {
+        eprintln!(
+            "nfrs run: TUN {}: {} packets handed to the kernel, {} sent by it",
+            t.name, t.to_kernel, t.from_kernel
+        );
+    }
     if w.local_dropped > 0 {
         eprintln!(
             "nfrs run: {} packets for the host itself were dropped ({})",
