@@ -200,11 +200,8 @@ struct Region {
 
 impl Region {
     fn hi(&self, f: usize) -> u32 {
-        if self.plen[f] == 0 {
-            u32::MAX
-        } else {
-            self.base[f] | (u32::MAX >> self.plen[f])
-        }
+        // The host bits of a /plen prefix; a /32 has none (a shift by 32 would overflow).
+        self.base[f] | u32::MAX.checked_shr(self.plen[f]).unwrap_or(0)
     }
 }
 
