@@ -310,7 +310,10 @@ fn tools_available() -> Result<(), String> {
         "ethtool",
         "iptables-legacy-restore",
         "taskset",
-    ] {
+    ]
+    .iter()
+    .chain(if rt_requested() { &["chrt"][..] } else { &[] })
+    {
         if kernel::find_tool(tool).is_none() {
             return Err(format!("`{tool}` not found on PATH"));
         }
@@ -588,6 +591,9 @@ impl Lab {
         // `ip netns exec`: the daemon reads the namespace's /sys (interface indexes, MACs).
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &gw]);
+        if rt_requested() {
+            c.args(["chrt", "-f", "1"]);
+        }
         if let Some(cpu) = cpu {
             c.args(["taskset", "-c", &cpu.to_string()]);
         }
@@ -833,6 +839,42 @@ fn clock_ticks() -> f64 {
     }
 }
 
+/// `NFRS_BENCH_RT=1`: both forwarders run at real-time priority (SCHED_FIFO 1) on their
+/// CPU, so the machine's other work cannot take it: `nfrs run` under `chrt`, and for the
+/// kernel's rounds that CPU's `ksoftirqd` (where the kernel's forwarding goes once softirq
+/// work is long), put back to SCHED_OTHER after. Opt-in: for the time of a measurement the
+/// forwarder's CPU is the forwarder's alone (the kernel's real-time throttling keeps 5 %).
+fn rt_requested() -> bool {
+    std::env::var("NFRS_BENCH_RT").as_deref() == Ok("1")
+}
+
+/// `ksoftirqd/CPU` at SCHED_FIFO 1 while this lives.
+struct RtSoftirq(u32);
+
+impl RtSoftirq {
+    fn raise(cpu: usize) -> Result<RtSoftirq, String> {
+        let want = format!("ksoftirqd/{cpu}");
+        let dir = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
+        let pid = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == want)
+            })
+            .ok_or_else(|| format!("no {want} thread"))?;
+        sh(&["chrt", "-f", "-p", "1", &pid.to_string()])?;
+        Ok(RtSoftirq(pid))
+    }
+}
+
+impl Drop for RtSoftirq {
+    fn drop(&mut self) {
+        let pid = self.0.to_string();
+        if sh(&["chrt", "-o", "-p", "0", &pid]).is_err() {
+            eprintln!("nfrs bench: warning: could not put ksoftirqd (pid {pid}) back to SCHED_OTHER (run `chrt -o -p 0 {pid}`)");
+        }
+    }
+}
+
 fn run_one(
     nfrs: &Path,
     rules: &Path,
@@ -863,6 +905,10 @@ fn run_one(
             }
             Some(line)
         }
+    };
+    let _rt = match (fwd, cpus.1) {
+        (Forwarder::Kernel, Some(c)) if rt_requested() => Some(RtSoftirq::raise(c)?),
+        _ => None,
     };
     let daemon_pid = lab.daemon.as_ref().map(|d| d.id());
     let windows = lab.measure(t, cpus.0, &|| {
@@ -1148,9 +1194,14 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
             report.figures.push(c);
         }
     }
+    let rt = if rt_requested() {
+        "; NFRS_BENCH_RT=1: both forwarders at SCHED_FIFO 1 (nfrs run under chrt; the kernel: that CPU's ksoftirqd)"
+    } else {
+        "; normal priority (NFRS_BENCH_RT=1 gives both forwarders SCHED_FIFO 1)"
+    };
     let pin = match (gen_cpu, fwd_cpu) {
         (Some(g), Some(w)) => format!(
-            "generator pinned to CPU {g}; forwarder on CPU {w} (kernel: RPS on lan0; nfrs run: taskset)"
+            "generator pinned to CPU {g}; forwarder on CPU {w} (kernel: RPS on lan0; nfrs run: taskset){rt}"
         ),
         _ => "fewer than 2 CPUs: nothing pinned".into(),
     };
