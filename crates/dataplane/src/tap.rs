@@ -9,11 +9,11 @@
 //! broadcast address itself) and one route per `[[route]]` of the host file (device the TUN,
 //! preferred source the first address of the route's interface), so the kernel's answers and
 //! connections go back into the TUN and nfrs routes them. The interfaces nfrs attaches get
-//! `rp_filter = 1` while it runs: their frames also reach the kernel's stack directly (nfrs
-//! reads them with AF_PACKET beside it), and a local destination there must not be delivered
-//! around nfrs's rules; strict reverse-path filtering drops them, since every source routes
-//! back through the TUN, not the interface. The device is not persistent: it vanishes, with its
-//! addresses and routes, when the daemon exits.
+//! `rp_filter = 1` while it runs: on AF_PACKET their frames also reach the kernel's stack
+//! directly (nfrs reads them beside it; AF_XDP takes them away), and a local destination there
+//! must not be delivered around nfrs's rules; strict reverse-path filtering drops them, since
+//! every source routes back through the TUN, not the interface. The device is not persistent:
+//! it vanishes, with its addresses and routes, when the daemon exits.
 
 use crate::daemon::{emit_events, Live, Ports, Wire};
 use nfrs_engine::engine::Engine;
@@ -21,6 +21,7 @@ use nfrs_scenario::Host;
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// Largest packet read from the device.
@@ -252,8 +253,6 @@ fn open_tun(name: &str) -> io::Result<OwnedFd> {
     }
     Ok(OwnedFd::from(dev))
 }
-
-use std::os::unix::fs::OpenOptionsExt;
 
 fn ifindex(name: &str) -> io::Result<u32> {
     let text = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))?;
