@@ -295,8 +295,13 @@ fn name_hash(name: &str) -> u64 {
 
 impl ChainIndex {
     fn build(chains: &[Chain]) -> ChainIndex {
+        ChainIndex::build_for(chains, chains.len())
+    }
+
+    /// [`ChainIndex::build`] with room for `room` chains in all.
+    fn build_for(chains: &[Chain], room: usize) -> ChainIndex {
         let mut ix = ChainIndex {
-            slots: vec![(0, 0); (chains.len() * 2).next_power_of_two().max(16)],
+            slots: vec![(0, 0); (room.max(chains.len()) * 2).next_power_of_two().max(16)],
             len: 0,
         };
         for (i, c) in chains.iter().enumerate() {
@@ -431,6 +436,14 @@ impl Table {
                 .chains
                 .windows(2)
                 .all(|w| chain_order(&w[0], &w[1]).is_le())
+    }
+    /// Makes room for `more` chains (added with [`Table::add_user_chain`]) at once: no
+    /// regrowing of the chain array and the name index while they come.
+    pub fn reserve_chains(&mut self, more: usize) {
+        self.chains.reserve(more);
+        if (self.index.len + more) * 2 > self.index.slots.len() {
+            self.index = ChainIndex::build_for(&self.chains, self.chains.len() + more);
+        }
     }
     /// Appends an empty user chain (the caller checked that the name is free).
     pub fn add_user_chain(&mut self, name: &str) {

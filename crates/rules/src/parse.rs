@@ -400,17 +400,10 @@ pub fn parse_addresses(text: &str) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
 fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
     // The usual text, four plain decimal parts, reads the same either way: take the quick
     // path when its parts have no leading zero (a leading `0` means octal here).
-    let bytes = s.as_bytes();
-    if let Some(a) = crate::ext::util::parse_ipv4(s) {
-        let octal = bytes.iter().enumerate().any(|(i, &c)| {
-            c == b'0'
-                && (i == 0 || bytes[i - 1] == b'.')
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
-        });
-        if !octal {
-            return Some(a);
-        }
+    if let Some((a, false)) = crate::ext::util::dotted_quad(s) {
+        return Some(a);
     }
+    let bytes = s.as_bytes();
     let mut b = [0u8; 4];
     let mut start = 0;
     for (n, slot) in b.iter_mut().enumerate() {
@@ -936,7 +929,7 @@ impl<'a> Parser<'a, '_> {
                         "Invalid target name `{name}' (28 chars max)"
                     )));
                 }
-                if !self.lenient && name.chars().any(|c| c.is_ascii_whitespace()) {
+                if !self.lenient && name.bytes().any(|b| b.is_ascii_whitespace()) {
                     return Err(Error::param(format!("Invalid target name `{name}'")));
                 }
                 self.goto = c == 'g';

@@ -677,6 +677,13 @@ fn restore_lines<'scope, 'env>(
                 // Rules kept from before have no resolved jumps.
                 resolved = None;
             }
+            // Room for the block's `:CHAIN` lines.
+            let new_chains = lines[idx + 1..]
+                .iter()
+                .take_while(|l| **l != "COMMIT\n")
+                .filter(|l| l.starts_with(':'))
+                .count();
+            table.reserve_chains(new_chains);
             ahead = parse_ahead(scope, lines, idx, kind, opts, cancel);
             current = Some(table);
             continue;

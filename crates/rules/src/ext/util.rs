@@ -168,14 +168,22 @@ pub fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
 /// Parses a dotted-quad IPv4 address as inet_aton-strict iptables accepts (`a.b.c.d`):
 /// four parts of one to three decimal digits, each at most 255.
 pub fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    dotted_quad(s).map(|(a, _)| a)
+}
+
+/// [`parse_ipv4`], also telling whether a part has a leading zero before another digit
+/// (`010`: octal for the readers that take base 0).
+pub fn dotted_quad(s: &str) -> Option<(Ipv4Addr, bool)> {
     let mut b = [0u8; 4];
     // One pass over the bytes: the part being read, its value and digit count.
     let (mut part, mut value, mut digits) = (0, 0u32, 0);
+    let mut leading_zero = false;
     for &c in s.as_bytes() {
         if c.is_ascii_digit() {
             if digits == 3 {
                 return None;
             }
+            leading_zero |= digits == 1 && value == 0;
             value = value * 10 + u32::from(c - b'0');
             digits += 1;
         } else if c == b'.' && digits > 0 && part < 3 {
@@ -189,7 +197,7 @@ pub fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
         return None;
     }
     b[3] = u8::try_from(value).ok()?;
-    Some(Ipv4Addr::from(b))
+    Some((Ipv4Addr::from(b), leading_zero))
 }
 
 /// The prefix length of a contiguous mask, or None.
@@ -272,6 +280,30 @@ mod tests {
         ] {
             assert_eq!(parse_ipv4(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn test_dotted_quad_tells_leading_zeros() {
+        assert_eq!(
+            dotted_quad("10.0.0.1"),
+            Some((Ipv4Addr::new(10, 0, 0, 1), false))
+        );
+        assert_eq!(
+            dotted_quad("10.00.0.1"),
+            Some((Ipv4Addr::new(10, 0, 0, 1), true))
+        );
+        assert_eq!(
+            dotted_quad("010.0.0.1"),
+            Some((Ipv4Addr::new(10, 0, 0, 1), true))
+        );
+        assert_eq!(
+            dotted_quad("10.0.0.09"),
+            Some((Ipv4Addr::new(10, 0, 0, 9), true))
+        );
+        assert_eq!(
+            dotted_quad("100.0.0.1"),
+            Some((Ipv4Addr::new(100, 0, 0, 1), false))
+        );
     }
 
     #[test]
