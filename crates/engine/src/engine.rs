@@ -1947,14 +1947,23 @@ impl Engine {
             return self.dropped(&mut p);
         }
         let end = p.d.l3_end().min(p.buf.len());
+        if self.external_stack {
+            // Handed whole to a real stack, which answers itself: the buffer moves, no copy.
+            let mut ip = std::mem::take(&mut p.buf);
+            ip.truncate(end);
+            self.events.push(Ev::Local {
+                ip,
+                host: self.host_pkt,
+            });
+            self.note(|| "delivered locally".into());
+            return;
+        }
         self.events.push(Ev::Local {
             ip: p.buf[..end].to_vec(),
             host: self.host_pkt,
         });
         self.note(|| "delivered locally".into());
-        if !self.external_stack {
-            self.stack_answer(&p, route);
-        }
+        self.stack_answer(&p, route);
     }
 
     /// The host stack's own answer to a delivered packet.
