@@ -167,8 +167,9 @@ grep -q "flow entries have been shown" "$work/ct.err" || fail "conntrack summary
 echo "live routed: conntrack -L shows the flows"
 
 # nfrs check: what a new connection would meet now (NAT, rule path, a would-be entry), and
-# nothing changes — the table (timeouts aside) and the counters stay as they were.
-strip_to() { sed -E 's/^([a-z]+ +[0-9]+) [0-9]+ /\1 /'; }
+# nothing changes — the table (timeouts aside, in any order: the listing follows hash buckets) and
+# the counters stay as they were.
+strip_to() { sed -E 's/^([a-z]+ +[0-9]+) [0-9]+ /\1 /' | sort; }
 # Wait for the last segments of the curl connections to settle (two equal listings).
 ct_before="$("$nfrs" conntrack -L 2>/dev/null | strip_to)"
 for _ in $(seq 20); do
