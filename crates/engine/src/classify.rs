@@ -74,16 +74,19 @@ struct Tree {
 }
 
 /// A rule in a leaf's list, with its address and protocol tests (those of the kernel's
-/// ip_packet_match, exactly): a candidate failing them is passed over without reading the
-/// rule itself.
+/// ip_packet_match): a candidate failing them is passed over without reading the rule itself.
+/// 16 bytes, so a leaf's list spans few cache lines: masks are kept as prefix lengths; a
+/// rule whose mask is not a prefix (`-s 10.0.0.1/255.0.255.0`) keeps no test on that field
+/// (it always passes here and the rule's own `IpMatch` decides, as for every visited rule).
 #[derive(Clone, Copy, Debug)]
 pub struct Cand {
     /// Rule index in the table.
     pub rule: u32,
     src: u32,
-    smsk: u32,
     dst: u32,
-    dmsk: u32,
+    /// Prefix lengths of the masks (0..=32).
+    slen: u8,
+    dlen: u8,
     proto: u8,
     /// INV_SRC | INV_DST | ANY_PROTO | INV_PROTO.
     flags: u8,
@@ -94,6 +97,22 @@ const INV_DST: u8 = 2;
 const ANY_PROTO: u8 = 4;
 const INV_PROTO: u8 = 8;
 
+/// The mask of a prefix length (0..=32), without a branch.
+#[inline]
+fn prefix_mask(len: u8) -> u32 {
+    (u64::MAX << (32 - u32::from(len))) as u32
+}
+
+/// (prefix length, address under the mask, inverted) of one address test; a mask that is not
+/// a prefix gives a test every address passes (length 0, not inverted).
+fn compact_field(addr: u32, mask: u32, invert: bool) -> (u8, u32, bool) {
+    if mask.leading_ones() + mask.trailing_zeros() == 32 {
+        (mask.leading_ones() as u8, addr & mask, invert)
+    } else {
+        (0, 0, false)
+    }
+}
+
 impl Cand {
     /// Rule `rule` testing `src`/`dst` under their masks (`!` when the flag is set) and
     /// protocol `proto` (None: any; the flag: `!`).
@@ -103,6 +122,8 @@ impl Cand {
         (dst, dmsk, inv_dst): (u32, u32, bool),
         proto: Option<(u8, bool)>,
     ) -> Cand {
+        let (slen, src, inv_src) = compact_field(src, smsk, inv_src);
+        let (dlen, dst, inv_dst) = compact_field(dst, dmsk, inv_dst);
         let mut flags = 0;
         if inv_src {
             flags |= INV_SRC;
@@ -117,10 +138,10 @@ impl Cand {
         }
         Cand {
             rule,
-            src: src & smsk,
-            smsk,
-            dst: dst & dmsk,
-            dmsk,
+            src,
+            dst,
+            slen,
+            dlen,
             proto: proto.map_or(0, |p| p.0),
             flags,
         }
@@ -132,19 +153,20 @@ impl Cand {
     }
 
     /// Kernel rule (ip_packet_match, its address and protocol part): false when the rule's
-    /// header test fails for this packet.
+    /// header test fails for this packet (true may still fail there for a mask that is not a
+    /// prefix; the walk checks the rule itself).
     #[inline]
     pub fn may_match(&self, src: u32, dst: u32, proto: u8) -> bool {
-        (((src & self.smsk) == self.src) ^ (self.flags & INV_SRC != 0))
-            && (((dst & self.dmsk) == self.dst) ^ (self.flags & INV_DST != 0))
+        (((src & prefix_mask(self.slen)) == self.src) ^ (self.flags & INV_SRC != 0))
+            && (((dst & prefix_mask(self.dlen)) == self.dst) ^ (self.flags & INV_DST != 0))
             && (self.flags & ANY_PROTO != 0
                 || ((proto == self.proto) ^ (self.flags & INV_PROTO != 0)))
     }
 
     /// The address ranges this rule's test can pass: `(lo, hi)` per field.
     fn ranges(&self) -> ([u32; 2], [u32; 2]) {
-        let s = RuleRange::field(self.src, self.smsk, self.flags & INV_SRC != 0);
-        let d = RuleRange::field(self.dst, self.dmsk, self.flags & INV_DST != 0);
+        let s = RuleRange::field(self.src, prefix_mask(self.slen), self.flags & INV_SRC != 0);
+        let d = RuleRange::field(self.dst, prefix_mask(self.dlen), self.flags & INV_DST != 0);
         ([s.0, d.0], [s.1, d.1])
     }
 }
@@ -440,6 +462,46 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 16-byte candidate keeps the kernel's address test for prefix masks (all lengths,
+    /// `!` both ways) and lets every address pass for a mask that is not a prefix.
+    #[test]
+    fn compact_candidate_tests_like_the_mask() {
+        assert_eq!(std::mem::size_of::<Cand>(), 16);
+        let addrs = [
+            0u32,
+            1,
+            0x0a00_0001,
+            0x0a00_00ff,
+            0x0aff_0001,
+            0xc0a8_0101,
+            u32::MAX,
+        ];
+        for len in 0..=32u32 {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            for inv in [false, true] {
+                for &a in &addrs {
+                    let c = Cand::new(0, (a, mask, inv), (0, 0, false), None);
+                    for &v in &addrs {
+                        let kernel = ((v & mask) == (a & mask)) ^ inv;
+                        assert_eq!(
+                            c.may_match(v, 0, 6),
+                            kernel,
+                            "/{len} inv={inv} {a:#x} {v:#x}"
+                        );
+                        let c = Cand::new(0, (0, 0, false), (a, mask, inv), Some((6, false)));
+                        assert_eq!(c.may_match(0, v, 6), kernel);
+                        assert!(!c.may_match(0, v, 17));
+                    }
+                }
+            }
+        }
+        for inv in [false, true] {
+            let c = Cand::new(0, (0x0a00_0001, 0xff00_ff00, inv), (0, 0, false), None);
+            assert!(c.may_match(0x0b00_0001, 0, 1) && c.may_match(0x0a00_0001, 0, 1));
+            assert_eq!(c.ranges(), ([0, 0], [u32::MAX, u32::MAX]));
+        }
+    }
 
     /// A rule for the prefixes `s` and `d` given as (first, last) address.
     fn range(idx: u32, s: (u32, u32), d: (u32, u32)) -> RuleRange {
