@@ -92,6 +92,7 @@ fn offline(store: &Store, host_file: Option<&str>, packet: &str) -> Result<Strin
         ruleset,
         table,
         now: 0,
+        external_stack: false,
     };
     check::check(&state, &host, packet).map_err(|e| (2, e))
 }

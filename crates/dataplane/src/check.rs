@@ -28,6 +28,9 @@ pub struct State {
     pub table: Option<(String, Option<CtConfig>, Option<u32>)>,
     /// The clock the snapshot was taken at.
     pub now: Nanos,
+    /// A TUN device hands local packets to the kernel's stack (`[live] tap`): the modelled
+    /// stack does not answer them.
+    pub external_stack: bool,
 }
 
 impl State {
@@ -40,6 +43,7 @@ impl State {
                 .as_ref()
                 .map(|ct| (ctsave::save(ct, now).0, Some(ct.config().clone()), ct.netns)),
             now,
+            external_stack: eng.external_stack,
         }
     }
 }
@@ -80,6 +84,7 @@ pub fn check(state: &State, host: &Host, line: &str) -> Result<String, String> {
     let hn = HostNet::new(host)?;
     let mut eng = Engine::new(hn, state.ruleset.clone(), &host.effective_sysctls())
         .map_err(|e| e.to_string())?;
+    eng.external_stack = state.external_stack;
     let now = state.now;
     let mut saved = None;
     // Only when the ruleset runs conntrack (as the live engine would).
@@ -227,7 +232,11 @@ fn verdict(input: &[u8], eng: &Engine, names: &[&str]) -> String {
         })
         .collect();
     let mut v = if eng.events.iter().any(|e| matches!(e, Ev::Local { .. })) {
-        "delivered to the host".to_string()
+        if eng.external_stack {
+            "delivered to the host (its kernel, through the TUN device)".to_string()
+        } else {
+            "delivered to the host".to_string()
+        }
     } else if eng.events.iter().any(|e| matches!(e, Ev::Queued)) {
         "held for reassembly".to_string()
     } else {
@@ -325,6 +334,16 @@ mod tests {
         let out = check(&state, &h, "lan0 udp 10.0.0.2:1 > 10.0.0.1:9").unwrap();
         assert!(
             out.contains("  verdict: delivered to the host; the host answers out lan0\n"),
+            "{out}"
+        );
+        // With the TUN device the kernel answers, not the model.
+        let tun = State {
+            external_stack: true,
+            ..State::of(&e, 2 * t)
+        };
+        let out = check(&tun, &h, "lan0 udp 10.0.0.2:1 > 10.0.0.1:9").unwrap();
+        assert!(
+            out.contains("  verdict: delivered to the host (its kernel, through the TUN device)\n"),
             "{out}"
         );
         assert!(check(&state, &h, "eth9 udp 1.2.3.4:1 > 5.6.7.8:2").is_err());
