@@ -242,6 +242,12 @@ pub fn save_main(args: &[String]) -> i32 {
     0
 }
 
+/// Input bytes as text, invalid UTF-8 replaced (U+FFFD); valid input (the usual case) is
+/// taken as it is, without a copy.
+fn into_text(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// `iptables-restore [-c] [-n] [-t] [-T table] [FILE]`.
 pub fn restore_main(args: &[String]) -> i32 {
     let (store_dir, args) = take_store(args);
@@ -294,7 +300,7 @@ pub fn restore_main(args: &[String]) -> i32 {
     }
     let input = match &file {
         Some(f) => match std::fs::read(f) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(b) => into_text(b),
             Err(e) => {
                 eprintln!("Can't open {f}: {e}");
                 return 1;
@@ -306,7 +312,7 @@ pub fn restore_main(args: &[String]) -> i32 {
                 eprintln!("iptables-restore: {e}");
                 return 1;
             }
-            String::from_utf8_lossy(&b).into_owned()
+            into_text(b)
         }
     };
     let store = Store::locate(store_dir.as_deref());

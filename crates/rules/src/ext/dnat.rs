@@ -81,13 +81,17 @@ pub fn parse_range(arg: &str, ip: &IpSpec, target: &str) -> Result<NatRange> {
         r.base = base;
     }
     if !addr_part.is_empty() {
-        let (a, b) = match super::util::split_once_byte(addr_part, b'-') {
-            Some((a, b)) => (a, b),
-            None => (addr_part, addr_part),
-        };
-        let lo = parse_ipv4(a).ok_or_else(|| Error::param(format!("Bad IP address \"{a}\"")))?;
-        let hi = parse_ipv4(b).ok_or_else(|| Error::param(format!("Bad IP address \"{b}\"")))?;
-        r.addrs = Some((lo, hi));
+        let bad = |a: &str| Error::param(format!("Bad IP address \"{a}\""));
+        r.addrs = Some(match super::util::split_once_byte(addr_part, b'-') {
+            Some((a, b)) => (
+                parse_ipv4(a).ok_or_else(|| bad(a))?,
+                parse_ipv4(b).ok_or_else(|| bad(b))?,
+            ),
+            None => {
+                let one = parse_ipv4(addr_part).ok_or_else(|| bad(addr_part))?;
+                (one, one)
+            }
+        });
     } else if port_part.is_none() {
         return Err(Error::param(format!("{target}: Bad IP address \"{arg}\"")));
     }
