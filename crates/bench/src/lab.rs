@@ -391,6 +391,13 @@ fn clean_stale() {
         };
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = sh(&["ip", "netns", "del", name]);
+            // A run killed during a real-time kernel round may have left a ksoftirqd at
+            // SCHED_FIFO: they are all SCHED_OTHER normally.
+            for cpu in cpus() {
+                if let Ok(rt) = RtSoftirq::raise_to(cpu, None) {
+                    std::mem::forget(rt);
+                }
+            }
         }
     }
 }
@@ -870,6 +877,11 @@ struct RtSoftirq(u32);
 
 impl RtSoftirq {
     fn raise(cpu: usize) -> Result<RtSoftirq, String> {
+        RtSoftirq::raise_to(cpu, Some(1))
+    }
+
+    /// `ksoftirqd/CPU` at SCHED_FIFO `prio`, or SCHED_OTHER for `None`.
+    fn raise_to(cpu: usize, prio: Option<u8>) -> Result<RtSoftirq, String> {
         let want = format!("ksoftirqd/{cpu}");
         let dir = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
         let pid = dir
@@ -878,7 +890,10 @@ impl RtSoftirq {
                 std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == want)
             })
             .ok_or_else(|| format!("no {want} thread"))?;
-        sh(&["chrt", "-f", "-p", "1", &pid.to_string()])?;
+        match prio {
+            Some(p) => sh(&["chrt", "-f", "-p", &p.to_string(), &pid.to_string()])?,
+            None => sh(&["chrt", "-o", "-p", "0", &pid.to_string()])?,
+        };
         Ok(RtSoftirq(pid))
     }
 }
