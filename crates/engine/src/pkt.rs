@@ -231,13 +231,15 @@ impl PktCtx {
     /// the whole descriptor ([`PktCtx::reparse`]).
     pub fn refresh_after_nat(&mut self) {
         let l4 = usize::from(self.d.l4_off);
-        match self.d.l4 {
-            L4Kind::Tcp | L4Kind::Udp if self.d.l3_off == 0 && self.buf.len() >= l4 + 4 => {
-                let b = &self.buf;
-                self.d.src = std::net::Ipv4Addr::new(b[12], b[13], b[14], b[15]);
-                self.d.dst = std::net::Ipv4Addr::new(b[16], b[17], b[18], b[19]);
-                self.d.sport = u16::from_be_bytes([b[l4], b[l4 + 1]]);
-                self.d.dport = u16::from_be_bytes([b[l4 + 2], b[l4 + 3]]);
+        let whole = matches!(self.d.l4, L4Kind::Tcp | L4Kind::Udp) && self.d.l3_off == 0;
+        let ip: Option<&[u8; 20]> = self.buf.get(..20).and_then(|b| b.try_into().ok());
+        let ports: Option<&[u8; 4]> = self.buf.get(l4..l4 + 4).and_then(|b| b.try_into().ok());
+        match (ip, ports) {
+            (Some(h), Some(t)) if whole => {
+                self.d.src = std::net::Ipv4Addr::new(h[12], h[13], h[14], h[15]);
+                self.d.dst = std::net::Ipv4Addr::new(h[16], h[17], h[18], h[19]);
+                self.d.sport = u16::from_be_bytes([t[0], t[1]]);
+                self.d.dport = u16::from_be_bytes([t[2], t[3]]);
             }
             _ => self.reparse(),
         }
