@@ -682,7 +682,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     let mut engine = Engine::new(HostNet::new(&host)?, rs, &sysctls).map_err(|e| e.to_string())?;
     // Live: the kernel's `net_ratelimit: N callbacks suppressed` lines are printed.
     engine.ratelimit_notes = true;
-    let tap = crate::tap::start(&live.tap, &host, &mut engine)?;
+    let tap = crate::tap::start(&live.tap, &host, &mut engine, live.tap_original_dst)?;
     engine.set_random_seed(os_seed());
     restore_conntrack(&mut engine, &store.dir);
     let listener = control::bind(&store.dir, live.control_group)?;
@@ -912,6 +912,9 @@ fn packet_loop(
             "nfrs run: TUN {}: {} packets handed to the kernel, {} sent by it",
             t.name, t.to_kernel, t.from_kernel
         );
+        if let Some(o) = &t.origdst {
+            eprintln!("nfrs run: TUN {}: {} kernel conntrack entries for SO_ORIGINAL_DST, {} refused (last errno {})", t.name, o.inserted, o.failed, o.last_error);
+        }
     }
     if w.local_dropped > 0 {
         eprintln!(
@@ -1080,6 +1083,12 @@ pub(crate) fn emit_events<P: Ports + ?Sized>(
             }
             Ev::Local { ip, .. } => {
                 last_bridged = None;
+                if let (Some(o), Some(ct)) = (
+                    w.tap.as_mut().and_then(|t| t.origdst.as_mut()),
+                    &live.engine.ct,
+                ) {
+                    o.before_delivery(ct, &ip, live.now); // SO_ORIGINAL_DST before the SYN
+                }
                 if !w.tap.as_mut().is_some_and(|t| t.deliver(&ip)) {
                     w.local_dropped += 1;
                     LOCAL_DROPPED.fetch_add(1, Ordering::Relaxed);

@@ -23,6 +23,10 @@ pub struct LiveOpts {
     /// kernel's own stack and its packets back through OUTPUT (default: none, the engine's
     /// modelled stack answers and other local packets are dropped).
     pub tap: Option<String>,
+    /// `tap_original_dst = true | false` (default true, only with `tap`): a REDIRECTed or
+    /// DNATed TCP connection to a local process gets an entry in the kernel's conntrack table
+    /// before its SYN enters the TUN, so `SO_ORIGINAL_DST` answers (see [`crate::origdst`]).
+    pub tap_original_dst: bool,
     /// `io = "auto" | "xdp" | "packet" | "recv"`: the packet I/O (default `auto`: AF_XDP
     /// where the interface takes it, else AF_PACKET); `NFRS_PACKET_IO` overrides it.
     pub io: crate::packet::IoChoice,
@@ -75,9 +79,11 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
         control_group: None,
         log: crate::logsink::Sink::Stderr,
         tap: None,
+        tap_original_dst: true,
         io: crate::packet::IoChoice::Auto,
     };
     let (mut log, mut facility, mut socket) = (None, None, None);
+    let mut original_dst_given = false;
     if let Some(v) = table.remove("live") {
         let toml::Value::Table(t) = v else {
             return Err(err("`live` must be a table".into()));
@@ -116,6 +122,10 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
                         )));
                     }
                     live.tap = Some(n);
+                }
+                ("tap_original_dst", toml::Value::Boolean(b)) => {
+                    live.tap_original_dst = b;
+                    original_dst_given = true;
                 }
                 ("log", toml::Value::String(l)) => log = Some(l),
                 ("log_facility", toml::Value::String(f)) => {
@@ -186,6 +196,11 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
                 "[live] tap = `{t}` names an interface or bridge nfrs owns (the TUN device needs a name of its own)"
             )));
         }
+    }
+    if original_dst_given && live.tap.is_none() {
+        return Err(err(
+            "[live] tap_original_dst needs tap (the TUN device to local processes)".into(),
+        ));
     }
     if live.mode == "bridge" && sc.host.bridges.is_empty() {
         return Err(err(
@@ -296,6 +311,12 @@ control_group = 0
         assert_eq!(with("io = \"xdp\"\n").live.io, crate::packet::IoChoice::Xdp);
         assert_eq!(h.live.tap, None);
         assert_eq!(with("tap = \"nfrs0\"\n").live.tap.as_deref(), Some("nfrs0"));
+        assert!(with("tap = \"nfrs0\"\n").live.tap_original_dst);
+        assert!(
+            !with("tap = \"nfrs0\"\ntap_original_dst = false\n")
+                .live
+                .tap_original_dst
+        );
         assert_eq!(
             with("io = \"packet\"\n").live.io,
             crate::packet::IoChoice::Packet
@@ -354,6 +375,10 @@ control_group = 0
                 "not an interface name",
             ),
             ("[live]\nio = \"dpdk\"\n", "io `dpdk` is not supported"),
+            (
+                "[[interface]]\nname = \"a\"\n[live]\ntap_original_dst = true\n",
+                "tap_original_dst needs tap",
+            ),
             ("[live]\nlog_facility = \"nope\"\n", "unknown log_facility"),
             (
                 "[live]\nlog_facility = \"local0\"\n",

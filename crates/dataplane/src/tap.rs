@@ -44,6 +44,8 @@ pub struct Tap {
     pub from_kernel: u64,
     /// Packets handed to the kernel.
     pub to_kernel: u64,
+    /// The kernel conntrack entries behind `SO_ORIGINAL_DST` (`[live] tap_original_dst`).
+    pub origdst: Option<crate::origdst::OrigDst>,
 }
 
 impl Tap {
@@ -57,6 +59,7 @@ impl Tap {
             restore: Vec::new(),
             from_kernel: 0,
             to_kernel: 0,
+            origdst: None,
         }
     }
 
@@ -102,18 +105,29 @@ impl Drop for Tap {
 }
 
 /// `nfrs run`'s start: with `[live] tap = NAME`, sets the device up (the report on stderr) and
-/// turns the engine's modelled host stack off; without, nothing.
+/// turns the engine's modelled host stack off (with `original_dst`, opens the ctnetlink socket
+/// of [`crate::origdst`]); without, nothing.
 pub fn start(
     name: &Option<String>,
     host: &Host,
     engine: &mut Engine,
+    original_dst: bool,
 ) -> Result<Option<Tap>, String> {
     let Some(name) = name else {
         return Ok(None);
     };
-    let (tap, report) = setup(name, host)?;
+    let (mut tap, report) = setup(name, host)?;
     for l in report {
         eprintln!("nfrs run: {l}");
+    }
+    if original_dst {
+        match crate::origdst::OrigDst::open() {
+            Ok(o) => {
+                tap.origdst = Some(o);
+                eprintln!("nfrs run: TUN {name}: REDIRECT/DNAT to local processes entered in the kernel's conntrack table (SO_ORIGINAL_DST)");
+            }
+            Err(e) => eprintln!("nfrs run: warning: TUN {name}: no ctnetlink socket ({e}): SO_ORIGINAL_DST will not answer"),
+        }
     }
     engine.external_stack = true;
     Ok(Some(tap))
