@@ -800,6 +800,9 @@ struct Run {
     cpu: Option<(f64, f64)>,
     daemon_cpu: Option<f64>,
     io_line: Option<String>,
+    /// Packets the FORWARD lan0 -> wan0 accept counted, and frames the sink got, in the lab's
+    /// whole life (warm-up and generator tail included).
+    accepted: (u64, u64),
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -971,12 +974,45 @@ fn run_one(
     if median(w.iter().map(|x| x.0).collect()) <= 0.0 {
         return Err("nothing reached the sink".into());
     }
+    // Every frame the sink got must have passed the ruleset's lan0 -> wan0 accept: the sink
+    // is read first (frames still on their way are counted by the rule before they arrive).
+    std::thread::sleep(Duration::from_millis(100));
+    let (_, sunk, _) = lab.counters(&lab.sink, "s0")?;
+    let saved = match fwd {
+        Forwarder::Kernel => lab.exec(&lab.gw, &["iptables-legacy-save", "-c", "-t", "filter"])?,
+        Forwarder::Nfrs(_) => {
+            let out = Command::new(nfrs)
+                .args(["iptables-save", "-c", "-t", "filter"])
+                .env("NFRS_STORE", lab.work.join("store"))
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run nfrs iptables-save: {e}"))?;
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let accepted = accept_count(&saved)
+        .ok_or_else(|| format!("no lan0 -> wan0 ACCEPT counter in:\n{saved}"))?;
+    if sunk > accepted {
+        return Err(format!(
+            "the sink got {sunk} frames but the FORWARD accept counted {accepted}"
+        ));
+    }
     Ok(Run {
         windows: w,
         cpu,
         daemon_cpu,
         io_line,
+        accepted: (accepted, sunk),
     })
+}
+
+/// The packet counter of `[p:b] -A FORWARD -i lan0 -o wan0 -j ACCEPT` in iptables-save -c text.
+fn accept_count(saved: &str) -> Option<u64> {
+    let line = saved
+        .lines()
+        .find(|l| l.ends_with("-A FORWARD -i lan0 -o wan0 -j ACCEPT"))?;
+    let counters = line.strip_prefix('[')?.split(']').next()?;
+    counters.split(':').next()?.parse().ok()
 }
 
 /// Measurements of one forwarder at one size, over the rounds.
@@ -988,6 +1024,7 @@ struct Acc {
     /// Forwarded packets a second of forwarder CPU time, one value a run.
     per_cpu: Vec<f64>,
     io_line: Option<String>,
+    accepted: Option<(u64, u64)>,
     error: Option<String>,
 }
 
@@ -1013,6 +1050,7 @@ impl Acc {
                 self.cpu.extend(r.cpu);
                 self.daemon_cpu.extend(r.daemon_cpu);
                 self.io_line = self.io_line.take().or(r.io_line);
+                self.accepted = Some(r.accepted);
             }
             Err(e) => self.error = Some(e),
         }
@@ -1039,6 +1077,11 @@ impl Acc {
                 "; forwarder CPU {c} busy {:.0} %, softirq {:.0} %",
                 median(self.cpu.iter().map(|x| x.0).collect()) * 100.0,
                 median(self.cpu.iter().map(|x| x.1).collect()) * 100.0
+            ));
+        }
+        if let Some((a, k)) = self.accepted {
+            s.push_str(&format!(
+                "; last round: FORWARD lan0->wan0 ACCEPT counted {a} packets, the sink got {k}"
             ));
         }
         if !self.daemon_cpu.is_empty() {
@@ -1334,6 +1377,13 @@ mod tests {
         for n in names {
             assert!(!list.contains(&n), "{n} left behind");
         }
+    }
+
+    #[test]
+    fn test_accept_count() {
+        let saved = "*filter\n:FORWARD DROP [5:300]\n[0:0] -A FORWARD -s 198.18.0.0/32 -p tcp -m tcp --dport 8443 -j DROP\n[7:420] -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n[123456:7407360] -A FORWARD -i lan0 -o wan0 -j ACCEPT\nCOMMIT\n";
+        assert_eq!(accept_count(saved), Some(123456));
+        assert_eq!(accept_count("*filter\nCOMMIT\n"), None);
     }
 
     #[test]
