@@ -17,9 +17,16 @@
 #     `-t nat -A PREROUTING -i lan0 -p tcp --dport 80 -j REDIRECT --to-ports 3128`: curl from
 #     the client to http://198.51.100.10/ gets the server's page, squid's access.log shows the
 #     request, and the server saw the connection come from the gateway (198.51.100.2), not the
-#     client. squid runs in accelerator mode (`http_port 3128 accel vhost allow-direct`: the
-#     destination from the Host header), since its `intercept` mode asks the gateway kernel's
-#     conntrack for the original destination (SO_ORIGINAL_DST), which only nfrs knows.
+#     client. There squid runs in accelerator mode (`http_port 3128 accel vhost allow-direct`:
+#     the destination from the Host header);
+#   - the same squid in intercept mode (`http_port 3129 intercept`) behind `--dport 8000 -j
+#     REDIRECT --to-ports 3129`: squid asks the gateway kernel for the original destination
+#     (SO_ORIGINAL_DST), which answers from the entry nfrs put in the kernel's conntrack table
+#     before the SYN entered the TUN (`[live] tap_original_dst`, default on): curl to
+#     http://198.51.100.10:8000/ gets the server's page, access.log shows the request to
+#     198.51.100.10:8000; the kernel's table holds that entry and none for the plain local
+#     connections (the kernel itself tracks nothing there); with `tap_original_dst = false`
+#     (daemon restarted) squid cannot find the destination and the fetch fails;
 #   - on exit the daemon removes nfrs0 and puts rp_filter back.
 # Usage: tests/live/squid.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
 # Needs the Debian package squid (and curl, python3).
@@ -60,6 +67,7 @@ grep -q "TUN nfrs0 (ifindex" "$work/daemon.log" || fail "no TUN line in the star
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -i lan0 -p tcp --dport 80 -j REDIRECT --to-ports 3128
+-A PREROUTING -i lan0 -p tcp --dport 8000 -j REDIRECT --to-ports 3129
 -A PREROUTING -i lan0 -d 203.0.113.7 -p tcp --dport 8888 -j DNAT --to-destination 10.0.1.1:8080
 -A PREROUTING -i wan0 -d 198.51.100.2 -p tcp --dport 8888 -j DNAT --to-destination 10.0.1.1:8080
 COMMIT
@@ -91,7 +99,9 @@ echo "served by the gateway itself" >"$work/local/index.html"
 live_bg ip netns exec "$G" python3 -m http.server 8080 --bind 10.0.1.1 --directory "$work/local" 2>>"$work/local.log"
 live_bg ip netns exec "$G" python3 -m http.server 8081 --bind 10.0.1.1 --directory "$work/local" 2>>"$work/local.log"
 live_bg ip netns exec "$S" python3 -m http.server 80 --bind 198.51.100.10 --directory "$work/www" 2>>"$work/www.log"
+live_bg ip netns exec "$S" python3 -m http.server 8000 --bind 198.51.100.10 --directory "$work/www" 2>>"$work/www.log"
 live_wait_tcp "$S" 198.51.100.10 80
+live_wait_tcp "$S" 198.51.100.10 8000
 for _ in $(seq 50); do
   ip netns exec "$G" ss -ltn | grep -q "10.0.1.1:8081" && break
   sleep 0.1
@@ -126,6 +136,7 @@ mkdir -p "$sq"
 chmod 777 "$sq"
 cat >"$sq/squid.conf" <<CONF
 http_port 3128 accel vhost allow-direct
+http_port 3129 intercept
 http_access allow all
 cache deny all
 pid_filename $sq/squid.pid
@@ -155,9 +166,42 @@ if grep -q "^10.0.1.2 " "$work/www.log"; then fail "the server saw the client di
 "$nfrs" conntrack -L -p tcp --dport 80 2>/dev/null | grep -q "src=10.0.1.1 dst=10.0.1.2 sport=3128" \
   || fail "no REDIRECT entry in conntrack -L: $("$nfrs" conntrack -L 2>&1)"
 
+# squid intercept: the original destination from the gateway kernel's conntrack table.
+got=$(ip netns exec "$C" curl -s -m 10 http://198.51.100.10:8000/) || fail "curl through REDIRECT to squid intercept"
+[ "$got" = "served by the server namespace" ] || fail "through squid intercept: $got"
+for _ in $(seq 50); do grep -qs "198.51.100.10:8000" "$sq/access.log" && break; sleep 0.1; done
+grep -q "GET http://198.51.100.10:8000/ - ORIGINAL_DST/198.51.100.10 " "$sq/access.log" \
+  || fail "squid's access.log lacks the intercepted request to its original destination"
+if command -v conntrack >/dev/null; then
+  kct=$(ip netns exec "$G" conntrack -L 2>/dev/null)
+  grep -q "src=10.0.1.2 dst=198.51.100.10 sport=[0-9]* dport=8000 .*src=10.0.1.1 dst=10.0.1.2 sport=3129 " <<<"$kct" \
+    || fail "no SO_ORIGINAL_DST entry in the gateway kernel's table: $kct"
+  if grep -Eq "dport=(8080|8081) .*src=10.0.1.1 dst=10.0.1.2 sport=808" <<<"$kct"; then
+    fail "the kernel holds entries of plain local connections (it tracks the TUN itself?): $kct"
+  fi
+fi
+
 live_term
 grep -Eq "TUN nfrs0: [1-9][0-9]* packets handed to the kernel, [1-9][0-9]* sent by it" "$work/daemon.log" \
   || fail "no TUN packet counts at stop"
+grep -Eq "TUN nfrs0: [1-9][0-9]* kernel conntrack entries for SO_ORIGINAL_DST, 0 refused" "$work/daemon.log" \
+  || fail "no SO_ORIGINAL_DST entry counts at stop"
+
+# Without the kernel entries squid intercept cannot learn the destination (the limit before).
+live_gw_toml "$(printf '\n[[route]]\nto = "203.0.113.0/24"\nvia = "198.51.100.10"\ndev = "wan0"')" \
+  "$(printf 'tap = "nfrs0"\ntap_original_dst = false')" >"$work/gw.toml"
+ip netns exec "$G" conntrack -F >/dev/null 2>&1 || true
+live_daemon "$store" "$work/gw.toml"
+live_wait_socket "$store"
+live_wait_ready
+for _ in $(seq 50); do ip netns exec "$G" ip route get 10.0.1.2 2>/dev/null | grep -q "dev nfrs0" && break; sleep 0.1; done
+got=$(ip netns exec "$C" curl -s -m 10 http://198.51.100.10:8000/) || true
+[ "$got" = "served by the server namespace" ] && fail "squid intercept fetched without the kernel entry"
+grep -q "NF getsockopt(ORIGINAL_DST) failed .*No such file or directory" "$sq/cache.log" \
+  || fail "squid did not report the failed SO_ORIGINAL_DST lookup"
+got=$(ip netns exec "$C" curl -s -m 10 http://198.51.100.10/) || fail "accel after restart"
+[ "$got" = "served by the server namespace" ] || fail "accel after restart: $got"
+live_term
 ip netns exec "$G" ip link show nfrs0 >/dev/null 2>&1 && fail "nfrs0 left behind"
 for d in lan0 wan0; do
   [ "$(ip netns exec "$G" cat /proc/sys/net/ipv4/conf/$d/rp_filter)" = 0 ] || fail "rp_filter on $d not put back"
