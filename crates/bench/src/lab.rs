@@ -1274,7 +1274,7 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
         }
     }
     let rt = if rt_requested() {
-        "; NFRS_BENCH_RT=1: both forwarders at SCHED_FIFO 1 (nfrs run under chrt; the kernel: that CPU's ksoftirqd)"
+        "; NFRS_BENCH_RT=1: both forwarders at SCHED_FIFO 1 (nfrs run under chrt; the kernel: that CPU's ksoftirqd), the generator at normal priority"
     } else {
         "; normal priority (NFRS_BENCH_RT=1 gives both forwarders SCHED_FIFO 1)"
     };
