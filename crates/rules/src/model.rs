@@ -310,6 +310,19 @@ impl ChainIndex {
         ix
     }
 
+    /// [`ChainIndex::build`] from the names' hashes (`hashes[i]`: chain i's), for a caller
+    /// that has them already.
+    fn from_hashes(hashes: &[u64]) -> ChainIndex {
+        let mut ix = ChainIndex {
+            slots: vec![(0, 0); (hashes.len() * 2).next_power_of_two().max(16)],
+            len: 0,
+        };
+        for (i, &h) in hashes.iter().enumerate() {
+            ix.put_hash(h, i);
+        }
+        ix
+    }
+
     /// Slot number and tag of a hash for the current size.
     fn place(&self, h: u64) -> (usize, u32) {
         let bits = self.slots.len().trailing_zeros();
@@ -320,8 +333,12 @@ impl ChainIndex {
     }
 
     fn put(&mut self, name: &str, pos: usize) {
+        self.put_hash(name_hash(name), pos);
+    }
+
+    fn put_hash(&mut self, h: u64, pos: usize) {
         let mask = self.slots.len() - 1;
-        let (mut i, tag) = self.place(name_hash(name));
+        let (mut i, tag) = self.place(h);
         while self.slots[i].1 != 0 {
             i = (i + 1) & mask;
         }
@@ -397,20 +414,21 @@ impl Table {
     /// None when they were in order already.
     pub fn canonicalize_order(&mut self) -> Option<Vec<u32>> {
         // Sort keys read from each name once: comparing them needs no trip to the names
-        // (scattered in memory), only equal keys compare the names themselves.
-        let mut keys: Vec<(u128, u32)> = self
-            .chains
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (order_key(c), i as u32))
-            .collect();
+        // (scattered in memory), only equal keys compare the names themselves. The names'
+        // hashes for the new index are taken in the same visit.
+        let mut hashes = Vec::with_capacity(self.chains.len());
+        let mut keys: Vec<(u128, u32)> = Vec::with_capacity(self.chains.len());
+        for (i, c) in self.chains.iter().enumerate() {
+            hashes.push(name_hash(&c.name));
+            keys.push((order_key(c), i as u32));
+        }
         let chains = &self.chains;
         let by_key = |a: &(u128, u32), b: &(u128, u32)| {
             a.0.cmp(&b.0)
                 .then_with(|| chain_order(&chains[a.1 as usize], &chains[b.1 as usize]))
         };
         if keys.windows(2).all(|w| by_key(&w[0], &w[1]).is_le()) {
-            self.reindex();
+            self.index = ChainIndex::from_hashes(&hashes);
             return None;
         }
         // Names are unique in a table (and built-ins have distinct hooks): no ties, so
@@ -425,7 +443,8 @@ impl Table {
             .iter()
             .map(|&o| old[o as usize].take().expect("a permutation"))
             .collect();
-        self.reindex();
+        let moved: Vec<u64> = order.iter().map(|&o| hashes[o as usize]).collect();
+        self.index = ChainIndex::from_hashes(&moved);
         Some(order)
     }
     /// True when the chains are in libiptc's order and the name index covers them all (as
