@@ -7,8 +7,9 @@
 
 use nfrs_engine::host::HostNet;
 
-/// The number of learned MACs above which the table is emptied (a flood of made-up source MACs
-/// must not grow it without bound; the bridge floods until it has learned again).
+/// The number of learned MACs the table holds at most: entries age out after the bridge's
+/// `ageing_time` ([`age`], from the daemon's periodic work); a table still full of live entries
+/// (a flood of made-up source MACs) is emptied, and the bridge floods until it has learned again.
 pub const FDB_MAX: usize = 16384;
 
 /// Where a frame for a destination MAC leaves a bridge.
@@ -26,7 +27,9 @@ pub enum L2 {
 /// br_handle_frame_finish: a known unicast MAC goes to its port, anything else floods).
 pub fn l2_dest(h: &HostNet, b: usize, dmac: [u8; 6], from: Option<usize>) -> L2 {
     if dmac[0] & 1 == 0 {
-        if let Some(&p) = h.fdb.get(&dmac) {
+        // Kernel rule (br_handle_frame_finish): the lookup takes any entry still held; aged
+        // ones are removed by the periodic sweep (`age`), as the kernel's fdb cleanup work does.
+        if let Some(p) = h.fdb.port_unaged(&dmac) {
             if h.ifaces.get(p).and_then(|i| i.bridge) == Some(b) {
                 return if Some(p) == from {
                     L2::Nowhere
@@ -60,15 +63,25 @@ pub fn for_each_port(
     }
 }
 
-/// Learns that `smac` sits behind `port` (group source addresses are never learned).
-pub fn learn(h: &mut HostNet, smac: [u8; 6], port: usize) {
-    if smac[0] & 1 != 0 || smac == [0; 6] {
-        return;
+/// Learns at `now` that `smac` sits behind `port` (group source addresses are never learned);
+/// a full table first loses its aged entries, then, if still full, everything.
+pub fn learn(h: &mut HostNet, smac: [u8; 6], port: usize, now: u64) {
+    if h.fdb.len() >= FDB_MAX && !h.fdb.contains(&smac) {
+        age(h, now);
+        if h.fdb.len() >= FDB_MAX {
+            h.fdb.clear();
+        }
     }
-    if h.fdb.len() >= FDB_MAX && !h.fdb.contains_key(&smac) {
+    h.learn(smac, port, now);
+}
+
+/// The periodic sweep: forgets MACs not heard from for their bridge's ageing time (the kernel's
+/// br_fdb_cleanup), and empties a table grown past [`FDB_MAX`] anyway.
+pub fn age(h: &mut HostNet, now: u64) {
+    h.fdb.expire(now);
+    if h.fdb.len() > FDB_MAX {
         h.fdb.clear();
     }
-    h.fdb.insert(smac, port);
 }
 
 /// A bridge's MAC as Linux gives it when none is set: the smallest of its ports' MACs
@@ -153,7 +166,7 @@ mod tests {
         let a = [2, 0, 0, 0, 0, 0xa];
         // Unknown: every other port.
         assert_eq!(ports(&h, a, Some(1)), vec![0, 2]);
-        learn(&mut h, a, 2);
+        learn(&mut h, a, 2, 0);
         assert_eq!(l2_dest(&h, 4, a, Some(0)), L2::One(2));
         assert_eq!(ports(&h, a, Some(0)), vec![2]);
         // Back where it came from: nowhere.
@@ -161,10 +174,10 @@ mod tests {
         // Broadcast floods even when "learned".
         assert_eq!(ports(&h, [0xff; 6], Some(0)), vec![1, 2]);
         // A group source address is not learned.
-        learn(&mut h, [0x01, 0, 0x5e, 0, 0, 1], 0);
+        learn(&mut h, [0x01, 0, 0x5e, 0, 0, 1], 0, 0);
         assert_eq!(h.fdb.len(), 1);
         // A station that moves is learned again.
-        learn(&mut h, a, 1);
+        learn(&mut h, a, 1, 0);
         assert_eq!(ports(&h, a, Some(0)), vec![1]);
     }
 
@@ -173,9 +186,50 @@ mod tests {
         let mut h = host();
         for i in 0..FDB_MAX as u32 + 10 {
             let b = i.to_be_bytes();
-            learn(&mut h, [2, 0, b[0], b[1], b[2], b[3]], 0);
+            learn(&mut h, [2, 0, b[0], b[1], b[2], b[3]], 0, 0);
         }
         assert!(h.fdb.len() <= FDB_MAX);
+    }
+
+    #[test]
+    fn learned_macs_age_out() {
+        const S: u64 = 1_000_000_000;
+        let mut h = host();
+        assert_eq!(h.ifaces[4].ageing, 300 * S);
+        let (a, b) = ([2, 0, 0, 0, 0, 0xa], [2, 0, 0, 0, 0, 0xb]);
+        learn(&mut h, a, 2, 0);
+        learn(&mut h, b, 0, 200 * S);
+        // Still held just before 300 s; a sweep then keeps it.
+        age(&mut h, 300 * S - 1);
+        assert_eq!(ports(&h, a, Some(0)), vec![2]);
+        // At 300 s without a frame from it, it is forgotten: frames for it flood again.
+        age(&mut h, 300 * S);
+        assert_eq!(ports(&h, a, Some(0)), vec![1, 2]);
+        assert_eq!(l2_dest(&h, 4, b, Some(1)), L2::One(0));
+        // A frame from it refreshes the entry.
+        learn(&mut h, b, 0, 450 * S);
+        age(&mut h, 700 * S);
+        assert_eq!(l2_dest(&h, 4, b, Some(1)), L2::One(0));
+        age(&mut h, 750 * S);
+        assert_eq!(l2_dest(&h, 4, b, Some(1)), L2::Flood);
+        assert!(h.fdb.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_loses_aged_entries_first() {
+        const S: u64 = 1_000_000_000;
+        let mut h = host();
+        for i in 0..FDB_MAX as u32 - 1 {
+            let b = i.to_be_bytes();
+            learn(&mut h, [2, 0, b[0], b[1], b[2], b[3]], 0, 0);
+        }
+        let fresh = [2, 1, 0, 0, 0, 1];
+        learn(&mut h, fresh, 1, 299 * S);
+        assert_eq!(h.fdb.len(), FDB_MAX);
+        // Full at 301 s: the old entries have aged, the fresh one stays.
+        learn(&mut h, [2, 1, 0, 0, 0, 2], 2, 301 * S);
+        assert_eq!(h.fdb.len(), 2);
+        assert_eq!(l2_dest(&h, 4, fresh, Some(0)), L2::One(1));
     }
 
     #[test]

@@ -896,9 +896,7 @@ fn packet_loop(
             }
             live.events.sweep(live.engine.ct.as_mut(), now, None);
             w.neigh.expire(live.now);
-            if live.engine.host.fdb.len() > bridge::FDB_MAX {
-                live.engine.host.fdb.clear();
-            }
+            bridge::age(&mut live.engine.host, now);
         }
         // AF_XDP queues what is sent: one kick per socket sends it.
         for s in socks {
@@ -1120,7 +1118,7 @@ fn bridge_other<P: Ports + ?Sized>(
     let mut dmac = [0u8; 6];
     dmac.copy_from_slice(&frame[..6]);
     let host = &mut live.engine.host;
-    bridge::learn(host, smac, dev);
+    bridge::learn(host, smac, dev, now);
     let bmac = host.ifaces[b].mac;
     if dmac != bmac {
         bridge::for_each_port(host, b, dmac, Some(dev), |q| ports.send(q, frame));

@@ -930,7 +930,7 @@ impl Engine {
             let nh = if _nexthop == 0 { p.dst() } else { _nexthop };
             let dmac = self.host.neighbour_mac(dev, nh);
             let end = p.d.l3_end().min(p.buf.len());
-            let outs = self.host.bridge_out(dev, dmac, None);
+            let outs = self.host.bridge_out(dev, dmac, None, p.now);
             let last = outs.last(&self.host);
             p.buf.truncate(end);
             let mut buf = Some(std::mem::take(&mut p.buf));
@@ -1490,7 +1490,7 @@ impl Engine {
         smac.copy_from_slice(&mac[6..12]);
         let mut dmac = [0u8; 6];
         dmac.copy_from_slice(&mac[..6]);
-        self.host.fdb.insert(smac, port);
+        self.host.learn(smac, port, now);
         let bmac = self.host.ifaces[b].mac;
         let group = dmac[0] & 1 != 0;
         let physin = if self.host.bridge_call_iptables {
@@ -1501,8 +1501,12 @@ impl Engine {
         let up = dmac == bmac || group;
         let mut ip = Some(ip);
         if dmac != bmac {
-            let outs = self.host.bridge_out(b, dmac, Some(port));
-            if outs.last(&self.host).is_some() {
+            let outs = self.host.bridge_out(b, dmac, Some(port), now);
+            // Kernel rule (br_nf_pre_routing runs before the bridge's forwarding decision): with
+            // bridge netfilter a frame crosses PREROUTING even when no port takes it (its
+            // destination sits behind the port it came by), and DNAT may still send it on.
+            let pre = self.host.bridge_call_iptables && !up;
+            if pre || outs.last(&self.host).is_some() {
                 // A frame that also goes up the stack (a group address) is bridged as a copy.
                 let fwd = if up {
                     ip.as_deref().map(<[u8]>::to_vec).unwrap_or_default()
@@ -1527,12 +1531,12 @@ impl Engine {
         b: usize,
         port: usize,
         ip: Vec<u8>,
-        mac: [u8; 14],
+        mut mac: [u8; 14],
         now: Nanos,
         outs: BridgeOut,
     ) {
-        let last = outs.last(&self.host);
         if !self.host.bridge_call_iptables {
+            let last = outs.last(&self.host);
             let mut ip = Some(ip);
             for i in 0..outs.count(&self.host) {
                 let Some(q) = outs.port(&self.host, i) else {
@@ -1575,9 +1579,40 @@ impl Engine {
                 None => return,
             }
         }
+        let dst = p.dst();
         if !self.prerouting(&mut p, &mut fx) {
             return self.dropped(&mut p);
         }
+        let mut outs = outs;
+        if p.dst() != dst {
+            // Kernel rule (br_nf_pre_routing_finish): a destination PREROUTING changed is
+            // routed from the bridge device. Out of the bridge again: the frame is re-addressed
+            // to the new next hop's MAC and bridged (TTL kept); anywhere else (local, another
+            // interface, no route): addressed to the bridge's MAC and passed up to IPv4, which
+            // delivers or forwards it without PREROUTING again. Measured on Linux 6.18: with
+            // ip_forward=0 even a destination on the bridge is dropped.
+            match self.host.route_input_on(Some(b), p.src(), p.dst()) {
+                InRoute::Forward { dev, nexthop } if dev == b => {
+                    let dmac = self.host.neighbour_mac(b, nexthop);
+                    mac[..6].copy_from_slice(&dmac);
+                    p.mac = Some(mac);
+                    outs = self.host.bridge_out(b, dmac, Some(port), now);
+                    self.note(|| "DNAT on the bridge: re-addressed and bridged".into());
+                }
+                InRoute::Drop => {
+                    self.note(|| "DNAT on the bridge: no route from the bridge".into());
+                    return self.dropped(&mut p);
+                }
+                _ => {
+                    mac[..6].copy_from_slice(&self.host.ifaces[b].mac);
+                    p.mac = Some(mac);
+                    p.pkttype = PktType::Host;
+                    self.note(|| "DNAT on the bridge: up the stack of the bridge".into());
+                    return self.route_in(b, p, &mut fx, now);
+                }
+            }
+        }
+        let last = outs.last(&self.host);
         let mut p = Some(p);
         for i in 0..outs.count(&self.host) {
             let Some(q) = outs.port(&self.host, i) else {
@@ -1610,6 +1645,10 @@ impl Engine {
                 continue;
             }
             self.post_routing(&mut c, &mut fx, q, 0);
+        }
+        if let Some(mut c) = p {
+            // No port took it (the destination sits behind the port it came by).
+            self.dropped(&mut c);
         }
     }
 
@@ -1658,6 +1697,13 @@ impl Engine {
         if !self.prerouting(&mut p, &mut fx) {
             return self.dropped(&mut p);
         }
+        self.route_in(dev, p, &mut fx, now);
+    }
+
+    /// The routing decision for a packet received on layer-3 device `dev` that has crossed
+    /// PREROUTING, and what follows it (local delivery, forwarding, ICMP errors).
+    #[inline]
+    fn route_in(&mut self, dev: usize, mut p: PktCtx, fx: &mut Effects, now: Nanos) {
         // Routing decision (with the reverse path filter of the receiving device).
         let route = self.host.route_input_on(Some(dev), p.src(), p.dst());
         // Kernel rule (ip_rcv_options, after routing): malformed options are answered with
@@ -1726,7 +1772,7 @@ impl Engine {
                 if rr.is_some() {
                     p.reparse();
                 }
-                self.forward(&mut p, &mut fx, out, nexthop, rr)
+                self.forward(&mut p, fx, out, nexthop, rr)
             }
             InRoute::NoRoute => {
                 // Kernel rule (ip_error): per-source token bucket, burst 5 s of tokens, each

@@ -21,6 +21,9 @@ pub struct Iface {
     pub ports: Vec<usize>,
     /// The bridge this interface is a port of.
     pub bridge: Option<usize>,
+    /// A bridge's ageing time in nanoseconds (how long a learned MAC is kept without a frame
+    /// from it); 0 for an interface.
+    pub ageing: u64,
 }
 
 fn mask(prefix: u8) -> u32 {
@@ -104,7 +107,65 @@ pub struct HostNet {
     /// net.bridge.bridge-nf-call-iptables (1 in a new namespace).
     pub bridge_call_iptables: bool,
     /// The bridges' learned MAC → port table.
-    pub fdb: std::collections::HashMap<[u8; 6], usize>,
+    pub fdb: Fdb,
+}
+
+/// The bridges' forwarding database: learned MAC → port, each entry with the time it stops
+/// counting (last frame from that MAC plus the bridge's ageing time).
+#[derive(Clone, Debug, Default)]
+pub struct Fdb {
+    map: std::collections::HashMap<[u8; 6], (usize, u64)>,
+}
+
+impl Fdb {
+    /// Records that a frame from `mac` came in on `port` at `now`; the entry lasts `ageing`
+    /// nanoseconds from then. No allocation once the table has room for `mac`.
+    pub fn learn(&mut self, mac: [u8; 6], port: usize, now: u64, ageing: u64) {
+        self.map.insert(mac, (port, now.saturating_add(ageing)));
+    }
+
+    /// The port `mac` was learned on, unless it has aged out by `now`.
+    // Kernel rule (br_fdb has_expired): an entry is gone once last-seen + ageing_time <= now;
+    // the kernel's cleanup work removes it then, so a lookup after that floods.
+    pub fn port(&self, mac: &[u8; 6], now: u64) -> Option<usize> {
+        match self.map.get(mac) {
+            Some(&(p, until)) if now < until => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The port `mac` was learned on, aged or not (the kernel's lookup: ageing is left to a
+    /// periodic sweep, [`Fdb::expire`]).
+    pub fn port_unaged(&self, mac: &[u8; 6]) -> Option<usize> {
+        self.map.get(mac).map(|e| e.0)
+    }
+
+    /// Forgets every entry that has aged out by `now`; returns how many went.
+    pub fn expire(&mut self, now: u64) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, e| now < e.1);
+        before - self.map.len()
+    }
+
+    /// Entries held (aged ones included until [`Fdb::expire`] runs).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Whether `mac` has an entry (aged or not).
+    pub fn contains(&self, mac: &[u8; 6]) -> bool {
+        self.map.contains_key(mac)
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
 }
 
 impl HostNet {
@@ -124,6 +185,7 @@ impl HostNet {
                 mtu: i.mtu,
                 ports: Vec::new(),
                 bridge: None,
+                ageing: 0,
             })
             .collect();
         let mut ifaces = ifaces;
@@ -149,12 +211,22 @@ impl HostNet {
                 mtu,
                 ports,
                 bridge: None,
+                ageing: u64::from(b.ageing_time) * 1_000_000_000,
             });
         }
+        // Devices are the interfaces in file order, then the bridges.
         let dev_of = |name: &str| {
-            h.interface_index(name).map(|i| i - 1).ok_or_else(|| {
-                format!("nfrs replay: route or neighbour names unknown device `{name}`")
-            })
+            h.interface_index(name)
+                .map(|i| i - 1)
+                .or_else(|| {
+                    h.bridges
+                        .iter()
+                        .position(|b| b.name == name)
+                        .map(|i| h.interfaces.len() + i)
+                })
+                .ok_or_else(|| {
+                    format!("nfrs replay: route or neighbour names unknown device `{name}`")
+                })
         };
         let mut routes = Vec::new();
         for (d, i) in ifaces.iter().enumerate() {
@@ -381,11 +453,31 @@ impl HostNet {
             .unwrap_or([2, 0, 0, 0, 1, (dflt + 1) as u8])
     }
 
-    /// Where a bridge sends a frame for `dmac` that came in on port `from`: the learned port,
-    /// else every port but `from` (flooding). No allocation: see [`BridgeOut::port`].
-    pub fn bridge_out(&self, bridge: usize, dmac: [u8; 6], from: Option<usize>) -> BridgeOut {
+    /// Learns that frames from `smac` come in on bridge port `port` at `now` (group and zero
+    /// source addresses are never learned), for the ageing time of the port's bridge.
+    pub fn learn(&mut self, smac: [u8; 6], port: usize, now: u64) {
+        if smac[0] & 1 != 0 || smac == [0; 6] {
+            return;
+        }
+        let Some(b) = self.ifaces.get(port).and_then(|i| i.bridge) else {
+            return;
+        };
+        let ageing = self.ifaces[b].ageing;
+        self.fdb.learn(smac, port, now, ageing);
+    }
+
+    /// Where a bridge sends a frame for `dmac` that came in on port `from` at `now`: the
+    /// learned port (unless aged out), else every port but `from` (flooding). No allocation:
+    /// see [`BridgeOut::port`].
+    pub fn bridge_out(
+        &self,
+        bridge: usize,
+        dmac: [u8; 6],
+        from: Option<usize>,
+        now: u64,
+    ) -> BridgeOut {
         if dmac[0] & 1 == 0 {
-            if let Some(&p) = self.fdb.get(&dmac) {
+            if let Some(p) = self.fdb.port(&dmac, now) {
                 return if Some(p) == from {
                     BridgeOut::None
                 } else {
@@ -398,8 +490,14 @@ impl HostNet {
 
     /// The ports a bridge sends a frame for `dmac` to, not back to `from` (allocates; for tools
     /// and tests — the packet path uses [`HostNet::bridge_out`]).
-    pub fn bridge_ports(&self, bridge: usize, dmac: [u8; 6], from: Option<usize>) -> Vec<usize> {
-        let out = self.bridge_out(bridge, dmac, from);
+    pub fn bridge_ports(
+        &self,
+        bridge: usize,
+        dmac: [u8; 6],
+        from: Option<usize>,
+        now: u64,
+    ) -> Vec<usize> {
+        let out = self.bridge_out(bridge, dmac, from, now);
         (0..out.count(self))
             .filter_map(|i| out.port(self, i))
             .collect()

@@ -260,9 +260,10 @@ impl Lab {
         }
         for b in &host.bridges {
             batch.push_str(&format!(
-                "link add {} address {} type bridge stp_state 0 forward_delay 0 mcast_snooping 0\n",
+                "link add {} address {} type bridge stp_state 0 forward_delay 0 mcast_snooping 0 ageing_time {}\n",
                 b.name,
-                format_mac(&b.mac)
+                format_mac(&b.mac),
+                u64::from(b.ageing_time) * 100
             ));
             for p in &b.ports {
                 batch.push_str(&format!("link set {p} master {}\n", b.name));

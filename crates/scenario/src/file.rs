@@ -5,12 +5,13 @@
 //! `net.netfilter.nf_conntrack_max`; the kernel oracle never runs it beside another one);
 //! `[[pcap_ingress]]` with `src` (CIDR) and `dev` (frames of a capture from those sources enter on
 //! that device; see [`crate::capture`]); `[[bridge]]` with `name`, `ports` (interface names),
-//! `address`/`addresses`, `mac` (default `02:00:00:00:02:NN`), see [`crate::host::Bridge`].
+//! `address`/`addresses`, `mac` (default `02:00:00:00:02:NN`), `ageing_time` (seconds a learned
+//! MAC is kept, 1 to 1000000, default 300 as in Linux), see [`crate::host::Bridge`].
 //! Any other key is refused with the file and line.
 
 use crate::host::{
     default_bridge_mac, default_interface_mac, parse_mac, Bridge, Cidr, Host, Interface, Listen,
-    ListenProto, Neighbour, Route,
+    ListenProto, Neighbour, Route, DEFAULT_AGEING_TIME,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -160,6 +161,7 @@ struct RawBridge {
     address: Option<String>,
     addresses: Option<Vec<String>>,
     mac: Option<String>,
+    ageing_time: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -367,11 +369,22 @@ pub fn parse(src: &str, path: &Path) -> Result<Scenario, ScenarioError> {
             Some(m) => parse_mac(m).map_err(|m| cx.err_at(at, m))?,
             None => default_bridge_mac(idx + 1),
         };
+        let ageing_time = match rb.ageing_time {
+            None => DEFAULT_AGEING_TIME,
+            Some(t) if (1..=1_000_000).contains(&t) => t as u32,
+            Some(t) => {
+                return Err(cx.err_at(
+                    at,
+                    format!("bridge ageing_time {t} is not a number of seconds from 1 to 1000000"),
+                ))
+            }
+        };
         host.bridges.push(Bridge {
             name: rb.name.clone(),
             ports: rb.ports.clone(),
             addresses,
             mac,
+            ageing_time,
         });
     }
 

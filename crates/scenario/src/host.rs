@@ -136,7 +136,14 @@ pub struct Bridge {
     pub addresses: Vec<Cidr>,
     /// Its MAC; default `02:00:00:00:02:NN`, NN the 1-based bridge index in file order.
     pub mac: Mac,
+    /// Seconds a learned MAC is kept without a frame from it (`ageing_time`; Linux's default,
+    /// [`DEFAULT_AGEING_TIME`], when not given).
+    pub ageing_time: u32,
 }
+
+/// A new Linux bridge's ageing time in seconds (`ip -d link show` prints `ageing_time 30000`,
+/// in hundredths of a second).
+pub const DEFAULT_AGEING_TIME: u32 = 300;
 
 /// The default MAC of the bridge at 1-based `index`: `02:00:00:00:02:NN`.
 pub fn default_bridge_mac(index: usize) -> Mac {

@@ -214,6 +214,22 @@ fn bridges_parse_with_defaults_and_checks() {
     assert!(e.msg.contains("two bridges"), "{e}");
     let e = p(&format!("{base}[[bridge]]\nname = \"lan0\"\nports = []\n")).unwrap_err();
     assert!(e.msg.contains("taken"), "{e}");
+    assert_eq!(b.ageing_time, 300);
+    let s = p(&format!(
+        "{base}[[bridge]]\nname = \"br0\"\nports = [\"lan0\"]\nageing_time = 2\n"
+    ))
+    .unwrap();
+    assert_eq!(s.host.bridge("br0").unwrap().ageing_time, 2);
+    for bad in ["0", "-1", "1000001", "\"5\""] {
+        let e = p(&format!(
+            "{base}[[bridge]]\nname = \"br0\"\nports = [\"lan0\"]\nageing_time = {bad}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.msg.contains("ageing_time") || e.msg.contains("invalid"),
+            "{bad}: {e}"
+        );
+    }
 }
 
 #[test]
