@@ -109,9 +109,9 @@ pub enum Framing {
 
 /// The framing of packet `ip` the engine emitted on `q`: a packet the engine forwarded between
 /// two ports of the bridge the frame came in on, and not addressed to the bridge itself, was
-/// bridged; the host's TCP reset about such a frame, on the port it came by, is a REJECT's
-/// (the engine sends it there directly); anything else leaving a port was routed or sent by
-/// the host out of the bridge device.
+/// bridged (unless DNAT re-addressed it: [`HostNet::readdressed`]); the host's TCP reset about
+/// such a frame, on the port it came by, is a REJECT's (the engine sends it there directly);
+/// anything else leaving a port was routed or sent by the host out of the bridge device.
 pub fn framing(
     h: &HostNet,
     dev: usize,
@@ -129,7 +129,11 @@ pub fn framing(
     };
     let in_b = h.ifaces.get(dev).and_then(|i| i.bridge);
     let bridged = in_b == Some(qb) && mac[..6] != h.ifaces[qb].mac[..];
-    if !host_made && bridged {
+    if !host_made && bridged && h.readdressed {
+        // DNATed to another host on the bridge: the kernel re-addresses the frame to the new
+        // destination's neighbour entry (br_nf_pre_routing_finish_bridge); resolve it here.
+        Framing::Bridge(qb)
+    } else if !host_made && bridged {
         Framing::Keep
     } else if host_made && bridged && q == dev && mac[0] & 1 == 0 && is_tcp_reset(ip) {
         Framing::Reverse
@@ -250,6 +254,10 @@ mod tests {
             0, 80, 0x9c, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x14, 0, 0, 0, 0, 0, 0,
         ]);
         assert_eq!(framing(&h, 0, &other, 1, false, &icmp), Framing::Keep);
+        // Re-addressed by DNAT on the bridge: resolved again rather than kept.
+        let mut h2 = h.clone();
+        h2.readdressed = true;
+        assert_eq!(framing(&h2, 0, &other, 1, false, &icmp), Framing::Bridge(4));
         // The host's own answer out of a port: resolved on the bridge.
         assert_eq!(framing(&h, 0, &other, 0, true, &icmp), Framing::Bridge(4));
         // A REJECT's reset about a bridged frame: back by its port, addresses swapped.

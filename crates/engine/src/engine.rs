@@ -1491,6 +1491,7 @@ impl Engine {
         let mut dmac = [0u8; 6];
         dmac.copy_from_slice(&mac[..6]);
         self.host.learn(smac, port, now);
+        self.host.readdressed = false;
         let bmac = self.host.ifaces[b].mac;
         let group = dmac[0] & 1 != 0;
         let physin = if self.host.bridge_call_iptables {
@@ -1597,6 +1598,7 @@ impl Engine {
                     mac[..6].copy_from_slice(&dmac);
                     p.mac = Some(mac);
                     outs = self.host.bridge_out(b, dmac, Some(port), now);
+                    self.host.readdressed = true;
                     self.note(|| "DNAT on the bridge: re-addressed and bridged".into());
                 }
                 InRoute::Drop => {

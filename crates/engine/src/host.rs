@@ -108,6 +108,10 @@ pub struct HostNet {
     pub bridge_call_iptables: bool,
     /// The bridges' learned MAC → port table.
     pub fdb: Fdb,
+    /// The frame last received on a bridge port was DNATed to a host on the same bridge and
+    /// re-addressed (its Ethernet destination is the new next hop's, not the received one):
+    /// the live daemon resolves it on the bridge instead of keeping the received header.
+    pub readdressed: bool,
 }
 
 /// The bridges' forwarding database: learned MAC → port, each entry with the time it stops
@@ -310,6 +314,7 @@ impl HostNet {
             send_redirects,
             bridge_call_iptables: flag("net.bridge.bridge-nf-call-iptables", true),
             fdb: Default::default(),
+            readdressed: false,
         })
     }
 
