@@ -59,6 +59,8 @@ for d in lan0 wan0; do
   [ "$(ip netns exec "$G" cat /proc/sys/net/ipv4/conf/$d/rp_filter)" = 1 ] || fail "rp_filter on $d is not 1"
 done
 grep -q "TUN nfrs0 (ifindex" "$work/daemon.log" || fail "no TUN line in the startup report"
+grep -q "TUN nfrs0: REDIRECT/DNAT to local processes entered in the kernel's conntrack table" "$work/daemon.log" \
+  || fail "SO_ORIGINAL_DST entries not on (the kernel tracks in this namespace?)"
 
 "$nfrs" iptables-restore <<'RULES' || fail "iptables-restore via the daemon"
 *nat

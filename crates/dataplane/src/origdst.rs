@@ -37,6 +37,7 @@ pub const TIMEOUT_S: u32 = 120;
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
+const IPCTNL_MSG_CT_GET: u16 = 1;
 const IPCTNL_MSG_CT_DELETE: u16 = 2;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -163,6 +164,13 @@ fn delete_msg(ty: u16, t: &Tuple, seq: u32) -> Msg {
     m
 }
 
+/// The get of the entry whose original tuple is `t`, acked (the entry, then the ack).
+fn get_msg(t: &Tuple, seq: u32) -> Msg {
+    let mut m = Msg::new(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK, seq);
+    m.tuple(CTA_TUPLE_ORIG, t);
+    m
+}
+
 /// The ctnetlink socket of the daemon's namespace and what it did.
 #[derive(Debug)]
 pub struct OrigDst {
@@ -215,6 +223,34 @@ impl OrigDst {
             failed: 0,
             last_error: 0,
         })
+    }
+
+    /// Does the kernel track connections in this namespace itself (some iptables/nft rule
+    /// needs conntrack)? Then an inserted entry would meet the SYN as its own reply direction
+    /// and the connection would not open (measured), so the daemon leaves the feature off.
+    /// Probed with one UDP datagram over loopback between two sockets of its own, then a
+    /// ctnetlink get of that flow; `Err` when the probe cannot run (loopback down).
+    pub fn kernel_tracks(&mut self) -> io::Result<bool> {
+        let lo = std::net::Ipv4Addr::LOCALHOST;
+        let rx = std::net::UdpSocket::bind((lo, 0))?;
+        let tx = std::net::UdpSocket::bind((lo, 0))?;
+        let to = rx.local_addr()?.port();
+        tx.send_to(b"nfrs probe", (lo, to))?;
+        let t = Tuple {
+            src: u32::from(lo),
+            dst: u32::from(lo),
+            src_l4: tx.local_addr()?.port(),
+            dst_l4: to,
+            proto: 17,
+        };
+        match self.request(|seq| get_msg(&t, seq)) {
+            0 => {
+                self.request(|seq| delete_msg(CTA_TUPLE_ORIG, &t, seq));
+                Ok(true)
+            }
+            libc::ENOENT => Ok(false),
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
     }
 
     /// Called with each packet about to be handed to the TUN: for a TCP SYN (no ACK) whose
@@ -514,6 +550,23 @@ mod tests {
             assert_eq!(od.delete(&reply), 0);
             assert_eq!(original_dst(&a), Err(libc::ENOENT), "deleted");
             assert_eq!(od.delete(&reply), libc::ENOENT);
+            assert!(
+                !od.kernel_tracks().unwrap(),
+                "no rule: the kernel tracks nothing"
+            );
+            let rule = ["-A", "INPUT", "-m", "conntrack", "--ctstate", "NEW"];
+            if std::process::Command::new("iptables-legacy")
+                .args(rule)
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                assert!(
+                    od.kernel_tracks().unwrap(),
+                    "a conntrack rule: the kernel tracks"
+                );
+            } else {
+                eprintln!("skipped the tracking half: no iptables-legacy");
+            }
         })
         .join()
         .unwrap();

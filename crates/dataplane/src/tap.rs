@@ -122,10 +122,14 @@ pub fn start(
     }
     if original_dst {
         match crate::origdst::OrigDst::open() {
-            Ok(o) => {
-                tap.origdst = Some(o);
-                eprintln!("nfrs run: TUN {name}: REDIRECT/DNAT to local processes entered in the kernel's conntrack table (SO_ORIGINAL_DST)");
-            }
+            Ok(mut o) => match o.kernel_tracks() {
+                Ok(false) => {
+                    tap.origdst = Some(o);
+                    eprintln!("nfrs run: TUN {name}: REDIRECT/DNAT to local processes entered in the kernel's conntrack table (SO_ORIGINAL_DST)");
+                }
+                Ok(true) => eprintln!("nfrs run: warning: TUN {name}: the kernel tracks connections in this namespace itself (an iptables/nft rule uses conntrack): SO_ORIGINAL_DST entries off (the kernel would take a redirected SYN as the reply of nfrs's entry and the connection would not open)"),
+                Err(e) => eprintln!("nfrs run: warning: TUN {name}: cannot probe the kernel's conntrack over loopback ({e}): SO_ORIGINAL_DST entries off"),
+            },
             Err(e) => eprintln!("nfrs run: warning: TUN {name}: no ctnetlink socket ({e}): SO_ORIGINAL_DST will not answer"),
         }
     }
