@@ -14,7 +14,10 @@
 //! during a connection, and an inserted entry's state and timeout are never touched by the
 //! connection's packets), so the inserted entry clashes with nothing; the NAT status bits
 //! cannot be set through ctnetlink (the kernel keeps them unchangeable; conntrack-tools says
-//! "ignoring DST_NAT") and the lookup does not need them.
+//! "ignoring DST_NAT") and the lookup does not need them. When some rule does make the kernel
+//! track there, the inserted entry meets the redirected SYN as its reply direction and the
+//! connection does not open (measured), so [`OrigDst::kernel_tracks`] probes at start and the
+//! daemon leaves the feature off then.
 //!
 //! The message is the one `conntrack -I -p tcp -s C -d D --sport CP --dport DP --reply-src L
 //! --reply-dst C --reply-port-src LP --reply-port-dst CP --state SYN_SENT -t 120` sends
