@@ -627,3 +627,51 @@ impl BridgeOut {
             .find(|&i| self.port(host, i).is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn host(extra: &str) -> HostNet {
+        let text = format!(
+            "description = \"t\"\n[[interface]]\nname = \"p0\"\n[[interface]]\nname = \"p1\"\n[[interface]]\nname = \"p2\"\n[[bridge]]\nname = \"br0\"\nports = [\"p0\", \"p1\", \"p2\"]\n{extra}"
+        );
+        let sc = nfrs_scenario::parse(&text, std::path::Path::new("t.toml")).unwrap();
+        HostNet::new(&sc.host).unwrap()
+    }
+
+    #[test]
+    fn learned_macs_age_after_the_bridge_ageing_time() {
+        let mut h = host("");
+        assert_eq!(h.ifaces[3].ageing, 300 * S);
+        let a = [2, 0, 0, 0, 0, 0xa];
+        h.learn(a, 1, 10 * S);
+        assert_eq!(h.bridge_out(3, a, Some(0), 310 * S - 1), BridgeOut::One(1));
+        assert_eq!(h.bridge_ports(3, a, Some(0), 310 * S - 1), vec![1]);
+        // Kernel rule: gone once last-seen + ageing_time <= now, so the frame floods.
+        assert_eq!(h.bridge_ports(3, a, Some(0), 310 * S), vec![1, 2]);
+        // Held until swept; a frame from it refreshes it.
+        assert!(h.fdb.contains(&a));
+        h.learn(a, 2, 400 * S);
+        assert_eq!(h.bridge_out(3, a, Some(0), 699 * S), BridgeOut::One(2));
+        assert_eq!(h.fdb.expire(700 * S), 1);
+        assert!(h.fdb.is_empty());
+        // Group and zero source addresses, and non-ports, are never learned.
+        h.learn([1, 0, 0x5e, 0, 0, 1], 0, 0);
+        h.learn([0; 6], 0, 0);
+        h.learn(a, 3, 0);
+        assert!(h.fdb.is_empty());
+    }
+
+    #[test]
+    fn ageing_time_comes_from_the_bridge_table() {
+        let mut h = host("ageing_time = 2\n");
+        let a = [2, 0, 0, 0, 0, 0xa];
+        h.learn(a, 0, S);
+        assert_eq!(h.fdb.port(&a, 3 * S - 1), Some(0));
+        assert_eq!(h.fdb.port(&a, 3 * S), None);
+        assert_eq!(h.fdb.port_unaged(&a), Some(0));
+    }
+}
