@@ -26,7 +26,9 @@
 #     http://198.51.100.10:8000/ gets the server's page, access.log shows the request to
 #     198.51.100.10:8000; the kernel's table holds that entry and none for the plain local
 #     connections (the kernel itself tracks nothing there); with `tap_original_dst = false`
-#     (daemon restarted) squid cannot find the destination and the fetch fails;
+#     (daemon restarted) squid cannot find the destination and the fetch fails; with a kernel
+#     rule using conntrack in the gateway namespace the daemon's start probe turns the entries
+#     off (with a warning) and squid's accelerator port still works;
 #   - on exit the daemon removes nfrs0 and puts rp_filter back.
 # Usage: tests/live/squid.sh [path/to/nfrs]   (default: builds it in $CARGO_TARGET_DIR)
 # Needs the Debian package squid (and curl, python3).
@@ -204,6 +206,24 @@ grep -q "NF getsockopt(ORIGINAL_DST) failed .*No such file or directory" "$sq/ca
 got=$(ip netns exec "$C" curl -s -m 10 http://198.51.100.10/) || fail "accel after restart"
 [ "$got" = "served by the server namespace" ] || fail "accel after restart: $got"
 live_term
+
+# A kernel rule using conntrack in the gateway namespace: the kernel tracks the TUN's traffic
+# itself, an inserted entry would block the SYN, so the daemon's start probe leaves them off.
+if command -v iptables-legacy >/dev/null; then
+  live_gw_toml "$(printf '\n[[route]]\nto = "203.0.113.0/24"\nvia = "198.51.100.10"\ndev = "wan0"')" \
+    'tap = "nfrs0"' >"$work/gw.toml"
+  ip netns exec "$G" iptables-legacy -A INPUT -m conntrack --ctstate NEW
+  live_daemon "$store" "$work/gw.toml"
+  live_wait_socket "$store"
+  live_wait_ready
+  grep -q "TUN nfrs0: the kernel tracks connections in this namespace itself" "$work/daemon.log" \
+    || fail "the start probe did not see the kernel's own conntrack"
+  for _ in $(seq 50); do ip netns exec "$G" ip route get 10.0.1.2 2>/dev/null | grep -q "dev nfrs0" && break; sleep 0.1; done
+  got=$(ip netns exec "$C" curl -s -m 10 http://198.51.100.10/) || fail "accel with the kernel tracking"
+  [ "$got" = "served by the server namespace" ] || fail "accel with the kernel tracking: $got"
+  live_term
+  ip netns exec "$G" iptables-legacy -F INPUT
+fi
 ip netns exec "$G" ip link show nfrs0 >/dev/null 2>&1 && fail "nfrs0 left behind"
 for d in lan0 wan0; do
   [ "$(ip netns exec "$G" cat /proc/sys/net/ipv4/conf/$d/rp_filter)" = 0 ] || fail "rp_filter on $d not put back"
