@@ -5,7 +5,8 @@
 # ip_forward=1 from the host file). Checks:
 # - DNAT to another host on the bridge: with `-t nat -A PREROUTING -i br0 -p tcp --dport 8080
 #   -j DNAT --to-destination 10.0.0.3:80`, curl from A to X:8080 (where nothing listens) gets
-#   B's page, B's server sees A's address, `nfrs conntrack -L` shows the DNAT entry;
+#   B's page, B's server sees A's address, `nfrs conntrack -L` shows the DNAT entry; with
+#   `nfrs sysctl -w net.ipv4.ip_forward=0` it does not pass;
 # - MAC ageing: a UDP datagram from A to B (static neighbours, B silent, a sink on B) is not
 #   seen on X while B's MAC is fresh, is flooded to X once B has been silent > 2 s, and is not
 #   seen on X again once a frame from B has taught its port anew;
@@ -100,6 +101,15 @@ grep -q "src=10.0.0.2 dst=10.0.0.4 sport=[0-9]* dport=8080 .*src=10.0.0.3 dst=10
 n="$("$nfrs" iptables-save -t nat -c | sed -n 's/^\[\([0-9]*\):[0-9]*\] -A PREROUTING -i br0 -p tcp .*-j DNAT.*/\1/p')"
 [ "$n" = 1 ] || fail "the DNAT rule counted '$n' packets, not 1 (the SYN)"
 echo "live bridge-dnat: curl A -> X:8080 gets B's page through DNAT, B sees 10.0.0.2, tracked"
+# ip_forward=0: the DNATed SYN is dropped (as by the kernel bridge below), and passes again at 1.
+"$nfrs" sysctl -w net.ipv4.ip_forward=0 >/dev/null || fail "sysctl -w ip_forward=0"
+if ip netns exec "$C" curl -s -m 2 http://10.0.0.4:8080/index.html >/dev/null; then
+  fail "curl A -> X:8080 DNATed to B with ip_forward=0"
+fi
+"$nfrs" sysctl -w net.ipv4.ip_forward=1 >/dev/null || fail "sysctl -w ip_forward=1"
+body="$(ip netns exec "$C" curl -s -m 5 http://10.0.0.4:8080/index.html)" || fail "curl A -> X:8080 with ip_forward=1 again"
+[ "$body" = "hello from B" ] || fail "curl A -> X:8080 with ip_forward=1 again: got '$body'"
+echo "live bridge-dnat: with ip_forward=0 the DNATed connection does not pass"
 
 # (2) MAC ageing. tcpdump on X shows datagrams for B's MAC only when they are flooded.
 ageing_check() { # $1: what runs the bridge (for messages)
@@ -155,8 +165,12 @@ if ip netns exec "$G" ip link add br0 type bridge ageing_time 200 2>/dev/null &&
   ip netns exec "$G" iptables-legacy -t nat -A PREROUTING -i br0 -p tcp --dport 8080 -j DNAT --to-destination 10.0.0.3:80
   body="$(ip netns exec "$C" curl -s -m 5 http://10.0.0.4:8080/index.html)" || fail "kernel: curl A -> X:8080"
   [ "$body" = "hello from B" ] || fail "kernel: curl A -> X:8080: got '$body', not B's page"
+  ip netns exec "$G" sysctl -qw net.ipv4.ip_forward=0
+  if ip netns exec "$C" curl -s -m 2 http://10.0.0.4:8080/index.html >/dev/null; then
+    fail "kernel: curl A -> X:8080 DNATed to B with ip_forward=0"
+  fi
   ageing_check "kernel"
-  echo "live bridge-dnat: a kernel bridge does the same (DNAT to B, ageing after 2 s)"
+  echo "live bridge-dnat: a kernel bridge does the same (DNAT to B, not with ip_forward=0, ageing after 2 s)"
 else
   echo "live bridge-dnat: no kernel bridge here, not compared"
 fi
