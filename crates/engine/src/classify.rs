@@ -13,6 +13,7 @@
 //! the copies would exceed a memory budget; a leaf lists rule indexes and always ends with
 //! the chain's tail (its policy or implicit RETURN), which every packet reaches.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How tables are compiled.
@@ -51,26 +52,39 @@ const SPACE_FACTOR: usize = 4;
 /// Deepest node.
 const MAX_DEPTH: u32 = 24;
 
-/// One tree node: a cut (`bits > 0`) or a leaf (`bits == 0`).
-#[derive(Clone, Copy, Debug)]
+/// One tree node, 8 bytes (a cache line holds 8 siblings): a cut (`mask != 0`) or a leaf
+/// (`mask == 0`).
+#[derive(Clone, Copy, Debug, Default)]
 struct Node {
-    /// 0: source address, 1: destination address.
-    field: u8,
-    /// Bits of the cut (0: leaf).
-    bits: u8,
-    /// The piece is `(addr >> shift) & mask`.
-    shift: u8,
-    mask: u32,
     /// Cut: first child node. Leaf: first entry in `cands`.
     first: u32,
+    /// 0: source address, 1: destination address.
+    field: u8,
+    /// The piece is `(addr >> shift) & mask`.
+    shift: u8,
+    /// `2^bits - 1` of a cut of `bits` bits (at most [`MAX_BITS`]); 0 for a leaf.
+    mask: u8,
 }
+
+/// Candidates a cache line holds.
+const LINE_CANDS: usize = 4;
+
+/// Four candidates on one 64-byte cache line, so that a short list placed inside one line
+/// costs one miss at most.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Line([Cand; LINE_CANDS]);
 
 /// One cut tree.
 #[derive(Clone, Debug)]
 struct Tree {
     nodes: Vec<Node>,
-    /// Leaves' lists, one after the other, each ending with the chain's tail.
-    cands: Vec<Cand>,
+    /// List entries used (gaps left out).
+    entries: usize,
+    /// Leaves' lists, one after the other, each ending with the chain's tail; entry `pos` is
+    /// `cands[pos / 4].0[pos % 4]`. Identical lists are stored once; a list of at most four
+    /// entries never crosses a line (the gap before it is filled with tails, never read).
+    cands: Vec<Line>,
 }
 
 /// A rule in a leaf's list, with its address and protocol tests (those of the kernel's
@@ -234,8 +248,10 @@ struct Builder<'a> {
     cands: Vec<Cand>,
     /// Entries left for copies before every further node becomes a leaf.
     budget: usize,
-    /// The last leaf's list in `cands` (start, end).
-    last_leaf: (usize, usize),
+    /// Where each distinct list (rule positions, tail left out) starts in `cands`.
+    lists: HashMap<Vec<u32>, u32>,
+    /// Entries in lists (gaps left out).
+    entries: usize,
 }
 
 impl ChainIndex {
@@ -280,14 +296,14 @@ impl ChainIndex {
     /// with the chain's tail.
     #[inline]
     pub fn cand(&self, part: usize, pos: u32) -> &Cand {
-        &self.parts[part].cands[pos as usize]
+        self.parts[part].cand(pos)
     }
 
     /// Tree nodes and list entries (for tests and sizing).
     pub fn size(&self) -> (usize, usize) {
         self.parts
             .iter()
-            .fold((0, 0), |(n, c), t| (n + t.nodes.len(), c + t.cands.len()))
+            .fold((0, 0), |(n, c), t| (n + t.nodes.len(), c + t.entries))
     }
 }
 
@@ -296,16 +312,11 @@ impl Tree {
         let mut b = Builder {
             rules,
             tail,
-            nodes: vec![Node {
-                field: 0,
-                bits: 0,
-                shift: 0,
-                mask: 0,
-                first: 0,
-            }],
+            nodes: vec![Node::default()],
             cands: Vec::new(),
             budget: rules.len() * 16 + 4096,
-            last_leaf: (0, 0),
+            lists: HashMap::new(),
+            entries: 0,
         };
         let all: Vec<u32> = (0..rules.len() as u32).collect();
         let region = Region {
@@ -313,9 +324,20 @@ impl Tree {
             plen: [0, 0],
         };
         b.node(0, &all, region, 0);
+        let filler = Cand::always(tail);
+        let cands = b
+            .cands
+            .chunks(LINE_CANDS)
+            .map(|c| {
+                let mut l = Line([filler; LINE_CANDS]);
+                l.0[..c.len()].copy_from_slice(c);
+                l
+            })
+            .collect();
         Tree {
             nodes: b.nodes,
-            cands: b.cands,
+            entries: b.entries,
+            cands,
         }
     }
 
@@ -323,11 +345,17 @@ impl Tree {
     #[inline]
     fn leaf(&self, src: u32, dst: u32) -> u32 {
         let mut n = self.nodes[0];
-        while n.bits != 0 {
+        while n.mask != 0 {
             let v = if n.field == 0 { src } else { dst };
-            n = self.nodes[(n.first + ((v >> n.shift) & n.mask)) as usize];
+            n = self.nodes[(n.first + ((v >> n.shift) & u32::from(n.mask))) as usize];
         }
         n.first
+    }
+
+    /// List entry `pos`.
+    #[inline]
+    fn cand(&self, pos: u32) -> &Cand {
+        &self.cands[(pos / LINE_CANDS as u32) as usize].0[(pos % LINE_CANDS as u32) as usize]
     }
 }
 
@@ -340,52 +368,42 @@ impl Builder<'_> {
             self.choose(list, region)
         };
         let Some((f, bits)) = cut else {
-            // Neighbouring pieces often hold the same rules (the wildcards): one list for all.
-            let (s, e) = self.last_leaf;
-            let same = e - s == list.len() + 1
-                && list
-                    .iter()
-                    .zip(&self.cands[s..e])
-                    .all(|(&k, c)| self.rules[k as usize].head.rule == c.rule);
-            let first = if same {
-                s
-            } else {
-                let s = self.cands.len();
-                self.cands
-                    .extend(list.iter().map(|&k| self.rules[k as usize].head));
-                self.cands.push(Cand::always(self.tail));
-                self.last_leaf = (s, self.cands.len());
-                s
+            // Many pieces hold the same rules (the wildcards, and no rule at all): one list
+            // for all of them, which also keeps the common lists in cache.
+            let first = match self.lists.get(list) {
+                Some(&s) => s,
+                None => {
+                    let len = list.len() + 1;
+                    let off = self.cands.len() % LINE_CANDS;
+                    if len <= LINE_CANDS && off + len > LINE_CANDS {
+                        let gap = LINE_CANDS - off;
+                        self.cands.extend((0..gap).map(|_| Cand::always(self.tail)));
+                    }
+                    let s = self.cands.len() as u32;
+                    self.cands
+                        .extend(list.iter().map(|&k| self.rules[k as usize].head));
+                    self.cands.push(Cand::always(self.tail));
+                    self.entries += len;
+                    self.lists.insert(list.to_vec(), s);
+                    s
+                }
             };
             self.nodes[at] = Node {
-                field: 0,
-                bits: 0,
-                shift: 0,
-                mask: 0,
-                first: first as u32,
+                first,
+                ..Node::default()
             };
             return;
         };
         let shift = 32 - region.plen[f] - bits;
         let first = self.nodes.len() as u32;
         self.nodes[at] = Node {
-            field: f as u8,
-            bits: bits as u8,
-            shift: shift as u8,
-            mask: (1u32 << bits) - 1,
             first,
+            field: f as u8,
+            shift: shift as u8,
+            mask: ((1u32 << bits) - 1) as u8,
         };
         let n = 1usize << bits;
-        self.nodes.resize(
-            self.nodes.len() + n,
-            Node {
-                field: 0,
-                bits: 0,
-                shift: 0,
-                mask: 0,
-                first: 0,
-            },
-        );
+        self.nodes.resize(self.nodes.len() + n, Node::default());
         let mut child = Vec::with_capacity(list.len());
         for c in 0..n {
             let mut r = region;
@@ -468,6 +486,8 @@ mod tests {
     #[test]
     fn compact_candidate_tests_like_the_mask() {
         assert_eq!(std::mem::size_of::<Cand>(), 16);
+        assert_eq!(std::mem::size_of::<Node>(), 8);
+        assert_eq!(std::mem::size_of::<Line>(), 64);
         let addrs = [
             0u32,
             1,
