@@ -58,13 +58,17 @@ const MAX_DEPTH: u32 = 24;
 struct Node {
     /// Cut: first child node. Leaf: first entry in `cands`.
     first: u32,
-    /// 0: source address, 1: destination address.
+    /// Bit 0: 0 source address, 1 destination address; [`INLINE`]: the children are lists.
     field: u8,
     /// The piece is `(addr >> shift) & mask`.
     shift: u8,
     /// `2^bits - 1` of a cut of `bits` bits (at most [`MAX_BITS`]); 0 for a leaf.
     mask: u8,
 }
+
+/// A cut whose children are leaves with lists of at most [`LINE_CANDS`] entries: child `c`'s
+/// list is the line at `first + c * LINE_CANDS` in `cands` (no leaf nodes).
+const INLINE: u8 = 0x80;
 
 /// Candidates a cache line holds.
 const LINE_CANDS: usize = 4;
@@ -346,8 +350,12 @@ impl Tree {
     fn leaf(&self, src: u32, dst: u32) -> u32 {
         let mut n = self.nodes[0];
         while n.mask != 0 {
-            let v = if n.field == 0 { src } else { dst };
-            n = self.nodes[(n.first + ((v >> n.shift) & u32::from(n.mask))) as usize];
+            let v = if n.field & 1 == 0 { src } else { dst };
+            let piece = (v >> n.shift) & u32::from(n.mask);
+            if n.field & INLINE != 0 {
+                return n.first + piece * LINE_CANDS as u32;
+            }
+            n = self.nodes[(n.first + piece) as usize];
         }
         n.first
     }
@@ -395,30 +403,60 @@ impl Builder<'_> {
             return;
         };
         let shift = 32 - region.plen[f] - bits;
+        let n = 1usize << bits;
+        let children: Vec<(Vec<u32>, Region)> = (0..n)
+            .map(|c| {
+                let mut r = region;
+                r.plen[f] += bits;
+                r.base[f] = region.base[f] | ((c as u32) << shift);
+                let (lo, hi) = (r.base[f], r.hi(f));
+                let child = list
+                    .iter()
+                    .copied()
+                    .filter(|&k| {
+                        let rr = &self.rules[k as usize];
+                        rr.lo[f] <= hi && rr.hi[f] >= lo
+                    })
+                    .collect();
+                (child, r)
+            })
+            .collect();
+        let mask = ((1u32 << bits) - 1) as u8;
+        // Every child a leaf whose list (tail included) fits a line: the lists take the
+        // children's place, a line each, and the walk reads no leaf node.
+        if children.iter().all(|(c, _)| c.len() < LINE_CANDS) {
+            let tail = Cand::always(self.tail);
+            let off = self.cands.len() % LINE_CANDS;
+            if off != 0 {
+                self.cands.extend((off..LINE_CANDS).map(|_| tail));
+            }
+            let first = self.cands.len() as u32;
+            for (c, _) in &children {
+                self.budget = self.budget.saturating_sub(c.len());
+                self.entries += c.len() + 1;
+                self.cands
+                    .extend(c.iter().map(|&k| self.rules[k as usize].head));
+                self.cands.extend((c.len()..LINE_CANDS).map(|_| tail));
+            }
+            self.nodes[at] = Node {
+                first,
+                field: f as u8 | INLINE,
+                shift: shift as u8,
+                mask,
+            };
+            return;
+        }
         let first = self.nodes.len() as u32;
         self.nodes[at] = Node {
             first,
             field: f as u8,
             shift: shift as u8,
-            mask: ((1u32 << bits) - 1) as u8,
+            mask,
         };
-        let n = 1usize << bits;
         self.nodes.resize(self.nodes.len() + n, Node::default());
-        let mut child = Vec::with_capacity(list.len());
-        for c in 0..n {
-            let mut r = region;
-            r.plen[f] += bits;
-            r.base[f] = region.base[f] | ((c as u32) << shift);
-            let (lo, hi) = (r.base[f], r.hi(f));
-            child.clear();
-            child.extend(list.iter().copied().filter(|&k| {
-                let rr = &self.rules[k as usize];
-                rr.lo[f] <= hi && rr.hi[f] >= lo
-            }));
+        for (c, (child, r)) in children.iter().enumerate() {
             self.budget = self.budget.saturating_sub(child.len());
-            let child_list = std::mem::take(&mut child);
-            self.node(first as usize + c, &child_list, r, depth + 1);
-            child = child_list;
+            self.node(first as usize + c, child, *r, depth + 1);
         }
     }
 
