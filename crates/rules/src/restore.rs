@@ -129,12 +129,61 @@ static BYTE_CLASS: [u8; 256] = {
 /// [`tokenize_with`] appending to `out`, borrowing from `line` every argument that is one
 /// contiguous piece of it (the usual case), so a rule line costs no copy per argument.
 pub fn tokenize_into<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'a, str>>) {
+    // The usual line has blanks between arguments and no quote until late (a comment):
+    // one scan over the line eight bytes at a time, each blank ending an argument, until a
+    // quote hands the rest of the line, from the argument it is in, to the general loop.
+    let bytes = line.as_bytes();
+    let n = bytes.len();
+    // Start of the argument being read (a blank right before it).
+    let mut start = 0;
+    let mut w = 0;
+    while w < n {
+        let word = match bytes.get(w..w + 8) {
+            Some(chunk) => u64::from_le_bytes(chunk.try_into().unwrap()),
+            None => {
+                // The last bytes, padded with 0xff (never flagged below).
+                let mut pad = [0xffu8; 8];
+                pad[..n - w].copy_from_slice(&bytes[w..]);
+                u64::from_le_bytes(pad)
+            }
+        };
+        // Every byte below 0x23 is flagged (higher flags may also be borrows: each flag is
+        // checked against the byte's class).
+        let mut hits = below(word, 0x23);
+        while hits != 0 {
+            let k = w + (hits.trailing_zeros() / 8) as usize;
+            hits &= hits - 1;
+            match bytes[k] {
+                b' ' | b'\t' | b'\n' => {
+                    if k > start {
+                        out.push(Cow::Borrowed(&line[start..k]));
+                    }
+                    start = k + 1;
+                }
+                b'"' => return tokenize_from(line, start, store_escapes, out),
+                _ => {}
+            }
+        }
+        w += 8;
+    }
+    if start < n {
+        out.push(Cow::Borrowed(&line[start..]));
+    }
+}
+
+/// The general loop of [`tokenize_into`] from byte `i` on (at the start of an argument or
+/// at blanks before one).
+fn tokenize_from<'a>(
+    line: &'a str,
+    mut i: usize,
+    store_escapes: bool,
+    out: &mut Vec<Cow<'a, str>>,
+) {
     // Byte scan: every special character is ASCII, so the runs between them are whole
     // (UTF-8 safe) slices. One argument at a time: it ends at a blank outside quotes, at a
     // closing quote, or at the end of the line.
     let bytes = line.as_bytes();
     let n = bytes.len();
-    let mut i = 0;
     while i < n {
         if matches!(bytes[i], b' ' | b'\t' | b'\n') {
             i += 1;

@@ -83,7 +83,7 @@ mod tests {
         let Target::Ext(TargetExt::Ct(t)) = r.target else {
             panic!("{:?}", r.target)
         };
-        t
+        *t
     }
 
     fn compiled(t: &Ct) -> Result<bool, CompileError> {

@@ -337,7 +337,7 @@ extension_enum! {
 extension_enum! {
     /// Every target extension (`-j NAME`) besides the standard verdicts and chain jumps.
     TargetExt {
-        Log => log::Log,
+        Log => Box<log::Log>,
         Reject => reject::Reject,
         Mark => mark_target::MarkTarget,
         Dnat => dnat::Dnat,
@@ -346,7 +346,7 @@ extension_enum! {
         Connmark => connmark_target::ConnmarkTarget,
         Redirect => redirect::Redirect,
         Netmap => netmap::Netmap,
-        Ct => ct::Ct,
+        Ct => Box<ct::Ct>,
         Notrack => notrack::Notrack,
         Tcpmss => tcpmss_target::TcpmssTarget,
         Ttl => ttl_target::TtlTarget,
@@ -355,7 +355,7 @@ extension_enum! {
         Ecn => ecn_target::EcnTarget,
         Checksum => checksum::Checksum,
         Trace => trace::Trace,
-        Tee => tee::Tee,
+        Tee => Box<tee::Tee>,
     }
 }
 
