@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/live/lib.sh
-live_logs="daemon.log tcpdump.txt sink.txt http.txt"
+live_logs="daemon.log tcpdump.txt tcpdump.err sink.txt http.txt"
 live_init "live bridge-dnat" d "${1:-}"
 live_tools "$live_name" ip ethtool curl python3 tcpdump
 X="${C%-c}-x"
@@ -88,6 +88,8 @@ print("sink up", flush=True)
 while True:
     print("got %d" % len(s.recv(100)), flush=True)
 ' >"$work/sink.txt" 2>&1
+for _ in $(seq 100); do grep -qs "sink up" "$work/sink.txt" && break; sleep 0.05; done
+grep -qs "sink up" "$work/sink.txt" || fail "the UDP sink on B did not start"
 
 # (1) DNAT of a bridged TCP connection to another host on the same bridge.
 "$nfrs" iptables -t nat -A PREROUTING -i br0 -p tcp --dport 8080 -j DNAT --to-destination 10.0.0.3:80 \
@@ -111,46 +113,45 @@ body="$(ip netns exec "$C" curl -s -m 5 http://10.0.0.4:8080/index.html)" || fai
 [ "$body" = "hello from B" ] || fail "curl A -> X:8080 with ip_forward=1 again: got '$body'"
 echo "live bridge-dnat: with ip_forward=0 the DNATed connection does not pass"
 
-# (2) MAC ageing. tcpdump on X shows datagrams for B's MAC only when they are flooded.
-ageing_check() { # $1: what runs the bridge (for messages)
-  : >"$work/tcpdump.txt"
-  ip netns exec "$X" tcpdump -l -n -i x0 "ether dst $bmac and udp dst port 9999" \
-    >"$work/tcpdump.txt" 2>"$work/tcpdump.err" &
-  local td=$! i
-  live_pids+=($td)
-  for _ in $(seq 100); do grep -qs "listening on" "$work/tcpdump.err" && break; sleep 0.05; done
-  grep -qs "listening on" "$work/tcpdump.err" || fail "$1: tcpdump on X did not start"
-  to_a() { ip netns exec "$S" bash -c 'echo b >/dev/udp/10.0.0.2/9998'; }
-  to_b() { ip netns exec "$C" bash -c "printf %${1}s >/dev/udp/10.0.0.3/9999"; }
+# (2) MAC ageing. tcpdump on X (started once, for nfrs and the kernel bridge alike) shows
+# datagrams for B's MAC only when they are flooded.
+ip netns exec "$X" tcpdump -l -n -i x0 "ether dst $bmac and udp dst port 9999" \
+  >"$work/tcpdump.txt" 2>"$work/tcpdump.err" &
+live_pids+=($!)
+for _ in $(seq 200); do grep -qs "listening on" "$work/tcpdump.err" && break; sleep 0.05; done
+grep -qs "listening on" "$work/tcpdump.err" || fail "tcpdump on X did not start"
+to_a() { ip netns exec "$S" bash -c 'echo b >/dev/udp/10.0.0.2/9998'; }
+to_b() { ip netns exec "$C" bash -c "printf %${1}s >/dev/udp/10.0.0.3/9999"; }
+ageing_check() { # $1: what runs the bridge (for messages); A's datagrams are $2+1..$2+3 bytes
+  local k="$2" sent
   sent=$(grep -c "^got" "$work/sink.txt" || true)
-  # B speaks (learned on p2); A's 1-byte datagram then goes to p2 only.
+  # B speaks (learned on p2); A's first datagram then goes to p2 only.
   to_a
   sleep 0.3
-  to_b 1
+  to_b $((k + 1))
   sleep 3.7
-  # B has been silent for 4 s: its entry is gone, A's 2-byte datagram floods (p2 and p3).
-  to_b 2
+  # B has been silent for 4 s: its entry is gone, A's second datagram floods (p2 and p3).
+  to_b $((k + 2))
   sleep 0.3
-  # B speaks again: learned anew, A's 3-byte datagram goes to p2 only.
+  # B speaks again: learned anew, A's third datagram goes to p2 only.
   to_a
   sleep 0.3
-  to_b 3
-  for i in $(seq 40); do
+  to_b $((k + 3))
+  for _ in $(seq 40); do
     [ "$(grep -c "^got" "$work/sink.txt" || true)" -ge $((sent + 3)) ] && break
     sleep 0.05
   done
   sleep 0.3
-  kill "$td" 2>/dev/null && wait "$td" 2>/dev/null || true
   [ "$(grep -c "^got" "$work/sink.txt" || true)" = $((sent + 3)) ] \
     || fail "$1: B's sink did not get A's 3 datagrams"
-  tail -n 3 "$work/sink.txt" | tr '\n' ' ' | grep -q "^got 1 got 2 got 3 $" \
+  tail -n 3 "$work/sink.txt" | tr '\n' ' ' | grep -q "^got $((k + 1)) got $((k + 2)) got $((k + 3)) $" \
     || fail "$1: B's sink got $(tail -n 3 "$work/sink.txt" | tr '\n' ' ')"
-  grep -q "UDP, length 1$" "$work/tcpdump.txt" && fail "$1: flooded to X while B's MAC was fresh"
-  grep -q "UDP, length 2$" "$work/tcpdump.txt" || fail "$1: not flooded to X after B's MAC aged out"
-  grep -q "UDP, length 3$" "$work/tcpdump.txt" && fail "$1: flooded to X after B's MAC was learned anew"
+  grep -q "UDP, length $((k + 1))$" "$work/tcpdump.txt" && fail "$1: flooded to X while B's MAC was fresh"
+  grep -q "UDP, length $((k + 2))$" "$work/tcpdump.txt" || fail "$1: not flooded to X after B's MAC aged out"
+  grep -q "UDP, length $((k + 3))$" "$work/tcpdump.txt" && fail "$1: flooded to X after B's MAC was learned anew"
   return 0
 }
-ageing_check "nfrs"
+ageing_check "nfrs" 0
 echo "live bridge-dnat: B's MAC ages out after 2 s silent (A's datagram floods to X), then is learned anew"
 live_term
 
@@ -169,7 +170,7 @@ if ip netns exec "$G" ip link add br0 type bridge ageing_time 200 2>/dev/null &&
   if ip netns exec "$C" curl -s -m 2 http://10.0.0.4:8080/index.html >/dev/null; then
     fail "kernel: curl A -> X:8080 DNATed to B with ip_forward=0"
   fi
-  ageing_check "kernel"
+  ageing_check "kernel" 3
   echo "live bridge-dnat: a kernel bridge does the same (DNAT to B, not with ip_forward=0, ageing after 2 s)"
 else
   echo "live bridge-dnat: no kernel bridge here, not compared"
