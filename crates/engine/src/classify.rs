@@ -423,8 +423,11 @@ impl Builder<'_> {
             .collect();
         let mask = ((1u32 << bits) - 1) as u8;
         // Every child a leaf whose list (tail included) fits a line: the lists take the
-        // children's place, a line each, and the walk reads no leaf node.
-        if children.iter().all(|(c, _)| c.len() < LINE_CANDS) {
+        // children's place, a line each, and the walk reads no leaf node. Only when the
+        // lines would be at least half full (empty pieces share one list otherwise), so the
+        // classifier does not outgrow the caches.
+        let used: usize = children.iter().map(|(c, _)| c.len() + 1).sum();
+        if children.iter().all(|(c, _)| c.len() < LINE_CANDS) && 2 * used >= n * LINE_CANDS {
             let tail = Cand::always(self.tail);
             let off = self.cands.len() % LINE_CANDS;
             if off != 0 {
