@@ -475,8 +475,13 @@ fn parse_inet_aton(s: &str) -> Option<Ipv4Addr> {
 
 /// xtables_parse_protocol: a number 0..=255, `all`, or a protocol name.
 pub fn parse_protocol(s: &str) -> Result<u16> {
-    if let Some(v) = parse_uint(s, 0, 255) {
-        return Ok(v as u16);
+    // A name (`tcp`, the usual text) cannot read as a number: strtoul needs a digit after
+    // optional blanks and sign, and a letter is none of them.
+    let name = s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic);
+    if !name {
+        if let Some(v) = parse_uint(s, 0, 255) {
+            return Ok(v as u16);
+        }
     }
     if s == "all" {
         return Ok(0);
@@ -1537,6 +1542,19 @@ mod tests {
         );
         // Ambiguous with base options (--destination, --dst, --delete...): unknown.
         assert_eq!(run("-p tcp --d 22").unwrap_err(), "unknown option \"--d\"");
+    }
+
+    #[test]
+    fn test_parse_protocol_names_and_numbers() {
+        assert_eq!(parse_protocol("tcp").unwrap(), 6);
+        assert_eq!(parse_protocol("udp").unwrap(), 17);
+        assert_eq!(parse_protocol("icmp").unwrap(), 1);
+        assert_eq!(parse_protocol("all").unwrap(), 0);
+        assert_eq!(parse_protocol("17").unwrap(), 17);
+        assert_eq!(
+            parse_protocol("tcpx").unwrap_err().msg,
+            "unknown protocol \"tcpx\" specified"
+        );
     }
 
     #[test]
