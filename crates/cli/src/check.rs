@@ -93,6 +93,8 @@ fn offline(store: &Store, host_file: Option<&str>, packet: &str) -> Result<Strin
         table,
         now: 0,
         external_stack: false,
+        // A stored ruleset keeps no match state: limits and lists start fresh.
+        matches: None,
     };
     check::check(&state, &host, packet).map_err(|e| (2, e))
 }

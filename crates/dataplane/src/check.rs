@@ -2,15 +2,16 @@
 //! now — its verdict, NAT, the rule path (as `nfrs replay --trace` prints it) and what it would
 //! do to the connection table — without changing anything. The packet runs through a scratch
 //! engine built from the ruleset in force (counters included) and a copy of the connection
-//! table (through the conntrack snapshot); the live engine is only read. Stateful matches
-//! (`limit`, `hashlimit`, `recent`, `connlimit` counts aside) start from a fresh state in the
-//! scratch engine.
+//! table (through the conntrack snapshot) and of the stateful matches' state (`limit` and
+//! `hashlimit` buckets, `recent` lists, `statistic` counters, `connlimit` lists); the live
+//! engine is only read. A check against a stored ruleset (no daemon) starts those fresh.
 
 use crate::cmds;
 use crate::ctsave;
 use nfrs_conntrack::{ConnTable, CtConfig, Format, Nanos, Style};
 use nfrs_engine::engine::{Engine, Ev};
 use nfrs_engine::host::HostNet;
+use nfrs_engine::matches::EvalState;
 use nfrs_rules::Ruleset;
 use nfrs_scenario::{Event, Host, PacketResult};
 use nfrs_wire::build::{build_frame, build_ipv4, FrameCtx};
@@ -31,6 +32,9 @@ pub struct State {
     /// A TUN device hands local packets to the kernel's stack (`[live] tap`): the modelled
     /// stack does not answer them.
     pub external_stack: bool,
+    /// The live engine's stateful matches (limit, hashlimit, recent, statistic, connlimit), so
+    /// the check meets the buckets and lists as they are now.
+    pub matches: Option<EvalState>,
 }
 
 impl State {
@@ -44,6 +48,7 @@ impl State {
                 .map(|ct| (ctsave::save(ct, now).0, Some(ct.config().clone()), ct.netns)),
             now,
             external_stack: eng.external_stack,
+            matches: Some(eng.match_state().clone()),
         }
     }
 }
@@ -85,6 +90,11 @@ pub fn check(state: &State, host: &Host, line: &str) -> Result<String, String> {
     let mut eng = Engine::new(hn, state.ruleset.clone(), &host.effective_sysctls())
         .map_err(|e| e.to_string())?;
     eng.external_stack = state.external_stack;
+    if let Some(m) = &state.matches {
+        // The same ruleset compiles to the same slots; a mismatch is a bug worth reporting.
+        eng.set_match_state(m.clone())
+            .map_err(|e| format!("nfrs check: copying the match state: {e}"))?;
+    }
     let now = state.now;
     let mut saved = None;
     // Only when the ruleset runs conntrack (as the live engine would).
@@ -350,5 +360,42 @@ mod tests {
         assert!(check(&state, &h, "lan0 udp 1.2.3.4:1 >").is_err());
         // The live engine is as it was: counters, table, count.
         assert_eq!(snapshot(&e, 2 * t), before);
+    }
+
+    #[test]
+    fn check_meets_the_live_limit_bucket() {
+        let h = crate::hostfile::parse(HOST, Path::new("h.toml"))
+            .unwrap()
+            .host;
+        let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+            -A FORWARD -p udp -m limit --limit 1/hour --limit-burst 1 -j ACCEPT\nCOMMIT\n";
+        let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
+        let mut e = Engine::new(HostNet::new(&h).unwrap(), rs, &h.effective_sysctls()).unwrap();
+        let t = nfrs_conntrack::SEC;
+        let probe = "lan0 udp 10.0.0.2:2000 > 198.51.100.7:53";
+        // Before any packet the one-packet burst is there: the check would be accepted.
+        let fresh = check(&State::of(&e, t), &h, probe).unwrap();
+        assert!(
+            fresh.contains("accepted by filter/FORWARD rule 1"),
+            "{fresh}"
+        );
+        // A live packet takes the burst; the check now meets the empty bucket and the policy.
+        send(&mut e, &h, "0 lan0 udp 10.0.0.2:1000 > 198.51.100.7:53", t);
+        let state = State::of(&e, 2 * t);
+        let spent = check(&state, &h, probe).unwrap();
+        assert!(spent.contains("  (dropped)\n"), "{spent}");
+        // Without the live match state (a stored ruleset), the bucket starts full again.
+        let stored = State {
+            matches: None,
+            ..state.clone()
+        };
+        let out = check(&stored, &h, probe).unwrap();
+        assert!(out.contains("accepted by filter/FORWARD rule 1"), "{out}");
+        // The check took nothing from the live bucket: a second check answers the same.
+        assert_eq!(check(&state, &h, probe).unwrap(), spent);
+        // Another ruleset's engine refuses the state (its slots differ).
+        let other = nfrs_rules::restore::restore_new(RULES, &Default::default()).unwrap();
+        let mut o = Engine::new(HostNet::new(&h).unwrap(), other, &h.effective_sysctls()).unwrap();
+        assert!(o.set_match_state(e.match_state().clone()).is_err());
     }
 }

@@ -356,6 +356,28 @@ impl Engine {
         self.state.rng = crate::matches::statistic::Rng::new(seed);
     }
 
+    /// The stateful matches' state (limit and hashlimit buckets, recent lists, statistic
+    /// counters and random source, connlimit lists), for a what-if copy (`nfrs check`).
+    pub fn match_state(&self) -> &EvalState {
+        &self.state
+    }
+
+    /// Takes over `state`, a copy of another engine's match state. Refused unless that engine
+    /// was compiled from the same ruleset (the same slots, of the same kinds, in the same order).
+    pub fn set_match_state(&mut self, state: EvalState) -> Result<(), String> {
+        let same = state.slots.len() == self.state.slots.len()
+            && state
+                .slots
+                .iter()
+                .zip(&self.state.slots)
+                .all(|(a, b)| std::mem::discriminant(a) == std::mem::discriminant(b));
+        if !same {
+            return Err("the match state belongs to another ruleset".into());
+        }
+        self.state = state;
+        Ok(())
+    }
+
     /// Flow-sharded mode (`crate::shard`): NAT selection takes only bindings whose reply tuple
     /// `fits` accepts (`None`, the default: the kernel's exact choices).
     pub fn set_nat_reply_filter(&mut self, fits: Option<nfrs_nat::select::ReplyFilter>) {
