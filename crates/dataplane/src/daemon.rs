@@ -603,8 +603,92 @@ fn run_tool(
     })
 }
 
-/// Restores the connections a graceful stop saved (then removes the snapshot, so a crash
-/// later never resurrects stale entries).
+/// The periodic conntrack snapshot (`[live] ct_save_interval`): the packet thread makes the
+/// text, a writer thread puts it in the store, so the packet thread never waits on the disk.
+struct CtSaver {
+    /// The interval in nanoseconds (0: off).
+    every: u64,
+    /// When the last round was due (packet-thread clock).
+    last: u64,
+    /// Set while the writer holds a snapshot: a round finding it set is skipped.
+    busy: Arc<AtomicBool>,
+    tx: Option<mpsc::Sender<String>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CtSaver {
+    fn start(store: &Path, secs: u64) -> Result<CtSaver, String> {
+        let busy = Arc::new(AtomicBool::new(false));
+        let mut s = CtSaver {
+            every: secs.saturating_mul(1_000_000_000),
+            last: 0,
+            busy: busy.clone(),
+            tx: None,
+            writer: None,
+        };
+        if secs == 0 {
+            return Ok(s);
+        }
+        let (tx, rx) = mpsc::channel::<String>();
+        let dir = store.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("nfrs-ctsave".into())
+            .spawn(move || {
+                // An error is printed when writing starts failing, and once more when it works
+                // again: a full or read-only disk does not flood the log.
+                let mut failing = false;
+                for text in rx {
+                    match write_atomic(&dir, ctsave::FILE, text.as_bytes()) {
+                        Ok(()) if failing => {
+                            failing = false;
+                            eprintln!("nfrs run: conntrack snapshot: written again");
+                        }
+                        Ok(()) => {}
+                        Err(e) if !failing => {
+                            failing = true;
+                            eprintln!("nfrs run: conntrack snapshot: {e} (forwarding goes on; printed once until a write works)");
+                        }
+                        Err(_) => {}
+                    }
+                    busy.store(false, Ordering::Release);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        s.tx = Some(tx);
+        s.writer = Some(writer);
+        Ok(s)
+    }
+
+    /// On the packet thread: hands a snapshot to the writer when one is due and the previous
+    /// one is written.
+    fn tick(&mut self, live: &Live) {
+        if self.every == 0 || live.now.saturating_sub(self.last) < self.every {
+            return;
+        }
+        self.last = live.now;
+        let (Some(ct), Some(tx)) = (live.engine.ct.as_ref(), self.tx.as_ref()) else {
+            return;
+        };
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (text, _) = ctsave::save(ct, live.now);
+        if tx.send(text).is_err() {
+            self.busy.store(false, Ordering::Release);
+        }
+    }
+
+    /// Waits for the snapshot being written (the stop's own save must come after it).
+    fn finish(&mut self) {
+        self.tx = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Restores the connections a graceful stop (or the last periodic snapshot before a crash)
+/// saved, then removes the file: entries older than that never come back later.
 fn restore_conntrack(engine: &mut Engine, store: &Path) {
     let path = store.join(ctsave::FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -656,6 +740,7 @@ fn attach(host: &mut Host, io: packet::IoChoice) -> Result<Vec<PacketSocket>, St
 /// Runs the daemon until SIGTERM/SIGINT. Prints what it attached to on stderr.
 pub fn run(cfg: &Config) -> Result<(), String> {
     let HostFile { mut host, live } = hostfile::load(&cfg.host_file)?;
+    let ct_save_secs = live.ct_save_interval;
     let store = Store::at(&cfg.store);
     std::fs::create_dir_all(&store.dir).map_err(|e| format!("{}: {e}", store.dir.display()))?;
     for (k, v) in load_sysctls(&store.dir)? {
@@ -799,7 +884,14 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         log: logger,
     };
     let start = Instant::now();
-    let res = packet_loop(&mut live, &socks, &host, &wake_r, &jobs_rx, start, tap);
+    let mut saver = CtSaver::start(&store.dir, ct_save_secs)?;
+    if ct_save_secs > 0 {
+        eprintln!("nfrs run: conntrack snapshot to the store every {ct_save_secs} s");
+    }
+    let res = packet_loop(
+        &mut live, &socks, &host, &wake_r, &jobs_rx, start, tap, &mut saver,
+    );
+    saver.finish();
     for s in &socks {
         if let Some(st) = s.io_stats() {
             eprintln!("nfrs run: {}: {st}", s.name);
@@ -824,6 +916,8 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     res
 }
 
+// The loop's whole context, each piece owned by `run`.
+#[allow(clippy::too_many_arguments)]
 fn packet_loop(
     live: &mut Live,
     socks: &[PacketSocket],
@@ -832,6 +926,7 @@ fn packet_loop(
     jobs: &mpsc::Receiver<(Job, mpsc::Sender<Response>)>,
     start: Instant,
     tap: Option<crate::tap::Tap>,
+    saver: &mut CtSaver,
 ) -> Result<(), String> {
     let mut fds: Vec<i32> = socks.iter().map(|s| s.as_raw_fd()).collect();
     fds.push(wake.as_raw_fd());
@@ -897,6 +992,7 @@ fn packet_loop(
             live.events.sweep(live.engine.ct.as_mut(), now, None);
             w.neigh.expire(live.now);
             bridge::age(&mut live.engine.host, now);
+            saver.tick(live);
         }
         // AF_XDP queues what is sent: one kick per socket sends it.
         for s in socks {
@@ -1339,6 +1435,8 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    const SEC_NS: u64 = 1_000_000_000;
+
     fn engine(rules: &str) -> Engine {
         let h = hostfile::parse(
             "[[interface]]\nname = \"a\"\naddress = \"10.0.0.1/24\"\n[[interface]]\nname = \"b\"\naddress = \"10.0.1.1/24\"\n[sysctl]\n\"net.ipv4.ip_forward\" = \"1\"\n",
@@ -1352,6 +1450,63 @@ mod tests {
             &h.host.effective_sysctls(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn periodic_snapshot_is_due_skipped_while_busy_and_survives_errors() {
+        let base = std::env::temp_dir().join(format!("nfrs-ctsaver-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let live = |now: u64| {
+            Live {
+            engine: engine("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n"),
+            now,
+            pool: Vec::new(),
+            events: Default::default(),
+            log: Default::default(),
+        }
+        };
+        assert!(live(0).engine.ct.is_some());
+        let file = |d: &Path| d.join(ctsave::FILE);
+        // Not due before the interval; due at it; the writer is joined by finish.
+        let d = base.join("ok");
+        let mut s = CtSaver::start(&d, 1).unwrap();
+        s.tick(&live(SEC_NS / 2));
+        s.finish();
+        assert!(!file(&d).exists());
+        let mut s = CtSaver::start(&d, 1).unwrap();
+        s.tick(&live(SEC_NS));
+        s.finish();
+        let text = std::fs::read_to_string(file(&d)).unwrap();
+        assert!(text.starts_with("# nfrs conntrack snapshot"), "{text}");
+        // A round while the previous write runs is skipped.
+        let d = base.join("busy");
+        let mut s = CtSaver::start(&d, 1).unwrap();
+        s.busy.store(true, Ordering::SeqCst);
+        s.tick(&live(SEC_NS));
+        s.finish();
+        assert!(!file(&d).exists());
+        // Off: nothing ever.
+        let d = base.join("off");
+        let mut s = CtSaver::start(&d, 0).unwrap();
+        s.tick(&live(100 * SEC_NS));
+        s.finish();
+        assert!(!file(&d).exists());
+        // A store that cannot be written: the error is reported, the saver goes on.
+        std::fs::write(base.join("plain"), "x").unwrap();
+        let d = base.join("plain").join("store");
+        let mut s = CtSaver::start(&d, 1).unwrap();
+        s.tick(&live(SEC_NS));
+        for _ in 0..200 {
+            if !s.busy.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        s.tick(&live(2 * SEC_NS));
+        s.finish();
+        assert!(!file(&d).exists());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

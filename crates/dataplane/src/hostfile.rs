@@ -30,7 +30,14 @@ pub struct LiveOpts {
     /// `io = "auto" | "xdp" | "packet" | "recv"`: the packet I/O (default `auto`: AF_XDP
     /// where the interface takes it, else AF_PACKET); `NFRS_PACKET_IO` overrides it.
     pub io: crate::packet::IoChoice,
+    /// `ct_save_interval = N` (seconds, default 30; 0 turns it off): how often the daemon
+    /// writes its conntrack table to the store (besides a graceful stop), so a `kill -9`
+    /// loses at most that much.
+    pub ct_save_interval: u64,
 }
+
+/// The default `[live] ct_save_interval` (seconds).
+pub const CT_SAVE_INTERVAL: u64 = 30;
 
 /// A parsed host file.
 #[derive(Clone, Debug)]
@@ -81,6 +88,7 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
         tap: None,
         tap_original_dst: true,
         io: crate::packet::IoChoice::Auto,
+        ct_save_interval: CT_SAVE_INTERVAL,
     };
     let (mut log, mut facility, mut socket) = (None, None, None);
     let mut original_dst_given = false;
@@ -126,6 +134,14 @@ pub fn parse(text: &str, path: &Path) -> Result<HostFile, String> {
                 ("tap_original_dst", toml::Value::Boolean(b)) => {
                     live.tap_original_dst = b;
                     original_dst_given = true;
+                }
+                ("ct_save_interval", toml::Value::Integer(n)) if (0..=86_400).contains(&n) => {
+                    live.ct_save_interval = n as u64
+                }
+                ("ct_save_interval", v) => {
+                    return Err(err(format!(
+                        "[live] ct_save_interval = {v}: expected whole seconds from 0 (off) to 86400"
+                    )))
                 }
                 ("log", toml::Value::String(l)) => log = Some(l),
                 ("log_facility", toml::Value::String(f)) => {
@@ -317,6 +333,9 @@ control_group = 0
                 .live
                 .tap_original_dst
         );
+        assert_eq!(h.live.ct_save_interval, 30);
+        assert_eq!(with("ct_save_interval = 0\n").live.ct_save_interval, 0);
+        assert_eq!(with("ct_save_interval = 5\n").live.ct_save_interval, 5);
         assert_eq!(
             with("io = \"packet\"\n").live.io,
             crate::packet::IoChoice::Packet
@@ -380,6 +399,22 @@ control_group = 0
                 "tap_original_dst needs tap",
             ),
             ("[live]\nlog_facility = \"nope\"\n", "unknown log_facility"),
+            (
+                "[live]\nct_save_interval = -1\n",
+                "ct_save_interval = -1: expected",
+            ),
+            (
+                "[live]\nct_save_interval = 1.5\n",
+                "ct_save_interval = 1.5: expected",
+            ),
+            (
+                "[live]\nct_save_interval = \"30\"\n",
+                "ct_save_interval = \"30\": expected",
+            ),
+            (
+                "[live]\nct_save_interval = 86401\n",
+                "from 0 (off) to 86400",
+            ),
             (
                 "[live]\nlog_facility = \"local0\"\n",
                 "need log = \"syslog\"",
