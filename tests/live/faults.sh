@@ -12,7 +12,8 @@
 #     loads and equals the old or the new ruleset, and a new daemon starts on it;
 #  4b. kill -9 of the daemon with `[live] ct_save_interval = 1`: held TCP connections go on
 #     through the restarted daemon (the periodic snapshot restored them); with 0 (off) they
-#     break, so it is the snapshot that carries them;
+#     break, so it is the snapshot that carries them; a second kill -9 right after the restart
+#     loses nothing either (the restored snapshot stays until the first round replaces it);
 #  5. a full disk (a small tmpfs holds the store) and a read-only store (tmpfs remounted ro):
 #     a change gets a clear error and a non-zero exit, and nothing changes (the ruleset, the
 #     store's files), offline and through the daemon, which keeps forwarding.
@@ -258,11 +259,22 @@ grep -q '^ok' "$work/hold-on.out" \
   || { cat "$work/hold-on.out"; fail "kill -9 with ct_save_interval = 1: held connections broke"; }
 n_rest=$(grep -o '[0-9]* saved connections restored' "$work/daemon.log" | tail -1 | cut -d' ' -f1)
 [ "${n_rest:-0}" -ge 3 ] || fail "kill -9 with ct_save_interval = 1: restored ${n_rest:-no} connections, want >= 3"
+# A second kill -9 at once (most likely before the new daemon's first round): the snapshot it
+# restored is still the store's, so nothing is lost.
+n_lines=$(grep -c 'saved connections restored' "$work/daemon.log")
+kill -9 "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
+live_daemon "$dstore" "$work/gw1.toml"
+live_wait_ready
+[ "$(grep -c 'saved connections restored' "$work/daemon.log")" -gt "$n_lines" ] \
+  || fail "a second kill -9 right after a restart: nothing restored (the snapshot was gone)"
+n_rest2=$(grep -o '[0-9]* saved connections restored' "$work/daemon.log" | tail -1 | cut -d' ' -f1)
+[ "${n_rest2:-0}" -ge 3 ] || fail "a second kill -9 right after a restart: restored ${n_rest2:-no} connections, want >= 3"
 on_ms=$(( $(ms_now) - t0 ))
 kill9_round "$work/gw0.toml" off
 grep -q '^ok' "$work/hold-off.out" \
   && fail "kill -9 with ct_save_interval = 0: held connections survived (the check proves nothing)"
-echo "live faults: kill -9 with ct_save_interval = 1: $n_rest connections restored from the periodic snapshot, 3 held TCP connections carried data after it (${on_ms} ms); with 0 they broke"
+echo "live faults: kill -9 with ct_save_interval = 1: $n_rest connections restored from the periodic snapshot, 3 held TCP connections carried data after it (${on_ms} ms), $n_rest2 again after a second kill -9 at once; with 0 they broke"
 # Step 5 compares the store's files: no periodic snapshot may write among them.
 stop_daemon
 live_daemon "$dstore" "$work/gw0.toml"

@@ -688,8 +688,10 @@ impl CtSaver {
 }
 
 /// Restores the connections a graceful stop (or the last periodic snapshot before a crash)
-/// saved, then removes the file: entries older than that never come back later.
-fn restore_conntrack(engine: &mut Engine, store: &Path) {
+/// saved. With periodic snapshots (`keep`) the file stays the last snapshot until the first
+/// round replaces it, so a second crash before that round loses nothing; otherwise it is
+/// removed, so a crash later never brings back entries older than this start.
+fn restore_conntrack(engine: &mut Engine, store: &Path, keep: bool) {
     let path = store.join(ctsave::FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return;
@@ -700,6 +702,9 @@ fn restore_conntrack(engine: &mut Engine, store: &Path) {
             eprintln!("nfrs run: {} saved connections restored", r.n);
             for e in r.errs.iter().take(5) {
                 eprintln!("nfrs run: {}: {e}", path.display());
+            }
+            if keep {
+                return;
             }
         }
         None => eprintln!(
@@ -769,7 +774,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     engine.ratelimit_notes = true;
     let tap = crate::tap::start(&live.tap, &host, &mut engine, live.tap_original_dst)?;
     engine.set_random_seed(os_seed());
-    restore_conntrack(&mut engine, &store.dir);
+    restore_conntrack(&mut engine, &store.dir, ct_save_secs > 0);
     let listener = control::bind(&store.dir, live.control_group)?;
     install_signals();
     for s in &socks {
