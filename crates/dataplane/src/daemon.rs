@@ -1417,6 +1417,38 @@ impl Dispatcher {
     }
 }
 
+/// A stand-in for the interfaces in unit tests (this module's and `tap.rs`'s).
+#[cfg(test)]
+pub(crate) mod recorder {
+    use super::Ports;
+
+    /// Records what the daemon sends, per interface.
+    pub(crate) struct Recorder {
+        pub(crate) macs: Vec<[u8; 6]>,
+        pub(crate) sent: std::cell::RefCell<Vec<(usize, Vec<u8>)>>,
+    }
+
+    impl Ports for Recorder {
+        fn mac(&self, dev: usize) -> [u8; 6] {
+            self.macs[dev]
+        }
+        fn send(&self, dev: usize, frame: &[u8]) {
+            self.sent.borrow_mut().push((dev, frame.to_vec()));
+        }
+        fn count_rx(&self, _: usize, _: usize) {}
+        fn n_ports(&self) -> usize {
+            self.macs.len()
+        }
+    }
+
+    impl Recorder {
+        /// What was sent since the last call.
+        pub(crate) fn take(&self) -> Vec<(usize, Vec<u8>)> {
+            std::mem::take(&mut *self.sent.borrow_mut())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1559,30 +1591,7 @@ mod tests {
         }
     }
 
-    /// Records what the daemon sends, per interface.
-    struct Recorder {
-        macs: Vec<[u8; 6]>,
-        sent: std::cell::RefCell<Vec<(usize, Vec<u8>)>>,
-    }
-
-    impl Ports for Recorder {
-        fn mac(&self, dev: usize) -> [u8; 6] {
-            self.macs[dev]
-        }
-        fn send(&self, dev: usize, frame: &[u8]) {
-            self.sent.borrow_mut().push((dev, frame.to_vec()));
-        }
-        fn count_rx(&self, _: usize, _: usize) {}
-        fn n_ports(&self) -> usize {
-            self.macs.len()
-        }
-    }
-
-    impl Recorder {
-        fn take(&self) -> Vec<(usize, Vec<u8>)> {
-            std::mem::take(&mut *self.sent.borrow_mut())
-        }
-    }
+    use super::recorder::Recorder;
 
     const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xa];
     const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];

@@ -485,24 +485,7 @@ mod tests {
         assert_eq!((t.from_kernel, t.to_kernel), (1, 1));
     }
 
-    /// Records what leaves by the interfaces.
-    struct Rec {
-        macs: Vec<[u8; 6]>,
-        sent: std::cell::RefCell<Vec<(usize, Vec<u8>)>>,
-    }
-
-    impl Ports for Rec {
-        fn mac(&self, dev: usize) -> [u8; 6] {
-            self.macs[dev]
-        }
-        fn send(&self, dev: usize, frame: &[u8]) {
-            self.sent.borrow_mut().push((dev, frame.to_vec()));
-        }
-        fn count_rx(&self, _: usize, _: usize) {}
-        fn n_ports(&self) -> usize {
-            self.macs.len()
-        }
-    }
+    use crate::daemon::recorder::Recorder as Rec;
 
     const PEER: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
 
