@@ -995,6 +995,10 @@ fn packet_loop(
                 ct.expire(now, &mut |_, c| ev.expired(c, now));
             }
             live.events.sweep(live.engine.ct.as_mut(), now, None);
+            // SO_ORIGINAL_DST entries of connections that ended go from the kernel's table.
+            if let Some(o) = w.tap.as_mut().and_then(|t| t.origdst.as_mut()) {
+                o.sweep(live.engine.ct.as_ref(), now);
+            }
             w.neigh.expire(live.now);
             bridge::age(&mut live.engine.host, now);
             saver.tick(live);
@@ -1012,7 +1016,7 @@ fn packet_loop(
             t.name, t.to_kernel, t.from_kernel
         );
         if let Some(o) = &t.origdst {
-            eprintln!("nfrs run: TUN {}: {} kernel conntrack entries for SO_ORIGINAL_DST, {} refused (last errno {})", t.name, o.inserted, o.failed, o.last_error);
+            eprintln!("nfrs run: TUN {}: {} kernel conntrack entries for SO_ORIGINAL_DST, {} refused (last errno {}), {} deleted as their connection ended", t.name, o.inserted, o.failed, o.last_error, o.removed);
         }
     }
     if w.local_dropped > 0 {

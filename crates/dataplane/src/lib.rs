@@ -32,6 +32,7 @@ pub mod events;
 pub mod hostfile;
 pub mod logsink;
 pub mod metrics;
+pub mod netlink;
 pub mod origdst;
 pub mod packet;
 pub mod proto;

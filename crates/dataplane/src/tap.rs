@@ -16,11 +16,12 @@
 //! it vanishes, with its addresses and routes, when the daemon exits.
 
 use crate::daemon::{emit_events, Live, Ports, Wire};
+use crate::netlink::{Msg, Socket, NLM_F_CREATE, NLM_F_EXCL};
 use nfrs_engine::engine::Engine;
 use nfrs_scenario::Host;
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -177,9 +178,10 @@ pub fn setup(name: &str, host: &Host) -> Result<(Tap, Vec<String>), String> {
     let mut tap = Tap::from_fd(fd, name);
     tap.ifindex = ifindex(name).map_err(|e| format!("TUN device `{name}`: {e}"))?;
     let mut report = Vec::new();
-    let nl = Netlink::open().map_err(|e| format!("netlink: {e}"))?;
+    let mut nl = Socket::open(libc::NETLINK_ROUTE, Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| format!("netlink: {e}"))?;
     let mtu = host.interfaces.iter().map(|i| i.mtu).max().unwrap_or(1500);
-    nl.link_up(tap.ifindex, mtu)
+    link_up(&mut nl, tap.ifindex, mtu)
         .map_err(|e| format!("TUN device `{name}`: setting it up (mtu {mtu}): {e}"))?;
     let owned = host
         .interfaces
@@ -189,7 +191,7 @@ pub fn setup(name: &str, host: &Host) -> Result<(Tap, Vec<String>), String> {
     let mut given = Vec::new();
     for (dev, addrs) in owned.clone() {
         for a in addrs {
-            match nl.add_addr(tap.ifindex, a.addr, a.prefix) {
+            match add_addr(&mut nl, tap.ifindex, a.addr, a.prefix) {
                 Ok(()) => given.push(format!("{}/{} ({dev})", a.addr, a.prefix)),
                 Err(e) => report.push(format!(
                     "warning: {name}: address {}/{} ({dev}): {e}",
@@ -212,7 +214,7 @@ pub fn setup(name: &str, host: &Host) -> Result<(Tap, Vec<String>), String> {
             d.prefix,
             src.map(|s| format!(" src {s}")).unwrap_or_default()
         );
-        match nl.add_route(tap.ifindex, d.addr, d.prefix, src) {
+        match add_route(&mut nl, tap.ifindex, d.addr, d.prefix, src) {
             Ok(()) => routes.push(text),
             Err(e) => report.push(format!("warning: {name}: route {text}: {e}")),
         }
@@ -279,188 +281,77 @@ fn ifindex(name: &str) -> io::Result<u32> {
         .map_err(|_| io::Error::other(format!("{name}: bad ifindex")))
 }
 
-/// A NETLINK_ROUTE socket for the few requests the setup makes (each acknowledged).
-struct Netlink {
-    fd: OwnedFd,
-    seq: std::cell::Cell<u32>,
-}
-
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
 const RTM_NEWLINK: u16 = 16;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
-const NLMSG_ERROR: u16 = 2;
 
-impl Netlink {
-    fn open() -> io::Result<Netlink> {
-        // SAFETY: plain socket(2) call; the result is checked and owned below.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by socket(2) and is owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // An answer never takes long; a missing one is an error, not a hang.
-        let tv = libc::timeval {
-            tv_sec: 5,
-            tv_usec: 0,
-        };
-        // SAFETY: `tv` is a valid timeval, read by the kernel during the call only.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Netlink {
-            fd,
-            seq: std::cell::Cell::new(1),
-        })
-    }
-
-    /// Sends one request (`body` after the 16-byte header) and waits for its acknowledgement.
-    fn request(&self, ty: u16, flags: u16, body: &[u8]) -> io::Result<()> {
-        let seq = self.seq.get();
-        self.seq.set(seq + 1);
-        let mut m = Vec::with_capacity(16 + body.len());
-        m.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
-        m.extend_from_slice(&ty.to_ne_bytes());
-        m.extend_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-        m.extend_from_slice(&seq.to_ne_bytes());
-        m.extend_from_slice(&0u32.to_ne_bytes());
-        m.extend_from_slice(body);
-        // SAFETY: sockaddr_nl is plain data; zeroed (pid 0: the kernel) is valid.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `m` and `sa` are valid for reads of the lengths passed, for the call only.
-        let r = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                m.as_ptr().cast(),
-                m.len(),
-                0,
-                (&sa as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut buf = [0u8; 4096];
-        loop {
-            // SAFETY: `buf` is valid for writes of its length during the call.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let n = n as usize;
-            let mut off = 0;
-            while off + 16 <= n {
-                let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
-                let t = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-                let s = u32::from_ne_bytes(buf[off + 8..off + 12].try_into().unwrap());
-                if len < 16 || off + len > n {
-                    break;
-                }
-                if t == NLMSG_ERROR && s == seq && len >= 20 {
-                    let err = i32::from_ne_bytes(buf[off + 16..off + 20].try_into().unwrap());
-                    return if err == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::from_raw_os_error(-err))
-                    };
-                }
-                off += (len + 3) & !3;
-            }
-        }
-    }
-
-    /// Sets the link up with `mtu`.
-    fn link_up(&self, ifindex: u32, mtu: u32) -> io::Result<()> {
-        let mut b = Vec::with_capacity(32);
-        b.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
-        b.extend_from_slice(&(ifindex as i32).to_ne_bytes());
-        b.extend_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
-        b.extend_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
-        attr(&mut b, 4, &mtu.to_ne_bytes()); // IFLA_MTU
-        self.request(RTM_NEWLINK, 0, &b)
-    }
-
-    /// Adds `addr/prefix` (with its broadcast address below /31).
-    fn add_addr(&self, ifindex: u32, addr: Ipv4Addr, prefix: u8) -> io::Result<()> {
-        let mut b = Vec::with_capacity(40);
-        b.extend_from_slice(&[libc::AF_INET as u8, prefix, 0, 0]); // scope universe
-        b.extend_from_slice(&ifindex.to_ne_bytes());
-        attr(&mut b, 2, &addr.octets()); // IFA_LOCAL
-        attr(&mut b, 1, &addr.octets()); // IFA_ADDRESS
-        if prefix < 31 {
-            let host = u32::MAX >> prefix;
-            let brd = Ipv4Addr::from(u32::from(addr) | host);
-            attr(&mut b, 4, &brd.octets()); // IFA_BROADCAST
-        }
-        self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &b)
-    }
-
-    /// Adds a link-scope route `dst/prefix dev ifindex [src]` to the main table.
-    fn add_route(
-        &self,
-        ifindex: u32,
-        dst: Ipv4Addr,
-        prefix: u8,
-        src: Option<Ipv4Addr>,
-    ) -> io::Result<()> {
-        let mut b = Vec::with_capacity(48);
-        // family, dst_len, src_len, tos, table main, protocol static, scope link, type unicast
-        b.extend_from_slice(&[libc::AF_INET as u8, prefix, 0, 0, 254, 4, 253, 1]);
-        b.extend_from_slice(&0u32.to_ne_bytes()); // flags
-        if prefix > 0 {
-            attr(&mut b, 1, &dst.octets()); // RTA_DST
-        }
-        attr(&mut b, 4, &ifindex.to_ne_bytes()); // RTA_OIF
-        if let Some(s) = src {
-            attr(&mut b, 7, &s.octets()); // RTA_PREFSRC
-        }
-        self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &b)
-    }
+/// Sets the link up with `mtu`.
+fn link_up(nl: &mut Socket, ifindex: u32, mtu: u32) -> io::Result<()> {
+    // ifinfomsg: family, pad, type; index; flags; change mask.
+    let mut head = [0u8; 16];
+    head[0] = libc::AF_UNSPEC as u8;
+    head[4..8].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+    head[8..12].copy_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+    head[12..16].copy_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+    let mut m = Msg::new(RTM_NEWLINK, 0, &head);
+    m.attr(4, &mtu.to_ne_bytes()); // IFLA_MTU
+    nl.request(&mut m)
 }
 
-/// Appends a netlink attribute (type, length, value padded to 4 bytes).
-fn attr(b: &mut Vec<u8>, ty: u16, v: &[u8]) {
-    b.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
-    b.extend_from_slice(&ty.to_ne_bytes());
-    b.extend_from_slice(v);
-    while !b.len().is_multiple_of(4) {
-        b.push(0);
+/// Adds `addr/prefix` (with its broadcast address below /31).
+fn add_addr(nl: &mut Socket, ifindex: u32, addr: Ipv4Addr, prefix: u8) -> io::Result<()> {
+    // ifaddrmsg: family, prefix length, flags, scope universe; index.
+    let mut head = [libc::AF_INET as u8, prefix, 0, 0, 0, 0, 0, 0];
+    head[4..].copy_from_slice(&ifindex.to_ne_bytes());
+    let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &head);
+    m.attr(2, &addr.octets()); // IFA_LOCAL
+    m.attr(1, &addr.octets()); // IFA_ADDRESS
+    if prefix < 31 {
+        let host = u32::MAX >> prefix;
+        let brd = Ipv4Addr::from(u32::from(addr) | host);
+        m.attr(4, &brd.octets()); // IFA_BROADCAST
     }
+    nl.request(&mut m)
+}
+
+/// Adds a link-scope route `dst/prefix dev ifindex [src]` to the main table.
+fn add_route(
+    nl: &mut Socket,
+    ifindex: u32,
+    dst: Ipv4Addr,
+    prefix: u8,
+    src: Option<Ipv4Addr>,
+) -> io::Result<()> {
+    // rtmsg: family, dst_len, src_len, tos, table main, protocol static, scope link, type
+    // unicast; flags 0.
+    let head = [
+        libc::AF_INET as u8,
+        prefix,
+        0,
+        0,
+        254,
+        4,
+        253,
+        1,
+        0,
+        0,
+        0,
+        0,
+    ];
+    let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &head);
+    if prefix > 0 {
+        m.attr(1, &dst.octets()); // RTA_DST
+    }
+    m.attr(4, &ifindex.to_ne_bytes()); // RTA_OIF
+    if let Some(s) = src {
+        m.attr(7, &s.octets()); // RTA_PREFSRC
+    }
+    nl.request(&mut m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attributes_are_padded() {
-        let mut b = Vec::new();
-        attr(&mut b, 4, &[1, 2, 3, 4]);
-        attr(&mut b, 3, b"lo\0");
-        assert_eq!(b, [8, 0, 4, 0, 1, 2, 3, 4, 7, 0, 3, 0, b'l', b'o', 0, 0]);
-    }
 
     #[test]
     fn bad_names_are_refused() {
@@ -658,6 +549,92 @@ mod tests {
             "{}",
             c.stdout
         );
+    }
+
+    /// Root only (skipped otherwise), in a network namespace of its own: a redirected SYN puts
+    /// the SO_ORIGINAL_DST entry into the kernel's table; the sweep keeps it while the engine's
+    /// connection is open and deletes it once the connection reached TIME_WAIT; a second
+    /// connection's entry goes when the engine's entry is deleted (`conntrack -D`).
+    #[test]
+    fn the_kernel_entry_goes_when_the_connection_ends() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: not root");
+            return;
+        }
+        if std::process::Command::new("conntrack")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("skipped: no conntrack tool");
+            return;
+        }
+        std::thread::spawn(|| {
+            // SAFETY: unshare affects only this thread; what it starts later inherits it.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                eprintln!("skipped: unshare: {}", io::Error::last_os_error());
+                return;
+            }
+            let kernel = |dport: &str| {
+                let o = std::process::Command::new("conntrack")
+                    .args(["-L", "-p", "tcp", "--dport", dport])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            };
+            let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -i a -p tcp -j REDIRECT --to-ports 3128\nCOMMIT\n";
+            let (mut live, rec, mut w, k) = gateway(rules, true);
+            let k = k.unwrap();
+            w.tap.as_mut().unwrap().origdst = Some(crate::origdst::OrigDst::open().unwrap());
+            let client = |live: &mut Live, w: &mut Wire, l: &str| {
+                let f = frame(rec.macs[0], &format!("0 a tcp 10.0.0.2:40000 > 198.51.100.10:80 win=64240 {l}"));
+                crate::daemon::frame_in(live, &rec, w, 0, &f);
+            };
+            let squid = |live: &mut Live, w: &mut Wire, l: &str| {
+                k.send(&ip(&format!("0 a tcp 10.0.0.1:3128 > 10.0.0.2:40000 win=64240 {l}")))
+                    .unwrap();
+                from_host(live, &rec, w);
+            };
+            let sweep = |live: &mut Live, w: &mut Wire| {
+                let o = w.tap.as_mut().unwrap().origdst.as_mut().unwrap();
+                o.sweep(live.engine.ct.as_ref(), live.now);
+                o.removed
+            };
+            client(&mut live, &mut w, "flags=S seq=1");
+            let want = "src=10.0.0.2 dst=198.51.100.10 sport=40000 dport=80 [UNREPLIED] src=10.0.0.1 dst=10.0.0.2 sport=3128 dport=40000";
+            assert!(kernel("80").contains(want), "{}", kernel("80"));
+            squid(&mut live, &mut w, "flags=SA seq=9 ack=2");
+            client(&mut live, &mut w, "flags=A seq=2 ack=10");
+            client(&mut live, &mut w, "flags=FA seq=2 ack=10");
+            assert_eq!(sweep(&mut live, &mut w), 0);
+            assert!(kernel("80").contains(want), "kept while closing");
+            squid(&mut live, &mut w, "flags=FA seq=10 ack=3");
+            client(&mut live, &mut w, "flags=A seq=3 ack=11");
+            let c = crate::cmds::conntrack(&mut live.engine, &["-L".into()], live.now);
+            assert!(c.stdout.contains("TIME_WAIT"), "{}", c.stdout);
+            assert_eq!(sweep(&mut live, &mut w), 1);
+            assert_eq!(kernel("80"), "", "deleted at TIME_WAIT");
+            assert_eq!(rec.sent.take().len(), 2, "SYN-ACK and FIN left by a");
+            // A second connection; its engine entry deleted by the user.
+            let f = frame(rec.macs[0], "0 a tcp 10.0.0.2:40001 > 198.51.100.10:81 win=64240 flags=S seq=1");
+            crate::daemon::frame_in(&mut live, &rec, &mut w, 0, &f);
+            assert!(kernel("81").contains("sport=3128 dport=40001"), "{}", kernel("81"));
+            assert_eq!(sweep(&mut live, &mut w), 1, "still open");
+            let args = ["-D".into(), "-p".into(), "tcp".into(), "--dport".into(), "81".into()];
+            crate::cmds::conntrack(&mut live.engine, &args, live.now);
+            assert_eq!(sweep(&mut live, &mut w), 2);
+            assert_eq!(kernel("81"), "");
+            // A third, left open: the daemon's exit (the device dropped) deletes it.
+            let f = frame(rec.macs[0], "0 a tcp 10.0.0.2:40002 > 198.51.100.10:82 win=64240 flags=S seq=1");
+            crate::daemon::frame_in(&mut live, &rec, &mut w, 0, &f);
+            assert!(kernel("82").contains("dport=40002"));
+            drop(w);
+            assert_eq!(kernel("82"), "", "deleted at exit");
+            assert_eq!(kernel_reads(&k).len(), 6, "the client's six packets reached the kernel");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
