@@ -1337,6 +1337,267 @@ pub(crate) fn parse_args<'a>(
     (result, std::mem::take(&mut p.warnings))
 }
 
+/// Most matches a rule may load on the fast path ([`parse_append_fast`]).
+const FAST_MATCHES: usize = 8;
+
+/// The one address of a `-s`/`-d` value on the fast path: a numeric `addr[/mask]` without
+/// a list; None for anything else (names, lists, errors), which the general path handles.
+fn fast_addr(text: Option<&str>) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    match text {
+        None => Some((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)),
+        Some(t) if !t.bytes().any(|b| b == b',') => {
+            // The usual text, `a.b.c.d` or `a.b.c.d/N` in plain decimal, read directly; the
+            // rest (octal or hex parts, short forms, dotted masks) the general way.
+            let (host, bits) = match split_once_byte(t, b'/') {
+                Some((h, m)) => (h, plain_decimal_byte(m).filter(|&b| b <= 32)),
+                None => (t, Some(32)),
+            };
+            match (crate::ext::util::dotted_quad(host), bits) {
+                (Some((a, false)), Some(bits)) => {
+                    let mask = cidr_to_mask(bits);
+                    Some((Ipv4Addr::from(u32::from(a) & u32::from(mask)), mask))
+                }
+                _ => parse_numeric_item(t)?.ok(),
+            }
+        }
+        Some(_) => None,
+    }
+}
+
+/// The usual restore line, `-A CHAIN` followed by `-s -d -p -i -o ! -m -j -g` and long
+/// options that the extension loaded last owns by their exact name, parsed without the
+/// getopt emulation: the same rule [`parse_args`] makes, or None whenever the line holds
+/// anything else or anything fails (the general path then parses it and reports the error).
+/// `args` may start with `--set-counters P B` (iptables-restore -c).
+///
+/// Why it is the same: getopt looks an exact long name up in the base options first, then
+/// in the extensions newest first, so a name the base does not have and the newest
+/// extension has is that extension's; every other step (option bits, `!` rules, the
+/// extensions' own parsers and final checks, the address and target rules of `finish`) is
+/// done here in the same order with the same functions.
+pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> Option<Parsed<'a>> {
+    let mut i = 0;
+    let mut counters = None;
+    let mut options = 0u16;
+    if args.first().is_some_and(|a| a == "--set-counters") {
+        // `-c P B` with plain decimal numbers (the only form iptables-restore passes on
+        // that parses; sscanf's overflow reads as the largest value).
+        let num = |s: &Cow<str>| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().unwrap_or(u64::MAX))
+        };
+        counters = Some(Counters {
+            packets: num(args.get(1)?)?,
+            bytes: num(args.get(2)?)?,
+        });
+        options |= O_COUNTERS;
+        i = 3;
+    }
+    if args.get(i).map(|a| &**a) != Some("-A") {
+        return None;
+    }
+    let chain = args.get(i + 1)?.clone();
+    if chain.len() >= 29 || chain.starts_with(['-', '!']) {
+        return None;
+    }
+    i += 2;
+    let mut ip = IpSpec::default();
+    let mut src_text: Option<&str> = None;
+    let mut dst_text: Option<&str> = None;
+    let mut matches: [Option<Match>; FAST_MATCHES] = Default::default();
+    let mut seen = [0u64; FAST_MATCHES];
+    let mut n: usize = 0;
+    let mut target_ext: Option<TargetExt> = None;
+    let mut target_seen = 0u64;
+    let mut target_at = 0;
+    let mut jumpto: Option<Cow<'a, str>> = None;
+    let mut goto = false;
+    let mut invert = false;
+    while let Some(tok) = args.get(i) {
+        i += 1;
+        let t: &str = tok;
+        if t == "!" {
+            if invert {
+                return None;
+            }
+            invert = true;
+            continue;
+        }
+        if let Some(long) = t.strip_prefix("--") {
+            // An extension's option, by its exact name, owned by the newest extension. (No
+            // extension option is named as a base option, nor holds a `=`: tested.)
+            let target_newest = target_ext.is_some() && target_at == n;
+            let opts = if target_newest {
+                target_ext.as_ref()?.options()
+            } else {
+                matches[n.checked_sub(1)?].as_ref()?.options()
+            };
+            let k = opts.iter().position(|o| o.name == long)?;
+            let opt = opts[k];
+            let arg: &str = match opt.arg {
+                Arg::None | Arg::Optional => "",
+                Arg::Required => {
+                    i += 1;
+                    args.get(i - 1)?
+                }
+                Arg::Two => return None,
+            };
+            let done = if target_newest {
+                target_seen
+            } else {
+                seen[n - 1]
+            };
+            if (invert && !opt.invert) || (done & (1 << k) != 0 && !opt.multi) {
+                return None;
+            }
+            let cx = OptCtx {
+                ip: &ip,
+                invert,
+                seen: done,
+                table,
+            };
+            if target_newest {
+                target_ext.as_mut()?.parse(k, arg, &cx).ok()?;
+                target_seen |= 1 << k;
+            } else {
+                matches[n - 1].as_mut()?.parse(k, arg, &cx).ok()?;
+                seen[n - 1] |= 1 << k;
+            }
+            invert = false;
+            continue;
+        }
+        // A short option on its own, with its value in the next argument.
+        let b = t.as_bytes();
+        if b.len() != 2 || b[0] != b'-' {
+            return None;
+        }
+        let value = args.get(i)?;
+        i += 1;
+        let bit = match b[1] {
+            b's' => O_SOURCE,
+            b'd' => O_DEST,
+            b'p' => O_PROTO,
+            b'i' => O_VIAIN,
+            b'o' => O_VIAOUT,
+            b'j' | b'g' => O_JUMP,
+            b'm' => 0,
+            _ => return None,
+        };
+        if options & bit != 0 || (invert && matches!(b[1], b'j' | b'g' | b'm')) {
+            return None;
+        }
+        options |= bit;
+        match b[1] {
+            b's' => {
+                ip.inv_src = invert;
+                src_text = Some(value);
+            }
+            b'd' => {
+                ip.inv_dst = invert;
+                dst_text = Some(value);
+            }
+            b'p' => {
+                if value.bytes().any(|b| b.is_ascii_uppercase()) {
+                    return None;
+                }
+                ip.proto = parse_protocol(value).ok()?;
+                ip.inv_proto = invert;
+                if ip.proto == 0 && invert {
+                    return None;
+                }
+            }
+            b'i' | b'o' => {
+                if value.len() >= 16 || value.contains(['/', ' ']) {
+                    return None;
+                }
+                let iface = Iface {
+                    name: value.to_string(),
+                    invert,
+                };
+                if b[1] == b'i' {
+                    ip.in_iface = iface;
+                } else {
+                    ip.out_iface = iface;
+                }
+            }
+            b'j' | b'g' => {
+                if value.is_empty()
+                    || value.len() >= 29
+                    || value.bytes().any(|b| b.is_ascii_whitespace())
+                {
+                    return None;
+                }
+                goto = b[1] == b'g';
+                if let Some(t) = TargetExt::new(value) {
+                    target_ext = Some(t.ok()?);
+                    target_at = n;
+                } else if crate::ext::KNOWN_UNSUPPORTED_TARGETS.contains(&&**value) {
+                    return None;
+                }
+                jumpto = Some(value.clone());
+            }
+            _ => {
+                if n == FAST_MATCHES {
+                    return None;
+                }
+                matches[n] = Some(Match::new(value)?.ok()?);
+                n += 1;
+            }
+        }
+        invert = false;
+    }
+    if invert {
+        return None;
+    }
+    for (m, s) in matches[..n].iter_mut().zip(seen) {
+        m.as_mut()?.final_check(s, &ip).ok()?;
+    }
+    if let Some(t) = target_ext.as_mut() {
+        t.final_check(target_seen, &ip).ok()?;
+    }
+    if (matches!(&*chain, "PREROUTING" | "INPUT") && options & O_VIAOUT != 0)
+        || (matches!(&*chain, "POSTROUTING" | "OUTPUT") && options & O_VIAIN != 0)
+    {
+        return None;
+    }
+    (ip.src, ip.src_mask) = fast_addr(src_text)?;
+    (ip.dst, ip.dst_mask) = fast_addr(dst_text)?;
+    let target = match (target_ext, jumpto) {
+        (Some(_), _) if goto => return None,
+        (Some(t), _) => Target::Ext(t),
+        (None, None) => Target::None,
+        (None, Some(name)) => match &*name {
+            "ACCEPT" if !goto => Target::Accept,
+            "DROP" if !goto => Target::Drop,
+            "RETURN" if !goto => Target::Return,
+            "QUEUE" => return None,
+            _ if goto => Target::Goto(name.into_owned()),
+            _ => Target::Jump(name.into_owned()),
+        },
+    };
+    let mut ms = Vec::with_capacity(n);
+    ms.extend(matches[..n].iter_mut().map_while(Option::take));
+    Some(Parsed {
+        table,
+        cmd: Cmd::Append,
+        zero_too: false,
+        chain,
+        rulenum: 0,
+        rules: Rules::One(Rule {
+            ip,
+            matches: ms,
+            target,
+            counters: counters.unwrap_or_default(),
+        }),
+        arg2: Cow::Borrowed(""),
+        numeric: false,
+        verbose: false,
+        exact: false,
+        line_numbers: false,
+        counters,
+    })
+}
+
 /// Room for the `-m` options plus the protocol's implicit match, so a rule's matches take
 /// one allocation of the size they need.
 fn match_room(args: &[Cow<str>]) -> usize {
@@ -1504,6 +1765,28 @@ mod tests {
         }
         for n in ["", "appen", "appendx", "dport", "Append"] {
             assert!(base_exact(n).is_none(), "{n}");
+        }
+    }
+
+    #[test]
+    fn test_no_extension_option_is_named_as_a_base_option() {
+        // The fast path relies on it: an exact extension option name never means a base
+        // option, and never carries an attached `=value`.
+        let mut options: Vec<crate::ext::Opt> = Vec::new();
+        for n in Match::NAMES {
+            if let Some(Ok(m)) = Match::new(n) {
+                options.extend(m.options());
+            }
+        }
+        for n in TargetExt::NAMES {
+            if let Some(Ok(t)) = TargetExt::new(n) {
+                options.extend(t.options());
+            }
+        }
+        assert!(options.len() > 100);
+        for o in options {
+            assert!(base_exact(o.name).is_none(), "{}", o.name);
+            assert!(!o.name.is_empty() && !o.name.contains('='), "{}", o.name);
         }
     }
 

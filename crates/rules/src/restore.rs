@@ -601,6 +601,8 @@ fn parse_rule_line<'a>(
     }
     if opts.verbose {
         tokens.push(Cow::Borrowed("-v"));
+    } else if let Some(parsed) = parse::parse_append_fast(tokens, kind) {
+        return Ok(parsed);
     }
     parse::parse_args(tokens, true, Some(kind), opts.store_escapes)
         .0
@@ -932,6 +934,240 @@ mod tests {
                 assert_eq!(fast, general, "{line:?}");
             }
         }
+    }
+
+    /// The fast path's answer for one rule line (after `[p:b]` as with -c), checked against
+    /// the general parser: when it takes the line, the general parser gives the same
+    /// command. Returns whether the fast path took it.
+    fn fast_agrees(line: &str, kind: TableKind) -> bool {
+        let mut body = line;
+        let mut tokens: Vec<Cow<str>> = Vec::new();
+        if let Some(inner) = line.strip_prefix('[') {
+            if let Some((c, rest)) = inner.split_once("] ") {
+                if let Some((p, b)) = c.split_once(':') {
+                    tokens.extend([Cow::Borrowed("--set-counters"), p.into(), b.into()]);
+                    body = rest;
+                }
+            }
+        }
+        tokenize_into(body, false, &mut tokens);
+        let Some(fast) = parse::parse_append_fast(&tokens, kind) else {
+            return false;
+        };
+        let (general, _) = parse::parse_args(&tokens, true, Some(kind), false);
+        let general = general.unwrap_or_else(|e| panic!("{line:?}: fast took it, general: {e:?}"));
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{line:?}");
+        true
+    }
+
+    #[test]
+    fn test_fast_path_agrees_on_corpus_lines() {
+        // Every rule line of the real rulesets and of iptables' .t files (as `-A` lines of
+        // each table).
+        let shared = std::env::var_os("NFRS_SHARED")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+            });
+        let corpus = shared.join("corpus");
+        if !corpus.is_dir() {
+            eprintln!("skipped: ../shared/corpus absent");
+            return;
+        }
+        let mut files = Vec::new();
+        let mut dirs = vec![corpus.join("rulesets"), corpus.join("iptables-t")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else {
+                    files.push(p);
+                }
+            }
+        }
+        let (mut lines, mut taken) = (0, 0);
+        for f in files {
+            let Ok(text) = std::fs::read_to_string(&f) else {
+                continue;
+            };
+            let t_file = f.extension().is_some_and(|e| e == "t");
+            for l in text.lines() {
+                let l = l.trim_start_matches("    ");
+                let rule = if t_file {
+                    match l.split(';').next() {
+                        Some(r) if !r.starts_with([':', '#']) && !r.is_empty() => {
+                            format!("-A INPUT {r}")
+                        }
+                        _ => continue,
+                    }
+                } else if l.starts_with("-A ") || l.starts_with('[') {
+                    l.to_string()
+                } else {
+                    continue;
+                };
+                for kind in TableKind::ALL {
+                    lines += 1;
+                    taken += usize::from(fast_agrees(&rule, kind));
+                }
+            }
+        }
+        eprintln!("fast path: {taken} of {lines} corpus line runs");
+        assert!(taken > 1000, "{taken}");
+    }
+
+    #[test]
+    fn test_fast_path_agrees_on_generated_lines() {
+        // Token soup around the shapes the fast path takes: whatever it accepts, the
+        // general parser must give the same.
+        let pool = [
+            "-A",
+            "X",
+            "INPUT",
+            "OUTPUT",
+            "PREROUTING",
+            "-s",
+            "-d",
+            "!",
+            "-p",
+            "tcp",
+            "udp",
+            "TCP",
+            "6",
+            "all",
+            "0",
+            "icmp",
+            "-m",
+            "comment",
+            "--comment",
+            "a b",
+            "",
+            "tcp",
+            "--dport",
+            "80",
+            "http",
+            "--sport",
+            "1:2",
+            "-j",
+            "-g",
+            "ACCEPT",
+            "DROP",
+            "RETURN",
+            "QUEUE",
+            "DNAT",
+            "--to-destination",
+            "1.2.3.4:80",
+            "10.0.0.1",
+            "KUBE-X",
+            "statistic",
+            "--mode",
+            "random",
+            "nth",
+            "--probability",
+            "0.5",
+            "--every",
+            "2",
+            "-i",
+            "-o",
+            "eth0",
+            "eth+",
+            "a/b",
+            "--set-counters",
+            "5",
+            "mark",
+            "--mark",
+            "0x4000/0x4000",
+            "conntrack",
+            "--ctstate",
+            "NEW",
+            "MASQUERADE",
+            "--to-ports",
+            "REJECT",
+            "--reject-with",
+            "tcp-reset",
+            "multiport",
+            "--dports",
+            "1,2",
+            "-c",
+            "-f",
+            "--syn",
+            "--tcp-flags",
+            "SYN,ACK",
+            "SYN",
+            "--source",
+            "1.1.1.1,2.2.2.2",
+            "1.2.3.4/32",
+            "10.1/16",
+            "010.0.0.1",
+            "1.2.3.4/255.255.0.0",
+            "-v",
+            "--",
+            "--dport=80",
+            "--dp",
+            "LOG",
+            "--log-prefix",
+            "udp",
+            "MARK",
+            "--set-xmark",
+            "0x1/0xff",
+            "-x",
+            "SNAT",
+            "--to-source",
+            "--random",
+            "-A",
+            "Y",
+            "addrtype",
+            "--dst-type",
+            "LOCAL",
+            "state",
+            "--state",
+            "ESTABLISHED",
+            "limit",
+            "--limit",
+            "3/min",
+            "--match",
+            "-mcomment",
+            "-ptcp",
+            "--protocol",
+            "nosuch",
+            "CT",
+            "--notrack",
+            "1.2.3.4.5",
+            "host.invalid",
+            "-12",
+            "é",
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let (mut taken, mut runs) = (0, 0);
+        for round in 0..60_000 {
+            let mut line = String::new();
+            if round % 4 != 0 {
+                line.push_str(["-A X", "-A INPUT", "[1:2] -A OUTPUT", "-A PREROUTING"][next(4)]);
+            }
+            for _ in 0..next(12) {
+                let t = pool[next(pool.len())];
+                line.push(' ');
+                if t.is_empty() || t.contains(' ') {
+                    line.push('"');
+                    line.push_str(t);
+                    line.push('"');
+                } else {
+                    line.push_str(t);
+                }
+            }
+            for kind in [TableKind::Filter, TableKind::Nat, TableKind::Mangle] {
+                runs += 1;
+                taken += usize::from(fast_agrees(line.trim_start(), kind));
+            }
+        }
+        eprintln!("fast path took {taken} of {runs} generated lines");
+        assert!(taken > 1000, "{taken}");
     }
 
     #[test]

@@ -26,6 +26,17 @@ const PORT_PROTOS: &[u16] = &[6, 17, 132, 33];
 /// A number at the start of `s`, else all of `s` as a service name (iptables' NAT port
 /// reading); returns the port and what follows it.
 fn nat_port(s: &str, min: u64) -> Result<(u16, &str)> {
+    // The usual text, plain decimal digits without a leading zero (so base 10 for strtoul
+    // too), read directly; anything else the general way.
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if (1..=5).contains(&digits) && s.as_bytes()[0] != b'0' {
+        let v = s.as_bytes()[..digits]
+            .iter()
+            .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
+        if (min..=65535).contains(&v) {
+            return Ok((v as u16, &s[digits..]));
+        }
+    }
     if let Some((v, rest)) = parse_uint_prefix(s, min, 65535) {
         return Ok((v as u16, rest));
     }
