@@ -24,8 +24,11 @@
 #     (SO_ORIGINAL_DST), which answers from the entry nfrs put in the kernel's conntrack table
 #     before the SYN entered the TUN (`[live] tap_original_dst`, default on): curl to
 #     http://198.51.100.10:8000/ gets the server's page, access.log shows the request to
-#     198.51.100.10:8000; the kernel's table holds that entry and none for the plain local
-#     connections (the kernel itself tracks nothing there); with `tap_original_dst = false`
+#     198.51.100.10:8000; the entry is gone within 5 s of the connection's end (nfrs deletes it
+#     once its own connection is in TIME_WAIT), a connection held open keeps its entry and
+#     loses it within 5 s of closing, one open when the daemon stops loses it at the stop; the
+#     kernel's table holds no entry of the plain local connections (the kernel itself tracks
+#     nothing there); with `tap_original_dst = false`
 #     (daemon restarted) squid cannot find the destination and the fetch fails; with a kernel
 #     rule using conntrack in the gateway namespace the daemon's start probe turns the entries
 #     off (with a warning) and squid's accelerator port still works;
@@ -37,8 +40,8 @@ cd "$(dirname "$0")/../.."
 . tests/live/lib.sh
 live_logs="daemon.log squid/cache.log squid/access.log www.log local.log"
 live_init "live squid" q "${1:-}"
-for t in ip ethtool curl ping python3 squid; do
-  command -v "$t" >/dev/null || fail "$t missing (apt-get install -y squid curl python3)"
+for t in ip ethtool curl ping python3 squid conntrack; do
+  command -v "$t" >/dev/null || fail "$t missing (apt-get install -y squid curl python3 conntrack)"
 done
 live_topology
 # A route beside the connected ones: 203.0.113.0/24 lies behind the server.
@@ -176,19 +179,47 @@ got=$(ip netns exec "$C" curl -s -m 10 http://198.51.100.10:8000/) || fail "curl
 for _ in $(seq 50); do grep -qs "198.51.100.10:8000" "$sq/access.log" && break; sleep 0.1; done
 grep -q "GET http://198.51.100.10:8000/ - ORIGINAL_DST/198.51.100.10 " "$sq/access.log" \
   || fail "squid's access.log lacks the intercepted request to its original destination"
-if command -v conntrack >/dev/null; then
-  kct=$(ip netns exec "$G" conntrack -L 2>/dev/null)
-  grep -q "src=10.0.1.2 dst=198.51.100.10 sport=[0-9]* dport=8000 .*src=10.0.1.1 dst=10.0.1.2 sport=3129 " <<<"$kct" \
-    || fail "no SO_ORIGINAL_DST entry in the gateway kernel's table: $kct"
-  if grep -Eq "dport=(8080|8081) .*src=10.0.1.1 dst=10.0.1.2 sport=808" <<<"$kct"; then
-    fail "the kernel holds entries of plain local connections (it tracks the TUN itself?): $kct"
-  fi
+kct() { ip netns exec "$G" conntrack -L -p tcp 2>/dev/null; }
+# gone PATTERN: waits (5 s) until no kernel entry matches the extended regex PATTERN.
+gone() {
+  for _ in $(seq 50); do grep -Eq "$1" <<<"$(kct)" || return 0; sleep 0.1; done
+  return 1
+}
+# The finished connection's entry goes with it (nfrs deletes it once its own connection is in
+# TIME_WAIT; the kernel alone would keep it 120 s).
+gone "dport=8000 " || fail "the finished intercepted connection's kernel entry is still there 5 s later: $(kct)"
+# hold_conn FILE: a connection from the client to 198.51.100.10:8000 held open, its port
+# written to FILE; $! is its pid.
+hold_conn() {
+  live_bg ip netns exec "$C" python3 -c 'import socket, time
+s = socket.create_connection(("198.51.100.10", 8000))
+print(s.getsockname()[1], flush=True)
+time.sleep(60)' >"$1"
+  for _ in $(seq 50); do [ -s "$1" ] && break; sleep 0.1; done
+  [ -s "$1" ] || fail "the held connection to squid intercept did not open"
+}
+hold_conn "$work/hold1"
+hold1=$! p1=$(cat "$work/hold1")
+kct | grep -q "src=10.0.1.2 dst=198.51.100.10 sport=$p1 dport=8000 .*src=10.0.1.1 dst=10.0.1.2 sport=3129 dport=$p1 " \
+  || fail "no SO_ORIGINAL_DST entry for the held connection (port $p1) in the gateway kernel's table: $(kct)"
+if kct | grep -Eq "dport=(8080|8081) .*src=10.0.1.1 dst=10.0.1.2 sport=808"; then
+  fail "the kernel holds entries of plain local connections (it tracks the TUN itself?): $(kct)"
 fi
+sleep 2
+kct | grep -q "sport=$p1 dport=8000 " || fail "the held connection's kernel entry went while it is open: $(kct)"
+kill "$hold1"
+gone "sport=$p1 dport=8000 " || fail "the closed connection's kernel entry is still there 5 s later: $(kct)"
+# One still open when the daemon stops: its entry goes with the daemon.
+hold_conn "$work/hold2"
+hold2=$! p2=$(cat "$work/hold2")
+kct | grep -q "sport=$p2 dport=8000 " || fail "no kernel entry for the second held connection: $(kct)"
 
 live_term
+kct | grep -q "dport=8000 " && fail "kernel entries left after the daemon stopped: $(kct)"
+kill "$hold2"
 grep -Eq "TUN nfrs0: [1-9][0-9]* packets handed to the kernel, [1-9][0-9]* sent by it" "$work/daemon.log" \
   || fail "no TUN packet counts at stop"
-grep -Eq "TUN nfrs0: [1-9][0-9]* kernel conntrack entries for SO_ORIGINAL_DST, 0 refused" "$work/daemon.log" \
+grep -Eq "TUN nfrs0: [1-9][0-9]* kernel conntrack entries for SO_ORIGINAL_DST, 0 refused \(last errno 0\), [1-9][0-9]* deleted as their connection ended" "$work/daemon.log" \
   || fail "no SO_ORIGINAL_DST entry counts at stop"
 
 # Without the kernel entries squid intercept cannot learn the destination (the limit before).
