@@ -21,12 +21,14 @@
 //!
 //! The message is the one `conntrack -I -p tcp -s C -d D --sport CP --dport DP --reply-src L
 //! --reply-dst C --reply-port-src LP --reply-port-dst CP --state SYN_SENT -t 120` sends
-//! (recorded with strace; the unit test checks the bytes). The entry lives 120 s (the kernel's
-//! SYN_SENT timeout: the proxy asks right after accept); each SYN of such a connection inserts
-//! it again, an existing entry with either tuple (an earlier connection from the same client
-//! port) is deleted first, so a stale one never answers for a new connection. Entries are never
-//! assured, so a full kernel table early-drops them; they cannot pile up beyond 120 s of
-//! redirected connections. Only TCP (the kernel answers `SO_ORIGINAL_DST` for TCP and SCTP
+//! (recorded with strace; the unit test checks the bytes). The entry is deleted when nfrs's
+//! own connection ends ([`OrigDst::sweep`], once a second: TIME_WAIT, CLOSE or gone; the
+//! daemon's exit deletes the rest), with the tuples `conntrack -D` starts its delete with, and
+//! lives at most 120 s (the kernel's SYN_SENT timeout: the proxy asks right after accept);
+//! each SYN of such a connection inserts it again, an existing entry with either tuple (an
+//! earlier connection from the same client port) is deleted first, so a stale one never
+//! answers for a new connection. Entries are never assured, so a full kernel table
+//! early-drops them. Only TCP (the kernel answers `SO_ORIGINAL_DST` for TCP and SCTP
 //! only; SCTP is not done) and the engine's zone 0.
 
 use crate::netlink::{Msg, Socket, NLM_F_CREATE, NLM_F_EXCL};
