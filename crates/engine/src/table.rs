@@ -1,7 +1,11 @@
 //! Compiled tables, flat as the kernel's `ipt_do_table` walks them: one rule array per table,
 //! each chain a run of rules ending with its policy (built-in chains) or an implicit RETURN
 //! (user chains); jumps and gotos are indexes into the array; a hook starts at its chain's
-//! first rule. Counters live beside the rules and are written back for `iptables-save -c`.
+//! first rule. Counters are written back for `iptables-save -c`.
+//! Each rule is split in two: a 64-byte hot record ([`Hot`], one cache line, in rule order,
+//! holding the header test, a tcp/udp port range test, the target kind, the chain's classifier
+//! and the counters) and the cold [`CRule`] (interfaces, matches, extension target), which the
+//! walk reads only when the hot record cannot decide alone.
 //! Chains of 32 rules or more get a classifier (`crate::classify`): the walk goes from one
 //! rule whose address/protocol test can pass to the next, skipping only rules the kernel
 //! would have passed over at their header test, so results are those of the linear walk.
@@ -10,7 +14,7 @@ use crate::classify::{Cand, ChainIndex, ClassifyOpts, RuleRange, MAX_PARTS};
 use crate::matches::{
     compile_match, eval_match, CompileCtx, CompileError, EvalState, HostInfo, MatchEnv,
 };
-use crate::pkt::{IfName, PktCtx};
+use crate::pkt::{IfName, L4Kind, PktCtx};
 use crate::targets::{compile_target, run_target, Effects, TVerdict, TargetCtx, TargetEnv};
 use nfrs_rules::ext::{Match, TargetExt};
 use nfrs_rules::{Counters, Hook, Iface, Policy, Table, TableKind, Target};
@@ -106,6 +110,17 @@ impl IpMatch {
         }
     }
 
+    /// The device part of [`IpMatch::ok`] alone.
+    #[inline]
+    fn ifaces_ok(&self, p: &PktCtx) -> bool {
+        self.in_iface.ok(&p.indev) && self.out_iface.ok(&p.outdev)
+    }
+
+    /// Whether the rule tests a device at all.
+    fn has_iface(&self) -> bool {
+        self.in_iface.name.is_some() || self.out_iface.name.is_some()
+    }
+
     /// Kernel rule (ip_packet_match): addresses under masks, devices, protocol (0 = any),
     /// `-f` = later fragments only; each inverted by its `!`.
     #[inline]
@@ -148,7 +163,213 @@ pub enum CTarget {
     Ext(TargetExt, u32),
 }
 
-/// One compiled rule.
+/// The hot part of a rule, one cache line: everything the walk needs for a rule whose header
+/// or port test fails, and for a rule with no match beyond comments and one tcp/udp port
+/// test whose target is standard (ACCEPT, DROP, RETURN, a jump or goto, none).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Hot {
+    /// Addresses under their masks (struct ipt_ip).
+    src: u32,
+    smsk: u32,
+    dst: u32,
+    dmsk: u32,
+    /// Port ranges of the rule's first non-comment match (with [`PORTS_TCP`]/[`PORTS_UDP`]).
+    sport: [u16; 2],
+    dport: [u16; 2],
+    /// The rule's counters.
+    packets: u64,
+    bytes: u64,
+    /// Jump or goto: the chain's first rule.
+    jump: u32,
+    /// The classifier of the rule's chain (index into `CTable::index`), `u32::MAX` for none.
+    chain_ix: u32,
+    /// The rule index of the chain's tail.
+    chain_end: u32,
+    /// `H_*` bits.
+    flags: u16,
+    proto: u8,
+    /// `K_*`: the target.
+    kind: u8,
+}
+
+const H_INV_SRC: u16 = 1;
+const H_INV_DST: u16 = 1 << 1;
+const H_ANY_PROTO: u16 = 1 << 2;
+const H_INV_PROTO: u16 = 1 << 3;
+const H_FRAG: u16 = 1 << 4;
+const H_INV_FRAG: u16 = 1 << 5;
+/// A device test (`-i`/`-o`): the cold `IpMatch` decides it.
+const H_IFACE: u16 = 1 << 6;
+/// Matches to run (beyond comments, which always match and change nothing).
+const H_MATCHES: u16 = 1 << 7;
+/// The first non-comment match is `-m tcp` / `-m udp`: its port test is in `sport`/`dport`.
+const PORTS_TCP: u16 = 1 << 8;
+const PORTS_UDP: u16 = 1 << 9;
+const H_INV_SPORT: u16 = 1 << 10;
+const H_INV_DPORT: u16 = 1 << 11;
+/// The matches are comments and that one port test alone: once the ports pass, they all do.
+const H_COVERED: u16 = 1 << 12;
+/// The chain's tail of a built-in chain (its policy).
+const H_POLICY: u16 = 1 << 13;
+
+const K_NONE: u8 = 0;
+const K_ACCEPT: u8 = 1;
+const K_DROP: u8 = 2;
+const K_RETURN: u8 = 3;
+const K_JUMP: u8 = 4;
+const K_GOTO: u8 = 5;
+const K_EXT: u8 = 6;
+
+/// What the walk reads of the packet once (again after a target may have rewritten it).
+#[derive(Clone, Copy)]
+struct Keys {
+    src: u32,
+    dst: u32,
+    proto: u8,
+    /// Fragment offset is zero.
+    first: bool,
+    /// Which complete transport header the ports come from (`PORTS_TCP`/`PORTS_UDP`), 0: none.
+    ports: u16,
+    sport: u16,
+    dport: u16,
+}
+
+impl Keys {
+    #[inline]
+    fn of(p: &PktCtx) -> Keys {
+        let first = p.frag_off() == 0;
+        // Kernel rule (xt_tcpudp): a later fragment matches no port, a header that cannot be
+        // read hotdrops; only a complete header of a first fragment is tested here.
+        let ports = match p.d.l4 {
+            L4Kind::Tcp if first => PORTS_TCP,
+            L4Kind::Udp if first => PORTS_UDP,
+            _ => 0,
+        };
+        Keys {
+            src: p.src(),
+            dst: p.dst(),
+            proto: p.d.protocol,
+            first,
+            ports,
+            sport: p.d.sport,
+            dport: p.d.dport,
+        }
+    }
+}
+
+impl Hot {
+    fn new(r: &CRule, reference: bool) -> Hot {
+        let ip = &r.ip;
+        let mut flags = 0;
+        for (on, bit) in [
+            (ip.inv_src, H_INV_SRC),
+            (ip.inv_dst, H_INV_DST),
+            (ip.any_proto, H_ANY_PROTO),
+            (ip.inv_proto, H_INV_PROTO),
+            (ip.frag, H_FRAG),
+            (ip.inv_frag, H_INV_FRAG),
+            (ip.has_iface(), H_IFACE),
+            (r.num == 0 && !matches!(r.target, CTarget::Return), H_POLICY),
+        ] {
+            if on {
+                flags |= bit;
+            }
+        }
+        let mut h = Hot {
+            src: ip.src,
+            smsk: ip.smsk,
+            dst: ip.dst,
+            dmsk: ip.dmsk,
+            flags,
+            proto: ip.proto,
+            chain_ix: u32::MAX,
+            ..Hot::default()
+        };
+        (h.kind, h.jump) = match r.target {
+            CTarget::None => (K_NONE, 0),
+            CTarget::Accept => (K_ACCEPT, 0),
+            CTarget::Drop => (K_DROP, 0),
+            CTarget::Return => (K_RETURN, 0),
+            CTarget::Jump(j) => (K_JUMP, j),
+            CTarget::Goto(j) => (K_GOTO, j),
+            CTarget::Ext(..) => (K_EXT, 0),
+        };
+        if reference {
+            // The plain walk: every match run, nothing decided here.
+            if !r.matches.is_empty() {
+                h.flags |= H_MATCHES;
+            }
+            return h;
+        }
+        let mut rest = r
+            .matches
+            .iter()
+            .filter(|(m, _)| !matches!(m, Match::Comment(_)));
+        let Some((first, _)) = rest.next() else {
+            return h;
+        };
+        h.flags |= H_MATCHES;
+        let only = rest.next().is_none();
+        let ports = match first {
+            Match::Tcp(t) => Some((
+                PORTS_TCP,
+                t.sport,
+                t.inv_sport,
+                t.dport,
+                t.inv_dport,
+                t.flags_mask == 0 && t.flags_cmp == 0 && !t.inv_flags && t.option == 0,
+            )),
+            Match::Udp(u) => Some((PORTS_UDP, u.sport, u.inv_sport, u.dport, u.inv_dport, true)),
+            _ => None,
+        };
+        if let Some((kind, sp, inv_sp, dp, inv_dp, ports_only)) = ports {
+            h.flags |= kind;
+            h.sport = [sp.0, sp.1];
+            h.dport = [dp.0, dp.1];
+            if inv_sp {
+                h.flags |= H_INV_SPORT;
+            }
+            if inv_dp {
+                h.flags |= H_INV_DPORT;
+            }
+            if only && ports_only {
+                h.flags |= H_COVERED;
+            }
+        }
+        h
+    }
+
+    /// Kernel rule (ip_packet_match without the devices): addresses under masks, protocol
+    /// (0 = any), `-f` = later fragments only; each inverted by its `!`.
+    #[inline]
+    fn header_ok(&self, k: &Keys) -> bool {
+        let f = self.flags;
+        if ((k.src & self.smsk) != self.src) ^ (f & H_INV_SRC != 0) {
+            return false;
+        }
+        if ((k.dst & self.dmsk) != self.dst) ^ (f & H_INV_DST != 0) {
+            return false;
+        }
+        if f & H_ANY_PROTO == 0 && ((k.proto != self.proto) ^ (f & H_INV_PROTO != 0)) {
+            return false;
+        }
+        if f & H_FRAG != 0 && (k.first ^ (f & H_INV_FRAG != 0)) {
+            return false;
+        }
+        true
+    }
+
+    /// Kernel rule (xt_tcpudp port_match): both ranges, each inverted by its `!`.
+    #[inline]
+    fn ports_ok(&self, k: &Keys) -> bool {
+        let f = self.flags;
+        ((k.sport >= self.sport[0] && k.sport <= self.sport[1]) ^ (f & H_INV_SPORT != 0))
+            && ((k.dport >= self.dport[0] && k.dport <= self.dport[1]) ^ (f & H_INV_DPORT != 0))
+    }
+}
+
+/// One compiled rule (its cold part; see [`Hot`]).
 #[derive(Clone, Debug)]
 pub struct CRule {
     /// Generic part.
@@ -170,8 +391,11 @@ pub struct CTable {
     pub kind: TableKind,
     /// All rules, chain after chain.
     pub rules: Vec<CRule>,
-    /// Counters per rule (policy counters on the policy rule).
-    pub counters: Vec<Counters>,
+    /// Hot records, one per rule (with the counters).
+    hot: Vec<Hot>,
+    /// Walk every rule with the plain linear walk: every match run from the cold rule (the
+    /// reference the classifier and the hot records are checked against).
+    reference: bool,
     /// First rule of each hook's chain, `u32::MAX` when the table lacks the hook.
     pub entry: [u32; 5],
     /// Chain names (source order).
@@ -336,6 +560,16 @@ impl CTable {
             });
             counters.push(cnt);
         }
+        let reference = !opts.enabled;
+        let mut hot: Vec<Hot> = Vec::with_capacity(rules.len());
+        for (i, r) in rules.iter().enumerate() {
+            let mut h = Hot::new(r, reference);
+            h.packets = counters[i].packets;
+            h.bytes = counters[i].bytes;
+            let ch = r.chain as usize;
+            h.chain_end = chain_start.get(ch + 1).map_or(n, |&s| s) - 1;
+            hot.push(h);
+        }
         let mut chain_ix = vec![u32::MAX; t.chains.len()];
         let mut index = Vec::new();
         for (ci, c) in t.chains.iter().enumerate() {
@@ -356,12 +590,16 @@ impl CTable {
                 })
                 .collect();
             chain_ix[ci] = index.len() as u32;
+            for h in &mut hot[first as usize..=tail as usize] {
+                h.chain_ix = index.len() as u32;
+            }
             index.push(ChainIndex::build(&ranges, tail));
         }
         Ok(CTable {
             kind: t.kind,
             rules,
-            counters,
+            hot,
+            reference,
             entry,
             chains: t.chains.iter().map(|c| c.name.clone()).collect(),
             chain_start,
@@ -418,18 +656,14 @@ impl CTable {
         // Still in the classified chain of the last position, further on: keep the cursor
         // (every position the walk reaches comes through here, so `cur` is that chain's).
         if cur.ix == u32::MAX || i < cur.at || i > cur.end {
-            let ch = self.rules[i as usize].chain as usize;
-            let ix = self.chain_ix[ch];
+            let h = &self.hot[i as usize];
+            let ix = h.chain_ix;
             if ix == u32::MAX {
                 cur.ix = u32::MAX;
                 return i;
             }
             cur.ix = ix;
-            cur.end = self
-                .chain_start
-                .get(ch + 1)
-                .map_or(self.rules.len() as u32, |&n| n)
-                - 1;
+            cur.end = h.chain_end;
             let index = &self.index[ix as usize];
             for part in 0..index.parts() {
                 cur.pos[part] = index.leaf(part, src, dst);
@@ -460,16 +694,30 @@ impl CTable {
         self.entry[hook as usize] != u32::MAX
     }
 
+    /// The counters of rule `i` (policy counters on the policy rule).
+    pub fn counter(&self, i: usize) -> Counters {
+        let h = &self.hot[i];
+        Counters {
+            packets: h.packets,
+            bytes: h.bytes,
+        }
+    }
+
+    /// The counters of every rule, in rule order.
+    pub fn counters(&self) -> Vec<Counters> {
+        (0..self.hot.len()).map(|i| self.counter(i)).collect()
+    }
+
     /// Copies the counters back into `t` (the table this was compiled from).
     pub fn write_counters(&self, t: &mut Table) {
         for (i, r) in self.rules.iter().enumerate() {
             let c = &mut t.chains[r.chain as usize];
             if r.num == 0 {
                 if c.is_builtin() {
-                    c.counters = self.counters[i];
+                    c.counters = self.counter(i);
                 }
             } else {
-                c.rules[r.num as usize - 1].counters = self.counters[i];
+                c.rules[r.num as usize - 1].counters = self.counter(i);
             }
         }
     }
@@ -511,81 +759,105 @@ impl CTable {
         let len = p.d.total_len as u64;
         let classified = self.classified();
         let mut cur = Cursor::NONE;
+        let mut k = Keys::of(p);
         let mut i = start;
         loop {
             if classified {
                 i = self.skip(i, p, &mut cur);
             }
-            let r = &self.rules[i as usize];
-            if !r.ip.ok(p) {
+            let h = &self.hot[i as usize];
+            let flags = h.flags;
+            let pass = if self.reference {
+                self.rules[i as usize].ip.ok(p)
+            } else {
+                h.header_ok(&k) && (flags & H_IFACE == 0 || self.rules[i as usize].ip.ifaces_ok(p))
+            };
+            if !pass {
                 i += 1;
                 continue;
             }
-            let mut all = true;
-            for (m, slot) in &r.matches {
-                let mut env = MatchEnv {
-                    state,
-                    slot: *slot,
-                    hotdrop: false,
-                    host,
-                };
-                let ok = eval_match(m, p, &mut env);
-                if env.hotdrop {
-                    return WalkResult {
-                        accept: false,
-                        ending: Ending::Hotdrop(i),
+            // The port test of a leading tcp/udp match, when the packet has that complete
+            // header: failing, the rule fails with no match run (the matches before it are
+            // comments); passing a rule that tests nothing else, the rule matches.
+            let mut run = flags & H_MATCHES != 0;
+            if flags & k.ports != 0 {
+                if !h.ports_ok(&k) {
+                    i += 1;
+                    continue;
+                }
+                run = flags & H_COVERED == 0;
+            }
+            if run {
+                let mut all = true;
+                for (m, slot) in &self.rules[i as usize].matches {
+                    let mut env = MatchEnv {
+                        state,
+                        slot: *slot,
+                        hotdrop: false,
+                        host,
                     };
+                    let ok = eval_match(m, p, &mut env);
+                    if env.hotdrop {
+                        return WalkResult {
+                            accept: false,
+                            ending: Ending::Hotdrop(i),
+                        };
+                    }
+                    if !ok {
+                        all = false;
+                        break;
+                    }
                 }
-                if !ok {
-                    all = false;
-                    break;
+                if !all {
+                    i += 1;
+                    continue;
                 }
             }
-            if !all {
-                i += 1;
-                continue;
-            }
-            let c = &mut self.counters[i as usize];
-            c.packets += 1;
-            c.bytes += len;
+            let h = &mut self.hot[i as usize];
+            h.packets += 1;
+            h.bytes += len;
+            let (kind, jump) = (h.kind, h.jump);
             if let Some(t) = trace.as_deref_mut() {
                 t.push(TraceStep { rule: i });
             }
             if p.nf_trace {
                 self.trace_log(i, p, fx);
             }
-            let ending = if r.num == 0 && !matches!(r.target, CTarget::Return) {
+            let ending = if flags & H_POLICY != 0 {
                 Ending::Policy(i)
             } else {
                 Ending::Rule(i)
             };
-            match &r.target {
-                CTarget::None => i += 1,
-                CTarget::Accept => {
+            match kind {
+                K_NONE => i += 1,
+                K_ACCEPT => {
                     return WalkResult {
                         accept: true,
                         ending,
                     }
                 }
-                CTarget::Drop => {
+                K_DROP => {
                     return WalkResult {
                         accept: false,
                         ending,
                     }
                 }
-                CTarget::Return => match stack.pop() {
+                K_RETURN => match stack.pop() {
                     Some(back) => i = back,
                     None => {
                         // Kernel rule: RETURN in a built-in chain goes to its policy.
                         i = self.policy_of(start);
                     }
                 },
-                CTarget::Jump(j) => {
+                K_JUMP => {
                     stack.push(i + 1);
-                    i = *j;
+                    i = jump;
                 }
-                CTarget::Goto(j) => i = *j,
-                CTarget::Ext(t, slot) => {
+                K_GOTO => i = jump,
+                _ => {
+                    let CTarget::Ext(t, slot) = &self.rules[i as usize].target else {
+                        unreachable!("hot record of an extension target");
+                    };
                     let mut env = TargetEnv {
                         state,
                         slot: *slot,
@@ -594,8 +866,10 @@ impl CTable {
                     };
                     match run_target(t, p, &mut env) {
                         TVerdict::Continue => {
-                            // A target may have rewritten the packet: find its leaf again.
+                            // A target may have rewritten the packet: read it again and find
+                            // its leaf again.
                             cur = Cursor::NONE;
+                            k = Keys::of(p);
                             i += 1
                         }
                         TVerdict::Accept => {
@@ -795,8 +1069,8 @@ mod tests {
             .rules
             .iter()
             .enumerate()
-            .filter(|(i, _)| t.counters[*i].packets > 0)
-            .map(|(i, _)| (t.describe(i as u32), t.counters[i]))
+            .filter(|(i, _)| t.counter(*i).packets > 0)
+            .map(|(i, _)| (t.describe(i as u32), t.counter(i)))
             .collect();
         let names: Vec<&str> = hits.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(

@@ -1,8 +1,10 @@
 //! The classifier of long chains (`nfrs_engine::classify`) changes nothing a packet meets:
 //! random rulesets (addresses with masks and `!`, protocols, interfaces, `-f`, ports, jumps,
-//! gotos, RETURN, LOG, and stateful matches: limit, statistic nth, recent) walked by random
-//! packets give the same verdicts, endings, matched-rule paths, log lines, counters and match
-//! state with every chain classified as with every chain walked rule by rule.
+//! gotos, RETURN, LOG, comments, tcp/udp port and flag tests, and stateful matches: limit,
+//! statistic nth, recent) walked by random packets (later fragments and cut-short headers too)
+//! give the same verdicts, endings, matched-rule paths, log lines, counters and match state
+//! with every chain classified (and rules decided from their hot records: port tests, comments
+//! skipped) as with the plain walk, every rule visited and every match run.
 
 use nfrs_engine::classify::ClassifyOpts;
 use nfrs_engine::matches::{EvalState, NoHost};
@@ -79,10 +81,30 @@ fn rule(r: &mut Rng, c: usize) -> String {
         let i = r.pick(&["lan0", "lan+", "wan0"]);
         s += &format!(" {}-i {i}", not(r));
     }
+    if r.below(4) == 0 {
+        // Comments always match: a port test after them is still the rule's first test.
+        s += &format!(" -m comment --comment c{}", r.below(10));
+    }
     if frag {
         s += &format!(" {}-f", not(r));
     } else if (proto == "tcp" || proto == "udp") && r.below(2) == 0 {
-        s += &format!(" -m {proto} --dport {}", r.pick(&["22", "53", "80:90"]));
+        // Port tests the walk decides from the hot record (ranges, `!`, both ports) and
+        // tcp tests it must leave to the match (flags, options).
+        let tcp_only = [" --syn", " --tcp-flags SYN,ACK ACK", " --tcp-option 2"];
+        s += &format!(
+            " -m {proto} {}--dport {}",
+            not(r),
+            r.pick(&["22", "53", "80:90"])
+        );
+        if r.below(3) == 0 {
+            s += &format!(" {}--sport {}", not(r), r.pick(&["1000", "1001:1002"]));
+        }
+        if proto == "tcp" && r.below(4) == 0 {
+            s += r.pick(&tcp_only);
+        }
+        if r.below(6) == 0 {
+            s += " -m comment --comment after";
+        }
     }
     match r.below(8) {
         0 => s += " -m limit --limit 2/sec --limit-burst 2",
@@ -124,21 +146,33 @@ fn packet(r: &mut Rng, now: u64) -> PktCtx {
     let (src, dst) = (addr(r), addr(r));
     let proto = ["tcp", "udp", "icmp"][r.below(3) as usize];
     let port = ["22", "53", "85", "443"][r.below(4) as usize];
+    let mut short = None;
     let line = if r.below(10) == 0 {
         // A later fragment: IP fields only.
         format!("{proto} {src} > {dst} frag=8 len=8")
+    } else if proto != "icmp" && r.below(12) == 0 {
+        // A TCP or UDP header cut short (cut below): port matches hotdrop.
+        short = Some(r.below(if proto == "tcp" { 20 } else { 8 }) as usize);
+        format!("{proto} {src}:1000 > {dst}:{port}")
     } else if proto == "icmp" {
         format!("icmp {src} > {dst} type=8 code=0 id=1 seq=1")
     } else if proto == "tcp" {
         format!(
-            "tcp {src}:{} > {dst}:{port} flags=S seq=1 win=512",
-            1000 + r.below(3)
+            "tcp {src}:{} > {dst}:{port} flags={} seq=1 win=512{}",
+            1000 + r.below(3),
+            r.pick(&["S", "A", "SA"]),
+            if r.below(2) == 0 { " mss=1460" } else { "" }
         )
     } else {
         format!("udp {src}:{} > {dst}:{port}", 1000 + r.below(3))
     };
     let spec = PacketSpec::parse(&line).expect("packet line");
-    let buf = build_ipv4(&spec, &FrameCtx::default()).expect("build");
+    let mut buf = build_ipv4(&spec, &FrameCtx::default()).expect("build");
+    if let Some(n) = short {
+        // Keep the 20-byte IP header and `n` bytes of the transport header.
+        buf.truncate(20 + n);
+        buf[2..4].copy_from_slice(&(20 + n as u16).to_be_bytes());
+    }
     let mut p = PktCtx::new(buf).expect("parses");
     p.indev = IfName::new(["lan0", "lan1", "wan0"][r.below(3) as usize]);
     p.now = now;
@@ -209,7 +243,8 @@ fn check(seed: u64, packets: usize) {
         assert_eq!(a, b, "packet {k} differs; ruleset:\n{text}");
     }
     assert_eq!(
-        fast.table.counters, slow.table.counters,
+        fast.table.counters(),
+        slow.table.counters(),
         "counters differ; ruleset:\n{text}"
     );
     assert_eq!(
