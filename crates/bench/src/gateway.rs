@@ -464,6 +464,12 @@ fn kube_run(services: usize, conns: usize) -> Result<f64, String> {
     Ok(conns as f64 / secs)
 }
 
+/// The kube workload alone (for profilers, `--example kube_probe`): `conns` new connections
+/// through the kube-proxy ruleset of `services` services; connections a second.
+pub fn kube_probe(services: usize, conns: usize) -> Result<f64, String> {
+    kube_run(services, conns)
+}
+
 /// kube-proxy's endpoint choice `-m statistic --mode random --probability 1/m` made
 /// deterministic as `--mode nth --every m --packet 0`, so that every run (and the linear-walk
 /// comparison) meets the same endpoints; same chains, same rule count, same walk.
