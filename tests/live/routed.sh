@@ -69,7 +69,7 @@ live_daemon "$store" "$work/gw.toml" --metrics 127.0.0.1:9187
 live_wait_socket "$store"
 [ "$(stat -c %a "$store/control.sock")" = 600 ] || fail "control socket mode is not 0600"
 case "${NFRS_PACKET_IO:-}" in
-  recv) grep -q "lan0 .*AF_PACKET, recv/send per frame" "$work/daemon.log" || fail "plain recv not chosen" ;;
+  recv) grep -q "lan0 .*AF_PACKET, recv per frame, sendmmsg" "$work/daemon.log" || fail "plain recv not chosen" ;;
   packet) grep -q "lan0 .*AF_PACKET, TPACKET_V3 receive ring" "$work/daemon.log" || fail "no TPACKET_V3 ring on lan0" ;;
   xdp)
     for d in lan0 wan0; do

@@ -17,7 +17,9 @@
 //!   packets stay NEW in conntrack and every packet walks the N rules.
 //! - Kernel: `gw` has the addresses (lan0 10.1.0.1/16, wan0 192.0.2.1/24, default via
 //!   192.0.2.254), `ip_forward=1`, the ruleset loaded with `iptables-legacy-restore`.
-//! - nfrs: `gw`'s veth ends have no address, ARP off, `ip_forward=0`; `nfrs run --store DIR
+//! - nfrs: `gw`'s veth ends have no address, ARP off, `ip_forward=0`, an nftables netdev
+//!   ingress chain with policy drop (the kernel's stack never sees their frames; nfrs's
+//!   socket still does, packet taps run before the ingress hook); `nfrs run --store DIR
 //!   --host HOST.toml` in `gw` (same addresses and route in the host file), the ruleset
 //!   loaded with `nfrs iptables-restore` through the daemon. Once with `NFRS_PACKET_IO=packet`
 //!   (the TPACKET_V3 ring), once with `NFRS_PACKET_IO=xdp`, each only when the daemon's
@@ -311,6 +313,7 @@ fn tools_available() -> Result<(), String> {
         "ethtool",
         "iptables-legacy-restore",
         "taskset",
+        "nft",
     ]
     .iter()
     .chain(if rt_requested() { &["chrt"][..] } else { &[] })
@@ -590,6 +593,15 @@ impl Lab {
         for d in ["lan0", "wan0"] {
             sh(&["ip", "-n", &gw, "link", "set", d, "arp", "off"])?;
         }
+        // The kernel's own IP stack kept off the interfaces nfrs owns, as a user-space data
+        // plane is deployed: an nftables netdev ingress chain with policy drop on both. Frames
+        // reach nfrs's socket first (packet taps run before the ingress hook), then the kernel
+        // drops them, where it would otherwise look each one up in its routing table (a route
+        // entry made and freed per frame) only to drop it (ip_forward=0).
+        let ingress = "table netdev nfrs_off {\n chain lan0 { type filter hook ingress device lan0 priority 0; policy drop; }\n chain wan0 { type filter hook ingress device wan0 priority 0; policy drop; }\n}\n";
+        let nft = self.work.join("ingress.nft");
+        std::fs::write(&nft, ingress).map_err(|e| format!("{}: {e}", nft.display()))?;
+        self.exec(&gw, &["nft", "-f", &nft.to_string_lossy()])?;
         self.sysctl(&gw, "net.ipv4.ip_forward", "0")?;
         // As for the kernel: lan0's receive work (the copy into the ring, the XDP program) on
         // the forwarder's CPU, not the generator's.

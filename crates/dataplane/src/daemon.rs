@@ -921,6 +921,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     res
 }
 
+/// Frames handled between two reads of the packet clock.
+const CLOCK_EVERY: usize = 16;
+
 // The loop's whole context, each piece owned by `run`.
 #[allow(clippy::too_many_arguments)]
 fn packet_loop(
@@ -963,9 +966,15 @@ fn packet_loop(
             if !ready[dev] {
                 continue;
             }
-            // A bounded batch per interface, so one busy link cannot starve the others.
+            // A bounded batch per interface, so one busy link cannot starve the others. The
+            // clock is read once every CLOCK_EVERY frames, not per frame (a ring pass can hold
+            // thousands of frames, so it is still read within a batch).
+            let mut k = 0usize;
             let r = s.recv_batch(&mut buf, 64, &mut |frame| {
-                live.now = start.elapsed().as_nanos() as u64;
+                if k.is_multiple_of(CLOCK_EVERY) {
+                    live.now = start.elapsed().as_nanos() as u64;
+                }
+                k += 1;
                 frame_in(live, socks, &mut w, dev, frame);
             });
             if let Err(e) = r {
@@ -1003,7 +1012,8 @@ fn packet_loop(
             bridge::age(&mut live.engine.host, now);
             saver.tick(live);
         }
-        // AF_XDP queues what is sent: one kick per socket sends it.
+        // Every socket queues what is sent (AF_XDP: its tx ring; AF_PACKET: a sendmmsg
+        // batch): one call per socket sends it.
         for s in socks {
             if let Err(e) = s.flush() {
                 eprintln!("nfrs run: {}: send: {e}", s.name);

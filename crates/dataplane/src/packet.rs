@@ -1,6 +1,7 @@
 //! The packet I/O of one interface: AF_XDP ([`crate::xdp`]) where the interface takes it,
 //! else a raw AF_PACKET socket with a TPACKET_V3 receive ring when the kernel grants one (else
-//! plain `recv` per frame) and `send` per frame. `[live] io` and `NFRS_PACKET_IO` (which wins)
+//! plain `recv` per frame); AF_PACKET sends are queued ([`TxQueue`]) and leave in one
+//! `sendmmsg` call a batch. `[live] io` and `NFRS_PACKET_IO` (which wins)
 //! choose: `auto` (AF_XDP, falling back to AF_PACKET with the reason), `xdp` (AF_XDP or a
 //! clear error), `packet` (AF_PACKET with its ring), `recv` (AF_PACKET, plain recv).
 
@@ -66,6 +67,121 @@ pub struct PacketSocket {
     pub xdp_error: Option<String>,
     /// Frames and bytes in and out (metrics); `send` counts what it sent.
     pub counters: std::sync::Arc<crate::metrics::IfCounters>,
+    /// AF_PACKET frames waiting for [`PacketSocket::flush`].
+    txq: std::cell::RefCell<TxQueue>,
+}
+
+/// Frames queued on an AF_PACKET socket at most, before they must go out.
+pub const TX_BATCH: usize = 64;
+/// Bytes of queued frames at most (frames larger than this are sent alone).
+const TX_BYTES: usize = TX_BATCH * 2048;
+
+/// AF_PACKET frames waiting to be sent, stored back to back in one buffer allocated once, so
+/// one `sendmmsg` call sends a whole batch without an allocation.
+#[derive(Debug)]
+pub struct TxQueue {
+    bytes: Vec<u8>,
+    /// Each queued frame's end offset in `bytes`.
+    ends: Vec<usize>,
+    iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+}
+
+impl Default for TxQueue {
+    fn default() -> TxQueue {
+        TxQueue {
+            bytes: Vec::with_capacity(TX_BYTES),
+            ends: Vec::with_capacity(TX_BATCH),
+            iovs: Vec::with_capacity(TX_BATCH),
+            msgs: Vec::with_capacity(TX_BATCH),
+        }
+    }
+}
+
+impl TxQueue {
+    /// Whether `len` more bytes fit in the queue (one more frame included).
+    fn fits(&self, len: usize) -> bool {
+        self.ends.len() < TX_BATCH && self.bytes.len() + len <= TX_BYTES
+    }
+
+    fn push(&mut self, frame: &[u8]) {
+        self.bytes.extend_from_slice(frame);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// How many frames are queued.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Sends every queued frame with `sendmmsg` on `fd`, in order, and empties the queue; a
+    /// frame the kernel refuses is skipped (the rest still go). Returns the bytes of each frame
+    /// sent through `sent`, and the first error.
+    fn send_all(&mut self, fd: RawFd, sent: &mut dyn FnMut(usize)) -> io::Result<()> {
+        let n = self.ends.len();
+        if n == 0 {
+            return Ok(());
+        }
+        self.iovs.clear();
+        let mut start = 0;
+        for &end in &self.ends {
+            self.iovs.push(libc::iovec {
+                // The kernel only reads through this pointer (sendmmsg).
+                iov_base: self.bytes[start..].as_ptr() as *mut libc::c_void,
+                iov_len: end - start,
+            });
+            start = end;
+        }
+        self.msgs.clear();
+        for iov in self.iovs.iter_mut() {
+            // SAFETY: mmsghdr is plain data; zeroed is a valid value (no address, no control).
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+            self.msgs.push(m);
+        }
+        let mut first_err = None;
+        let mut at = 0;
+        while at < n {
+            // SAFETY: msgs[at..n] are initialised headers, each pointing at one iovec of
+            // `iovs`, which points into `bytes`; none of them moves or is dropped during the
+            // call, and the kernel writes only each header's msg_len.
+            let r = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.msgs[at..].as_mut_ptr(),
+                    (n - at) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // The frame at `at` was refused (too big, no buffer space...): it is lost, as
+                // a refused send() loses it; the ones after it still go.
+                first_err.get_or_insert(e);
+                at += 1;
+                continue;
+            }
+            for i in at..at + r as usize {
+                sent(self.iovs[i].iov_len);
+            }
+            at += r as usize;
+        }
+        self.bytes.clear();
+        self.ends.clear();
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The interface's MAC as sysfs shows it.
@@ -222,6 +338,7 @@ impl PacketSocket {
             xdp,
             xdp_error,
             counters: Default::default(),
+            txq: Default::default(),
         })
     }
 
@@ -263,12 +380,12 @@ impl PacketSocket {
         };
         let m = match (&self.ring, &self.ring_error) {
             (Some(_), _) => format!(
-                "AF_PACKET, TPACKET_V3 receive ring ({} blocks of {} KiB), send per frame",
+                "AF_PACKET, TPACKET_V3 receive ring ({} blocks of {} KiB), sendmmsg of up to {TX_BATCH} frames",
                 crate::ring::BLOCK_NR,
                 crate::ring::BLOCK_SIZE / 1024
             ),
             (None, e) => format!(
-                "AF_PACKET, recv/send per frame (no ring: {})",
+                "AF_PACKET, recv per frame, sendmmsg of up to {TX_BATCH} frames (no ring: {})",
                 e.as_deref().unwrap_or("?")
             ),
         };
@@ -322,14 +439,25 @@ impl PacketSocket {
         Ok(Some(n as usize))
     }
 
-    /// Sends one whole frame (under AF_XDP: queues it; [`PacketSocket::flush`] or a full
-    /// batch sends it).
+    /// Queues one whole frame for sending: [`PacketSocket::flush`], or a full queue, sends
+    /// what is queued (AF_XDP: on its tx ring; AF_PACKET: one `sendmmsg` call). Frames leave
+    /// in the order they were queued.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         if let Some(x) = &self.xdp {
             x.send(frame)?;
             self.counters.tx(frame.len());
             return Ok(());
         }
+        let mut q = self.txq.borrow_mut();
+        let mut res = Ok(());
+        if !q.fits(frame.len()) {
+            res = self.send_queued(&mut q);
+        }
+        if q.fits(frame.len()) {
+            q.push(frame);
+            return res;
+        }
+        // Larger than the whole queue: alone, after what was queued before it.
         // SAFETY: `frame` is valid for reads of its length for the call.
         let n = unsafe {
             libc::send(
@@ -343,7 +471,17 @@ impl PacketSocket {
             return Err(io::Error::last_os_error());
         }
         self.counters.tx(n as usize);
-        Ok(())
+        res
+    }
+
+    fn send_queued(&self, q: &mut TxQueue) -> io::Result<()> {
+        let c = &self.counters;
+        q.send_all(self.fd.as_raw_fd(), &mut |len| c.tx(len))
+    }
+
+    /// Frames queued and not yet sent (AF_PACKET).
+    pub fn queued(&self) -> usize {
+        self.txq.borrow().len()
     }
 }
 
@@ -353,11 +491,11 @@ impl PacketSocket {
         self.xdp.as_ref().map(|x| x.stats())
     }
 
-    /// Sends what `send` queued (AF_XDP); nothing to do for AF_PACKET.
+    /// Sends what `send` queued: AF_XDP's kick, AF_PACKET's `sendmmsg`.
     pub fn flush(&self) -> io::Result<()> {
         match &self.xdp {
             Some(x) => x.flush(),
-            None => Ok(()),
+            None => self.send_queued(&mut self.txq.borrow_mut()),
         }
     }
 }
@@ -428,6 +566,103 @@ mod tests {
         assert_eq!(IoChoice::parse("recv"), Some(IoChoice::Recv));
         assert_eq!(IoChoice::parse("XDP"), None);
         assert_eq!(IoChoice::default(), IoChoice::Auto);
+    }
+
+    /// A unix datagram pair stands in for the packet socket: each message is one frame.
+    fn dgram_pair() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors socketpair writes.
+        let r = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        assert_eq!(r, 0);
+        // SAFETY: both descriptors are fresh and owned by nobody else.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    fn read_all(fd: &OwnedFd) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 70_000];
+        loop {
+            // SAFETY: `buf` is valid for writes of its length for the call.
+            let n = unsafe {
+                libc::recv(
+                    fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                return out;
+            }
+            out.push(buf[..n as usize].to_vec());
+        }
+    }
+
+    #[test]
+    fn tx_queue_sends_in_order_in_one_batch_and_skips_a_refused_frame() {
+        let (a, b) = dgram_pair();
+        let mut q = TxQueue::default();
+        let frames: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 60 + usize::from(i)]).collect();
+        for f in &frames {
+            assert!(q.fits(f.len()));
+            q.push(f);
+        }
+        assert_eq!(q.len(), 5);
+        let mut sent = Vec::new();
+        q.send_all(a.as_raw_fd(), &mut |len| sent.push(len))
+            .unwrap();
+        assert!(q.is_empty());
+        assert_eq!(sent, vec![60, 61, 62, 63, 64]);
+        assert_eq!(read_all(&b), frames);
+        // A frame larger than the socket's send buffer is refused (EMSGSIZE): it alone is
+        // lost, the frames around it still go, and the error is returned.
+        let small: libc::c_int = 4096;
+        // SAFETY: the pointer and length describe `small`, alive for the call.
+        let r = unsafe {
+            libc::setsockopt(
+                a.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                &small as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        assert_eq!(r, 0);
+        let big = vec![7u8; 60_000];
+        q.push(&frames[0]);
+        q.push(&big);
+        q.push(&frames[1]);
+        let mut sent = Vec::new();
+        let e = q
+            .send_all(a.as_raw_fd(), &mut |len| sent.push(len))
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EMSGSIZE), "{e}");
+        assert_eq!(sent, vec![60, 61]);
+        assert_eq!(read_all(&b), vec![frames[0].clone(), frames[1].clone()]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn tx_queue_limits() {
+        let mut q = TxQueue::default();
+        for _ in 0..TX_BATCH {
+            assert!(q.fits(60));
+            q.push(&[0u8; 60]);
+        }
+        assert!(!q.fits(60), "at most TX_BATCH frames");
+        let q = TxQueue::default();
+        assert!(q.fits(TX_BYTES));
+        assert!(
+            !q.fits(TX_BYTES + 1),
+            "a frame larger than the queue goes alone"
+        );
     }
 
     #[test]
