@@ -20,70 +20,56 @@ pub fn push_save_string(out: &mut String, s: &str) {
 /// [`push_save_string`] without the leading space.
 pub fn push_save_word(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
-    // The leading bytes that may go bare (usually all of them), eight at a time.
-    let mut plain = 0;
-    for chunk in bytes.chunks_exact(8) {
-        // All eight looked up without a branch each.
-        if chunk
-            .iter()
-            .fold(true, |ok, &b| ok & SAVE_PLAIN[usize::from(b)])
-        {
-            plain += 8;
-        } else {
-            break;
-        }
+    // What the bytes need, every byte looked up (no early exit), eight per step.
+    let mut chunks = bytes.chunks_exact(8);
+    let mut need = 0u8;
+    for c in &mut chunks {
+        need |= c.iter().fold(0, |acc, &b| acc | SAVE_NEED[usize::from(b)]);
     }
-    plain += bytes[plain..]
-        .iter()
-        .take_while(|&&b| SAVE_PLAIN[usize::from(b)])
-        .count();
-    if plain == bytes.len() && plain != 0 {
+    for &b in chunks.remainder() {
+        need |= SAVE_NEED[usize::from(b)];
+    }
+    if need == 0 && !bytes.is_empty() {
         out.push_str(s);
         return;
     }
+    out.reserve(s.len() + 2);
     out.push('"');
-    // Copy the runs between characters that need a backslash (all ASCII) as whole slices.
-    let (mut run, mut at) = (0, plain);
-    while let Some(k) = first_to_escape(&bytes[at..]) {
-        let i = at + k;
-        out.push_str(&s[run..i]);
-        out.push('\\');
-        run = i;
-        at = i + 1;
-    }
-    out.push_str(&s[run..]);
-    out.push('"');
-}
-
-/// Where the first byte that needs a backslash inside quotes (`"`, `\`, `'`) is, eight
-/// bytes at a time.
-fn first_to_escape(bytes: &[u8]) -> Option<usize> {
-    use crate::restore::{splat, zero_bytes};
-    let mut chunks = bytes.chunks_exact(8);
-    for (n, c) in (&mut chunks).enumerate() {
-        let w = u64::from_le_bytes(c.try_into().unwrap());
-        let hits = zero_bytes(w ^ splat(b'"'))
-            | zero_bytes(w ^ splat(b'\\'))
-            | zero_bytes(w ^ splat(b'\''));
-        if hits != 0 {
-            // The lowest flagged byte is the first such byte (flags above it may be
-            // borrows, never below).
-            return Some(8 * n + (hits.trailing_zeros() / 8) as usize);
+    if need & ESCAPE == 0 {
+        out.push_str(s);
+    } else {
+        // Copy the runs between characters that need a backslash (all ASCII) whole.
+        let mut run = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if SAVE_NEED[usize::from(b)] & ESCAPE != 0 {
+                out.push_str(&s[run..i]);
+                out.push('\\');
+                run = i;
+            }
         }
+        out.push_str(&s[run..]);
     }
-    let tail = chunks.remainder();
-    tail.iter()
-        .position(|&b| b == b'"' || b == b'\\' || b == b'\'')
-        .map(|k| bytes.len() - tail.len() + k)
+    out.push('"');
 }
 
-/// The bytes [`push_save_word`] may print without quotes: `[A-Za-z0-9_-]`.
-static SAVE_PLAIN: [bool; 256] = {
-    let mut t = [false; 256];
+/// [`SAVE_NEED`]: the byte needs quotes around the value.
+const QUOTE: u8 = 1;
+/// [`SAVE_NEED`]: the byte needs quotes and a backslash before it (`"`, `\`, `'`).
+const ESCAPE: u8 = 2;
+
+/// What each byte needs in [`push_save_word`]: 0 for `[A-Za-z0-9_-]` (may go bare).
+static SAVE_NEED: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        t[b] = if c == b'"' || c == b'\\' || c == b'\'' {
+            QUOTE | ESCAPE
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' {
+            0
+        } else {
+            QUOTE
+        };
         b += 1;
     }
     t
