@@ -9,7 +9,6 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
 
 /// `NLM_F_REQUEST`.
 pub const NLM_F_REQUEST: u16 = 0x1;
@@ -65,22 +64,14 @@ impl Msg {
         }
     }
 
-    /// Zero padding up to the next 4-byte boundary (the netlink alignment).
-    fn align(&mut self) {
-        let to = (self.len + 3) & !3;
-        if to > MSG_MAX {
-            self.overflow = true;
-        } else {
-            self.len = to;
-        }
-    }
-
     /// One attribute with its payload.
     pub fn attr(&mut self, ty: u16, payload: &[u8]) {
         self.put(&((4 + payload.len()) as u16).to_ne_bytes());
         self.put(&ty.to_ne_bytes());
         self.put(payload);
-        self.align();
+        // Zero padding to the netlink alignment, 4 bytes.
+        let pad = (4 - self.len % 4) % 4;
+        self.put(&[0; 3][..pad]);
     }
 
     /// Opens a nested attribute of type `ty`; [`Msg::end`] closes it.
@@ -120,14 +111,11 @@ pub struct Socket {
     fd: OwnedFd,
     seq: u32,
     rx: Vec<u8>,
-    /// Wait that long for an answer; `None`: it must be queued when sendto returns (the
-    /// kernel handles these requests inside the call), so the packet thread never waits.
-    wait: Option<Duration>,
 }
 
 impl Socket {
     /// Opens and binds a socket of netlink family `protocol` (`NETLINK_ROUTE`, ...).
-    pub fn open(protocol: libc::c_int, wait: Option<Duration>) -> io::Result<Socket> {
+    pub fn open(protocol: libc::c_int) -> io::Result<Socket> {
         // SAFETY: plain socket(2) call; the result is checked before use.
         let fd = unsafe {
             libc::socket(
@@ -141,25 +129,6 @@ impl Socket {
         }
         // SAFETY: fd was just returned by socket(2) and is owned by nothing else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        if let Some(w) = wait {
-            let tv = libc::timeval {
-                tv_sec: w.as_secs() as libc::time_t,
-                tv_usec: w.subsec_micros() as libc::suseconds_t,
-            };
-            // SAFETY: tv is a valid timeval, read by the kernel during the call only.
-            let r = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVTIMEO,
-                    (&tv as *const libc::timeval).cast(),
-                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-                )
-            };
-            if r < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
         let sa = kernel_addr();
         // SAFETY: sa is a valid sockaddr_nl of the size passed (port id 0: the kernel
         // picks ours).
@@ -177,7 +146,6 @@ impl Socket {
             fd,
             seq: 1,
             rx: vec![0; 4096],
-            wait,
         })
     }
 
@@ -202,11 +170,8 @@ impl Socket {
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        let flags = if self.wait.is_some() {
-            0
-        } else {
-            libc::MSG_DONTWAIT
-        };
+        // The kernel handles these requests inside sendto: the answer is queued when it
+        // returns, so the reads never wait (the packet thread makes some of these requests).
         loop {
             // SAFETY: rx is valid for writes of its length during the call.
             let n = unsafe {
@@ -214,21 +179,15 @@ impl Socket {
                     self.fd.as_raw_fd(),
                     self.rx.as_mut_ptr().cast(),
                     self.rx.len(),
-                    flags,
+                    libc::MSG_DONTWAIT,
                 )
             };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 return Err(match e.raw_os_error() {
-                    Some(libc::EAGAIN) => io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "netlink: no answer to request {seq}{}",
-                            self.wait
-                                .map(|w| format!(" within {w:?}"))
-                                .unwrap_or_default()
-                        ),
-                    ),
+                    Some(libc::EAGAIN) => io::Error::other(format!(
+                        "netlink: no answer to request {seq} when sendto returned"
+                    )),
                     _ => e,
                 });
             }
@@ -340,10 +299,10 @@ mod tests {
     }
 
     /// Any user: a NETLINK_ROUTE request the kernel refuses comes back as its errno (a link
-    /// change for an index that does not exist), an unanswered wait is an error, not a hang.
+    /// change for an index that does not exist).
     #[test]
     fn the_kernel_refusal_is_its_errno() {
-        let Ok(mut s) = Socket::open(libc::NETLINK_ROUTE, Some(Duration::from_secs(5))) else {
+        let Ok(mut s) = Socket::open(libc::NETLINK_ROUTE) else {
             eprintln!("skipped: no NETLINK_ROUTE socket");
             return;
         };

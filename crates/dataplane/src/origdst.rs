@@ -157,7 +157,7 @@ impl OrigDst {
     /// Opens a NETLINK_NETFILTER socket in the current network namespace.
     pub fn open() -> io::Result<OrigDst> {
         Ok(OrigDst {
-            nl: Socket::open(libc::NETLINK_NETFILTER, None)?,
+            nl: Socket::open(libc::NETLINK_NETFILTER)?,
             held: HashMap::new(),
             inserted: 0,
             failed: 0,

@@ -178,8 +178,7 @@ pub fn setup(name: &str, host: &Host) -> Result<(Tap, Vec<String>), String> {
     let mut tap = Tap::from_fd(fd, name);
     tap.ifindex = ifindex(name).map_err(|e| format!("TUN device `{name}`: {e}"))?;
     let mut report = Vec::new();
-    let mut nl = Socket::open(libc::NETLINK_ROUTE, Some(std::time::Duration::from_secs(5)))
-        .map_err(|e| format!("netlink: {e}"))?;
+    let mut nl = Socket::open(libc::NETLINK_ROUTE).map_err(|e| format!("netlink: {e}"))?;
     let mtu = host.interfaces.iter().map(|i| i.mtu).max().unwrap_or(1500);
     link_up(&mut nl, tap.ifindex, mtu)
         .map_err(|e| format!("TUN device `{name}`: setting it up (mtu {mtu}): {e}"))?;
