@@ -229,6 +229,16 @@ fn ack_errno(b: &[u8], seq: u32) -> Option<i32> {
     None
 }
 
+/// Bytes from hex text (whitespace ignored): recorded messages in the tests.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -315,6 +315,7 @@ fn syn_reply_tuple(ip: &[u8]) -> Option<Tuple> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::hex;
 
     fn t(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16) -> Tuple {
         Tuple {
@@ -324,14 +325,6 @@ mod tests {
             dst_l4: dp,
             proto: 6,
         }
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
     }
 
     /// Recorded on Linux 6.18 (x86-64, little endian) with `strace -e sendto -xx` of
