@@ -128,6 +128,12 @@ pub fn instruction_figures(cfg: &Config, report: &mut Report) {
             "instr/packet",
         ),
         (
+            "*established_batch_loop*",
+            "est",
+            "instructions per established packet, MASQUERADE gateway, batches",
+            "instr/packet",
+        ),
+        (
             "*syn_loop*",
             "syn",
             "instructions per new connection, MASQUERADE gateway",

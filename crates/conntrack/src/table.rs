@@ -462,6 +462,36 @@ impl ConnTable {
         scale(hash_tuple(t, zone), self.heads.len())
     }
 
+    /// Batch hint, first step: reads the hash bucket head where a lookup of `t` in `zone` will
+    /// start, so that the cache miss of a large table overlaps with other work (a batch warms
+    /// all its packets' buckets before handling the first). Returns the bucket for
+    /// [`ConnTable::warm_entry`]. Reads only; any tuple is fine (a wrong guess costs a load).
+    #[inline]
+    pub fn warm_bucket(&self, t: &Tuple, zone: u16) -> usize {
+        let b = self.bucket(t, zone);
+        std::hint::black_box(self.heads.get(b).copied());
+        b
+    }
+
+    /// Batch hint, second step: reads the first entry chained at bucket `b` (both of its cache
+    /// lines) and its helper byte, which the packet's lookup, tracker and confirm step touch.
+    /// Reads only.
+    #[inline]
+    pub fn warm_entry(&self, b: usize) {
+        let Some(&head) = self.heads.get(b) else {
+            return;
+        };
+        if head == NIL {
+            return;
+        }
+        let i = (head >> 1) as usize;
+        if let Some(c) = self.conns.get(i) {
+            // The first and the last word of the entry: together its cache lines.
+            std::hint::black_box((c.tuple[0].src, c.master, c.timeout));
+        }
+        std::hint::black_box(self.helpers.get(i).copied());
+    }
+
     fn link(&mut self, idx: u32) {
         self.link_gen += 1;
         for d in 0..2 {

@@ -414,7 +414,23 @@ pub mod mangle {
         if d.ttl <= 1 {
             return false;
         }
-        set_ttl(buf, d, d.ttl - 1);
+        // The same RFC 1624 update `set_ttl` makes, on a fixed-size view of the header (one
+        // bounds check instead of one per field).
+        let l3 = usize::from(d.l3_off);
+        let Some(h) = buf
+            .get_mut(l3..l3 + crate::ipv4::MIN_HEADER_LEN)
+            .and_then(|h| <&mut [u8; 20]>::try_from(h).ok())
+        else {
+            set_ttl(buf, d, d.ttl - 1);
+            return true;
+        };
+        let ttl = d.ttl - 1;
+        let old = u16::from_be_bytes([h[8], h[9]]);
+        let new = u16::from_be_bytes([ttl, h[9]]);
+        let c = crate::checksum::update16(u16::from_be_bytes([h[10], h[11]]), old, new);
+        h[8] = ttl;
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        d.ttl = ttl;
         true
     }
 
@@ -685,5 +701,27 @@ mod tests {
         let mut d1 = d;
         d1.ttl = 1;
         assert!(!mangle::dec_ttl(&mut f, &mut d1));
+    }
+
+    /// dec_ttl's fixed-size path writes exactly what set_ttl(ttl - 1) writes (bytes and
+    /// descriptor), for every TTL and a spread of checksums and protocols.
+    #[test]
+    fn dec_ttl_equals_set_ttl_minus_one() {
+        let base = frame("tcp 10.0.0.2:1234 > 203.0.113.9:443 flags=A seq=5 ack=7 win=100");
+        for ttl in 2..=255u8 {
+            for (proto, csum) in [(6u8, 0u16), (17, 0xffff), (1, 0x00ff), (6, 0xfeff)] {
+                let mut a = base.clone();
+                a[14 + 8] = ttl;
+                a[14 + 9] = proto;
+                a[14 + 10..14 + 12].copy_from_slice(&csum.to_be_bytes());
+                let mut b = a.clone();
+                let mut da = PacketDesc::parse_frame(&a).unwrap();
+                let mut db = da;
+                assert!(mangle::dec_ttl(&mut a, &mut da));
+                mangle::set_ttl(&mut b, &mut db, ttl - 1);
+                assert_eq!(a, b, "ttl {ttl} proto {proto} csum {csum:#x}");
+                assert_eq!(da, db);
+            }
+        }
     }
 }
