@@ -652,6 +652,51 @@ fn jumps_in_table_order(
     Some(out)
 }
 
+/// How many lines ahead a `:CHAIN` line starts loading the name index's slot of the chain
+/// a later `:CHAIN` line creates (a cache miss each in big tables otherwise).
+const CHAIN_LOOKUP_AHEAD: usize = 4;
+
+/// The chain name of a `:CHAIN` line as the line loop reads it (up to the first blank).
+fn declared_chain(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix(':')?;
+    Some(&rest[..run_length(rest.as_bytes(), OUTSIDE)])
+}
+
+/// A rule line parsed and waiting to be appended: the line loop parses the next line before
+/// appending it, so the jump target's slot in the name index is loaded meanwhile (in big
+/// tables, each lookup of another target is otherwise a cache miss).
+struct PendingAppend<'a> {
+    cmd: parse::Parsed<'a>,
+    idx: usize,
+    line_no: usize,
+}
+
+/// Appends a [`PendingAppend`] (see `append_resolved`), recording its rules' jumps in
+/// `resolved`; `run_end` and `last` as in the line loop.
+fn append_pending(
+    table: &mut Table,
+    p: PendingAppend,
+    lines: &[&str],
+    resolved: &mut Vec<(u32, u32)>,
+    run_end: &mut usize,
+    last: &mut ops::LastChains,
+) -> std::result::Result<(), RestoreError> {
+    let n = p.cmd.rules.len();
+    // Room for the run of lines appending to this chain, so its rules take one allocation
+    // of their size (not the doubling Vec growth's slack).
+    let room = if p.idx >= *run_end {
+        let k = same_chain_run(&lines[p.idx..]);
+        *run_end = p.idx + k;
+        k
+    } else {
+        0
+    };
+    let (chain, target) =
+        ops::append_resolved(table, p.cmd, last, room).map_err(|e| from_error(&e, p.line_no))?;
+    resolved.extend(std::iter::repeat_n((chain as u32, target), n));
+    Ok(())
+}
+
 /// The line loop of [`restore_with_output`].
 fn restore_lines<'scope, 'env>(
     rs: &mut Ruleset,
@@ -674,6 +719,19 @@ fn restore_lines<'scope, 'env>(
     let mut last = ops::LastChains::default();
     // Lines before this index are in a run whose room was reserved already.
     let mut run_end = 0;
+    let mut pending: Option<PendingAppend> = None;
+    // Appends the pending rule line (before anything else happens to the table, so every
+    // effect and error keeps its line order).
+    macro_rules! flush {
+        () => {
+            if let Some(p) = pending.take() {
+                match (current.as_mut(), resolved.as_mut()) {
+                    (Some(t), Some(r)) => append_pending(t, p, lines, r, &mut run_end, &mut last)?,
+                    _ => unreachable!("a pending append has its table and jump list"),
+                }
+            }
+        };
+    }
     for (idx, &line) in lines.iter().enumerate() {
         line_no += 1;
         if line == "\n" || line.starts_with('#') {
@@ -686,6 +744,7 @@ fn restore_lines<'scope, 'env>(
             continue;
         }
         if line == "COMMIT\n" && current.is_some() {
+            flush!();
             let mut table = current.take().unwrap();
             let order = table.canonicalize_order();
             if !opts.test {
@@ -752,10 +811,12 @@ fn restore_lines<'scope, 'env>(
                 // Rules kept from before have no resolved jumps.
                 resolved = None;
             }
-            // Room for the block's `:CHAIN` lines.
+            // Room for the `:CHAIN` lines that open the block (as iptables-save writes it;
+            // chains declared further down only regrow the index). Not a scan of the whole
+            // block: in a big one that is a cache miss a line.
             let new_chains = lines[idx + 1..]
                 .iter()
-                .take_while(|l| **l != "COMMIT\n")
+                .take_while(|l| l.starts_with([':', '#']) || **l == "\n")
                 .filter(|l| l.starts_with(':'))
                 .count();
             table.reserve_chains(new_chains);
@@ -763,7 +824,16 @@ fn restore_lines<'scope, 'env>(
             current = Some(table);
             continue;
         }
+        if line.starts_with(':') && current.is_some() {
+            flush!();
+        }
         if let (true, Some(table)) = (line.starts_with(':'), current.as_mut()) {
+            if let Some(name) = lines
+                .get(idx + CHAIN_LOOKUP_AHEAD)
+                .and_then(|l| declared_chain(l))
+            {
+                table.prefetch_chain(name);
+            }
             // The store quotes chain names (they may hold blanks after -E); iptables' format
             // splits the line on blanks only.
             // (In the rule lines' token buffer: no allocation a chain.)
@@ -843,42 +913,44 @@ fn restore_lines<'scope, 'env>(
             }
             continue;
         }
-        let Some(table) = current.as_mut() else {
+        let Some(kind) = current.as_ref().map(|t| t.kind) else {
             return Err(failed_at(line_no));
         };
-        let kind = table.kind;
-        let cmd = match ahead.as_mut().and_then(|a| a.take(idx)) {
-            Some(parsed) => parsed?,
-            None => parse_rule_line(line, line_no, kind, opts, &mut tokens)?,
+        let parsed = match ahead.as_mut().and_then(|a| a.take(idx)) {
+            Some(parsed) => parsed,
+            None => parse_rule_line(line, line_no, kind, opts, &mut tokens),
         };
+        let cmd = match parsed {
+            Ok(cmd) if resolved.is_some() && cmd.cmd == parse::Cmd::Append && !cmd.verbose => {
+                // Appended when the next line has been parsed (or anything else comes).
+                let table = current.as_ref().expect("checked above");
+                if let Some(j) = cmd.jump_chain() {
+                    table.prefetch_chain(j);
+                }
+                let next = PendingAppend { cmd, idx, line_no };
+                if let Some(p) = pending.replace(next) {
+                    let (Some(t), Some(r)) = (current.as_mut(), resolved.as_mut()) else {
+                        unreachable!("checked above");
+                    };
+                    append_pending(t, p, lines, r, &mut run_end, &mut last)?;
+                }
+                continue;
+            }
+            other => {
+                flush!();
+                other?
+            }
+        };
+        let table = current.as_mut().expect("checked above");
         if cmd.cmd == parse::Cmd::List {
             continue;
         }
-        match resolved.as_mut() {
-            Some(r) if cmd.cmd == parse::Cmd::Append && !cmd.verbose => {
-                let n = cmd.rules.len();
-                // Room for the run of lines appending to this chain, so its rules take
-                // one allocation of their size (not the doubling Vec growth's slack).
-                let room = if idx >= run_end {
-                    let k = same_chain_run(&lines[idx..]);
-                    run_end = idx + k;
-                    k
-                } else {
-                    0
-                };
-                let (chain, target) = ops::append_resolved(table, cmd, &mut last, room)
-                    .map_err(|e| from_error(&e, line_no))?;
-                r.extend(std::iter::repeat_n((chain as u32, target), n));
-            }
-            _ => {
-                // Any other command may move, rename or drop chains: resolve at commit.
-                resolved = None;
-                let o = ops::apply_owned(table, cmd.into_command())
-                    .map_err(|e| from_error(&e, line_no))?;
-                out.push_str(&o.output);
-            }
-        }
+        // Any other command may move, rename or drop chains: resolve at commit.
+        resolved = None;
+        let o = ops::apply_owned(table, cmd.into_command()).map_err(|e| from_error(&e, line_no))?;
+        out.push_str(&o.output);
     }
+    flush!();
     if current.is_some() {
         return Err(RestoreError {
             message: format!(
@@ -1168,6 +1240,15 @@ mod tests {
         }
         eprintln!("fast path took {taken} of {runs} generated lines");
         assert!(taken > 1000, "{taken}");
+    }
+
+    #[test]
+    fn test_declared_chain_reads_the_name_up_to_a_blank() {
+        assert_eq!(declared_chain(":KUBE-SEP-X - [0:0]\n"), Some("KUBE-SEP-X"));
+        assert_eq!(declared_chain(":A\tB\n"), Some("A"));
+        assert_eq!(declared_chain(":A\n"), Some("A"));
+        assert_eq!(declared_chain(":"), Some(""));
+        assert_eq!(declared_chain("-A X -j Y\n"), None);
     }
 
     #[test]
