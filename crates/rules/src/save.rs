@@ -16,6 +16,18 @@ pub(crate) fn push_u64(out: &mut String, n: u64) {
     buf.push_to(out);
 }
 
+/// Appends `n` in decimal with leading zeros to at least `width` digits (at most 20), as
+/// printf's `%0*llu` does.
+pub(crate) fn push_u64_padded(out: &mut String, n: u64, width: usize) {
+    let mut buf = Ascii::<24>::new();
+    let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    for _ in digits..width.min(20) {
+        buf.byte(b'0');
+    }
+    buf.u64(n);
+    buf.push_to(out);
+}
+
 /// A short piece of ASCII text assembled on the stack and appended in one copy (instead of
 /// a capacity check and a copy for every digit or word). Writing more than `N` bytes is a
 /// bug of the caller: the writes panic on the bounds check.
@@ -155,11 +167,15 @@ pub(crate) fn push_ipv4(out: &mut String, addr: Ipv4Addr) {
 
 /// ` [!] FLAG ADDR/MASK`, the mask as a prefix length where it is one; nothing for an
 /// address and mask that are both 0 and not inverted (no `-s`/`-d` given).
-#[inline]
+#[inline(always)]
 fn push_addr(out: &mut String, flag: &[u8; 2], addr: Ipv4Addr, mask: Ipv4Addr, inv: bool) {
-    if mask.is_unspecified() && addr.is_unspecified() && !inv {
-        return;
+    if !(mask.is_unspecified() && addr.is_unspecified() && !inv) {
+        push_addr_given(out, flag, addr, mask, inv);
     }
+}
+
+/// [`push_addr`] for an address that was given.
+fn push_addr_given(out: &mut String, flag: &[u8; 2], addr: Ipv4Addr, mask: Ipv4Addr, inv: bool) {
     let mut buf = Digits::new();
     if inv {
         buf.bytes(b" !");
@@ -176,12 +192,16 @@ fn push_addr(out: &mut String, flag: &[u8; 2], addr: Ipv4Addr, mask: Ipv4Addr, i
     buf.push_to(out);
 }
 
-#[inline]
+#[inline(always)]
 fn push_iface(out: &mut String, flag: char, iface: &Iface, lossless: bool) {
     // Most rules name no interface: nothing to print in either form.
-    if iface.name.is_empty() {
-        return;
+    if !iface.name.is_empty() {
+        push_iface_given(out, flag, iface, lossless);
     }
+}
+
+/// [`push_iface`] for an interface that was given.
+fn push_iface_given(out: &mut String, flag: char, iface: &Iface, lossless: bool) {
     if lossless {
         if iface.invert {
             out.push_str(" !");
@@ -615,6 +635,11 @@ mod tests {
             let mut s = String::from("x");
             push_u64(&mut s, v);
             assert_eq!(s, format!("x{v}"));
+            for width in [0, 1, 2, 5, 11, 20] {
+                let mut s = String::from("x");
+                push_u64_padded(&mut s, v, width);
+                assert_eq!(s, format!("x{v:0width$}"));
+            }
         }
         for a in [
             [0, 0, 0, 0],

@@ -222,15 +222,7 @@ fn push_probability(out: &mut String, value: u32) {
     }
     crate::save::push_u64(out, q / SCALE);
     out.push('.');
-    let frac = q % SCALE;
-    let mut digits = [b'0'; 11];
-    let mut f = frac;
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (f % 10) as u8;
-        f /= 10;
-    }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits).unwrap());
+    crate::save::push_u64_padded(out, q % SCALE, 11);
 }
 
 impl Statistic {
