@@ -33,6 +33,12 @@
 //!   would forward inside the generator's own send calls, and nfrs's ring copy or XDP program
 //!   would run on the generator's CPU), `nfrs run` is pinned there with `taskset`, its AF_XDP
 //!   in generic mode (a veth runs native XDP on the sending CPU, before RPS).
+//! - Two workloads. Existing flows: the generator sends its 1000 flows round and round, so
+//!   after each flow's first packet every packet finds its connection (a conntrack hit; still
+//!   NEW in state, one-way, so it walks the N rules). New connections: [`NEW_FLOWS`] frames
+//!   of distinct 5-tuples sent once each ([`new_flow_frame`]), each a conntrack miss, a rule
+//!   walk, a MASQUERADE tuple and an insert, at N = 10; the rate is the sink's between 10 %
+//!   and 90 % of its final count, and the forwarder's connection count is checked after.
 //! - Measure: rounds alternate kernel and nfrs (the machine's load drifts), each a fresh lab,
 //!   a warm-up and consecutive windows; a window's figure is what the sink got over its
 //!   length; the median window is reported, with the offered rate (what `g0` sent, counted
@@ -83,6 +89,54 @@ pub fn flow_frame(i: usize, src: [u8; 6], dst: [u8; 6]) -> Result<Vec<u8>, Strin
     build_frame(&spec, &ctx).map_err(|e| format!("{line}: {e:?}"))
 }
 
+/// Flow `i` of the new-connection mode: a 5-tuple no other `i` below 65000 * 60000 has
+/// (source 10.1.0.2 + i mod 65000, inside lan0's /16; source port 1024 + i / 65000;
+/// destination 203.0.113.(1 + i mod 250):9), written into `template` (a [`flow_frame`]).
+pub fn new_flow_frame(template: &[u8], i: usize) -> Vec<u8> {
+    let client = 0x0a01_0002u32 + (i % 65_000) as u32;
+    let sport = 1024 + ((i / 65_000) % 60_000) as u16;
+    let server = u32::from_be_bytes([203, 0, 113, 1 + (i % 250) as u8]);
+    retuple(template, client, sport, server)
+}
+
+/// `frame` (Ethernet + IPv4 without options + UDP) with another source address, source port
+/// and destination address, both checksums recomputed.
+fn retuple(frame: &[u8], client: u32, sport: u16, server: u32) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[26..30].copy_from_slice(&client.to_be_bytes());
+    f[30..34].copy_from_slice(&server.to_be_bytes());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let ip = !ones_sum(&f[14..34], 0);
+    f[24..26].copy_from_slice(&ip.to_be_bytes());
+    let udp_len = u16::from_be_bytes([f[38], f[39]]) as usize;
+    f[40..42].copy_from_slice(&[0, 0]);
+    // The UDP checksum covers a pseudo header: addresses, protocol, UDP length (RFC 768).
+    let mut pseudo = [0u8; 12];
+    pseudo[..8].copy_from_slice(&f[26..34]);
+    pseudo[9] = 17;
+    pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    let sum = ones_sum(&f[34..34 + udp_len], ones_sum(&pseudo, 0) as u32);
+    // A computed zero is sent as all ones (zero means "no checksum" in UDP over IPv4).
+    let udp = match !sum {
+        0 => 0xffff,
+        c => c,
+    };
+    f[40..42].copy_from_slice(&udp.to_be_bytes());
+    f
+}
+
+/// The folded one's-complement sum of `data` (16-bit big-endian words) added to `start`.
+fn ones_sum(data: &[u8], start: u32) -> u16 {
+    let mut sum = start;
+    for c in data.chunks(2) {
+        let w = u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]);
+        sum += u32::from(w);
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let mut m = [0u8; 6];
     let parts: Vec<&str> = s.split(':').collect();
@@ -115,11 +169,13 @@ fn pin_to(cpu: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// `nfrs bench --blast DEV SRCMAC DSTMAC FLOWS SECS [CPU]`: sends the flows' frames on `DEV`
-/// (in the caller's network namespace) as fast as it can for `SECS` seconds, pinned to `CPU`
-/// if given; returns `sent N secs S errors E`.
+/// `nfrs bench --blast DEV SRCMAC DSTMAC FLOWS SECS [CPU|-] [new]`: sends the flows' frames
+/// on `DEV` (in the caller's network namespace) as fast as it can for `SECS` seconds, pinned
+/// to `CPU` if given; returns `sent N secs S errors E`. With `new`, FLOWS frames of distinct
+/// 5-tuples ([`new_flow_frame`]), each sent once (every frame opens a connection), then it
+/// stops (or at SECS).
 pub fn blast(args: &[String]) -> Result<String, String> {
-    let usage = "--blast DEV SRCMAC DSTMAC FLOWS SECS [CPU]";
+    let usage = "--blast DEV SRCMAC DSTMAC FLOWS SECS [CPU|-] [new]";
     if args.len() < 5 {
         return Err(format!("usage: nfrs bench {usage}"));
     }
@@ -136,19 +192,39 @@ pub fn blast(args: &[String]) -> Result<String, String> {
         .ok()
         .filter(|s: &f64| *s > 0.0)
         .ok_or("SECS must be a positive number")?;
-    if let Some(c) = args.get(5) {
-        pin_to(c.parse().map_err(|_| "CPU must be a number")?)?;
+    let once = match args.get(6).map(String::as_str) {
+        None => false,
+        Some("new") => true,
+        Some(m) => return Err(format!("unknown mode `{m}`: usage: nfrs bench {usage}")),
+    };
+    if args.len() > 7 {
+        return Err(format!("usage: nfrs bench {usage}"));
     }
-    let frames: Vec<Vec<u8>> = (0..flows)
-        .map(|i| flow_frame(i, src, dst))
-        .collect::<Result<_, _>>()?;
-    let (sent, errors, took) = send_frames(dev, &frames, Duration::from_secs_f64(secs))?;
+    match args.get(5).map(String::as_str) {
+        None | Some("-") => {}
+        Some(c) => pin_to(c.parse().map_err(|_| "CPU must be a number or -")?)?,
+    }
+    let frames: Vec<Vec<u8>> = if once {
+        let template = flow_frame(0, src, dst)?;
+        (0..flows).map(|i| new_flow_frame(&template, i)).collect()
+    } else {
+        (0..flows)
+            .map(|i| flow_frame(i, src, dst))
+            .collect::<Result<_, _>>()?
+    };
+    let (sent, errors, took) = send_frames(dev, &frames, Duration::from_secs_f64(secs), once)?;
     Ok(format!("sent {sent} secs {took:.3} errors {errors}"))
 }
 
 /// An AF_PACKET socket on `dev` sending `frames` round and round with `sendmmsg` until
-/// `dur` has passed: (frames sent, failed calls, seconds).
-fn send_frames(dev: &str, frames: &[Vec<u8>], dur: Duration) -> Result<(u64, u64, f64), String> {
+/// `dur` has passed (`once`: each frame once, then it stops): (frames sent, failed calls,
+/// seconds).
+fn send_frames(
+    dev: &str,
+    frames: &[Vec<u8>],
+    dur: Duration,
+    once: bool,
+) -> Result<(u64, u64, f64), String> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let cname = std::ffi::CString::new(dev.as_bytes()).map_err(|_| "bad device name")?;
     // SAFETY: `cname` is a NUL-terminated string alive for the call.
@@ -241,11 +317,13 @@ fn send_frames(dev: &str, frames: &[Vec<u8>], dur: Duration) -> Result<(u64, u64
         .collect();
     let (mut sent, mut errors, mut at) = (0u64, 0u64, 0usize);
     let t0 = Instant::now();
-    while t0.elapsed() < dur {
-        // SAFETY: msgs[at..at + BATCH] exist (at < n, msgs has n + BATCH entries); each points
-        // at an iovec of `iovs`, which points into `frames`; all outlive the call and are not
-        // moved while the kernel reads them (the kernel writes only msg_len).
-        let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs[at..].as_mut_ptr(), BATCH as u32, 0) };
+    while t0.elapsed() < dur && !(once && sent >= n as u64) {
+        let count = if once { BATCH.min(n - at) } else { BATCH };
+        // SAFETY: msgs[at..at + count] exist (at < n, count <= BATCH, msgs has n + BATCH
+        // entries); each points at an iovec of `iovs`, which points into `frames`; all outlive
+        // the call and are not moved while the kernel reads them (the kernel writes only
+        // msg_len).
+        let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs[at..].as_mut_ptr(), count as u32, 0) };
         if r > 0 {
             sent += r as u64;
             at = (at + r as usize) % n;
@@ -752,6 +830,244 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// The packets the ruleset's `-i lan0 -o wan0 -j ACCEPT` counted (iptables-save -c of
+    /// the forwarder in charge).
+    fn forward_accepts(&self, nfrs: &Path, fwd: Forwarder) -> Result<u64, String> {
+        let saved = match fwd {
+            Forwarder::Kernel => {
+                self.exec(&self.gw, &["iptables-legacy-save", "-c", "-t", "filter"])?
+            }
+            Forwarder::Nfrs(_) => {
+                let out = Command::new(nfrs)
+                    .args(["iptables-save", "-c", "-t", "filter"])
+                    .env("NFRS_STORE", self.work.join("store"))
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|e| format!("cannot run nfrs iptables-save: {e}"))?;
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+        };
+        accept_count(&saved).ok_or_else(|| format!("no lan0 -> wan0 ACCEPT counter in:\n{saved}"))
+    }
+
+    /// Connections in the forwarder's table: the kernel's nf_conntrack_count in `gw`, or
+    /// `nfrs conntrack -C` through the daemon.
+    fn conntrack_count(&self, nfrs: &Path, fwd: Forwarder) -> Result<u64, String> {
+        let text = match fwd {
+            Forwarder::Kernel => self.exec(
+                &self.gw,
+                &["cat", "/proc/sys/net/netfilter/nf_conntrack_count"],
+            )?,
+            Forwarder::Nfrs(_) => {
+                let out = Command::new(nfrs)
+                    .args(["conntrack", "-C"])
+                    .env("NFRS_STORE", self.work.join("store"))
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|e| format!("cannot run nfrs conntrack -C: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "nfrs conntrack -C: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+        };
+        text.trim()
+            .parse()
+            .map_err(|_| format!("connection count: not a number: `{}`", text.trim()))
+    }
+
+    /// The new-connection blast: `flows` frames of distinct 5-tuples, each sent once. The
+    /// sink's counter is sampled every 2 ms until it settles; the rate is taken between the
+    /// moments it passed 10 % and 90 % of its final count (the steady middle: no start-up, no
+    /// draining of queued frames after the generator stopped). Returns (forwarded connections
+    /// a second, offered a second, frames sent, frames the sink got).
+    fn measure_new(
+        &self,
+        flows: usize,
+        gen_cpu: Option<usize>,
+    ) -> Result<(f64, f64, u64, u64), String> {
+        let src = self.mac(&self.gen, "g0")?;
+        let dst = self.mac(&self.gw, "lan0")?;
+        // A process in the sink's namespace: /proc/PID/net/dev is that namespace's, read
+        // without starting a tool per sample.
+        let reader = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.sink))
+            .args(["sleep", "120"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the sink reader: {e}"))?;
+        let reader = KillOnDrop(Some(reader));
+        let dev_file = format!("/proc/{}/net/dev", reader.0.as_ref().map_or(0, |c| c.id()));
+        let sunk = || {
+            std::fs::read_to_string(&dev_file)
+                .ok()
+                .and_then(|t| net_dev_received(&t, "s0"))
+        };
+        let t0 = Instant::now();
+        // nsenter enters the namespace before it starts sleep.
+        let base = loop {
+            if let Some(c) = sunk() {
+                break c;
+            }
+            if t0.elapsed() > Duration::from_secs(5) {
+                return Err("the sink reader never saw s0".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut argv = blaster_argv()?;
+        argv.extend([
+            "g0".to_string(),
+            src,
+            dst,
+            flows.to_string(),
+            "10".to_string(),
+            gen_cpu.map_or("-".to_string(), |c| c.to_string()),
+            "new".to_string(),
+        ]);
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.gen))
+            .args(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the generator: {e}"))?;
+        let mut child = KillOnDrop(Some(child));
+        let t0 = Instant::now();
+        let mut samples: Vec<(f64, u64)> = Vec::with_capacity(16_384);
+        let (mut last, mut changed, mut done) = (0u64, t0, None::<Instant>);
+        let settle = Duration::from_millis(200);
+        loop {
+            let c = sunk()
+                .ok_or("the sink reader is gone")?
+                .saturating_sub(base);
+            let now = Instant::now();
+            samples.push(((now - t0).as_secs_f64(), c));
+            if c != last {
+                (last, changed) = (c, now);
+            }
+            if done.is_none() {
+                if let Some(Ok(Some(_))) = child.0.as_mut().map(|c| c.try_wait()) {
+                    done = Some(now);
+                }
+            }
+            if done.is_some_and(|d| now - d > settle) && now - changed > settle {
+                break;
+            }
+            if now - t0 > Duration::from_secs(20) {
+                return Err("the new-connection blast did not end within 20 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let ran = child
+            .0
+            .take()
+            .expect("spawned")
+            .wait_with_output()
+            .map_err(|e| format!("waiting for the generator: {e}"))?;
+        let said = String::from_utf8_lossy(&ran.stdout).into_owned();
+        if !ran.status.success() {
+            return Err(format!(
+                "the generator failed: {}",
+                String::from_utf8_lossy(&ran.stderr).trim()
+            ));
+        }
+        let (sent, secs) = parse_blast(&said).ok_or_else(|| format!("generator said `{said}`"))?;
+        let rate = middle_rate(&samples, last)
+            .ok_or_else(|| format!("too few frames reached the sink ({last} of {sent})"))?;
+        Ok((rate, sent as f64 / secs, sent, last))
+    }
+}
+
+/// Frames received (packets + dropped: see [`Lab::counters`]) by `dev` in /proc/net/dev text.
+fn net_dev_received(text: &str, dev: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(dev)?.strip_prefix(':'))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .take(4)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // receive: bytes packets errs drop
+    Some(v.get(1)? + v.get(3)?)
+}
+
+/// (sent, seconds) from the generator's `sent N secs S errors E`.
+fn parse_blast(s: &str) -> Option<(u64, f64)> {
+    let w: Vec<&str> = s.split_whitespace().collect();
+    match w.as_slice() {
+        ["sent", n, "secs", t, ..] => Some((n.parse().ok()?, t.parse().ok()?)),
+        _ => None,
+    }
+}
+
+/// The rate of a rising count between the first samples at 10 % and at 90 % of `total`
+/// ((seconds, count) samples in time order); `None` for fewer than 1000 or no time between.
+fn middle_rate(samples: &[(f64, u64)], total: u64) -> Option<f64> {
+    if total < 1000 {
+        return None;
+    }
+    let at = |share: u64| samples.iter().find(|s| s.1 * 10 >= total * share);
+    let (lo, hi) = (at(1)?, at(9)?);
+    (hi.0 > lo.0).then(|| (hi.1 - lo.1) as f64 / (hi.0 - lo.0))
+}
+
+/// One new-connection measurement: forwarded connections a second (the blast's middle),
+/// offered a second, frames sent, frames the sink got, connections in the forwarder's table.
+struct NewRun {
+    rate: f64,
+    offered: f64,
+    sent: u64,
+    sunk: u64,
+    entries: u64,
+}
+
+/// Frames of the new-connection blast: below nf_conntrack_max (262144, the kernel's default
+/// here and nfrs's), so no connection is early-dropped and each stays for the count.
+pub const NEW_FLOWS: usize = 200_000;
+
+fn run_new(
+    nfrs: &Path,
+    rules: &Path,
+    fwd: Forwarder,
+    cpus: (Option<usize>, Option<usize>),
+) -> Result<NewRun, String> {
+    let (mut lab, _) = open_lab(nfrs, rules, fwd, cpus)?;
+    let _rt = match (fwd, cpus.1) {
+        (Forwarder::Kernel, Some(c)) if rt_requested() => Some(RtSoftirq::raise(c)?),
+        _ => None,
+    };
+    let (rate, offered, sent, sunk) = lab.measure_new(NEW_FLOWS, cpus.0)?;
+    if let Some(d) = lab.daemon.as_mut() {
+        if let Ok(Some(st)) = d.try_wait() {
+            return Err(format!("nfrs run exited during the measurement ({st})"));
+        }
+    }
+    let accepted = lab.forward_accepts(nfrs, fwd)?;
+    let entries = lab.conntrack_count(nfrs, fwd)?;
+    // Every frame the sink got passed the accept and is a connection of its own, confirmed
+    // in the table before it was sent on; every connection came from a frame sent.
+    if sunk > accepted || sunk > entries || entries > sent {
+        return Err(format!(
+            "inconsistent counts: sent {sent}, FORWARD accept {accepted}, connections {entries}, the sink got {sunk}"
+        ));
+    }
+    Ok(NewRun {
+        rate,
+        offered,
+        sent,
+        sunk,
+        entries,
+    })
+}
+
 /// A moment of a measurement: when, the forwarder CPU's ticks (busy, softirq, total), the
 /// daemon's CPU ticks.
 type Snap = (Instant, Option<(u64, u64, u64)>, Option<u64>);
@@ -922,13 +1238,14 @@ impl Drop for RtSoftirq {
     }
 }
 
-fn run_one(
+/// A fresh lab with `fwd` forwarding through `rules`; for nfrs, the daemon's lan0 report line
+/// (checked to name the method asked for).
+fn open_lab(
     nfrs: &Path,
     rules: &Path,
     fwd: Forwarder,
-    t: Timing,
     cpus: (Option<usize>, Option<usize>),
-) -> Result<Run, String> {
+) -> Result<(Lab, Option<String>), String> {
     let mut lab = Lab::build()?;
     let io_line = match fwd {
         Forwarder::Kernel => {
@@ -953,6 +1270,17 @@ fn run_one(
             Some(line)
         }
     };
+    Ok((lab, io_line))
+}
+
+fn run_one(
+    nfrs: &Path,
+    rules: &Path,
+    fwd: Forwarder,
+    t: Timing,
+    cpus: (Option<usize>, Option<usize>),
+) -> Result<Run, String> {
+    let (mut lab, io_line) = open_lab(nfrs, rules, fwd, cpus)?;
     let _rt = match (fwd, cpus.1) {
         (Forwarder::Kernel, Some(c)) if rt_requested() => Some(RtSoftirq::raise(c)?),
         _ => None,
@@ -990,20 +1318,7 @@ fn run_one(
     // is read first (frames still on their way are counted by the rule before they arrive).
     std::thread::sleep(Duration::from_millis(100));
     let (_, sunk, _) = lab.counters(&lab.sink, "s0")?;
-    let saved = match fwd {
-        Forwarder::Kernel => lab.exec(&lab.gw, &["iptables-legacy-save", "-c", "-t", "filter"])?,
-        Forwarder::Nfrs(_) => {
-            let out = Command::new(nfrs)
-                .args(["iptables-save", "-c", "-t", "filter"])
-                .env("NFRS_STORE", lab.work.join("store"))
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("cannot run nfrs iptables-save: {e}"))?;
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
-    };
-    let accepted = accept_count(&saved)
-        .ok_or_else(|| format!("no lan0 -> wan0 ACCEPT counter in:\n{saved}"))?;
+    let accepted = lab.forward_accepts(nfrs, fwd)?;
     if sunk > accepted {
         return Err(format!(
             "the sink got {sunk} frames but the FORWARD accept counted {accepted}"
@@ -1141,10 +1456,11 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
             t.window.as_secs_f64()
         )
     };
-    let figure = |n: usize, io: &str| Figure {
+    let figure = |n: usize, io: &str| {
+        Figure {
         key: "lab",
         name: format!(
-            "forwarded pps, netns lab, {} unmatched FORWARD rules, nfrs run ({io})",
+            "forwarded pps, netns lab, existing flows (conntrack hit), {} unmatched FORWARD rules, nfrs run ({io})",
             crate::figures::human_count(n)
         ),
         value: f64::NAN,
@@ -1154,6 +1470,22 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
         anchor_value: None,
         method: "not measured".into(),
         notes: Vec::new(),
+    }
+    };
+    let new_figure = |io: &str| {
+        Figure {
+        key: "lab",
+        name: format!(
+            "new connections/s, netns lab, every frame a new UDP flow (conntrack miss, {NEW_RULES} unmatched FORWARD rules, MASQUERADE, insert), nfrs run ({io})"
+        ),
+        value: f64::NAN,
+        unit: "M/s",
+        better: Better::Higher,
+        anchor: "kernel forwarding, iptables-legacy (netns)".into(),
+        anchor_value: None,
+        method: "not measured".into(),
+        notes: Vec::new(),
+    }
     };
     let unavailable = if cfg.quick && cfg.only.is_none() {
         Err("skipped by --quick (about 30 s; `nfrs bench --quick --only lab` runs it)".to_string())
@@ -1174,12 +1506,17 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
                     f.anchor = "n/a".into();
                     report.figures.push(f.clone());
                     f.name = format!(
-                        "forwarded packets per forwarder CPU-second, netns lab, {} unmatched FORWARD rules, nfrs run ({io})",
+                        "forwarded packets per forwarder CPU-second, netns lab, existing flows (conntrack hit), {} unmatched FORWARD rules, nfrs run ({io})",
                         crate::figures::human_count(n)
                     );
                     f.unit = "Mpps/CPU";
                     report.figures.push(f);
                 }
+            }
+            for (_, io) in &ours {
+                let mut f = new_figure(io);
+                f.anchor = "n/a".into();
+                report.figures.push(f);
             }
             if let Some(f) = report.figures.last_mut() {
                 f.notes.push(format!("lab n/a: {why}"));
@@ -1267,7 +1604,7 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
             report.figures.push(f);
             let mut c = figure(n, io);
             c.name = format!(
-                "forwarded packets per forwarder CPU-second, netns lab, {} unmatched FORWARD rules, nfrs run ({io})",
+                "forwarded packets per forwarder CPU-second, netns lab, existing flows (conntrack hit), {} unmatched FORWARD rules, nfrs run ({io})",
                 crate::figures::human_count(n)
             );
             c.unit = "Mpps/CPU";
@@ -1285,6 +1622,14 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
             report.figures.push(c);
         }
     }
+    new_connection_figures(
+        &nfrs,
+        rounds,
+        (gen_cpu, fwd_cpu),
+        &ours,
+        &new_figure,
+        report,
+    );
     let rt = if rt_requested() {
         "; NFRS_BENCH_RT=1: both forwarders at SCHED_FIFO 1 (nfrs run under chrt; the kernel: that CPU's ksoftirqd), the generator at normal priority"
     } else {
@@ -1298,6 +1643,118 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
     };
     if let Some(f) = report.figures.iter_mut().rev().find(|f| f.key == "lab") {
         f.notes.push(format!("lab: {pin}"));
+    }
+}
+
+/// FORWARD rules no packet matches in the new-connection measurement.
+const NEW_RULES: usize = 10;
+
+/// The new-connection rows: rounds alternate the kernel and nfrs run's methods, each a fresh
+/// lab and one blast of [`NEW_FLOWS`] new flows; the median rate of each is reported.
+fn new_connection_figures(
+    nfrs: &Path,
+    rounds: usize,
+    cpus: (Option<usize>, Option<usize>),
+    ours: &[(Forwarder, &str)],
+    new_figure: &dyn Fn(&str) -> Figure,
+    report: &mut Report,
+) {
+    let rules = match crate::figures::TempFile::write(
+        "lab-new.rules",
+        &crate::gateway::gateway_rules(NEW_RULES),
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            report.warnings.push(format!("lab: {e}"));
+            return;
+        }
+    };
+    let mut runs: Vec<(Vec<NewRun>, Option<String>)> =
+        (0..=ours.len()).map(|_| (Vec::new(), None)).collect();
+    let fwds: Vec<Forwarder> = std::iter::once(Forwarder::Kernel)
+        .chain(ours.iter().map(|o| o.0))
+        .collect();
+    for _ in 0..rounds {
+        for (r, fwd) in runs.iter_mut().zip(&fwds) {
+            // A backend the daemon lacks is not retried every round.
+            if r.1.is_some() && r.0.is_empty() {
+                continue;
+            }
+            match run_new(nfrs, rules.path(), *fwd, cpus) {
+                Ok(n) => r.0.push(n),
+                Err(e) => r.1 = Some(e),
+            }
+        }
+    }
+    let summary = |v: &[NewRun]| -> Option<(f64, String)> {
+        if v.is_empty() {
+            return None;
+        }
+        let rate = median(v.iter().map(|n| n.rate).collect());
+        let last = v.last()?;
+        Some((
+            rate,
+            format!(
+                "offered {:.3} M/s (generator), forwarded {:.3} M/s (median of {}); last round: {} frames sent, the sink got {}, {} connections in the table after",
+                median(v.iter().map(|n| n.offered).collect()) / 1e6,
+                rate / 1e6,
+                v.len(),
+                last.sent,
+                last.sunk,
+                last.entries
+            ),
+        ))
+    };
+    let kernel = summary(&runs[0].0);
+    if let Some(e) = &runs[0].1 {
+        report.warnings.push(format!(
+            "lab, new connections: kernel forwarding failed: {e}"
+        ));
+    }
+    for (i, (_, io)) in ours.iter().enumerate() {
+        let mut f = new_figure(io);
+        match &kernel {
+            Some((k, text)) => {
+                f.anchor_value = Some(k / 1e6);
+                if i == 0 {
+                    f.notes
+                        .push(format!("lab, new connections, kernel: {text}"));
+                }
+            }
+            None => f.anchor = "n/a".into(),
+        }
+        let (v, err) = &runs[i + 1];
+        match summary(v) {
+            Some((rate, text)) => {
+                f.value = rate / 1e6;
+                f.method = format!(
+                    "median of {} blasts of {NEW_FLOWS} new flows; rate between the sink's 10 % and 90 % counts",
+                    v.len()
+                );
+                f.notes
+                    .push(format!("lab, new connections, nfrs run ({io}): {text}"));
+                if let Some(e) = err {
+                    report.warnings.push(format!(
+                        "lab, new connections: nfrs run ({io}) failed once: {e}"
+                    ));
+                }
+            }
+            None => match err {
+                Some(e) if ours[i].0 == Forwarder::Nfrs("xdp") => f
+                    .notes
+                    .push(format!("lab, new connections, nfrs run ({io}): n/a: {e}")),
+                e => report.warnings.push(format!(
+                    "lab, new connections: nfrs run ({io}) failed: {}",
+                    e.as_deref().unwrap_or("no measurement")
+                )),
+            },
+        }
+        if i == 0 {
+            f.notes.push(format!(
+                "lab, new connections: the generator sends {NEW_FLOWS} frames once each, every one a 5-tuple of its own (10.1.x.y:port -> 203.0.113.z:9), so each is a conntrack miss, a walk of the {NEW_RULES} rules, a MASQUERADE tuple and an insert; checked per round: the sink's count <= the FORWARD accept's count, and <= the connections in the forwarder's table (nf_conntrack_count / nfrs conntrack -C) <= frames sent"
+            ));
+        }
+        report.figures.push(f);
     }
 }
 
@@ -1335,7 +1792,7 @@ mod tests {
         let dst = parse_mac(&lab.mac(&lab.gw, "lan0").unwrap()).unwrap();
         let frames: Vec<Vec<u8>> = (0..50).map(|i| flow_frame(i, src, dst).unwrap()).collect();
         let (sent, _, _) = in_netns(&lab.gen, || {
-            send_frames("g0", &frames, Duration::from_millis(200))
+            send_frames("g0", &frames, Duration::from_millis(200), false)
         })
         .unwrap()
         .unwrap();
@@ -1399,6 +1856,59 @@ mod tests {
     }
 
     #[test]
+    fn test_new_flow_frames_are_well_formed_and_distinct() {
+        let (a, b) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let template = flow_frame(0, a, b).unwrap();
+        // Rewriting the template with flow 7's tuple gives the frame the builder makes for it
+        // (both checksums included).
+        let seven = flow_frame(7, a, b).unwrap();
+        assert_eq!(
+            retuple(
+                &template,
+                0x0a01_0009,
+                1031,
+                u32::from_be_bytes([203, 0, 113, 8])
+            ),
+            seven
+        );
+        assert_eq!(new_flow_frame(&template, 0), template);
+        let mut seen = std::collections::HashSet::new();
+        for i in (0..200_000)
+            .step_by(997)
+            .chain([64_999, 65_000, 65_001, 199_999])
+        {
+            let f = new_flow_frame(&template, i);
+            assert_eq!(f.len(), 60);
+            // Inside lan0's 10.1.0.0/16.
+            assert_eq!(&f[26..28], &[10, 1], "flow {i}");
+            assert!(seen.insert(f[26..38].to_vec()), "flow {i} repeats a tuple");
+            // The IPv4 header sums to all ones.
+            assert_eq!(ones_sum(&f[14..34], 0), 0xffff, "flow {i}");
+        }
+    }
+
+    #[test]
+    fn test_sink_counts_and_rates() {
+        let dev = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n    s0: 6000000  100000    0   25    0     0          0         0        0       0    0    0    0     0       0          0\n";
+        assert_eq!(net_dev_received(dev, "s0"), Some(100_025));
+        assert_eq!(net_dev_received(dev, "lo"), Some(0));
+        assert_eq!(net_dev_received(dev, "s"), None);
+        assert_eq!(
+            parse_blast("sent 200000 secs 0.812 errors 0"),
+            Some((200_000, 0.812))
+        );
+        assert_eq!(parse_blast("nonsense"), None);
+        // 1000 a second after a slow start and before a drained tail: the middle rate.
+        let mut v = vec![(0.0, 0), (0.5, 0), (0.6, 10)];
+        v.extend((1..=100).map(|k| (0.6 + k as f64 * 0.01, 10 + k * 10)));
+        v.push((2.0, 1010));
+        v.push((3.0, 1010));
+        let r = middle_rate(&v, 1010).unwrap();
+        assert!((r - 1000.0).abs() < 1.0, "{r}");
+        assert_eq!(middle_rate(&v[..3], 10), None);
+    }
+
+    #[test]
     fn test_parse_mac() {
         assert_eq!(
             parse_mac("02:00:0a:ff:00:fe").unwrap(),
@@ -1421,6 +1931,17 @@ mod tests {
             "1"
         ]))
         .is_err());
+        assert!(blast(&a(&[
+            "g0",
+            "02:00:00:00:00:01",
+            "02:00:00:00:00:02",
+            "10",
+            "1",
+            "-",
+            "old"
+        ]))
+        .unwrap_err()
+        .contains("unknown mode `old`"));
         assert!(blast(&a(&[
             "no-such-dev-nfrs",
             "02:00:00:00:00:01",

@@ -88,6 +88,7 @@ fn plausible(value: f64, unit: &str) -> bool {
 fn is_lab(name: &str) -> bool {
     name.starts_with("forwarded pps, netns lab, ")
         || name.starts_with("forwarded packets per forwarder CPU-second, netns lab, ")
+        || name.starts_with("new connections/s, netns lab, ")
 }
 
 #[test]
@@ -103,12 +104,15 @@ fn test_quick_json_shape() {
         .filter(|l| !may_be_na(&name(l)))
         .partition(|l| is_lab(&name(l)));
     assert_eq!(lines.len(), FIGURES.len(), "{out}");
-    assert_eq!(lab.len(), 8, "{out}");
+    assert_eq!(lab.len(), 10, "{out}");
     for line in lab {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["value"].is_null() && v["ratio"].is_null(), "{line}");
         assert_eq!(v["anchor"], "n/a", "{line}");
-        assert!(v["unit"] == "Mpps" || v["unit"] == "Mpps/CPU", "{line}");
+        assert!(
+            v["unit"] == "Mpps" || v["unit"] == "Mpps/CPU" || v["unit"] == "M/s",
+            "{line}"
+        );
     }
     assert!(err.contains("lab n/a: skipped by --quick"), "{err}");
     for (line, (name, unit)) in lines.iter().zip(FIGURES) {
@@ -156,7 +160,7 @@ fn test_quick_table_shape() {
         assert!(rest.ends_with("median of 1"), "{row}");
     }
     let na = lines.iter().filter(|l| may_be_na(l)).count();
-    assert!(lines[header + 1 + FIGURES.len() + 8 + na].starts_with("(ratio: "));
+    assert!(lines[header + 1 + FIGURES.len() + 10 + na].starts_with("(ratio: "));
     for l in lines.iter().filter(|l| is_lab(l)) {
         let c: Vec<&str> = l.split_whitespace().collect();
         assert_eq!(
@@ -165,10 +169,8 @@ fn test_quick_table_shape() {
             "{l}"
         );
     }
-    assert!(
-        out.contains("pending: kernel anchors of the gateway figures"),
-        "{out}"
-    );
+    // The lab carries the gateway figures' kernel anchors (existing flows, new connections).
+    assert!(!out.contains("pending: kernel anchors"), "{out}");
     assert!(!out.contains("WARNING"), "{out}");
     // The kube group measures (statistic random replayed as nth).
     assert!(
