@@ -236,9 +236,9 @@ impl OrigDst {
                 ct.find(reply, 0, now)
                     .is_some_and(|(id, _)| open(ct.get(id), orig))
             });
-            if !live {
-                // ENOENT: already gone (conntrack -D/-F in the namespace, early drop).
-                let _ = nl.request(&mut delete_msg(orig, reply));
+            // Counted when the kernel deleted it (ENOENT: gone already, by conntrack -D/-F in
+            // the namespace or early drop).
+            if !live && nl.request(&mut delete_msg(orig, reply)).is_ok() {
                 removed += 1;
             }
             live
