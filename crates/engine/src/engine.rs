@@ -85,6 +85,8 @@ pub struct Engine {
     /// Per table kind and hook: the index in `tables` of the table with a chain there, or
     /// [`NO_TABLE`] (computed once: the tables never change after `new`).
     walk_at: [[u8; 5]; 5],
+    /// A nat table exists (NAT hooks do nothing without one; computed once like `walk_at`).
+    has_nat: bool,
     state: EvalState,
     /// Connection tracking, when the ruleset needs it.
     pub ct: Option<ConnTable>,
@@ -360,11 +362,13 @@ impl Engine {
                 }
             }
         }
+        let has_nat = tix(&tables, TableKind::Nat).is_some();
         Ok(Engine {
             host,
             ruleset,
             tables,
             walk_at,
+            has_nat,
             state,
             ct,
             rng: nfrs_nat::select::Steered::new(XorShift(0x2545_f491)),
@@ -515,8 +519,10 @@ impl Engine {
         fx: &mut Effects,
     ) -> bool {
         fx.clear();
-        self.steps.clear();
         let tracing = self.tracing;
+        if tracing {
+            self.steps.clear();
+        }
         let host = WalkHost {
             host: &self.host,
             ct: self.ct.as_ref(),
@@ -534,12 +540,14 @@ impl Engine {
             ct.get_mut(id).mark = p.ct.mark;
         }
         if fx.tee.is_empty() {
-            for l in fx.logs.drain(..) {
-                self.events.push(Ev::Log {
-                    text: l.text,
-                    host: self.host_pkt,
-                    level: l.level,
-                });
+            if !fx.logs.is_empty() {
+                for l in fx.logs.drain(..) {
+                    self.events.push(Ev::Log {
+                        text: l.text,
+                        host: self.host_pkt,
+                        level: l.level,
+                    });
+                }
             }
         } else {
             // TEE copies leave while the walk runs (nf_dup_ipv4 sends at once): their events
@@ -1358,7 +1366,7 @@ impl Engine {
     /// A NAT hook (nf_nat_ipv4_fn): skip, translate an ICMP error, run the nat table and
     /// bind, or apply the binding.
     fn nat_hook(&mut self, hook: Hook, m: Manip, p: &mut PktCtx, fx: &mut Effects) -> bool {
-        if tix(&self.tables, TableKind::Nat).is_none() {
+        if !self.has_nat {
             return true;
         }
         let Some(ct) = self.ct.as_ref() else {
