@@ -186,6 +186,9 @@ struct Hot {
     chain_ix: u32,
     /// The rule index of the chain's tail.
     chain_end: u32,
+    /// The matches to run: `CTable::mats[mstart..mstart + mlen]`.
+    mstart: u32,
+    mlen: u16,
     /// `H_*` bits.
     flags: u16,
     proto: u8,
@@ -203,6 +206,7 @@ const H_INV_FRAG: u16 = 1 << 5;
 const H_IFACE: u16 = 1 << 6;
 /// Matches to run (beyond comments, which always match and change nothing).
 const H_MATCHES: u16 = 1 << 7;
+// (`mlen` is their number; the flag keeps the test on the first line of the record.)
 /// The first non-comment match is `-m tcp` / `-m udp`: its port test is in `sport`/`dport`.
 const PORTS_TCP: u16 = 1 << 8;
 const PORTS_UDP: u16 = 1 << 9;
@@ -393,6 +397,10 @@ pub struct CTable {
     pub rules: Vec<CRule>,
     /// Hot records, one per rule (with the counters).
     hot: Vec<Hot>,
+    /// The matches each rule runs, rule after rule (comments left out unless `reference`),
+    /// so that a rule's matches are one read away from its hot record and neighbours'
+    /// matches share lines.
+    mats: Vec<(Match, u32)>,
     /// Walk every rule with the plain linear walk: every match run from the cold rule (the
     /// reference the classifier and the hot records are checked against).
     reference: bool,
@@ -562,8 +570,18 @@ impl CTable {
         }
         let reference = !opts.enabled;
         let mut hot: Vec<Hot> = Vec::with_capacity(rules.len());
+        let mut mats = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let mut h = Hot::new(r, reference);
+            h.mstart = mats.len() as u32;
+            mats.extend(
+                r.matches
+                    .iter()
+                    .filter(|(m, _)| reference || !matches!(m, Match::Comment(_)))
+                    .cloned(),
+            );
+            h.mlen = u16::try_from(mats.len() - h.mstart as usize)
+                .map_err(|_| CompileError("nfrs replay: too many matches in one rule".into()))?;
             h.packets = counters[i].packets;
             h.bytes = counters[i].bytes;
             let ch = r.chain as usize;
@@ -599,6 +617,7 @@ impl CTable {
             kind: t.kind,
             rules,
             hot,
+            mats,
             reference,
             entry,
             chains: t.chains.iter().map(|c| c.name.clone()).collect(),
@@ -789,7 +808,8 @@ impl CTable {
             }
             if run {
                 let mut all = true;
-                for (m, slot) in &self.rules[i as usize].matches {
+                let (ms, ml) = (h.mstart as usize, h.mlen as usize);
+                for (m, slot) in &self.mats[ms..ms + ml] {
                     let mut env = MatchEnv {
                         state,
                         slot: *slot,
@@ -1082,6 +1102,76 @@ mod tests {
             ]
         );
         assert!(hits.iter().all(|(_, c)| c.packets == 1 && c.bytes == 50));
+    }
+
+    #[test]
+    fn hot_record_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Hot>(), 64);
+        assert_eq!(std::mem::align_of::<Hot>(), 64);
+    }
+
+    /// A walk of filter INPUT over a frame given as IP bytes.
+    fn walk_bytes(rules: &str, buf: Vec<u8>) -> (CTable, WalkResult, EvalState) {
+        let rs = restore_new(rules, &Default::default()).expect("restores");
+        let mut st = EvalState::default();
+        st.slots.push(Default::default());
+        let mut t = CTable::compile(rs.table(TableKind::Filter).unwrap(), &mut st).unwrap();
+        let mut p = PktCtx::new(buf).unwrap();
+        p.indev = IfName::new("lan0");
+        let mut fx = Effects::default();
+        let r = t.walk(
+            Hook::Input,
+            &mut p,
+            &mut st,
+            &NoHost,
+            &mut fx,
+            &mut Vec::new(),
+            None,
+        );
+        (t, r, st)
+    }
+
+    #[test]
+    fn port_tests_from_the_hot_record() {
+        // Rule 1 is decided by its ports alone (comment first); rule 2's port test fails
+        // before its nth counter moves; rule 3 needs its flag test run.
+        let rules = "*filter\n:INPUT ACCEPT [0:0]\n\
+            -A INPUT -p tcp -m comment --comment x -m tcp --dport 22 -j DROP\n\
+            -A INPUT -p tcp -m tcp ! --sport 1000:2000 -m statistic --mode nth --every 2 --packet 0 -j DROP\n\
+            -A INPUT -p tcp -m tcp --dport 80 --tcp-flags SYN,ACK SYN -j DROP\nCOMMIT\n";
+        let build = |line: &str| {
+            let spec = nfrs_wire::line::PacketSpec::parse(line).unwrap();
+            nfrs_wire::build::build_ipv4(&spec, &Default::default()).unwrap()
+        };
+        let rule = |t: &CTable, r: WalkResult| match r.ending {
+            Ending::Rule(i) | Ending::Policy(i) | Ending::Hotdrop(i) => t.describe(i),
+        };
+        let (t, r, _) = walk_bytes(rules, build("tcp 10.0.0.2:1500 > 10.0.0.1:22 flags=S"));
+        assert!(!r.accept);
+        assert_eq!(rule(&t, r), "filter/INPUT rule 1");
+        // Source port 1500 is in 1000:2000: rule 2 fails at its port test; rule 3 at its flags.
+        let (t, r, _) = walk_bytes(rules, build("tcp 10.0.0.2:1500 > 10.0.0.1:80 flags=A"));
+        assert!(r.accept);
+        assert_eq!(rule(&t, r), "filter/INPUT policy");
+        assert_eq!(
+            t.counters()[..4]
+                .iter()
+                .map(|c| c.packets)
+                .collect::<Vec<_>>(),
+            [0, 0, 0, 1]
+        );
+        let (t, r, _) = walk_bytes(rules, build("tcp 10.0.0.2:1500 > 10.0.0.1:80 flags=S"));
+        assert_eq!(rule(&t, r), "filter/INPUT rule 3");
+        // Source port 3000: rule 2's nth match runs (the first packet it sees matches).
+        let (t, r, _) = walk_bytes(rules, build("tcp 10.0.0.2:3000 > 10.0.0.1:80 flags=A"));
+        assert_eq!(rule(&t, r), "filter/INPUT rule 2");
+        // A TCP header cut short: the port test cannot be read, the match hotdrops.
+        let mut cut = build("tcp 10.0.0.2:1500 > 10.0.0.1:22 flags=S");
+        cut.truncate(30);
+        cut[2..4].copy_from_slice(&30u16.to_be_bytes());
+        let (t, r, _) = walk_bytes(rules, cut);
+        assert_eq!(r.ending, Ending::Hotdrop(0));
+        assert_eq!(t.counter(0).packets, 0);
     }
 
     #[test]
