@@ -314,13 +314,18 @@ impl ChainIndex {
     /// that has them already.
     fn from_hashes(hashes: &[u64]) -> ChainIndex {
         let mut ix = ChainIndex {
-            slots: vec![(0, 0); (hashes.len() * 2).next_power_of_two().max(16)],
+            slots: vec![(0, 0); ChainIndex::size_for(hashes.len())],
             len: 0,
         };
         for (i, &h) in hashes.iter().enumerate() {
             ix.put_hash(h, i);
         }
         ix
+    }
+
+    /// The slots [`ChainIndex::from_hashes`] makes for `n` chains.
+    fn size_for(n: usize) -> usize {
+        (n * 2).next_power_of_two().max(16)
     }
 
     /// Slot number and tag of a hash for the current size.
@@ -435,16 +440,18 @@ impl Table {
         // the unstable sort gives the one canonical order.
         keys.sort_unstable_by(by_key);
         let order: Vec<u32> = keys.into_iter().map(|(_, i)| i).collect();
-        let mut old: Vec<Option<Chain>> = std::mem::take(&mut self.chains)
-            .into_iter()
-            .map(Some)
-            .collect();
-        self.chains = order
-            .iter()
-            .map(|&o| old[o as usize].take().expect("a permutation"))
-            .collect();
+        permute_in_place(&mut self.chains, &order);
         let moved: Vec<u64> = order.iter().map(|&o| hashes[o as usize]).collect();
-        self.index = ChainIndex::from_hashes(&moved);
+        if self.index.slots.len() == ChainIndex::size_for(moved.len()) {
+            // The same size: refill the slots already in memory (no new pages).
+            self.index.slots.fill((0, 0));
+            self.index.len = 0;
+            for (i, &h) in moved.iter().enumerate() {
+                self.index.put_hash(h, i);
+            }
+        } else {
+            self.index = ChainIndex::from_hashes(&moved);
+        }
         Some(order)
     }
     /// True when the chains are in libiptc's order and the name index covers them all (as
@@ -585,6 +592,25 @@ fn order_key(c: &Chain) -> u128 {
     }
 }
 
+/// Reorders `v` so that `v[new]` is the old `v[order[new]]` (`order` a permutation of the
+/// positions), by following its cycles with swaps: no second array.
+fn permute_in_place<T>(v: &mut [T], order: &[u32]) {
+    let mut done = vec![false; v.len()];
+    for start in 0..v.len() {
+        // Position k takes the element at order[k]; the one it holds moves on to there.
+        let mut k = start;
+        while !done[k] {
+            done[k] = true;
+            let src = order[k] as usize;
+            if src == start {
+                break;
+            }
+            v.swap(k, src);
+            k = src;
+        }
+    }
+}
+
 /// libiptc's chain order: built-ins by hook first, then user chains by name (bytewise).
 fn chain_order(a: &Chain, b: &Chain) -> std::cmp::Ordering {
     match (a.hook, b.hook) {
@@ -626,6 +652,24 @@ impl Ruleset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_permute_in_place_moves_as_the_order_says() {
+        let mut x = 12345u32;
+        for n in 0..60 {
+            // A pseudo-random permutation of n positions.
+            let mut order: Vec<u32> = (0..n).collect();
+            for i in (1..n as usize).rev() {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                order.swap(i, (x >> 8) as usize % (i + 1));
+            }
+            let old: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+            let mut v = old.clone();
+            permute_in_place(&mut v, &order);
+            let want: Vec<String> = order.iter().map(|&o| old[o as usize].clone()).collect();
+            assert_eq!(v, want, "{order:?}");
+        }
+    }
 
     #[test]
     fn test_canonical_order_is_bytewise_name_order() {

@@ -409,6 +409,7 @@ fn append_in_place(table: &mut Table, c: &Command) -> Result<String> {
 /// they jump: (chain index, index of the `-j`/`-g` chain or [`NOT_JUMP`]), so a restore
 /// can hand the commit checks jumps already resolved ([`validate_resolved`]). `room`: how
 /// many more rules the chain will get soon (a capacity hint).
+#[inline(always)]
 pub(crate) fn append_resolved(
     table: &mut Table,
     c: Parsed,

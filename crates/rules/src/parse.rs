@@ -1238,6 +1238,7 @@ impl Rules {
         }
     }
     /// Appends the rules to `to`.
+    #[inline(always)]
     pub(crate) fn append_to(self, to: &mut Vec<Rule>) {
         match self {
             Rules::One(r) => to.push(r),
