@@ -159,8 +159,14 @@ impl TxQueue {
                     libc::MSG_DONTWAIT,
                 )
             };
-            if r < 0 {
-                let e = io::Error::last_os_error();
+            if r <= 0 {
+                // Zero is not an answer sendmmsg gives for a non-empty batch: taken as a refusal
+                // of the frame at `at`, so the loop always moves on.
+                let e = if r == 0 {
+                    io::Error::from(io::ErrorKind::WriteZero)
+                } else {
+                    io::Error::last_os_error()
+                };
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
