@@ -341,6 +341,15 @@ pub fn ordered_chains(table: &Table) -> Vec<&Chain> {
     v
 }
 
+/// [`ordered_chains`] without sorting the user chains: they stay in the table's order
+/// (name order once committed), for a caller that checks the order itself.
+fn chains_as_stored(table: &Table) -> Vec<&Chain> {
+    let mut v: Vec<&Chain> = table.chains.iter().filter(|c| c.is_builtin()).collect();
+    v.sort_by_key(|c| c.hook);
+    v.extend(table.chains.iter().filter(|c| !c.is_builtin()));
+    v
+}
+
 /// One table block of iptables-save (`*table` ... `COMMIT`), without the comment lines.
 pub fn save_table(table: &Table, counters: bool, out: &mut String) {
     save_table_as(
@@ -369,7 +378,37 @@ const STORE_CHUNK: usize = 256 * 1024;
 /// [`save_store`] written to `w` in pieces of about [`STORE_CHUNK`] bytes, through one small
 /// buffer instead of the whole text in memory.
 pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let mut out = String::with_capacity(STORE_CHUNK + 4096);
+    let mut buf = String::with_capacity(STORE_CHUNK + 4096);
+    for t in &rs.tables {
+        write_in_pieces(t, Form::STORE, &mut buf, w)?;
+    }
+    Ok(())
+}
+
+/// [`save_table`] written to `w` in pieces of about [`STORE_CHUNK`] bytes. For big rulesets
+/// this is cheaper than the whole text in one String: the small buffer stays in the CPU's
+/// caches and no memory of the text's size has to be allocated and faulted in (measured:
+/// 15 MB of new memory cost 8 ms in page faults on the bench machine).
+pub fn save_table_to(
+    table: &Table,
+    counters: bool,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut buf = String::with_capacity(STORE_CHUNK + 4096);
+    let form = Form {
+        counters,
+        store: false,
+    };
+    write_in_pieces(table, form, &mut buf, w)
+}
+
+/// One table block written to `w` through `buf` (empty before and after).
+fn write_in_pieces(
+    table: &Table,
+    form: Form,
+    buf: &mut String,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     let mut result = Ok(());
     {
         let mut flush = |buf: &mut String| {
@@ -378,10 +417,8 @@ pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Resul
             }
             buf.clear();
         };
-        for t in &rs.tables {
-            walk_table(t, Form::STORE, &mut out, Some(&mut flush));
-        }
-        flush(&mut out);
+        walk_table(table, form, buf, Some(&mut flush));
+        flush(buf);
     }
     result
 }
@@ -417,13 +454,20 @@ fn walk_table(
     out: &mut String,
     mut flush: Option<&mut dyn FnMut(&mut String)>,
 ) {
-    let chains = ordered_chains(table);
+    let mut chains = chains_as_stored(table);
     if flush.is_none() {
         // One reservation for the whole table (chain lines, then about 160 bytes a rule)
         // instead of regrowing (each regrowth copies everything written so far).
         out.reserve(chains.len() * 48 + chains.iter().map(|c| c.rules.len()).sum::<usize>() * 160);
     }
-    push_head(table, &chains, form, out);
+    let start = out.len();
+    if !push_head(table, &chains, form, out) {
+        // The user chains were not in name order (a table not committed yet): sorted, the
+        // chain lines again.
+        out.truncate(start);
+        chains = ordered_chains(table);
+        push_head(table, &chains, form, out);
+    }
     let mut head = String::new();
     for (ci, c) in chains.iter().enumerate() {
         prefetch_ahead(|k| chains.get(k).copied(), ci);
@@ -432,11 +476,14 @@ fn walk_table(
     out.push_str("COMMIT\n");
 }
 
-/// `*table` and the chain lines (`:NAME POLICY [p:b]`, `:NAME - [0:0]`).
-fn push_head(table: &Table, chains: &[&Chain], form: Form, out: &mut String) {
+/// `*table` and the chain lines (`:NAME POLICY [p:b]`, `:NAME - [0:0]`); false when the
+/// user chains are not in name order (the lines are then printed in the order given).
+fn push_head(table: &Table, chains: &[&Chain], form: Form, out: &mut String) -> bool {
     out.push('*');
     out.push_str(table.kind.name());
     out.push('\n');
+    let mut sorted = true;
+    let mut previous: &[u8] = &[];
     for c in chains {
         out.push(':');
         if c.is_builtin() {
@@ -449,6 +496,9 @@ fn push_head(table: &Table, chains: &[&Chain], form: Form, out: &mut String) {
             push_u64(out, c.counters.bytes);
             out.push_str("]\n");
         } else {
+            // Checked here, where the names are read anyway (one pass over them less).
+            sorted &= previous <= c.name.as_bytes();
+            previous = c.name.as_bytes();
             if form.store {
                 crate::ext::comment::push_save_word(out, &c.name);
             } else {
@@ -457,6 +507,7 @@ fn push_head(table: &Table, chains: &[&Chain], form: Form, out: &mut String) {
             out.push_str(" - [0:0]\n");
         }
     }
+    sorted
 }
 
 /// Appends the rule lines of one chain; `head` is scratch space for its `-A NAME`; `flush`
@@ -679,6 +730,26 @@ mod tests {
         let mut pieces = Vec::new();
         save_store_to(&rs, &mut pieces).unwrap();
         assert_eq!(String::from_utf8(pieces).unwrap(), whole);
+        for counters in [false, true] {
+            let mut whole = String::new();
+            let mut pieces = Vec::new();
+            for t in &rs.tables {
+                save_table(t, counters, &mut whole);
+                save_table_to(t, counters, &mut pieces).unwrap();
+            }
+            assert_eq!(String::from_utf8(pieces).unwrap(), whole);
+        }
+        // User chains out of name order (an uncommitted table) print sorted all the same.
+        let mut table = rs.tables[1].clone();
+        table.chains.push(Chain::user("0first"));
+        table.chains.reverse();
+        let (mut sorted, mut unsorted) = (String::new(), String::new());
+        save_table(&rs.tables[1], false, &mut sorted);
+        save_table(&table, false, &mut unsorted);
+        assert_eq!(
+            unsorted,
+            sorted.replacen("\n:a", "\n:0first - [0:0]\n:a", 1)
+        );
         // A writer taking a few bytes a call gets the same text.
         let mut trickled = Trickle(Vec::new());
         save_store_to(&rs, &mut trickled).unwrap();
