@@ -135,7 +135,7 @@ impl Lab {
     /// Clears the engine's events, keeping the packet buffers they carry for reuse.
     #[inline]
     fn recycle(&mut self) {
-        for e in self.eng.events.drain(..) {
+        while let Some(e) = self.eng.events.pop() {
             if let Ev::Out { ip, .. } | Ev::Local { ip, .. } = e {
                 if self.pool.len() < POOL_MAX {
                     self.pool.push(ip);

@@ -502,7 +502,14 @@ impl Engine {
     fn walk(&mut self, kind: TableKind, hook: Hook, p: &mut PktCtx, fx: &mut Effects) -> bool {
         let ti = self.walk_at[kind as usize][hook as usize];
         if ti == NO_TABLE {
-            fx.clear();
+            // Only the fields callers read after a walk that accepted need resetting here:
+            // raw's NOTRACK/CT choices and nat's request. The lists are always fresh where
+            // they are read: `walk_table` clears them first and consumes logs and TEE copies
+            // itself, and REJECT's packets are read only after a walk that dropped.
+            fx.notrack = false;
+            fx.helper = 0;
+            fx.zone = 0;
+            fx.nat = None;
             return true;
         }
         self.walk_table(usize::from(ti), kind, hook, p, fx)

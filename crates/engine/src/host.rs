@@ -26,12 +26,11 @@ pub struct Iface {
     pub ageing: u64,
 }
 
+/// The netmask of a prefix length (0..=32), without a branch: the ones shifted out of a
+/// 64-bit word leave 0 for /0.
+#[inline]
 fn mask(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix as u32)
-    }
+    (u64::from(u32::MAX) << (32 - u32::from(prefix.min(32)))) as u32
 }
 
 /// A route: destination network, gateway, device.
@@ -633,6 +632,18 @@ mod tests {
     use super::*;
 
     const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn mask_of_every_prefix() {
+        assert_eq!(mask(0), 0);
+        assert_eq!(mask(1), 0x8000_0000);
+        assert_eq!(mask(24), 0xffff_ff00);
+        assert_eq!(mask(31), 0xffff_fffe);
+        assert_eq!(mask(32), u32::MAX);
+        for p in 1..=32u8 {
+            assert_eq!(mask(p), u32::MAX << (32 - u32::from(p)), "/{p}");
+        }
+    }
 
     fn host(extra: &str) -> HostNet {
         let text = format!(

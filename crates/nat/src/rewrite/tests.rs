@@ -298,3 +298,56 @@ fn sctp_port_and_crc_are_rewritten() {
     assert_eq!(nat_packet(&mut p, &c, Dir::Original, Manip::Src), Ok(true));
     assert_eq!(p, mk("192.0.2.1", 33333));
 }
+
+/// The fixed-view fast path writes exactly what the general rewrite writes, or declines and
+/// leaves the bytes alone: random TCP/UDP/other packets (options, short headers, UDP with and
+/// without a checksum, checksums near the wrap), both manips.
+#[test]
+fn whole_tcp_udp_fast_path_equals_the_general_rewrite() {
+    let mut x = 0x2545_f491_u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut fast, mut declined) = (0, 0);
+    for round in 0..20_000 {
+        let proto = [6u8, 17, 1, 136][round % 4];
+        let ihl = if round % 5 == 0 { 24 } else { 20 };
+        let len = ihl + (next() % 48) as usize;
+        let mut b: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        b[0] = 0x40 | (ihl / 4) as u8;
+        b[9] = proto;
+        if round % 7 == 0 && len >= ihl + 8 {
+            b[ihl + 6] = 0;
+            b[ihl + 7] = 0;
+        }
+        if round % 11 == 0 {
+            b[10] = 0xff;
+            b[11] = 0xff;
+        }
+        let r = next();
+        let target = Tuple::ports(
+            proto,
+            r as u32,
+            (r >> 32) as u16,
+            (r >> 16) as u32,
+            (r >> 48) as u16,
+        );
+        for m in [Manip::Src, Manip::Dst] {
+            let mut a = b.clone();
+            let mut g = b.clone();
+            let general = manip_general(&mut g, 0, &target, m);
+            if manip_whole_tcp_udp(&mut a, &target, m) {
+                fast += 1;
+                assert_eq!(general, Ok(()));
+                assert_eq!(a, g, "round {round} {m:?}");
+            } else {
+                declined += 1;
+                assert_eq!(a, b, "declined but wrote, round {round}");
+            }
+        }
+    }
+    assert!(fast > 10_000 && declined > 10_000, "{fast} {declined}");
+}
