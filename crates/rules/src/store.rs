@@ -163,10 +163,31 @@ pub fn write_atomic_with(
         let _ = fs::remove_file(&tmp);
         return Err(io(e));
     }
-    fs::rename(&tmp, dir.join(name)).map_err(io)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    Ok(())
+    let target = dir.join(name);
+    // The file being replaced, held open across the rename: the kernel frees a file's pages
+    // when its last link and descriptor are gone, which for a big ruleset takes milliseconds
+    // (measured 3-8 ms for 15 MB) inside rename(2) if nothing holds it. Closed afterwards on
+    // a thread of its own, off the command's way.
+    let replaced = File::open(&target).ok();
+    fs::rename(&tmp, &target).map_err(io)?;
+    let synced = File::open(dir).and_then(|d| d.sync_all()).map_err(io);
+    if let Some(old) = replaced {
+        if old
+            .metadata()
+            .is_ok_and(|m| m.len() >= BACKGROUND_CLOSE_MIN)
+        {
+            // A thread that cannot start only means closing here.
+            let _ = std::thread::Builder::new()
+                .name("nfrs-store-close".into())
+                .spawn(move || drop(old));
+        }
+    }
+    synced
 }
+
+/// Replaced files at least this big are closed on a thread of their own (smaller ones free
+/// their pages faster than a thread starts).
+const BACKGROUND_CLOSE_MIN: u64 = 1 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -200,6 +221,43 @@ mod tests {
         restore(&mut rs, input, &RestoreOpts::default()).unwrap();
         store.save(&rs).unwrap();
         assert_eq!(store.load().unwrap(), rs);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn test_replacing_a_big_store_keeps_only_the_new_ruleset() {
+        // Over BACKGROUND_CLOSE_MIN: the replaced file is closed on its own thread.
+        let dir = std::env::temp_dir().join(format!("nfrs-store-big-{}", std::process::id()));
+        let store = Store::at(&dir);
+        let mut text = String::from("*filter\n");
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "-A INPUT -s 10.{}.{}.1/32 -m comment --comment \"rule {i}\"\n",
+                i / 256,
+                i % 256
+            ));
+        }
+        text.push_str("COMMIT\n");
+        let big = crate::restore::restore_new(&text, &RestoreOpts::default()).unwrap();
+        let mut small = Ruleset::default();
+        restore(
+            &mut small,
+            "*nat\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n",
+            &RestoreOpts::default(),
+        )
+        .unwrap();
+        store.save(&big).unwrap();
+        assert!(fs::metadata(dir.join(RULESET_FILE)).unwrap().len() >= BACKGROUND_CLOSE_MIN);
+        store.save(&small).unwrap();
+        assert_eq!(store.load().unwrap(), small);
+        store.save(&big).unwrap();
+        store.save(&big).unwrap();
+        assert_eq!(store.load().unwrap(), big);
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![RULESET_FILE]);
         fs::remove_dir_all(&dir).unwrap();
     }
 
