@@ -1344,6 +1344,10 @@ const FAST_MATCHES: usize = 8;
 /// The one address of a `-s`/`-d` value on the fast path: a numeric `addr[/mask]` without
 /// a list; None for anything else (names, lists, errors), which the general path handles.
 fn fast_addr(text: Option<&str>) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    if let Some((a, bits)) = text.and_then(|t| plain_cidr(t.as_bytes())) {
+        let mask = cidr_to_mask(bits);
+        return Some((Ipv4Addr::from(a & u32::from(mask)), mask));
+    }
     match text {
         None => Some((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)),
         Some(t) if !t.bytes().any(|b| b == b',') => {
@@ -1363,6 +1367,41 @@ fn fast_addr(text: Option<&str>) -> Option<(Ipv4Addr, Ipv4Addr)> {
         }
         Some(_) => None,
     }
+}
+
+/// `a.b.c.d` or `a.b.c.d/N` in plain decimal (parts of one to three digits, none with a
+/// leading zero, each at most 255; N at most 32), read in one pass: the address and the
+/// prefix length. None for any other text (octal or hex parts, short forms, dotted masks,
+/// lists, names), which the general readers take.
+fn plain_cidr(t: &[u8]) -> Option<(u32, u8)> {
+    let (mut addr, mut part, mut digits, mut dots) = (0u32, 0u32, 0, 0);
+    let mut i = 0;
+    while let Some(&c) = t.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                if digits == 3 || (digits == 1 && part == 0) {
+                    return None;
+                }
+                part = part * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && part <= 255 && dots < 3 => {
+                addr = addr << 8 | part;
+                (part, digits, dots) = (0, 0, dots + 1);
+            }
+            b'/' => break,
+            _ => return None,
+        }
+        i += 1;
+    }
+    if dots != 3 || digits == 0 || part > 255 {
+        return None;
+    }
+    let bits = match t.get(i + 1..) {
+        None => 32,
+        Some(m) => plain_decimal_byte(std::str::from_utf8(m).ok()?).filter(|&b| b <= 32)?,
+    };
+    Some((addr << 8 | part, bits))
 }
 
 /// The usual restore line, `-A CHAIN` followed by `-s -d -p -i -o ! -m -j -g` and long
@@ -1766,6 +1805,49 @@ mod tests {
         }
         for n in ["", "appen", "appendx", "dport", "Append"] {
             assert!(base_exact(n).is_none(), "{n}");
+        }
+    }
+
+    #[test]
+    fn test_plain_cidr_reads_as_the_general_readers() {
+        // Every text the one-pass reader takes, the general one reads the same; what it
+        // leaves is left to the general one.
+        let parts = [
+            "0", "1", "9", "10", "01", "255", "256", "099", "1000", "", "0x1", "a",
+        ];
+        let masks = ["", "/0", "/8", "/32", "/33", "/08", "/", "/255.0.0.0", "/x"];
+        let mut taken = 0;
+        for a in parts {
+            for b in ["0", "10", "255", "256", "07"] {
+                for m in masks {
+                    for t in [
+                        format!("{a}.{b}.3.{a}{m}"),
+                        format!("{a}.{b}{m}"),
+                        format!("{a}.1.2.3.4{m}"),
+                    ] {
+                        let Some((addr, bits)) = plain_cidr(t.as_bytes()) else {
+                            continue;
+                        };
+                        taken += 1;
+                        let mask = cidr_to_mask(bits);
+                        let want = parse_numeric_item(&t).unwrap().unwrap();
+                        assert_eq!((Ipv4Addr::from(addr & u32::from(mask)), mask), want, "{t}");
+                    }
+                }
+            }
+        }
+        assert!(taken > 50, "{taken}");
+        assert_eq!(plain_cidr(b"172.30.0.48"), Some((0xac1e_0030, 32)));
+        assert_eq!(plain_cidr(b"10.0.0.0/8"), Some((0x0a00_0000, 8)));
+        for t in [
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3",
+            "1..2.3",
+            "1.2.3.4,5.6.7.8",
+            "1.2.3.4/",
+        ] {
+            assert_eq!(plain_cidr(t.as_bytes()), None, "{t}");
         }
     }
 
