@@ -300,31 +300,25 @@ fn blank_fields(s: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// How many of `lines` from the first on append to the chain the first one names, read
-/// from their text alone (`[p:b] ` counters aside): `-A NAME ` at the start. 0 when the
-/// first line is not of that form.
-fn same_chain_run(lines: &[&str]) -> usize {
-    // The line without leading `[p:b] ` counters.
-    let body = |l: &str| -> usize {
-        if l.starts_with('[') {
+/// How many of `lines` from the first on append to chain `name`, read from their text
+/// alone (`[p:b] ` counters aside): `-A NAME ` at the start. (A hint for reserving room:
+/// a chain name written otherwise, quoted, only costs the reservation.)
+fn same_chain_run(lines: &[&str], name: &str) -> usize {
+    let n = name.len();
+    let appends = |l: &&&str| {
+        // The line without leading `[p:b] ` counters.
+        let body = if l.starts_with('[') {
             l.find("] ").map_or(0, |i| i + 2)
         } else {
             0
-        }
+        };
+        let b = &l.as_bytes()[body..];
+        b.len() > n + 3
+            && b.starts_with(b"-A ")
+            && &b[3..3 + n] == name.as_bytes()
+            && b[3 + n] == b' '
     };
-    let first = lines[0];
-    let first = &first[body(first)..];
-    let Some(name_len) = first
-        .strip_prefix("-A ")
-        .and_then(|rest| rest.bytes().position(|b| b == b' '))
-    else {
-        return 0;
-    };
-    let prefix = &first[..3 + name_len + 1];
-    lines
-        .iter()
-        .take_while(|l| l[body(l)..].starts_with(prefix))
-        .count()
+    lines.iter().take_while(appends).count()
 }
 
 /// The high bit of the first byte of `x` below `n` (at most 0x80) set, and possibly some
@@ -689,7 +683,7 @@ fn append_pending(
     // Room for the run of lines appending to this chain, so its rules take one allocation
     // of their size (not the doubling Vec growth's slack).
     let room = if p.idx >= *run_end {
-        let k = same_chain_run(&lines[p.idx..]);
+        let k = same_chain_run(&lines[p.idx..], &p.cmd.chain);
         *run_end = p.idx + k;
         k
     } else {
@@ -1265,12 +1259,14 @@ mod tests {
             "-A KUBE-SVC-XY -j C\n",
             "-A KUBE-SVC-X -j D\n",
         ];
-        assert_eq!(same_chain_run(&lines), 3);
-        assert_eq!(same_chain_run(&lines[1..]), 2);
-        assert_eq!(same_chain_run(&lines[3..]), 1);
-        assert_eq!(same_chain_run(&["-A X\n", "-A X -j A\n"]), 0);
-        assert_eq!(same_chain_run(&["-I X 1 -j A\n"]), 0);
-        assert_eq!(same_chain_run(&[":X - [0:0]\n"]), 0);
+        let x = "KUBE-SVC-X";
+        assert_eq!(same_chain_run(&lines, x), 3);
+        assert_eq!(same_chain_run(&lines[1..], x), 2);
+        assert_eq!(same_chain_run(&lines[3..], "KUBE-SVC-XY"), 1);
+        assert_eq!(same_chain_run(&lines[3..], x), 0);
+        assert_eq!(same_chain_run(&["-A X\n", "-A X -j A\n"], "X"), 0);
+        assert_eq!(same_chain_run(&["-I X 1 -j A\n"], "X"), 0);
+        assert_eq!(same_chain_run(&[":X - [0:0]\n"], "X"), 0);
     }
 
     #[test]
