@@ -513,6 +513,39 @@ impl ConnTable {
         }
     }
 
+    /// Batch hint, third step: when the first entry at bucket `b` (warmed by
+    /// [`ConnTable::warm_entry`]) is not the one `t` in `zone` will find, prefetches the next
+    /// one on the chain (with more than one tuple a bucket on average, often the one). Reads
+    /// only.
+    #[inline]
+    pub fn warm_chain(&self, b: usize, t: &Tuple, zone: u16) {
+        let Some(&head) = self.heads.get(b) else {
+            return;
+        };
+        if head == NIL {
+            return;
+        }
+        let (i, d) = ((head >> 1) as usize, (head & 1) as usize);
+        let Some(c) = self.conns.get(i) else { return };
+        if c.zone == zone && c.tuple[d] == *t {
+            return;
+        }
+        let next = c.next[d];
+        if next == NIL {
+            return;
+        }
+        let j = (next >> 1) as usize;
+        if let Some(n) = self.conns.get(j) {
+            let p = (n as *const Conn).cast::<u8>();
+            prefetch(p);
+            prefetch(p.wrapping_add(64));
+            prefetch(p.wrapping_add(std::mem::size_of::<Conn>() - 1));
+        }
+        if let Some(h) = self.helpers.get(j) {
+            prefetch(h);
+        }
+    }
+
     fn link(&mut self, idx: u32) {
         self.link_gen += 1;
         for d in 0..2 {

@@ -1574,20 +1574,27 @@ impl Engine {
     ///
     /// With a large connection table the time of a packet is mostly cache misses on its hash
     /// bucket and entry; the batch reads those early, [`WARM_AHEAD`] packets at a time
-    /// (every bucket, then every first entry), so that the misses overlap instead of
-    /// following one another. The early reads change nothing.
+    /// (every bucket, then every first entry, then the next entry where the first is not the
+    /// packet's), so that the misses overlap instead of following one another. The early
+    /// reads change nothing.
     pub fn receive_batch(&mut self, frames: &mut [RxFrame]) {
         for chunk in frames.chunks_mut(WARM_AHEAD) {
             if let Some(ct) = self.ct.as_ref() {
-                let mut buckets = [usize::MAX; WARM_AHEAD];
-                for (f, b) in chunk.iter().zip(buckets.iter_mut()) {
+                let mut warm = [(usize::MAX, nfrs_conntrack::Tuple::default()); WARM_AHEAD];
+                for (f, w) in chunk.iter().zip(warm.iter_mut()) {
                     if let Some(t) = quick_tuple(&f.ip) {
-                        *b = ct.warm_bucket(&t, 0);
+                        *w = (ct.warm_bucket(&t, 0), t);
                     }
                 }
-                for &b in &buckets[..chunk.len()] {
+                let warm = &warm[..chunk.len()];
+                for &(b, _) in warm {
                     if b != usize::MAX {
                         ct.warm_entry(b);
+                    }
+                }
+                for (b, t) in warm {
+                    if *b != usize::MAX {
+                        ct.warm_chain(*b, t, 0);
                     }
                 }
             }
