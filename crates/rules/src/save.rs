@@ -11,6 +11,12 @@ pub(crate) fn push_u64(out: &mut String, n: u64) {
         out.push(char::from(b'0' + n as u8));
         return;
     }
+    if n < 100 {
+        // Two bytes of the digit table: a copy of known size, inlined.
+        let n = n as usize;
+        out.push_str(&DIGIT_PAIRS[2 * n..2 * n + 2]);
+        return;
+    }
     let mut buf = Ascii::<24>::new();
     buf.u64(n);
     buf.push_to(out);
