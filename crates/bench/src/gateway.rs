@@ -640,9 +640,9 @@ fn kube_run(services: usize, conns: usize) -> Result<f64, String> {
         )?);
     }
     let mut outs = Vec::with_capacity(conns);
-    // The thread's CPU time, not the wall clock: on a loaded machine a short run (10
-    // services) often ends inside one time slice while a long one is always preempted, which
-    // biased the ratio of the two.
+    // The thread's CPU time, not the wall clock: on a loaded machine the wall time of a run
+    // of a few milliseconds swings up to 3x with other processes' time slices (the 10-rule
+    // ACL read 1.7 or 5.8 Mpps run to run), which made the 10k/10 ratio noise.
     let c0 = thread_cpu_secs();
     for f in &syns {
         outs.push(lab.forward(f, pods));
@@ -746,7 +746,7 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
         anchor: "n/a".into(),
         anchor_value: None,
         method: format!("median of {runs}"),
-        notes: vec!["SYN -> nat PREROUTING KUBE-SERVICES -> KUBE-SVC (statistic) -> KUBE-SEP DNAT -> filter FORWARD -> out pods0, each checked; anchor n/a: needs the veth netns forwarding lab (later issue)".into()],
+        notes: vec!["SYN -> nat PREROUTING KUBE-SERVICES -> KUBE-SVC (statistic) -> KUBE-SEP DNAT -> filter FORWARD -> out pods0, each checked; connections per CPU second of the bench thread; anchor n/a: needs the veth netns forwarding lab (later issue)".into()],
     });
     report.figures.push(Figure {
         key: "kube",
@@ -757,7 +757,7 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
         anchor: "n/a".into(),
         anchor_value: None,
         method: format!("median of {runs}"),
-        notes: vec!["CPU time of the bench thread a new connection with the large ruleset / with 10 services (issue 7 goal 2: <= 1.5x); CPU time, as the wall clock of the short 10-service run escapes preemption on a loaded machine more often than the long one".into()],
+        notes: vec!["CPU time of the bench thread a new connection with the large ruleset / with 10 services (issue 7 goal 2: <= 1.5x); CPU time: the wall time of these short runs swings up to 3x on a loaded machine".into()],
     });
     report.figures.push(Figure {
         key: "kube",
@@ -913,7 +913,7 @@ pub fn classify_figures(cfg: &Config, report: &mut Report) {
         anchor_value: None,
         method: format!("median of {runs}"),
         notes: vec![format!(
-            "no conntrack (the ACL needs none): each packet is classified by FORWARD alone; {why}"
+            "no conntrack (the ACL needs none): each packet is classified by FORWARD alone; packets per CPU second of the bench thread; {why}"
         )],
     });
     report.figures.push(Figure {
@@ -925,7 +925,7 @@ pub fn classify_figures(cfg: &Config, report: &mut Report) {
         anchor: "n/a".into(),
         anchor_value: None,
         method: format!("median of {runs}"),
-        notes: vec!["CPU time of the bench thread a packet with the large ACL and its traffic / with the 10-rule ACL and its traffic (issue 7 goal 2: <= 1.5x); CPU time, as the wall clock of the short 10-rule run escapes preemption on a loaded machine more often than the long one".into()],
+        notes: vec!["CPU time of the bench thread a packet with the large ACL and its traffic / with the 10-rule ACL and its traffic (issue 7 goal 2: <= 1.5x); CPU time: the wall time of these short runs swings up to 3x on a loaded machine".into()],
     });
     let before = "with the classifier off (nfrs_engine::classify::set_linear): every rule visited in turn, as before the classifier";
     report.figures.push(Figure {
