@@ -834,6 +834,12 @@ impl Lab {
     /// The packets the ruleset's `-i lan0 -o wan0 -j ACCEPT` counted (iptables-save -c of
     /// the forwarder in charge).
     fn forward_accepts(&self, nfrs: &Path, fwd: Forwarder) -> Result<u64, String> {
+        self.forward_counters(nfrs, fwd).map(|(a, _)| a)
+    }
+
+    /// [`Lab::forward_accepts`] and the FORWARD policy and accept lines of the listing (for a
+    /// failure report).
+    fn forward_counters(&self, nfrs: &Path, fwd: Forwarder) -> Result<(u64, String), String> {
         let saved = match fwd {
             Forwarder::Kernel => {
                 self.exec(&self.gw, &["iptables-legacy-save", "-c", "-t", "filter"])?
@@ -848,7 +854,13 @@ impl Lab {
                 String::from_utf8_lossy(&out.stdout).into_owned()
             }
         };
-        accept_count(&saved).ok_or_else(|| format!("no lan0 -> wan0 ACCEPT counter in:\n{saved}"))
+        let accepted = accept_count(&saved)
+            .ok_or_else(|| format!("no lan0 -> wan0 ACCEPT counter in:\n{saved}"))?;
+        let lines: Vec<&str> = saved
+            .lines()
+            .filter(|l| l.starts_with(":FORWARD") || l.contains("ACCEPT"))
+            .collect();
+        Ok((accepted, lines.join(" | ")))
     }
 
     /// Connections in the forwarder's table: the kernel's nf_conntrack_count in `gw`, or
@@ -1318,10 +1330,11 @@ fn run_one(
     // is read first (frames still on their way are counted by the rule before they arrive).
     std::thread::sleep(Duration::from_millis(100));
     let (_, sunk, _) = lab.counters(&lab.sink, "s0")?;
-    let accepted = lab.forward_accepts(nfrs, fwd)?;
+    let (accepted, listing) = lab.forward_counters(nfrs, fwd)?;
     if sunk > accepted {
+        let (gw_tx, _, _) = lab.counters(&lab.gw, "wan0")?;
         return Err(format!(
-            "the sink got {sunk} frames but the FORWARD accept counted {accepted}"
+            "the sink got {sunk} frames but the FORWARD accept counted {accepted} (wan0 sent {gw_tx}; {listing})"
         ));
     }
     Ok(Run {
@@ -1331,6 +1344,12 @@ fn run_one(
         io_line,
         accepted: (accepted, sunk),
     })
+}
+
+/// Whether a measurement's error says the daemon could not use the method asked for (see
+/// [`open_lab`]), as opposed to a failure of that round.
+fn lacks_backend(e: &str) -> bool {
+    e.starts_with("the daemon did not report") || e.contains("(xdp forced)")
 }
 
 /// The packet counter of `[p:b] -A FORWARD -i lan0 -o wan0 -j ACCEPT` in iptables-save -c text.
@@ -1552,8 +1571,8 @@ pub fn lab_figures(cfg: &Config, report: &mut Report) {
                 (gen_cpu, fwd_cpu),
             ));
             for (a, (fwd, _)) in acc.iter_mut().zip(&ours) {
-                // A backend the daemon lacks is not retried every round.
-                if a.error.is_none() || !a.windows.is_empty() {
+                // A backend the daemon lacks is not retried every round (another failure is).
+                if !(a.windows.is_empty() && a.error.as_deref().is_some_and(lacks_backend)) {
                     a.add(run_one(&nfrs, rules.path(), *fwd, t, (gen_cpu, fwd_cpu)));
                 }
             }
@@ -1676,8 +1695,8 @@ fn new_connection_figures(
         .collect();
     for _ in 0..rounds {
         for (r, fwd) in runs.iter_mut().zip(&fwds) {
-            // A backend the daemon lacks is not retried every round.
-            if r.1.is_some() && r.0.is_empty() {
+            // A backend the daemon lacks is not retried every round (another failure is).
+            if r.0.is_empty() && r.1.as_deref().is_some_and(lacks_backend) {
                 continue;
             }
             match run_new(nfrs, rules.path(), *fwd, cpus) {
@@ -1906,6 +1925,20 @@ mod tests {
         let r = middle_rate(&v, 1010).unwrap();
         assert!((r - 1000.0).abs() < 1.0, "{r}");
         assert_eq!(middle_rate(&v[..3], 10), None);
+    }
+
+    #[test]
+    fn test_only_a_missing_backend_stops_retries() {
+        assert!(lacks_backend(
+            "the daemon did not report `AF_XDP`: nfrs run: lan0 (...): AF_PACKET"
+        ));
+        assert!(lacks_backend(
+            "nfrs run exited at start (exit status: 1): AF_XDP on `lan0` (xdp forced): EPERM"
+        ));
+        assert!(!lacks_backend(
+            "the sink got 10 frames but the FORWARD accept counted 9"
+        ));
+        assert!(!lacks_backend("nothing reached the sink"));
     }
 
     #[test]
