@@ -115,14 +115,16 @@ const OUTSIDE: u8 = 1;
 const IN_QUOTES: u8 = 2;
 /// [`BYTE_CLASS`] bit: the byte ends a line.
 const NEWLINE: u8 = 4;
+/// [`BYTE_CLASS`] bit: the byte is a blank of a `:CHAIN` line (space, tab, newline).
+const BLANK: u8 = 8;
 /// The tokenizer's special bytes.
 static BYTE_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     t[b'"' as usize] = OUTSIDE | IN_QUOTES;
     t[b'\\' as usize] = IN_QUOTES;
-    t[b' ' as usize] = OUTSIDE;
-    t[b'\t' as usize] = OUTSIDE;
-    t[b'\n' as usize] = OUTSIDE | NEWLINE;
+    t[b' ' as usize] = OUTSIDE | BLANK;
+    t[b'\t' as usize] = OUTSIDE | BLANK;
+    t[b'\n' as usize] = OUTSIDE | NEWLINE | BLANK;
     t
 };
 
@@ -245,8 +247,8 @@ fn tokenize_from<'a>(
     }
 }
 
-/// How many leading bytes of `bytes` are ordinary for `stop` ([`OUTSIDE`], [`IN_QUOTES`] or
-/// [`NEWLINE`]).
+/// How many leading bytes of `bytes` are ordinary for `stop` ([`OUTSIDE`], [`IN_QUOTES`],
+/// [`NEWLINE`] or [`BLANK`]).
 /// Eight bytes at a time: a word is tested for each special byte at once.
 #[inline]
 fn run_length(bytes: &[u8], stop: u8) -> usize {
@@ -258,6 +260,8 @@ fn run_length(bytes: &[u8], stop: u8) -> usize {
             // test finds the first byte below it, which then only needs its class checked
             // (it may be `!` or a control character, ordinary here).
             OUTSIDE => below(w, 0x23),
+            // Blanks are below 0x21 (space): the same test, a lower bound.
+            BLANK => below(w, 0x21),
             IN_QUOTES => zero_bytes(w ^ splat(b'"')) | zero_bytes(w ^ splat(b'\\')),
             _ => zero_bytes(w ^ splat(b'\n')),
         };
@@ -293,9 +297,7 @@ fn blank_fields(s: &str) -> impl Iterator<Item = &str> {
             return None;
         }
         let start = i;
-        while i < b.len() && !blank(b[i]) {
-            i += 1;
-        }
+        i += run_length(&b[i..], BLANK);
         Some(&s[start..i])
     })
 }
@@ -1239,6 +1241,36 @@ mod tests {
         }
         eprintln!("fast path took {taken} of {runs} generated lines");
         assert!(taken > 1000, "{taken}");
+    }
+
+    #[test]
+    fn test_blank_fields_split_as_a_byte_loop() {
+        let alphabet = [
+            " ",
+            "\t",
+            "\n",
+            "a",
+            "\x01",
+            "!",
+            "\"",
+            "é",
+            "KUBE-SEP-X",
+            "[0:0]",
+        ];
+        let mut x = 99u32;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..(x % 17) {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                s.push_str(alphabet[(x >> 24) as usize % alphabet.len()]);
+            }
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let want: Vec<&str> = s
+                .split([' ', '\t', '\n'])
+                .filter(|f| !f.is_empty())
+                .collect();
+            assert_eq!(blank_fields(&s).collect::<Vec<_>>(), want, "{s:?}");
+        }
     }
 
     #[test]
