@@ -13,6 +13,10 @@
 //!   (the kernel's `nf_conntrack_in`: ctinfo, connection, unconfirmed flag, drop, log reasons),
 //!   then [`ConnTable::confirm`] (packet survived to the end of POSTROUTING/INPUT) or
 //!   [`ConnTable::discard`] (packet dropped).
+//! - Batch hints (reads only, no state change): [`ConnTable::warm_bucket`],
+//!   [`ConnTable::warm_entry`], [`ConnTable::warm_chain`] prefetch a packet's hash bucket,
+//!   first entry and next chained entry ahead of its `track` (used by the engine's
+//!   `receive_batch`).
 //! - [`ConnTable::lookup`], [`ConnTable::get`]/[`ConnTable::get_mut`], [`ConnTable::kill`],
 //!   [`ConnTable::expire`]`(now, callback)`, [`ConnTable::next_deadline`].
 //! - For NAT: [`ConnTable::tuple_taken`], [`ConnTable::set_reply`],
