@@ -296,12 +296,13 @@ fn established_batch_loop(
 }
 
 /// The workload `nfrs bench --instructions` runs under callgrind: `flows` new connections and
-/// `rounds` established rounds; returns (SYNs, established packets).
+/// `rounds` established rounds, once one by one and once in batches; returns (SYNs sent
+/// through `syn_loop` in all, established packets of each established loop).
 pub fn probe_workload(flows: usize, rounds: usize) -> Result<(usize, usize), String> {
     one_run(flows, rounds, 0)?;
     // The same packets again through `Engine::receive_batch` (counted apart, as
-    // `established_batch_loop`).
-    run_with(flows, rounds, 0, BATCH).map(|_| (flows, flows * rounds * 2))
+    // `established_batch_loop`). Both runs open their flows in `syn_loop`: twice the SYNs.
+    run_with(flows, rounds, 0, BATCH).map(|_| (2 * flows, flows * rounds * 2))
 }
 
 /// The gateway workload once, for profilers (`--example gateway_probe`): `flows` new
