@@ -496,6 +496,21 @@ impl Engine {
         }
     }
 
+    /// Brings `s` up to date with its entry where that can have changed since the packet's
+    /// snapshot was taken at its conntrack hook: status and timeout (confirmation sets
+    /// CONFIRMED and makes the timeout absolute; helpers set SEQ_ADJUST there) and the mark.
+    /// Tuples, zone, helper and counters change only before that snapshot or together with a
+    /// NAT setup, which takes a whole new one.
+    #[inline]
+    fn refresh_snap(&self, s: &mut CtSnap, now: Nanos) {
+        if let (Some(id), Some(ct)) = (s.id, &self.ct) {
+            let c = ct.get(id);
+            s.status = c.status;
+            s.mark = c.mark;
+            s.expires_secs = c.timeout_secs(now) as u32;
+        }
+    }
+
     /// Runs `kind`'s chain for `hook` on `p`; returns (accepted, effects). Logs are recorded,
     /// the conntrack mark written back.
     #[inline]
@@ -1497,8 +1512,9 @@ impl Engine {
                 }
                 // A binding's rewrite changes addresses, ports or ids (and checksums) only.
                 p.refresh_after_nat();
-                let info = p.ct.info;
-                p.ct = self.snap(p.ct.id, info, p.now);
+                self.refresh_snap(&mut p.ct, p.now);
+                // Debug builds (`cargo test`) check the refresh against a whole new snapshot.
+                debug_assert_eq!(p.ct, self.snap(p.ct.id, p.ct.info, p.now));
                 return true;
             }
         }

@@ -41,13 +41,17 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// Sum of the IPv4 pseudo header (RFC 793 / RFC 768) for a transport segment of `len` bytes.
+/// Summed in 64 bits and folded back to 32 (2^32 is 1 modulo 0xffff): a 32-bit sum overflowed
+/// for high addresses (255.255.255.255 and a protocol), losing a carry.
 pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u32) -> u32 {
-    let mut sum = add_bytes(0, &src.octets());
-    sum = add_bytes(sum, &dst.octets());
-    sum += u32::from(protocol);
-    sum += len >> 16;
-    sum += len & 0xffff;
-    sum
+    let acc = u64::from(u32::from(src))
+        + u64::from(u32::from(dst))
+        + u64::from(protocol)
+        + u64::from(len >> 16)
+        + u64::from(len & 0xffff);
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc as u32
 }
 
 /// Checksum field value of a TCP/UDP segment `data` (checksum field included as found).
@@ -199,6 +203,35 @@ mod tests {
             let mut v = h.to_vec();
             v.push(0);
             assert_eq!(verify(&v), slow);
+        }
+    }
+
+    /// The pseudo header of the highest addresses neither overflows nor loses a carry: the
+    /// same folded sum as adding its 16-bit words one by one.
+    #[test]
+    fn pseudo_header_of_high_addresses() {
+        for (s, d, p, len) in [
+            ([255u8; 4], [255u8; 4], 17u8, 8u32),
+            ([255, 255, 255, 255], [10, 0, 0, 1], 6, 65_535),
+            ([0xff, 0xfe, 0xff, 0xff], [0xff, 0xff, 0, 1], 1, 0x1_0000),
+            ([10, 0, 0, 1], [192, 0, 2, 1], 6, 20),
+        ] {
+            let words = [
+                u16::from_be_bytes([s[0], s[1]]),
+                u16::from_be_bytes([s[2], s[3]]),
+                u16::from_be_bytes([d[0], d[1]]),
+                u16::from_be_bytes([d[2], d[3]]),
+                u16::from(p),
+                (len >> 16) as u16,
+                len as u16,
+            ];
+            let mut want = 0u32;
+            for w in words {
+                want += u32::from(w);
+                want = (want & 0xffff) + (want >> 16);
+            }
+            let got = pseudo_header_sum(s.into(), d.into(), p, len);
+            assert_eq!(fold(got), fold(want), "{s:?} {d:?} {p} {len}");
         }
     }
 
