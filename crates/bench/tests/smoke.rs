@@ -15,7 +15,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 /// Figure names and units of the quick run, in table order.
-const FIGURES: [(&str, &str); 25] = [
+const FIGURES: [(&str, &str); 27] = [
     ("ruleset restore, 1k rules", "ms"),
     ("ruleset save, 1k rules", "ms"),
     ("ruleset rule append (-A), 1k rules loaded", "ms"),
@@ -30,7 +30,15 @@ const FIGURES: [(&str, &str); 25] = [
         "Mpps",
     ),
     ("new connections/s, MASQUERADE gateway, 200 flows", "M/s"),
+    (
+        "established-flow pps, MASQUERADE gateway, 200 flows, batches of 32",
+        "Mpps",
+    ),
     ("established-flow pps, MASQUERADE gateway, 1k flows", "Mpps"),
+    (
+        "established-flow pps, MASQUERADE gateway, 1k flows, one by one",
+        "Mpps",
+    ),
     (
         "established-flow pps, 500 unmatched FORWARD rules first, 100 flows",
         "Mpps",
