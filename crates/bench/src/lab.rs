@@ -786,15 +786,7 @@ impl Lab {
         if let Some(c) = gen_cpu {
             argv.push(c.to_string());
         }
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.gen))
-            .args(&argv)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start the generator: {e}"))?;
-        let mut child = KillOnDrop(Some(child));
+        let mut child = self.spawn_generator(&argv)?;
         std::thread::sleep(t.warmup);
         let mut out = Vec::with_capacity(t.windows);
         let first = snap();
@@ -892,6 +884,20 @@ impl Lab {
             .map_err(|_| format!("connection count: not a number: `{}`", text.trim()))
     }
 
+    /// Starts the frame generator in gen's namespace with `argv` (nsenter, output piped);
+    /// killed when the handle drops.
+    fn spawn_generator(&self, argv: &[String]) -> Result<KillOnDrop, String> {
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.gen))
+            .args(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the generator: {e}"))?;
+        Ok(KillOnDrop(Some(child)))
+    }
+
     /// The new-connection blast: `flows` frames of distinct 5-tuples, each sent once. The
     /// sink's counter is sampled every 2 ms until it settles; the rate is taken between the
     /// moments it passed 10 % and 90 % of its final count (the steady middle: no start-up, no
@@ -942,15 +948,7 @@ impl Lab {
             gen_cpu.map_or("-".to_string(), |c| c.to_string()),
             "new".to_string(),
         ]);
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.gen))
-            .args(&argv)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start the generator: {e}"))?;
-        let mut child = KillOnDrop(Some(child));
+        let mut child = self.spawn_generator(&argv)?;
         let t0 = Instant::now();
         let mut samples: Vec<(f64, u64)> = Vec::with_capacity(16_384);
         let (mut last, mut changed, mut done) = (0u64, t0, None::<Instant>);
