@@ -4,38 +4,16 @@
 use nfrs_dataplane::daemon::{frame_in, Live, Ports, Wire};
 use nfrs_dataplane::tap::{from_host, Tap};
 use nfrs_engine::engine::Engine;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Counts allocations while `ON` is set (this test binary has one test, so one thread counts).
-struct Counting;
-static ON: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is passed on unchanged to the system allocator; counting touches atomics
-// only.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.realloc(p, l, n)
-    }
-}
+/// The engine tests' allocator, counting per thread: only this test's own allocations count,
+/// not the test harness's main thread running beside it.
+#[path = "../../engine/tests/common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static A: Counting = Counting;
+static A: counting::Counting = counting::Counting;
 
 /// Counts what leaves by the interfaces, keeping nothing.
 struct Sink {
@@ -119,15 +97,11 @@ fn the_tun_path_allocates_nothing_per_packet() {
     for _ in 0..100 {
         round(&mut live, &mut w);
     }
-    ON.store(true, Ordering::SeqCst);
+    let before = counting::allocs();
     for _ in 0..1000 {
         round(&mut live, &mut w);
     }
-    ON.store(false, Ordering::SeqCst);
+    let made = counting::allocs() - before;
     assert_eq!(ports.sent.get(), 1100, "every reply left");
-    assert_eq!(
-        ALLOCS.load(Ordering::SeqCst),
-        0,
-        "allocations in 1000 rounds"
-    );
+    assert_eq!(made, 0, "allocations in 1000 rounds");
 }
