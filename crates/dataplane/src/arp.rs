@@ -103,6 +103,10 @@ pub const RETRY_NS: u64 = 1_000_000_000;
 /// How long a learned entry is trusted before it is asked again (kernel: reachable time, ~30 s;
 /// nfrs refreshes on every ARP it hears from the neighbour).
 pub const ENTRY_TTL_NS: u64 = 60_000_000_000;
+/// Requests sent for a stale entry (one every [`RETRY_NS`]) before it is dropped; meanwhile
+/// packets still go to the stale MAC (kernel: a STALE entry is used while it is probed, and
+/// fails after ucast_solicit = 3 unanswered probes).
+pub const STALE_PROBES: u64 = 3;
 
 /// Packets waiting for a neighbour: (last request time, IPv4 packets).
 type Held = (u64, Vec<Vec<u8>>);
@@ -114,6 +118,8 @@ pub struct Neighbours {
     entries: HashMap<(usize, u32), ([u8; 6], u64)>,
     /// Unresolved: (device, address) → (last request time, held IPv4 packets).
     pending: HashMap<(usize, u32), Held>,
+    /// Stale entries being asked again: (device, address) → last request time.
+    probed: HashMap<(usize, u32), u64>,
 }
 
 /// What to do for a packet to a next hop.
@@ -121,6 +127,8 @@ pub struct Neighbours {
 pub enum Resolve {
     /// Send to this MAC.
     Mac([u8; 6]),
+    /// Send to this (stale) MAC, and send an ARP request now to confirm it.
+    Refresh([u8; 6]),
     /// Held; send an ARP request now.
     Ask,
     /// Held (or dropped when the queue is full); a request is already out.
@@ -139,6 +147,7 @@ impl Neighbours {
         if e.1 != u64::MAX {
             *e = (mac, now);
         }
+        self.probed.remove(&(dev, addr));
         self.pending
             .remove(&(dev, addr))
             .map(|(_, q)| q)
@@ -148,10 +157,20 @@ impl Neighbours {
     /// Where a packet to `nexthop` on `dev` goes; `ip` is held when the MAC is unknown.
     pub fn resolve(&mut self, dev: usize, nexthop: u32, ip: &[u8], now: u64) -> Resolve {
         if let Some(&(mac, at)) = self.entries.get(&(dev, nexthop)) {
-            if at == u64::MAX || now.saturating_sub(at) < ENTRY_TTL_NS {
+            let age = now.saturating_sub(at);
+            if at == u64::MAX || age < ENTRY_TTL_NS {
+                return Resolve::Mac(mac);
+            }
+            if age < ENTRY_TTL_NS + STALE_PROBES * RETRY_NS {
+                let last = self.probed.entry((dev, nexthop)).or_insert(0);
+                if *last == 0 || now.saturating_sub(*last) >= RETRY_NS {
+                    *last = now.max(1);
+                    return Resolve::Refresh(mac);
+                }
                 return Resolve::Mac(mac);
             }
             self.entries.remove(&(dev, nexthop));
+            self.probed.remove(&(dev, nexthop));
         }
         let p = self
             .pending
@@ -229,9 +248,30 @@ mod tests {
         let held = n.learn(0, 9, [1; 6], 50 + RETRY_NS);
         assert_eq!(held, vec![b"p1".to_vec(), b"p2".to_vec(), b"p3".to_vec()]);
         assert_eq!(n.resolve(0, 9, b"p6", 60 + RETRY_NS), Resolve::Mac([1; 6]));
-        // A learned entry ages out; a static one does not.
+        // A learned entry goes stale: packets still go to its MAC while it is asked again,
+        // once a second; an answer makes it fresh.
+        let stale = 50 + RETRY_NS + ENTRY_TTL_NS;
+        assert_eq!(n.resolve(0, 9, b"p7", stale), Resolve::Refresh([1; 6]));
+        assert_eq!(n.resolve(0, 9, b"p8", stale + 10), Resolve::Mac([1; 6]));
         assert_eq!(
-            n.resolve(0, 9, b"p7", 60 + RETRY_NS + ENTRY_TTL_NS),
+            n.resolve(0, 9, b"p9", stale + RETRY_NS),
+            Resolve::Refresh([1; 6])
+        );
+        assert!(n.learn(0, 9, [1; 6], stale + RETRY_NS + 5).is_empty());
+        assert_eq!(
+            n.resolve(0, 9, b"pa", stale + 2 * RETRY_NS),
+            Resolve::Mac([1; 6])
+        );
+        // Unanswered for STALE_PROBES requests, it is dropped and the next packet is held.
+        let t = stale + RETRY_NS + 5 + ENTRY_TTL_NS;
+        for k in 0..STALE_PROBES {
+            assert_eq!(
+                n.resolve(0, 9, b"pb", t + k * RETRY_NS),
+                Resolve::Refresh([1; 6])
+            );
+        }
+        assert_eq!(
+            n.resolve(0, 9, b"pc", t + STALE_PROBES * RETRY_NS),
             Resolve::Ask
         );
         n.add_static(1, 7, [2; 6]);

@@ -1308,16 +1308,20 @@ fn out<P: Ports + ?Sized>(live: &mut Live, ports: &P, w: &mut Wire, dev: usize, 
                 Some((d, via)) if d == dev => via,
                 _ => dst,
             };
+            let ask = || {
+                let src = h.source_for(dev, nexthop);
+                if is_bridge {
+                    let req = arp::request(h.ifaces[dev].mac, src, nexthop);
+                    bridge::for_each_port(h, dev, [0xff; 6], None, |q| ports.send(q, &req));
+                } else {
+                    ports.send(dev, &arp::request(ports.mac(dev), src, nexthop));
+                }
+            };
             match w.neigh.resolve(dev, nexthop, ip, live.now) {
-                Resolve::Ask => {
-                    let src = h.source_for(dev, nexthop);
-                    if is_bridge {
-                        let req = arp::request(h.ifaces[dev].mac, src, nexthop);
-                        bridge::for_each_port(h, dev, [0xff; 6], None, |q| ports.send(q, &req));
-                    } else {
-                        ports.send(dev, &arp::request(ports.mac(dev), src, nexthop));
-                    }
-                    return;
+                Resolve::Ask => return ask(),
+                Resolve::Refresh(m) => {
+                    ask();
+                    Resolve::Mac(m)
                 }
                 r => r,
             }
