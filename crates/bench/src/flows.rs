@@ -258,7 +258,7 @@ pub fn conntrack_figures(cfg: &Config, report: &mut Report) {
         anchor: "n/a".into(),
         anchor_value: None,
         method: format!("median of {runs}"),
-        notes: vec!["track + NAT reply + by-source + confirm, no rule evaluation; anchor n/a: kernel new-connection rate needs the veth netns lab (later issue)".into()],
+        notes: vec!["track + NAT reply + by-source + confirm, no rule evaluation; anchor n/a: the kernel's new-connection rate is measured whole-path in the lab group (root)".into()],
     });
 
     // Established lookups: both directions of 10k flows, in a scattered order.
@@ -312,7 +312,7 @@ pub fn conntrack_figures(cfg: &Config, report: &mut Report) {
         anchor: "n/a".into(),
         anchor_value: None,
         method: format!("median of {runs}"),
-        notes: vec!["lookup of either direction's tuple, scattered order; the per-packet kernel anchor needs the veth netns lab (later issue)".into()],
+        notes: vec!["lookup of either direction's tuple, scattered order; the kernel's per-packet rate is measured whole-path in the lab group (root)".into()],
     });
 }
 

@@ -453,7 +453,7 @@ pub fn gateway_figures(cfg: &Config, report: &mut Report) {
             }
         }
     }
-    let why = "anchor n/a: the kernel's forwarding rate needs the veth netns forwarding lab (later issue)";
+    let why = "anchor n/a here: the kernel's forwarding rate beside nfrs run is the lab group (root, `--only lab`)";
     report.figures.push(Figure {
         key: "gateway",
         name: format!("established-flow pps, MASQUERADE gateway, {size} flows"),
@@ -747,7 +747,7 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
         anchor: "n/a".into(),
         anchor_value: None,
         method: format!("median of {runs}"),
-        notes: vec!["SYN -> nat PREROUTING KUBE-SERVICES -> KUBE-SVC (statistic) -> KUBE-SEP DNAT -> filter FORWARD -> out pods0, each checked; connections per CPU second of the bench thread; anchor n/a: needs the veth netns forwarding lab (later issue)".into()],
+        notes: vec!["SYN -> nat PREROUTING KUBE-SERVICES -> KUBE-SVC (statistic) -> KUBE-SEP DNAT -> filter FORWARD -> out pods0, each checked; connections per CPU second of the bench thread; anchor n/a here: the kernel's forwarding beside nfrs run is the lab group (root, `--only lab`)".into()],
     });
     report.figures.push(Figure {
         key: "kube",
@@ -903,7 +903,7 @@ pub fn classify_figures(cfg: &Config, report: &mut Report) {
         }
     }
     let size = human_count(big);
-    let why = "anchor n/a: needs the veth netns forwarding lab (later issue)";
+    let why = "anchor n/a here: the kernel's forwarding beside nfrs run is the lab group (root, `--only lab`)";
     report.figures.push(Figure {
         key: "classify",
         name: format!("classifier pps, ClassBench ACL {size} rules"),
