@@ -500,9 +500,14 @@ impl ConnTable {
         if head == NIL {
             return;
         }
-        let i = (head >> 1) as usize;
+        self.warm_conn((head >> 1) as usize);
+    }
+
+    /// Prefetches entry `i` (every cache line it spans: 128 bytes at any alignment, up to
+    /// three) and its helper byte.
+    #[inline]
+    fn warm_conn(&self, i: usize) {
         if let Some(c) = self.conns.get(i) {
-            // Every cache line the entry spans (128 bytes at any alignment: up to three).
             let p = (c as *const Conn).cast::<u8>();
             prefetch(p);
             prefetch(p.wrapping_add(64));
@@ -534,16 +539,7 @@ impl ConnTable {
         if next == NIL {
             return;
         }
-        let j = (next >> 1) as usize;
-        if let Some(n) = self.conns.get(j) {
-            let p = (n as *const Conn).cast::<u8>();
-            prefetch(p);
-            prefetch(p.wrapping_add(64));
-            prefetch(p.wrapping_add(std::mem::size_of::<Conn>() - 1));
-        }
-        if let Some(h) = self.helpers.get(j) {
-            prefetch(h);
-        }
+        self.warm_conn((next >> 1) as usize);
     }
 
     fn link(&mut self, idx: u32) {
