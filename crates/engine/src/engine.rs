@@ -281,14 +281,12 @@ fn quick_tuple(ip: &[u8]) -> Option<nfrs_conntrack::Tuple> {
     if h[0] >> 4 != 4 || h[6] & 0x3f != 0 || h[7] != 0 || !matches!(h[9], 6 | 17 | 132 | 136) {
         return None;
     }
-    let p: &[u8; 4] = ip.get(ihl..ihl + 4)?.try_into().ok()?;
-    Some(nfrs_conntrack::Tuple::ports(
-        h[9],
+    nfrs_conntrack::table::packet_tuple(
         u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
-        u16::from_be_bytes([p[0], p[1]]),
         u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
-        u16::from_be_bytes([p[2], p[3]]),
-    ))
+        h[9],
+        ip.get(ihl..)?,
+    )
 }
 
 /// The loopback device's index (not an interface of the scenario).
