@@ -67,7 +67,7 @@ fn main() {
         min_rules: 32,
     };
     let rules = nfrs_bench::gen::acl_rules(n, 1);
-    let trace = nfrs_bench::gen::acl_trace(&rules, 20_000, 2);
+    let trace = nfrs_bench::gateway::acl_trace_mixed(&rules, 20_000, 2);
     let t0 = std::time::Instant::now();
     let (mut t, mut st) = table(&rules, on);
     println!(
@@ -94,7 +94,11 @@ fn main() {
     let (mut tl, mut stl) = table(&rules, off);
     let lin = time_walks(&mut tl, &mut stl, &mut pk);
     let small_rules = nfrs_bench::gen::acl_rules(10, 1);
-    let mut spk = packets(&nfrs_bench::gen::acl_trace(&small_rules, 20_000, 2));
+    let mut spk = packets(&nfrs_bench::gateway::acl_trace_mixed(
+        &small_rules,
+        20_000,
+        2,
+    ));
     let (mut ts, mut sts) = table(&small_rules, on);
     let small = time_walks(&mut ts, &mut sts, &mut spk);
     println!(
@@ -102,7 +106,7 @@ fn main() {
         accept_share(&rules, &trace),
         accept_share(
             &small_rules,
-            &nfrs_bench::gen::acl_trace(&small_rules, 20_000, 2)
+            &nfrs_bench::gateway::acl_trace_mixed(&small_rules, 20_000, 2)
         )
     );
     println!("walk ns/packet: 10 rules {small:.0}, {n} classified {big:.0}, {n} linear {lin:.0}");
