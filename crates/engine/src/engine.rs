@@ -2801,4 +2801,90 @@ mod batch_tests {
         assert_eq!(quick_tuple(&ip[..10]), None);
         assert_eq!(quick_tuple(&[0x60; 40]), None);
     }
+
+    /// A MASQUERADE-free gateway (stateful FORWARD) with a second uplink `wan1`, and a way to
+    /// send one packet line through an engine: the devices its `Out` events left by, or
+    /// `usize::MAX` for a delivery to the host.
+    fn uplinks(extra: &str) -> nfrs_scenario::Scenario {
+        let q = "'''";
+        let text = format!(
+            "description = \"uplinks\"\nrules = {q}\n*filter\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT\n-A FORWARD -i lan0 -j ACCEPT\nCOMMIT\n{q}\npackets = {q}\n{q}\n\n[sysctl]\n\"net.ipv4.ip_forward\" = 1\n\n[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/24\"\n\n[[interface]]\nname = \"wan0\"\naddress = \"192.0.2.1/24\"\n\n[[interface]]\nname = \"wan1\"\naddress = \"198.51.100.1/24\"\n\n[[route]]\nto = \"default\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n{extra}"
+        );
+        nfrs_scenario::parse(&text, std::path::Path::new("uplinks.toml")).unwrap()
+    }
+
+    fn send_line(eng: &mut Engine, dev: &str, line: &str, now: Nanos) -> Vec<usize> {
+        let dev = eng.host.dev(dev).unwrap();
+        let ctx = nfrs_wire::build::FrameCtx {
+            dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces[dev].mac),
+            ..Default::default()
+        };
+        let spec = nfrs_wire::line::PacketSpec::parse(line).unwrap();
+        let frame = nfrs_wire::build::build_frame(&spec, &ctx).unwrap();
+        let mut mac = [0u8; 14];
+        mac.copy_from_slice(&frame[..14]);
+        eng.events.clear();
+        eng.receive(dev, frame[14..].to_vec(), mac, now);
+        eng.events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Out { dev, .. } => Some(*dev),
+                Ev::Local { .. } => Some(usize::MAX),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Routing is decided again for every packet of a connection: a route added, an address
+    /// given to and taken from an interface, and a ruleset swap that keeps the connection
+    /// table (with another host) between two packets of one flow each change where the next
+    /// packet goes, as they do in the kernel (conntrack keeps no route).
+    #[test]
+    fn each_packet_of_a_flow_sees_the_current_routes() {
+        let sc = uplinks("");
+        let mut eng = crate::replay::engine_for(&sc).unwrap();
+        let (lan, wan0, wan1) = (0, 1, 2);
+        let out = "tcp 10.0.0.2:4000 > 203.0.113.9:443 flags=A seq=101 ack=901 win=64240";
+        let back = "tcp 203.0.113.9:443 > 10.0.0.2:4000 flags=A seq=901 ack=101 win=65160";
+        let s = 1_000_000_000;
+        let syn = "tcp 10.0.0.2:4000 > 203.0.113.9:443 flags=S seq=100 win=64240";
+        assert_eq!(send_line(&mut eng, "lan0", syn, s), [wan0]);
+        let synack = "tcp 203.0.113.9:443 > 10.0.0.2:4000 flags=SA seq=900 ack=101 win=65160";
+        assert_eq!(send_line(&mut eng, "wan0", synack, 2 * s), [lan]);
+        assert_eq!(send_line(&mut eng, "lan0", out, 3 * s), [wan0]);
+        // A more specific route through wan1.
+        eng.host.routes.push(crate::host::RouteEntry {
+            net: 0xcb00_7100,
+            prefix: 24,
+            via: Some(0xc633_64fe),
+            dev: wan1,
+        });
+        eng.host.recompile();
+        assert_eq!(send_line(&mut eng, "lan0", out, 4 * s), [wan1]);
+        assert_eq!(send_line(&mut eng, "wan1", back, 5 * s), [lan]);
+        // The server's address becomes the host's own: delivered, not forwarded (and the
+        // closed port answered with a RST back out of lan0).
+        eng.host.ifaces[lan].addrs.push((0xcb00_7109, 32));
+        eng.host.recompile();
+        assert_eq!(send_line(&mut eng, "lan0", out, 6 * s), [usize::MAX, lan]);
+        eng.host.ifaces[lan].addrs.pop();
+        eng.host.routes.pop();
+        eng.host.recompile();
+        assert_eq!(send_line(&mut eng, "lan0", out, 7 * s), [wan0]);
+        // A new engine (ruleset swap) for a host whose default route is wan1, with the old
+        // connection table.
+        let moved = uplinks("").host;
+        let mut other = moved.clone();
+        other.routes[0].dev = "wan1".into();
+        other.routes[0].via = Some("198.51.100.254".parse().unwrap());
+        let mut sc2 = sc.clone();
+        sc2.host = other;
+        let mut eng2 = crate::replay::engine_for(&sc2).unwrap();
+        eng2.ct = eng.ct.take();
+        assert_eq!(send_line(&mut eng2, "lan0", out, 8 * s), [wan1]);
+        // Still the same connection: the reply is ESTABLISHED (the rule set lets in no
+        // other packet from wan1).
+        assert_eq!(send_line(&mut eng2, "wan1", back, 9 * s), [lan]);
+        assert_eq!(eng2.ct.as_ref().unwrap().count(), 1);
+    }
 }

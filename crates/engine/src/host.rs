@@ -111,6 +111,51 @@ pub struct HostNet {
     /// re-addressed (its Ethernet destination is the new next hop's, not the received one):
     /// the live daemon resolves it on the bridge instead of keeping the received header.
     pub readdressed: bool,
+    /// `ifaces`' addresses and `routes` compiled for the packet path (see [`Fib`]); rebuilt by
+    /// [`HostNet::recompile`].
+    fib: Fib,
+}
+
+/// The host's addresses and routes as the packet path reads them, compiled from
+/// [`HostNet::ifaces`] and [`HostNet::routes`] (the same answers as scanning those, fewer
+/// instructions): every address with its subnet broadcast worked out, a 64-bit filter that
+/// rules most addresses out of being the host's without the scan, and the routes longest
+/// prefix first (a stable sort, so connected routes still win ties) with their masks, so the
+/// first match is the kernel's longest-prefix match.
+#[derive(Clone, Debug, Default)]
+struct Fib {
+    /// (address, subnet broadcast or u32::MAX when the prefix has none (/31, /32)).
+    addrs: Vec<(u32, u32)>,
+    /// Bit [`filter_bit`] of every address and broadcast in `addrs`.
+    filter: u64,
+    /// (network, mask, device, gateway), longest prefix first.
+    routes: Vec<(u32, u32, usize, Option<u32>)>,
+}
+
+/// A 64-bit filter's bit for `a` (a multiplicative hash's top 6 bits).
+#[inline]
+fn filter_bit(a: u32) -> u64 {
+    1u64 << (a.wrapping_mul(0x9e37_79b1) >> 26)
+}
+
+impl Fib {
+    fn compile(ifaces: &[Iface], routes: &[RouteEntry]) -> Fib {
+        let mut f = Fib::default();
+        for i in ifaces {
+            for &(x, p) in &i.addrs {
+                let bcast = if p < 31 { x | !mask(p) } else { u32::MAX };
+                f.addrs.push((x, bcast));
+                f.filter |= filter_bit(x) | filter_bit(bcast);
+            }
+        }
+        let mut sorted: Vec<&RouteEntry> = routes.iter().collect();
+        sorted.sort_by_key(|r| std::cmp::Reverse(r.prefix));
+        f.routes = sorted
+            .into_iter()
+            .map(|r| (r.net, mask(r.prefix), r.dev, r.via))
+            .collect();
+        f
+    }
 }
 
 /// The bridges' forwarding database: learned MAC → port, each entry with the time it stops
@@ -314,7 +359,22 @@ impl HostNet {
             bridge_call_iptables: flag("net.bridge.bridge-nf-call-iptables", true),
             fdb: Default::default(),
             readdressed: false,
-        })
+            fib: Fib::default(),
+        }
+        .compiled())
+    }
+
+    fn compiled(mut self) -> HostNet {
+        self.recompile();
+        self
+    }
+
+    /// Compiles `ifaces`' addresses and `routes` again for the packet path. Whoever changes
+    /// those two in place calls this before the next packet (routing would go on with the old
+    /// ones otherwise); sysctl fields (`ip_forward`, `rp_filter`...) are read live and need
+    /// nothing.
+    pub fn recompile(&mut self) {
+        self.fib = Fib::compile(&self.ifaces, &self.routes);
     }
 
     /// The index of device `name`.
@@ -330,30 +390,25 @@ impl HostNet {
     /// One of the host's own addresses (127/8 counts: the loopback device).
     pub fn is_local(&self, a: u32) -> bool {
         a >> 24 == 127
-            || self
-                .ifaces
-                .iter()
-                .any(|i| i.addrs.iter().any(|&(x, _)| x == a))
+            || (self.fib.filter & filter_bit(a) != 0 && self.fib.addrs.iter().any(|e| e.0 == a))
     }
 
     /// A broadcast address: 255.255.255.255 or a connected subnet's broadcast.
     pub fn is_broadcast(&self, a: u32) -> bool {
+        // (a == u32::MAX answers first, so the u32::MAX of "no broadcast" never matches.)
         a == u32::MAX
-            || self
-                .ifaces
-                .iter()
-                .any(|i| i.addrs.iter().any(|&(x, p)| p < 31 && (x | !mask(p)) == a))
+            || (self.fib.filter & filter_bit(a) != 0 && self.fib.addrs.iter().any(|e| e.1 == a))
     }
 
     /// Longest-prefix route to `dst` (connected routes win ties, as they come first).
+    #[inline]
     pub fn lookup(&self, dst: u32) -> Option<(usize, u32)> {
-        let mut best: Option<&RouteEntry> = None;
-        for r in &self.routes {
-            if dst & mask(r.prefix) == r.net && best.is_none_or(|b| r.prefix > b.prefix) {
-                best = Some(r);
-            }
-        }
-        best.map(|r| (r.dev, r.via.unwrap_or(dst)))
+        // The compiled routes are longest prefix first: the first match is the longest.
+        self.fib
+            .routes
+            .iter()
+            .find(|r| dst & r.1 == r.0)
+            .map(|r| (r.2, r.3.unwrap_or(dst)))
     }
 
     /// The source address the host uses on `dev` towards `nexthop`: an address whose subnet
@@ -407,11 +462,14 @@ impl HostNet {
             return InRoute::Drop;
         }
         // One pass over the addresses for is_broadcast(dst), is_local(dst), is_local(src),
-        // then the same decisions in the same order.
+        // then the same decisions in the same order; none of them can hold when the filter
+        // has neither address (the usual case of a forwarded packet).
         let (mut bcast_dst, mut local_dst, mut local_src) = (false, false, false);
-        for i in &self.ifaces {
-            for &(x, p) in &i.addrs {
-                bcast_dst |= p < 31 && (x | !mask(p)) == dst;
+        if self.fib.filter & (filter_bit(dst) | filter_bit(src)) != 0 {
+            for &(x, b) in &self.fib.addrs {
+                // (dst == u32::MAX returned above, so the u32::MAX of "no broadcast" never
+                // matches.)
+                bcast_dst |= b == dst;
                 local_dst |= x == dst;
                 local_src |= x == src;
             }
@@ -674,6 +732,188 @@ mod tests {
         h.learn([0; 6], 0, 0);
         h.learn(a, 3, 0);
         assert!(h.fdb.is_empty());
+    }
+
+    /// The routing decision as plain scans of `ifaces` and `routes` (what the compiled
+    /// [`Fib`] must answer exactly).
+    fn reference_route(h: &HostNet, indev: usize, src: u32, dst: u32) -> InRoute {
+        let lookup = |d: u32| {
+            let mut best: Option<&RouteEntry> = None;
+            for r in &h.routes {
+                if d & mask(r.prefix) == r.net && best.is_none_or(|b| r.prefix > b.prefix) {
+                    best = Some(r);
+                }
+            }
+            best.map(|r| (r.dev, r.via.unwrap_or(d)))
+        };
+        let any = |f: &dyn Fn(u32, u8) -> bool| {
+            h.ifaces
+                .iter()
+                .any(|i| i.addrs.iter().any(|&(x, p)| f(x, p)))
+        };
+        let is_local = |a: u32| a >> 24 == 127 || any(&|x, _| x == a);
+        let is_bcast = |a: u32| a == u32::MAX || any(&|x, p| p < 31 && (x | !mask(p)) == a);
+        let martian_src = src >> 28 == 0xe || src == u32::MAX || src >> 24 == 127;
+        let r = if dst >> 28 == 0xe {
+            if martian_src {
+                InRoute::Drop
+            } else if dst == 0xe000_0001 {
+                InRoute::Multicast
+            } else {
+                InRoute::Drop
+            }
+        } else if dst == u32::MAX {
+            InRoute::Broadcast
+        } else if martian_src || src == 0 {
+            InRoute::Drop
+        } else if is_bcast(dst) {
+            InRoute::Broadcast
+        } else if dst == 0 || dst >> 24 == 127 {
+            InRoute::Drop
+        } else if is_local(dst) {
+            if is_local(src) {
+                InRoute::Drop
+            } else {
+                InRoute::Local
+            }
+        } else if is_local(src) || !h.ip_forward {
+            InRoute::Drop
+        } else {
+            match lookup(dst) {
+                Some((dev, nexthop)) => InRoute::Forward { dev, nexthop },
+                None => InRoute::NoRoute,
+            }
+        };
+        let mode = h.rp_filter[indev];
+        if mode == 0 || src == 0 || r == InRoute::Drop {
+            return r;
+        }
+        match lookup(src) {
+            None => InRoute::Drop,
+            Some((d, _)) if mode == 1 && d != indev => InRoute::Drop,
+            _ => r,
+        }
+    }
+
+    /// Random hosts (addresses of every prefix length, overlapping static routes, /0 and /32
+    /// routes, rp_filter modes) and addresses drawn near theirs: the compiled routing gives
+    /// the plain scans' answers, and again after routes and addresses change in place and
+    /// [`HostNet::recompile`] runs.
+    #[test]
+    fn compiled_routing_equals_the_plain_scans() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let bases = [0x0a00_0000u32, 0xc000_0200, 0xac10_0000, 0x0a00_0100];
+        let mut checked = 0;
+        let mut seen = [0; 6];
+        for round in 0..300 {
+            let mut text = String::from("description = \"t\"\n");
+            let nif = 1 + next() % 4;
+            let mut addrs = Vec::new();
+            for i in 0..nif {
+                text.push_str(&format!("[[interface]]\nname = \"e{i}\"\naddresses = ["));
+                for k in 0..1 + next() % 3 {
+                    let a = bases[(next() % 4) as usize] | (next() as u32 & 0x1ff);
+                    let p = [8, 16, 24, 30, 31, 32][(next() % 6) as usize];
+                    addrs.push(a);
+                    let sep = if k == 0 { "" } else { ", " };
+                    text.push_str(&format!("{sep}\"{}/{p}\"", std::net::Ipv4Addr::from(a)));
+                }
+                text.push_str("]\n");
+            }
+            for _ in 0..next() % 5 {
+                let a = bases[(next() % 4) as usize] | (next() as u32 & 0x1ff);
+                let p = [0, 8, 16, 23, 24, 32][(next() % 6) as usize];
+                let net = a & mask(p);
+                let dev = next() % nif;
+                let via = if next() % 2 == 0 {
+                    format!("via = \"{}\"\n", std::net::Ipv4Addr::from(addrs[0] ^ 1))
+                } else {
+                    String::new()
+                };
+                text.push_str(&format!(
+                    "[[route]]\nto = \"{}/{p}\"\n{via}dev = \"e{dev}\"\n",
+                    std::net::Ipv4Addr::from(net)
+                ));
+            }
+            text.push_str("[sysctl]\n");
+            text.push_str(&format!("\"net.ipv4.ip_forward\" = {}\n", round % 5 != 0));
+            text.push_str(&format!(
+                "\"net.ipv4.conf.all.rp_filter\" = {}\n",
+                next() % 3
+            ));
+            let sc = nfrs_scenario::parse(&text, std::path::Path::new("t.toml")).unwrap();
+            let mut h = HostNet::new(&sc.host).unwrap();
+            for change in 0..2 {
+                if change == 1 {
+                    // Changed in place: a route and an address gone, a host route added.
+                    h.routes.pop();
+                    h.ifaces[0].addrs.pop();
+                    h.routes.push(RouteEntry {
+                        net: addrs[0] ^ 7,
+                        prefix: 32,
+                        via: None,
+                        dev: h.ifaces.len() - 1,
+                    });
+                    h.recompile();
+                }
+                let pick = |r: u64, addrs: &[u32]| -> u32 {
+                    let a = addrs[(r >> 8) as usize % addrs.len()];
+                    match r % 8 {
+                        0 => a,
+                        1 => a | 0xff,
+                        2 => a | 0xffff,
+                        3 => a & 0xffff_ff00,
+                        4 => a ^ (r >> 20) as u32 & 0x3ff,
+                        5 => [0, u32::MAX, 0x7f00_0001, 0xe000_0001, 0xe000_0002]
+                            [(r >> 40) as usize % 5],
+                        _ => (r >> 32) as u32,
+                    }
+                };
+                for _ in 0..200 {
+                    let (src, dst) = (pick(next(), &addrs), pick(next(), &addrs));
+                    let dev = (next() % h.ifaces.len() as u64) as usize;
+                    let got = h.route_input_on(Some(dev), src, dst);
+                    seen[match got {
+                        InRoute::Local => 0,
+                        InRoute::Broadcast => 1,
+                        InRoute::Multicast => 2,
+                        InRoute::Forward { .. } => 3,
+                        InRoute::NoRoute => 4,
+                        InRoute::Drop => 5,
+                    }] += 1;
+                    assert_eq!(
+                        got,
+                        reference_route(&h, dev, src, dst),
+                        "{text}\nsrc {src:#x} dst {dst:#x} dev {dev} change {change}"
+                    );
+                    for a in [src, dst] {
+                        let want = {
+                            let mut best: Option<&RouteEntry> = None;
+                            for r in &h.routes {
+                                if a & mask(r.prefix) == r.net
+                                    && best.is_none_or(|b| r.prefix > b.prefix)
+                                {
+                                    best = Some(r);
+                                }
+                            }
+                            best.map(|r| (r.dev, r.via.unwrap_or(a)))
+                        };
+                        assert_eq!(h.lookup(a), want);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 300 * 2 * 200);
+        // Every kind of answer came up, each many times.
+        assert!(seen.iter().all(|&n| n > 100), "{seen:?}");
     }
 
     #[test]
