@@ -6,7 +6,7 @@
 //! Buffers start at the IPv4 header and end at its total length. Nothing allocates.
 
 use nfrs_conntrack::{status, Conn, Dir, Tuple};
-use nfrs_wire::checksum::{add_bytes, fold, udp_wire, update16, update32};
+use nfrs_wire::checksum::{add_bytes, fold, udp_wire, update16, update32, update_addr_port};
 
 use crate::select::Manip;
 
@@ -170,7 +170,7 @@ fn manip_whole_tcp_udp(buf: &mut [u8], target: &Tuple, m: Manip) -> bool {
     let old_addr = u32::from_be_bytes([h[a], h[a + 1], h[a + 2], h[a + 3]]);
     let old_port = u16::from_be_bytes([t[port_at], t[port_at + 1]]);
     t[port_at..port_at + 2].copy_from_slice(&new_port.to_be_bytes());
-    let c = update16(update32(c, old_addr, new_addr), old_port, new_port);
+    let c = update_addr_port(c, old_addr, new_addr, old_port, new_port);
     if tcp {
         tail[8..10].copy_from_slice(&c.to_be_bytes());
     } else {
