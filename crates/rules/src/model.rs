@@ -264,6 +264,9 @@ pub struct Table {
     pub kind: TableKind,
     pub chains: Vec<Chain>,
     index: ChainIndex,
+    /// What the kernel's checks learnt about this table, so `ops` can check one rule
+    /// command alone (empty in a clone: whoever edits `chains` directly starts without it).
+    pub(crate) checked: crate::ops::CheckCache,
 }
 
 /// The name index of a table: open addressing over the names' hashes. A slot holds a tag
@@ -403,6 +406,7 @@ impl Table {
             kind,
             chains: kind.hooks().iter().map(|&h| Chain::builtin(h)).collect(),
             index: ChainIndex::default(),
+            checked: Default::default(),
         };
         t.reindex();
         t

@@ -1,11 +1,69 @@
 //! Applying commands to a ruleset, and the kernel's checks when a table is committed
 //! (replaced): jump targets exist, no loops, each extension's checkentry for the hooks that
 //! reach its chain.
+//!
+//! The kernel checks the whole table on every replace. A committed [`Table`] keeps what that
+//! check learnt ([`CheckCache`]: the table passed, and every chain's hook mask), so a rule
+//! command (`-A -I -R -D`) is checked alone — the new rule, the loop its jump could close,
+//! the rules its jump makes reachable from more hooks — with the answer, and the error, the
+//! whole-table check would give.
 
 use crate::error::{Errno, Error, Result};
 use crate::ext::CheckCtx;
 use crate::model::{Chain, Counters, Policy, Rule, Ruleset, Table, Target};
 use crate::parse::{Cmd, Command, Parsed};
+use std::ops::Range;
+
+/// What the kernel's whole-table check learnt about a table, kept in the table so that a
+/// rule command is checked alone ([`execute`]). A clone starts empty (code that edits
+/// `chains` directly works on clones; [`apply`] empties it too).
+#[derive(Default)]
+pub struct CheckCache(Known);
+
+#[derive(Default)]
+enum Known {
+    /// Nothing: the next command checks the whole table first.
+    #[default]
+    Nothing,
+    /// The table passes the checks; its hook masks are to be found again (a jump was taken
+    /// out, so some chains may be reachable from fewer hooks).
+    Valid,
+    /// The table passes the checks and `masks[i]` is chain i's hook mask ([`hook_masks`]).
+    Masks(Vec<u8>),
+}
+
+impl Clone for CheckCache {
+    fn clone(&self) -> CheckCache {
+        CheckCache::default()
+    }
+}
+
+impl std::fmt::Debug for CheckCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Known::Nothing => "CheckCache(Nothing)",
+            Known::Valid => "CheckCache(Valid)",
+            Known::Masks(_) => "CheckCache(Masks)",
+        })
+    }
+}
+
+impl CheckCache {
+    /// Every chain's hook mask, when the cache holds them (for tests and benchmarks).
+    pub fn masks(&self) -> Option<&[u8]> {
+        match &self.0 {
+            Known::Masks(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl Table {
+    /// What the last checks learnt about this table (see [`CheckCache`]).
+    pub fn check_cache(&self) -> &CheckCache {
+        &self.checked
+    }
+}
 
 /// A rule's target in [`resolve_targets`]: not a jump/goto.
 pub(crate) const NOT_JUMP: u32 = u32::MAX;
@@ -91,6 +149,16 @@ pub fn validate_table(table: &Table) -> Result<()> {
 /// (chain by chain, rule by rule: [`NOT_JUMP`] or the chain's index; never missing, since
 /// [`append_resolved`] refused those).
 pub(crate) fn validate_resolved(table: &Table, targets: &[u32]) -> Result<()> {
+    checks_resolved(table, targets).map(drop)
+}
+
+/// [`validate_table`], answering every chain's hook mask when the table passes.
+pub fn validate_masks(table: &Table) -> Result<Vec<u8>> {
+    checks_resolved(table, &resolve_targets(table))
+}
+
+/// [`validate_resolved`], answering the hook masks.
+fn checks_resolved(table: &Table, targets: &[u32]) -> Result<Vec<u8>> {
     // Kernel rule: a verdict may not jump into a built-in chain (checked before loops).
     if targets
         .iter()
@@ -106,26 +174,174 @@ pub(crate) fn validate_resolved(table: &Table, targets: &[u32]) -> Result<()> {
         for r in &c.rules {
             let t = targets[k];
             k += 1;
-            let cx = CheckCtx {
-                table: table.kind,
-                hooks: masks[ci],
-                ip: &r.ip,
-                matches: &r.matches,
-            };
-            for m in &r.matches {
-                m.check_entry(&cx)?;
-            }
-            match &r.target {
-                Target::Ext(t) => t.check_entry(&cx)?,
-                // Jumps into built-in chains were refused above.
-                Target::Jump(_) | Target::Goto(_) if t == MISSING => {
-                    return Err(Error::kernel(Errno::NoEnt))
-                }
-                _ => {}
-            }
+            // Jumps into built-in chains were refused above.
+            check_rule(table, r, masks[ci], t == MISSING)?;
         }
     }
-    Ok(())
+    Ok(masks)
+}
+
+/// One rule's checkentry as the kernel runs it at replace: its matches in order, then its
+/// target, with `hooks` the hook mask of its chain; `missing`: it jumps to no chain.
+fn check_rule(table: &Table, r: &Rule, hooks: u8, missing: bool) -> Result<()> {
+    let cx = CheckCtx {
+        table: table.kind,
+        hooks,
+        ip: &r.ip,
+        matches: &r.matches,
+    };
+    for m in &r.matches {
+        m.check_entry(&cx)?;
+    }
+    match &r.target {
+        Target::Ext(t) => t.check_entry(&cx),
+        Target::Jump(_) | Target::Goto(_) if missing => Err(Error::kernel(Errno::NoEnt)),
+        _ => Ok(()),
+    }
+}
+
+/// The chain a rule jumps or goes to, by name.
+fn jump_name(r: &Rule) -> Option<&str> {
+    match &r.target {
+        Target::Jump(n) | Target::Goto(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// The chains rule by rule of chain `u` jumps or goes to (missing names skipped).
+fn successors(table: &Table, u: usize) -> impl Iterator<Item = usize> + '_ {
+    table.chains[u]
+        .rules
+        .iter()
+        .filter_map(|r| jump_name(r).and_then(|n| table.chain_index(n)))
+}
+
+/// Whether a jump from chain `c` (reachable from hooks: `masks[c] != 0`) to chain `t`, just
+/// added, makes a loop the kernel refuses: a cycle reachable from `t` (through `c` again, or a
+/// cycle among chains no hook reached before). `masks` are the hook masks without the new
+/// jumps, all of which leave `c`.
+fn closes_loop(table: &Table, masks: &[u8], c: usize, t: usize) -> bool {
+    // A chain some hook reaches whose hooks are not all c's cannot lead to c (c would have
+    // its hooks) nor to an old cycle (the table had no loop): nothing to search there.
+    let cleared = |u: usize| masks[u] != 0 && masks[u] & !masks[c] != 0;
+    if cleared(t) {
+        return false;
+    }
+    const NEW: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![NEW; table.chains.len()];
+    // Depth-first, keeping the path: (chain, its next rule).
+    let mut stack = vec![(t, 0usize)];
+    state[t] = ON_PATH;
+    while let Some(&mut (u, ref mut k)) = stack.last_mut() {
+        let rules = &table.chains[u].rules;
+        let mut next = None;
+        while *k < rules.len() {
+            let r = &rules[*k];
+            *k += 1;
+            if let Some(v) = jump_name(r).and_then(|n| table.chain_index(n)) {
+                next = Some(v);
+                break;
+            }
+        }
+        match next {
+            None => {
+                state[u] = DONE;
+                stack.pop();
+            }
+            Some(v) => match state[v] {
+                ON_PATH => return true,
+                DONE => {}
+                _ if cleared(v) => state[v] = DONE,
+                _ => {
+                    state[v] = ON_PATH;
+                    stack.push((v, 0));
+                }
+            },
+        }
+    }
+    false
+}
+
+/// Adds hooks `m` to chain `t` and everything it reaches, recording each chain whose mask
+/// grew with its old mask in `grown`. A chain already reached from `m` is not entered: its
+/// successors were too.
+fn spread(table: &Table, masks: &mut [u8], m: u8, t: usize, grown: &mut Vec<(usize, u8)>) {
+    let mut stack = vec![t];
+    while let Some(u) = stack.pop() {
+        if masks[u] & m == m {
+            continue;
+        }
+        grown.push((u, masks[u]));
+        masks[u] |= m;
+        stack.extend(successors(table, u));
+    }
+}
+
+/// Checks rules `new` of chain `ci`, just put there, as the whole-table check would, given
+/// that the table passed it without them with hook masks `masks`: Ok (and `masks` are the
+/// table's now), or the error the whole-table check reports first (`masks` unchanged).
+fn check_added(table: &Table, masks: &mut [u8], ci: usize, new: Range<usize>) -> Result<()> {
+    let targets: Vec<u32> = table.chains[ci].rules[new.clone()]
+        .iter()
+        .filter_map(jump_name)
+        .map(|n| table.chain_index(n).map_or(MISSING, |i| i as u32))
+        .collect();
+    // The whole-table check's order: jumps into built-in chains, then loops, then each
+    // rule's checkentry in table order.
+    if targets
+        .iter()
+        .any(|&t| t < MISSING && table.chains[t as usize].is_builtin())
+    {
+        return Err(Error::kernel(Errno::Inval));
+    }
+    let m = masks[ci];
+    let mut grown = Vec::new();
+    if m != 0 {
+        let mut distinct: Vec<usize> = targets
+            .iter()
+            .filter(|&&t| t < MISSING)
+            .map(|&t| t as usize)
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.iter().any(|&t| closes_loop(table, masks, ci, t)) {
+            return Err(Error::kernel(Errno::Loop));
+        }
+        for t in distinct {
+            spread(table, masks, m, t, &mut grown);
+        }
+    }
+    // Rules reached from more hooks than before are checked again, whole chains; of `ci`
+    // (which cannot have grown: that would be a loop) only the new rules.
+    let mut chains: Vec<usize> = grown.iter().map(|&(u, _)| u).collect();
+    chains.push(ci);
+    chains.sort_unstable();
+    chains.dedup();
+    let grew = |u: usize| grown.iter().any(|&(g, _)| g == u);
+    let checked = || -> Result<()> {
+        for &u in &chains {
+            let rules = &table.chains[u].rules;
+            let range = if u == ci && !grew(ci) {
+                new.clone()
+            } else {
+                0..rules.len()
+            };
+            for r in &rules[range] {
+                let missing = jump_name(r).is_some_and(|n| table.chain_index(n).is_none());
+                check_rule(table, r, masks[u], missing)?;
+            }
+        }
+        Ok(())
+    };
+    let res = checked();
+    if res.is_err() {
+        for &(u, old) in grown.iter().rev() {
+            masks[u] = old;
+        }
+    }
+    res
 }
 
 /// Adds a user chain (appended; [`Table::canonicalize`] restores libiptc's order at commit).
@@ -170,21 +386,18 @@ pub struct Outcome {
 /// The caller validates and commits the table afterwards.
 pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
     let mut out = Outcome::default();
-    match c.cmd {
-        Cmd::Append | Cmd::Insert | Cmd::Replace | Cmd::Delete | Cmd::Check => {
-            check_jump(table, c)?;
-            // libiptc refuses a jump into a built-in chain before looking for the rule.
-            if matches!(c.cmd, Cmd::Delete | Cmd::Check)
-                && c.jump_chain
-                    .as_deref()
-                    .and_then(|j| table.chain(j))
-                    .is_some_and(|t| t.is_builtin())
-            {
-                return Err(Error::kernel(Errno::Inval));
-            }
-            verbose_rules(&mut out, c);
-        }
-        _ => {}
+    if !matches!(
+        c.cmd,
+        Cmd::Check | Cmd::ListRules | Cmd::List | Cmd::Zero | Cmd::Policy
+    ) {
+        // What the checks learnt may not hold for the changed table.
+        table.checked = CheckCache::default();
+    }
+    if matches!(
+        c.cmd,
+        Cmd::Append | Cmd::Insert | Cmd::Replace | Cmd::Delete | Cmd::Check
+    ) {
+        rule_prelude(table, c, &mut out)?;
     }
     match c.cmd {
         Cmd::Append => {
@@ -374,6 +587,23 @@ pub fn apply(table: &mut Table, c: &Command) -> Result<Outcome> {
     Ok(out)
 }
 
+/// What every rule command (-A -I -R -D -C) starts with: the jump target must exist,
+/// -D/-C refuse a jump into a built-in chain, and -v prints the rules.
+fn rule_prelude(table: &Table, c: &Command, out: &mut Outcome) -> Result<()> {
+    check_jump(table, c)?;
+    // libiptc refuses a jump into a built-in chain before looking for the rule.
+    if matches!(c.cmd, Cmd::Delete | Cmd::Check)
+        && c.jump_chain
+            .as_deref()
+            .and_then(|j| table.chain(j))
+            .is_some_and(|t| t.is_builtin())
+    {
+        return Err(Error::kernel(Errno::Inval));
+    }
+    verbose_rules(out, c);
+    Ok(())
+}
+
 /// With -v, iptables prints each rule of -A/-I/-R/-D/-C in its one-line form.
 fn verbose_rules(out: &mut Outcome, c: &Command) {
     if c.verbose {
@@ -382,27 +612,6 @@ fn verbose_rules(out: &mut Outcome, c: &Command) {
             out.output.push('\n');
         }
     }
-}
-
-/// [`apply`] taking the command by value: `-A` moves its rules into the chain (the restore
-/// fast path); everything else goes through [`apply`].
-/// `-A` on a committed table without copying it: the rules are appended in place, the table
-/// is validated, and on a refusal the appended rules are taken off again, so the table is left
-/// as it was (what the copy-and-replace path of [`execute`] guarantees too).
-fn append_in_place(table: &mut Table, c: &Command) -> Result<String> {
-    let before = table.chain(&c.chain).map(|ch| ch.rules.len());
-    let out = apply(table, c)?;
-    if let Err(e) = validate_table(table) {
-        if let (Some(n), Some(ch)) = (before, table.chain_mut(&c.chain)) {
-            ch.rules.truncate(n);
-        }
-        return Err(e);
-    }
-    // As in execute: a table-changing command resets the policy counters.
-    for ch in table.chains.iter_mut().filter(|ch| ch.is_builtin()) {
-        ch.counters = Counters::default();
-    }
-    Ok(out.output)
 }
 
 /// The `-A` of [`apply_owned`] (not verbose), also answering where the rules went and where
@@ -417,6 +626,8 @@ pub(crate) fn append_resolved(
     room: usize,
 ) -> Result<(usize, u32)> {
     debug_assert!(c.cmd == Cmd::Append && !c.verbose);
+    // Restore appends to tables it cloned or made: they hold no check cache to empty.
+    debug_assert!(matches!(table.checked.0, Known::Nothing));
     // check_jump's checks and errors, with one lookup.
     let target = match c.jump_chain() {
         None => NOT_JUMP,
@@ -475,10 +686,13 @@ impl LastChains {
     }
 }
 
+/// [`apply`] taking the command by value: `-A` moves its rules into the chain (the restore
+/// fast path); everything else goes through [`apply`].
 pub fn apply_owned(table: &mut Table, c: Command) -> Result<Outcome> {
     if c.cmd != Cmd::Append || c.verbose {
         return apply(table, &c);
     }
+    table.checked = CheckCache::default();
     check_jump(table, &c)?;
     chain_mut(table, &c.chain)?.rules.extend(c.rules);
     Ok(Outcome::default())
@@ -541,30 +755,194 @@ pub fn set_policy(
 /// Runs one non-listing command against the ruleset like iptables does: take the table, change
 /// it, validate as the kernel would, and replace it only when valid. Returns stdout text; for
 /// -C, `Err(BadRule)` means "no such rule".
+///
+/// Rule, counter, policy and flush commands change the committed table in place and are
+/// checked incrementally ([`CheckCache`]); the others (-N -X -E, and a table whose checks
+/// are not known) change a copy that is checked whole and then replaces the table.
 pub fn execute(rs: &mut Ruleset, c: &Command) -> Result<String> {
-    if c.cmd == Cmd::Append && rs.table_mut(c.table).is_canonical() {
-        return append_in_place(rs.table_mut(c.table), c);
-    }
-    let mut table = rs.table_mut(c.table).clone();
-    let out = apply(&mut table, c)?;
+    let table = rs.table_mut(c.table);
     if matches!(c.cmd, Cmd::Check | Cmd::ListRules) {
-        // Reading commands do not replace the table (except -S -Z, zeroing).
-        if c.zero_too {
-            *rs.table_mut(c.table) = table;
-        }
-        return Ok(out.output);
+        // Reading commands change nothing (-S -Z zeroes counters only, after any error).
+        return apply(table, c).map(|o| o.output);
     }
+    let in_place = match c.cmd {
+        Cmd::Append | Cmd::Insert | Cmd::DeleteNum | Cmd::Zero | Cmd::Policy | Cmd::Flush => true,
+        Cmd::Replace | Cmd::Delete => c.rules.len() == 1,
+        _ => false,
+    };
+    if in_place {
+        if let Some(masks) = known_masks(table) {
+            return execute_in_place(table, c, masks);
+        }
+    }
+    let mut table = table.clone();
+    let out = apply(&mut table, c)?;
     table.canonicalize();
-    validate_table(&table)?;
-    // Measured with 1.8.9 (tests/recorded/counters/persistence.txt): every table-changing
-    // command resets the built-in chains' policy counters, except what -P -c sets.
+    let masks = validate_masks(&table)?;
+    reset_policy_counters(&mut table, c);
+    table.checked = CheckCache(Known::Masks(masks));
+    *rs.table_mut(c.table) = table;
+    Ok(out.output)
+}
+
+/// Measured with 1.8.9 (tests/recorded/counters/persistence.txt): every table-changing
+/// command resets the built-in chains' policy counters, except what -P -c sets.
+fn reset_policy_counters(table: &mut Table, c: &Command) {
     for ch in table.chains.iter_mut().filter(|ch| ch.is_builtin()) {
         if !(c.cmd == Cmd::Policy && ch.name == c.chain && c.counters.is_some()) {
             ch.counters = Counters::default();
         }
     }
-    *rs.table_mut(c.table) = table;
+}
+
+/// The hook masks of `table` when it passes the kernel's checks as it is, from its cache
+/// (taken out of it) or found now; None when unknown (a table not in libiptc's order, which
+/// [`execute`]'s general path sorts first) or refused.
+fn known_masks(table: &mut Table) -> Option<Vec<u8>> {
+    match std::mem::take(&mut table.checked.0) {
+        Known::Masks(m) if m.len() == table.chains.len() => Some(m),
+        // Passed before, so no loop: only the masks are wanted.
+        Known::Valid => hook_masks(table).ok(),
+        _ if table.is_canonical() => validate_masks(table).ok(),
+        _ => None,
+    }
+}
+
+/// A command run on the committed table itself, which passes the checks with hook masks
+/// `masks`: output, result and error are those of [`execute`]'s general path (copy, change,
+/// check whole, replace), and after an error the table is as it was.
+fn execute_in_place(table: &mut Table, c: &Command, masks: Vec<u8>) -> Result<String> {
+    let mut out = Outcome::default();
+    let (res, known) = match c.cmd {
+        Cmd::Append | Cmd::Insert | Cmd::Replace | Cmd::Delete | Cmd::DeleteNum => {
+            change_rules(table, c, masks, &mut out)
+        }
+        // Counters and policies move no hook mask; each refusal comes before any change.
+        Cmd::Zero | Cmd::Policy | Cmd::Flush => {
+            // A flushed jump may leave chains reachable from fewer hooks.
+            let jumps = c.cmd == Cmd::Flush
+                && table
+                    .chains
+                    .iter()
+                    .filter(|ch| c.chain.is_empty() || ch.name == c.chain)
+                    .any(|ch| ch.rules.iter().any(|r| jump_name(r).is_some()));
+            match apply(table, c) {
+                Ok(o) => {
+                    out = o;
+                    (
+                        Ok(()),
+                        if jumps {
+                            Known::Valid
+                        } else {
+                            Known::Masks(masks)
+                        },
+                    )
+                }
+                Err(e) => (Err(e), Known::Masks(masks)),
+            }
+        }
+        _ => unreachable!("execute sends only these commands here"),
+    };
+    table.checked = CheckCache(known);
+    res?;
+    #[cfg(debug_assertions)]
+    match (&table.checked.0, validate_masks(table)) {
+        (Known::Masks(m), Ok(full)) => debug_assert_eq!(*m, full, "cached masks after {c:?}"),
+        (Known::Valid, Ok(_)) => {}
+        (_, whole) => panic!("in-place {c:?} passed; the whole table: {whole:?}"),
+    }
+    reset_policy_counters(table, c);
     Ok(out.output)
+}
+
+/// -A -I -R -D on the table itself (see [`execute_in_place`]): the result and what is known
+/// of the table afterwards.
+fn change_rules(
+    table: &mut Table,
+    c: &Command,
+    masks: Vec<u8>,
+    out: &mut Outcome,
+) -> (Result<()>, Known) {
+    let refuse = |e: Error, masks: Vec<u8>| (Err(e), Known::Masks(masks));
+    if let Err(e) = rule_prelude(table, c, out) {
+        return refuse(e, masks);
+    }
+    let Some(ci) = table.chain_index(&c.chain) else {
+        return refuse(Error::kernel(Errno::NoEnt), masks);
+    };
+    let rules = &mut table.chains[ci].rules;
+    let at = (c.rulenum as usize).saturating_sub(1);
+    // Where the command's rules go, and the rule it takes out.
+    let (at, removed) = match c.cmd {
+        Cmd::Append => (rules.len(), None),
+        Cmd::Insert if at > rules.len() => return refuse(Error::kernel(Errno::InsertIndex), masks),
+        Cmd::Insert => (at, None),
+        Cmd::Replace if at >= rules.len() => {
+            return refuse(Error::kernel(Errno::ReplaceIndex), masks)
+        }
+        Cmd::DeleteNum if at >= rules.len() => {
+            return refuse(Error::kernel(Errno::DeleteIndex), masks)
+        }
+        Cmd::Replace | Cmd::DeleteNum => (at, Some(rules.remove(at))),
+        _ => match rules.iter().position(|x| x.same_as(&c.rules[0])) {
+            Some(p) => (p, Some(rules.remove(p))),
+            // Measured: with an extension target libiptc reports ENOENT instead.
+            None if matches!(c.rules[0].target, Target::Ext(_)) => {
+                return refuse(Error::kernel(Errno::NoEnt), masks)
+            }
+            None => return refuse(Error::kernel(Errno::BadRule), masks),
+        },
+    };
+    let added: &[Rule] = match c.cmd {
+        Cmd::Append | Cmd::Insert | Cmd::Replace => &c.rules,
+        _ => &[],
+    };
+    // Taking a rule out never makes a table fail the checks (fewer rules, and no chain
+    // reachable from more hooks); but a jump taken out may leave chains reachable from
+    // fewer hooks, unless the chain still jumps there (or a new rule does).
+    let gone = removed
+        .as_ref()
+        .and_then(jump_name)
+        .filter(|&t| !rules.iter().chain(added).any(|r| jump_name(r) == Some(t)));
+    let mut stale = gone.is_some();
+    // `before`: the masks to keep if the command is refused, when `masks` are new ones.
+    let (mut masks, before) = if stale && added.iter().any(|r| jump_name(r).is_some()) {
+        // The new jump's checks need every mask: find them for the table without the rule
+        // taken out (it passes: a part of a table that passed).
+        stale = false;
+        match hook_masks(table) {
+            Ok(m) => (m, Some(masks)),
+            Err(e) => unreachable!("a table that passed, less a rule, failed: {e:?}"),
+        }
+    } else {
+        // Exact, or (stale) right for chain `ci`, the only one the new rules' checks read.
+        (masks, None)
+    };
+    let rules = &mut table.chains[ci].rules;
+    rules.splice(at..at, added.iter().cloned());
+    if let Err(e) = check_added(table, &mut masks, ci, at..at + added.len()) {
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            validate_table(table).err().as_ref(),
+            Some(&e),
+            "in-place {c:?} refused; the whole table"
+        );
+        let rules = &mut table.chains[ci].rules;
+        rules.drain(at..at + added.len());
+        if let Some(r) = removed {
+            rules.insert(at, r);
+        }
+        // check_added left `masks` as they were.
+        return refuse(e, before.unwrap_or(masks));
+    }
+    (
+        Ok(()),
+        if stale {
+            Known::Valid
+        } else {
+            Known::Masks(masks)
+        },
+    )
 }
 
 /// True if `rule` equals one in `chain` (for -C).
