@@ -32,7 +32,7 @@ pub struct State {
 /// Needs conntrack; claims the lists.
 pub fn compile(_m: &Connlimit, cx: &mut CompileCtx) -> Result<(), CompileError> {
     cx.needs_conntrack = true;
-    cx.new_slot(StateSlot::Connlimit(State::default()));
+    cx.new_slot(StateSlot::Connlimit(Box::default()));
     Ok(())
 }
 

@@ -382,7 +382,7 @@ pub fn compile(m: &Hashlimit, cx: &mut CompileCtx) -> Result<(), CompileError> {
             cx.slot = i as u32;
         }
         None => {
-            cx.new_slot(StateSlot::Hashlimit(State::new(m)));
+            cx.new_slot(StateSlot::Hashlimit(Box::new(State::new(m))));
         }
     }
     Ok(())

@@ -75,14 +75,15 @@ pub enum StateSlot {
     None,
     /// `-m limit`.
     Limit(limit::State),
-    /// `-m hashlimit`.
-    Hashlimit(hashlimit::State),
+    /// `-m hashlimit` (boxed, as the other large states, so that a slot stays small: the
+    /// slots of many `nth` or `limit` rules then share cache lines).
+    Hashlimit(Box<hashlimit::State>),
     /// `-m statistic` (`--mode nth` counter).
     Statistic(statistic::State),
     /// `-m string` (search tables built once).
-    String(string::State),
+    String(Box<string::State>),
     /// `-m connlimit` (nf_conncount's lists by key).
-    Connlimit(connlimit::State),
+    Connlimit(Box<connlimit::State>),
 }
 
 /// State of stateful matches and targets, kept across packets (limit, hashlimit and recent run
@@ -304,5 +305,16 @@ pub(crate) mod testutil {
         let r =
             nfrs_rules::parse::parse_rule(TableKind::Filter, "INPUT", args).expect("rule parses");
         r.matches
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    /// A slot is at most half a cache line (the large states are boxed): the per-rule counters
+    /// of `nth` and `limit` rules, one touched for each packet that reaches such a rule, pack
+    /// two or more to a line instead of one rule's slot spanning four lines.
+    #[test]
+    fn state_slot_is_small() {
+        assert!(std::mem::size_of::<super::StateSlot>() <= 32);
     }
 }

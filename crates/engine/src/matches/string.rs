@@ -301,7 +301,9 @@ pub fn compile(m: &StringMatch, cx: &mut CompileCtx) -> Result<(), CompileError>
                 .into(),
         ));
     }
-    cx.new_slot(StateSlot::String(State::new(algo, &m.pattern, m.icase)));
+    cx.new_slot(StateSlot::String(Box::new(State::new(
+        algo, &m.pattern, m.icase,
+    ))));
     Ok(())
 }
 
