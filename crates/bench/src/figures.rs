@@ -322,7 +322,7 @@ fn ruleset_figures(
 
     // nfrs: what `nfrs iptables-restore FILE` does, as one sample: take the store lock, read
     // the file, parse, validate and commit every table, then persist the ruleset (store text,
-    // write, fsync, rename, fsync of the directory) — nfrs' counterpart of the kernel's table
+    // a plain table block as the input has it, write, fsync, rename, fsync of the directory) — nfrs' counterpart of the kernel's table
     // replace inside iptables-legacy-restore's time. The store is a fresh directory, as the
     // anchor starts from empty tables.
     let opts = RestoreOpts::default();
@@ -346,8 +346,20 @@ fn ruleset_figures(
             .lock(std::time::Duration::from_secs(10))
             .map_err(|e| e.msg)?;
         let text = std::fs::read_to_string(file.path()).map_err(|e| e.to_string())?;
-        let rs = restore_new(&text, &opts).map_err(|e| e.message.trim_end().to_string())?;
-        store.save(&rs).map_err(|e| e.msg)?;
+        // As the CLI: tables restored from plain blocks are stored as the input has them.
+        let mut rs = nfrs_rules::Ruleset::default();
+        let mut blocks = nfrs_rules::restore::InputBlocks::default();
+        nfrs_rules::restore::restore_noting_blocks(
+            &mut rs,
+            &text,
+            &opts,
+            &mut String::new(),
+            &mut blocks,
+        )
+        .map_err(|e| e.message.trim_end().to_string())?;
+        store
+            .save_after_restore(&rs, &text, &blocks)
+            .map_err(|e| e.msg)?;
         Ok::<_, String>(rs)
     });
     let _ = std::fs::remove_dir_all(&store_dir);

@@ -327,13 +327,15 @@ pub fn restore_main(args: &[String]) -> i32 {
         Err(code) => return code,
     };
     let mut stdout = String::new();
-    let result = restore::restore_with_output(&mut rs, &input, &opts, &mut stdout);
+    let mut blocks = restore::InputBlocks::default();
+    let result = restore::restore_noting_blocks(&mut rs, &input, &opts, &mut stdout, &mut blocks);
     let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
     // Tables committed before a failure stay committed, and tables named by `*table` exist
-    // from then on (even with --test), as with the kernel.
-    let c = persist(&store, &rs);
-    if c != 0 {
-        return c;
+    // from then on (even with --test), as with the kernel. Tables restored from plain
+    // blocks of the input are stored as the input has them (no formatting).
+    if let Err(e) = store.save_after_restore(&rs, &input, &blocks) {
+        eprintln!("nfrs: {e}");
+        return 4;
     }
     // The process ends here: skip freeing a possibly huge ruleset piece by piece.
     std::mem::forget(rs);

@@ -443,13 +443,65 @@ pub fn restore_with_output(
     opts: &RestoreOpts,
     out: &mut String,
 ) -> std::result::Result<(), RestoreError> {
+    let mut blocks = InputBlocks::default();
+    restore_noting_blocks(rs, input, opts, out, &mut blocks)
+}
+
+/// The table blocks of a restore's input that the store can keep as they are: for each
+/// table whose content is the last block committed for it, the block's text (`*table`
+/// through `COMMIT`) when reading that text back as the store does (`Store::load`: with
+/// `-c` counters, the store's quoting, no checks) gives that table exactly. Writing them
+/// saves formatting the table's rules again (`save::save_store_after_restore`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputBlocks {
+    /// Table and the block's byte range in the input.
+    blocks: Vec<(TableKind, std::ops::Range<usize>)>,
+}
+
+impl InputBlocks {
+    /// The byte range of the kept block of table `kind` in the input, if there is one.
+    pub fn get(&self, kind: TableKind) -> Option<std::ops::Range<usize>> {
+        self.blocks
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Table `kind` was committed from the block at `range` (None: from one the store
+    /// cannot keep as it is).
+    fn committed(&mut self, kind: TableKind, range: Option<std::ops::Range<usize>>) {
+        self.blocks.retain(|(k, _)| *k != kind);
+        if let Some(r) = range {
+            self.blocks.push((kind, r));
+        }
+    }
+}
+
+/// [`restore_with_output`], telling in `blocks` which tables' input text the store can
+/// keep as it is ([`InputBlocks`]).
+pub fn restore_noting_blocks(
+    rs: &mut Ruleset,
+    input: &str,
+    opts: &RestoreOpts,
+    out: &mut String,
+    blocks: &mut InputBlocks,
+) -> std::result::Result<(), RestoreError> {
     let lines = fgets_lines(input);
     let cancel = AtomicBool::new(false);
     std::thread::scope(|scope| {
         // Whatever way this returns, a helper still parsing stops at its next line.
         let _stop = StopOnDrop(&cancel);
-        restore_lines(rs, &lines, opts, out, scope, &cancel)
+        restore_lines(rs, input, &lines, opts, out, scope, &cancel, blocks)
     })
+}
+
+/// Whether the store's reading of a table block is this restore's: no `--noflush`
+/// (the block is the whole table), `--test` or `-v`; no backslash (the store reads `\n`
+/// inside quotes as a newline), no quote in a `:CHAIN` line (the store unquotes chain
+/// names), and without `-c` no counters that `-c` would read (`[p:b]` before a rule, a
+/// policy's counters other than `[0:0]`).
+fn block_keepable(opts: &RestoreOpts) -> bool {
+    !opts.noflush && !opts.test && !opts.verbose
 }
 
 /// Sets the flag when dropped (tells a parse-ahead helper to stop).
@@ -698,15 +750,24 @@ fn append_pending(
 }
 
 /// The line loop of [`restore_with_output`].
+#[allow(clippy::too_many_arguments)]
 fn restore_lines<'scope, 'env>(
     rs: &mut Ruleset,
+    input: &str,
     lines: &'env [&'env str],
     opts: &'env RestoreOpts,
     out: &mut String,
     scope: &'scope std::thread::Scope<'scope, 'env>,
     cancel: &'env AtomicBool,
+    blocks: &mut InputBlocks,
 ) -> std::result::Result<(), RestoreError> {
     let mut current: Option<Table> = None;
+    // Where the open table block starts in the input (bytes), and whether the store can
+    // keep it as it is so far (see `block_keepable`). Lines are pieces of `input`.
+    let base = input.as_ptr() as usize;
+    let offset = |line: &str| line.as_ptr() as usize - base;
+    let mut block_start = 0;
+    let mut keepable = false;
     // While the current table has seen only `:CHAIN` lines and plain `-A`: each chain's
     // rules' jump targets (chain index or NOT_JUMP), found when the rules were appended, so
     // the commit checks need not look every target up again.
@@ -745,21 +806,21 @@ fn restore_lines<'scope, 'env>(
         }
         if line == "COMMIT\n" && current.is_some() {
             flush!();
+            let block_end = offset(line) + line.len();
             let mut table = current.take().unwrap();
             let order = table.canonicalize_order();
             if !opts.test {
-                if !opts.trusted {
-                    let checked = match resolved
-                        .take()
-                        .and_then(|r| jumps_in_table_order(&table, &r, order.as_deref()))
-                    {
-                        Some(targets) => ops::validate_resolved(&table, &targets),
-                        None => ops::validate_table(&table),
-                    };
-                    checked.map_err(|_| failed_at(line_no))?;
-                }
+                // Checked unless trusted; what the checks learn stays with the table.
+                let targets = resolved
+                    .take()
+                    .and_then(|r| jumps_in_table_order(&table, &r, order.as_deref()));
+                ops::commit_checks(&mut table, targets, opts.trusted)
+                    .map_err(|_| failed_at(line_no))?;
                 let kind = table.kind;
                 *rs.table_mut(kind) = table;
+                let block = block_start..block_end;
+                let keep = keepable && !input[block.clone()].contains('\\');
+                blocks.committed(kind, keep.then_some(block));
             }
             continue;
         }
@@ -823,6 +884,8 @@ fn restore_lines<'scope, 'env>(
             table.reserve_chains(new_chains);
             ahead = parse_ahead(scope, lines, idx, kind, opts, cancel);
             current = Some(table);
+            block_start = offset(line);
+            keepable = block_keepable(opts);
             continue;
         }
         if line.starts_with(':') && current.is_some() {
@@ -858,6 +921,9 @@ fn restore_lines<'scope, 'env>(
                     false,
                     line_no,
                 ));
+            }
+            if line.contains('"') {
+                keepable = false;
             }
             let builtin =
                 Hook::from_chain_name(chain).is_some_and(|h| table.kind.hooks().contains(&h));
@@ -897,6 +963,10 @@ fn restore_lines<'scope, 'env>(
                         }
                     }
                 } else {
+                    // The store reads the counters (-c): only `[0:0]` reads as this.
+                    if it.next().and_then(parse_counter_pair) != Some(Counters::default()) {
+                        keepable = false;
+                    }
                     Some(Counters::default())
                 };
                 if let Err(e) = ops::set_policy(table, chain, policy, counters) {
@@ -917,6 +987,10 @@ fn restore_lines<'scope, 'env>(
         let Some(kind) = current.as_ref().map(|t| t.kind) else {
             return Err(failed_at(line_no));
         };
+        if line.starts_with('[') && !opts.counters {
+            // Counters the store would read (it reads with -c).
+            keepable = false;
+        }
         let parsed = match ahead.as_mut().and_then(|a| a.take(idx)) {
             Some(parsed) => parsed,
             None => parse_rule_line(line, line_no, kind, opts, &mut tokens),
@@ -939,6 +1013,9 @@ fn restore_lines<'scope, 'env>(
             }
             other => {
                 flush!();
+                // Only plain appends keep a block (other commands: the commit checks
+                // resolve what they did; the block is then formatted again).
+                keepable = false;
                 other?
             }
         };

@@ -391,6 +391,30 @@ pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Resul
     Ok(())
 }
 
+/// [`save_store_to`] for a ruleset as a restore from `input` left it: the tables whose
+/// input block the store can keep as it is (`blocks`, from
+/// [`crate::restore::restore_noting_blocks`]) are written as the input has them (no
+/// formatting: for a big restore most of the store write's time), the others formatted.
+/// Reading the result back (`Store::load`) gives `rs`.
+pub fn save_store_after_restore(
+    rs: &Ruleset,
+    input: &str,
+    blocks: &crate::restore::InputBlocks,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut buf = String::new();
+    for t in &rs.tables {
+        match blocks.get(t.kind).and_then(|r| input.get(r)) {
+            Some(text) => w.write_all(text.as_bytes())?,
+            None => {
+                buf.reserve(STORE_CHUNK + 4096);
+                write_in_pieces(t, Form::STORE, &mut buf, w)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// [`save_table`] written to `w` in pieces of about [`STORE_CHUNK`] bytes. For big rulesets
 /// this is cheaper than the whole text in one String: the small buffer stays in the CPU's
 /// caches and no memory of the text's size has to be allocated and faulted in (measured:
