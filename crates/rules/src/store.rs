@@ -1,6 +1,8 @@
 //! The store: a directory holding the ruleset between commands (later also sysctls and a
 //! conntrack snapshot). The ruleset is kept as `ruleset.rules`, iptables-save text with
-//! counters in the kernel's table order. Every write is atomic: a temporary file is written and
+//! counters in the kernel's table order (after `iptables-restore`, a table restored from a
+//! plain block of the input is kept as the input wrote it: the same ruleset when read back,
+//! see `restore::InputBlocks`). Every write is atomic: a temporary file is written and
 //! fsynced, renamed over the old one, and the directory fsynced, so a crash leaves either the
 //! old or the new ruleset, never half of one.
 
