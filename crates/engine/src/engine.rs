@@ -1385,10 +1385,27 @@ impl Engine {
 
     /// A NAT hook (nf_nat_ipv4_fn): skip, translate an ICMP error, run the nat table and
     /// bind, or apply the binding.
+    #[inline]
     fn nat_hook(&mut self, hook: Hook, m: Manip, p: &mut PktCtx, fx: &mut Effects) -> bool {
         if !self.has_nat {
             return true;
         }
+        // The common case answered here: an established packet (its binding is made, so
+        // nf_nat_ipv4_fn applies it) whose connection has no manip of this kind in its
+        // direction leaves the hook unchanged, as `nat_hook_full` would find the long way.
+        if let (Some(id), Some(ct), CtInfo::Established | CtInfo::EstablishedReply) =
+            (p.ct.id, self.ct.as_ref(), p.ct.info)
+        {
+            if !nfrs_nat::rewrite::applies(ct.get(id), p.ct.info.dir(), m) {
+                return true;
+            }
+        }
+        self.nat_hook_full(hook, m, p, fx)
+    }
+
+    /// [`Engine::nat_hook`] past its shortcut.
+    #[inline(never)]
+    fn nat_hook_full(&mut self, hook: Hook, m: Manip, p: &mut PktCtx, fx: &mut Effects) -> bool {
         let Some(ct) = self.ct.as_ref() else {
             return true;
         };

@@ -182,8 +182,10 @@ fn manip_whole_tcp_udp(buf: &mut [u8], target: &Tuple, m: Manip) -> bool {
     true
 }
 
-/// The status bit that says manip `m` applies to packets going direction `dir`.
-fn applies(conn: &Conn, dir: Dir, m: Manip) -> bool {
+/// The status bit that says manip `m` applies to packets going direction `dir` (when it is
+/// clear, [`nat_packet`] changes nothing).
+#[inline]
+pub fn applies(conn: &Conn, dir: Dir, m: Manip) -> bool {
     let mut bit = match m {
         Manip::Src => status::SRC_NAT,
         Manip::Dst => status::DST_NAT,
