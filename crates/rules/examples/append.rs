@@ -15,6 +15,21 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: append FILE [ROUNDS]");
     let rounds: usize = args.next().map_or(5, |r| r.parse().expect("ROUNDS"));
+    // `APPEND_STORE=DIR`: only time loading the store DIR (trusted, as every command does).
+    if let Some(dir) = std::env::var_os("APPEND_STORE") {
+        let store = nfrs_rules::store::Store::at(dir);
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let rs = store.load().expect("load");
+            let l = ms(t);
+            let masks = rs
+                .tables
+                .iter()
+                .filter(|t| t.check_cache().masks().is_some());
+            println!("store load {l:.1} ms ({} tables with masks)", masks.count());
+        }
+        return;
+    }
     let text = std::fs::read_to_string(&path).expect("read");
     let mut rs = restore_new(&text, &RestoreOpts::default()).expect("restore");
     for _ in 0..rounds {

@@ -152,6 +152,26 @@ pub(crate) fn validate_resolved(table: &Table, targets: &[u32]) -> Result<()> {
     checks_resolved(table, targets).map(drop)
 }
 
+/// A restore's commit checks (the kernel's at table replace), keeping what they learn in
+/// the table for later commands ([`CheckCache`]). `targets`: every rule's jump resolved in
+/// table order as [`validate_resolved`] takes them, when the restore has them. A `trusted`
+/// table (the store's own text, checked when it was written) is not checked again; its
+/// hook masks are kept when its jumps come resolved (a walk of the jump graph, no lookups).
+pub(crate) fn commit_checks(
+    table: &mut Table,
+    targets: Option<Vec<u32>>,
+    trusted: bool,
+) -> Result<()> {
+    let known = match (trusted, targets) {
+        (false, Some(t)) => Known::Masks(checks_resolved(table, &t)?),
+        (false, None) => Known::Masks(validate_masks(table)?),
+        (true, Some(t)) => hook_masks_of(table, &t).map_or(Known::Valid, Known::Masks),
+        (true, None) => Known::Valid,
+    };
+    table.checked = CheckCache(known);
+    Ok(())
+}
+
 /// [`validate_table`], answering every chain's hook mask when the table passes.
 pub fn validate_masks(table: &Table) -> Result<Vec<u8>> {
     checks_resolved(table, &resolve_targets(table))
