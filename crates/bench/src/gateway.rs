@@ -742,7 +742,7 @@ pub fn kube_figures(cfg: &Config, report: &mut Report) {
         }
     }
     report.workloads.push(format!(
-        "kube: {conns} new TCP connections from lan0 to cluster IPs (services in turn) through the kube-proxy ruleset of {big} and of 10 services (statistic random as nth, so every run meets the same endpoints), DNATed to endpoints on pods0 (10.128.0.0/9)"
+        "kube: {conns} new TCP connections from lan0 to cluster IPs (services in turn) through the kube-proxy ruleset of {big} and of 10 services (statistic random as nth, so every run meets the same endpoints), DNATed to endpoints on pods0 (10.128.0.0/9); the connection table reserved for all of them before the clock starts in both runs"
     ));
     let size = human_count(big);
     report.figures.push(Figure {
@@ -915,7 +915,7 @@ pub fn classify_figures(cfg: &Config, report: &mut Report) {
     let big_trace = acl_trace_mixed(&big_rules, packets, 2);
     let small_trace = acl_trace_mixed(&small_rules, packets, 2);
     report.workloads.push(format!(
-        "classify: ClassBench-style ACL of {big} and of 10 rules in FORWARD (policy DROP), {packets} packets each drawn against its ACL, sent lan0 -> wan0; every verdict checked against first-match linear evaluation"
+        "classify: ClassBench-style ACL of {big} and of 10 rules in FORWARD (policy DROP), {packets} packets each drawn against its ACL, 70% of them accepted in both (an accepted packet is forwarded, a dropped one ends in FORWARD), sent lan0 -> wan0; every verdict checked against first-match linear evaluation"
     ));
     let mut big_pps = Vec::new();
     let mut ratios = Vec::new();
