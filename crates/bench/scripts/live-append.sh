@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One rule command through `nfrs run`'s control socket with a big ruleset loaded, timed end
+# to end (root; not a test). A namespace with two veth interfaces for the daemon, the store
+# restored from RULES first, then ROUNDS times `nfrs iptables -t nat -A KUBE-SERVICES ...`
+# as a client sends it (the daemon runs the store tool, reloads, compiles, swaps).
+# Usage: crates/bench/scripts/live-append.sh NFRS RULES [ROUNDS]
+#   (RULES e.g. from `nfrs bench --emit kube-proxy 10000`)
+set -euo pipefail
+nfrs=$1 rules=$2 rounds=${3:-5}
+tag="nfrsap$$"
+G="$tag-g" P="$tag-p"
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  set +e
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  ip netns del "$G" 2>/dev/null
+  ip netns del "$P" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns add "$G"
+ip netns add "$P"
+ip link add lan0 netns "$G" type veth peer name p0 netns "$P"
+ip link add wan0 netns "$G" type veth peer name p1 netns "$P"
+for d in lan0 wan0; do
+  ip -n "$G" link set "$d" arp off
+  ip -n "$G" link set "$d" up
+done
+printf '[[interface]]\nname = "lan0"\naddress = "10.0.1.1/24"\n\n[[interface]]\nname = "wan0"\naddress = "198.51.100.2/24"\n\n[live]\nmode = "routed"\n' >"$work/gw.toml"
+NFRS_NO_DAEMON=1 "$nfrs" iptables-restore --store "$work/store" <"$rules"
+t0=$(date +%s%N)
+ip netns exec "$G" "$nfrs" run --store "$work/store" --host "$work/gw.toml" >"$work/daemon.log" 2>&1 &
+pid=$!
+# Commands given before the daemon's socket is up act on the store directly: wait for it.
+for _ in $(seq 600); do
+  grep -qs "control socket" "$work/daemon.log" && [ -S "$work/store/control.sock" ] && break
+  sleep 0.1
+done
+[ -S "$work/store/control.sock" ] || { cat "$work/daemon.log"; exit 1; }
+echo "daemon serving after $((($(date +%s%N) - t0) / 1000000)) ms"
+for i in $(seq "$rounds"); do
+  t0=$(date +%s%N)
+  NFRS_STORE="$work/store" "$nfrs" iptables -t nat -A KUBE-SERVICES -d "172.31.254.$i/32" \
+    -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ
+  t1=$(date +%s%N)
+  echo "-A round $i: $(((t1 - t0) / 1000000)) ms end to end (load $(cut -d' ' -f1 /proc/loadavg))"
+done
+NFRS_STORE="$work/store" "$nfrs" iptables -t nat -S KUBE-SERVICES | grep -c "172.31.254" | sed "s/^/appended rules the daemon lists: /"
+grep -c "172.31.254" "$work/store/ruleset.rules" | sed "s/^/in the store file: /"
+for i in 1 2 3; do t0=$(date +%s%N); NFRS_STORE="$work/store" "$nfrs" iptables -t nat -S KUBE-MARK-MASQ >/dev/null; echo "-S (listing through the daemon): $((($(date +%s%N) - t0) / 1000000)) ms"; done
