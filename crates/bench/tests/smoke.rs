@@ -18,10 +18,10 @@ fn run(args: &[&str]) -> (i32, String, String) {
 const FIGURES: [(&str, &str); 27] = [
     ("ruleset restore, 1k rules", "ms"),
     ("ruleset save, 1k rules", "ms"),
-    ("ruleset rule append (-A), 1k rules loaded", "ms"),
+    ("ruleset rule append (-A), 1k rules loaded", "us"),
     ("ACL restore, 500 rules", "ms"),
     ("ACL save, 500 rules", "ms"),
-    ("ACL rule append (-A), 500 rules loaded", "ms"),
+    ("ACL rule append (-A), 500 rules loaded", "us"),
     ("conntrack bytes per entry, 10k NATed flows", "B"),
     ("conntrack new entries, 10k flows (no rules)", "M/s"),
     ("conntrack established lookups, 10k flows", "M/s"),
