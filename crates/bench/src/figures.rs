@@ -337,7 +337,8 @@ fn ruleset_figures(
     // The same without the store first: read, parse, validate, commit in memory (for the
     // note).
     let in_memory = time_restores(runs, || {
-        let text = std::fs::read_to_string(file.path()).map_err(|e| e.to_string())?;
+        // Read as `nfrs iptables-restore FILE` reads it.
+        let text = nfrs_rules::restore::read_input_file(file.path()).map_err(|e| e.to_string())?;
         restore_new(&text, &opts).map_err(|e| e.message.trim_end().to_string())
     })
     .map(|(s, _)| s);
@@ -345,7 +346,7 @@ fn ruleset_figures(
         let _lock = store
             .lock(std::time::Duration::from_secs(10))
             .map_err(|e| e.msg)?;
-        let text = std::fs::read_to_string(file.path()).map_err(|e| e.to_string())?;
+        let text = nfrs_rules::restore::read_input_file(file.path()).map_err(|e| e.to_string())?;
         // As the CLI: tables restored from plain blocks are stored as the input has them.
         let mut rs = nfrs_rules::Ruleset::default();
         let mut blocks = nfrs_rules::restore::InputBlocks::default();
