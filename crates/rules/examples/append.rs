@@ -90,6 +90,8 @@ fn main() {
             "RETURN",
         ],
         &["-t", "nat", "-A", "OUTPUT", "-j", "KUBE-SERVICES"],
+        &["-t", "nat", "-N", "KUBE-SVC-APPENDTEST"],
+        &["-t", "nat", "-X", "KUBE-SVC-APPENDTEST"],
     ];
     for c in cmds {
         for _ in 0..rounds {

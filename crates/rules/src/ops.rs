@@ -776,9 +776,10 @@ pub fn set_policy(
 /// it, validate as the kernel would, and replace it only when valid. Returns stdout text; for
 /// -C, `Err(BadRule)` means "no such rule".
 ///
-/// Rule, counter, policy and flush commands change the committed table in place and are
-/// checked incrementally ([`CheckCache`]); the others (-N -X -E, and a table whose checks
-/// are not known) change a copy that is checked whole and then replaces the table.
+/// Rule, chain (-N, -X CHAIN), counter, policy and flush commands change the committed
+/// table in place and are checked incrementally ([`CheckCache`]); the others (-E, -X of
+/// all chains, a table whose checks are not known) change a copy that is checked whole and
+/// then replaces the table.
 pub fn execute(rs: &mut Ruleset, c: &Command) -> Result<String> {
     let table = rs.table_mut(c.table);
     if matches!(c.cmd, Cmd::Check | Cmd::ListRules) {
@@ -788,6 +789,9 @@ pub fn execute(rs: &mut Ruleset, c: &Command) -> Result<String> {
     let in_place = match c.cmd {
         Cmd::Append | Cmd::Insert | Cmd::DeleteNum | Cmd::Zero | Cmd::Policy | Cmd::Flush => true,
         Cmd::Replace | Cmd::Delete => c.rules.len() == 1,
+        // -N; -X of one chain (-X of all tries each and commits none if one fails).
+        Cmd::NewChain => true,
+        Cmd::DeleteChain => !c.chain.is_empty(),
         _ => false,
     };
     if in_place {
@@ -857,6 +861,29 @@ fn execute_in_place(table: &mut Table, c: &Command, masks: Vec<u8>) -> Result<St
                             Known::Masks(masks)
                         },
                     )
+                }
+                Err(e) => (Err(e), Known::Masks(masks)),
+            }
+        }
+        // A new chain is reached from no hook; a chain -X takes out had no rules and no
+        // rule jumping to it. Only the chains' positions move.
+        Cmd::NewChain | Cmd::DeleteChain => {
+            let idx = table.chain_index(&c.chain);
+            match apply(table, c) {
+                Ok(o) => {
+                    out = o;
+                    let mut masks = masks;
+                    match idx {
+                        Some(i) => {
+                            masks.remove(i);
+                        }
+                        None => masks.push(0),
+                    }
+                    // -N appended the chain: into libiptc's order, the masks alike.
+                    if let Some(order) = table.canonicalize_order() {
+                        masks = order.iter().map(|&o| masks[o as usize]).collect();
+                    }
+                    (Ok(()), Known::Masks(masks))
                 }
                 Err(e) => (Err(e), Known::Masks(masks)),
             }
