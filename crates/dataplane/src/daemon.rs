@@ -940,11 +940,12 @@ fn packet_loop(
     fds.push(wake.as_raw_fd());
     // The TUN device, polled after the wake-up pipe.
     fds.extend(tap.as_ref().map(|t| t.fd()));
-    let mut ready = Vec::with_capacity(fds.len());
+    let mut set = packet::PollSet::new(&fds);
     let mut buf = vec![0u8; 65536 + 64];
     let mut w = Wire {
         tx: Vec::with_capacity(65536 + 14),
         tap,
+        batch: Vec::with_capacity(BATCH_MAX),
         ..Default::default()
     };
     for n in &host.neighbours {
@@ -960,7 +961,8 @@ fn packet_loop(
     let mut last_gc = 0u64;
     let mut wbuf = [0u8; 64];
     while !STOP.load(Ordering::SeqCst) {
-        packet::poll_readable(&fds, &mut ready, 200).map_err(|e| format!("poll: {e}"))?;
+        set.wait(200).map_err(|e| format!("poll: {e}"))?;
+        let ready = &set.ready;
         live.now = start.elapsed().as_nanos() as u64;
         for (dev, s) in socks.iter().enumerate() {
             if !ready[dev] {
@@ -975,8 +977,9 @@ fn packet_loop(
                     live.now = start.elapsed().as_nanos() as u64;
                 }
                 k += 1;
-                frame_in(live, socks, &mut w, dev, frame);
+                frame_queue(live, socks, &mut w, dev, frame);
             });
+            flush_batch(live, socks, &mut w);
             if let Err(e) = r {
                 eprintln!("nfrs run: {}: receive: {e}", s.name);
             }
@@ -1086,10 +1089,34 @@ pub struct Wire {
     /// The last packet sent out of a bridge device (the engine's per-port copies of it are
     /// sent once).
     pub last_out: Vec<u8>,
+    /// Received IPv4 frames waiting for the engine ([`frame_queue`], [`flush_batch`]).
+    pub batch: Vec<nfrs_engine::engine::RxFrame>,
 }
 
-/// One received frame on interface `dev`.
+/// IPv4 frames handed to the engine together (`Engine::receive_batch`, which reads their
+/// connections ahead).
+pub const BATCH_MAX: usize = 32;
+
+/// Connections in the table from which a batch reads its connections ahead
+/// (`Engine::receive_batch`); below, the frames go one by one (`Engine::receive`).
+pub const WARM_MIN_CONNS: u32 = 65_536;
+
+/// One received frame on interface `dev`, handled at once.
 pub fn frame_in<P: Ports + ?Sized>(
+    live: &mut Live,
+    ports: &P,
+    w: &mut Wire,
+    dev: usize,
+    frame: &[u8],
+) {
+    frame_queue(live, ports, w, dev, frame);
+    flush_batch(live, ports, w);
+}
+
+/// One received frame on interface `dev`: an IPv4 frame on a routed interface waits in
+/// `w.batch` for [`flush_batch`] (called here when the batch is full); anything else is
+/// handled at once, after the frames waiting before it (frames keep their order).
+pub fn frame_queue<P: Ports + ?Sized>(
     live: &mut Live,
     ports: &P,
     w: &mut Wire,
@@ -1107,8 +1134,29 @@ pub fn frame_in<P: Ports + ?Sized>(
         return;
     }
     ports.count_rx(dev, frame.len());
-    let now = live.now;
     let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+    // `conntrack -E` compares each packet's connection right after it: one at a time then.
+    if ethertype == 0x0800 && bridge.is_none() && !live.events.active() {
+        let mut mac = [0u8; 14];
+        mac.copy_from_slice(&frame[..14]);
+        // Buffers come back from the events, so the steady state allocates nothing.
+        let mut ip = live.pool.pop().unwrap_or_else(|| Vec::with_capacity(2048));
+        ip.clear();
+        ip.extend_from_slice(&frame[14..]);
+        w.batch.push(nfrs_engine::engine::RxFrame {
+            dev,
+            ip,
+            mac,
+            now: live.now,
+            events_end: 0,
+        });
+        if w.batch.len() >= BATCH_MAX {
+            flush_batch(live, ports, w);
+        }
+        return;
+    }
+    flush_batch(live, ports, w);
+    let now = live.now;
     if let Some(b) = bridge {
         if ethertype != 0x0800 {
             return bridge_other(live, ports, w, dev, b, frame);
@@ -1155,6 +1203,51 @@ pub fn frame_in<P: Ports + ?Sized>(
     }
 }
 
+/// Runs the IPv4 frames waiting in `w.batch` through the engine (exactly one `receive` each,
+/// in order) and carries out what each produced, frame by frame.
+pub fn flush_batch<P: Ports + ?Sized>(live: &mut Live, ports: &P, w: &mut Wire) {
+    // Reading connections ahead pays only once the table is beyond the caches; below that it
+    // costs instructions for nothing (the engine's figures: 2942 instructions a packet in
+    // batches against 2757 one by one, with 10k connections).
+    let large = live
+        .engine
+        .ct
+        .as_ref()
+        .is_some_and(|ct| ct.count() >= WARM_MIN_CONNS);
+    run_batch(live, ports, w, large);
+}
+
+/// [`flush_batch`], reading the connections ahead (`Engine::receive_batch`) or not.
+fn run_batch<P: Ports + ?Sized>(live: &mut Live, ports: &P, w: &mut Wire, warm: bool) {
+    if w.batch.is_empty() {
+        return;
+    }
+    let mut batch = std::mem::take(&mut w.batch);
+    live.engine.events.clear();
+    if warm {
+        live.engine.receive_batch(&mut batch);
+    } else {
+        for f in batch.iter_mut() {
+            let ip = std::mem::take(&mut f.ip);
+            live.engine.receive(f.dev, ip, f.mac, f.now);
+            f.events_end = live.engine.events.len();
+        }
+    }
+    // Each frame's events end at its `events_end`; they are carried out with that frame's
+    // interface and Ethernet header, as after a `receive` of its own.
+    let mut evs = std::mem::take(&mut live.engine.events);
+    let mut done = 0;
+    for f in &batch {
+        let n = f.events_end.saturating_sub(done).min(evs.len());
+        done += n;
+        emit_list(live, ports, w, f.dev, &f.mac, evs.drain(..n));
+    }
+    evs.clear();
+    live.engine.events = evs;
+    batch.clear();
+    w.batch = batch;
+}
+
 /// Carries out what the engine produced for the packet that came in on `dev` with Ethernet
 /// header `mac` (`usize::MAX` and zeros for a packet the host sent through the TUN): packets
 /// out, local deliveries to the TUN, log lines.
@@ -1166,10 +1259,23 @@ pub(crate) fn emit_events<P: Ports + ?Sized>(
     mac: &[u8; 14],
 ) {
     let mut evs = std::mem::take(&mut live.engine.events);
+    emit_list(live, ports, w, dev, mac, evs.drain(..));
+    live.engine.events = evs;
+}
+
+/// [`emit_events`] over the events `evs` of one packet.
+fn emit_list<P: Ports + ?Sized>(
+    live: &mut Live,
+    ports: &P,
+    w: &mut Wire,
+    dev: usize,
+    mac: &[u8; 14],
+    evs: impl Iterator<Item = Ev>,
+) {
     // The engine hands a packet out of a bridge device to each port it would flood; the
     // bridge here sends it once, to the resolved neighbour's port.
     let mut last_bridged: Option<(usize, bool)> = None;
-    for ev in evs.drain(..) {
+    for ev in evs {
         match ev {
             Ev::Out { dev: q, ip, host } => {
                 let was = last_bridged.take();
@@ -1214,7 +1320,6 @@ pub(crate) fn emit_events<P: Ports + ?Sized>(
             Ev::Queued => {}
         }
     }
-    live.engine.events = evs;
 }
 
 /// A frame that is not IPv4 on port `dev` of bridge `b`: learned and bridged unfiltered
@@ -1654,6 +1759,136 @@ mod tests {
 
     fn arp_request(src: [u8; 6], spa: u32, tpa: u32) -> Vec<u8> {
         arp::request(src, spa, tpa).to_vec()
+    }
+
+    /// The forwarding lab's gateway (`nfrs bench --only lab`): lan0 and wan0, the default route
+    /// via a static neighbour, 10 unmatched FORWARD rules before the accepts, MASQUERADE.
+    fn lab_gateway() -> (Live, Recorder, Wire) {
+        let mut h = hostfile::parse(
+            "[[interface]]\nname = \"lan0\"\naddress = \"10.1.0.1/16\"\n[[interface]]\nname = \"wan0\"\naddress = \"192.0.2.1/24\"\n[[route]]\nto = \"default\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n[[neighbour]]\naddress = \"192.0.2.254\"\nmac = \"02:00:00:00:00:fe\"\ndev = \"wan0\"\n[sysctl]\n\"net.ipv4.ip_forward\" = \"1\"\n[live]\nmode = \"routed\"\n",
+            Path::new("gw.toml"),
+        )
+        .unwrap()
+        .host;
+        let macs = vec![[0x0a, 0, 0, 0, 0, 1], [0x0a, 0, 0, 0, 0, 2]];
+        h.interfaces[0].mac = macs[0];
+        h.interfaces[1].mac = macs[1];
+        let mut rules = String::from(
+            "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n",
+        );
+        for i in 0..10 {
+            rules.push_str(&format!(
+                "-A FORWARD -s 198.18.0.{i}/32 -p tcp -m tcp --dport 8443 -j DROP\n"
+            ));
+        }
+        rules.push_str("-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A FORWARD -i lan0 -o wan0 -j ACCEPT\nCOMMIT\n");
+        let rs = nfrs_rules::restore::restore_new(&rules, &Default::default()).unwrap();
+        let engine = Engine::new(HostNet::new(&h).unwrap(), rs, &h.effective_sysctls()).unwrap();
+        let live = Live {
+            engine,
+            now: 1_000,
+            pool: Vec::new(),
+            events: Default::default(),
+            log: Default::default(),
+        };
+        let rec = Recorder {
+            macs,
+            sent: Default::default(),
+        };
+        let mut w = Wire::default();
+        w.neigh.add_static(1, 0xc000_02fe, [2, 0, 0, 0, 0, 0xfe]);
+        (live, rec, w)
+    }
+
+    fn accept_counter(live: &Live) -> (u64, u64) {
+        let save = nfrs_rules::save::save_store(&live.engine.ruleset_with_counters());
+        let count = |tail: &str| {
+            save.lines()
+                .find(|l| l.ends_with(tail))
+                .and_then(|l| l.strip_prefix('['))
+                .and_then(|l| l.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no `{tail}` in {save}"))
+        };
+        (
+            count("-A FORWARD -i lan0 -o wan0 -j ACCEPT"),
+            count("-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+        )
+    }
+
+    #[test]
+    fn lab_frames_out_equal_the_accept_count_batched_or_not() {
+        // 300 one-way UDP flows, each sent 3 times, then a frame for another MAC (not ours:
+        // ignored), an ARP request for our lan0 address (answered, between IPv4 frames) and
+        // more flows: every IPv4 frame leaves wan0 masqueraded, once, in order, and the
+        // lan0 -> wan0 accept counts exactly the frames that left.
+        let mut frames = Vec::new();
+        for round in 0..3 {
+            for i in 0..300u32 {
+                let line = format!(
+                    "0 lan0 udp 10.1.{}.{}:{} > 203.0.113.{}:9",
+                    i / 200,
+                    2 + i % 200,
+                    1024 + i,
+                    1 + i % 250
+                );
+                frames.push(frame(
+                    [0x0a, 0, 0, 0, 0, 1],
+                    [0x02, 0, 0, 0, 0, 0x10],
+                    &line,
+                ));
+            }
+            if round == 1 {
+                frames.push(frame(
+                    [0x0a, 9, 9, 9, 9, 9],
+                    [0x02, 0, 0, 0, 0, 0x10],
+                    "0 lan0 udp 10.1.0.2:1 > 203.0.113.1:9",
+                ));
+                frames.push(arp_request(
+                    [0x02, 0, 0, 0, 0, 0x10],
+                    0x0a01_0002,
+                    0x0a01_0001,
+                ));
+            }
+        }
+        let mut outs = Vec::new();
+        // One by one, in batches, in batches read ahead.
+        for (batched, warm) in [(false, false), (true, false), (true, true)] {
+            let (mut live, rec, mut w) = lab_gateway();
+            for f in &frames {
+                if batched {
+                    frame_queue(&mut live, &rec, &mut w, 0, f);
+                    if w.batch.len() >= BATCH_MAX - 1 {
+                        run_batch(&mut live, &rec, &mut w, warm);
+                    }
+                } else {
+                    frame_in(&mut live, &rec, &mut w, 0, f);
+                }
+                live.now += 1_000;
+            }
+            run_batch(&mut live, &rec, &mut w, warm);
+            let sent = rec.take();
+            let wan: Vec<&Vec<u8>> = sent
+                .iter()
+                .filter(|(d, _)| *d == 1)
+                .map(|(_, f)| f)
+                .collect();
+            assert_eq!(wan.len(), 900);
+            assert!(wan
+                .iter()
+                .all(|f| f[..6] == [2, 0, 0, 0, 0, 0xfe] && f[14 + 12..14 + 16] == [192, 0, 2, 1]));
+            // The ARP answer went back by lan0.
+            assert_eq!(
+                sent.iter()
+                    .filter(|(d, f)| *d == 0 && f[12..14] == [8, 6])
+                    .count(),
+                1
+            );
+            assert_eq!(accept_counter(&live), (900, 0));
+            outs.push(sent);
+        }
+        assert_eq!(outs[0], outs[1]);
+        assert_eq!(outs[0], outs[2]);
     }
 
     #[test]

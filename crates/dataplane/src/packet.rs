@@ -334,6 +334,21 @@ impl PacketSocket {
                 std::mem::size_of::<libc::c_int>() as u32,
             )
         })?;
+        // Sent frames go straight to the driver (packet_direct_xmit), not through the
+        // interface's queueing discipline; best effort. This daemon is the interface's only
+        // sender (the kernel's stack is kept off it), so there is nothing to share a qdisc with.
+        if std::env::var("NFRS_QDISC_BYPASS").as_deref() != Ok("0") {
+            // SAFETY: the pointer and length describe `one`, alive for the call.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_PACKET,
+                    libc::PACKET_QDISC_BYPASS,
+                    &one as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as u32,
+                )
+            };
+        }
         Ok(PacketSocket {
             fd,
             name: name.to_string(),
@@ -516,32 +531,56 @@ impl AsRawFd for PacketSocket {
     }
 }
 
-/// Waits until one of `fds` is readable or `timeout_ms` passes; returns the readable flags.
-pub fn poll_readable(fds: &[RawFd], ready: &mut Vec<bool>, timeout_ms: i32) -> io::Result<()> {
-    let mut p: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: `p` is a valid array of `p.len()` pollfd entries for the call.
-    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
-    ready.clear();
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            ready.resize(fds.len(), false);
-            return Ok(());
+/// Descriptors to wait on and the readiness of each, kept between rounds of the packet loop
+/// (no allocation a round).
+#[derive(Debug, Default)]
+pub struct PollSet {
+    p: Vec<libc::pollfd>,
+    /// Whether each descriptor, in the order given, was readable (or in error) at the last
+    /// [`PollSet::wait`].
+    pub ready: Vec<bool>,
+}
+
+impl PollSet {
+    /// A set over `fds`, all waited for readability.
+    pub fn new(fds: &[RawFd]) -> PollSet {
+        PollSet {
+            p: fds
+                .iter()
+                .map(|&fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect(),
+            ready: vec![false; fds.len()],
         }
-        return Err(e);
     }
-    ready.extend(
-        p.iter()
-            .map(|x| x.revents & (libc::POLLIN | libc::POLLERR) != 0),
-    );
-    Ok(())
+
+    /// Waits until one of the descriptors is readable or `timeout_ms` passes (0: only looks)
+    /// and sets [`PollSet::ready`].
+    pub fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
+        // SAFETY: `p` is a valid array of `p.len()` pollfd entries for the call.
+        let r = unsafe {
+            libc::poll(
+                self.p.as_mut_ptr(),
+                self.p.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            self.ready.iter_mut().for_each(|r| *r = false);
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(e);
+        }
+        for (r, x) in self.ready.iter_mut().zip(&self.p) {
+            *r = x.revents & (libc::POLLIN | libc::POLLERR) != 0;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
