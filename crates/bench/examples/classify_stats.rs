@@ -125,11 +125,14 @@ fn main() {
     let hot = time_walks(&mut t, &mut st, &mut few);
     println!("classified, 64 packets (caches warm): {hot:.0} ns/packet");
     println!(
-        "size_of CRule {}, IpMatch {}, CTarget {}, Counters {}",
+        "size_of CRule {}, IpMatch {}, CTarget {}, Counters {}, Match {}, TargetExt {}, StateSlot {}",
         std::mem::size_of::<nfrs_engine::table::CRule>(),
         std::mem::size_of::<nfrs_engine::table::IpMatch>(),
         std::mem::size_of::<nfrs_engine::table::CTarget>(),
-        std::mem::size_of::<nfrs_rules::Counters>()
+        std::mem::size_of::<nfrs_rules::Counters>(),
+        std::mem::size_of::<nfrs_rules::ext::Match>(),
+        std::mem::size_of::<nfrs_rules::ext::TargetExt>(),
+        std::mem::size_of::<nfrs_engine::matches::StateSlot>()
     );
 }
 
