@@ -1330,9 +1330,16 @@ fn run_one(
     let (_, sunk, _) = lab.counters(&lab.sink, "s0")?;
     let (accepted, listing) = lab.forward_counters(nfrs, fwd)?;
     if sunk > accepted {
+        // What each side of gw saw, to tell a frame nfrs sent uncounted from one the sink or
+        // the counters invented: lan0's frames in, wan0's out (kernel counters), gw's own
+        // neighbour table (a frame of its kernel would need one).
         let (gw_tx, _, _) = lab.counters(&lab.gw, "wan0")?;
+        let (_, gw_rx, _) = lab.counters(&lab.gw, "lan0")?;
+        let (gen_tx, _, _) = lab.counters(&lab.gen, "g0")?;
+        let neigh = sh(&["ip", "-n", &lab.gw, "neigh", "show"]).unwrap_or_default();
         return Err(format!(
-            "the sink got {sunk} frames but the FORWARD accept counted {accepted} (wan0 sent {gw_tx}; {listing})"
+            "the sink got {sunk} frames but the FORWARD accept counted {accepted} (the generator sent {gen_tx}, lan0 got {gw_rx}, wan0 sent {gw_tx}; {listing}; gw neighbours: {})",
+            neigh.trim().replace('\n', ", ")
         ));
     }
     Ok(Run {
