@@ -14,6 +14,7 @@ use crate::classify::{Cand, ChainIndex, ClassifyOpts, RuleRange, MAX_PARTS};
 use crate::matches::{
     compile_match, eval_match, CompileCtx, CompileError, EvalState, HostInfo, MatchEnv,
 };
+use crate::nat::{NatKind, NatRange, NatRequest};
 use crate::pkt::{IfName, L4Kind, PktCtx};
 use crate::targets::{compile_target, run_target, Effects, TVerdict, TargetCtx, TargetEnv};
 use nfrs_rules::ext::{Match, TargetExt};
@@ -224,6 +225,9 @@ const K_RETURN: u8 = 3;
 const K_JUMP: u8 = 4;
 const K_GOTO: u8 = 5;
 const K_EXT: u8 = 6;
+/// DNAT, its range in `CTable::nat[jump]`: the walk asks for the binding without reading the
+/// cold rule and the target's boxed range (two cache lines a new kube-proxy connection).
+const K_DNAT: u8 = 7;
 
 /// What the walk reads of the packet once (again after a target may have rewritten it).
 #[derive(Clone, Copy)]
@@ -416,6 +420,8 @@ pub struct CTable {
     chain_ix: Vec<u32>,
     /// Classifiers of long chains (`crate::classify`).
     index: Vec<ChainIndex>,
+    /// The ranges of DNAT rules (`K_DNAT`), as `targets::dnat::run` would build them.
+    nat: Vec<NatRange>,
 }
 
 /// Where the walk is in a classified chain: the chain, the position in its leaf's list and
@@ -571,8 +577,15 @@ impl CTable {
         let reference = !opts.enabled;
         let mut hot: Vec<Hot> = Vec::with_capacity(rules.len());
         let mut mats = Vec::new();
+        let mut nat = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let mut h = Hot::new(r, reference);
+            if let (false, CTarget::Ext(TargetExt::Dnat(d), _)) = (reference, &r.target) {
+                h.kind = K_DNAT;
+                h.jump = u32::try_from(nat.len())
+                    .map_err(|_| CompileError("nfrs replay: too many DNAT rules".into()))?;
+                nat.push(crate::targets::dnat::range(&d.range));
+            }
             h.mstart = mats.len() as u32;
             mats.extend(
                 r.matches
@@ -625,6 +638,7 @@ impl CTable {
             needs_conntrack,
             chain_ix,
             index,
+            nat,
         })
     }
 
@@ -874,6 +888,17 @@ impl CTable {
                     i = jump;
                 }
                 K_GOTO => i = jump,
+                K_DNAT => {
+                    // What `targets::dnat::run` does: record the request, ACCEPT.
+                    fx.nat = Some(NatRequest {
+                        kind: NatKind::Dnat,
+                        range: self.nat[jump as usize],
+                    });
+                    return WalkResult {
+                        accept: true,
+                        ending,
+                    };
+                }
                 _ => {
                     let CTarget::Ext(t, slot) = &self.rules[i as usize].target else {
                         unreachable!("hot record of an extension target");
@@ -1172,6 +1197,70 @@ mod tests {
         let (t, r, _) = walk_bytes(rules, cut);
         assert_eq!(r.ending, Ending::Hotdrop(0));
         assert_eq!(t.counter(0).packets, 0);
+    }
+
+    /// DNAT rules answered from `CTable::nat` ask for the binding the target itself asks for
+    /// (the plain walk runs `targets::dnat::run`), with each rule's own range.
+    #[test]
+    fn dnat_from_the_table_asks_what_the_target_asks() {
+        let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:sep - [0:0]\n\
+            -A PREROUTING -d 10.9.0.1/32 -p tcp -j DNAT --to-destination 10.1.0.1:8080\n\
+            -A PREROUTING -d 10.9.0.2/32 -p tcp -j sep\n\
+            -A PREROUTING -d 10.9.0.3/32 -j DNAT --to-destination 10.1.0.3-10.1.0.9 --random\n\
+            -A PREROUTING -d 10.9.0.4/32 -p udp -j DNAT --to-destination 10.1.0.4:53-60 --persistent\n\
+            -A sep -s 10.0.0.9/32 -j MARK --set-mark 1\n\
+            -A sep -p tcp -j DNAT --to-destination 10.1.0.2:443\nCOMMIT\n";
+        let rs = restore_new(rules, &Default::default()).expect("restores");
+        let nat = rs.table(TableKind::Nat).unwrap();
+        let opts = |enabled| ClassifyOpts {
+            enabled,
+            min_rules: 1,
+        };
+        let mut st = EvalState::default();
+        st.slots.push(Default::default());
+        let mut fast = CTable::compile_with(nat, &mut st, opts(true)).unwrap();
+        let mut plain = CTable::compile_with(nat, &mut st, opts(false)).unwrap();
+        assert_eq!(fast.nat.len(), 4);
+        assert!(plain.nat.is_empty());
+        let mut asked = Vec::new();
+        for pkt in [
+            "tcp 10.0.0.2:1 > 10.9.0.1:80",
+            "tcp 10.0.0.2:1 > 10.9.0.2:80",
+            "tcp 10.0.0.9:1 > 10.9.0.2:80",
+            "udp 10.0.0.2:1 > 10.9.0.3:80",
+            "udp 10.0.0.2:1 > 10.9.0.4:80",
+            "udp 10.0.0.2:1 > 10.9.0.5:80",
+        ] {
+            let mut got = Vec::new();
+            for t in [&mut fast, &mut plain] {
+                let mut p = crate::matches::testutil::pkt(pkt);
+                p.indev = IfName::new("lan0");
+                let mut fx = Effects::default();
+                let r = t.walk(
+                    Hook::PreRouting,
+                    &mut p,
+                    &mut st,
+                    &NoHost,
+                    &mut fx,
+                    &mut Vec::new(),
+                    None,
+                );
+                got.push((r, fx.nat, p.mark));
+            }
+            assert_eq!(got[0], got[1], "{pkt}");
+            asked.push(got[0].1.map(|n| n.range.min_addr));
+        }
+        assert_eq!(
+            asked,
+            [
+                Some(0x0a01_0001),
+                Some(0x0a01_0002),
+                Some(0x0a01_0002),
+                Some(0x0a01_0003),
+                Some(0x0a01_0004),
+                None
+            ]
+        );
     }
 
     #[test]
