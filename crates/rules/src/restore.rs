@@ -131,6 +131,13 @@ static BYTE_CLASS: [u8; 256] = {
 /// [`tokenize_with`] appending to `out`, borrowing from `line` every argument that is one
 /// contiguous piece of it (the usual case), so a rule line costs no copy per argument.
 pub fn tokenize_into<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'a, str>>) {
+    tokenize_noting(line, store_escapes, out);
+}
+
+/// [`tokenize_into`], telling whether the general loop read part of the line (a quote
+/// inside an argument, an unclosed quote, or a backslash inside quotes: where the store's
+/// reading of `\n` differs); false when every quoted argument was taken whole.
+fn tokenize_noting<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'a, str>>) -> bool {
     // The usual line has blanks between arguments and no quote until late (a comment):
     // one scan over the line eight bytes at a time, each blank ending an argument, until a
     // quote hands the rest of the line, from the argument it is in, to the general loop.
@@ -175,7 +182,8 @@ pub fn tokenize_into<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'
                             continue 'scan;
                         }
                     }
-                    return tokenize_from(line, start, store_escapes, out);
+                    tokenize_from(line, start, store_escapes, out);
+                    return true;
                 }
                 _ => {}
             }
@@ -185,6 +193,7 @@ pub fn tokenize_into<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'
     if start < n {
         out.push(Cow::Borrowed(&line[start..]));
     }
+    false
 }
 
 /// The general loop of [`tokenize_into`] from byte `i` on (at the start of an argument or
@@ -496,12 +505,14 @@ pub fn restore_noting_blocks(
 }
 
 /// Whether the store's reading of a table block is this restore's: no `--noflush`
-/// (the block is the whole table), `--test` or `-v`; no backslash (the store reads `\n`
-/// inside quotes as a newline), no quote in a `:CHAIN` line (the store unquotes chain
-/// names), and without `-c` no counters that `-c` would read (`[p:b]` before a rule, a
-/// policy's counters other than `[0:0]`).
+/// (the block is the whole table), `--test` or `-v` (nor lines parsed ahead on another
+/// thread, whose tokenizing is not followed); no rule line that the tokenizer's general
+/// loop read (only it sees a backslash inside quotes, which the store reads otherwise:
+/// `\n` is a newline there), no quote in a `:CHAIN` line (the store unquotes chain names),
+/// and without `-c` no counters that `-c` would read (`[p:b]` before a rule, a policy's
+/// counters other than `[0:0]`).
 fn block_keepable(opts: &RestoreOpts) -> bool {
-    !opts.noflush && !opts.test && !opts.verbose
+    !opts.noflush && !opts.test && !opts.verbose && !opts.parse_ahead
 }
 
 /// Sets the flag when dropped (tells a parse-ahead helper to stop).
@@ -590,7 +601,7 @@ fn parse_ahead<'scope, 'env>(
             }
             out.push((
                 idx,
-                parse_rule_line(lines[idx], idx + 1, kind, opts, &mut tokens),
+                parse_rule_line(lines[idx], idx + 1, kind, opts, &mut tokens, &mut false),
             ));
         }
         out
@@ -611,6 +622,7 @@ fn parse_rule_line<'a>(
     kind: TableKind,
     opts: &RestoreOpts,
     tokens: &mut Vec<Cow<'a, str>>,
+    general: &mut bool,
 ) -> ParsedLine<'a> {
     let mut body = line;
     let mut counters = None;
@@ -641,7 +653,7 @@ fn parse_rule_line<'a>(
             tokens.extend([Cow::Borrowed("--set-counters"), p.into(), b.into()]);
         }
     }
-    tokenize_into(body, opts.store_escapes, tokens);
+    *general = tokenize_noting(body, opts.store_escapes, tokens);
     if tokens.len() + 3 >= MAX_ARGC {
         return Err(param_at(
             "Parser cannot handle more arguments",
@@ -819,8 +831,7 @@ fn restore_lines<'scope, 'env>(
                 let kind = table.kind;
                 *rs.table_mut(kind) = table;
                 let block = block_start..block_end;
-                let keep = keepable && !input[block.clone()].contains('\\');
-                blocks.committed(kind, keep.then_some(block));
+                blocks.committed(kind, keepable.then_some(block));
             }
             continue;
         }
@@ -991,10 +1002,15 @@ fn restore_lines<'scope, 'env>(
             // Counters the store would read (it reads with -c).
             keepable = false;
         }
+        // Whether the tokenizer's general loop read the line (see `block_keepable`).
+        let mut general = false;
         let parsed = match ahead.as_mut().and_then(|a| a.take(idx)) {
             Some(parsed) => parsed,
-            None => parse_rule_line(line, line_no, kind, opts, &mut tokens),
+            None => parse_rule_line(line, line_no, kind, opts, &mut tokens, &mut general),
         };
+        if general {
+            keepable = false;
+        }
         let cmd = match parsed {
             Ok(cmd) if resolved.is_some() && cmd.cmd == parse::Cmd::Append && !cmd.verbose => {
                 // Appended when the next line has been parsed (or anything else comes).

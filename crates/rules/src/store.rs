@@ -409,7 +409,11 @@ mod tests {
             // The store's quoting: a backslash, a quoted chain name.
             ("-A INPUT -m comment --comment \"a\\nb\"\n", &plain, false),
             ("-A INPUT -m comment --comment \"a\\\"b\"\n", &plain, false),
-            ("-A INPUT -m comment --comment a\\b\n", &plain, false),
+            // Outside quotes a backslash is an ordinary character for both.
+            ("-A INPUT -m comment --comment a\\b\n", &plain, true),
+            ("-A INPUT -m comment --comment a\\nb\n", &plain, true),
+            // A quote inside an argument (the tokenizer's general loop).
+            ("-A INPUT -m comment --comment a\"b c\"\n", &plain, false),
             (":\"q\" - [0:0]\n", &plain, false),
             // Other commands than -A.
             ("-N Y\n-A Y -j ACCEPT\n", &plain, false),
