@@ -1052,6 +1052,14 @@ pub trait Ports {
     fn mac(&self, dev: usize) -> [u8; 6];
     /// Sends one whole frame out of interface `dev`.
     fn send(&self, dev: usize, frame: &[u8]);
+    /// Sends the frame `head` followed by `body` out of interface `dev`; `scratch` may be used
+    /// to join them (the sockets copy both straight into their send queue instead).
+    fn send_parts(&self, dev: usize, head: &[u8], body: &[u8], scratch: &mut Vec<u8>) {
+        scratch.clear();
+        scratch.extend_from_slice(head);
+        scratch.extend_from_slice(body);
+        self.send(dev, scratch);
+    }
     /// Counts a frame received on `dev` (metrics).
     fn count_rx(&self, dev: usize, len: usize);
     /// How many interfaces there are (bridges come after them in the engine's devices).
@@ -1064,6 +1072,11 @@ impl Ports for [PacketSocket] {
     }
     fn send(&self, dev: usize, frame: &[u8]) {
         if let Err(e) = self[dev].send(frame) {
+            eprintln!("nfrs run: {}: send: {e}", self[dev].name);
+        }
+    }
+    fn send_parts(&self, dev: usize, head: &[u8], body: &[u8], _: &mut Vec<u8>) {
+        if let Err(e) = self[dev].send_parts(head, body) {
             eprintln!("nfrs run: {}: send: {e}", self[dev].name);
         }
     }
@@ -1454,12 +1467,11 @@ fn send_frame<P: Ports + ?Sized>(
     ip: &[u8],
     tx: &mut Vec<u8>,
 ) {
-    tx.clear();
-    tx.extend_from_slice(dst);
-    tx.extend_from_slice(src);
-    tx.extend_from_slice(&[0x08, 0x00]);
-    tx.extend_from_slice(ip);
-    ports.send(dev, tx);
+    let mut head = [0u8; 14];
+    head[..6].copy_from_slice(dst);
+    head[6..12].copy_from_slice(src);
+    head[12..].copy_from_slice(&[0x08, 0x00]);
+    ports.send_parts(dev, &head, ip, tx);
 }
 
 /// The daemon's request handling without sockets or interfaces (fuzzing, tests): the same

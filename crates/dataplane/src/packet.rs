@@ -104,8 +104,9 @@ impl TxQueue {
         self.ends.len() < TX_BATCH && self.bytes.len() + len <= TX_BYTES
     }
 
-    fn push(&mut self, frame: &[u8]) {
-        self.bytes.extend_from_slice(frame);
+    fn push(&mut self, head: &[u8], body: &[u8]) {
+        self.bytes.extend_from_slice(head);
+        self.bytes.extend_from_slice(body);
         self.ends.push(self.bytes.len());
     }
 
@@ -464,30 +465,45 @@ impl PacketSocket {
     /// what is queued (AF_XDP: on its tx ring; AF_PACKET: one `sendmmsg` call). Frames leave
     /// in the order they were queued.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        self.send_parts(&[], frame)
+    }
+
+    /// [`PacketSocket::send`] of the frame `head` followed by `body`, copied once, straight
+    /// into the send queue (no joined copy first).
+    pub fn send_parts(&self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        let len = head.len() + body.len();
         if let Some(x) = &self.xdp {
-            x.send(frame)?;
-            self.counters.tx(frame.len());
+            x.send(head, body)?;
+            self.counters.tx(len);
             return Ok(());
         }
         let mut q = self.txq.borrow_mut();
         let mut res = Ok(());
-        if !q.fits(frame.len()) {
+        if !q.fits(len) {
             res = self.send_queued(&mut q);
         }
-        if q.fits(frame.len()) {
-            q.push(frame);
+        if q.fits(len) {
+            q.push(head, body);
             return res;
         }
         // Larger than the whole queue: alone, after what was queued before it.
-        // SAFETY: `frame` is valid for reads of its length for the call.
-        let n = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                frame.as_ptr() as *const libc::c_void,
-                frame.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
+        let iov = [
+            libc::iovec {
+                iov_base: head.as_ptr() as *mut libc::c_void,
+                iov_len: head.len(),
+            },
+            libc::iovec {
+                iov_base: body.as_ptr() as *mut libc::c_void,
+                iov_len: body.len(),
+            },
+        ];
+        // SAFETY: msghdr is plain data; zeroed is a valid value (no address, no control).
+        let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+        m.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        m.msg_iovlen = 2;
+        // SAFETY: `m` points at `iov`, whose buffers are valid for reads of their lengths for
+        // the call; the kernel only reads them.
+        let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &m, libc::MSG_DONTWAIT) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -657,7 +673,8 @@ mod tests {
         let frames: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 60 + usize::from(i)]).collect();
         for f in &frames {
             assert!(q.fits(f.len()));
-            q.push(f);
+            // Given as a header and the rest: queued as one frame.
+            q.push(&f[..14], &f[14..]);
         }
         assert_eq!(q.len(), 5);
         let mut sent = Vec::new();
@@ -681,9 +698,9 @@ mod tests {
         };
         assert_eq!(r, 0);
         let big = vec![7u8; 60_000];
-        q.push(&frames[0]);
-        q.push(&big);
-        q.push(&frames[1]);
+        q.push(&[], &frames[0]);
+        q.push(&big, &[]);
+        q.push(&frames[1], &[]);
         let mut sent = Vec::new();
         let e = q
             .send_all(a.as_raw_fd(), &mut |len| sent.push(len))
@@ -699,7 +716,7 @@ mod tests {
         let mut q = TxQueue::default();
         for _ in 0..TX_BATCH {
             assert!(q.fits(60));
-            q.push(&[0u8; 60]);
+            q.push(&[0u8; 14], &[0u8; 46]);
         }
         assert!(!q.fits(60), "at most TX_BATCH frames");
         let q = TxQueue::default();

@@ -656,12 +656,12 @@ impl Queue {
         self.comp.release(n);
     }
 
-    /// Queues one frame on the tx ring (a kick every TX_BATCH frames).
-    fn send(&self, frame: &[u8]) -> io::Result<()> {
-        if frame.len() > FRAME_SIZE as usize {
+    /// Queues one frame, `head` then `body`, on the tx ring (a kick every TX_BATCH frames).
+    fn send(&self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        let len = head.len() + body.len();
+        if len > FRAME_SIZE as usize {
             return Err(io::Error::other(format!(
-                "frame of {} bytes exceeds the AF_XDP frame size {FRAME_SIZE}",
-                frame.len()
+                "frame of {len} bytes exceeds the AF_XDP frame size {FRAME_SIZE}"
             )));
         }
         if self.free.borrow().is_empty() {
@@ -680,16 +680,13 @@ impl Queue {
         // There are as many tx slots as send frames, so a frame in hand means a free slot.
         debug_assert!(self.tx.free() > 0);
         // SAFETY: `addr` is a free send frame (below the UMEM's length, FRAME_SIZE bytes,
-        // not in any ring), and `frame` fits in it (checked above).
+        // not in any ring), and head and body together fit in it (checked above).
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                frame.as_ptr(),
-                self.umem.ptr.add(addr as usize),
-                frame.len(),
-            )
+            let to = self.umem.ptr.add(addr as usize);
+            std::ptr::copy_nonoverlapping(head.as_ptr(), to, head.len());
+            std::ptr::copy_nonoverlapping(body.as_ptr(), to.add(head.len()), body.len());
         };
-        self.tx
-            .write_desc(self.tx.mine.get(), addr, frame.len() as u32);
+        self.tx.write_desc(self.tx.mine.get(), addr, len as u32);
         self.tx.publish(1);
         self.pending.set(self.pending.get() + 1);
         if self.pending.get() >= TX_BATCH {
@@ -920,10 +917,10 @@ impl XdpSocket {
         self.queues.iter().map(|q| q.recv(max, f)).sum()
     }
 
-    /// Queues one whole frame for sending (on queue 0's socket); [`XdpSocket::flush`] or
-    /// a full batch makes the kernel send it.
-    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        self.queues[0].send(frame)
+    /// Queues one whole frame, `head` then `body`, for sending (on queue 0's socket);
+    /// [`XdpSocket::flush`] or a full batch makes the kernel send it.
+    pub fn send(&self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        self.queues[0].send(head, body)
     }
 
     /// Makes the kernel send the frames queued so far and reclaims sent ones.
