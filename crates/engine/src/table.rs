@@ -217,6 +217,23 @@ const H_INV_DPORT: u16 = 1 << 11;
 const H_COVERED: u16 = 1 << 12;
 /// The chain's tail of a built-in chain (its policy).
 const H_POLICY: u16 = 1 << 13;
+/// The rule's one match (beyond comments) is `-m statistic`: its value (probability scaled or
+/// `every - 1`) is `sport`, its state slot `dport` (as two halves each; no port test here).
+const H_STAT: u16 = 1 << 14;
+/// With [`H_STAT`]: `!`.
+const H_STAT_INV: u16 = 1 << 15;
+/// With [`H_STAT`]: random mode (the bit of [`H_INV_SPORT`], unused without a port test).
+const H_STAT_RANDOM: u16 = H_INV_SPORT;
+
+/// A u32 as two u16 halves (high first) and back, for the port fields' other use.
+fn halves(v: u32) -> [u16; 2] {
+    [(v >> 16) as u16, v as u16]
+}
+
+#[inline]
+fn whole(h: [u16; 2]) -> u32 {
+    u32::from(h[0]) << 16 | u32::from(h[1])
+}
 
 const K_NONE: u8 = 0;
 const K_ACCEPT: u8 = 1;
@@ -314,11 +331,24 @@ impl Hot {
             .matches
             .iter()
             .filter(|(m, _)| !matches!(m, Match::Comment(_)));
-        let Some((first, _)) = rest.next() else {
+        let Some((first, slot)) = rest.next() else {
             return h;
         };
         h.flags |= H_MATCHES;
         let only = rest.next().is_none();
+        if let (Match::Statistic(st), true) = (first, only) {
+            let (random, value) = crate::matches::statistic::params(st);
+            h.flags |= H_STAT;
+            if random {
+                h.flags |= H_STAT_RANDOM;
+            }
+            if st.invert {
+                h.flags |= H_STAT_INV;
+            }
+            h.sport = halves(value);
+            h.dport = halves(*slot);
+            return h;
+        }
         let ports = match first {
             Match::Tcp(t) => Some((
                 PORTS_TCP,
@@ -819,6 +849,22 @@ impl CTable {
                     continue;
                 }
                 run = flags & H_COVERED == 0;
+            }
+            // A statistic match alone (kube-proxy's endpoint choice): decided from the record,
+            // exactly as `matches::statistic::eval` decides it, without reading the match.
+            if flags & H_STAT != 0 {
+                let ok = crate::matches::statistic::step(
+                    flags & H_STAT_RANDOM != 0,
+                    whole(h.sport),
+                    flags & H_STAT_INV != 0,
+                    state,
+                    whole(h.dport),
+                );
+                if !ok {
+                    i += 1;
+                    continue;
+                }
+                run = false;
             }
             if run {
                 let mut all = true;

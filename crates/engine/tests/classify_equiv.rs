@@ -106,11 +106,14 @@ fn rule(r: &mut Rng, c: usize) -> String {
             s += " -m comment --comment after";
         }
     }
-    match r.below(8) {
+    match r.below(10) {
         0 => s += " -m limit --limit 2/sec --limit-burst 2",
         1 => s += " -m statistic --mode nth --every 3 --packet 1",
         2 => s += " -m recent --name seen --set",
         3 => s += " -m recent --name seen --rcheck --seconds 5",
+        // Statistic alone is decided from the hot record: both modes, `!` both ways.
+        4 => s += " -m statistic --mode random --probability 0.5",
+        5 => s += " -m statistic --mode nth ! --every 2 --packet 1",
         _ => {}
     }
     let later = c + 1 + r.below((CHAINS.len() - c) as u64) as usize;

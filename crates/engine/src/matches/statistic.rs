@@ -5,7 +5,7 @@
 //! with the same seed draws the same numbers (the embedder picks the seed:
 //! `Engine::set_random_seed`).
 
-use super::{CompileCtx, CompileError, MatchEnv, StateSlot};
+use super::{CompileCtx, CompileError, EvalState, MatchEnv, StateSlot};
 use crate::pkt::PktCtx;
 use nfrs_rules::ext::statistic::{Mode, Statistic};
 
@@ -81,20 +81,35 @@ pub fn random_matches(probability_scaled: u32, invert: bool, r: u32) -> bool {
 /// for probabilities 0 and 1); nth mode: the counter goes to 0 when it equals `every - 1`,
 /// else up by one, and the packet that sets it to 0 matches (`!` inverts).
 pub fn eval(m: &Statistic, _p: &PktCtx, env: &mut MatchEnv) -> bool {
-    if m.mode == Mode::Random {
-        let r = env.state.rng.next_u32();
-        return random_matches(m.probability_scaled(), m.invert, r);
+    let (random, value) = params(m);
+    step(random, value, m.invert, env.state, env.slot)
+}
+
+/// The match's parameters as [`step`] takes them: random mode, and the probability scaled
+/// (random) or `every - 1` (nth).
+pub fn params(m: &Statistic) -> (bool, u32) {
+    match m.mode {
+        Mode::Random => (true, m.probability_scaled()),
+        Mode::Nth => (false, m.every_minus_one()),
     }
-    let Some(StateSlot::Statistic(s)) = env.state.slots.get_mut(env.slot as usize) else {
+}
+
+/// One evaluation from the unpacked parameters (see [`eval`]); the table walk calls it with
+/// the parameters kept in a rule's hot record.
+#[inline]
+pub fn step(random: bool, value: u32, invert: bool, state: &mut EvalState, slot: u32) -> bool {
+    if random {
+        return random_matches(value, invert, state.rng.next_u32());
+    }
+    let Some(StateSlot::Statistic(s)) = state.slots.get_mut(slot as usize) else {
         return false;
     };
-    let every = m.every_minus_one();
-    s.count = if s.count == every {
+    s.count = if s.count == value {
         0
     } else {
         s.count.wrapping_add(1)
     };
-    (s.count == 0) ^ m.invert
+    (s.count == 0) ^ invert
 }
 
 #[cfg(test)]
