@@ -35,8 +35,17 @@ pub fn parse_hosts(text: &str) -> Vec<(Ipv4Addr, Vec<String>)> {
         .collect()
 }
 
+/// How many host names this process has looked up so far (any thread). A restore uses it to
+/// see whether a table's rules depended on the hosts file, whose answer may differ later.
+pub fn lookups() -> u64 {
+    LOOKUPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static LOOKUPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Every IPv4 address the hosts file gives `name` (any of a line's names), in file order.
 pub fn lookup(name: &str) -> Vec<Ipv4Addr> {
+    LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let text = std::fs::read_to_string(hosts_path()).unwrap_or_default();
     let mut out = Vec::new();
     for (addr, names) in parse_hosts(&text) {

@@ -510,7 +510,9 @@ pub fn restore_noting_blocks(
 /// loop read (only it sees a backslash inside quotes, which the store reads otherwise:
 /// `\n` is a newline there), no quote in a `:CHAIN` line (the store unquotes chain names),
 /// and without `-c` no counters that `-c` would read (`[p:b]` before a rule, a policy's
-/// counters other than `[0:0]`).
+/// counters other than `[0:0]`); no host name looked up (`-s name`: the store keeps the
+/// addresses found now, as the kernel does, not a name the hosts file may answer
+/// otherwise at the next load).
 fn block_keepable(opts: &RestoreOpts) -> bool {
     !opts.noflush && !opts.test && !opts.verbose && !opts.parse_ahead
 }
@@ -780,6 +782,7 @@ fn restore_lines<'scope, 'env>(
     let offset = |line: &str| line.as_ptr() as usize - base;
     let mut block_start = 0;
     let mut keepable = false;
+    let mut names_before = 0;
     // While the current table has seen only `:CHAIN` lines and plain `-A`: each chain's
     // rules' jump targets (chain index or NOT_JUMP), found when the rules were appended, so
     // the commit checks need not look every target up again.
@@ -831,7 +834,8 @@ fn restore_lines<'scope, 'env>(
                 let kind = table.kind;
                 *rs.table_mut(kind) = table;
                 let block = block_start..block_end;
-                blocks.committed(kind, keepable.then_some(block));
+                let keep = keepable && crate::hosts::lookups() == names_before;
+                blocks.committed(kind, keep.then_some(block));
             }
             continue;
         }
@@ -897,6 +901,7 @@ fn restore_lines<'scope, 'env>(
             current = Some(table);
             block_start = offset(line);
             keepable = block_keepable(opts);
+            names_before = crate::hosts::lookups();
             continue;
         }
         if line.starts_with(':') && current.is_some() {

@@ -147,3 +147,37 @@ fn test_recorded_names() {
     }
     assert!(failures.is_empty());
 }
+
+/// A restore block whose rules needed a host name is not kept as text by the store: the store
+/// must hold the addresses found at the restore, not a name that the hosts file may answer
+/// otherwise (or not at all) when the store is read again. A numeric block is kept.
+#[test]
+fn test_store_does_not_keep_a_block_that_looked_up_a_name() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/recorded/names");
+    if !dir.join("hosts").exists() {
+        eprintln!("skipped: tests/recorded/names absent");
+        return;
+    }
+    // The same value test_recorded_names sets (tests of this file share the environment).
+    std::env::set_var("NFRS_HOSTS", dir.join("hosts"));
+    let kept = |input: &str| {
+        let mut rs = Ruleset::default();
+        let mut blocks = nfrs_rules::restore::InputBlocks::default();
+        nfrs_rules::restore::restore_noting_blocks(
+            &mut rs,
+            input,
+            &Default::default(),
+            &mut String::new(),
+            &mut blocks,
+        )
+        .unwrap();
+        blocks.get(TableKind::Filter).is_some()
+    };
+    let numeric = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.9.9.8/32 -j DROP\nCOMMIT\n";
+    assert!(kept(numeric));
+    let named = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s dual -j DROP\nCOMMIT\n";
+    assert!(!kept(named));
+    // Named in one table, numeric in the next: only the named table is refused.
+    let both = format!("{}{}", named.replace("filter", "mangle"), numeric);
+    assert!(kept(&both));
+}
