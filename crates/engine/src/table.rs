@@ -3,9 +3,10 @@
 //! (user chains); jumps and gotos are indexes into the array; a hook starts at its chain's
 //! first rule. Counters are written back for `iptables-save -c`.
 //! Each rule is split in two: a 64-byte hot record ([`Hot`], one cache line, in rule order,
-//! holding the header test, a tcp/udp port range test, the target kind, the chain's classifier
-//! and the counters) and the cold [`CRule`] (interfaces, matches, extension target), which the
-//! walk reads only when the hot record cannot decide alone.
+//! holding the header test, a tcp/udp port range test or a lone statistic match, the target
+//! kind (DNAT's range index), the chain's classifier and the counters) and the cold [`CRule`]
+//! (interfaces, matches, extension target), which the walk reads only when the hot record
+//! cannot decide alone.
 //! Chains of 32 rules or more get a classifier (`crate::classify`): the walk goes from one
 //! rule whose address/protocol test can pass to the next, skipping only rules the kernel
 //! would have passed over at their header test, so results are those of the linear walk.
