@@ -603,6 +603,7 @@ impl ConnTable {
 
     /// Packet and byte counters (orig packets, orig bytes, reply packets, reply bytes) of an
     /// entry created while `nf_conntrack_acct` was on.
+    #[inline]
     pub fn counters(&self, id: ConnId) -> Option<[u64; 4]> {
         self.acct
             .get(id.0 as usize)

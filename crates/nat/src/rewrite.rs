@@ -43,6 +43,7 @@ fn invert(t: &Tuple) -> Tuple {
 
 /// Kernel `nf_nat_ipv4_manip_pkt`: rewrite the transport part for `target.proto`, then the
 /// address, of the IPv4 header at `ip` in `buf`.
+#[inline]
 fn manip_pkt(buf: &mut [u8], ip: usize, target: &Tuple, m: Manip) -> Result<(), NatDrop> {
     if ip == 0 && buf.len() >= 20 && manip_whole_tcp_udp(buf, target, m) {
         return Ok(());
@@ -198,6 +199,7 @@ pub fn applies(conn: &Conn, dir: Dir, m: Manip) -> bool {
 
 /// Kernel `nf_nat_packet`: at a NAT hook of kind `m`, rewrite a packet of `conn` travelling
 /// `dir` so it matches the other direction's tuple. Returns whether anything changed.
+#[inline]
 pub fn nat_packet(buf: &mut [u8], conn: &Conn, dir: Dir, m: Manip) -> Result<bool, NatDrop> {
     if !applies(conn, dir, m) {
         return Ok(false);

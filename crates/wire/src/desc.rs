@@ -88,6 +88,7 @@ impl PacketDesc {
     /// The same checks as `ipv4::Packet::new_checked` and `tcp::Packet::new_checked`, read
     /// from fixed-size header copies (one length test each instead of one a field: this runs
     /// for every packet, and again after NAT rewrites it).
+    #[inline]
     pub fn parse_ipv4(buf: &[u8], l3_off: usize) -> Result<PacketDesc> {
         let b = buf.get(l3_off..).ok_or(Error::Truncated)?;
         let h: &[u8; 20] = b
@@ -410,6 +411,7 @@ pub mod mangle {
 
     /// Forwarding's TTL decrement; false (nothing written) when the TTL is already 0 or 1 and
     /// the packet must be answered with Time Exceeded instead.
+    #[inline]
     pub fn dec_ttl(buf: &mut [u8], d: &mut PacketDesc) -> bool {
         if d.ttl <= 1 {
             return false;
