@@ -48,10 +48,17 @@ fn report(prog: &str, e: &Error) -> i32 {
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn lock(store: &Store) -> Result<nfrs_rules::store::StoreLock, i32> {
-    store.lock(LOCK_WAIT).map_err(|e| {
+    let lock = store.lock(LOCK_WAIT).map_err(|e| {
         eprintln!("nfrs: {e}");
         4
-    })
+    })?;
+    // No daemon answered before the lock was taken; one that started meanwhile owns the
+    // store now (it loaded it while holding this lock), so a change made here would be lost.
+    if crate::ctl::daemon_running(&store.dir) {
+        eprintln!("nfrs: nfrs run started on this store while the command waited; run it again");
+        return Err(4);
+    }
+    Ok(lock)
 }
 
 fn load(store: &Store) -> Result<Ruleset, i32> {
