@@ -253,6 +253,27 @@ fn has_ipv4(name: &str) -> bool {
     r == 0
 }
 
+/// Sets the integer socket option `name` of `level` on `fd`.
+pub(crate) fn set_int_option(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `value`, alive for the call; the kernel only
+    // reads it.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &value as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    })
+    .map(drop)
+}
+
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -324,31 +345,22 @@ impl PacketSocket {
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             )
         })?;
-        let one: libc::c_int = 1;
-        // SAFETY: the pointer and length describe `one`, alive for the call.
-        cvt(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_IGNORE_OUTGOING,
-                &one as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as u32,
-            )
-        })?;
+        set_int_option(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            1,
+        )?;
         // Sent frames go straight to the driver (packet_direct_xmit), not through the
         // interface's queueing discipline; best effort. This daemon is the interface's only
         // sender (the kernel's stack is kept off it), so there is nothing to share a qdisc with.
         if std::env::var("NFRS_QDISC_BYPASS").as_deref() != Ok("0") {
-            // SAFETY: the pointer and length describe `one`, alive for the call.
-            unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_PACKET,
-                    libc::PACKET_QDISC_BYPASS,
-                    &one as *const libc::c_int as *const libc::c_void,
-                    std::mem::size_of::<libc::c_int>() as u32,
-                )
-            };
+            let _ = set_int_option(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_QDISC_BYPASS,
+                1,
+            );
         }
         Ok(PacketSocket {
             fd,
@@ -685,18 +697,7 @@ mod tests {
         assert_eq!(read_all(&b), frames);
         // A frame larger than the socket's send buffer is refused (EMSGSIZE): it alone is
         // lost, the frames around it still go, and the error is returned.
-        let small: libc::c_int = 4096;
-        // SAFETY: the pointer and length describe `small`, alive for the call.
-        let r = unsafe {
-            libc::setsockopt(
-                a.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                &small as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as u32,
-            )
-        };
-        assert_eq!(r, 0);
+        set_int_option(a.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, 4096).unwrap();
         let big = vec![7u8; 60_000];
         q.push(&[], &frames[0]);
         q.push(&big, &[]);
