@@ -14,6 +14,7 @@ pub mod restore;
 pub mod save;
 pub mod services;
 pub mod store;
+pub mod tool;
 
 pub use error::{Errno, Error, ErrorKind, Result};
 pub use model::*;
