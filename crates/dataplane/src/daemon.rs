@@ -16,6 +16,8 @@ use nfrs_conntrack::CtConfig;
 use nfrs_engine::engine::{Engine, Ev};
 use nfrs_engine::host::HostNet;
 use nfrs_rules::store::{write_atomic, Store};
+use nfrs_rules::tool;
+use nfrs_rules::Ruleset;
 use nfrs_scenario::Host;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -34,7 +36,8 @@ pub struct Config {
     pub store: PathBuf,
     /// The host file.
     pub host_file: PathBuf,
-    /// The `nfrs` executable, run (with `NFRS_NO_DAEMON=1`) for the store tools.
+    /// The `nfrs` executable. Unused: the store tools run inside the daemon
+    /// (nfrs_rules::tool) since no child process is spawned for them any more.
     pub exe: PathBuf,
     /// `--metrics ADDR:PORT`: serve Prometheus text there.
     pub metrics: Option<String>,
@@ -42,8 +45,6 @@ pub struct Config {
 
 /// The sysctls set at run time, kept in the store.
 pub const SYSCTL_FILE: &str = "sysctl.conf";
-/// How long a store command may take.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Packets for the host itself that were dropped (no TUN device, `[live] tap`, or the kernel
@@ -134,7 +135,8 @@ struct Shared {
     /// Conntrack settings in force (for a table created by a later ruleset too).
     ctcfg: Mutex<CtConfig>,
     store: Store,
-    exe: PathBuf,
+    /// Held by a store tool from reading the ruleset in force to putting its change in force.
+    tools: Mutex<()>,
     jobs: mpsc::Sender<(Job, mpsc::Sender<Response>)>,
     wake: Mutex<UnixStream>,
 }
@@ -153,35 +155,54 @@ impl Shared {
             .unwrap_or_else(|_| Response::error(1, "nfrs run: the packet thread did not answer"))
     }
 
-    /// Writes the live counters into the store (so a tool sees them).
-    fn sync_counters(&self) -> Result<(), String> {
+    /// The ruleset in force with its live counters, copied out on the packet thread.
+    fn live_ruleset(&self) -> Result<Ruleset, Response> {
         let (tx, rx) = mpsc::channel();
         let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
             let _ = tx.send(l.engine.ruleset_with_counters());
             Response::default()
         }));
-        let rs = rx.recv().map_err(|_| r.stderr.clone())?;
-        let _lock = self
-            .store
-            .lock(Duration::from_secs(10))
-            .map_err(|e| e.to_string())?;
-        self.store.save(&rs).map_err(|e| e.to_string())
+        rx.recv().map_err(|_| r)
     }
 
-    /// Builds an engine for the store's ruleset, then swaps it in on the packet thread.
-    fn reload(&self) -> Result<(), String> {
-        let rs = self.store.load().map_err(|e| e.to_string())?;
+    /// Puts a changed ruleset in force: its store text made, its engine compiled, the store
+    /// written (atomically; an error refuses the change and leaves both as they were), then
+    /// the engine swapped in on the packet thread. `restored`: the input's table blocks the
+    /// store keeps as they are after an iptables-restore of `input`.
+    fn put_in_force(
+        &self,
+        rs: Ruleset,
+        input: &str,
+        restored: Option<&nfrs_rules::restore::InputBlocks>,
+    ) -> Result<(), String> {
+        let mut text = Vec::new();
+        match restored {
+            Some(b) => nfrs_rules::save::save_store_after_restore(&rs, input, b, &mut text),
+            None => nfrs_rules::save::save_store_to(&rs, &mut text),
+        }
+        .map_err(|e| e.to_string())?;
         let host = self.host.lock().map_err(|_| "poisoned")?.clone();
         let hn = HostNet::new(&host)?;
-        let new = Engine::new(hn, rs, &host.effective_sysctls()).map_err(|e| e.to_string())?;
+        let new = Engine::new(hn, rs, &host.effective_sysctls())
+            .map_err(|e| format!("the new ruleset was not swapped in: {e}"))?;
+        {
+            let _lock = self
+                .store
+                .lock(Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
+            write_atomic(&self.store.dir, "ruleset.rules", &text).map_err(|e| e.to_string())?;
+        }
+        drop_elsewhere(text);
         let cfg = self.ctcfg.lock().map_err(|_| "poisoned")?.clone();
         let (tx, rx) = mpsc::channel();
         let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
-            // The old engine leaves the packet thread to be freed here, on the control thread.
+            // The old engine leaves the packet thread, to be freed elsewhere.
             let _ = tx.send(swap_engine(&mut l.engine, new, cfg));
             Response::default()
         }));
-        drop(rx.try_recv());
+        if let Ok(old) = rx.try_recv() {
+            drop_elsewhere(old);
+        }
         if r.code != 0 {
             return Err(r.stderr);
         }
@@ -271,16 +292,7 @@ impl Shared {
     }
 
     fn tool(&self, tool: &str, args: Vec<String>, stdin: String) -> Response {
-        let known = [
-            "iptables",
-            "iptables-legacy",
-            "iptables-save",
-            "iptables-legacy-save",
-            "iptables-restore",
-            "iptables-legacy-restore",
-            "proc",
-        ];
-        if !known.contains(&tool) {
+        if !tool::known(tool) {
             return Response::error(2, format!("nfrs run: unknown tool `{tool}`"));
         }
         if let Some(e) = refused_tool_args(tool, &args) {
@@ -303,41 +315,30 @@ impl Shared {
                 out
             }));
         }
-        let mut note = String::new();
-        if let Err(e) = self.sync_counters() {
-            // A listing still answers (a full or read-only disk must not hide the rules), with
-            // the counters as last saved; a change is refused.
-            if !read_only_tool(tool, &args) {
-                return Response::error(4, format!("nfrs run: {e}"));
-            }
-            note = format!("nfrs run: counters as last saved (could not write them: {e})\n");
-        }
-        let rules = self.store.dir.join("ruleset.rules");
-        let before = std::fs::read(&rules).ok();
-        let mut out = match run_tool(&self.exe, tool, &self.store.dir, &args, &stdin) {
-            Ok(o) => o,
-            Err(e) => return Response::error(4, format!("nfrs run: {e}")),
+        let p = match tool::prepare(tool, &args) {
+            Ok(p) => p,
+            Err(o) => return answer(o, Vec::new()),
         };
-        out.stderr.insert_str(0, &note);
-        if std::fs::read(&rules).ok() != before {
-            if let Err(e) = self.reload() {
-                let mut o = out;
-                o.stderr.push_str(&format!(
-                    "nfrs run: the new ruleset was not swapped in: {e}\n"
-                ));
-                // The store goes back to the ruleset in force, so store and daemon agree.
-                if let Some(b) = &before {
-                    let _lock = self.store.lock(Duration::from_secs(10));
-                    if let Err(e) = write_atomic(&self.store.dir, "ruleset.rules", b) {
-                        o.stderr
-                            .push_str(&format!("nfrs run: restoring the store: {e}\n"));
-                    }
-                }
-                o.code = o.code.max(4);
-                return o;
-            }
+        // One tool at a time: each applies to the ruleset the previous one put in force.
+        let _one = self.tools.lock();
+        let mut rs = match self.live_ruleset() {
+            Ok(rs) => rs,
+            Err(r) => return r,
+        };
+        let mut stdout = Vec::new();
+        let mut out = p.apply(&mut rs, &stdin, &mut stdout);
+        if !out.changed {
+            // A listing writes nothing: the store's counters are brought up to date with
+            // each change and at a graceful stop.
+            drop_elsewhere(rs);
+            return answer(out, stdout);
         }
-        out
+        let restored = out.restored.take();
+        if let Err(e) = self.put_in_force(rs, &stdin, restored.as_ref()) {
+            out.stderr.push_str(&format!("nfrs run: {e}\n"));
+            out.code = out.code.max(4);
+        }
+        answer(out, stdout)
     }
 
     fn sysctl(&self, args: &[String]) -> Response {
@@ -537,76 +538,29 @@ fn os_seed() -> u64 {
     }
 }
 
-/// Runs `exe TOOL --store DIR ARGS` without the daemon, feeding `stdin`.
-fn run_tool(
-    exe: &Path,
-    tool: &str,
-    store: &Path,
-    args: &[String],
-    stdin: &str,
-) -> Result<Response, String> {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(exe);
-    cmd.arg(tool)
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .env("NFRS_NO_DAEMON", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // A tool must not outlive a killed daemon and go on writing the store (found by harden's
-    // fault tests): the kernel kills it when the spawning thread dies.
-    // SAFETY: runs in the child between fork and exec; prctl(2) is async-signal-safe and
-    // touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", exe.display()))?;
-    let mut input = child.stdin.take();
-    let data = stdin.to_string();
-    let feeder = std::thread::spawn(move || {
-        if let Some(i) = input.as_mut() {
-            let _ = i.write_all(data.as_bytes());
-        }
-    });
-    let mut so = child.stdout.take();
-    let mut se = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(o) = so.as_mut() {
-            let _ = o.read_to_string(&mut s);
-        }
-        s
-    });
-    let mut stderr = String::new();
-    if let Some(e) = se.as_mut() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-            break s;
-        }
-        if start.elapsed() > TOOL_TIMEOUT {
-            let _ = child.kill();
-            return Err(format!("{tool} took longer than {TOOL_TIMEOUT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(2));
+/// A tool's answer as the control socket sends it.
+fn answer(out: tool::ToolOutput, stdout: Vec<u8>) -> Response {
+    let mut text = match String::from_utf8(stdout) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
-    let _ = feeder.join();
-    let stdout = reader.join().unwrap_or_default();
-    Ok(Response {
-        code: status.code().unwrap_or(1),
-        stdout,
-        stderr,
-    })
+    if text.is_empty() {
+        text = out.stdout;
+    }
+    Response {
+        code: out.code,
+        stdout: text,
+        stderr: out.stderr,
+    }
+}
+
+/// Frees `v` on a thread of its own: a 100k-rule ruleset or engine takes tens of
+/// milliseconds to free, which the answer need not wait for.
+fn drop_elsewhere<T: Send + 'static>(v: T) {
+    // No thread to be had: `v` went with the closure, freed here.
+    let _ = std::thread::Builder::new()
+        .name("nfrs-free".into())
+        .spawn(move || drop(v));
 }
 
 /// The periodic conntrack snapshot (`[live] ct_save_interval`): the packet thread makes the
@@ -832,7 +786,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         host: Mutex::new(host.clone()),
         ctcfg: Mutex::new(ctcfg),
         store: store.clone(),
-        exe: cfg.exe.clone(),
+        tools: Mutex::new(()),
         jobs: jobs_tx,
         wake: Mutex::new(wake_w),
     });
@@ -1493,8 +1447,9 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Loads the store's ruleset and `sysctl.conf` as `nfrs run` does; store tools run as `exe`.
-    pub fn new(store: &Path, mut host: Host, exe: &Path) -> Result<Dispatcher, String> {
+    /// Loads the store's ruleset and `sysctl.conf` as `nfrs run` does. `_exe` is unused (the
+    /// store tools run in process, as in `nfrs run`).
+    pub fn new(store: &Path, mut host: Host, _exe: &Path) -> Result<Dispatcher, String> {
         let store = Store::at(store);
         std::fs::create_dir_all(&store.dir).map_err(|e| format!("{}: {e}", store.dir.display()))?;
         for (k, v) in load_sysctls(&store.dir)? {
@@ -1536,7 +1491,7 @@ impl Dispatcher {
                 host: Mutex::new(host),
                 ctcfg: Mutex::new(ctcfg),
                 store,
-                exe: exe.to_path_buf(),
+                tools: Mutex::new(()),
                 jobs: jobs_tx,
                 wake: Mutex::new(wake_w),
             },
@@ -1705,6 +1660,81 @@ mod tests {
             &v(&["-A", "INPUT", "-j", "DROP"])
         ));
         assert!(!read_only_tool("iptables-restore", &v(&[])));
+    }
+
+    #[test]
+    fn tools_apply_in_memory_store_follows_changes_only() {
+        let dir = std::env::temp_dir().join(format!("nfrs-inmem-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let h = hostfile::parse(
+            "[[interface]]\nname = \"a\"\naddress = \"10.0.0.1/24\"\n[[interface]]\nname = \"b\"\naddress = \"10.0.1.1/24\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        // No `nfrs` executable exists at this path: nothing may be spawned.
+        let d = Dispatcher::new(&dir, h.host, Path::new("/nonexistent/nfrs")).unwrap();
+        let tool = |tool: &str, args: &[&str], stdin: &str| {
+            d.handle(Request::Tool {
+                tool: tool.into(),
+                args: args.iter().map(|s| s.to_string()).collect(),
+                stdin: stdin.into(),
+            })
+        };
+        let r = tool(
+            "iptables-restore",
+            &["-c"],
+            "*filter\n:INPUT ACCEPT [0:0]\n[7:420] -A INPUT -s 10.0.0.9/32 -j ACCEPT\nCOMMIT\n",
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let stored = || std::fs::read_to_string(dir.join("ruleset.rules")).unwrap();
+        assert!(stored().contains("10.0.0.9/32"));
+        let r = tool(
+            "iptables",
+            &["-A", "INPUT", "-s", "10.0.0.8", "-j", "DROP"],
+            "",
+        );
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+        // In force at once, and in the store; the counters of the unchanged rule carried over.
+        let live = d
+            .with_live(|l| nfrs_rules::save::save_store(&l.engine.ruleset_with_counters()))
+            .unwrap();
+        assert!(live.contains("10.0.0.8/32"), "{live}");
+        assert!(stored().contains("-s 10.0.0.8/32 -j DROP"));
+        let r = tool("iptables-save", &["-c"], "");
+        assert!(
+            r.stdout
+                .contains("[7:420] -A INPUT -s 10.0.0.9/32 -j ACCEPT\n[0:0] -A INPUT -s 10.0.0.8/32 -j DROP\n"),
+            "{}",
+            r.stdout
+        );
+        // A listing does not write the store; a usage error changes nothing.
+        let before = std::fs::metadata(dir.join("ruleset.rules"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let r = tool("iptables", &["-S", "INPUT"], "");
+        assert_eq!(r.code, 0);
+        assert_eq!(
+            r.stdout,
+            "-P INPUT ACCEPT\n-A INPUT -s 10.0.0.9/32 -j ACCEPT\n-A INPUT -s 10.0.0.8/32 -j DROP\n"
+        );
+        let r = tool("iptables", &["-A"], "");
+        assert_eq!(r.code, 2);
+        let after = std::fs::metadata(dir.join("ruleset.rules"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(before, after);
+        // -Z zeroes the live counters and the store's.
+        let r = tool("iptables", &["-Z", "INPUT"], "");
+        assert_eq!(r.code, 0);
+        assert!(
+            stored().contains("[0:0] -A INPUT -s 10.0.0.9/32 -j ACCEPT"),
+            "{}",
+            stored()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
