@@ -39,25 +39,35 @@ fn main() {
     let engine = |rs| Engine::new(HostNet::new(&sc.host).expect("host"), rs, &sysctls);
     // The daemon's engine at start.
     let mut live = engine(store.load().expect("load")).expect("compile");
+    // The copy of the ruleset in force the daemon keeps between tools (the first tool copies
+    // it from the engine).
+    let mut kept = live.ruleset_with_counters();
     for round in 0..rounds {
         let total = Instant::now();
         let dst = format!("172.31.{}.{}/32", 200 + round / 250, 1 + round % 250);
         let args = strings(&["-t", "nat", "-A", "KUBE-SERVICES", "-d", &dst]);
         let args = [args, strings(&["-p", "tcp", "-m", "tcp", "--dport", "80"])].concat();
         let args = [args, strings(&["-j", "KUBE-MARK-MASQ"])].concat();
-        // Shared::tool: the arguments read, the ruleset in force copied out with its
-        // counters (on the packet thread), the tool applied to it.
+        // Shared::tool: the arguments read, the live counters written into the kept ruleset
+        // (on the packet thread), the tool applied to it.
         let (p, prep) = timed(|| tool::prepare("iptables", &args).expect("arguments"));
-        let (mut rs, copy) = timed(|| live.ruleset_with_counters());
-        let (out, op) = timed(|| p.apply(&mut rs, "", &mut Vec::new()));
+        let (_, copy) = timed(|| assert!(live.write_counters_into(&mut kept)));
+        let (out, op) = timed(|| p.apply(&mut kept, "", &mut Vec::new()));
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(out.changed);
-        // Shared::put_in_force: the store text, the engine compiled, the store written,
-        // the swap (the old engine is freed on another thread: not timed here).
-        let (text, format) = timed(|| {
-            let mut t = Vec::new();
-            nfrs_rules::save::save_store_to(&rs, &mut t).expect("text");
-            t
+        // Shared::put_in_force: the store text and the engine's copy (side by side), the
+        // engine compiled, the store written, the swap (the old engine is freed on another
+        // thread: not timed here).
+        let ((text, rs), format) = timed(|| {
+            std::thread::scope(|s| {
+                let t = s.spawn(|| {
+                    let mut t = Vec::new();
+                    nfrs_rules::save::save_store_to(&kept, &mut t).expect("text");
+                    t
+                });
+                let rs = kept.clone();
+                (t.join().expect("text"), rs)
+            })
         });
         let (new, compile) = timed(|| engine(rs).expect("compile"));
         let (_, write) = timed(|| {
@@ -68,19 +78,20 @@ fn main() {
         let all = total.elapsed();
         std::thread::spawn(move || drop((old, text)));
         // A listing of one chain and a whole iptables-save, as the daemon answers them.
-        let (mut rs, copy2) = timed(|| live.ruleset_with_counters());
+        let (_, copy2) = timed(|| assert!(live.write_counters_into(&mut kept)));
+        let rs = &mut kept;
         let p = tool::prepare("iptables", &strings(&["-t", "nat", "-S", "KUBE-MARK-MASQ"]))
             .expect("arguments");
-        let (_, list) = timed(|| p.apply(&mut rs, "", &mut Vec::new()));
+        let (_, list) = timed(|| p.apply(rs, "", &mut Vec::new()));
         let p = tool::prepare("iptables-save", &strings(&["-c"])).expect("arguments");
         let (saved, save) = timed(|| {
             let mut v = Vec::new();
-            p.apply(&mut rs, "", &mut v);
+            p.apply(rs, "", &mut v);
             v
         });
-        std::thread::spawn(move || drop((rs, saved)));
+        std::thread::spawn(move || drop(saved));
         println!(
-            "round {round}: -A: arguments {} + counters copy {} + -A {} + store text {} + compile {} + store write {} = {} ms; listing: counters copy {} + -S one chain {} ms; iptables-save -c {} ms",
+            "round {round}: -A: arguments {} + counters {} + -A {} + store text and copy {} + compile {} + store write {} = {} ms; listing: counters {} + -S one chain {} ms; iptables-save -c {} ms",
             ms(prep), ms(copy), ms(op), ms(format), ms(compile), ms(write), ms(all),
             ms(copy2), ms(list), ms(save),
         );

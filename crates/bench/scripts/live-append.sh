@@ -2,7 +2,8 @@
 # One rule command through `nfrs run`'s control socket with a big ruleset loaded, timed end
 # to end (root; not a test). A namespace with two veth interfaces for the daemon, the store
 # restored from RULES first, then ROUNDS times `nfrs iptables -t nat -A KUBE-SERVICES ...`
-# as a client sends it (the daemon runs the store tool, reloads, compiles, swaps).
+# as a client sends it (the daemon applies it in memory, compiles, writes the store, swaps);
+# then listings and iptables-save -c through the daemon.
 # Usage: crates/bench/scripts/live-append.sh NFRS RULES [ROUNDS]
 #   (RULES e.g. from `nfrs bench --emit kube-proxy 10000`)
 set -euo pipefail
@@ -49,3 +50,4 @@ done
 NFRS_STORE="$work/store" "$nfrs" iptables -t nat -S KUBE-SERVICES | grep -c "172.31.254" | sed "s/^/appended rules the daemon lists: /"
 grep -c "172.31.254" "$work/store/ruleset.rules" | sed "s/^/in the store file: /"
 for i in 1 2 3; do t0=$(date +%s%N); NFRS_STORE="$work/store" "$nfrs" iptables -t nat -S KUBE-MARK-MASQ >/dev/null; echo "-S (listing through the daemon): $((($(date +%s%N) - t0) / 1000000)) ms"; done
+for i in 1 2 3; do t0=$(date +%s%N); NFRS_STORE="$work/store" "$nfrs" iptables-save -c >/dev/null; echo "iptables-save -c (whole ruleset through the daemon): $((($(date +%s%N) - t0) / 1000000)) ms"; done

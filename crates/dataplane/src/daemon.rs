@@ -135,8 +135,11 @@ struct Shared {
     /// Conntrack settings in force (for a table created by a later ruleset too).
     ctcfg: Mutex<CtConfig>,
     store: Store,
-    /// Held by a store tool from reading the ruleset in force to putting its change in force.
-    tools: Mutex<()>,
+    /// The ruleset in force, kept between store tools with what their checks learnt (so a
+    /// rule command is checked alone, not with its whole table); the lock is held by a tool
+    /// from reading the ruleset to putting its change in force. `None`: copied from the
+    /// engine at the next tool (at the start, and after a change that failed).
+    tools: Mutex<Option<Ruleset>>,
     jobs: mpsc::Sender<(Job, mpsc::Sender<Response>)>,
     wake: Mutex<UnixStream>,
 }
@@ -155,11 +158,24 @@ impl Shared {
             .unwrap_or_else(|_| Response::error(1, "nfrs run: the packet thread did not answer"))
     }
 
-    /// The ruleset in force with its live counters, copied out on the packet thread.
-    fn live_ruleset(&self) -> Result<Ruleset, Response> {
+    /// The ruleset in force with its live counters: `kept` (the copy the tools keep) gets them
+    /// on the packet thread, or without one the engine's ruleset is copied out there.
+    fn live_ruleset(&self, kept: Option<Ruleset>) -> Result<Ruleset, Response> {
         let (tx, rx) = mpsc::channel();
         let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
-            let _ = tx.send(l.engine.ruleset_with_counters());
+            let rs = match kept {
+                Some(mut rs) => {
+                    if l.engine.write_counters_into(&mut rs) {
+                        rs
+                    } else {
+                        // Not the ruleset in force after all: freed off the packet thread.
+                        drop_elsewhere(rs);
+                        l.engine.ruleset_with_counters()
+                    }
+                }
+                None => l.engine.ruleset_with_counters(),
+            };
+            let _ = tx.send(rs);
             Response::default()
         }));
         rx.recv().map_err(|_| r)
@@ -169,21 +185,32 @@ impl Shared {
     /// written (atomically; an error refuses the change and leaves both as they were), then
     /// the engine swapped in on the packet thread. `restored`: the input's table blocks the
     /// store keeps as they are after an iptables-restore of `input`.
+    /// Gives `rs` back: the engine gets a copy.
     fn put_in_force(
         &self,
         rs: Ruleset,
         input: &str,
         restored: Option<&nfrs_rules::restore::InputBlocks>,
-    ) -> Result<(), String> {
-        let mut text = Vec::new();
-        match restored {
-            Some(b) => nfrs_rules::save::save_store_after_restore(&rs, input, b, &mut text),
-            None => nfrs_rules::save::save_store_to(&rs, &mut text),
-        }
-        .map_err(|e| e.to_string())?;
+    ) -> Result<Ruleset, String> {
+        // The store's text and the engine's copy of the ruleset, made side by side.
+        let (text, copy) = std::thread::scope(|s| {
+            let text = s.spawn(|| {
+                let mut text = Vec::new();
+                match restored {
+                    Some(b) => nfrs_rules::save::save_store_after_restore(&rs, input, b, &mut text),
+                    None => nfrs_rules::save::save_store_to(&rs, &mut text),
+                }
+                .map(|()| text)
+            });
+            let copy = rs.clone();
+            (text.join(), copy)
+        });
+        let text = text
+            .map_err(|_| "the store text could not be made".to_string())?
+            .map_err(|e| e.to_string())?;
         let host = self.host.lock().map_err(|_| "poisoned")?.clone();
         let hn = HostNet::new(&host)?;
-        let new = Engine::new(hn, rs, &host.effective_sysctls())
+        let new = Engine::new(hn, copy, &host.effective_sysctls())
             .map_err(|e| format!("the new ruleset was not swapped in: {e}"))?;
         {
             let _lock = self
@@ -206,7 +233,7 @@ impl Shared {
         if r.code != 0 {
             return Err(r.stderr);
         }
-        Ok(())
+        Ok(rs)
     }
 
     fn handle(&self, req: Request) -> Response {
@@ -320,8 +347,8 @@ impl Shared {
             Err(o) => return answer(o, Vec::new()),
         };
         // One tool at a time: each applies to the ruleset the previous one put in force.
-        let _one = self.tools.lock();
-        let mut rs = match self.live_ruleset() {
+        let mut kept = self.tools.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rs = match self.live_ruleset(kept.take()) {
             Ok(rs) => rs,
             Err(r) => return r,
         };
@@ -330,13 +357,17 @@ impl Shared {
         if !out.changed {
             // A listing writes nothing: the store's counters are brought up to date with
             // each change and at a graceful stop.
-            drop_elsewhere(rs);
+            *kept = Some(rs);
             return answer(out, stdout);
         }
         let restored = out.restored.take();
-        if let Err(e) = self.put_in_force(rs, &stdin, restored.as_ref()) {
-            out.stderr.push_str(&format!("nfrs run: {e}\n"));
-            out.code = out.code.max(4);
+        match self.put_in_force(rs, &stdin, restored.as_ref()) {
+            Ok(rs) => *kept = Some(rs),
+            // The change is not in force: the next tool copies the engine's ruleset again.
+            Err(e) => {
+                out.stderr.push_str(&format!("nfrs run: {e}\n"));
+                out.code = out.code.max(4);
+            }
         }
         answer(out, stdout)
     }
@@ -786,7 +817,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         host: Mutex::new(host.clone()),
         ctcfg: Mutex::new(ctcfg),
         store: store.clone(),
-        tools: Mutex::new(()),
+        tools: Mutex::new(None),
         jobs: jobs_tx,
         wake: Mutex::new(wake_w),
     });
@@ -1491,7 +1522,7 @@ impl Dispatcher {
                 host: Mutex::new(host),
                 ctcfg: Mutex::new(ctcfg),
                 store,
-                tools: Mutex::new(()),
+                tools: Mutex::new(None),
                 jobs: jobs_tx,
                 wake: Mutex::new(wake_w),
             },

@@ -432,6 +432,27 @@ impl Engine {
         rs
     }
 
+    /// Writes the counters the packets left into `rs`, a copy of the ruleset this engine was
+    /// built from (a daemon keeps one, so it need not clone the ruleset for each command).
+    /// False, and `rs` untouched, when `rs` has another shape (tables, chains, rule counts).
+    pub fn write_counters_into(&self, rs: &mut Ruleset) -> bool {
+        let same = rs.tables.len() == self.ruleset.tables.len()
+            && rs.tables.iter().zip(&self.ruleset.tables).all(|(a, b)| {
+                a.kind == b.kind
+                    && a.chains.len() == b.chains.len()
+                    && a.chains
+                        .iter()
+                        .zip(&b.chains)
+                        .all(|(x, y)| x.rules.len() == y.rules.len())
+            });
+        if same {
+            for (t, c) in rs.tables.iter_mut().zip(&self.tables) {
+                c.write_counters(t);
+            }
+        }
+        same
+    }
+
     /// Kernel rule (`___ratelimit`): the first message let through after a window that
     /// swallowed some is preceded by `net_ratelimit: N callbacks suppressed` (warning).
     /// Live mode only (see [`Engine::ratelimit_notes`]).
@@ -2748,6 +2769,22 @@ mod batch_tests {
         let listing = one.conntrack_listing(end);
         let stats = one.ct.as_ref().unwrap().stats();
         let counters = one.ruleset_with_counters();
+        // A kept copy of the ruleset gets the same counters written in; one of another
+        // shape is left as it is.
+        let mut kept = counters.clone();
+        for c in kept.tables.iter_mut().flat_map(|t| t.chains.iter_mut()) {
+            c.counters = Default::default();
+            for r in c.rules.iter_mut() {
+                r.counters = Default::default();
+            }
+        }
+        assert_ne!(kept, counters);
+        assert!(one.write_counters_into(&mut kept));
+        assert_eq!(kept, counters);
+        kept.tables.pop();
+        let other = kept.clone();
+        assert!(!one.write_counters_into(&mut kept));
+        assert_eq!(kept, other);
         for size in [1, 3, WARM_AHEAD, 40, frames.len()] {
             let (mut eng, mut fr) = mixed();
             let mut got = Vec::new();
