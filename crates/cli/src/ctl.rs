@@ -1,7 +1,8 @@
 //! The management commands' way to a running `nfrs run`: when `STORE/control.sock` accepts a
 //! connection, a command is sent there and the daemon's answer printed; otherwise the commands
-//! act on the store as before. `NFRS_NO_DAEMON=1` (set by the daemon for the tools it runs)
-//! skips the daemon.
+//! act on the store as before (the daemon runs the store tools in process, on the ruleset in
+//! force: nfrs_rules::tool). `NFRS_NO_DAEMON=1` skips the daemon (the store is then changed
+//! behind it: for scripts and tests that look at a store).
 
 use nfrs_dataplane::control;
 use nfrs_dataplane::proto::{Request, Response};
