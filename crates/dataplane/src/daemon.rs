@@ -181,10 +181,11 @@ impl Shared {
         rx.recv().map_err(|_| r)
     }
 
-    /// Puts a changed ruleset in force: its store text made, its engine compiled, the store
-    /// written (atomically; an error refuses the change and leaves both as they were), then
-    /// the engine swapped in on the packet thread. `restored`: the input's table blocks the
-    /// store keeps as they are after an iptables-restore of `input`.
+    /// Puts a changed ruleset in force: the store written (atomically, under its lock) while a
+    /// copy of the ruleset is compiled, then the engine swapped in on the packet thread. A
+    /// failure refuses the change and leaves store and engine as they were (a store written
+    /// for an engine that did not compile gets the ruleset in force back). `restored`: the
+    /// input's table blocks the store keeps as they are after an iptables-restore of `input`.
     /// Gives `rs` back: the engine gets a copy.
     fn put_in_force(
         &self,
@@ -192,34 +193,62 @@ impl Shared {
         input: &str,
         restored: Option<&nfrs_rules::restore::InputBlocks>,
     ) -> Result<Ruleset, String> {
-        // The store's text and the engine's copy of the ruleset, made side by side.
-        let (text, copy) = std::thread::scope(|s| {
-            let text = s.spawn(|| {
+        let store = &self.store;
+        let (written, compiled) = std::thread::scope(|s| {
+            let writer = s.spawn(|| -> Result<(), String> {
                 let mut text = Vec::new();
                 match restored {
                     Some(b) => nfrs_rules::save::save_store_after_restore(&rs, input, b, &mut text),
                     None => nfrs_rules::save::save_store_to(&rs, &mut text),
                 }
-                .map(|()| text)
-            });
-            let copy = rs.clone();
-            (text.join(), copy)
-        });
-        let text = text
-            .map_err(|_| "the store text could not be made".to_string())?
-            .map_err(|e| e.to_string())?;
-        let host = self.host.lock().map_err(|_| "poisoned")?.clone();
-        let hn = HostNet::new(&host)?;
-        let new = Engine::new(hn, copy, &host.effective_sysctls())
-            .map_err(|e| format!("the new ruleset was not swapped in: {e}"))?;
-        {
-            let _lock = self
-                .store
-                .lock(Duration::from_secs(10))
                 .map_err(|e| e.to_string())?;
-            write_atomic(&self.store.dir, "ruleset.rules", &text).map_err(|e| e.to_string())?;
-        }
-        drop_elsewhere(text);
+                let lock = store.lock(Duration::from_secs(10));
+                let r = lock.map_err(|e| e.to_string()).and_then(|_lock| {
+                    write_atomic(&store.dir, "ruleset.rules", &text).map_err(|e| e.to_string())
+                });
+                drop_elsewhere(text);
+                r
+            });
+            let compiled = self
+                .host
+                .lock()
+                .map(|h| h.clone())
+                .map_err(|_| "poisoned".to_string())
+                .and_then(|host| {
+                    let hn = HostNet::new(&host)?;
+                    Engine::new(hn, rs.clone(), &host.effective_sysctls())
+                        .map_err(|e| format!("the new ruleset was not swapped in: {e}"))
+                });
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err("writing the store failed".into()));
+            (written, compiled)
+        });
+        let new = match (written, compiled) {
+            (Ok(()), Ok(new)) => new,
+            (Err(e), compiled) => {
+                // The atomic write left the store as it was.
+                if let Ok(new) = compiled {
+                    drop_elsewhere(new);
+                }
+                return Err(e);
+            }
+            (Ok(()), Err(e)) => {
+                let back = self
+                    .live_ruleset(None)
+                    .map_err(|r| r.stderr)
+                    .and_then(|back| {
+                        let _lock = store
+                            .lock(Duration::from_secs(10))
+                            .map_err(|e| e.to_string())?;
+                        store.save(&back).map_err(|e| e.to_string())
+                    });
+                return Err(match back {
+                    Ok(()) => e,
+                    Err(b) => format!("{e}; putting the ruleset in force back in the store: {b}"),
+                });
+            }
+        };
         let cfg = self.ctcfg.lock().map_err(|_| "poisoned")?.clone();
         let (tx, rx) = mpsc::channel();
         let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
