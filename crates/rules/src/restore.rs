@@ -2,7 +2,7 @@
 //! `#` comments), iptables' own quoting, and per-table commits like the kernel's table replace.
 
 use crate::error::{Errno, Error, ErrorKind, Result};
-use crate::model::{Counters, Hook, Ruleset, Table, TableKind};
+use crate::model::{Chain, Counters, Hook, Ruleset, Table, TableKind};
 use crate::ops;
 use crate::parse;
 use std::borrow::Cow;
@@ -782,6 +782,10 @@ fn restore_lines<'scope, 'env>(
     let offset = |line: &str| line.as_ptr() as usize - base;
     let mut block_start = 0;
     let mut keepable = false;
+    // The built-in chains the block declares (bit i: the table's hook i): one it does not
+    // declare keeps the policy and counters it had before, which the block says only when
+    // they are the defaults the store reads for it.
+    let mut builtins_declared = 0u32;
     let mut names_before = 0;
     // While the current table has seen only `:CHAIN` lines and plain `-A`: each chain's
     // rules' jump targets (chain index or NOT_JUMP), found when the rules were appended, so
@@ -832,9 +836,17 @@ fn restore_lines<'scope, 'env>(
                 ops::commit_checks(&mut table, targets, opts.trusted)
                     .map_err(|_| failed_at(line_no))?;
                 let kind = table.kind;
+                let undeclared_default = kind.hooks().iter().enumerate().all(|(i, &h)| {
+                    builtins_declared & (1 << i) != 0
+                        || table.chain(h.chain_name()).is_none_or(|c| {
+                            let d = Chain::builtin(h);
+                            c.policy == d.policy && c.counters == d.counters
+                        })
+                });
                 *rs.table_mut(kind) = table;
                 let block = block_start..block_end;
-                let keep = keepable && crate::hosts::lookups() == names_before;
+                let keep =
+                    keepable && crate::hosts::lookups() == names_before && undeclared_default;
                 blocks.committed(kind, keep.then_some(block));
             }
             continue;
@@ -901,6 +913,7 @@ fn restore_lines<'scope, 'env>(
             current = Some(table);
             block_start = offset(line);
             keepable = block_keepable(opts);
+            builtins_declared = 0;
             names_before = crate::hosts::lookups();
             continue;
         }
@@ -941,8 +954,12 @@ fn restore_lines<'scope, 'env>(
             if line.contains('"') {
                 keepable = false;
             }
-            let builtin =
-                Hook::from_chain_name(chain).is_some_and(|h| table.kind.hooks().contains(&h));
+            let hook = Hook::from_chain_name(chain)
+                .and_then(|h| table.kind.hooks().iter().position(|k| *k == h));
+            if let Some(i) = hook {
+                builtins_declared |= 1 << i;
+            }
+            let builtin = hook.is_some();
             if !builtin {
                 if table.chain(chain).is_some() {
                     if opts.noflush {

@@ -483,6 +483,35 @@ mod tests {
     }
 
     #[test]
+    fn stored_restore_keeps_the_policy_of_a_builtin_chain_it_does_not_declare() {
+        // Measured with iptables-legacy 1.8.9: after `-P FORWARD DROP`, restoring a filter
+        // block that declares only INPUT leaves `:FORWARD DROP [0:0]`.
+        let dir = std::env::temp_dir().join(format!("nfrs-tool-policy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::store::Store::at(&dir);
+        let mut rs = Ruleset::default();
+        let o = run("iptables", &v(&["-P", "FORWARD", "DROP"]), "", &mut rs);
+        assert_eq!(o.code, 0);
+        let input = "*filter\n:INPUT ACCEPT [5:100]\n[1:2] -A INPUT -j ACCEPT\nCOMMIT\n";
+        let o = run("iptables-restore", &v(&["-c"]), input, &mut rs);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let blocks = o.restored.unwrap();
+        store.save_after_restore(&rs, input, &blocks).unwrap();
+        let back = store.load().unwrap();
+        let saved = |rs: &mut Ruleset| run("iptables-save", &v(&["-c"]), "", rs).stdout;
+        let want = saved(&mut rs);
+        assert!(want.contains("\n:FORWARD DROP [0:0]\n"), "{want}");
+        let strip = |s: String| {
+            s.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(saved(&mut back.clone())), strip(want));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn restore_then_save_and_test_mode() {
         let mut rs = Ruleset::default();
         let input = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n";
