@@ -123,6 +123,21 @@ pub struct Live {
     pub log: crate::logsink::Logger,
 }
 
+#[cfg(test)]
+impl Live {
+    /// A daemon's packet-thread state around `engine` for tests: the clock at 1 us, no
+    /// buffers, listeners or log sink.
+    pub(crate) fn for_test(engine: Engine) -> Live {
+        Live {
+            engine,
+            now: 1_000,
+            pool: Vec::new(),
+            events: Default::default(),
+            log: Default::default(),
+        }
+    }
+}
+
 /// Packet buffers kept for reuse.
 const POOL_MAX: usize = 64;
 
@@ -1844,13 +1859,7 @@ mod tests {
         h.bridges[0].mac = bridge::bridge_mac(macs.iter().copied()).unwrap();
         let rs = nfrs_rules::restore::restore_new(rules, &Default::default()).unwrap();
         let engine = Engine::new(HostNet::new(&h).unwrap(), rs, &h.effective_sysctls()).unwrap();
-        let live = Live {
-            engine,
-            now: 1_000,
-            pool: Vec::new(),
-            events: Default::default(),
-            log: Default::default(),
-        };
+        let live = Live::for_test(engine);
         let rec = Recorder {
             macs,
             sent: Default::default(),
@@ -1896,13 +1905,7 @@ mod tests {
         rules.push_str("-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A FORWARD -i lan0 -o wan0 -j ACCEPT\nCOMMIT\n");
         let rs = nfrs_rules::restore::restore_new(&rules, &Default::default()).unwrap();
         let engine = Engine::new(HostNet::new(&h).unwrap(), rs, &h.effective_sysctls()).unwrap();
-        let live = Live {
-            engine,
-            now: 1_000,
-            pool: Vec::new(),
-            events: Default::default(),
-            log: Default::default(),
-        };
+        let live = Live::for_test(engine);
         let rec = Recorder {
             macs,
             sent: Default::default(),

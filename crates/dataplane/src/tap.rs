@@ -429,13 +429,7 @@ mod tests {
         // The peers' MACs are known (no ARP in these tests).
         w.neigh.add_static(0, 0x0a00_0002, PEER);
         w.neigh.add_static(1, 0x0a00_0102, PEER);
-        let live = Live {
-            engine,
-            now: 1_000,
-            pool: Vec::new(),
-            events: Default::default(),
-            log: Default::default(),
-        };
+        let live = Live::for_test(engine);
         let rec = Rec {
             macs: vec![[0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2]],
             sent: Default::default(),
