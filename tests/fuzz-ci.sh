@@ -15,11 +15,8 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(restore argv scenario packet line control)
 
 target_dir="${CARGO_TARGET_DIR:-target}"
-cargo build --release -q -p nfrs-fuzz -p nfrs-cli
+cargo build --release -q -p nfrs-fuzz
 fuzz="$(realpath "$target_dir/release/nfrs-fuzz")"
-# The control target runs the store tools as this binary, as the daemon does.
-NFRS_BIN="$(realpath "$target_dir/release/nfrs")"
-export NFRS_BIN
 
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT

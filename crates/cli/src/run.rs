@@ -39,17 +39,9 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("{USAGE}");
         return 2;
     };
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("nfrs run: cannot find the nfrs executable: {e}");
-            return 1;
-        }
-    };
     let cfg = nfrs_dataplane::daemon::Config {
         store: nfrs_rules::store::Store::locate(store.as_deref()).dir,
         host_file: host.into(),
-        exe,
         metrics,
     };
     match nfrs_dataplane::daemon::run(&cfg) {

@@ -36,9 +36,6 @@ pub struct Config {
     pub store: PathBuf,
     /// The host file.
     pub host_file: PathBuf,
-    /// The `nfrs` executable. Unused: the store tools run inside the daemon
-    /// (nfrs_rules::tool) since no child process is spawned for them any more.
-    pub exe: PathBuf,
     /// `--metrics ADDR:PORT`: serve Prometheus text there.
     pub metrics: Option<String>,
 }
@@ -510,34 +507,6 @@ impl Shared {
         }));
         rx.recv().unwrap_or(0)
     }
-}
-
-/// Whether a store tool only reads: `iptables-save`, or `iptables -L/-S` without `-Z`.
-pub fn read_only_tool(tool: &str, args: &[String]) -> bool {
-    if tool.ends_with("-save") {
-        return true;
-    }
-    if !matches!(tool, "iptables" | "iptables-legacy") {
-        return false;
-    }
-    let mut lists = false;
-    for a in args {
-        match a.as_str() {
-            "-L" | "--list" | "-S" | "--list-rules" => lists = true,
-            "-Z" | "--zero" | "-A" | "--append" | "-I" | "--insert" | "-D" | "--delete" | "-R"
-            | "--replace" | "-N" | "--new-chain" | "-X" | "--delete-chain" | "-F" | "--flush"
-            | "-P" | "--policy" | "-E" | "--rename-chain" => return false,
-            s if s.starts_with('-') && !s.starts_with("--") && s.len() > 2 => {
-                // Bundled short options (`-nvL`, `-LZ`).
-                if s.contains('Z') {
-                    return false;
-                }
-                lists |= s.contains('L') || s.contains('S');
-            }
-            _ => {}
-        }
-    }
-    lists
 }
 
 /// A request's tool arguments the daemon will not pass on: another store (the daemon runs
@@ -1526,9 +1495,9 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Loads the store's ruleset and `sysctl.conf` as `nfrs run` does. `_exe` is unused (the
-    /// store tools run in process, as in `nfrs run`).
-    pub fn new(store: &Path, mut host: Host, _exe: &Path) -> Result<Dispatcher, String> {
+    /// Loads the store's ruleset and `sysctl.conf` as `nfrs run` does (the store tools run in
+    /// process, as in `nfrs run`).
+    pub fn new(store: &Path, mut host: Host) -> Result<Dispatcher, String> {
         let store = Store::at(store);
         std::fs::create_dir_all(&store.dir).map_err(|e| format!("{}: {e}", store.dir.display()))?;
         for (k, v) in load_sysctls(&store.dir)? {
@@ -1726,22 +1695,6 @@ mod tests {
     }
 
     #[test]
-    fn listings_are_read_only() {
-        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(read_only_tool("iptables-save", &v(&["-c"])));
-        assert!(read_only_tool("iptables", &v(&["-L", "-n", "-v"])));
-        assert!(read_only_tool("iptables", &v(&["-nvL", "FORWARD"])));
-        assert!(read_only_tool("iptables", &v(&["-S"])));
-        assert!(!read_only_tool("iptables", &v(&["-L", "-Z"])));
-        assert!(!read_only_tool("iptables", &v(&["-nvLZ"])));
-        assert!(!read_only_tool(
-            "iptables",
-            &v(&["-A", "INPUT", "-j", "DROP"])
-        ));
-        assert!(!read_only_tool("iptables-restore", &v(&[])));
-    }
-
-    #[test]
     fn tools_apply_in_memory_store_follows_changes_only() {
         let dir = std::env::temp_dir().join(format!("nfrs-inmem-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -1750,8 +1703,8 @@ mod tests {
             Path::new("t.toml"),
         )
         .unwrap();
-        // No `nfrs` executable exists at this path: nothing may be spawned.
-        let d = Dispatcher::new(&dir, h.host, Path::new("/nonexistent/nfrs")).unwrap();
+        // The tools run in process: no `nfrs` executable is involved.
+        let d = Dispatcher::new(&dir, h.host).unwrap();
         let tool = |tool: &str, args: &[&str], stdin: &str| {
             d.handle(Request::Tool {
                 tool: tool.into(),

@@ -90,25 +90,10 @@ pub const TRAFFIC: &[(usize, &str)] = &[
 /// The packet clock (ns) when the messages arrive; the traffic came one second earlier.
 const NOW: u64 = 5_000_000_000;
 
-/// Where the `nfrs` binary is: `$NFRS_BIN`, else beside this executable (or one level up,
-/// for test binaries in `deps/`).
-pub fn find_nfrs() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("NFRS_BIN") {
-        let p = PathBuf::from(p);
-        return p.is_file().then_some(p);
-    }
-    let me = std::env::current_exe().ok()?;
-    let dir = me.parent()?;
-    [dir.join("nfrs"), dir.parent()?.join("nfrs")]
-        .into_iter()
-        .find(|p| p.is_file())
-}
-
 /// What the control target keeps between inputs.
 pub struct Harness {
     /// The temporary directory holding the stores (removed on drop).
     pub work: PathBuf,
-    exe: PathBuf,
     host: Host,
     base: nfrs_rules::Ruleset,
     frames: Vec<(usize, Vec<u8>)>,
@@ -162,9 +147,6 @@ impl Harness {
     /// Sets up the work directory (and makes it the working directory) and checks that an
     /// oversized message is refused by the real reader.
     pub fn new() -> Result<Harness, String> {
-        let exe = find_nfrs().ok_or(
-            "the nfrs binary is not built (cargo build -p nfrs-cli; or set NFRS_BIN)".to_string(),
-        )?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let work =
@@ -183,7 +165,6 @@ impl Harness {
         }
         Ok(Harness {
             work,
-            exe,
             host,
             base,
             frames,
@@ -212,8 +193,7 @@ impl Harness {
         Store::at(&store)
             .save(&self.base)
             .expect("the control fuzz store is writable");
-        let d = Dispatcher::new(&store, self.host.clone(), &self.exe)
-            .expect("the control fuzz daemon starts");
+        let d = Dispatcher::new(&store, self.host.clone()).expect("the control fuzz daemon starts");
         let frames = self.frames.clone();
         d.with_live(move |l| {
             for (dev, ip) in frames {
