@@ -9,27 +9,7 @@ use nfrs_rules::tool::{self, ToolOutput};
 use nfrs_rules::Ruleset;
 use std::io::{Read, Write};
 
-/// Removes `--store DIR` / `--store=DIR` (an nfrs option) from `args`.
-fn take_store(args: &[String]) -> (Option<String>, Vec<String>) {
-    let mut store = None;
-    let mut rest = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        if args[i] == "--store" && i + 1 < args.len() {
-            store = Some(args[i + 1].clone());
-            i += 2;
-            continue;
-        }
-        if let Some(v) = args[i].strip_prefix("--store=") {
-            store = Some(v.to_string());
-            i += 1;
-            continue;
-        }
-        rest.push(args[i].clone());
-        i += 1;
-    }
-    (store, rest)
-}
+use crate::ctl::take_store;
 
 /// How long a command waits for another one holding the store.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
