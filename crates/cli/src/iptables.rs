@@ -35,16 +35,6 @@ fn load(store: &Store) -> Result<Ruleset, i32> {
     })
 }
 
-fn persist(store: &Store, rs: &Ruleset) -> i32 {
-    match store.save(rs) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("nfrs: {e}");
-            4
-        }
-    }
-}
-
 /// Prints what a tool answered before running (a usage error, `--version`).
 fn print_answer(out: &ToolOutput) -> i32 {
     let _ = std::io::stdout().lock().write_all(out.stdout.as_bytes());
@@ -52,9 +42,9 @@ fn print_answer(out: &ToolOutput) -> i32 {
     out.code
 }
 
-/// Runs store tool `tool` on the store: arguments read first (an error needs no store),
-/// then lock, load, the tool (its output streamed to stdout), and the store written when the
-/// ruleset changed.
+/// Runs store tool `tool` on the store: arguments read first (an error needs no store), the
+/// restore input read (before the store is locked), then lock, load, the tool (its output
+/// streamed to stdout), and the store written when the ruleset changed.
 fn tool_on_store(tool: &str, args: &[String]) -> i32 {
     let (store_dir, args) = take_store(args);
     let mut p = match tool::prepare(tool, &args) {
@@ -62,65 +52,18 @@ fn tool_on_store(tool: &str, args: &[String]) -> i32 {
         Err(out) => return print_answer(&out),
     };
     eprint!("{}", std::mem::take(&mut p.warnings));
-    let store = Store::locate(store_dir.as_deref());
-    let _lock = match lock(&store) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let mut rs = match load(&store) {
-        Ok(rs) => rs,
-        Err(code) => return code,
-    };
-    let out = {
-        let mut stdout = std::io::stdout().lock();
-        p.apply(&mut rs, "", &mut stdout)
-    };
-    eprint!("{}", out.stderr);
-    let mut code = out.code;
-    if out.changed {
-        let c = persist(&store, &rs);
-        if c != 0 && code == 0 {
-            code = c;
-        }
-    }
-    // The process ends here: skip freeing a possibly huge ruleset piece by piece.
-    std::mem::forget(rs);
-    code
-}
-
-/// `iptables ARGS`.
-pub fn iptables_main(args: &[String]) -> i32 {
-    tool_on_store("iptables", args)
-}
-
-/// `iptables-save [-c] [-t table]`.
-pub fn save_main(args: &[String]) -> i32 {
-    tool_on_store("iptables-save", args)
-}
-
-/// Input bytes as text, invalid UTF-8 replaced (U+FFFD); valid input (the usual case) is
-/// taken as it is, without a copy.
-fn into_text(b: Vec<u8>) -> String {
-    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// `iptables-restore [-c] [-n] [-t] [-T table] [FILE]`.
-pub fn restore_main(args: &[String]) -> i32 {
-    let (store_dir, args) = take_store(args);
-    let p = match tool::prepare("iptables-restore", &args) {
-        Ok(p) => p,
-        Err(out) => return print_answer(&out),
-    };
-    let input: restore::InputText = match p.input_file() {
+    let restoring = tool == "iptables-restore";
+    let input: restore::InputText = match (restoring, p.input_file()) {
+        (false, _) => String::new().into(),
         // A big file goes into huge-page memory (fewer page faults).
-        Some(f) => match restore::read_input_file(std::path::Path::new(f)) {
+        (true, Some(f)) => match restore::read_input_file(std::path::Path::new(f)) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("Can't open {f}: {e}");
                 return 1;
             }
         },
-        None => {
+        (true, None) => {
             let mut b = Vec::new();
             if let Err(e) = std::io::stdin().read_to_end(&mut b) {
                 eprintln!("iptables-restore: {e}");
@@ -142,18 +85,47 @@ pub fn restore_main(args: &[String]) -> i32 {
         let mut stdout = std::io::stdout().lock();
         p.apply(&mut rs, &input, &mut stdout)
     };
-    // Tables committed before a failure stay committed, and tables named by `*table` exist
-    // from then on (even with --test), as with the kernel. Tables restored from plain
-    // blocks of the input are stored as the input has them (no formatting).
-    let blocks = out.restored.unwrap_or_default();
-    if let Err(e) = store.save_after_restore(&rs, &input, &blocks) {
+    eprint!("{}", out.stderr);
+    let mut code = out.code;
+    // A restore always writes: tables committed before a failure stay committed, and tables
+    // named by `*table` exist from then on (even with --test), as with the kernel. Tables
+    // restored from plain blocks of the input are stored as the input has them.
+    let written = if restoring {
+        let blocks = out.restored.unwrap_or_default();
+        store.save_after_restore(&rs, &input, &blocks)
+    } else if out.changed {
+        store.save(&rs)
+    } else {
+        Ok(())
+    };
+    if let Err(e) = written {
         eprintln!("nfrs: {e}");
-        return 4;
+        code = 4;
     }
     // The process ends here: skip freeing a possibly huge ruleset piece by piece.
     std::mem::forget(rs);
-    eprint!("{}", out.stderr);
-    out.code
+    code
+}
+
+/// `iptables ARGS`.
+pub fn iptables_main(args: &[String]) -> i32 {
+    tool_on_store("iptables", args)
+}
+
+/// `iptables-save [-c] [-t table]`.
+pub fn save_main(args: &[String]) -> i32 {
+    tool_on_store("iptables-save", args)
+}
+
+/// `iptables-restore [-c] [-n] [-t] [-T table] [FILE]`.
+pub fn restore_main(args: &[String]) -> i32 {
+    tool_on_store("iptables-restore", args)
+}
+
+/// Input bytes as text, invalid UTF-8 replaced (U+FFFD); valid input (the usual case) is
+/// taken as it is, without a copy.
+fn into_text(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// `proc net/ip_tables_names`.
