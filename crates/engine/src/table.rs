@@ -190,41 +190,45 @@ struct Hot {
     chain_end: u32,
     /// The matches to run: `CTable::mats[mstart..mstart + mlen]`.
     mstart: u32,
-    mlen: u16,
     /// `H_*` bits.
-    flags: u16,
+    flags: u32,
+    mlen: u16,
     proto: u8,
     /// `K_*`: the target.
     kind: u8,
 }
 
-const H_INV_SRC: u16 = 1;
-const H_INV_DST: u16 = 1 << 1;
-const H_ANY_PROTO: u16 = 1 << 2;
-const H_INV_PROTO: u16 = 1 << 3;
-const H_FRAG: u16 = 1 << 4;
-const H_INV_FRAG: u16 = 1 << 5;
+const H_INV_SRC: u32 = 1;
+const H_INV_DST: u32 = 1 << 1;
+const H_ANY_PROTO: u32 = 1 << 2;
+const H_INV_PROTO: u32 = 1 << 3;
+const H_FRAG: u32 = 1 << 4;
+const H_INV_FRAG: u32 = 1 << 5;
 /// A device test (`-i`/`-o`): the cold `IpMatch` decides it.
-const H_IFACE: u16 = 1 << 6;
+const H_IFACE: u32 = 1 << 6;
 /// Matches to run (beyond comments, which always match and change nothing).
-const H_MATCHES: u16 = 1 << 7;
+const H_MATCHES: u32 = 1 << 7;
 // (`mlen` is their number; the flag keeps the test on the first line of the record.)
 /// The first non-comment match is `-m tcp` / `-m udp`: its port test is in `sport`/`dport`.
-const PORTS_TCP: u16 = 1 << 8;
-const PORTS_UDP: u16 = 1 << 9;
-const H_INV_SPORT: u16 = 1 << 10;
-const H_INV_DPORT: u16 = 1 << 11;
+const PORTS_TCP: u32 = 1 << 8;
+const PORTS_UDP: u32 = 1 << 9;
+const H_INV_SPORT: u32 = 1 << 10;
+const H_INV_DPORT: u32 = 1 << 11;
 /// The matches are comments and that one port test alone: once the ports pass, they all do.
-const H_COVERED: u16 = 1 << 12;
+const H_COVERED: u32 = 1 << 12;
 /// The chain's tail of a built-in chain (its policy).
-const H_POLICY: u16 = 1 << 13;
+const H_POLICY: u32 = 1 << 13;
 /// The rule's one match (beyond comments) is `-m statistic`: its value (probability scaled or
 /// `every - 1`) is `sport`, its state slot `dport` (as two halves each; no port test here).
-const H_STAT: u16 = 1 << 14;
-/// With [`H_STAT`]: `!`.
-const H_STAT_INV: u16 = 1 << 15;
+const H_STAT: u32 = 1 << 14;
+/// With [`H_STAT`] or [`H_CTSTATE`]: `!`.
+const H_STAT_INV: u32 = 1 << 15;
 /// With [`H_STAT`]: random mode (the bit of [`H_INV_SPORT`], unused without a port test).
-const H_STAT_RANDOM: u16 = H_INV_SPORT;
+const H_STAT_RANDOM: u32 = H_INV_SPORT;
+/// The rule's one match (beyond comments) tests the conntrack state only (`-m state`, or
+/// `-m conntrack --ctstate` alone): the state mask is `sport` (two halves), decided by
+/// `matches::conntrack::state_ok`, the function both matches' own test is.
+const H_CTSTATE: u32 = 1 << 16;
 
 /// A u32 as two u16 halves (high first) and back, for the port fields' other use.
 fn halves(v: u32) -> [u16; 2] {
@@ -256,7 +260,7 @@ struct Keys {
     /// Fragment offset is zero.
     first: bool,
     /// Which complete transport header the ports come from (`PORTS_TCP`/`PORTS_UDP`), 0: none.
-    ports: u16,
+    ports: u32,
     sport: u16,
     dport: u16,
 }
@@ -348,6 +352,20 @@ impl Hot {
             }
             h.sport = halves(value);
             h.dport = halves(*slot);
+            return h;
+        }
+        let ctstate = match (first, only) {
+            (Match::Conntrack(c), true) => crate::matches::conntrack::state_only(c),
+            // (`-m state` masks hold no SNAT/DNAT bit: `state_ok` is its test too.)
+            (Match::State(st), true) if st.mask & !0x1f == 0 => Some((st.mask, st.invert)),
+            _ => None,
+        };
+        if let Some((mask, inv)) = ctstate {
+            h.flags |= H_CTSTATE;
+            if inv {
+                h.flags |= H_STAT_INV;
+            }
+            h.sport = halves(mask);
             return h;
         }
         let ports = match first {
@@ -518,19 +536,27 @@ impl CTable {
         opts: ClassifyOpts,
     ) -> Result<CTable, CompileError> {
         let hooks = nfrs_rules::ops::hook_masks(t).map_err(|e| CompileError(e.to_string()))?;
-        let mut chain_start = Vec::with_capacity(t.chains.len());
+        // Chains in walk order (the plain reference walk keeps the source order); each chain
+        // is still one run of rules ending with its tail.
+        let order = if opts.enabled {
+            chain_order(t)
+        } else {
+            (0..t.chains.len()).collect()
+        };
+        let mut chain_start = vec![0u32; t.chains.len()];
         let mut n = 0u32;
-        for c in &t.chains {
-            chain_start.push(n);
-            n += c.rules.len() as u32 + 1;
+        for &ci in &order {
+            chain_start[ci] = n;
+            n += t.chains[ci].rules.len() as u32 + 1;
         }
         let find = |name: &str| -> Result<u32, CompileError> {
             t.chain_index(name)
                 .map(|i| chain_start[i])
                 .ok_or_else(|| CompileError(format!("nfrs replay: no chain `{name}`")))
         };
-        let mut rules = Vec::with_capacity(n as usize);
-        let mut counters = Vec::with_capacity(n as usize);
+        // Compiled chain by chain in source order (so state slots are claimed in the same
+        // order whatever the layout), then laid out in `order`.
+        let mut by_chain: Vec<Vec<(CRule, Counters)>> = Vec::with_capacity(t.chains.len());
         // Kernel rule (measured): a nat table alone does not start conntrack; NAT targets and
         // conntrack matches do.
         let mut needs_conntrack = false;
@@ -540,6 +566,7 @@ impl CTable {
                 entry[h as usize] = chain_start[ci];
             }
             let hmask = hooks.get(ci).copied().unwrap_or(0);
+            let mut out = Vec::with_capacity(c.rules.len() + 1);
             for (ri, r) in c.rules.iter().enumerate() {
                 let mut ms = Vec::with_capacity(r.matches.len());
                 for m in &r.matches {
@@ -576,14 +603,14 @@ impl CTable {
                         CTarget::Ext(x.clone(), slot)
                     }
                 };
-                rules.push(CRule {
+                let rule = CRule {
                     ip: IpMatch::new(&r.ip),
                     matches: ms,
                     target,
                     chain: ci as u16,
                     num: ri as u32 + 1,
-                });
-                counters.push(r.counters);
+                };
+                out.push((rule, r.counters));
             }
             let (target, cnt) = if c.is_builtin() {
                 (
@@ -596,14 +623,23 @@ impl CTable {
             } else {
                 (CTarget::Return, Counters::default())
             };
-            rules.push(CRule {
+            let tail = CRule {
                 ip: IpMatch::new(&nfrs_rules::IpSpec::default()),
                 matches: Vec::new(),
                 target,
                 chain: ci as u16,
                 num: 0,
-            });
-            counters.push(cnt);
+            };
+            out.push((tail, cnt));
+            by_chain.push(out);
+        }
+        let mut rules = Vec::with_capacity(n as usize);
+        let mut counters = Vec::with_capacity(n as usize);
+        for &ci in &order {
+            for (r, c) in std::mem::take(&mut by_chain[ci]) {
+                rules.push(r);
+                counters.push(c);
+            }
         }
         let reference = !opts.enabled;
         let mut hot: Vec<Hot> = Vec::with_capacity(rules.len());
@@ -629,7 +665,7 @@ impl CTable {
             h.packets = counters[i].packets;
             h.bytes = counters[i].bytes;
             let ch = r.chain as usize;
-            h.chain_end = chain_start.get(ch + 1).map_or(n, |&s| s) - 1;
+            h.chain_end = chain_start[ch] + t.chains[ch].rules.len() as u32;
             hot.push(h);
         }
         let mut chain_ix = vec![u32::MAX; t.chains.len()];
@@ -862,6 +898,14 @@ impl CTable {
                     whole(h.dport),
                 );
                 if !ok {
+                    i += 1;
+                    continue;
+                }
+                run = false;
+            }
+            if flags & H_CTSTATE != 0 {
+                if !crate::matches::conntrack::state_ok(whole(h.sport), flags & H_STAT_INV != 0, p)
+                {
                     i += 1;
                     continue;
                 }

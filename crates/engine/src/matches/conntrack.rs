@@ -17,6 +17,58 @@ fn addr_ok(a: u32, am: &AddrMask) -> bool {
     (a & m) == (u32::from(am.addr) & m)
 }
 
+/// The state test of `--ctstate` (and of `-m state`, whose masks never hold the SNAT/DNAT
+/// bits, so the same test gives its answer): the packet's state bit, plus SNAT (bit 5) and
+/// DNAT (bit 6) from the status of a tracked connection, against `mask`, inverted by `inv`.
+/// Also what the rule walk runs for a rule whose one match tests only the state.
+#[inline]
+pub fn state_ok(mask: u32, inv: bool, p: &PktCtx) -> bool {
+    let ct = &p.ct;
+    let mut bit = ct.state_bit();
+    if ct.tracked() {
+        if ct.status & status::SRC_NAT != 0 {
+            bit |= 1 << 5;
+        }
+        if ct.status & status::DST_NAT != 0 {
+            bit |= 1 << 6;
+        }
+    }
+    (mask & bit != 0) != inv
+}
+
+/// Whether `m` tests the state and nothing else (the walk decides such a rule by
+/// [`state_ok`] alone: with no connection, a state-only match holds when its state test does).
+pub fn state_only(m: &Conntrack) -> Option<(u32, bool)> {
+    let Conntrack {
+        state,
+        proto,
+        orig_src,
+        orig_dst,
+        repl_src,
+        repl_dst,
+        orig_src_port,
+        orig_dst_port,
+        repl_src_port,
+        repl_dst_port,
+        status,
+        expire,
+        dir_reply,
+    } = m;
+    let others = proto.is_none()
+        && orig_src.is_none()
+        && orig_dst.is_none()
+        && repl_src.is_none()
+        && repl_dst.is_none()
+        && orig_src_port.is_none()
+        && orig_dst_port.is_none()
+        && repl_src_port.is_none()
+        && repl_dst_port.is_none()
+        && status.is_none()
+        && expire.is_none()
+        && dir_reply.is_none();
+    state.filter(|_| others)
+}
+
 /// Kernel rule: the state test comes first (SNAT/DNAT bits added from the status); with no
 /// connection (INVALID or UNTRACKED) the match holds only if it tested the state; every other
 /// criterion must hold, each inverted by its own `!`.
@@ -24,16 +76,7 @@ pub fn eval(m: &Conntrack, p: &PktCtx, _env: &mut MatchEnv) -> bool {
     let ct = &p.ct;
     let tracked = ct.tracked();
     if let Some((mask, inv)) = m.state {
-        let mut bit = ct.state_bit();
-        if tracked {
-            if ct.status & status::SRC_NAT != 0 {
-                bit |= 1 << 5;
-            }
-            if ct.status & status::DST_NAT != 0 {
-                bit |= 1 << 6;
-            }
-        }
-        if (mask & bit != 0) == inv {
+        if !state_ok(mask, inv, p) {
             return false;
         }
     }
