@@ -536,27 +536,19 @@ impl CTable {
         opts: ClassifyOpts,
     ) -> Result<CTable, CompileError> {
         let hooks = nfrs_rules::ops::hook_masks(t).map_err(|e| CompileError(e.to_string()))?;
-        // Chains in walk order (the plain reference walk keeps the source order); each chain
-        // is still one run of rules ending with its tail.
-        let order = if opts.enabled {
-            chain_order(t)
-        } else {
-            (0..t.chains.len()).collect()
-        };
-        let mut chain_start = vec![0u32; t.chains.len()];
+        let mut chain_start = Vec::with_capacity(t.chains.len());
         let mut n = 0u32;
-        for &ci in &order {
-            chain_start[ci] = n;
-            n += t.chains[ci].rules.len() as u32 + 1;
+        for c in &t.chains {
+            chain_start.push(n);
+            n += c.rules.len() as u32 + 1;
         }
         let find = |name: &str| -> Result<u32, CompileError> {
             t.chain_index(name)
                 .map(|i| chain_start[i])
                 .ok_or_else(|| CompileError(format!("nfrs replay: no chain `{name}`")))
         };
-        // Compiled chain by chain in source order (so state slots are claimed in the same
-        // order whatever the layout), then laid out in `order`.
-        let mut by_chain: Vec<Vec<(CRule, Counters)>> = Vec::with_capacity(t.chains.len());
+        let mut rules = Vec::with_capacity(n as usize);
+        let mut counters = Vec::with_capacity(n as usize);
         // Kernel rule (measured): a nat table alone does not start conntrack; NAT targets and
         // conntrack matches do.
         let mut needs_conntrack = false;
@@ -566,7 +558,6 @@ impl CTable {
                 entry[h as usize] = chain_start[ci];
             }
             let hmask = hooks.get(ci).copied().unwrap_or(0);
-            let mut out = Vec::with_capacity(c.rules.len() + 1);
             for (ri, r) in c.rules.iter().enumerate() {
                 let mut ms = Vec::with_capacity(r.matches.len());
                 for m in &r.matches {
@@ -603,14 +594,14 @@ impl CTable {
                         CTarget::Ext(x.clone(), slot)
                     }
                 };
-                let rule = CRule {
+                rules.push(CRule {
                     ip: IpMatch::new(&r.ip),
                     matches: ms,
                     target,
                     chain: ci as u16,
                     num: ri as u32 + 1,
-                };
-                out.push((rule, r.counters));
+                });
+                counters.push(r.counters);
             }
             let (target, cnt) = if c.is_builtin() {
                 (
@@ -623,23 +614,14 @@ impl CTable {
             } else {
                 (CTarget::Return, Counters::default())
             };
-            let tail = CRule {
+            rules.push(CRule {
                 ip: IpMatch::new(&nfrs_rules::IpSpec::default()),
                 matches: Vec::new(),
                 target,
                 chain: ci as u16,
                 num: 0,
-            };
-            out.push((tail, cnt));
-            by_chain.push(out);
-        }
-        let mut rules = Vec::with_capacity(n as usize);
-        let mut counters = Vec::with_capacity(n as usize);
-        for &ci in &order {
-            for (r, c) in std::mem::take(&mut by_chain[ci]) {
-                rules.push(r);
-                counters.push(c);
-            }
+            });
+            counters.push(cnt);
         }
         let reference = !opts.enabled;
         let mut hot: Vec<Hot> = Vec::with_capacity(rules.len());
@@ -665,7 +647,7 @@ impl CTable {
             h.packets = counters[i].packets;
             h.bytes = counters[i].bytes;
             let ch = r.chain as usize;
-            h.chain_end = chain_start[ch] + t.chains[ch].rules.len() as u32;
+            h.chain_end = chain_start.get(ch + 1).map_or(n, |&s| s) - 1;
             hot.push(h);
         }
         let mut chain_ix = vec![u32::MAX; t.chains.len()];
