@@ -52,6 +52,20 @@ fn tool_on_store(tool: &str, args: &[String]) -> i32 {
         Err(out) => return print_answer(&out),
     };
     eprint!("{}", std::mem::take(&mut p.warnings));
+    if tool == "iptables-save" {
+        // Copied from the store file where it holds iptables-save's text (no parsing).
+        let store = Store::locate(store_dir.as_deref());
+        let _lock = match lock(&store) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        let mut stdout = std::io::stdout().lock();
+        if let Some(out) = p.save_from_store(&store, &mut stdout) {
+            let _ = stdout.flush();
+            eprint!("{}", out.stderr);
+            return out.code;
+        }
+    }
     let restoring = tool == "iptables-restore";
     let input: restore::InputText = match (restoring, p.input_file()) {
         (false, _) => String::new().into(),

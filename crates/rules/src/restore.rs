@@ -292,6 +292,12 @@ fn run_length(bytes: &[u8], stop: u8) -> usize {
         .unwrap_or(bytes.len() - i)
 }
 
+/// The length of the line at the start of `bytes` without its newline (all of `bytes` when
+/// there is none), eight bytes at a time.
+pub(crate) fn line_length(bytes: &[u8]) -> usize {
+    run_length(bytes, NEWLINE)
+}
+
 /// The fields of `s` separated by blanks (space, tab, newline), as iptables-restore splits
 /// a `:CHAIN` line; the blanks are ASCII, so the fields are whole UTF-8 slices.
 fn blank_fields(s: &str) -> impl Iterator<Item = &str> {

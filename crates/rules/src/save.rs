@@ -279,6 +279,78 @@ pub fn push_rule_body(out: &mut String, rule: &Rule, counters_inline: bool) {
     push_rule_body_as(out, rule, counters_inline, false)
 }
 
+/// The store's form of a rule body ([`push_rule_body_as`] lossless), clearing `canonical`
+/// where it differs from iptables-save's (an interface or chain name iptables prints
+/// otherwise, an extension whose store form is fuller); `scratch` is space for the
+/// comparisons.
+fn push_rule_body_store(out: &mut String, rule: &Rule, scratch: &mut String, canonical: &mut bool) {
+    let ip = &rule.ip;
+    let start = out.len();
+    push_ip_as(out, ip, true);
+    if *canonical && !(ip.in_iface.name.is_empty() && ip.out_iface.name.is_empty()) {
+        scratch.clear();
+        push_ip_as(scratch, ip, false);
+        *canonical = out[start..] == **scratch;
+    }
+    for m in &rule.matches {
+        out.push_str(" -m ");
+        out.push_str(m.save_name());
+        let start = out.len();
+        m.save_store(ip, out);
+        if *canonical && store_form_may_differ(m.save_name()) {
+            scratch.clear();
+            m.save(ip, scratch);
+            *canonical = out[start..] == **scratch;
+        }
+    }
+    match &rule.target {
+        Target::None => {}
+        Target::Goto(n) | Target::Jump(n) => {
+            out.push_str(if matches!(rule.target, Target::Goto(_)) {
+                " -g"
+            } else {
+                " -j"
+            });
+            let start = out.len();
+            crate::ext::comment::push_save_string(out, n);
+            // Bare (one blank and the name) unless the store quoted it.
+            *canonical &= out.len() - start == n.len() + 1;
+        }
+        t => {
+            out.push_str(" -j ");
+            out.push_str(target_name(t));
+            if let Target::Ext(e) = t {
+                let start = out.len();
+                e.save_store(ip, out);
+                if *canonical && store_form_may_differ(e.save_name()) {
+                    scratch.clear();
+                    e.save(ip, scratch);
+                    *canonical = out[start..] == **scratch;
+                }
+            }
+        }
+    }
+}
+
+/// The extensions (by save name) whose store form ([`crate::ext::Extension::save_store`])
+/// can differ from their iptables-save form (a test checks that no other one differs on
+/// every rule of the corpus).
+pub(crate) fn store_form_may_differ(name: &str) -> bool {
+    matches!(
+        name,
+        "tcp"
+            | "udp"
+            | "icmp"
+            | "limit"
+            | "hashlimit"
+            | "recent"
+            | "conntrack"
+            | "physdev"
+            | "CT"
+            | "CONNMARK"
+    )
+}
+
 fn push_rule_body_as(out: &mut String, rule: &Rule, counters_inline: bool, lossless: bool) {
     push_ip_as(out, &rule.ip, lossless);
     for m in &rule.matches {
@@ -368,51 +440,75 @@ pub fn save_table(table: &Table, counters: bool, out: &mut String) {
     )
 }
 
-/// The nfrs store's form of [`save`]: with counters, and a newline inside a rule (possible in
-/// a quoted value) written `\n` so that every rule stays on one line.
+/// The nfrs store's text of a ruleset ([`save_store_to`]): each table block in
+/// iptables-save's form with counters, or a lossless variant of it where that form loses
+/// information, between a first line naming the format and a last line indexing the tables.
 pub fn save_store(rs: &Ruleset) -> String {
-    let mut out = String::new();
-    for t in &rs.tables {
-        save_table_as(t, Form::STORE, &mut out);
-    }
-    out
+    let mut out = Vec::new();
+    save_store_to(rs, &mut out).expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("the store text is UTF-8")
 }
+
+/// The first line of a store file whose tables `iptables-save` can copy (format 2).
+pub const STORE_HEAD: &str = "# nfrs store 2\n";
+
+/// How the last line of a format 2 store file starts: the index, then for each table in
+/// the file's order ` NAME START LEN FORM`: where its block (`*NAME` through `COMMIT\n`)
+/// lies in the file, in bytes, and `s` when the block is exactly what `iptables-save -c`
+/// prints for it (it can be copied to the output), `f` when the store had to write it in
+/// its own lossless form (iptables-save's form would lose something: an inverted full port
+/// range, a newline in a comment, a chain name with a blank, ...), so it must be read and
+/// printed again.
+pub const STORE_INDEX: &str = "# nfrs index";
 
 /// Bytes [`save_store_to`] gathers before each write.
 const STORE_CHUNK: usize = 256 * 1024;
 
-/// [`save_store`] written to `w` in pieces of about [`STORE_CHUNK`] bytes, through one small
-/// buffer instead of the whole text in memory.
+/// The store's text ([`save_store`]) written to `w` in pieces of about [`STORE_CHUNK`]
+/// bytes, through one small buffer instead of the whole text in memory. A `Store::load`
+/// of it gives `rs` back.
 pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut buf = String::with_capacity(STORE_CHUNK + 4096);
-    for t in &rs.tables {
-        write_in_pieces(t, Form::STORE, &mut buf, w)?;
+    let written = std::cell::Cell::new(0u64);
+    let mut result = Ok(());
+    let mut index = String::from(STORE_INDEX);
+    {
+        let mut flush = |buf: &mut String| {
+            if result.is_ok() {
+                result = w.write_all(buf.as_bytes());
+            }
+            written.set(written.get() + buf.len() as u64);
+            buf.clear();
+        };
+        buf.push_str(STORE_HEAD);
+        for t in &rs.tables {
+            let start = written.get() + buf.len() as u64;
+            let canonical = walk_table(t, Form::STORE, &mut buf, Some(&mut flush));
+            let end = written.get() + buf.len() as u64;
+            index.push(' ');
+            index.push_str(t.kind.name());
+            index.push(' ');
+            push_u64(&mut index, start);
+            index.push(' ');
+            push_u64(&mut index, end - start);
+            index.push_str(if canonical { " s" } else { " f" });
+        }
+        buf.push_str(&index);
+        buf.push('\n');
+        flush(&mut buf);
     }
-    Ok(())
+    result
 }
 
-/// [`save_store_to`] for a ruleset as a restore from `input` left it: the tables whose
-/// input block the store can keep as it is (`blocks`, from
-/// [`crate::restore::restore_noting_blocks`]) are written as the input has them (no
-/// formatting: for a big restore most of the store write's time), the others formatted.
-/// Reading the result back (`Store::load`) gives `rs`.
+/// [`save_store_to`] for a ruleset as a restore from `input` left it (`blocks` from
+/// [`crate::restore::restore_noting_blocks`]): the same text.
 pub fn save_store_after_restore(
     rs: &Ruleset,
-    input: &str,
-    blocks: &crate::restore::InputBlocks,
+    _input: &str,
+    _blocks: &crate::restore::InputBlocks,
     w: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    let mut buf = String::new();
-    for t in &rs.tables {
-        match blocks.get(t.kind).and_then(|r| input.get(r)) {
-            Some(text) => w.write_all(text.as_bytes())?,
-            None => {
-                buf.reserve(STORE_CHUNK + 4096);
-                write_in_pieces(t, Form::STORE, &mut buf, w)?;
-            }
-        }
-    }
-    Ok(())
+    save_store_to(rs, w)
 }
 
 /// [`save_table`] written to `w` in pieces of about [`STORE_CHUNK`] bytes. For big rulesets
@@ -473,7 +569,7 @@ impl Form {
 
 /// One table block.
 fn save_table_as(table: &Table, form: Form, out: &mut String) {
-    walk_table(table, form, out, None)
+    walk_table(table, form, out, None);
 }
 
 /// One table block. With `flush`, the text is handed over whenever [`STORE_CHUNK`] bytes
@@ -483,7 +579,7 @@ fn walk_table(
     form: Form,
     out: &mut String,
     mut flush: Option<&mut dyn FnMut(&mut String)>,
-) {
+) -> bool {
     let mut chains = chains_as_stored(table);
     if flush.is_none() {
         // One reservation for the whole table (chain lines, then about 160 bytes a rule)
@@ -491,24 +587,43 @@ fn walk_table(
         out.reserve(chains.len() * 48 + chains.iter().map(|c| c.rules.len()).sum::<usize>() * 160);
     }
     let start = out.len();
-    if !push_head(table, &chains, form, out) {
+    let mut canonical = true;
+    if !push_head(table, &chains, form, out, &mut canonical) {
         // The user chains were not in name order (a table not committed yet): sorted, the
         // chain lines again.
         out.truncate(start);
         chains = ordered_chains(table);
-        push_head(table, &chains, form, out);
+        canonical = true;
+        push_head(table, &chains, form, out, &mut canonical);
     }
     let mut head = String::new();
+    let mut scratch = String::new();
     for (ci, c) in chains.iter().enumerate() {
         prefetch_ahead(|k| chains.get(k).copied(), ci);
-        push_chain_rules(out, c, form, &mut head, &mut flush);
+        push_chain_rules(
+            out,
+            c,
+            form,
+            &mut head,
+            &mut flush,
+            &mut scratch,
+            &mut canonical,
+        );
     }
     out.push_str("COMMIT\n");
+    canonical
 }
 
 /// `*table` and the chain lines (`:NAME POLICY [p:b]`, `:NAME - [0:0]`); false when the
 /// user chains are not in name order (the lines are then printed in the order given).
-fn push_head(table: &Table, chains: &[&Chain], form: Form, out: &mut String) -> bool {
+/// `canonical` is cleared when the store's form quotes a chain name iptables-save does not.
+fn push_head(
+    table: &Table,
+    chains: &[&Chain],
+    form: Form,
+    out: &mut String,
+    canonical: &mut bool,
+) -> bool {
     out.push('*');
     out.push_str(table.kind.name());
     out.push('\n');
@@ -530,7 +645,9 @@ fn push_head(table: &Table, chains: &[&Chain], form: Form, out: &mut String) -> 
             sorted &= previous <= c.name.as_bytes();
             previous = c.name.as_bytes();
             if form.store {
+                let start = out.len();
                 crate::ext::comment::push_save_word(out, &c.name);
+                *canonical &= out.len() - start == c.name.len();
             } else {
                 out.push_str(&c.name);
             }
@@ -540,14 +657,17 @@ fn push_head(table: &Table, chains: &[&Chain], form: Form, out: &mut String) -> 
     sorted
 }
 
-/// Appends the rule lines of one chain; `head` is scratch space for its `-A NAME`; `flush`
-/// as in [`walk_table`].
+/// Appends the rule lines of one chain; `head` and `scratch` are scratch space (`head` for
+/// its `-A NAME`); `flush` as in [`walk_table`]; `canonical` cleared where the store's form
+/// differs from iptables-save's.
 fn push_chain_rules(
     out: &mut String,
     c: &Chain,
     form: Form,
     head: &mut String,
     flush: &mut Option<&mut dyn FnMut(&mut String)>,
+    scratch: &mut String,
+    canonical: &mut bool,
 ) {
     if c.rules.is_empty() {
         return;
@@ -557,6 +677,7 @@ fn push_chain_rules(
     if form.store {
         // The store quotes names iptables' own tokenizer would split or unquote.
         crate::ext::comment::push_save_string(head, &c.name);
+        *canonical &= head.len() == c.name.len() + 3;
     } else {
         head.push(' ');
         head.push_str(&c.name);
@@ -575,10 +696,15 @@ fn push_chain_rules(
         }
         let start = out.len();
         out.push_str(head);
-        push_rule_body_as(out, r, false, form.store);
-        if form.store && has_newline(&out.as_bytes()[start..]) {
-            let line = out.split_off(start);
-            out.push_str(&line.replace('\n', "\\n"));
+        if form.store {
+            push_rule_body_store(out, r, scratch, canonical);
+            if has_newline(&out.as_bytes()[start..]) {
+                let line = out.split_off(start);
+                out.push_str(&line.replace('\n', "\\n"));
+                *canonical = false;
+            }
+        } else {
+            push_rule_body_as(out, r, false, false);
         }
         out.push('\n');
         if let Some(f) = flush.as_mut() {

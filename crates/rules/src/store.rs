@@ -1,10 +1,12 @@
 //! The store: a directory holding the ruleset between commands (later also sysctls and a
-//! conntrack snapshot). The ruleset is kept as `ruleset.rules`, iptables-save text with
-//! counters in the kernel's table order (after `iptables-restore`, a table restored from a
-//! plain block of the input is kept as the input wrote it: the same ruleset when read back,
-//! see `restore::InputBlocks`). Every write is atomic: a temporary file is written and
-//! fsynced, renamed over the old one, and the directory fsynced, so a crash leaves either the
-//! old or the new ruleset, never half of one.
+//! conntrack snapshot). The ruleset is kept as `ruleset.rules`: a first line naming the
+//! format (`save::STORE_HEAD`), each table's block as `iptables-save -c` prints it in the
+//! kernel's table order (in the store's lossless variant where that text would lose
+//! something), and a last line indexing the blocks (`save::STORE_INDEX`), so that
+//! `iptables-save` can copy them without reading the ruleset ([`Store::open_indexed`]).
+//! Files written before the index still load. Every write is atomic: a temporary file is
+//! written and fsynced, renamed over the old one, and the directory fsynced, so a crash
+//! leaves either the old or the new ruleset, never half of one.
 
 use crate::error::{Error, Result};
 use crate::model::Ruleset;
@@ -92,8 +94,7 @@ impl Store {
     }
 
     /// [`Store::save`] of the ruleset as a restore from `input` left it, with the
-    /// `blocks` that restore noted ([`crate::restore::restore_noting_blocks`]): those
-    /// tables are written as the input has them, the others formatted.
+    /// `blocks` that restore noted ([`crate::restore::restore_noting_blocks`]).
     pub fn save_after_restore(
         &self,
         rs: &Ruleset,
@@ -104,6 +105,210 @@ impl Store {
             save::save_store_after_restore(rs, input, blocks, f)
         })
     }
+
+    /// The store file opened with its index ([`save::STORE_INDEX`]), when it is in the
+    /// format `iptables-save` can copy from and is as it was written (the index covers the
+    /// file exactly, each block runs from `*TABLE` to `COMMIT`). None for an absent file,
+    /// one written before that format, or anything unexpected: then [`Store::load`].
+    pub fn open_indexed(&self) -> Option<IndexedStore> {
+        let file = File::open(self.dir.join(RULESET_FILE)).ok()?;
+        let len = file.metadata().ok()?.len();
+        let head = save::STORE_HEAD.as_bytes();
+        if read_exact_at(&file, head.len() as u64, 0)? != head {
+            return None;
+        }
+        // The index is the last line (a few dozen bytes a table).
+        let tail_len = len.min(1024);
+        let tail = read_exact_at(&file, tail_len, len - tail_len)?;
+        let body = tail.strip_suffix(b"\n")?;
+        let line_start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if line_start == 0 && tail_len < len {
+            return None;
+        }
+        let line = std::str::from_utf8(&body[line_start..]).ok()?;
+        let index_at = len - (tail.len() - line_start) as u64;
+        let blocks = parse_index(line, head.len() as u64, index_at)?;
+        for b in &blocks {
+            let name = b.kind.name();
+            if b.len < name.len() as u64 + 9 {
+                return None;
+            }
+            let open = read_exact_at(&file, name.len() as u64 + 2, b.start)?;
+            let close = read_exact_at(&file, 7, b.start + b.len - 7)?;
+            if open[0] != b'*' || &open[1..=name.len()] != name.as_bytes() {
+                return None;
+            }
+            if open[name.len() + 1] != b'\n' || close != b"COMMIT\n" {
+                return None;
+            }
+        }
+        Some(IndexedStore { file, blocks })
+    }
+}
+
+/// A table block of a store file in the indexed format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlock {
+    pub kind: crate::model::TableKind,
+    /// Where the block starts in the file and its length, in bytes.
+    pub start: u64,
+    pub len: u64,
+    /// The block is exactly `iptables-save -c`'s text of the table (`s` in the index).
+    pub as_saved: bool,
+}
+
+/// A store file opened by [`Store::open_indexed`]: its table blocks in the file's order
+/// (the order `iptables-save` prints them in).
+#[derive(Debug)]
+pub struct IndexedStore {
+    file: File,
+    pub blocks: Vec<StoredBlock>,
+}
+
+/// Bytes [`IndexedStore::copy_block`] reads at a time.
+const COPY_CHUNK: usize = 256 * 1024;
+
+impl IndexedStore {
+    /// Copies a block to `out`: as it is with `counters`, else without the `[p:b] ` that
+    /// starts each rule line (`iptables-save` without `-c`). `Err(true)` for a failed read
+    /// of the store, `Err(false)` for a failed write to `out`.
+    pub fn copy_block(
+        &self,
+        block: &StoredBlock,
+        counters: bool,
+        out: &mut dyn Write,
+    ) -> std::result::Result<(), bool> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; COPY_CHUNK.min(block.len as usize)];
+        let mut stripped = Vec::with_capacity(if counters { 0 } else { buf.len() });
+        let mut lines = DropCounters::default();
+        let mut at = block.start;
+        let end = block.start + block.len;
+        while at < end {
+            let want = buf.len().min((end - at) as usize);
+            let n = match self.file.read_at(&mut buf[..want], at) {
+                Ok(0) => return Err(true),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(true),
+            };
+            at += n as u64;
+            if counters {
+                out.write_all(&buf[..n]).map_err(|_| false)?;
+            } else {
+                stripped.clear();
+                lines.feed(&buf[..n], &mut stripped);
+                out.write_all(&stripped).map_err(|_| false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where [`DropCounters`] is in a line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum LinePart {
+    /// At the first byte of a line.
+    #[default]
+    Start,
+    /// Inside a rule line's `[p:b`.
+    Counters,
+    /// After the `]`: the blank before `-A`.
+    Blank,
+    /// In the text that is kept, up to and with the newline.
+    Rest,
+}
+
+/// Removes the `[p:b] ` before each rule line of a table block given in pieces that may
+/// end anywhere (only rule lines start with `[` in a block in iptables-save's form).
+#[derive(Default)]
+struct DropCounters {
+    part: LinePart,
+}
+
+impl DropCounters {
+    fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        while let Some(&first) = bytes.first() {
+            match self.part {
+                LinePart::Start => {
+                    if first == b'[' {
+                        bytes = &bytes[1..];
+                        self.part = LinePart::Counters;
+                    } else {
+                        self.part = LinePart::Rest;
+                    }
+                }
+                LinePart::Counters => match bytes.iter().position(|&b| b == b']') {
+                    Some(i) => {
+                        bytes = &bytes[i + 1..];
+                        self.part = LinePart::Blank;
+                    }
+                    None => bytes = &[],
+                },
+                LinePart::Blank => {
+                    if first == b' ' {
+                        bytes = &bytes[1..];
+                    }
+                    self.part = LinePart::Rest;
+                }
+                LinePart::Rest => {
+                    let n = crate::restore::line_length(bytes);
+                    if n < bytes.len() {
+                        out.extend_from_slice(&bytes[..=n]);
+                        bytes = &bytes[n + 1..];
+                        self.part = LinePart::Start;
+                    } else {
+                        out.extend_from_slice(bytes);
+                        bytes = &[];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `len` bytes of `file` at `at`, None when they cannot all be read.
+fn read_exact_at(file: &File, len: u64, at: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; usize::try_from(len).ok()?];
+    file.read_exact_at(&mut buf, at).ok()?;
+    Some(buf)
+}
+
+/// The blocks an index line names, when they follow each other from `first` up to the index
+/// line at `index_at`, each table at most once.
+fn parse_index(line: &str, first: u64, index_at: u64) -> Option<Vec<StoredBlock>> {
+    let rest = line.strip_prefix(save::STORE_INDEX)?;
+    let fields: Vec<&str> = rest.split(' ').skip(1).collect();
+    if rest.is_empty() {
+        return (first == index_at).then(Vec::new);
+    }
+    if !rest.starts_with(' ') || !fields.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut blocks: Vec<StoredBlock> = Vec::new();
+    let mut next = first;
+    for f in fields.chunks(4) {
+        let kind = crate::model::TableKind::from_name(f[0])?;
+        let start: u64 = f[1].parse().ok()?;
+        let len: u64 = f[2].parse().ok()?;
+        let as_saved = match f[3] {
+            "s" => true,
+            "f" => false,
+            _ => return None,
+        };
+        if start != next || blocks.iter().any(|b| b.kind == kind) {
+            return None;
+        }
+        next = start.checked_add(len)?;
+        blocks.push(StoredBlock {
+            kind,
+            start,
+            len,
+            as_saved,
+        });
+    }
+    (next == index_at).then_some(blocks)
 }
 
 /// The ruleset a store file's text holds: read as iptables-restore input with `-c`
