@@ -446,7 +446,8 @@ pub struct CRule {
 pub struct CTable {
     /// Which table.
     pub kind: TableKind,
-    /// All rules, chain after chain.
+    /// All rules, chain after chain: each chain one run ending with its tail, the chains in
+    /// the order of [`chain_order`] (source order for the plain reference walk).
     pub rules: Vec<CRule>,
     /// Hot records, one per rule (with the counters).
     hot: Vec<Hot>,
@@ -461,7 +462,7 @@ pub struct CTable {
     pub entry: [u32; 5],
     /// Chain names (source order).
     pub chains: Vec<String>,
-    /// First rule of each chain.
+    /// First rule of each chain (by the chain's index in the source table).
     pub chain_start: Vec<u32>,
     /// Some rule needs connection tracking.
     pub needs_conntrack: bool,
@@ -471,6 +472,58 @@ pub struct CTable {
     index: Vec<ChainIndex>,
     /// The ranges of DNAT rules (`K_DNAT`), as `targets::dnat::run` would build them.
     nat: Vec<NatRange>,
+}
+
+/// The order chains are laid out in a compiled table: the built-in chains as in the source,
+/// then depth first from each of them the user chains (in rule order, each chain one of its
+/// rules jumps or goes to that has no place yet, followed by all it calls), then the chains no
+/// hook reaches, in source order. Rule order within a chain is untouched; only memory order
+/// changes. A chain called from one rule sits
+/// just after its caller's chain or its caller's earlier callees, so a packet's path through
+/// such chains (kube-proxy's KUBE-SVC-* and the KUBE-SEP-* they call) reads neighbouring
+/// lines where source order (user chains sorted by name) scattered them over the table.
+pub fn chain_order(t: &Table) -> Vec<usize> {
+    let n = t.chains.len();
+    let mut placed = vec![false; n];
+    let mut order: Vec<usize> = (0..n).filter(|&c| t.chains[c].hook.is_some()).collect();
+    for &c in &order {
+        placed[c] = true;
+    }
+    // (chain, next rule to look at) for every chain being laid out, innermost last.
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let builtin = order.clone();
+    let user = (0..n).filter(|&c| t.chains[c].hook.is_none());
+    for root in builtin.into_iter().chain(user) {
+        // Built-in chains are placed already but still lay out what they call.
+        if !placed[root] {
+            placed[root] = true;
+            order.push(root);
+        } else if t.chains[root].hook.is_none() {
+            continue;
+        }
+        stack.push((root, 0));
+        while let Some(top) = stack.last_mut() {
+            let rules = &t.chains[top.0].rules;
+            let mut callee = None;
+            while callee.is_none() && top.1 < rules.len() {
+                if let Target::Jump(name) | Target::Goto(name) = &rules[top.1].target {
+                    callee = t.chain_index(name).filter(|&j| !placed[j]);
+                }
+                top.1 += 1;
+            }
+            match callee {
+                Some(j) => {
+                    placed[j] = true;
+                    order.push(j);
+                    stack.push((j, 0));
+                }
+                None => {
+                    stack.pop();
+                }
+            }
+        }
+    }
+    order
 }
 
 /// Where the walk is in a classified chain: the chain, the position in its leaf's list and
@@ -536,19 +589,27 @@ impl CTable {
         opts: ClassifyOpts,
     ) -> Result<CTable, CompileError> {
         let hooks = nfrs_rules::ops::hook_masks(t).map_err(|e| CompileError(e.to_string()))?;
-        let mut chain_start = Vec::with_capacity(t.chains.len());
+        // Chains in walk order (the plain reference walk keeps the source order); each chain
+        // is still one run of rules ending with its tail.
+        let order = if opts.enabled {
+            chain_order(t)
+        } else {
+            (0..t.chains.len()).collect()
+        };
+        let mut chain_start = vec![0u32; t.chains.len()];
         let mut n = 0u32;
-        for c in &t.chains {
-            chain_start.push(n);
-            n += c.rules.len() as u32 + 1;
+        for &ci in &order {
+            chain_start[ci] = n;
+            n += t.chains[ci].rules.len() as u32 + 1;
         }
         let find = |name: &str| -> Result<u32, CompileError> {
             t.chain_index(name)
                 .map(|i| chain_start[i])
                 .ok_or_else(|| CompileError(format!("nfrs replay: no chain `{name}`")))
         };
-        let mut rules = Vec::with_capacity(n as usize);
-        let mut counters = Vec::with_capacity(n as usize);
+        // Compiled chain by chain in source order (so state slots are claimed in the same
+        // order whatever the layout), then laid out in `order`.
+        let mut by_chain: Vec<Vec<(CRule, Counters)>> = Vec::with_capacity(t.chains.len());
         // Kernel rule (measured): a nat table alone does not start conntrack; NAT targets and
         // conntrack matches do.
         let mut needs_conntrack = false;
@@ -558,6 +619,7 @@ impl CTable {
                 entry[h as usize] = chain_start[ci];
             }
             let hmask = hooks.get(ci).copied().unwrap_or(0);
+            let mut out = Vec::with_capacity(c.rules.len() + 1);
             for (ri, r) in c.rules.iter().enumerate() {
                 let mut ms = Vec::with_capacity(r.matches.len());
                 for m in &r.matches {
@@ -594,14 +656,14 @@ impl CTable {
                         CTarget::Ext(x.clone(), slot)
                     }
                 };
-                rules.push(CRule {
+                let rule = CRule {
                     ip: IpMatch::new(&r.ip),
                     matches: ms,
                     target,
                     chain: ci as u16,
                     num: ri as u32 + 1,
-                });
-                counters.push(r.counters);
+                };
+                out.push((rule, r.counters));
             }
             let (target, cnt) = if c.is_builtin() {
                 (
@@ -614,14 +676,23 @@ impl CTable {
             } else {
                 (CTarget::Return, Counters::default())
             };
-            rules.push(CRule {
+            let tail = CRule {
                 ip: IpMatch::new(&nfrs_rules::IpSpec::default()),
                 matches: Vec::new(),
                 target,
                 chain: ci as u16,
                 num: 0,
-            });
-            counters.push(cnt);
+            };
+            out.push((tail, cnt));
+            by_chain.push(out);
+        }
+        let mut rules = Vec::with_capacity(n as usize);
+        let mut counters = Vec::with_capacity(n as usize);
+        for &ci in &order {
+            for (r, c) in std::mem::take(&mut by_chain[ci]) {
+                rules.push(r);
+                counters.push(c);
+            }
         }
         let reference = !opts.enabled;
         let mut hot: Vec<Hot> = Vec::with_capacity(rules.len());
@@ -647,7 +718,7 @@ impl CTable {
             h.packets = counters[i].packets;
             h.bytes = counters[i].bytes;
             let ch = r.chain as usize;
-            h.chain_end = chain_start.get(ch + 1).map_or(n, |&s| s) - 1;
+            h.chain_end = chain_start[ch] + t.chains[ch].rules.len() as u32;
             hot.push(h);
         }
         let mut chain_ix = vec![u32::MAX; t.chains.len()];
@@ -703,11 +774,7 @@ impl CTable {
         let ix = self.chain_ix[chain];
         let first = self.chain_start[chain];
         if ix == u32::MAX {
-            return self
-                .chain_start
-                .get(chain + 1)
-                .map_or(self.rules.len() as u32, |&n| n) as usize
-                - first as usize;
+            return (self.hot[first as usize].chain_end + 1 - first) as usize;
         }
         let index = &self.index[ix as usize];
         let mut n = 1;
@@ -1318,10 +1385,12 @@ mod tests {
                     &mut Vec::new(),
                     None,
                 );
-                got.push((r, fx.nat, p.mark));
+                // Rules by name: the two tables lay their chains out differently.
+                let (Ending::Rule(at) | Ending::Policy(at) | Ending::Hotdrop(at)) = r.ending;
+                got.push((r.accept, t.describe(at), fx.nat, p.mark));
             }
             assert_eq!(got[0], got[1], "{pkt}");
-            asked.push(got[0].1.map(|n| n.range.min_addr));
+            asked.push(got[0].2.map(|n| n.range.min_addr));
         }
         assert_eq!(
             asked,
@@ -1334,6 +1403,131 @@ mod tests {
                 None
             ]
         );
+    }
+
+    /// Chains laid out depth first from the hooks: a service chain with its endpoint chains
+    /// after it, a chain called twice placed once, unreachable chains last; the walk and the
+    /// counters written back are those of the source order.
+    #[test]
+    fn chains_laid_out_in_walk_order() {
+        let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+            :POSTROUTING ACCEPT [0:0]\n:MASQ - [0:0]\n:SEP-A - [0:0]\n:SEP-B - [0:0]\n\
+            :SEP-C - [0:0]\n:SERVICES - [0:0]\n:SVC-X - [0:0]\n:SVC-Y - [0:0]\n:unused - [0:0]\n\
+            -A PREROUTING -j SERVICES\n-A OUTPUT -j SERVICES\n\
+            -A SERVICES -d 10.96.0.2/32 -p tcp -j SVC-Y\n\
+            -A SERVICES -d 10.96.0.1/32 -p tcp -j SVC-X\n\
+            -A SVC-X -m statistic --mode nth --every 2 --packet 0 -j SEP-C\n\
+            -A SVC-X -g SEP-A\n-A SVC-Y -j SEP-B\n\
+            -A SEP-A -s 10.1.0.1/32 -j MASQ\n\
+            -A SEP-A -p tcp -j DNAT --to-destination 10.1.0.1:80\n\
+            -A SEP-B -p tcp -j DNAT --to-destination 10.1.0.2:80\n\
+            -A SEP-C -s 10.1.0.3/32 -j MASQ\n\
+            -A SEP-C -p tcp -j DNAT --to-destination 10.1.0.3:80\n\
+            -A MASQ -j MARK --or-mark 0x4000\n-A unused -j RETURN\nCOMMIT\n";
+        let rs = restore_new(rules, &Default::default()).expect("restores");
+        let nat = rs.table(TableKind::Nat).unwrap();
+        let names: Vec<&str> = chain_order(nat)
+            .into_iter()
+            .map(|c| nat.chains[c].name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "PREROUTING",
+                "INPUT",
+                "OUTPUT",
+                "POSTROUTING",
+                "SERVICES",
+                "SVC-Y",
+                "SEP-B",
+                "SVC-X",
+                "SEP-C",
+                "MASQ",
+                "SEP-A",
+                "unused"
+            ]
+        );
+        let mut st = EvalState::default();
+        st.slots.push(Default::default());
+        let opts = |enabled| ClassifyOpts {
+            enabled,
+            min_rules: 1,
+        };
+        let mut fast = CTable::compile_with(nat, &mut st, opts(true)).unwrap();
+        let mut plain = CTable::compile_with(nat, &mut st, opts(false)).unwrap();
+        // SVC-X's rules and tail, then SEP-C's, in one run.
+        let at = |t: &CTable, chain: &str| t.chain_start[nat.chain_index(chain).unwrap()];
+        assert_eq!(at(&fast, "SEP-C"), at(&fast, "SVC-X") + 3);
+        assert_ne!(at(&plain, "SEP-C"), at(&plain, "SVC-X") + 3);
+        let mut counted = Vec::new();
+        for t in [&mut fast, &mut plain] {
+            let mut path = Vec::new();
+            for pkt in [
+                "tcp 10.1.0.3:1 > 10.96.0.1:80",
+                "tcp 10.1.0.3:1 > 10.96.0.1:80",
+                "tcp 10.0.0.2:1 > 10.96.0.2:80",
+                "udp 10.0.0.2:1 > 10.96.0.2:80",
+            ] {
+                let mut p = crate::matches::testutil::pkt(pkt);
+                let mut fx = Effects::default();
+                let mut trace = Vec::new();
+                let r = t.walk(
+                    Hook::PreRouting,
+                    &mut p,
+                    &mut st,
+                    &NoHost,
+                    &mut fx,
+                    &mut Vec::new(),
+                    Some(&mut trace),
+                );
+                let steps: Vec<String> = trace.iter().map(|s| t.describe(s.rule)).collect();
+                path.push((r.accept, steps, fx.nat.map(|n| n.range.min_addr), p.mark));
+            }
+            let mut back = nat.clone();
+            t.write_counters(&mut back);
+            counted.push(back);
+            assert_eq!(
+                path[0].1,
+                [
+                    "nat/PREROUTING rule 1",
+                    "nat/SERVICES rule 2",
+                    "nat/SVC-X rule 1",
+                    "nat/SEP-C rule 1",
+                    "nat/MASQ rule 1",
+                    "nat/MASQ end (return)",
+                    "nat/SEP-C rule 2"
+                ]
+            );
+            assert_eq!(path[1].1[2..], ["nat/SVC-X rule 2", "nat/SEP-A rule 2"]);
+            assert_eq!(path[2].2, Some(0x0a01_0002));
+            assert_eq!(
+                path[3].1,
+                [
+                    "nat/PREROUTING rule 1",
+                    "nat/SERVICES end (return)",
+                    "nat/PREROUTING policy"
+                ]
+            );
+        }
+        let flat = |t: &Table| -> Vec<(String, u32, Counters)> {
+            t.chains
+                .iter()
+                .flat_map(|c| {
+                    let rules = c.rules.iter().enumerate();
+                    std::iter::once((c.name.clone(), 0, c.counters))
+                        .chain(rules.map(|(k, r)| (c.name.clone(), k as u32 + 1, r.counters)))
+                })
+                .collect()
+        };
+        assert_eq!(flat(&counted[0]), flat(&counted[1]));
+        let hit = |t: &Table, chain: &str, num: usize| {
+            t.chains[t.chain_index(chain).unwrap()].rules[num - 1]
+                .counters
+                .packets
+        };
+        assert_eq!(hit(&counted[0], "SERVICES", 2), 2);
+        assert_eq!(hit(&counted[0], "SEP-C", 2), 1);
+        assert_eq!(hit(&counted[0], "SEP-A", 1), 0);
     }
 
     #[test]

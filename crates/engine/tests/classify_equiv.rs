@@ -5,14 +5,18 @@
 //! give the same verdicts, endings, matched-rule paths, log lines, counters and match state
 //! with every chain classified (and rules decided from their hot records: port tests, comments
 //! skipped) as with the plain walk, every rule visited and every match run.
+//! The classified table also lays its chains out in walk order (`table::chain_order`), the
+//! plain one in source order: the two are compared by rule names (chain and number), never by
+//! index, over random jump graphs (chains called from several rules, in any source order,
+//! gotos, RETURNs), so a layout that moved a rule or a counter fails here.
 
 use nfrs_engine::classify::ClassifyOpts;
 use nfrs_engine::matches::{EvalState, NoHost};
 use nfrs_engine::pkt::{IfName, PktCtx};
-use nfrs_engine::table::{CTable, TraceStep, WalkResult};
+use nfrs_engine::table::{CTable, Ending};
 use nfrs_engine::targets::Effects;
 use nfrs_rules::restore::restore_new;
-use nfrs_rules::{Hook, TableKind};
+use nfrs_rules::{Hook, Table, TableKind};
 use nfrs_wire::build::{build_ipv4, FrameCtx};
 use nfrs_wire::line::PacketSpec;
 use proptest::prelude::*;
@@ -56,10 +60,13 @@ fn prefix(r: &mut Rng) -> String {
     }
 }
 
-const CHAINS: [&str; 4] = ["INPUT", "u0", "u1", "u2"];
+const CHAINS: [&str; 7] = ["INPUT", "u0", "u1", "u2", "u3", "u4", "u5"];
 
-/// One rule of chain number `c` (jumps only go to later chains: no loops).
-fn rule(r: &mut Rng, c: usize) -> String {
+/// One rule of the chain at `rank` in `ranked` (jumps only go to chains ranked later: no
+/// loops; the ranking is a random order of the user chains, so a chain may call one before
+/// it in source order, and one chain is called from several rules and chains).
+fn rule(r: &mut Rng, ranked: &[usize], rank: usize) -> String {
+    let c = ranked[rank];
     let mut s = format!("-A {}", CHAINS[c]);
     let not = |r: &mut Rng| if r.below(5) == 0 { "! " } else { "" };
     if r.below(3) > 0 {
@@ -116,14 +123,15 @@ fn rule(r: &mut Rng, c: usize) -> String {
         5 => s += " -m statistic --mode nth ! --every 2 --packet 1",
         _ => {}
     }
-    let later = c + 1 + r.below((CHAINS.len() - c) as u64) as usize;
-    match r.below(9) {
-        0 | 1 => s += " -j ACCEPT",
-        2 => s += " -j DROP",
-        3 if c > 0 => s += " -j RETURN",
-        4 if later < CHAINS.len() => s += &format!(" -j {}", CHAINS[later]),
-        5 if later < CHAINS.len() => s += &format!(" -g {}", CHAINS[later]),
-        6 => s += &format!(" -j LOG --log-prefix \"r{}\"", r.below(100)),
+    let later = rank + 1 + r.below((CHAINS.len() - rank) as u64) as usize;
+    let later = ranked.get(later).map(|&k| CHAINS[k]);
+    match (r.below(9), later) {
+        (0 | 1, _) => s += " -j ACCEPT",
+        (2, _) => s += " -j DROP",
+        (3, _) if c > 0 => s += " -j RETURN",
+        (4, Some(to)) => s += &format!(" -j {to}"),
+        (5, Some(to)) => s += &format!(" -g {to}"),
+        (6, _) => s += &format!(" -j LOG --log-prefix \"r{}\"", r.below(100)),
         _ => {}
     }
     s
@@ -131,13 +139,22 @@ fn rule(r: &mut Rng, c: usize) -> String {
 
 fn ruleset(r: &mut Rng) -> String {
     let mut s = format!(
-        "*filter\n:INPUT {} [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:u0 - [0:0]\n:u1 - [0:0]\n:u2 - [0:0]\n",
+        "*filter\n:INPUT {} [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n",
         if r.below(2) == 0 { "ACCEPT" } else { "DROP" }
     );
-    for c in 0..CHAINS.len() {
-        let n = r.below(if c == 0 { 70 } else { 45 });
+    for c in &CHAINS[1..] {
+        s += &format!(":{c} - [0:0]\n");
+    }
+    // INPUT first, the user chains in a random order (Fisher-Yates).
+    let mut ranked: Vec<usize> = (0..CHAINS.len()).collect();
+    for k in (2..ranked.len()).rev() {
+        let j = 1 + r.below(k as u64) as usize;
+        ranked.swap(k, j);
+    }
+    for rank in 0..CHAINS.len() {
+        let n = r.below(if rank == 0 { 70 } else { 30 });
         for _ in 0..n {
-            s += &rule(r, c);
+            s += &rule(r, &ranked, rank);
             s.push('\n');
         }
     }
@@ -184,25 +201,49 @@ fn packet(r: &mut Rng, now: u64) -> PktCtx {
 
 struct Side {
     table: CTable,
+    /// The table compiled from (its counters are written back into it to compare them).
+    source: Table,
     state: EvalState,
     stack: Vec<u32>,
 }
+
+/// A walk's outcome with rules named (`filter/CHAIN rule N`), not indexed: the verdict, how
+/// the walk ended and where, the rules matched in turn, the log lines.
+type Outcome = (bool, &'static str, String, Vec<String>, Vec<String>);
 
 impl Side {
     fn new(text: &str, opts: ClassifyOpts) -> Side {
         let rs = restore_new(text, &Default::default()).expect("restores");
         let mut state = EvalState::default();
         state.slots.push(Default::default());
-        let table = CTable::compile_with(rs.table(TableKind::Filter).unwrap(), &mut state, opts)
-            .expect("compiles");
+        let source = rs.table(TableKind::Filter).unwrap().clone();
+        let table = CTable::compile_with(&source, &mut state, opts).expect("compiles");
         Side {
             table,
+            source,
             state,
             stack: Vec::new(),
         }
     }
 
-    fn walk(&mut self, mut p: PktCtx) -> (WalkResult, Vec<TraceStep>, Vec<String>) {
+    /// Every rule's and policy's counters, in source order, as `iptables-save -c` would
+    /// read them back.
+    fn counters(&self) -> Vec<(u64, u64)> {
+        let mut t = self.source.clone();
+        self.table.write_counters(&mut t);
+        t.chains
+            .iter()
+            .flat_map(|c| {
+                std::iter::once((c.counters.packets, c.counters.bytes)).chain(
+                    c.rules
+                        .iter()
+                        .map(|r| (r.counters.packets, r.counters.bytes)),
+                )
+            })
+            .collect()
+    }
+
+    fn walk(&mut self, mut p: PktCtx) -> Outcome {
         let mut fx = Effects::default();
         let mut trace = Vec::new();
         let res = self.table.walk(
@@ -214,7 +255,18 @@ impl Side {
             &mut self.stack,
             Some(&mut trace),
         );
-        (res, trace, fx.logs.into_iter().map(|l| l.text).collect())
+        let (how, at) = match res.ending {
+            Ending::Rule(i) => ("rule", i),
+            Ending::Policy(i) => ("policy", i),
+            Ending::Hotdrop(i) => ("hotdrop", i),
+        };
+        (
+            res.accept,
+            how,
+            self.table.describe(at),
+            trace.iter().map(|s| self.table.describe(s.rule)).collect(),
+            fx.logs.into_iter().map(|l| l.text).collect(),
+        )
     }
 }
 
@@ -246,8 +298,8 @@ fn check(seed: u64, packets: usize) {
         assert_eq!(a, b, "packet {k} differs; ruleset:\n{text}");
     }
     assert_eq!(
-        fast.table.counters(),
-        slow.table.counters(),
+        fast.counters(),
+        slow.counters(),
         "counters differ; ruleset:\n{text}"
     );
     assert_eq!(
