@@ -1532,9 +1532,22 @@ impl Engine {
                     self.trace.lines.push(line);
                 }
                 let end = p.d.l3_end().min(p.buf.len());
-                if nat_packet(&mut p.buf[..end], &c, dir, m).is_err() {
+                let Ok(changed) = nat_packet(&mut p.buf[..end], &c, dir, m) else {
                     return false;
+                };
+                // The walk's targets keep the descriptor in step with the bytes (the walk
+                // itself reads it again after each); the binding's rewrite changes addresses,
+                // ports or ids (and checksums) only, or nothing (a null binding).
+                if changed {
+                    p.refresh_after_nat();
                 }
+                // Debug builds (`cargo test`) check it against a whole new parse.
+                debug_assert_eq!(
+                    Some(p.d),
+                    nfrs_wire::desc::PacketDesc::parse_ipv4(&p.buf, 0).ok()
+                );
+                p.ct = self.snap(p.ct.id, p.ct.info, p.now);
+                return true;
             }
             Action::Apply => {
                 let ct = self.ct.as_ref().unwrap();

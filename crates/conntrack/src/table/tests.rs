@@ -800,3 +800,51 @@ fn stats_count_expectations_used_and_gone() {
     l.pass(C, S, 17, &udp(ip(C), 1, ip(S), 2, 0));
     assert_eq!(l.t.stats().expect_delete, 2);
 }
+
+/// The 64-bit-word sum folds to what a plain 16-bit one's complement sum gives, for every
+/// length (odd tails included), all-ones and all-zero data and random bytes.
+#[test]
+fn ones_sum_equals_the_16_bit_sum() {
+    fn plain(b: &[u8]) -> u16 {
+        let mut sum = 0u32;
+        for c in b.chunks(2) {
+            let w = u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]);
+            sum += u32::from(w);
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+    let mut x = 0x1234_5678_9abc_def1u64;
+    for len in 0..200usize {
+        for pattern in 0..4 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match pattern {
+                    0 => 0,
+                    1 => 0xff,
+                    _ => {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    }
+                })
+                .collect();
+            assert_eq!(
+                fold(ones_sum(&bytes)),
+                plain(&bytes),
+                "len {len} pattern {pattern}"
+            );
+        }
+    }
+    // A long packet: large sums and their end-around carries.
+    let big = vec![0xffu8; 65_535];
+    assert_eq!(fold(ones_sum(&big)), plain(&big));
+    // With the pseudo-header added as l4_checksum does.
+    let seg: Vec<u8> = (0..57u8).map(|i| i.wrapping_mul(37)).collect();
+    let mut with_pseudo = vec![10, 0, 0, 2, 198, 51, 100, 1, 0, 6, 0, 57];
+    with_pseudo.extend_from_slice(&seg);
+    assert_eq!(
+        l4_checksum(0x0a00_0002, 0xc633_6401, 6, &seg),
+        plain(&with_pseudo)
+    );
+}
