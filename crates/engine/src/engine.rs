@@ -85,6 +85,9 @@ pub struct Engine {
     /// Per table kind and hook: the index in `tables` of the table with a chain there, or
     /// [`NO_TABLE`] (computed once: the tables never change after `new`).
     walk_at: [[u8; 5]; 5],
+    /// Per table kind and hook: the policy rule when that chain holds only an ACCEPT policy
+    /// (`CTable::accept_policy_only`), else `u32::MAX` (computed once like `walk_at`).
+    accept_only: [[u32; 5]; 5],
     /// A nat table exists (NAT hooks do nothing without one; computed once like `walk_at`).
     has_nat: bool,
     state: EvalState,
@@ -351,11 +354,15 @@ impl Engine {
             defrag.timeout = secs.saturating_mul(1_000_000_000);
         }
         let mut walk_at = [[NO_TABLE; 5]; 5];
+        let mut accept_only = [[u32::MAX; 5]; 5];
         for kind in TableKind::ALL {
             if let Some(ti) = tix(&tables, kind) {
                 for hook in Hook::ALL {
                     if tables[ti].has_hook(hook) {
                         walk_at[kind as usize][hook as usize] = ti as u8;
+                        if let Some(pol) = tables[ti].accept_policy_only(hook) {
+                            accept_only[kind as usize][hook as usize] = pol;
+                        }
                     }
                 }
             }
@@ -366,6 +373,7 @@ impl Engine {
             ruleset,
             tables,
             walk_at,
+            accept_only,
             has_nat,
             state,
             ct,
@@ -535,7 +543,8 @@ impl Engine {
     #[inline]
     fn walk(&mut self, kind: TableKind, hook: Hook, p: &mut PktCtx, fx: &mut Effects) -> bool {
         let ti = self.walk_at[kind as usize][hook as usize];
-        if ti == NO_TABLE {
+        let pol = self.accept_only[kind as usize][hook as usize];
+        if ti == NO_TABLE || (pol != u32::MAX && !self.tracing && !p.nf_trace) {
             // Only the fields callers read after a walk that accepted need resetting here:
             // raw's NOTRACK/CT choices and nat's request. The lists are always fresh where
             // they are read: `walk_table` clears them first and consumes logs and TEE copies
@@ -544,9 +553,28 @@ impl Engine {
             fx.helper = 0;
             fx.zone = 0;
             fx.nat = None;
+            if ti != NO_TABLE {
+                // A chain of nothing but an ACCEPT policy: what its walk does, without the
+                // walk (traced packets and `--trace` take the walk, which reports it).
+                self.policy_accept(usize::from(ti), pol, hook, p);
+            }
             return true;
         }
         self.walk_table(usize::from(ti), kind, hook, p, fx)
+    }
+
+    /// The walk of a chain holding only an ACCEPT policy (rule `pol` of table `ti`): the
+    /// packet is counted on the policy and accepted; the packet context records the hook and
+    /// table as the walk would, and the connection mark is written back as after any walk.
+    #[inline]
+    fn policy_accept(&mut self, ti: usize, pol: u32, hook: Hook, p: &mut PktCtx) {
+        let t = &mut self.tables[ti];
+        p.hook = hook;
+        p.table = t.kind;
+        t.count(pol, u64::from(p.d.total_len));
+        if let (Some(id), Some(ct)) = (p.ct.id, self.ct.as_mut()) {
+            ct.get_mut(id).mark = p.ct.mark;
+        }
     }
 
     /// [`Engine::walk`] of the table at `ti` (one with a chain at `hook`).
@@ -2619,7 +2647,13 @@ mod batch_tests {
     /// handshakes, data both ways, FINs, UDP, pings, an unsolicited ACK (INVALID), a bad TCP
     /// checksum, packets to the host (closed port: RST), a blocked inbound SYN, fragments
     /// (one completed, one left to expire) — the frames and their times.
+    const MIXED_RULES: &str = "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n-A INPUT -p tcp --dport 25 -j LOG --log-prefix \"smtp \"\n-A FORWARD -m conntrack --ctstate INVALID -j LOG --log-prefix \"inv \"\n-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A FORWARD -i lan0 -o wan0 -j ACCEPT\n-A FORWARD -j LOG --log-prefix \"drop \"\nCOMMIT\n";
+
     fn mixed() -> (Engine, Vec<RxFrame>) {
+        mixed_with(MIXED_RULES)
+    }
+
+    fn mixed_with(rules: &str) -> (Engine, Vec<RxFrame>) {
         let mut lines = String::new();
         let mut t = 0u32;
         let mut at = |l: &mut String, dev: &str, pkt: String| {
@@ -2724,7 +2758,6 @@ mod batch_tests {
             }
         }
         let q = "'''";
-        let rules = "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n-A INPUT -p tcp --dport 25 -j LOG --log-prefix \"smtp \"\n-A FORWARD -m conntrack --ctstate INVALID -j LOG --log-prefix \"inv \"\n-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A FORWARD -i lan0 -o wan0 -j ACCEPT\n-A FORWARD -j LOG --log-prefix \"drop \"\nCOMMIT\n";
         let text = format!(
             "description = \"batch\"\nrules = {q}\n{rules}{q}\npackets = {q}\n{lines}{q}\n\n[sysctl]\n\"net.ipv4.ip_forward\" = 1\n\"net.netfilter.nf_conntrack_log_invalid\" = 255\n\n[[interface]]\nname = \"lan0\"\naddress = \"10.0.0.1/24\"\n\n[[interface]]\nname = \"wan0\"\naddress = \"192.0.2.1/24\"\n\n[[route]]\nto = \"default\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n"
         );
@@ -2819,6 +2852,48 @@ mod batch_tests {
             assert_eq!(eng.conntrack_listing(end), listing, "batch size {size}");
             assert_eq!(eng.ct.as_ref().unwrap().stats(), stats);
             assert_eq!(eng.ruleset_with_counters(), counters);
+        }
+    }
+
+    /// Chains holding only an ACCEPT policy are answered without their walk: the mixed trace
+    /// through the gateway ruleset plus empty raw and mangle tables (every hook an ACCEPT
+    /// policy) and a nat table whose PREROUTING, INPUT and OUTPUT are policies too gives the
+    /// same events, connections and counters (policy counters included) as with every chain
+    /// walked (`tracing` takes the walk everywhere), and the policies did count packets.
+    #[test]
+    fn accept_policy_chains_count_as_their_walk_does() {
+        let rules = format!("*raw\nCOMMIT\n*mangle\nCOMMIT\n{MIXED_RULES}");
+        let (mut fast, frames) = mixed_with(&rules);
+        let (mut walked, _) = mixed_with(&rules);
+        walked.tracing = true;
+        assert_eq!(
+            fast.accept_only
+                .iter()
+                .flatten()
+                .filter(|&&p| p != u32::MAX)
+                .count(),
+            // raw: PREROUTING, OUTPUT; mangle: all five; nat: PREROUTING, INPUT, OUTPUT;
+            // filter: OUTPUT.
+            2 + 5 + 3 + 1
+        );
+        for (i, f) in frames.iter().enumerate() {
+            fast.events.clear();
+            walked.events.clear();
+            fast.receive(f.dev, f.ip.clone(), f.mac, f.now);
+            walked.receive(f.dev, f.ip.clone(), f.mac, f.now);
+            assert_eq!(fast.events, walked.events, "frame {i}");
+        }
+        let end = now_after(&frames);
+        assert_eq!(fast.conntrack_listing(end), walked.conntrack_listing(end));
+        let counted = fast.ruleset_with_counters();
+        assert_eq!(counted, walked.ruleset_with_counters());
+        let mangle = counted
+            .tables
+            .iter()
+            .find(|t| t.kind == TableKind::Mangle)
+            .unwrap();
+        for c in &mangle.chains {
+            assert!(c.counters.packets > 0, "mangle {} counted nothing", c.name);
         }
     }
 

@@ -843,6 +843,22 @@ impl CTable {
         self.entry[hook as usize] != u32::MAX
     }
 
+    /// The policy rule of `hook`'s chain when the chain holds nothing but an ACCEPT policy:
+    /// a walk there only counts the packet on it and accepts ([`CTable::count`]).
+    pub fn accept_policy_only(&self, hook: Hook) -> Option<u32> {
+        let start = *self.entry.get(hook as usize)?;
+        let h = self.hot.get(start as usize)?;
+        (h.flags & H_POLICY != 0 && h.kind == K_ACCEPT).then_some(start)
+    }
+
+    /// Counts a packet of `len` bytes on rule `i`, as the walk does on the rule that decides.
+    #[inline]
+    pub fn count(&mut self, i: u32, len: u64) {
+        let h = &mut self.hot[i as usize];
+        h.packets += 1;
+        h.bytes += len;
+    }
+
     /// The counters of rule `i` (policy counters on the policy rule).
     pub fn counter(&self, i: usize) -> Counters {
         let h = &self.hot[i];
