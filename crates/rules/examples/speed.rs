@@ -1,7 +1,8 @@
 //! Times restore and save of a ruleset file (for profiling): `speed FILE [ROUNDS]`;
 //! `SPEED_RESTORE_ONLY=1` skips the save; `SPEED_AHEAD=1` lets a second thread parse ahead;
 //! `SPEED_STORE=DIR` also times writing the store to DIR (as `nfrs iptables-restore` does:
-//! tables kept from the input where they can be; `SPEED_FORMAT_STORE=1` formats them all).
+//! the rule lines printed beside the restore where it did; `SPEED_FORMAT_STORE=1` formats
+//! them all; `SPEED_PRINT=0|1` turns that printing off or on).
 
 use nfrs_rules::restore::{restore_noting_blocks, InputBlocks, RestoreOpts};
 use nfrs_rules::Ruleset;
@@ -36,8 +37,11 @@ fn main() {
     for _ in 0..rounds {
         let t = Instant::now();
         let c = cpu_ms();
+        // `SPEED_PRINT=0|1`: the store text printed beside the restore off / on (default:
+        // the restore's own choice).
         let opts = RestoreOpts {
             parse_ahead: std::env::var_os("SPEED_AHEAD").is_some(),
+            print_store: std::env::var("SPEED_PRINT").ok().map(|v| v == "1"),
             ..Default::default()
         };
         let text = read();

@@ -14,6 +14,7 @@ pub mod restore;
 pub mod save;
 pub mod services;
 pub mod store;
+pub mod store_text;
 pub mod tool;
 
 pub use error::{Errno, Error, ErrorKind, Result};

@@ -34,6 +34,12 @@ pub struct RestoreOpts {
     /// but the line). Off by default: on the shared 2-core development VM it cost 30 % more
     /// CPU (allocations made on one thread, moved and freed on the other) and was no faster.
     pub parse_ahead: bool,
+    /// Print the store's text of the restored tables on a second thread while parsing
+    /// (`crate::store_text`), for `save::save_store_after_restore`: None chooses (inputs of
+    /// `store_text::PRINT_AHEAD_MIN` lines or more, more than one core) and stops the
+    /// printing where it is when the restore is done (the rest is formatted at the store
+    /// write); Some(true) prints every line (the restore waits for it), Some(false) none.
+    pub print_store: Option<bool>,
 }
 
 /// A restore failure with the exact stderr text iptables-restore prints and its exit code.
@@ -471,6 +477,19 @@ pub fn restore_with_output(
 pub struct InputBlocks {
     /// Table and the block's byte range in the input.
     blocks: Vec<(TableKind, std::ops::Range<usize>)>,
+    /// What the store text printed beside the restore needs (boxed: the tools' answers
+    /// carry this struct and stay small).
+    pub(crate) beside: Box<Beside>,
+}
+
+/// The part of [`InputBlocks`] for the store lines printed beside the restore.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Beside {
+    /// Each table committed from a block of only `:CHAIN` and plain `-A` lines that made
+    /// the whole table (no `--noflush`), no host name looked up: where that block starts.
+    pub(crate) plain: Vec<(TableKind, usize)>,
+    /// The store lines printed beside the restore for plain blocks (`crate::store_text`).
+    pub(crate) printed: Vec<crate::store_text::PrintedBlock>,
 }
 
 impl InputBlocks {
@@ -480,6 +499,28 @@ impl InputBlocks {
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, r)| r.clone())
+    }
+
+    /// The tables whose store lines were printed beside the restore (and are used).
+    pub fn printed_tables(&self) -> Vec<TableKind> {
+        self.beside.printed.iter().map(|p| p.kind).collect()
+    }
+
+    /// The store lines printed beside the restore for table `kind`'s kept block.
+    pub(crate) fn printed(&self, kind: TableKind) -> Option<&crate::store_text::PrintedBlock> {
+        let &(_, start) = self.beside.plain.iter().find(|(k, _)| *k == kind)?;
+        self.beside
+            .printed
+            .iter()
+            .find(|p| p.kind == kind && p.start == start)
+    }
+
+    /// Table `kind` was committed from the block starting at `start` (None: not a plain one).
+    fn committed_plain(&mut self, kind: TableKind, start: Option<usize>) {
+        self.beside.plain.retain(|(k, _)| *k != kind);
+        if let Some(s) = start {
+            self.beside.plain.push((kind, s));
+        }
     }
 
     /// Table `kind` was committed from the block at `range` (None: from one the store
@@ -506,7 +547,30 @@ pub fn restore_noting_blocks(
     std::thread::scope(|scope| {
         // Whatever way this returns, a helper still parsing stops at its next line.
         let _stop = StopOnDrop(&cancel);
-        restore_lines(rs, input, &lines, opts, out, scope, &cancel, blocks)
+        let printer = crate::store_text::wanted(opts, lines.len()).then(|| {
+            let (lines, cancel) = (&lines, &cancel);
+            scope.spawn(move || crate::store_text::print_blocks(input, lines, opts, cancel))
+        });
+        let restored = restore_lines(rs, input, &lines, opts, out, scope, &cancel, blocks);
+        // The printing stops where it is (the rest is formatted at the store write), unless
+        // asked to print everything.
+        if opts.print_store != Some(true) {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        restored?;
+        if let Some(p) = printer {
+            match p.join() {
+                Ok(printed) => blocks.beside.printed = printed,
+                Err(e) => std::panic::resume_unwind(e),
+            }
+            // Only the plain blocks' lines are used.
+            let beside = &mut *blocks.beside;
+            let plain = &beside.plain;
+            beside
+                .printed
+                .retain(|p| plain.contains(&(p.kind, p.start)));
+        }
+        Ok(())
     })
 }
 
@@ -624,7 +688,7 @@ fn parse_ahead<'scope, 'env>(
 /// A rule (or any iptables command) line, optionally led by [packets:bytes], parsed into
 /// its command; the counters are split like strtok(":") then strtok("]") and used only
 /// with -c. `tokens` is scratch space.
-fn parse_rule_line<'a>(
+pub(crate) fn parse_rule_line<'a>(
     line: &'a str,
     line_no: usize,
     kind: TableKind,
@@ -788,6 +852,8 @@ fn restore_lines<'scope, 'env>(
     let offset = |line: &str| line.as_ptr() as usize - base;
     let mut block_start = 0;
     let mut keepable = false;
+    // Whether the block so far has only `:CHAIN` and plain `-A` lines (see `InputBlocks`).
+    let mut plain = false;
     // The built-in chains the block declares (bit i: the table's hook i): one it does not
     // declare keeps the policy and counters it had before, which the block says only when
     // they are the defaults the store reads for it.
@@ -854,6 +920,8 @@ fn restore_lines<'scope, 'env>(
                 let keep =
                     keepable && crate::hosts::lookups() == names_before && undeclared_default;
                 blocks.committed(kind, keep.then_some(block));
+                let plain = plain && crate::hosts::lookups() == names_before;
+                blocks.committed_plain(kind, plain.then_some(block_start));
             }
             continue;
         }
@@ -919,6 +987,7 @@ fn restore_lines<'scope, 'env>(
             current = Some(table);
             block_start = offset(line);
             keepable = block_keepable(opts);
+            plain = block_keepable(opts);
             builtins_declared = 0;
             names_before = crate::hosts::lookups();
             continue;
@@ -1060,6 +1129,7 @@ fn restore_lines<'scope, 'env>(
                 // Only plain appends keep a block (other commands: the commit checks
                 // resolve what they did; the block is then formatted again).
                 keepable = false;
+                plain = false;
                 other?
             }
         };

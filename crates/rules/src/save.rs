@@ -421,7 +421,7 @@ pub fn ordered_chains(table: &Table) -> Vec<&Chain> {
 
 /// [`ordered_chains`] without sorting the user chains: they stay in the table's order
 /// (name order once committed), for a caller that checks the order itself.
-fn chains_as_stored(table: &Table) -> Vec<&Chain> {
+pub(crate) fn chains_as_stored(table: &Table) -> Vec<&Chain> {
     let mut v: Vec<&Chain> = table.chains.iter().filter(|c| c.is_builtin()).collect();
     v.sort_by_key(|c| c.hook);
     v.extend(table.chains.iter().filter(|c| !c.is_builtin()));
@@ -462,12 +462,21 @@ pub const STORE_HEAD: &str = "# nfrs store 2\n";
 pub const STORE_INDEX: &str = "# nfrs index";
 
 /// Bytes [`save_store_to`] gathers before each write.
-const STORE_CHUNK: usize = 256 * 1024;
+pub(crate) const STORE_CHUNK: usize = 256 * 1024;
 
 /// The store's text ([`save_store`]) written to `w` in pieces of about [`STORE_CHUNK`]
 /// bytes, through one small buffer instead of the whole text in memory. A `Store::load`
 /// of it gives `rs` back.
 pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    write_store(rs, w, |_| None)
+}
+
+/// [`save_store_to`], a table's rule lines taken from `printed` where it has them.
+fn write_store<'p>(
+    rs: &Ruleset,
+    w: &mut dyn std::io::Write,
+    printed: impl Fn(crate::model::TableKind) -> Option<&'p crate::store_text::PrintedBlock>,
+) -> std::io::Result<()> {
     let mut buf = String::with_capacity(STORE_CHUNK + 4096);
     let written = std::cell::Cell::new(0u64);
     let mut result = Ok(());
@@ -483,7 +492,11 @@ pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Resul
         buf.push_str(STORE_HEAD);
         for t in &rs.tables {
             let start = written.get() + buf.len() as u64;
-            let canonical = walk_table(t, Form::STORE, &mut buf, Some(&mut flush));
+            let canonical =
+                match printed(t.kind).and_then(|p| p.write_table(t, &mut buf, &mut flush)) {
+                    Some(c) => c,
+                    None => walk_table(t, Form::STORE, &mut buf, Some(&mut flush)),
+                };
             let end = written.get() + buf.len() as u64;
             index.push(' ');
             index.push_str(t.kind.name());
@@ -500,15 +513,17 @@ pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Resul
     result
 }
 
-/// [`save_store_to`] for a ruleset as a restore from `input` left it (`blocks` from
-/// [`crate::restore::restore_noting_blocks`]): the same text.
+/// [`save_store_to`] for a ruleset as a restore left it (`blocks` from
+/// [`crate::restore::restore_noting_blocks`]): the same text, with the rule lines a big
+/// restore printed beside its parsing ([`crate::store_text`]) copied instead of printed
+/// again.
 pub fn save_store_after_restore(
     rs: &Ruleset,
     _input: &str,
-    _blocks: &crate::restore::InputBlocks,
+    blocks: &crate::restore::InputBlocks,
     w: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    save_store_to(rs, w)
+    write_store(rs, w, |k| blocks.printed(k))
 }
 
 /// [`save_table`] written to `w` in pieces of about [`STORE_CHUNK`] bytes. For big rulesets
@@ -551,7 +566,7 @@ fn write_in_pieces(
 
 /// Which text a table block is printed in.
 #[derive(Clone, Copy)]
-struct Form {
+pub(crate) struct Form {
     /// `[p:b] ` before each rule line (`iptables-save -c`, the store).
     counters: bool,
     /// The store's lossless variant: full forms where iptables-save drops information
@@ -561,7 +576,7 @@ struct Form {
 }
 
 impl Form {
-    const STORE: Form = Form {
+    pub(crate) const STORE: Form = Form {
         counters: true,
         store: true,
     };
@@ -617,7 +632,7 @@ fn walk_table(
 /// `*table` and the chain lines (`:NAME POLICY [p:b]`, `:NAME - [0:0]`); false when the
 /// user chains are not in name order (the lines are then printed in the order given).
 /// `canonical` is cleared when the store's form quotes a chain name iptables-save does not.
-fn push_head(
+pub(crate) fn push_head(
     table: &Table,
     chains: &[&Chain],
     form: Form,
@@ -673,16 +688,23 @@ fn push_chain_rules(
         return;
     }
     head.clear();
-    head.push_str("-A");
     if form.store {
-        // The store quotes names iptables' own tokenizer would split or unquote.
-        crate::ext::comment::push_save_string(head, &c.name);
-        *canonical &= head.len() == c.name.len() + 3;
+        *canonical &= push_store_rule_head(head, &c.name);
     } else {
+        head.push_str("-A");
         head.push(' ');
         head.push_str(&c.name);
     }
     for r in &c.rules {
+        if form.store {
+            push_store_rule_line(out, head, r, scratch, canonical);
+            if let Some(f) = flush.as_mut() {
+                if out.len() >= STORE_CHUNK {
+                    f(out);
+                }
+            }
+            continue;
+        }
         if form.counters {
             if r.counters == Counters::default() {
                 out.push_str("[0:0] ");
@@ -694,18 +716,8 @@ fn push_chain_rules(
                 out.push_str("] ");
             }
         }
-        let start = out.len();
         out.push_str(head);
-        if form.store {
-            push_rule_body_store(out, r, scratch, canonical);
-            if has_newline(&out.as_bytes()[start..]) {
-                let line = out.split_off(start);
-                out.push_str(&line.replace('\n', "\\n"));
-                *canonical = false;
-            }
-        } else {
-            push_rule_body_as(out, r, false, false);
-        }
+        push_rule_body_as(out, r, false, false);
         out.push('\n');
         if let Some(f) = flush.as_mut() {
             if out.len() >= STORE_CHUNK {
@@ -713,6 +725,45 @@ fn push_chain_rules(
             }
         }
     }
+}
+
+/// `-A NAME` of a chain's rule lines in the store's text (`head` empty before); false when
+/// the name is quoted there (iptables-save prints it bare).
+pub(crate) fn push_store_rule_head(head: &mut String, name: &str) -> bool {
+    head.push_str("-A");
+    // The store quotes names iptables' own tokenizer would split or unquote.
+    crate::ext::comment::push_save_string(head, name);
+    head.len() == name.len() + 3
+}
+
+/// One rule line of the store's text: counters, `head` (from [`push_store_rule_head`]), the
+/// rule in the store's form, a newline inside it written `\n`; `canonical` cleared when the
+/// line is not iptables-save's (`scratch` is space for the comparisons).
+pub(crate) fn push_store_rule_line(
+    out: &mut String,
+    head: &str,
+    r: &Rule,
+    scratch: &mut String,
+    canonical: &mut bool,
+) {
+    if r.counters == Counters::default() {
+        out.push_str("[0:0] ");
+    } else {
+        out.push('[');
+        push_u64(out, r.counters.packets);
+        out.push(':');
+        push_u64(out, r.counters.bytes);
+        out.push_str("] ");
+    }
+    let start = out.len();
+    out.push_str(head);
+    push_rule_body_store(out, r, scratch, canonical);
+    if has_newline(&out.as_bytes()[start..]) {
+        let line = out.split_off(start);
+        out.push_str(&line.replace('\n', "\\n"));
+        *canonical = false;
+    }
+    out.push('\n');
 }
 
 /// True when `bytes` holds a newline. Every byte is looked at (no early exit), which lets

@@ -1,0 +1,392 @@
+//! The store's text of a big restore printed beside it: while the restoring thread parses
+//! and commits, a second thread parses each `-A` line of the input again on its own (a rule
+//! line's meaning depends on nothing but the line and its table) and prints its rules as the
+//! store writes them, in input order. At the store write each chain's lines are then copied
+//! in the table's canonical chain order (chain lines from the committed table) instead of
+//! formatting the table again, which on one thread costs about a fifth of the restore.
+//!
+//! Used only for a table block the store could read as written (`restore::InputBlocks`:
+//! `:CHAIN` and plain `-A` lines only, the whole table, no `-v`/`--test`/`--noflush`, no
+//! host name looked up): its committed chains hold exactly the rules of their `-A` lines in
+//! input order. Anything else, and a block whose rule counts do not add up, is formatted.
+
+use crate::model::{Table, TableKind};
+use crate::parse;
+use crate::restore::RestoreOpts;
+use crate::save;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// No next piece.
+const NONE: u32 = u32::MAX;
+
+/// The printed rule lines of one table block of the input.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrintedBlock {
+    /// Where the block's `*table` line starts in the input (bytes).
+    pub(crate) start: usize,
+    pub(crate) kind: TableKind,
+    /// The store lines of the block's rule lines, in input order.
+    text: String,
+    /// One a rule line, in input order.
+    pieces: Vec<Piece>,
+    /// Each chain's first and last piece.
+    chains: HashMap<Box<str>, (u32, u32)>,
+    /// Every line is iptables-save's text (see `save::STORE_INDEX`).
+    canonical: bool,
+}
+
+impl std::fmt::Debug for PrintedBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PrintedBlock({} at {}, {} lines, {} bytes)",
+            self.kind.name(),
+            self.start,
+            self.pieces.len(),
+            self.text.len()
+        )
+    }
+}
+
+/// The store lines of one input line: `text[start..end]`, `rules` rules (a line with
+/// several addresses gives several), and the next piece of the same chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Piece {
+    start: usize,
+    end: usize,
+    rules: u32,
+    next: u32,
+}
+
+/// Input lines a restore needs before its store text is printed beside it.
+pub const PRINT_AHEAD_MIN: usize = 4096;
+
+/// Whether a restore with `opts` of `lines` lines prints its store text on a second thread:
+/// `opts.print_store` when given, else for big inputs on a machine with more than one core.
+pub(crate) fn wanted(opts: &RestoreOpts, lines: usize) -> bool {
+    if opts.noflush || opts.test || opts.verbose || opts.store_escapes || opts.trusted {
+        return false;
+    }
+    opts.print_store.unwrap_or_else(|| {
+        lines >= PRINT_AHEAD_MIN
+            && std::thread::available_parallelism().is_ok_and(|n| free_core(n.get()))
+    })
+}
+
+/// Whether a core is free for a second thread now: fewer runnable tasks in the whole
+/// system (this thread among them) than `cores`, as `/proc/loadavg` counts them at
+/// this moment. (Measured on the shared 2-core VM with other work running: the printing
+/// thread beside the restore then made the restore 1.5-2x slower instead of faster.)
+fn free_core(cores: usize) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/loadavg") else {
+        return false;
+    };
+    let running = text
+        .split_whitespace()
+        .nth(3)
+        .and_then(|f| f.split('/').next())
+        .and_then(|r| r.parse::<usize>().ok());
+    running.is_some_and(|r| r < cores)
+}
+
+/// Prints the rule lines of every table block of `lines` (iptables-restore's fgets lines of
+/// `input`) in the store's form, as the restoring thread reads the same lines; stops at the
+/// first line the restore would refuse, and when `cancel` is set (the restore ended: the
+/// lines not reached are formatted at the store write, so the restore never waits for this
+/// thread, which on a busy machine may get less of a core).
+pub(crate) fn print_blocks(
+    input: &str,
+    lines: &[&str],
+    opts: &RestoreOpts,
+    cancel: &AtomicBool,
+) -> Vec<PrintedBlock> {
+    print_blocks_upto(input, lines, opts, cancel, usize::MAX)
+}
+
+/// [`print_blocks`], stopping as if cancelled at line index `stop` (for tests).
+fn print_blocks_upto(
+    input: &str,
+    lines: &[&str],
+    opts: &RestoreOpts,
+    cancel: &AtomicBool,
+    stop: usize,
+) -> Vec<PrintedBlock> {
+    let base = input.as_ptr() as usize;
+    let mut done = Vec::new();
+    let mut current: Option<PrintedBlock> = None;
+    let mut usable = true;
+    let mut skipping = false;
+    let mut tokens: Vec<Cow<str>> = Vec::with_capacity(32);
+    let mut scratch = String::new();
+    let mut head = String::new();
+    let mut head_canonical = true;
+    let mut head_chain = String::new();
+    // The first and last piece of the current run of lines appending to `head_chain`
+    // (linked into the chain's list when the run ends: one lookup a run, not a line).
+    let mut run: Option<(u32, u32)> = None;
+    for (idx, &line) in lines.iter().enumerate() {
+        if idx >= stop || cancel.load(Ordering::Relaxed) {
+            // The restore is done: what was printed of the open block is used, its other
+            // lines are formatted.
+            if let Some(mut block) = current.take() {
+                if let Some(r) = run.take() {
+                    block.link_run(&head_chain, r);
+                }
+                if usable {
+                    done.push(block);
+                }
+            }
+            break;
+        }
+        if line == "\n" || line.starts_with('#') {
+            continue;
+        }
+        if skipping {
+            skipping = line != "COMMIT\n";
+            continue;
+        }
+        let Some(block) = current.as_mut() else {
+            // Outside a block only `*table` may come (anything else fails the restore).
+            let Some(name) = line
+                .strip_prefix('*')
+                .and_then(|l| l.split([' ', '\t', '\n']).find(|s| !s.is_empty()))
+            else {
+                break;
+            };
+            if opts.only_table.as_deref().is_some_and(|t| t != name) {
+                skipping = true;
+                continue;
+            }
+            let Some(kind) = TableKind::from_name(name) else {
+                break;
+            };
+            current = Some(PrintedBlock {
+                start: line.as_ptr() as usize - base,
+                kind,
+                text: String::with_capacity(lines.len().saturating_sub(idx).min(1 << 20) * 150),
+                pieces: Vec::with_capacity(lines.len().saturating_sub(idx)),
+                chains: HashMap::new(),
+                canonical: true,
+            });
+            usable = true;
+            run = None;
+            head.clear();
+            continue;
+        };
+        if line == "COMMIT\n" {
+            let mut block = current.take().expect("in a block");
+            if let Some(r) = run.take() {
+                block.link_run(&head_chain, r);
+            }
+            if usable {
+                done.push(block);
+            }
+            continue;
+        }
+        if line.starts_with(':') || !usable {
+            continue;
+        }
+        let mut general = false;
+        let parsed = crate::restore::parse_rule_line(
+            line,
+            idx + 1,
+            block.kind,
+            opts,
+            &mut tokens,
+            &mut general,
+        );
+        let cmd = match parsed {
+            Ok(cmd) if cmd.cmd == parse::Cmd::Append && !cmd.verbose => cmd,
+            // Another command: the block is formatted (and a failing line ends the restore).
+            _ => {
+                usable = false;
+                continue;
+            }
+        };
+        if head_chain != *cmd.chain || head.is_empty() {
+            if let Some(r) = run.take() {
+                block.link_run(&head_chain, r);
+            }
+            head.clear();
+            head_canonical = save::push_store_rule_head(&mut head, &cmd.chain);
+            head_chain.clear();
+            head_chain.push_str(&cmd.chain);
+        }
+        block.canonical &= head_canonical;
+        let rules: &[crate::model::Rule] = match &cmd.rules {
+            parse::Rules::One(r) => std::slice::from_ref(r),
+            parse::Rules::Many(v) => v,
+        };
+        let start = block.text.len();
+        for r in rules {
+            save::push_store_rule_line(
+                &mut block.text,
+                &head,
+                r,
+                &mut scratch,
+                &mut block.canonical,
+            );
+        }
+        let i = block.pieces.len() as u32;
+        if i == NONE {
+            usable = false;
+            continue;
+        }
+        block.pieces.push(Piece {
+            start,
+            end: block.text.len(),
+            rules: rules.len() as u32,
+            next: NONE,
+        });
+        run = match run {
+            Some((first, last)) => {
+                block.pieces[last as usize].next = i;
+                Some((first, i))
+            }
+            None => Some((i, i)),
+        };
+    }
+    done
+}
+
+impl PrintedBlock {
+    /// Links a run of pieces of `chain` (first, last; linked among themselves) behind the
+    /// chain's earlier ones.
+    fn link_run(&mut self, chain: &str, (first, last): (u32, u32)) {
+        match self.chains.get_mut(chain) {
+            Some((_, tail)) => {
+                self.pieces[*tail as usize].next = first;
+                *tail = last;
+            }
+            None => {
+                self.chains.insert(Box::from(chain), (first, last));
+            }
+        }
+    }
+
+    /// Writes table `t` (committed from this block) in the store's form to `out` (handing
+    /// full pieces to `flush`), its rule lines copied from the printed ones and the rest
+    /// (lines the printing had not reached when the restore ended) formatted; whether the
+    /// text is iptables-save's. None, with nothing written, when the printed lines are not
+    /// each chain's first rules.
+    pub(crate) fn write_table(
+        &self,
+        t: &Table,
+        out: &mut String,
+        flush: &mut dyn FnMut(&mut String),
+    ) -> Option<bool> {
+        if t.kind != self.kind {
+            return None;
+        }
+        let chains = save::chains_as_stored(t);
+        // Each chain's first piece and how many of its rules they hold (its first rules:
+        // lines after where the printing stopped are formatted here).
+        let mut firsts = Vec::with_capacity(chains.len());
+        let mut total = 0usize;
+        for c in &chains {
+            let first = match self.chains.get(c.name.as_str()) {
+                Some(&(first, _)) => first,
+                None => NONE,
+            };
+            let mut n = 0usize;
+            let mut p = first;
+            while p != NONE {
+                let piece = &self.pieces[p as usize];
+                n += piece.rules as usize;
+                p = piece.next;
+            }
+            if n > c.rules.len() {
+                return None;
+            }
+            total += n;
+            firsts.push((first, n));
+        }
+        if total != self.pieces.iter().map(|p| p.rules as usize).sum::<usize>() {
+            return None;
+        }
+        let start = out.len();
+        let mut canonical = self.canonical;
+        if !save::push_head(t, &chains, save::Form::STORE, out, &mut canonical) {
+            // User chains out of name order: not a committed table.
+            out.truncate(start);
+            return None;
+        }
+        let mut head = String::new();
+        let mut scratch = String::new();
+        for (c, (first, printed)) in chains.iter().zip(firsts) {
+            let mut p = first;
+            while p != NONE {
+                let piece = &self.pieces[p as usize];
+                out.push_str(&self.text[piece.start..piece.end]);
+                if out.len() >= save::STORE_CHUNK {
+                    flush(out);
+                }
+                p = piece.next;
+            }
+            if printed < c.rules.len() {
+                head.clear();
+                canonical &= save::push_store_rule_head(&mut head, &c.name);
+                for r in &c.rules[printed..] {
+                    save::push_store_rule_line(out, &head, r, &mut scratch, &mut canonical);
+                    if out.len() >= save::STORE_CHUNK {
+                        flush(out);
+                    }
+                }
+            }
+        }
+        out.push_str("COMMIT\n");
+        Some(canonical)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restore::{restore_noting_blocks, InputBlocks};
+    use crate::Ruleset;
+
+    #[test]
+    fn printing_stopped_anywhere_gives_the_formatted_text() {
+        let mut text = String::from("*nat\n:A - [0:0]\n:B - [0:0]\n:c'd - [0:0]\n");
+        for i in 0..300 {
+            let chain = ["A", "B", "c'd", "PREROUTING"][i % 7 % 4];
+            text.push_str(&format!(
+                "[{i}:5] -A {chain} -s 10.0.0.{},10.1.0.0/16 -p udp --dport {i} -j RETURN\n",
+                i % 256
+            ));
+        }
+        text.push_str("COMMIT\n*filter\n:X - [0:0]\n-A X -j ACCEPT\n-A INPUT -j X\nCOMMIT\n");
+        for counters in [false, true] {
+            let opts = RestoreOpts {
+                counters,
+                print_store: Some(false),
+                ..Default::default()
+            };
+            let mut rs = Ruleset::default();
+            let mut blocks = InputBlocks::default();
+            restore_noting_blocks(&mut rs, &text, &opts, &mut String::new(), &mut blocks).unwrap();
+            assert_eq!(blocks.beside.plain.len(), 2);
+            let lines: Vec<&str> = text.split_inclusive('\n').collect();
+            let formatted = crate::save::save_store(&rs);
+            let mut used = 0;
+            for stop in (0..=lines.len())
+                .step_by(7)
+                .chain([5, 6, 304, 305, 306, lines.len()])
+            {
+                blocks.beside.printed =
+                    print_blocks_upto(&text, &lines, &opts, &AtomicBool::new(false), stop);
+                used += blocks.beside.printed.len();
+                let mut out = Vec::new();
+                crate::save::save_store_after_restore(&rs, &text, &blocks, &mut out).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    formatted,
+                    "stopped at {stop}"
+                );
+            }
+            assert!(used > 40, "{used}");
+        }
+    }
+}
