@@ -543,8 +543,7 @@ impl Engine {
     #[inline]
     fn walk(&mut self, kind: TableKind, hook: Hook, p: &mut PktCtx, fx: &mut Effects) -> bool {
         let ti = self.walk_at[kind as usize][hook as usize];
-        let pol = self.accept_only[kind as usize][hook as usize];
-        if ti == NO_TABLE || (pol != u32::MAX && !self.tracing && !p.nf_trace) {
+        if ti == NO_TABLE {
             // Only the fields callers read after a walk that accepted need resetting here:
             // raw's NOTRACK/CT choices and nat's request. The lists are always fresh where
             // they are read: `walk_table` clears them first and consumes logs and TEE copies
@@ -553,11 +552,6 @@ impl Engine {
             fx.helper = 0;
             fx.zone = 0;
             fx.nat = None;
-            if ti != NO_TABLE {
-                // A chain of nothing but an ACCEPT policy: what its walk does, without the
-                // walk (traced packets and `--trace` take the walk, which reports it).
-                self.policy_accept(usize::from(ti), pol, hook, p);
-            }
             return true;
         }
         self.walk_table(usize::from(ti), kind, hook, p, fx)
@@ -587,6 +581,18 @@ impl Engine {
         p: &mut PktCtx,
         fx: &mut Effects,
     ) -> bool {
+        let pol = self.accept_only[kind as usize][hook as usize];
+        if pol != u32::MAX && !self.tracing && !p.nf_trace {
+            // A chain of nothing but an ACCEPT policy: what its walk does, without the walk
+            // (traced packets and `--trace` take the walk, which reports it). The effects are
+            // reset as for a hook without a table (see `Engine::walk`).
+            fx.notrack = false;
+            fx.helper = 0;
+            fx.zone = 0;
+            fx.nat = None;
+            self.policy_accept(ti, pol, hook, p);
+            return true;
+        }
         fx.clear();
         let tracing = self.tracing;
         if tracing {
