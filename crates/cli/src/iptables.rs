@@ -60,6 +60,7 @@ fn tool_on_store(tool: &str, args: &[String]) -> i32 {
             Err(code) => return code,
         };
         let mut stdout = std::io::stdout().lock();
+        tool::widen_output_pipe(std::os::fd::AsFd::as_fd(&stdout));
         if let Some(out) = p.save_from_store(&store, &mut stdout) {
             let _ = stdout.flush();
             eprint!("{}", out.stderr);
