@@ -506,7 +506,7 @@ fn in_window(
     let mut ack = seg.ack;
     let mut sack = seg.ack;
     let win_raw = seg.win;
-    let mut win = win_raw as u32;
+    let win = win_raw as u32;
     let mut end = seg.end();
     let syn = seg.has(tcpflag::SYN);
     let state = t.state();
@@ -628,8 +628,29 @@ fn in_window(
         return judged(t, dir, cfg, Window::Ignore, Reason::TcpAckUnder(lb), log);
     }
 
+    accept_update(t, dir, index, seg, seq, ack, sack, end);
+    Window::Accept
+}
+
+/// The end of `tcp_in_window` for a segment inside bounds I–IV: the sender's and the
+/// receiver's window data move, and pure ACKs are counted as retransmissions or noted.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn accept_update(
+    t: &mut TcpTrack,
+    dir: usize,
+    index: Index,
+    seg: &Segment,
+    seq: u32,
+    ack: u32,
+    sack: u32,
+    end: u32,
+) {
+    let rd = 1 - dir;
+    let win_raw = seg.win;
+    let mut win = win_raw as u32;
     // Window scaling applies to everything but SYNs (RFC 1323).
-    if !syn {
+    if !seg.has(tcpflag::SYN) {
         win <<= t.seen[dir].td_scale;
     }
     // Sender updates.
@@ -683,7 +704,6 @@ fn in_window(
             t.retrans = 0;
         }
     }
-    Window::Accept
 }
 
 /// Kernel rule (tcp_new): only a SYN starts tracking from scratch; with tcp_loose any valid
@@ -778,6 +798,73 @@ fn handle_invalid(
 /// Kernel `nf_conntrack_tcp_packet` after the header checks: state table, ignore/invalid
 /// special cases, window tracking, timeout choice and the ASSURED rule.
 pub(crate) fn tcp_packet(
+    conn: &mut Conn,
+    dir: Dir,
+    seg: &Segment,
+    cfg: &CtConfig,
+    now: Nanos,
+) -> TcpResult {
+    match established_ack(conn, dir.index(), seg, cfg, now) {
+        Some(r) => r,
+        None => tcp_packet_full(conn, dir, seg, cfg, now),
+    }
+}
+
+/// The common case of [`tcp_packet`] decided without the state table: an ESTABLISHED
+/// connection, a segment whose only state flag is ACK (the table keeps ESTABLISHED both ways,
+/// no special case applies) from a side already seen, inside bounds I–IV of the window
+/// tracking. Then the window data move and the timeout is chosen exactly as the full path
+/// does it (the same `accept_update` and `finish`); anything else, nothing changed yet,
+/// goes the full way (`None`).
+#[inline]
+fn established_ack(
+    conn: &mut Conn,
+    d: usize,
+    seg: &Segment,
+    cfg: &CtConfig,
+    now: Nanos,
+) -> Option<TcpResult> {
+    use tcpflag::*;
+    let ProtoState::Tcp(t) = &mut conn.proto else {
+        return None;
+    };
+    if t.state != ES || seg.flags & (SYN | FIN | RST | ACK) != ACK || t.seen[d].td_maxwin == 0 {
+        return None;
+    }
+    let rd = 1 - d;
+    let (seq, ack) = (seg.seq, seg.ack);
+    let mut sack = ack;
+    if t.seen[rd].flags & flag::SACK_PERM != 0 {
+        highest_sack(seg.options, &mut sack);
+    }
+    let end = seg.end();
+    let (s, r) = (&t.seen[d], &t.seen[rd]);
+    let inside = before(seq, s.td_maxend.wrapping_add(1))
+        && before(sack, r.td_end.wrapping_add(1))
+        && (r.td_maxwin == 0 || after(end, s.td_end.wrapping_sub(r.td_maxwin).wrapping_sub(1)))
+        && after(
+            sack,
+            r.td_end.wrapping_sub(max_ack_window(s)).wrapping_sub(1),
+        );
+    if !inside {
+        return None;
+    }
+    accept_update(t, d, Index::Ack, seg, seq, ack, sack, end);
+    Some(finish(
+        conn,
+        d,
+        Index::Ack,
+        TcpState::Established,
+        ES,
+        seg,
+        cfg,
+        now,
+        None,
+    ))
+}
+
+/// [`tcp_packet`] the whole way: the state table and everything after it.
+pub(crate) fn tcp_packet_full(
     conn: &mut Conn,
     dir: Dir,
     seg: &Segment,
@@ -972,6 +1059,7 @@ pub(crate) fn tcp_packet(
 
 /// The in-window tail of tcp_packet: state change, timeout choice, ASSURED.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn finish(
     conn: &mut Conn,
     d: usize,

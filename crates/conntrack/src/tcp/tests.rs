@@ -118,3 +118,129 @@ fn state_table_cells_spot_checks() {
         TcpState::TimeWait as u8
     );
 }
+
+/// Random TCP tracking states, mostly ESTABLISHED with window data around one another so
+/// that the window bounds pass or fail by a little, met by segments that are mostly pure
+/// ACKs (with PSH/URG/ECE/CWR, payload, SACK blocks or timestamps) and sometimes carry
+/// SYN/FIN/RST: `tcp_packet` (with its ESTABLISHED-ACK short path) gives the result and
+/// leaves the connection exactly as the full path does; the short path decides most of them.
+#[test]
+#[allow(clippy::field_reassign_with_default)]
+fn established_ack_short_path_equals_the_full_path() {
+    use crate::conn::{Conn, ProtoState};
+    use crate::status;
+    use crate::tuple::Tuple;
+    struct R(u64);
+    impl R {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn near(&mut self, base: u32, spread: u32) -> u32 {
+            base.wrapping_add(self.below(u64::from(2 * spread + 1)) as u32)
+                .wrapping_sub(spread)
+        }
+    }
+    let mut r = R(0x9e37_79b9_7f4a_7c15);
+    let t0 = Tuple::ports(6, 0x0a00_0002, 1000, 0xc633_6401, 443);
+    let t1 = t0.reply().unwrap();
+    let (mut short, mut total) = (0, 0);
+    for case in 0..200_000 {
+        let mut t = TcpTrack::default();
+        t.state = if r.below(8) == 0 {
+            r.below(10) as u8
+        } else {
+            ES
+        };
+        let base = [r.next() as u32, r.next() as u32];
+        for d in 0..2 {
+            let s = &mut t.seen[d];
+            s.td_end = r.near(base[d], 3000);
+            s.td_maxwin = match r.below(10) {
+                0 => 0,
+                1 => r.below(200_000) as u32,
+                _ => 1 + r.below(70_000) as u32,
+            };
+            s.td_maxend = s.td_end.wrapping_add(r.near(s.td_maxwin, 2000));
+            s.td_maxack = r.near(base[1 - d], 3000);
+            s.td_scale = r.below(4) as u8;
+            s.flags = r.below(256) as u8;
+        }
+        t.last_seq = r.next() as u32;
+        t.last_ack = r.next() as u32;
+        t.last_end = r.next() as u32;
+        t.last_win = r.below(3) as u16;
+        t.last_index = r.below(6) as u8;
+        t.last_dir = r.below(2) as u8;
+        t.last_flags = r.below(256) as u8;
+        t.retrans = r.below(5) as u8;
+        let mut conn = Conn::new(t0, t1, 0);
+        conn.proto = ProtoState::Tcp(t);
+        for bit in [
+            status::SEEN_REPLY,
+            status::ASSURED,
+            status::CONFIRMED,
+            status::FIXED_TIMEOUT,
+        ] {
+            if r.below(3) != 0 {
+                conn.status |= bit;
+            }
+        }
+        conn.timeout = r.below(1 << 40);
+        let d = r.below(2) as usize;
+        let dir = if d == 0 { Dir::Original } else { Dir::Reply };
+        let mut flags = tcpflag::ACK;
+        for f in [tcpflag::PSH, tcpflag::URG, tcpflag::ECE, tcpflag::CWR] {
+            if r.below(4) == 0 {
+                flags |= f;
+            }
+        }
+        if r.below(8) == 0 {
+            flags |= [tcpflag::SYN, tcpflag::FIN, tcpflag::RST][r.below(3) as usize];
+        }
+        if r.below(30) == 0 {
+            flags &= !tcpflag::ACK;
+        }
+        let mut options = Vec::new();
+        match r.below(4) {
+            0 => {
+                // SACK: one block around the other side's data.
+                let left = r.near(t.seen[1 - d].td_end, 4000);
+                options.extend_from_slice(&[1, 1, 5, 10]);
+                options.extend_from_slice(&left.to_be_bytes());
+                options.extend_from_slice(&left.wrapping_add(r.below(3000) as u32).to_be_bytes());
+            }
+            1 => {
+                options.extend_from_slice(&[1, 1, 8, 10]);
+                options.extend_from_slice(&(r.next() as u64).to_be_bytes());
+            }
+            _ => {}
+        }
+        let seg = Segment {
+            seq: r.near(t.seen[d].td_end, 3000),
+            ack: r.near(t.seen[1 - d].td_end, 3000),
+            win: r.below(65536) as u16,
+            flags,
+            payload_len: [0, 0, 1, 100, 1460][r.below(5) as usize],
+            options: &options,
+        };
+        let mut cfg = CtConfig::default();
+        cfg.tcp_be_liberal = r.below(10) == 0;
+        cfg.tcp_max_retrans = r.below(4) as u8;
+        let now = r.below(1 << 40);
+        let (mut a, mut b) = (conn, conn);
+        let took = established_ack(&mut a.clone(), d, &seg, &cfg, now).is_some();
+        let ra = tcp_packet(&mut a, dir, &seg, &cfg, now);
+        let rb = tcp_packet_full(&mut b, dir, &seg, &cfg, now);
+        assert_eq!(ra, rb, "case {case}");
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "case {case}");
+        short += usize::from(took);
+        total += 1;
+    }
+    assert!(short * 4 > total, "short path taken {short} of {total}");
+}
