@@ -217,7 +217,7 @@ fn established_ack_short_path_equals_the_full_path() {
             }
             1 => {
                 options.extend_from_slice(&[1, 1, 8, 10]);
-                options.extend_from_slice(&(r.next() as u64).to_be_bytes());
+                options.extend_from_slice(&r.next().to_be_bytes());
             }
             _ => {}
         }
