@@ -295,6 +295,25 @@ fn push_rule_body_store(out: &mut String, rule: &Rule, scratch: &mut String, can
     for m in &rule.matches {
         out.push_str(" -m ");
         out.push_str(m.save_name());
+        // tcp and udp (in most rules): their store form differs from iptables-save's only
+        // for an inverted full port range; without one, save's text (the store form would
+        // print it through a copy of the match and a String of its own).
+        let full_inverted = |range: (u16, u16), inv: bool| inv && range == (0, 65535);
+        match m {
+            crate::ext::Match::Tcp(t)
+                if !full_inverted(t.sport, t.inv_sport) && !full_inverted(t.dport, t.inv_dport) =>
+            {
+                m.save(ip, out);
+                continue;
+            }
+            crate::ext::Match::Udp(u)
+                if !full_inverted(u.sport, u.inv_sport) && !full_inverted(u.dport, u.inv_dport) =>
+            {
+                m.save(ip, out);
+                continue;
+            }
+            _ => {}
+        }
         let start = out.len();
         m.save_store(ip, out);
         if *canonical && store_form_may_differ(m.save_name()) {
@@ -961,6 +980,43 @@ mod tests {
         let mut trickled = Trickle(Vec::new());
         save_store_to(&rs, &mut trickled).unwrap();
         assert_eq!(String::from_utf8(trickled.0).unwrap(), whole);
+    }
+
+    #[test]
+    fn test_store_body_equals_the_lossless_print() {
+        // The store's rule body (with its shortcuts for tcp and udp) is the lossless form
+        // every extension prints through `save_store`.
+        let mut text = String::from("*filter\n:X - [0:0]\n");
+        for l in [
+            "-p tcp --dport 80",
+            "-p tcp ! --dport 80:90 --sport 1",
+            "-p tcp -m tcp ! --sport 0:65535",
+            "-p tcp -m tcp ! --dport 0:65535 --syn",
+            "-p tcp -m tcp --dport 0:65535",
+            "-p tcp --tcp-flags SYN,ACK SYN ! --tcp-option 2",
+            "-p tcp ! --tcp-flags FIN FIN -j X",
+            "-p udp --sport 53",
+            "-p udp -m udp ! --sport 0:65535 --dport 1:2",
+            "-p udp -m udp ! --dport 0:65535",
+            "-p udp -m udp ! --dport 7",
+            "-p icmp --icmp-type 255/255",
+            "-i \"a b\"",
+            "! -i eth+",
+            "-m limit --limit 3/min -j LOG",
+        ] {
+            text.push_str(&format!("-A INPUT {l}\n"));
+        }
+        text.push_str("COMMIT\n");
+        let rs = restore_new(&text, &RestoreOpts::default()).unwrap();
+        let rules = &rs.tables[0].chain("INPUT").unwrap().rules;
+        assert_eq!(rules.len(), 15);
+        for r in rules {
+            let (mut fast, mut lossless, mut scratch) =
+                (String::new(), String::new(), String::new());
+            push_rule_body_store(&mut fast, r, &mut scratch, &mut true);
+            push_rule_body_as(&mut lossless, r, false, true);
+            assert_eq!(fast, lossless);
+        }
     }
 
     /// A writer that takes at most 7 bytes a call (partial vectored writes).
