@@ -244,11 +244,22 @@ fn thread_cpu_secs() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
-/// The timed new-connection loop: one SYN a flow; the packets that left `out_dev`.
+/// The timed new-connection loop: one SYN a flow; the source port of each packet that left
+/// `out_dev` alone (the masquerading port), its buffer back into the lab's pool (kept, every
+/// SYN would take a fresh 2 KiB buffer and its page faults under the clock).
 /// Not inlined: `nfrs bench --instructions` counts the instructions run inside it.
 #[inline(never)]
-fn syn_loop(lab: &mut Lab, syns: &[Frame], out_dev: usize) -> Vec<Option<Vec<u8>>> {
-    syns.iter().map(|f| lab.forward(f, out_dev)).collect()
+fn syn_loop(lab: &mut Lab, syns: &[Frame], out_dev: usize) -> Vec<Option<u16>> {
+    syns.iter()
+        .map(|f| {
+            let ip = lab.forward(f, out_dev)?;
+            let port = src_port(&ip);
+            if lab.pool.len() < POOL_MAX {
+                lab.pool.push(ip);
+            }
+            port
+        })
+        .collect()
 }
 
 /// The timed established loop: `rounds` times, one packet each way for every flow in `order`;
@@ -363,10 +374,7 @@ fn run_with(
     let new_secs = t0.elapsed().as_secs_f64();
     let mut est = Vec::with_capacity(flows * 2);
     for (i, m) in mports.iter().enumerate() {
-        let mport = m
-            .as_deref()
-            .and_then(src_port)
-            .ok_or_else(|| format!("SYN of flow {i} was not forwarded out of wan0"))?;
+        let mport = m.ok_or_else(|| format!("SYN of flow {i} was not forwarded out of wan0"))?;
         let (c, p, s) = flow(i);
         let synack = lab.frame(
             wan,
