@@ -989,6 +989,7 @@ impl ConnTable {
     }
 
     /// [`ConnTable::track`] with the packet's IP total length (for `nf_conntrack_acct`).
+    #[inline]
     pub fn track_len(
         &mut self,
         pkt: &Packet<'_>,
@@ -1036,44 +1037,13 @@ impl ConnTable {
             };
             let (idx, dir, new) = match self.lookup(&tuple, zone, now) {
                 Some((id, dir)) => (id.0, dir, false),
-                None => {
-                    let Some(reply) = tuple.reply() else {
-                        self.stats.invalid += 1;
-                        return Tracked::invalid(None);
-                    };
-                    match self.new_entry(tuple, reply, zone, now) {
-                        Ok(i) => {
-                            self.acct_init(i);
-                            self.pending = Some((i, self.link_gen));
-                            if let Some(e) = self.expect_take(&tuple, zone, now) {
-                                self.stats.expect_new += 1;
-                                // Kernel init_conntrack: an expected connection is RELATED to
-                                // its master and inherits its mark.
-                                let mark = self.conns[e.master.0 as usize].mark;
-                                let c = &mut self.conns[i as usize];
-                                c.status |= status::EXPECTED;
-                                c.master = e.master.0;
-                                c.mark = mark;
-                                self.helpers[i as usize] = e.child_helper;
-                                expected = Some(Expected {
-                                    master: e.master,
-                                    dir: e.dir,
-                                    saved_proto: e.saved_proto,
-                                });
-                            }
-                            (i, Dir::Original, true)
-                        }
-                        Err(table_full) => {
-                            // Every refused packet counts, printed or rate limited.
-                            self.stats.drop += 1;
-                            return Tracked {
-                                drop: true,
-                                table_full,
-                                ..Tracked::invalid(None)
-                            };
-                        }
+                None => match self.init_conn(&tuple, zone, now) {
+                    Ok((i, e)) => {
+                        expected = e;
+                        (i, Dir::Original, true)
                     }
-                }
+                    Err(t) => return t,
+                },
             };
             let st = self.conns[idx as usize].status;
             let ctinfo = match dir {
@@ -1128,6 +1098,55 @@ impl ConnTable {
                         expected,
                     };
                 }
+            }
+        }
+    }
+
+    /// Kernel `init_conntrack` for a packet whose tuple found nothing: a new unconfirmed
+    /// entry (an expected connection's: RELATED to its master, with its mark and helper), or
+    /// the packet's refusal. Out of line: the established packets' path stays short.
+    #[inline(never)]
+    fn init_conn(
+        &mut self,
+        tuple: &Tuple,
+        zone: u16,
+        now: Nanos,
+    ) -> Result<(u32, Option<Expected>), Tracked> {
+        let Some(reply) = tuple.reply() else {
+            self.stats.invalid += 1;
+            return Err(Tracked::invalid(None));
+        };
+        match self.new_entry(*tuple, reply, zone, now) {
+            Ok(i) => {
+                self.acct_init(i);
+                self.pending = Some((i, self.link_gen));
+                let mut expected = None;
+                if let Some(e) = self.expect_take(tuple, zone, now) {
+                    self.stats.expect_new += 1;
+                    // Kernel init_conntrack: an expected connection is RELATED to its master
+                    // and inherits its mark.
+                    let mark = self.conns[e.master.0 as usize].mark;
+                    let c = &mut self.conns[i as usize];
+                    c.status |= status::EXPECTED;
+                    c.master = e.master.0;
+                    c.mark = mark;
+                    self.helpers[i as usize] = e.child_helper;
+                    expected = Some(Expected {
+                        master: e.master,
+                        dir: e.dir,
+                        saved_proto: e.saved_proto,
+                    });
+                }
+                Ok((i, expected))
+            }
+            Err(table_full) => {
+                // Every refused packet counts, printed or rate limited.
+                self.stats.drop += 1;
+                Err(Tracked {
+                    drop: true,
+                    table_full,
+                    ..Tracked::invalid(None)
+                })
             }
         }
     }
