@@ -92,8 +92,19 @@ fn tool_on_store(tool: &str, args: &[String]) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let mut rs = match load(&store) {
-        Ok(rs) => rs,
+    // A restore that replaces the tables it commits reads only their chains (completed
+    // below for tables it leaves as they were).
+    let replaces = p.restore_replaces_tables();
+    let loaded = if replaces {
+        store.load_for_restore().map_err(|e| {
+            eprintln!("nfrs: {e}");
+            4
+        })
+    } else {
+        load(&store).map(|rs| (rs, Vec::new()))
+    };
+    let (mut rs, heads) = match loaded {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let out = {
@@ -102,6 +113,15 @@ fn tool_on_store(tool: &str, args: &[String]) -> i32 {
     };
     eprint!("{}", out.stderr);
     let mut code = out.code;
+    let committed = out
+        .restored
+        .as_ref()
+        .map_or(&[][..], |b| b.committed_tables());
+    if let Err(e) = store.complete_after_restore(&mut rs, &heads, committed) {
+        // Nothing is written: the store keeps what it had.
+        eprintln!("nfrs: {e}");
+        return 4;
+    }
     // A restore always writes: tables committed before a failure stay committed, and tables
     // named by `*table` exist from then on (even with --test), as with the kernel. Tables
     // restored from plain blocks of the input are stored as the input has them.

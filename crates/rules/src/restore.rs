@@ -490,6 +490,8 @@ pub(crate) struct Beside {
     pub(crate) plain: Vec<(TableKind, usize)>,
     /// The store lines printed beside the restore for plain blocks (`crate::store_text`).
     pub(crate) printed: Vec<crate::store_text::PrintedBlock>,
+    /// Every table a block of the input was committed to (not with `--test`).
+    pub(crate) committed: Vec<TableKind>,
 }
 
 impl InputBlocks {
@@ -499,6 +501,11 @@ impl InputBlocks {
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, r)| r.clone())
+    }
+
+    /// The tables the restore committed a block of the input to (replaced or changed).
+    pub fn committed_tables(&self) -> &[TableKind] {
+        &self.beside.committed
     }
 
     /// The tables whose store lines were printed beside the restore (and are used).
@@ -916,6 +923,9 @@ fn restore_lines<'scope, 'env>(
                         })
                 });
                 *rs.table_mut(kind) = table;
+                if !blocks.beside.committed.contains(&kind) {
+                    blocks.beside.committed.push(kind);
+                }
                 let block = block_start..block_end;
                 let keep =
                     keepable && crate::hosts::lookups() == names_before && undeclared_default;

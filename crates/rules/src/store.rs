@@ -146,6 +146,90 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The ruleset for an `iptables-restore` that replaces whole tables (no `--noflush`, no
+    /// `--test`): each table whose block is in iptables-save's form loaded with its chains
+    /// (names, policies) but without rules, the others whole; and which tables were loaded
+    /// so. A restore replaces a table it commits with the input's block, keeping only the
+    /// built-in chains' policies (what is loaded), so reading its rules would be wasted; a
+    /// table the restore does not commit must then be completed with
+    /// [`Store::complete_after_restore`] before the ruleset is used or stored. A store
+    /// without the index is loaded whole (no table listed).
+    pub fn load_for_restore(&self) -> Result<(Ruleset, Vec<crate::model::TableKind>)> {
+        let Some(file) = self.open_indexed() else {
+            return Ok((self.load()?, Vec::new()));
+        };
+        let mut text = Vec::new();
+        let mut heads = Vec::new();
+        for b in &file.blocks {
+            if b.as_saved {
+                file.read_head(b, &mut text).map_err(|e| self.io_error(e))?;
+                text.extend_from_slice(b"COMMIT\n");
+                heads.push(b.kind);
+            } else {
+                file.read_block(b, &mut text)
+                    .map_err(|e| self.io_error(e))?;
+            }
+        }
+        Ok((self.read_text(text)?, heads))
+    }
+
+    /// Completes a ruleset from [`Store::load_for_restore`] after the restore: each table
+    /// in `heads` the restore did not commit (`committed`: the restore's
+    /// `InputBlocks::committed_tables`) gets its rules from the store again.
+    pub fn complete_after_restore(
+        &self,
+        rs: &mut Ruleset,
+        heads: &[crate::model::TableKind],
+        committed: &[crate::model::TableKind],
+    ) -> Result<()> {
+        let missing: Vec<_> = heads.iter().filter(|k| !committed.contains(k)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let file = self
+            .open_indexed()
+            .ok_or_else(|| Error::other(format!("{}: the store changed", self.dir.display())))?;
+        let mut text = Vec::new();
+        for b in file.blocks.iter().filter(|b| missing.contains(&&b.kind)) {
+            file.read_block(b, &mut text)
+                .map_err(|e| self.io_error(e))?;
+        }
+        let whole = self.read_text(text)?;
+        for t in whole.tables {
+            match rs.tables.iter_mut().find(|x| x.kind == t.kind) {
+                Some(slot) => *slot = t,
+                None => {
+                    return Err(Error::other(format!(
+                        "{}: table {} went missing",
+                        self.dir.display(),
+                        t.kind.name()
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn io_error(&self, e: std::io::Error) -> Error {
+        Error::other(format!("{}: {e}", self.dir.join(RULESET_FILE).display()))
+    }
+
+    /// The ruleset of store text read from the file (as [`Store::load`] reads it).
+    fn read_text(&self, text: Vec<u8>) -> Result<Ruleset> {
+        let path = self.dir.join(RULESET_FILE);
+        let text = String::from_utf8(text)
+            .map_err(|_| Error::other(format!("{}: corrupt store: not UTF-8", path.display())))?;
+        read_store_text(&text).map_err(|e| {
+            Error::other(format!(
+                "{}: corrupt store: {}",
+                path.display(),
+                e.message.trim_end()
+            ))
+        })
+    }
+}
+
 /// A table block of a store file in the indexed format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredBlock {
@@ -201,6 +285,62 @@ impl IndexedStore {
                 out.write_all(&stripped).map_err(|_| false)?;
             }
         }
+        Ok(())
+    }
+}
+
+impl IndexedStore {
+    /// Appends a whole block to `out`.
+    fn read_block(&self, block: &StoredBlock, out: &mut Vec<u8>) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let at = out.len();
+        out.resize(at + block.len as usize, 0);
+        self.file.read_exact_at(&mut out[at..], block.start)
+    }
+
+    /// Appends the head of a block in iptables-save's form to `out`: its lines before the
+    /// first rule line (`*table` and the chain lines; rule lines start with `[`), read a
+    /// piece at a time.
+    fn read_head(&self, block: &StoredBlock, out: &mut Vec<u8>) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let end = block.start + block.len;
+        let mut at = block.start;
+        let mut at_line_start = true;
+        let mut piece = vec![0u8; 64 * 1024];
+        while at < end {
+            let want = piece.len().min((end - at) as usize);
+            let n = self.file.read_at(&mut piece[..want], at)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let bytes = &piece[..n];
+            // The first `[` at a line's start ends the head (lines found eight bytes a step).
+            let mut stop = None;
+            let mut i = 0;
+            if at_line_start && bytes[0] == b'[' {
+                stop = Some(0);
+            }
+            while stop.is_none() {
+                let nl = i + crate::restore::line_length(&bytes[i..]);
+                if nl + 1 >= n {
+                    break;
+                }
+                if bytes[nl + 1] == b'[' {
+                    stop = Some(nl + 1);
+                }
+                i = nl + 1;
+            }
+            if let Some(i) = stop {
+                out.extend_from_slice(&bytes[..i]);
+                return Ok(());
+            }
+            at_line_start = bytes[n - 1] == b'\n';
+            out.extend_from_slice(bytes);
+            at += n as u64;
+        }
+        // No rule line: the whole block but its `COMMIT` line (the caller closes it).
+        let keep = out.len() - "COMMIT\n".len();
+        out.truncate(keep);
         Ok(())
     }
 }

@@ -298,3 +298,79 @@ proptest! {
         check_store(&rs, |s| s.save_after_restore(&rs, &input, &b).unwrap());
     }
 }
+
+/// `iptables-restore` as the CLI runs it on a store: on the ruleset of `load_for_restore`
+/// (tables in iptables-save's form without their rules), completed afterwards, against the
+/// same restore on the whole store.
+fn restore_both_ways(store: &Store, args: &[&str], input: &str) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut whole = store.load().unwrap();
+    let p = tool::prepare("iptables-restore", &args).unwrap();
+    let want = p.apply(&mut whole, input, &mut Vec::new());
+    let p = tool::prepare("iptables-restore", &args).unwrap();
+    let (mut rs, heads) = if p.restore_replaces_tables() {
+        store.load_for_restore().unwrap()
+    } else {
+        (store.load().unwrap(), Vec::new())
+    };
+    let got = p.apply(&mut rs, input, &mut Vec::new());
+    let committed = got.restored.as_ref().unwrap().committed_tables().to_vec();
+    store
+        .complete_after_restore(&mut rs, &heads, &committed)
+        .unwrap();
+    assert_eq!(
+        (got.code, &got.stderr),
+        (want.code, &want.stderr),
+        "{args:?}"
+    );
+    assert_eq!(rs, whole, "{args:?} {input:?}");
+}
+
+#[test]
+fn restores_on_a_store_read_without_rules_give_the_same_ruleset() {
+    let dir = workspace().join("tests/recorded/rulesets");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: tests/recorded/rulesets absent");
+        return;
+    };
+    let inputs: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("input.rules")).ok())
+        .collect();
+    assert!(inputs.len() > 100);
+    let extra = "*raw\n-A PREROUTING -j CT --notrack\nCOMMIT\n*mangle\n:X - [0:0]\n[5:6] -A X -j MARK --set-mark 1\n-A PREROUTING -j X\nCOMMIT\n";
+    for (i, old) in inputs.iter().enumerate().step_by(3) {
+        let store = temp_store("heads");
+        let mut rs = Ruleset::default();
+        let c = RestoreOpts {
+            counters: true,
+            ..Default::default()
+        };
+        let _ = restore(&mut rs, &format!("{extra}{old}"), &c);
+        store.save(&rs).unwrap();
+        let new = &inputs[(i * 7 + 1) % inputs.len()];
+        for args in [
+            &[][..],
+            &["-c"],
+            &["-T", "nat"],
+            &["-T", "filter", "-c"],
+            &["-n"],
+            &["-t"],
+        ] {
+            restore_both_ways(&store, args, new);
+            restore_both_ways(
+                &store,
+                args,
+                "*filter\n:INPUT DROP [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n",
+            );
+            // A failing input: the tables before the failure committed, the rest kept.
+            restore_both_ways(
+                &store,
+                args,
+                &format!("{new}*mangle\n-A INPUT -j NOPE\nCOMMIT\n"),
+            );
+            restore_both_ways(&store, args, "*nat\n-A POSTROUTING -j NOPE\nCOMMIT\n");
+        }
+        let _ = std::fs::remove_dir_all(&store.dir);
+    }
+}
