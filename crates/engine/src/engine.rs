@@ -1454,8 +1454,34 @@ impl Engine {
             if !nfrs_nat::rewrite::applies(ct.get(id), p.ct.info.dir(), m) {
                 return true;
             }
+            // With a manip to apply, the hook's action is `Apply` (nfrs_nat::hook::action
+            // for an established packet of a connection).
+            return self.nat_apply(id, m, p);
         }
         self.nat_hook_full(hook, m, p, fx)
+    }
+
+    /// The `Apply` action of a NAT hook: the connection's binding rewrites the packet of
+    /// connection `id` (false: the packet is dropped).
+    #[inline(never)]
+    fn nat_apply(&mut self, id: ConnId, m: Manip, p: &mut PktCtx) -> bool {
+        let Some(ct) = self.ct.as_ref() else {
+            return true;
+        };
+        let c = ct.get(id);
+        let end = p.d.l3_end().min(p.buf.len());
+        match nat_packet(&mut p.buf[..end], c, p.ct.info.dir(), m) {
+            Err(_) => return false,
+            // Nothing to do in this direction: the descriptor and snapshot stand.
+            Ok(false) => return true,
+            Ok(true) => {}
+        }
+        // A binding's rewrite changes addresses, ports or ids (and checksums) only.
+        p.refresh_after_nat();
+        self.refresh_snap(&mut p.ct, p.now);
+        // Debug builds (`cargo test`) check the refresh against a whole new snapshot.
+        debug_assert_eq!(p.ct, self.snap(p.ct.id, p.ct.info, p.now));
+        true
     }
 
     /// [`Engine::nat_hook`] past its shortcut.
@@ -1583,23 +1609,7 @@ impl Engine {
                 p.ct = self.snap(p.ct.id, p.ct.info, p.now);
                 return true;
             }
-            Action::Apply => {
-                let ct = self.ct.as_ref().unwrap();
-                let c = ct.get(id.unwrap());
-                let end = p.d.l3_end().min(p.buf.len());
-                match nat_packet(&mut p.buf[..end], c, dir, m) {
-                    Err(_) => return false,
-                    // Nothing to do in this direction: the descriptor and snapshot stand.
-                    Ok(false) => return true,
-                    Ok(true) => {}
-                }
-                // A binding's rewrite changes addresses, ports or ids (and checksums) only.
-                p.refresh_after_nat();
-                self.refresh_snap(&mut p.ct, p.now);
-                // Debug builds (`cargo test`) check the refresh against a whole new snapshot.
-                debug_assert_eq!(p.ct, self.snap(p.ct.id, p.ct.info, p.now));
-                return true;
-            }
+            Action::Apply => return self.nat_apply(id.unwrap(), m, p),
         }
         p.reparse();
         let info = p.ct.info;
