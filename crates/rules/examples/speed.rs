@@ -65,8 +65,17 @@ fn main() {
             let t = Instant::now();
             let c = cpu_ms();
             let store = nfrs_rules::store::Store::at(dir);
-            // `SPEED_FORMAT_STORE=1`: every table formatted (not kept from the input).
-            if std::env::var_os("SPEED_FORMAT_STORE").is_some() {
+            // `SPEED_FORMAT_STORE=1`: every table formatted (no lines printed beside the
+            // restore); `SPEED_STORE_SINK=1`: the store text only, written nowhere.
+            if std::env::var_os("SPEED_STORE_SINK").is_some() {
+                nfrs_rules::save::save_store_after_restore(
+                    &rs,
+                    &text,
+                    &blocks,
+                    &mut std::io::sink(),
+                )
+                .expect("text");
+            } else if std::env::var_os("SPEED_FORMAT_STORE").is_some() {
                 store.save(&rs).expect("store");
             } else {
                 store
