@@ -1310,6 +1310,11 @@ impl Engine {
         let (Some(id), Some(ct)) = (p.ct.id, self.ct.as_mut()) else {
             return true;
         };
+        // The common case first: a confirmed connection without a helper and no sequence
+        // adjustment anywhere: nothing below would do anything.
+        if ct.helper(id) == 0 && self.helpers.seqadj.is_empty() && ct.get(id).is_confirmed() {
+            return true;
+        }
         // Kernel rule (nf_confirm): the connection's helper, then sequence adjustment, run
         // before confirmation (not for RELATED replies such as ICMP errors).
         if !matches!(
