@@ -2,7 +2,7 @@
 //! `#` comments), iptables' own quoting, and per-table commits like the kernel's table replace.
 
 use crate::error::{Errno, Error, ErrorKind, Result};
-use crate::model::{Chain, Counters, Hook, Ruleset, Table, TableKind};
+use crate::model::{Counters, Hook, Ruleset, Table, TableKind};
 use crate::ops;
 use crate::parse;
 use std::borrow::Cow;
@@ -468,15 +468,12 @@ pub fn restore_with_output(
     restore_noting_blocks(rs, input, opts, out, &mut blocks)
 }
 
-/// The table blocks of a restore's input that the store can keep as they are: for each
-/// table whose content is the last block committed for it, the block's text (`*table`
-/// through `COMMIT`) when reading that text back as the store does (`Store::load`: with
-/// `-c` counters, the store's quoting, no checks) gives that table exactly. Writing them
-/// saves formatting the table's rules again (`save::save_store_after_restore`).
+/// What a restore noted about its input for the store write after it
+/// (`save::save_store_after_restore`): the tables it committed, and the store lines a big
+/// restore printed beside its parsing (`crate::store_text`) for blocks of only `:CHAIN`
+/// and plain `-A` lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InputBlocks {
-    /// Table and the block's byte range in the input.
-    blocks: Vec<(TableKind, std::ops::Range<usize>)>,
     /// What the store text printed beside the restore needs (boxed: the tools' answers
     /// carry this struct and stay small).
     pub(crate) beside: Box<Beside>,
@@ -495,14 +492,6 @@ pub(crate) struct Beside {
 }
 
 impl InputBlocks {
-    /// The byte range of the kept block of table `kind` in the input, if there is one.
-    pub fn get(&self, kind: TableKind) -> Option<std::ops::Range<usize>> {
-        self.blocks
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, r)| r.clone())
-    }
-
     /// The tables the restore committed a block of the input to (replaced or changed).
     pub fn committed_tables(&self) -> &[TableKind] {
         &self.beside.committed
@@ -527,15 +516,6 @@ impl InputBlocks {
         self.beside.plain.retain(|(k, _)| *k != kind);
         if let Some(s) = start {
             self.beside.plain.push((kind, s));
-        }
-    }
-
-    /// Table `kind` was committed from the block at `range` (None: from one the store
-    /// cannot keep as it is).
-    fn committed(&mut self, kind: TableKind, range: Option<std::ops::Range<usize>>) {
-        self.blocks.retain(|(k, _)| *k != kind);
-        if let Some(r) = range {
-            self.blocks.push((kind, r));
         }
     }
 }
@@ -581,16 +561,12 @@ pub fn restore_noting_blocks(
     })
 }
 
-/// Whether the store's reading of a table block is this restore's: no `--noflush`
-/// (the block is the whole table), `--test` or `-v` (nor lines parsed ahead on another
-/// thread, whose tokenizing is not followed); no rule line that the tokenizer's general
-/// loop read (only it sees a backslash inside quotes, which the store reads otherwise:
-/// `\n` is a newline there), no quote in a `:CHAIN` line (the store unquotes chain names),
-/// and without `-c` no counters that `-c` would read (`[p:b]` before a rule, a policy's
-/// counters other than `[0:0]`); no host name looked up (`-s name`: the store keeps the
-/// addresses found now, as the kernel does, not a name the hosts file may answer
-/// otherwise at the next load).
-fn block_keepable(opts: &RestoreOpts) -> bool {
+/// Whether a table block may be plain (its committed chains hold exactly the rules of its
+/// `-A` lines in input order, which the lines printed beside the restore rely on): no
+/// `--noflush` (the block is the whole table), `--test` or `-v`, no lines parsed ahead on
+/// another thread. (Further conditions are checked line by line: only `:CHAIN` and `-A`
+/// lines, no host name looked up.)
+fn block_may_be_plain(opts: &RestoreOpts) -> bool {
     !opts.noflush && !opts.test && !opts.verbose && !opts.parse_ahead
 }
 
@@ -853,18 +829,12 @@ fn restore_lines<'scope, 'env>(
     blocks: &mut InputBlocks,
 ) -> std::result::Result<(), RestoreError> {
     let mut current: Option<Table> = None;
-    // Where the open table block starts in the input (bytes), and whether the store can
-    // keep it as it is so far (see `block_keepable`). Lines are pieces of `input`.
+    // Where the open table block starts in the input (bytes). Lines are pieces of `input`.
     let base = input.as_ptr() as usize;
     let offset = |line: &str| line.as_ptr() as usize - base;
     let mut block_start = 0;
-    let mut keepable = false;
     // Whether the block so far has only `:CHAIN` and plain `-A` lines (see `InputBlocks`).
     let mut plain = false;
-    // The built-in chains the block declares (bit i: the table's hook i): one it does not
-    // declare keeps the policy and counters it had before, which the block says only when
-    // they are the defaults the store reads for it.
-    let mut builtins_declared = 0u32;
     let mut names_before = 0;
     // While the current table has seen only `:CHAIN` lines and plain `-A`: each chain's
     // rules' jump targets (chain index or NOT_JUMP), found when the rules were appended, so
@@ -904,7 +874,6 @@ fn restore_lines<'scope, 'env>(
         }
         if line == "COMMIT\n" && current.is_some() {
             flush!();
-            let block_end = offset(line) + line.len();
             let mut table = current.take().unwrap();
             let order = table.canonicalize_order();
             if !opts.test {
@@ -915,21 +884,10 @@ fn restore_lines<'scope, 'env>(
                 ops::commit_checks(&mut table, targets, opts.trusted)
                     .map_err(|_| failed_at(line_no))?;
                 let kind = table.kind;
-                let undeclared_default = kind.hooks().iter().enumerate().all(|(i, &h)| {
-                    builtins_declared & (1 << i) != 0
-                        || table.chain(h.chain_name()).is_none_or(|c| {
-                            let d = Chain::builtin(h);
-                            c.policy == d.policy && c.counters == d.counters
-                        })
-                });
                 *rs.table_mut(kind) = table;
                 if !blocks.beside.committed.contains(&kind) {
                     blocks.beside.committed.push(kind);
                 }
-                let block = block_start..block_end;
-                let keep =
-                    keepable && crate::hosts::lookups() == names_before && undeclared_default;
-                blocks.committed(kind, keep.then_some(block));
                 let plain = plain && crate::hosts::lookups() == names_before;
                 blocks.committed_plain(kind, plain.then_some(block_start));
             }
@@ -996,9 +954,7 @@ fn restore_lines<'scope, 'env>(
             ahead = parse_ahead(scope, lines, idx, kind, opts, cancel);
             current = Some(table);
             block_start = offset(line);
-            keepable = block_keepable(opts);
-            plain = block_keepable(opts);
-            builtins_declared = 0;
+            plain = block_may_be_plain(opts);
             names_before = crate::hosts::lookups();
             continue;
         }
@@ -1036,15 +992,8 @@ fn restore_lines<'scope, 'env>(
                     line_no,
                 ));
             }
-            if line.contains('"') {
-                keepable = false;
-            }
-            let hook = Hook::from_chain_name(chain)
-                .and_then(|h| table.kind.hooks().iter().position(|k| *k == h));
-            if let Some(i) = hook {
-                builtins_declared |= 1 << i;
-            }
-            let builtin = hook.is_some();
+            let builtin =
+                Hook::from_chain_name(chain).is_some_and(|h| table.kind.hooks().contains(&h));
             if !builtin {
                 if table.chain(chain).is_some() {
                     if opts.noflush {
@@ -1081,10 +1030,6 @@ fn restore_lines<'scope, 'env>(
                         }
                     }
                 } else {
-                    // The store reads the counters (-c): only `[0:0]` reads as this.
-                    if it.next().and_then(parse_counter_pair) != Some(Counters::default()) {
-                        keepable = false;
-                    }
                     Some(Counters::default())
                 };
                 if let Err(e) = ops::set_policy(table, chain, policy, counters) {
@@ -1105,19 +1050,11 @@ fn restore_lines<'scope, 'env>(
         let Some(kind) = current.as_ref().map(|t| t.kind) else {
             return Err(failed_at(line_no));
         };
-        if line.starts_with('[') && !opts.counters {
-            // Counters the store would read (it reads with -c).
-            keepable = false;
-        }
-        // Whether the tokenizer's general loop read the line (see `block_keepable`).
         let mut general = false;
         let parsed = match ahead.as_mut().and_then(|a| a.take(idx)) {
             Some(parsed) => parsed,
             None => parse_rule_line(line, line_no, kind, opts, &mut tokens, &mut general),
         };
-        if general {
-            keepable = false;
-        }
         let cmd = match parsed {
             Ok(cmd) if resolved.is_some() && cmd.cmd == parse::Cmd::Append && !cmd.verbose => {
                 // Appended when the next line has been parsed (or anything else comes).
@@ -1136,9 +1073,8 @@ fn restore_lines<'scope, 'env>(
             }
             other => {
                 flush!();
-                // Only plain appends keep a block (other commands: the commit checks
-                // resolve what they did; the block is then formatted again).
-                keepable = false;
+                // Only plain appends keep a block plain (other commands: the commit checks
+                // resolve what they did; the block's printed lines are not used).
                 plain = false;
                 other?
             }
