@@ -4,7 +4,7 @@
 //! first rule. Counters are written back for `iptables-save -c`.
 //! The chains sit in the array in walk order ([`chain_order`]: the built-in chains, then
 //! depth first the chains they call), so a chain called from one place sits with its callees;
-//! in a big table a jump asks the CPU for the callee's run of records at once (`Hot::warm`).
+//! in a big table a jump asks the CPU for the callee's run of records at once ([`WARM_SHIFT`]).
 //! Each rule is split in two: a 64-byte hot record ([`Hot`], one cache line, in rule order,
 //! holding the header test, a tcp/udp port range test or a lone statistic match, the target
 //! kind (DNAT's range index), the chain's classifier and the counters) and the cold [`CRule`]
@@ -187,12 +187,8 @@ struct Hot {
     bytes: u64,
     /// Jump or goto: the chain's first rule.
     jump: u32,
-    /// The classifier of the rule's chain (index into `CTable::index`), [`NO_IX`] for none.
-    chain_ix: u16,
-    /// Jump or goto: how many hot records from the target on to ask the CPU for at once
-    /// (the target chain and the chains laid out after it that it calls, see [`chain_order`]),
-    /// 0 for none (a classified target, or the plain walk).
-    warm: u16,
+    /// The classifier of the rule's chain (index into `CTable::index`), `u32::MAX` for none.
+    chain_ix: u32,
     /// The rule index of the chain's tail.
     chain_end: u32,
     /// The matches to run: `CTable::mats[mstart..mstart + mlen]`.
@@ -247,8 +243,11 @@ fn whole(h: [u16; 2]) -> u32 {
     u32::from(h[0]) << 16 | u32::from(h[1])
 }
 
-/// `Hot::chain_ix` of a chain without classifier.
-const NO_IX: u16 = u16::MAX;
+/// Bits 24-31 of `Hot::flags`, for a jump or goto: how many hot records from the target on
+/// to ask the CPU for at once (the target chain and the chains laid out after it that it
+/// calls, see [`chain_order`]), 0 for none (a classified target, a small table, the plain
+/// walk).
+const WARM_SHIFT: u32 = 24;
 
 /// Most hot records a jump asks for ahead (16 lines, 1 KiB): a kube-proxy service chain with
 /// the endpoint chains it calls is 4n + 2 records for n endpoints.
@@ -331,7 +330,7 @@ impl Hot {
             dmsk: ip.dmsk,
             flags,
             proto: ip.proto,
-            chain_ix: NO_IX,
+            chain_ix: u32::MAX,
             ..Hot::default()
         };
         (h.kind, h.jump) = match r.target {
@@ -657,16 +656,15 @@ impl CTable {
         // order), unless the chain has a classifier (the walk then reads a few of its rules)
         // or the table is small.
         let big = n >= WARM_TABLE_MIN;
-        let warm: Vec<u16> = (0..ends.len())
+        let warm: Vec<u32> = (0..ends.len())
             .map(|c| {
                 let run_end = order.get(ends[c]).map_or(n, |&d| chain_start[d]);
                 let classified = t.chains[c].rules.len() >= opts.min_rules.max(1);
-                let lines = if classified || !big {
+                if classified || !big {
                     0
                 } else {
                     (run_end - chain_start[c]).min(WARM_MAX)
-                };
-                lines as u16
+                }
             })
             .collect();
         // Compiled chain by chain in source order (so state slots are claimed in the same
@@ -765,7 +763,7 @@ impl CTable {
             if let CTarget::Jump(j) | CTarget::Goto(j) = r.target {
                 // (Nothing for the plain walk: `warm` is empty there.)
                 let callee = usize::from(rules[j as usize].chain);
-                h.warm = warm.get(callee).copied().unwrap_or(0);
+                h.flags |= warm.get(callee).copied().unwrap_or(0) << WARM_SHIFT;
             }
             if let (false, CTarget::Ext(TargetExt::Dnat(d), _)) = (reference, &r.target) {
                 h.kind = K_DNAT;
@@ -794,10 +792,6 @@ impl CTable {
             if !opts.enabled || c.rules.is_empty() || c.rules.len() < opts.min_rules {
                 continue;
             }
-            if index.len() >= usize::from(NO_IX) {
-                // (More long chains than a hot record can name: the rest walk rule by rule.)
-                break;
-            }
             let first = chain_start[ci];
             let tail = first + c.rules.len() as u32;
             let ranges: Vec<RuleRange> = (first..tail)
@@ -813,7 +807,7 @@ impl CTable {
                 .collect();
             chain_ix[ci] = index.len() as u32;
             for h in &mut hot[first as usize..=tail as usize] {
-                h.chain_ix = index.len() as u16;
+                h.chain_ix = index.len() as u32;
             }
             index.push(ChainIndex::build(&ranges, tail));
         }
@@ -878,11 +872,11 @@ impl CTable {
         if cur.ix == u32::MAX || i < cur.at || i > cur.end {
             let h = &self.hot[i as usize];
             let ix = h.chain_ix;
-            if ix == NO_IX {
+            if ix == u32::MAX {
                 cur.ix = u32::MAX;
                 return i;
             }
-            cur.ix = u32::from(ix);
+            cur.ix = ix;
             cur.end = h.chain_end;
             let index = &self.index[ix as usize];
             for part in 0..index.parts() {
@@ -909,16 +903,16 @@ impl CTable {
         next
     }
 
-    /// Asks the CPU for the `n` hot records from `at` on at once (see `Hot::warm`): the walk
+    /// Asks the CPU for the `n` hot records from `at` on at once (see [`WARM_SHIFT`]): the walk
     /// then meets them arriving together instead of waiting for one after the other as each
     /// rule sends it to the next (measured: kube-proxy 10k services, CPU time a new
     /// connection).
     #[inline]
-    fn warm(&self, at: u32, n: u16) {
+    fn warm(&self, at: u32, n: u32) {
         // The first record is read next anyway; `n` never runs past the table (compiled from
         // the chains' extents), and a prefetch of any address is harmless.
         let first: *const Hot = self.hot.as_ptr().wrapping_add(at as usize);
-        for k in 1..usize::from(n) {
+        for k in 1..n as usize {
             prefetch(first.wrapping_add(k));
         }
     }
@@ -1091,7 +1085,7 @@ impl CTable {
             let h = &mut self.hot[i as usize];
             h.packets += 1;
             h.bytes += len;
-            let (kind, jump, warm) = (h.kind, h.jump, h.warm);
+            let (kind, jump, warm) = (h.kind, h.jump, flags >> WARM_SHIFT);
             if let Some(t) = trace.as_deref_mut() {
                 t.push(TraceStep { rule: i });
             }
@@ -1674,9 +1668,10 @@ mod tests {
             let mut out = Vec::new();
             for (i, h) in t.hot.iter().enumerate() {
                 if matches!(h.kind, K_JUMP | K_GOTO) {
-                    assert!(h.jump as usize + h.warm as usize <= t.hot.len());
+                    let warm = h.flags >> WARM_SHIFT;
+                    assert!(h.jump as usize + warm as usize <= t.hot.len());
                     let callee = &t.chains[t.rules[h.jump as usize].chain as usize];
-                    out.push((t.describe(i as u32), callee.clone(), h.warm));
+                    out.push((t.describe(i as u32), callee.clone(), warm));
                 }
             }
             out
