@@ -31,8 +31,8 @@ pub struct PrintedBlock {
     text: String,
     /// One a rule line, in input order.
     pieces: Vec<Piece>,
-    /// Each chain's first and last piece.
-    chains: HashMap<Box<str>, (u32, u32)>,
+    /// Each chain's first and last piece, and how many rules its pieces hold.
+    chains: HashMap<Box<str>, Run>,
     /// Every line is iptables-save's text (see `save::STORE_INDEX`).
     canonical: bool,
 }
@@ -59,6 +59,9 @@ struct Piece {
     rules: u32,
     next: u32,
 }
+
+/// A chain's pieces (or a run of them): the first, the last, how many rules they hold.
+type Run = (u32, u32, u32);
 
 /// Input lines a restore needs before its store text is printed beside it.
 pub const PRINT_AHEAD_MIN: usize = 4096;
@@ -123,9 +126,10 @@ fn print_blocks_upto(
     let mut head = String::new();
     let mut head_canonical = true;
     let mut head_chain = String::new();
-    // The first and last piece of the current run of lines appending to `head_chain`
-    // (linked into the chain's list when the run ends: one lookup a run, not a line).
-    let mut run: Option<(u32, u32)> = None;
+    // The first and last piece of the current run of lines appending to `head_chain`, and
+    // their rules (linked into the chain's list when the run ends: one lookup a run, not a
+    // line).
+    let mut run: Option<Run> = None;
     for (idx, &line) in lines.iter().enumerate() {
         if idx >= stop || cancel.load(Ordering::Relaxed) {
             // The restore is done: what was printed of the open block is used, its other
@@ -240,12 +244,13 @@ fn print_blocks_upto(
             rules: rules.len() as u32,
             next: NONE,
         });
+        let n = rules.len() as u32;
         run = match run {
-            Some((first, last)) => {
+            Some((first, last, m)) => {
                 block.pieces[last as usize].next = i;
-                Some((first, i))
+                Some((first, i, m + n))
             }
-            None => Some((i, i)),
+            None => Some((i, i, n)),
         };
     }
     done
@@ -254,14 +259,15 @@ fn print_blocks_upto(
 impl PrintedBlock {
     /// Links a run of pieces of `chain` (first, last; linked among themselves) behind the
     /// chain's earlier ones.
-    fn link_run(&mut self, chain: &str, (first, last): (u32, u32)) {
+    fn link_run(&mut self, chain: &str, (first, last, rules): Run) {
         match self.chains.get_mut(chain) {
-            Some((_, tail)) => {
+            Some((_, tail, n)) => {
                 self.pieces[*tail as usize].next = first;
                 *tail = last;
+                *n += rules;
             }
             None => {
-                self.chains.insert(Box::from(chain), (first, last));
+                self.chains.insert(Box::from(chain), (first, last, rules));
             }
         }
     }
@@ -282,21 +288,15 @@ impl PrintedBlock {
         }
         let chains = save::chains_as_stored(t);
         // Each chain's first piece and how many of its rules they hold (its first rules:
-        // lines after where the printing stopped are formatted here).
+        // lines after where the printing stopped are formatted here). Lookups only, each
+        // independent of the last (the CPU overlaps their cache misses), no walk.
         let mut firsts = Vec::with_capacity(chains.len());
         let mut total = 0usize;
         for c in &chains {
-            let first = match self.chains.get(c.name.as_str()) {
-                Some(&(first, _)) => first,
-                None => NONE,
+            let (first, n) = match self.chains.get(c.name.as_str()) {
+                Some(&(first, _, n)) => (first, n as usize),
+                None => (NONE, 0),
             };
-            let mut n = 0usize;
-            let mut p = first;
-            while p != NONE {
-                let piece = &self.pieces[p as usize];
-                n += piece.rules as usize;
-                p = piece.next;
-            }
             if n > c.rules.len() {
                 return None;
             }
@@ -315,7 +315,13 @@ impl PrintedBlock {
         }
         let mut head = String::new();
         let mut scratch = String::new();
-        for (c, (first, printed)) in chains.iter().zip(firsts) {
+        for (i, (c, &(first, printed))) in chains.iter().zip(&firsts).enumerate() {
+            // The text of a chain a few ahead (name order scatters the chains' lines).
+            if let Some(&(ahead, _)) = firsts.get(i + 4) {
+                if let Some(piece) = self.pieces.get(ahead as usize) {
+                    save::prefetch(self.text.as_ptr().wrapping_add(piece.start));
+                }
+            }
             let mut p = first;
             while p != NONE {
                 let piece = &self.pieces[p as usize];
