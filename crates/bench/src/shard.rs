@@ -56,7 +56,7 @@ fn frame(host: &HostNet, dev: usize, out: usize, spec: &str) -> Result<Pkt, Stri
     let spec = PacketSpec::parse(spec).map_err(|e| format!("{spec}: {e:?}"))?;
     let ctx = FrameCtx {
         src_mac: MacAddr([2, 0, 0, 0, 1, dev as u8 + 1]),
-        dst_mac: MacAddr(host.ifaces[dev].mac),
+        dst_mac: MacAddr(host.ifaces()[dev].mac),
         ip_id: 1,
         allow_masked: false,
     };

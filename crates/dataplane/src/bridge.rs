@@ -30,7 +30,7 @@ pub fn l2_dest(h: &HostNet, b: usize, dmac: [u8; 6], from: Option<usize>) -> L2 
         // Kernel rule (br_handle_frame_finish): the lookup takes any entry still held; aged
         // ones are removed by the periodic sweep (`age`), as the kernel's fdb cleanup work does.
         if let Some(p) = h.fdb.port_unaged(&dmac) {
-            if h.ifaces.get(p).and_then(|i| i.bridge) == Some(b) {
+            if h.ifaces().get(p).and_then(|i| i.bridge) == Some(b) {
                 return if Some(p) == from {
                     L2::Nowhere
                 } else {
@@ -54,7 +54,7 @@ pub fn for_each_port(
         L2::Nowhere => {}
         L2::One(p) => f(p),
         L2::Flood => {
-            for &p in &h.ifaces[b].ports {
+            for &p in &h.ifaces()[b].ports {
                 if Some(p) != from {
                     f(p)
                 }
@@ -120,15 +120,15 @@ pub fn framing(
     host_made: bool,
     ip: &[u8],
 ) -> Framing {
-    let Some(qb) = h.ifaces.get(q).and_then(|i| i.bridge) else {
-        return if h.ifaces.get(q).is_some_and(|i| !i.ports.is_empty()) {
+    let Some(qb) = h.ifaces().get(q).and_then(|i| i.bridge) else {
+        return if h.ifaces().get(q).is_some_and(|i| !i.ports.is_empty()) {
             Framing::Bridge(q)
         } else {
             Framing::Routed
         };
     };
-    let in_b = h.ifaces.get(dev).and_then(|i| i.bridge);
-    let bridged = in_b == Some(qb) && mac[..6] != h.ifaces[qb].mac[..];
+    let in_b = h.ifaces().get(dev).and_then(|i| i.bridge);
+    let bridged = in_b == Some(qb) && mac[..6] != h.ifaces()[qb].mac[..];
     if !host_made && bridged && h.readdressed {
         // DNATed to another host on the bridge: the kernel re-addresses the frame to the new
         // destination's neighbour entry (br_nf_pre_routing_finish_bridge); resolve it here.
@@ -199,7 +199,7 @@ mod tests {
     fn learned_macs_age_out() {
         const S: u64 = 1_000_000_000;
         let mut h = host();
-        assert_eq!(h.ifaces[4].ageing, 300 * S);
+        assert_eq!(h.ifaces()[4].ageing, 300 * S);
         let (a, b) = ([2, 0, 0, 0, 0, 0xa], [2, 0, 0, 0, 0, 0xb]);
         learn(&mut h, a, 2, 0);
         learn(&mut h, b, 0, 200 * S);
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn framing_of_emitted_packets() {
         let h = host();
-        let bmac = h.ifaces[4].mac;
+        let bmac = h.ifaces()[4].mac;
         let other = [0x02, 0, 0, 0, 0, 0xb, 0x02, 0, 0, 0, 0, 0xa, 8, 0];
         let mut to_bridge = other;
         to_bridge[..6].copy_from_slice(&bmac);

@@ -132,7 +132,7 @@ pub fn check(state: &State, host: &Host, line: &str) -> Result<String, String> {
             .unwrap_or([2, 0, 0, 0, 1, (dev + 1) as u8]);
         let ctx = FrameCtx {
             src_mac: MacAddr(src_mac),
-            dst_mac: MacAddr(eng.host.ifaces[dev].mac),
+            dst_mac: MacAddr(eng.host.ifaces()[dev].mac),
             ip_id: 1,
             allow_masked: false,
         };
@@ -274,7 +274,7 @@ mod tests {
         let dev = e.host.dev(&l.dev).unwrap();
         let ctx = FrameCtx {
             src_mac: MacAddr([2, 0, 0, 0, 1, 1]),
-            dst_mac: MacAddr(e.host.ifaces[dev].mac),
+            dst_mac: MacAddr(e.host.ifaces()[dev].mac),
             ip_id: 1,
             allow_masked: false,
         };

@@ -1152,7 +1152,7 @@ pub fn frame_queue<P: Ports + ?Sized>(
         return;
     }
     let me = ports.mac(dev);
-    let bridge = live.engine.host.ifaces[dev].bridge;
+    let bridge = live.engine.host.ifaces()[dev].bridge;
     // A routed interface takes only frames for us, broadcasts and multicasts (the NIC's own
     // filter, as the kernel sees); a bridge port takes everything (promiscuous).
     if bridge.is_none() && frame[0..6] != me && frame[0] & 1 == 0 {
@@ -1190,7 +1190,7 @@ pub fn frame_queue<P: Ports + ?Sized>(
     match ethertype {
         arp::ETH_P_ARP => {
             let Some(a) = arp::parse(frame) else { return };
-            let ours = live.engine.host.ifaces[dev]
+            let ours = live.engine.host.ifaces()[dev]
                 .addrs
                 .iter()
                 .any(|&(x, _)| x == a.tpa);
@@ -1364,7 +1364,7 @@ fn bridge_other<P: Ports + ?Sized>(
     dmac.copy_from_slice(&frame[..6]);
     let host = &mut live.engine.host;
     bridge::learn(host, smac, dev, now);
-    let bmac = host.ifaces[b].mac;
+    let bmac = host.ifaces()[b].mac;
     if dmac != bmac {
         bridge::for_each_port(host, b, dmac, Some(dev), |q| ports.send(q, frame));
     }
@@ -1374,7 +1374,7 @@ fn bridge_other<P: Ports + ?Sized>(
         return;
     }
     let Some(a) = arp::parse(frame) else { return };
-    let ours = host.ifaces[b].addrs.iter().any(|&(x, _)| x == a.tpa);
+    let ours = host.ifaces()[b].addrs.iter().any(|&(x, _)| x == a.tpa);
     if !ours || a.spa == 0 {
         return;
     }
@@ -1398,7 +1398,7 @@ fn bridge_send_ip<P: Ports + ?Sized>(
     tx: &mut Vec<u8>,
 ) {
     let h = &live.engine.host;
-    let src = h.ifaces[b].mac;
+    let src = h.ifaces()[b].mac;
     bridge::for_each_port(h, b, dst, None, |q| {
         send_frame(ports, q, &dst, &src, ip, tx)
     });
@@ -1408,10 +1408,10 @@ fn bridge_send_ip<P: Ports + ?Sized>(
 /// resolving its next hop.
 fn out<P: Ports + ?Sized>(live: &mut Live, ports: &P, w: &mut Wire, dev: usize, ip: &[u8]) {
     let h = &live.engine.host;
-    if dev >= h.ifaces.len() || ip.len() < 20 {
+    if dev >= h.ifaces().len() || ip.len() < 20 {
         return;
     }
-    let is_bridge = !h.ifaces[dev].ports.is_empty();
+    let is_bridge = !h.ifaces()[dev].ports.is_empty();
     if !is_bridge && dev >= ports.n_ports() {
         return;
     }
@@ -1441,7 +1441,7 @@ fn out<P: Ports + ?Sized>(live: &mut Live, ports: &P, w: &mut Wire, dev: usize, 
             let ask = || {
                 let src = h.source_for(dev, nexthop);
                 if is_bridge {
-                    let req = arp::request(h.ifaces[dev].mac, src, nexthop);
+                    let req = arp::request(h.ifaces()[dev].mac, src, nexthop);
                     bridge::for_each_port(h, dev, [0xff; 6], None, |q| ports.send(q, &req));
                 } else {
                     ports.send(dev, &arp::request(ports.mac(dev), src, nexthop));
@@ -2027,7 +2027,7 @@ mod tests {
     #[test]
     fn bridge_answers_for_its_own_address() {
         let (mut live, rec) = bridge_live("*filter\nCOMMIT\n");
-        let bmac = live.engine.host.ifaces[2].mac;
+        let bmac = live.engine.host.ifaces()[2].mac;
         assert_eq!(bmac, [0x0a, 0, 0, 0, 0, 1]);
         let mut w = Wire::default();
         // Who-has 10.0.0.1 from A on p0: flooded to p1 and answered from the bridge MAC.

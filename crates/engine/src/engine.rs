@@ -816,7 +816,7 @@ impl Engine {
         // Kernel rule (__icmp_send): the error fits in min(576, route MTU) bytes.
         let mtu = match self.host.lookup(src) {
             Some((dev, _)) if !self.host.is_local(src) => {
-                (self.host.ifaces[dev].mtu as usize).min(576)
+                (self.host.ifaces()[dev].mtu as usize).min(576)
             }
             _ => 576,
         };
@@ -1011,7 +1011,7 @@ impl Engine {
         if dev == LO {
             IfName::new("lo")
         } else {
-            self.host.ifaces[dev].name
+            self.host.ifaces()[dev].name
         }
     }
 
@@ -1067,7 +1067,7 @@ impl Engine {
         if dev == LO {
             return self.loopback_in(p.take());
         }
-        if !self.host.ifaces[dev].ports.is_empty() {
+        if !self.host.ifaces()[dev].ports.is_empty() {
             // Out of a bridge device: the bridge picks the port(s) by destination MAC.
             let nh = if _nexthop == 0 { p.dst() } else { _nexthop };
             let dmac = self.host.neighbour_mac(dev, nh);
@@ -1094,7 +1094,7 @@ impl Engine {
             }
             return;
         }
-        let mtu = self.host.ifaces[dev].mtu as usize;
+        let mtu = self.host.ifaces()[dev].mtu as usize;
         let len = p.d.l3_end().min(p.buf.len());
         if !p.frag_spans.is_empty() {
             let spans = std::mem::take(&mut p.frag_spans);
@@ -1537,7 +1537,7 @@ impl Engine {
                             let prim = self
                                 .host
                                 .dev_by_name(&p.indev)
-                                .and_then(|d| self.host.ifaces[d].addrs.first().map(|a| a.0));
+                                .and_then(|d| self.host.ifaces()[d].addrs.first().map(|a| a.0));
                             redirect_range(&req.range, hook == Hook::Output, prim)
                         }
                     };
@@ -1724,7 +1724,7 @@ impl Engine {
     pub fn receive(&mut self, dev: usize, ip: Vec<u8>, mac: [u8; 14], now: Nanos) {
         self.advance(now);
         self.host_pkt = false;
-        if let Some(b) = self.host.ifaces[dev].bridge {
+        if let Some(b) = self.host.ifaces()[dev].bridge {
             return self.bridge_rx(b, dev, ip, mac, now);
         }
         self.receive_l3(dev, ip, mac, now, IfName::NONE);
@@ -1741,10 +1741,10 @@ impl Engine {
         dmac.copy_from_slice(&mac[..6]);
         self.host.learn(smac, port, now);
         self.host.readdressed = false;
-        let bmac = self.host.ifaces[b].mac;
+        let bmac = self.host.ifaces()[b].mac;
         let group = dmac[0] & 1 != 0;
         let physin = if self.host.bridge_call_iptables {
-            self.host.ifaces[port].name
+            self.host.ifaces()[port].name
         } else {
             IfName::NONE
         };
@@ -1811,8 +1811,8 @@ impl Engine {
         };
         let end = p.d.l3_end();
         p.buf.truncate(end);
-        p.indev = self.host.ifaces[b].name;
-        p.physindev = self.host.ifaces[port].name;
+        p.indev = self.host.ifaces()[b].name;
+        p.physindev = self.host.ifaces()[port].name;
         p.mac = Some(mac);
         p.now = now;
         // Kernel rule (br_nf_pre_routing): a frame for another host counts as for this one.
@@ -1855,7 +1855,7 @@ impl Engine {
                     return self.dropped(&mut p);
                 }
                 _ => {
-                    mac[..6].copy_from_slice(&self.host.ifaces[b].mac);
+                    mac[..6].copy_from_slice(&self.host.ifaces()[b].mac);
                     p.mac = Some(mac);
                     p.pkttype = PktType::Host;
                     self.note(|| "DNAT on the bridge: up the stack of the bridge".into());
@@ -1880,8 +1880,8 @@ impl Engine {
                     None => break,
                 }
             };
-            c.outdev = self.host.ifaces[b].name;
-            c.physoutdev = self.host.ifaces[q].name;
+            c.outdev = self.host.ifaces()[b].name;
+            c.physoutdev = self.host.ifaces()[q].name;
             if !self.walk(TableKind::Mangle, Hook::Forward, &mut c, &mut fx) {
                 self.dropped(&mut c);
                 continue;
@@ -1917,7 +1917,7 @@ impl Engine {
         // Kernel rule (ip_rcv_core): link-layer padding beyond the total length is trimmed.
         let end = p.d.l3_end();
         p.buf.truncate(end);
-        let ifc = &self.host.ifaces[dev];
+        let ifc = &self.host.ifaces()[dev];
         p.indev = ifc.name;
         p.physindev = physin;
         p.mac = Some(mac);
@@ -2073,7 +2073,7 @@ impl Engine {
             self.icmp_error(&orig, 11, 0, 0, false, now, &p.ct, p.pkttype);
             return self.dropped(p);
         }
-        let mtu = self.host.ifaces[out].mtu as usize;
+        let mtu = self.host.ifaces()[out].mtu as usize;
         if p.d.total_len as usize > mtu && p.d.df() {
             self.note(|| "too big with DF: ICMP fragmentation needed".into());
             let orig = p.buf[..p.d.l3_end()].to_vec();
@@ -2086,7 +2086,7 @@ impl Engine {
         // ICMP host redirect (rate limited per sender: ip_rt_send_redirect).
         // (`indev == out` tested on the names first: the same answer as looking the input
         // device up by name, without the scan.)
-        if self.host.ifaces[out].name == p.indev
+        if self.host.ifaces()[out].name == p.indev
             && self.host.dev_by_name(&p.indev) == Some(out)
             && self.host.send_redirects.get(out).copied().unwrap_or(false)
             && self.host.onlink(out, p.src())
@@ -2097,7 +2097,7 @@ impl Engine {
             let orig = p.buf[..p.d.l3_end()].to_vec();
             self.icmp_error(&orig, 5, 1, nexthop, false, now, &p.ct, p.pkttype);
         }
-        p.outdev = self.host.ifaces[out].name;
+        p.outdev = self.host.ifaces()[out].name;
         if !self.walk(TableKind::Mangle, Hook::Forward, p, fx) {
             return self.dropped(p);
         }
@@ -2434,7 +2434,7 @@ impl Engine {
             .lookup(p.src())
             .map(|x| x.0)
             .or(self.host.dev_by_name(&p.indev))?;
-        let advmss = (self.host.ifaces[dev].mtu.saturating_sub(40)).clamp(48, 65495) as u16;
+        let advmss = (self.host.ifaces()[dev].mtu.saturating_sub(40)).clamp(48, 65495) as u16;
         let eff = advmss - if ts.is_some() { 12 } else { 0 };
         let win = (65536 / u32::from(eff.max(1))) * u32::from(eff);
         let spec = PacketSpec {
@@ -2562,12 +2562,12 @@ mod ratelimit_note_tests {
                 let l = &line.parsed;
                 let dev = eng
                     .host
-                    .ifaces
+                    .ifaces()
                     .iter()
                     .position(|f| f.name.as_str() == l.dev)
                     .unwrap();
                 let ctx = nfrs_wire::build::FrameCtx {
-                    dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces[dev].mac),
+                    dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces()[dev].mac),
                     ip_id: i as u16 + 1,
                     ..Default::default()
                 };
@@ -2789,7 +2789,7 @@ mod batch_tests {
             let l = &line.parsed;
             let dev = eng.host.dev(&l.dev).unwrap();
             let ctx = nfrs_wire::build::FrameCtx {
-                dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces[dev].mac),
+                dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces()[dev].mac),
                 ip_id: i as u16 + 1,
                 ..Default::default()
             };
@@ -2979,7 +2979,7 @@ mod batch_tests {
     fn send_line(eng: &mut Engine, dev: &str, line: &str, now: Nanos) -> Vec<usize> {
         let dev = eng.host.dev(dev).unwrap();
         let ctx = nfrs_wire::build::FrameCtx {
-            dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces[dev].mac),
+            dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces()[dev].mac),
             ..Default::default()
         };
         let spec = nfrs_wire::line::PacketSpec::parse(line).unwrap();
@@ -3016,23 +3016,25 @@ mod batch_tests {
         assert_eq!(send_line(&mut eng, "wan0", synack, 2 * s), [lan]);
         assert_eq!(send_line(&mut eng, "lan0", out, 3 * s), [wan0]);
         // A more specific route through wan1.
-        eng.host.routes.push(crate::host::RouteEntry {
-            net: 0xcb00_7100,
-            prefix: 24,
-            via: Some(0xc633_64fe),
-            dev: wan1,
+        eng.host.edit(|_, routes| {
+            routes.push(crate::host::RouteEntry {
+                net: 0xcb00_7100,
+                prefix: 24,
+                via: Some(0xc633_64fe),
+                dev: wan1,
+            })
         });
-        eng.host.recompile();
         assert_eq!(send_line(&mut eng, "lan0", out, 4 * s), [wan1]);
         assert_eq!(send_line(&mut eng, "wan1", back, 5 * s), [lan]);
         // The server's address becomes the host's own: delivered, not forwarded (and the
         // closed port answered with a RST back out of lan0).
-        eng.host.ifaces[lan].addrs.push((0xcb00_7109, 32));
-        eng.host.recompile();
+        eng.host
+            .edit(|ifaces, _| ifaces[lan].addrs.push((0xcb00_7109, 32)));
         assert_eq!(send_line(&mut eng, "lan0", out, 6 * s), [usize::MAX, lan]);
-        eng.host.ifaces[lan].addrs.pop();
-        eng.host.routes.pop();
-        eng.host.recompile();
+        eng.host.edit(|ifaces, routes| {
+            ifaces[lan].addrs.pop();
+            routes.pop();
+        });
         assert_eq!(send_line(&mut eng, "lan0", out, 7 * s), [wan0]);
         // A new engine (ruleset swap) for a host whose default route is wan1, with the old
         // connection table.

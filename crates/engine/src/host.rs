@@ -81,12 +81,17 @@ pub struct Listener {
 }
 
 /// The host.
+///
+/// Interfaces and routes are private: routing reads a compiled copy of their addresses and
+/// routes, so they are read through [`HostNet::ifaces`] and [`HostNet::routes`] and changed
+/// only through [`HostNet::edit`], which compiles them again before it returns. The other
+/// fields feed nothing compiled (the packet path reads them as they are) and stay public.
 #[derive(Clone, Debug)]
 pub struct HostNet {
-    /// Interfaces in file order.
-    pub ifaces: Vec<Iface>,
+    /// Interfaces (devices) in file order, then the bridges; a device's index is its place here.
+    ifaces: Vec<Iface>,
     /// Connected routes then static ones.
-    pub routes: Vec<RouteEntry>,
+    routes: Vec<RouteEntry>,
     /// Static neighbours (device, address, MAC).
     pub neighbours: Vec<(usize, u32, [u8; 6])>,
     /// Open sockets.
@@ -111,8 +116,8 @@ pub struct HostNet {
     /// re-addressed (its Ethernet destination is the new next hop's, not the received one):
     /// the live daemon resolves it on the bridge instead of keeping the received header.
     pub readdressed: bool,
-    /// `ifaces`' addresses and `routes` compiled for the packet path (see [`Fib`]); rebuilt by
-    /// [`HostNet::recompile`].
+    /// `ifaces`' addresses and `routes` compiled for the packet path (see [`Fib`]); rebuilt
+    /// whenever either changes ([`HostNet::edit`]).
     fib: Fib,
 }
 
@@ -369,12 +374,47 @@ impl HostNet {
         self
     }
 
-    /// Compiles `ifaces`' addresses and `routes` again for the packet path. Whoever changes
-    /// those two in place calls this before the next packet (routing would go on with the old
-    /// ones otherwise); sysctl fields (`ip_forward`, `rp_filter`...) are read live and need
-    /// nothing.
-    pub fn recompile(&mut self) {
+    /// Compiles `ifaces`' addresses and `routes` again for the packet path.
+    fn recompile(&mut self) {
         self.fib = Fib::compile(&self.ifaces, &self.routes);
+    }
+
+    /// The devices: interfaces in file order, then the bridges (a device's index is its place
+    /// here).
+    #[inline]
+    pub fn ifaces(&self) -> &[Iface] {
+        &self.ifaces
+    }
+
+    /// The routes: connected ones (one per address with a prefix under /32, in address
+    /// order), then the static ones in file order.
+    #[inline]
+    pub fn routes(&self) -> &[RouteEntry] {
+        &self.routes
+    }
+
+    /// Changes the devices and routes in place through `f`, then compiles them again for the
+    /// packet path, so the next packet is routed by what `f` left. The devices can be
+    /// changed (addresses, MTU, MAC...) but not added or removed: device indexes are held
+    /// elsewhere (neighbours, per-device sysctls, bridge ports, the daemon's sockets). Routes
+    /// can be added, removed, reordered or changed. Connected routes are not derived again
+    /// from changed addresses: `f` adds or removes those itself when it wants them (the
+    /// kernel adds and removes an address's prefix route with it). Returns what `f` returns.
+    ///
+    /// # Panics
+    /// When `f` leaves a route whose device does not exist (`dev` not below
+    /// `ifaces().len()`).
+    pub fn edit<R>(&mut self, f: impl FnOnce(&mut [Iface], &mut Vec<RouteEntry>) -> R) -> R {
+        let r = f(&mut self.ifaces, &mut self.routes);
+        let n = self.ifaces.len();
+        if let Some(bad) = self.routes.iter().find(|r| r.dev >= n) {
+            panic!(
+                "HostNet::edit: route {bad:?} names device {} of {n}",
+                bad.dev
+            );
+        }
+        self.recompile();
+        r
     }
 
     /// The index of device `name`.
@@ -714,7 +754,7 @@ mod tests {
     #[test]
     fn learned_macs_age_after_the_bridge_ageing_time() {
         let mut h = host("");
-        assert_eq!(h.ifaces[3].ageing, 300 * S);
+        assert_eq!(h.ifaces()[3].ageing, 300 * S);
         let a = [2, 0, 0, 0, 0, 0xa];
         h.learn(a, 1, 10 * S);
         assert_eq!(h.bridge_out(3, a, Some(0), 310 * S - 1), BridgeOut::One(1));
@@ -739,7 +779,7 @@ mod tests {
     fn reference_route(h: &HostNet, indev: usize, src: u32, dst: u32) -> InRoute {
         let lookup = |d: u32| {
             let mut best: Option<&RouteEntry> = None;
-            for r in &h.routes {
+            for r in h.routes() {
                 if d & mask(r.prefix) == r.net && best.is_none_or(|b| r.prefix > b.prefix) {
                     best = Some(r);
                 }
@@ -747,7 +787,7 @@ mod tests {
             best.map(|r| (r.dev, r.via.unwrap_or(d)))
         };
         let any = |f: &dyn Fn(u32, u8) -> bool| {
-            h.ifaces
+            h.ifaces()
                 .iter()
                 .any(|i| i.addrs.iter().any(|&(x, p)| f(x, p)))
         };
@@ -795,12 +835,110 @@ mod tests {
         }
     }
 
+    /// The kinds of change [`random_edit`] makes through [`HostNet::edit`].
+    const EDITS: [&str; 9] = [
+        "route added",
+        "route removed",
+        "route changed",
+        "address added",
+        "address removed",
+        "address prefix changed",
+        "routes reordered",
+        "routes cleared",
+        "addresses and routes moved to another device",
+    ];
+
+    /// Addresses near the random hosts' ones.
+    const BASES: [u32; 4] = [0x0a00_0000, 0xc000_0200, 0xac10_0000, 0x0a00_0100];
+
+    fn draw(next: &mut impl FnMut() -> u64) -> u32 {
+        BASES[(next() % 4) as usize] | (next() as u32 & 0x1ff)
+    }
+
+    /// Makes one change of kind `EDITS[kind]` to `h` with random parts; the new address it
+    /// draws joins `pool` (so the packets drawn afterwards use it).
+    fn random_edit(
+        h: &mut HostNet,
+        kind: usize,
+        next: &mut impl FnMut() -> u64,
+        pool: &mut Vec<u32>,
+    ) {
+        let a = draw(next);
+        pool.push(a);
+        let (x, y, z) = (next() as usize, next() as usize, next() as usize);
+        let n = h.ifaces().len();
+        h.edit(|ifaces, routes| match kind {
+            0 => {
+                let p = [0, 8, 16, 23, 24, 32][x % 6];
+                routes.push(RouteEntry {
+                    net: a & mask(p),
+                    prefix: p,
+                    via: (y % 2 == 0).then_some(a ^ 1),
+                    dev: z % n,
+                });
+            }
+            1 if !routes.is_empty() => {
+                routes.remove(x % routes.len());
+            }
+            2 if !routes.is_empty() => {
+                let i = x % routes.len();
+                let r = &mut routes[i];
+                match y % 4 {
+                    0 => {
+                        r.prefix = [0, 8, 16, 23, 24, 32][z % 6];
+                        r.net &= mask(r.prefix);
+                    }
+                    1 => r.net = a & mask(r.prefix),
+                    2 => r.dev = z % n,
+                    _ => r.via = if r.via.is_some() { None } else { Some(a) },
+                }
+            }
+            3 => {
+                let p = [8, 16, 24, 30, 31, 32][y % 6];
+                let d = z % n;
+                ifaces[d].addrs.push((a, p));
+                // With its connected route or without.
+                if x % 2 == 0 && p < 32 {
+                    routes.push(RouteEntry {
+                        net: a & mask(p),
+                        prefix: p,
+                        via: None,
+                        dev: d,
+                    });
+                }
+            }
+            4 | 5 => {
+                let i = &mut ifaces[z % n];
+                if !i.addrs.is_empty() {
+                    let k = x % i.addrs.len();
+                    if kind == 4 {
+                        i.addrs.remove(k);
+                    } else {
+                        i.addrs[k].1 = [8, 16, 24, 30, 31, 32][y % 6];
+                    }
+                }
+            }
+            6 => routes.reverse(),
+            7 => routes.clear(),
+            8 => {
+                // Device 0's addresses and routes go to the last device.
+                let moved = std::mem::take(&mut ifaces[0].addrs);
+                ifaces[n - 1].addrs.extend(moved);
+                for r in routes.iter_mut().filter(|r| r.dev == 0) {
+                    r.dev = n - 1;
+                }
+            }
+            _ => {}
+        });
+    }
+
     /// Random hosts (addresses of every prefix length, overlapping static routes, /0 and /32
     /// routes, rp_filter modes) and addresses drawn near theirs: the compiled routing gives
-    /// the plain scans' answers, and again after routes and addresses change in place and
-    /// [`HostNet::recompile`] runs.
+    /// the plain scans' answers as built, and again after each of a run of random changes
+    /// through [`HostNet::edit`] (every kind in [`EDITS`] many times); each kind changed some
+    /// answers, so a compiled copy left stale would have failed.
     #[test]
-    fn compiled_routing_equals_the_plain_scans() {
+    fn compiled_routing_follows_every_kind_of_edit() {
         let mut seed = 0x1234_5678_9abc_def0u64;
         let mut next = move || {
             seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -809,17 +947,20 @@ mod tests {
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             z ^ (z >> 31)
         };
-        let bases = [0x0a00_0000u32, 0xc000_0200, 0xac10_0000, 0x0a00_0100];
+        const ROUNDS: usize = 300;
+        const CHANGES: usize = 6;
+        const PAIRS: usize = 60;
         let mut checked = 0;
         let mut seen = [0; 6];
-        for round in 0..300 {
+        let (mut done, mut changed) = ([0; EDITS.len()], [0; EDITS.len()]);
+        for round in 0..ROUNDS {
             let mut text = String::from("description = \"t\"\n");
             let nif = 1 + next() % 4;
             let mut addrs = Vec::new();
             for i in 0..nif {
                 text.push_str(&format!("[[interface]]\nname = \"e{i}\"\naddresses = ["));
                 for k in 0..1 + next() % 3 {
-                    let a = bases[(next() % 4) as usize] | (next() as u32 & 0x1ff);
+                    let a = draw(&mut next);
                     let p = [8, 16, 24, 30, 31, 32][(next() % 6) as usize];
                     addrs.push(a);
                     let sep = if k == 0 { "" } else { ", " };
@@ -828,7 +969,7 @@ mod tests {
                 text.push_str("]\n");
             }
             for _ in 0..next() % 5 {
-                let a = bases[(next() % 4) as usize] | (next() as u32 & 0x1ff);
+                let a = draw(&mut next);
                 let p = [0, 8, 16, 23, 24, 32][(next() % 6) as usize];
                 let net = a & mask(p);
                 let dev = next() % nif;
@@ -850,18 +991,14 @@ mod tests {
             ));
             let sc = nfrs_scenario::parse(&text, std::path::Path::new("t.toml")).unwrap();
             let mut h = HostNet::new(&sc.host).unwrap();
-            for change in 0..2 {
-                if change == 1 {
-                    // Changed in place: a route and an address gone, a host route added.
-                    h.routes.pop();
-                    h.ifaces[0].addrs.pop();
-                    h.routes.push(RouteEntry {
-                        net: addrs[0] ^ 7,
-                        prefix: 32,
-                        via: None,
-                        dev: h.ifaces.len() - 1,
-                    });
-                    h.recompile();
+            for change in 0..=CHANGES {
+                // Change 0 is the host as built; then edits of kinds drawn at random (so each
+                // kind follows every other one).
+                let kind = (next() % EDITS.len() as u64) as usize;
+                let before = h.clone();
+                if change > 0 {
+                    random_edit(&mut h, kind, &mut next, &mut addrs);
+                    done[kind] += 1;
                 }
                 let pick = |r: u64, addrs: &[u32]| -> u32 {
                     let a = addrs[(r >> 8) as usize % addrs.len()];
@@ -876,9 +1013,10 @@ mod tests {
                         _ => (r >> 32) as u32,
                     }
                 };
-                for _ in 0..200 {
+                let mut differs = false;
+                for _ in 0..PAIRS {
                     let (src, dst) = (pick(next(), &addrs), pick(next(), &addrs));
-                    let dev = (next() % h.ifaces.len() as u64) as usize;
+                    let dev = (next() % h.ifaces().len() as u64) as usize;
                     let got = h.route_input_on(Some(dev), src, dst);
                     seen[match got {
                         InRoute::Local => 0,
@@ -888,15 +1026,19 @@ mod tests {
                         InRoute::NoRoute => 4,
                         InRoute::Drop => 5,
                     }] += 1;
-                    assert_eq!(
-                        got,
-                        reference_route(&h, dev, src, dst),
-                        "{text}\nsrc {src:#x} dst {dst:#x} dev {dev} change {change}"
-                    );
+                    let what = || {
+                        let edit = if change > 0 { EDITS[kind] } else { "none" };
+                        format!(
+                            "{text}\nsrc {src:#x} dst {dst:#x} dev {dev}\n\
+                             edit {change} ({edit})\n{h:?}"
+                        )
+                    };
+                    assert_eq!(got, reference_route(&h, dev, src, dst), "{}", what());
+                    differs |= got != before.route_input_on(Some(dev), src, dst);
                     for a in [src, dst] {
                         let want = {
                             let mut best: Option<&RouteEntry> = None;
-                            for r in &h.routes {
+                            for r in h.routes() {
                                 if a & mask(r.prefix) == r.net
                                     && best.is_none_or(|b| r.prefix > b.prefix)
                                 {
@@ -905,15 +1047,64 @@ mod tests {
                             }
                             best.map(|r| (r.dev, r.via.unwrap_or(a)))
                         };
-                        assert_eq!(h.lookup(a), want);
+                        assert_eq!(h.lookup(a), want, "{}", what());
+                        assert_eq!(
+                            h.is_local(a),
+                            a >> 24 == 127
+                                || h.ifaces().iter().any(|i| i.addrs.iter().any(|x| x.0 == a)),
+                            "{}",
+                            what()
+                        );
+                        differs |= h.lookup(a) != before.lookup(a);
                     }
                     checked += 1;
                 }
+                if change > 0 && differs {
+                    changed[kind] += 1;
+                }
             }
         }
-        assert_eq!(checked, 300 * 2 * 200);
+        assert_eq!(checked, ROUNDS * (CHANGES + 1) * PAIRS);
         // Every kind of answer came up, each many times.
         assert!(seen.iter().all(|&n| n > 100), "{seen:?}");
+        // Every kind of edit changed the answers of some hosts (so the checks above see it).
+        for (k, n) in changed.iter().enumerate() {
+            assert!(
+                done[k] > 100 && *n > done[k] / 10,
+                "{}: {n} of {} edits changed an answer ({changed:?} of {done:?})",
+                EDITS[k],
+                done[k]
+            );
+        }
+        eprintln!("edits that changed an answer: {changed:?} of {done:?}");
+    }
+
+    /// A route left on a device the host does not have is refused at once (routing would
+    /// otherwise index past the devices on the packet that takes it).
+    #[test]
+    #[should_panic(expected = "names device 7 of 4")]
+    fn an_edit_leaving_a_route_on_no_device_panics() {
+        let mut h = host("");
+        h.edit(|_, routes| {
+            routes.push(RouteEntry {
+                net: 0,
+                prefix: 0,
+                via: None,
+                dev: 7,
+            })
+        });
+    }
+
+    /// What the closure returns comes back; an edit that changes nothing leaves the answers.
+    #[test]
+    fn edit_returns_what_the_closure_returns() {
+        let mut h = host("[[route]]\nto = \"0.0.0.0/0\"\ndev = \"p1\"\n");
+        let n = h.edit(|ifaces, routes| ifaces.len() + routes.len());
+        assert_eq!(n, 5);
+        assert_eq!(h.lookup(0x0808_0808), Some((1, 0x0808_0808)));
+        let gone = h.edit(|_, routes| routes.pop());
+        assert_eq!(gone.map(|r| r.dev), Some(1));
+        assert_eq!(h.lookup(0x0808_0808), None);
     }
 
     #[test]

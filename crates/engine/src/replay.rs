@@ -165,7 +165,7 @@ pub fn run_engine(
                     .unwrap_or([2, 0, 0, 0, 1, (dev + 1) as u8]);
                 let ctx = FrameCtx {
                     src_mac: MacAddr(src_mac),
-                    dst_mac: MacAddr(eng.host.ifaces[dev].mac),
+                    dst_mac: MacAddr(eng.host.ifaces()[dev].mac),
                     ip_id: n,
                     allow_masked: false,
                 };
@@ -218,7 +218,7 @@ fn convert(
     Some(match ev {
         Ev::Out { dev, ip, host } => {
             let mut f = Vec::with_capacity(14 + ip.len());
-            let ifc = &eng.host.ifaces[*dev];
+            let ifc = &eng.host.ifaces()[*dev];
             let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
             let nh = eng.host.lookup(dst).map(|x| x.1).unwrap_or(dst);
             f.extend_from_slice(&eng.host.neighbour_mac(*dev, nh));

@@ -125,7 +125,7 @@ impl Steering {
     /// `--to-source` range of the ruleset.
     pub fn for_host(shards: usize, host: &HostNet, rules: &Ruleset) -> Steering {
         let mut s = Steering::new(shards);
-        for i in &host.ifaces {
+        for i in host.ifaces() {
             for &(a, _) in &i.addrs {
                 s.add_nat_range(a, a);
             }
@@ -314,7 +314,7 @@ impl Sharded {
         n: usize,
     ) -> Result<Sharded, CompileError> {
         let n = n.clamp(1, 1 << 16);
-        if n > 1 && host.ifaces.iter().any(|i| !i.ports.is_empty()) {
+        if n > 1 && host.ifaces().iter().any(|i| !i.ports.is_empty()) {
             return Err(CompileError(
                 "nfrs: sharded mode does not support bridges (each shard would learn its own forwarding table)".into(),
             ));

@@ -55,7 +55,7 @@ fn steady_state_allocations(scenario: &str) -> usize {
         let dev = eng.host.dev(&l.parsed.dev).unwrap();
         let ctx = nfrs_wire::build::FrameCtx {
             ip_id: (i + 1) as u16,
-            dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces[dev].mac),
+            dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces()[dev].mac),
             ..Default::default()
         };
         let f = nfrs_wire::build::build_frame(&l.parsed.spec, &ctx).unwrap();

@@ -97,7 +97,7 @@ proptest! {
             if f.len() >= 14 && f[12..14] == [8, 0] {
                 let mut mac = [0u8; 14];
                 mac.copy_from_slice(&f[..14]);
-                mac[..6].copy_from_slice(&eng.host.ifaces[dev].mac);
+                mac[..6].copy_from_slice(&eng.host.ifaces()[dev].mac);
                 eng.receive(dev, f[14..].to_vec(), mac, now);
             }
             if let Ok(p) = nfrs_engine::pkt::PktCtx::new(f[14.min(f.len())..].to_vec()) {

@@ -39,7 +39,7 @@ fn frame(host: &HostNet, dev: usize, spec: &str) -> (Vec<u8>, [u8; 14]) {
     let spec = PacketSpec::parse(spec).unwrap();
     let ctx = FrameCtx {
         src_mac: MacAddr([2, 0, 0, 0, 1, dev as u8 + 1]),
-        dst_mac: MacAddr(host.ifaces[dev].mac),
+        dst_mac: MacAddr(host.ifaces()[dev].mac),
         ip_id: 1,
         allow_masked: false,
     };

@@ -130,7 +130,7 @@ pub fn seeds(target: Target, root: &Path) -> Vec<Vec<u8>> {
         Target::Control => {}
         Target::Packet => {
             let gw = crate::targets::State::new().gateway_engine();
-            let macs: Vec<[u8; 6]> = gw.host.ifaces.iter().map(|i| i.mac).collect();
+            let macs: Vec<[u8; 6]> = gw.host.ifaces().iter().map(|i| i.mac).collect();
             for p in scenario_paths(root) {
                 let Ok(sc) = nfrs_scenario::load(&p) else {
                     continue;

@@ -333,7 +333,7 @@ fn packet_target(st: &State, input: &[u8]) -> u64 {
     let mut eng = st.gateway_engine();
     let mut now: u64 = 1_000_000_000;
     let mut sig = 0u64;
-    let ndev = eng.host.ifaces.len();
+    let ndev = eng.host.ifaces().len();
     for (ctl, frame) in packet_records(input) {
         let dev = usize::from(ctl & 1) % ndev;
         now += u64::from(ctl >> 2) * 1_000_000_000 + 1000;

@@ -278,7 +278,7 @@ mod tests {
         for (i, line) in sc.packet_lines().iter().enumerate() {
             let l = &line.parsed;
             let ctx = nfrs_wire::build::FrameCtx {
-                dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces[0].mac),
+                dst_mac: nfrs_wire::ethernet::MacAddr(eng.host.ifaces()[0].mac),
                 ip_id: i as u16 + 1,
                 ..Default::default()
             };
