@@ -5,10 +5,10 @@
 //! in the table's canonical chain order (chain lines from the committed table) instead of
 //! formatting the table again, which on one thread costs about a fifth of the restore.
 //!
-//! Used only for a table block the store could read as written (`restore::InputBlocks`:
-//! `:CHAIN` and plain `-A` lines only, the whole table, no `-v`/`--test`/`--noflush`, no
-//! host name looked up): its committed chains hold exactly the rules of their `-A` lines in
-//! input order. Anything else, and a block whose rule counts do not add up, is formatted.
+//! Used only for a plain table block (`restore::InputBlocks`: `:CHAIN` and `-A` lines
+//! only, the whole table, no `-v`/`--test`/`--noflush`, no host name looked up): its
+//! committed chains hold exactly the rules of their `-A` lines in input order. Anything
+//! else, and a block whose rule counts do not add up, is formatted.
 
 use crate::model::{Table, TableKind};
 use crate::parse;
