@@ -203,9 +203,9 @@ pub struct ConnTable {
 }
 
 /// Asks the CPU to bring the cache line holding `p` closer (a hint: no fault, no effect on
-/// any value; a no-op off x86-64).
+/// any value; a no-op off x86-64). The engine's rule walk uses it too.
 #[inline(always)]
-fn prefetch<T>(p: *const T) {
+pub fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 never faults and changes no architectural state, whatever the
     // address; SSE (its target feature) is part of the x86-64 baseline.

@@ -21,6 +21,7 @@ use crate::matches::{
 use crate::nat::{NatKind, NatRange, NatRequest};
 use crate::pkt::{IfName, L4Kind, PktCtx};
 use crate::targets::{compile_target, run_target, Effects, TVerdict, TargetCtx, TargetEnv};
+use nfrs_conntrack::table::prefetch;
 use nfrs_rules::ext::{Match, TargetExt};
 use nfrs_rules::{Counters, Hook, Iface, Policy, Table, TableKind, Target};
 
@@ -489,20 +490,6 @@ pub struct CTable {
     index: Vec<ChainIndex>,
     /// The ranges of DNAT rules (`K_DNAT`), as `targets::dnat::run` would build them.
     nat: Vec<NatRange>,
-}
-
-/// Asks the CPU to bring the cache line of `p` closer: a hint, no effect on any value (a no-op
-/// off x86-64).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 neither faults nor changes architectural state, whatever the
-    // address; SSE, its target feature, is part of the x86-64 baseline.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// The order chains are laid out in a compiled table: the built-in chains as in the source,

@@ -5,6 +5,19 @@ use crate::model::{Chain, Counters, Iface, IpSpec, Rule, Ruleset, Table, Target}
 use crate::services;
 use std::net::Ipv4Addr;
 
+/// A rule line's `[packets:bytes] ` as `iptables-save -c` and the store print it.
+fn push_rule_counters(out: &mut String, c: &Counters) {
+    if *c == Counters::default() {
+        out.push_str("[0:0] ");
+    } else {
+        out.push('[');
+        push_u64(out, c.packets);
+        out.push(':');
+        push_u64(out, c.bytes);
+        out.push_str("] ");
+    }
+}
+
 /// Appends `n` in decimal (no formatting machinery: this runs for every rule saved).
 pub(crate) fn push_u64(out: &mut String, n: u64) {
     if n < 10 {
@@ -725,15 +738,7 @@ fn push_chain_rules(
             continue;
         }
         if form.counters {
-            if r.counters == Counters::default() {
-                out.push_str("[0:0] ");
-            } else {
-                out.push('[');
-                push_u64(out, r.counters.packets);
-                out.push(':');
-                push_u64(out, r.counters.bytes);
-                out.push_str("] ");
-            }
+            push_rule_counters(out, &r.counters);
         }
         out.push_str(head);
         push_rule_body_as(out, r, false, false);
@@ -765,15 +770,7 @@ pub(crate) fn push_store_rule_line(
     scratch: &mut String,
     canonical: &mut bool,
 ) {
-    if r.counters == Counters::default() {
-        out.push_str("[0:0] ");
-    } else {
-        out.push('[');
-        push_u64(out, r.counters.packets);
-        out.push(':');
-        push_u64(out, r.counters.bytes);
-        out.push_str("] ");
-    }
+    push_rule_counters(out, &r.counters);
     let start = out.len();
     out.push_str(head);
     push_rule_body_store(out, r, scratch, canonical);
