@@ -4,6 +4,8 @@
 //! the index marks as iptables-save's text is that text; stores in the older format (no
 //! index) and damaged indexes fall back to loading.
 
+mod common;
+
 use nfrs_rules::model::TableKind;
 use nfrs_rules::restore::{restore, restore_noting_blocks, InputBlocks, RestoreOpts};
 use nfrs_rules::save;
@@ -281,16 +283,7 @@ proptest! {
             0..5),
         counters in any::<bool>(),
     ) {
-        let tables = ["filter", "nat", "mangle", "raw"];
-        let mut input = String::new();
-        for (t, lines) in &blocks {
-            input.push_str(&format!("*{}\n:foo - [0:0]\n", tables[*t]));
-            for l in lines {
-                input.push_str(&l.join(" "));
-                input.push('\n');
-            }
-            input.push_str("COMMIT\n");
-        }
+        let input = common::blocks_input(&blocks, &["foo"]);
         let opts = RestoreOpts { counters, ..Default::default() };
         let mut rs = Ruleset::default();
         let mut b = InputBlocks::default();

@@ -3,6 +3,8 @@
 //! restored ruleset formatted again (`save::save_store_to`): every recorded ruleset (plain,
 //! `-c`, `-T`, with and without a prelude), a big generated table, and random inputs.
 
+mod common;
+
 use nfrs_rules::restore::{restore, restore_noting_blocks, InputBlocks, RestoreOpts};
 use nfrs_rules::save;
 use nfrs_rules::Ruleset;
@@ -191,16 +193,7 @@ proptest! {
         counters in any::<bool>(),
         prelude in any::<bool>(),
     ) {
-        let tables = ["filter", "nat", "mangle", "raw"];
-        let mut input = String::new();
-        for (t, lines) in &blocks {
-            input.push_str(&format!("*{}\n:foo - [0:0]\n:bar - [0:0]\n", tables[*t]));
-            for l in lines {
-                input.push_str(&l.join(" "));
-                input.push('\n');
-            }
-            input.push_str("COMMIT\n");
-        }
+        let input = common::blocks_input(&blocks, &["foo", "bar"]);
         let prelude = if prelude { "*filter\n:foo - [0:0]\n-A foo -j DROP\nCOMMIT\n*nat\nCOMMIT\n" } else { "" };
         check(prelude, &input, &RestoreOpts { counters, ..Default::default() });
     }

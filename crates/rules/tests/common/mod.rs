@@ -1,6 +1,8 @@
-//! Test support shared by the tests that read `tests/recorded/` (recorded from iptables-legacy).
+//! Test support shared by the integration tests: word splitting of the recorded `.t`
+//! arguments, random restore inputs.
 
 /// POSIX-shell-like word splitting (quotes removed), as the recorder split the .t arguments.
+#[allow(dead_code)] // Not every test crate including this module splits arguments.
 pub fn shell_split(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -51,4 +53,27 @@ pub fn shell_split(s: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// An iptables-restore input of table blocks built from random pieces (the proptests'
+/// generator): each block `(t, lines)` opens table `t` of filter, nat, mangle, raw, declares
+/// `chains`, and holds `lines`, each line its pieces joined by blanks.
+#[allow(dead_code)] // Not every test crate including this module generates inputs.
+pub fn blocks_input(blocks: &[(usize, Vec<Vec<&str>>)], chains: &[&str]) -> String {
+    const TABLES: [&str; 4] = ["filter", "nat", "mangle", "raw"];
+    let mut input = String::new();
+    for (t, lines) in blocks {
+        input.push('*');
+        input.push_str(TABLES[*t]);
+        input.push('\n');
+        for c in chains {
+            input.push_str(&format!(":{c} - [0:0]\n"));
+        }
+        for l in lines {
+            input.push_str(&l.join(" "));
+            input.push('\n');
+        }
+        input.push_str("COMMIT\n");
+    }
+    input
 }
