@@ -13,7 +13,6 @@ use nfrs_rules::store::Store;
 use nfrs_rules::tool;
 use nfrs_rules::Ruleset;
 use proptest::prelude::*;
-use std::path::PathBuf;
 
 fn temp_store(tag: &str) -> Store {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -105,24 +104,13 @@ fn check_store(rs: &Ruleset, written: impl FnOnce(&Store)) -> usize {
     copied
 }
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 #[test]
 fn recorded_rulesets_save_the_same_copied_or_loaded() {
-    let dir = workspace().join("tests/recorded/rulesets");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: tests/recorded/rulesets absent");
+    let Some(recorded) = common::recorded_inputs() else {
         return;
     };
     let (mut sets, mut copied) = (0, 0);
-    for e in entries.flatten() {
-        let read = |f: &str| std::fs::read_to_string(e.path().join(f)).ok();
-        let Some(input) = read("input.rules") else {
-            continue;
-        };
-        let prelude = read("prelude.rules").unwrap_or_default();
+    for (prelude, input) in &recorded {
         for opts in [
             RestoreOpts::default(),
             RestoreOpts {
@@ -135,11 +123,11 @@ fn recorded_rulesets_save_the_same_copied_or_loaded() {
             },
         ] {
             let mut rs = Ruleset::default();
-            restore(&mut rs, &prelude, &RestoreOpts::default()).unwrap();
+            restore(&mut rs, prelude, &RestoreOpts::default()).unwrap();
             let mut blocks = InputBlocks::default();
-            let _ = restore_noting_blocks(&mut rs, &input, &opts, &mut String::new(), &mut blocks);
+            let _ = restore_noting_blocks(&mut rs, input, &opts, &mut String::new(), &mut blocks);
             sets += 1;
-            copied += check_store(&rs, |s| s.save_after_restore(&rs, &input, &blocks).unwrap());
+            copied += check_store(&rs, |s| s.save_after_restore(&rs, input, &blocks).unwrap());
         }
     }
     assert!(sets > 500, "{sets}");
@@ -321,15 +309,10 @@ fn restore_both_ways(store: &Store, args: &[&str], input: &str) {
 
 #[test]
 fn restores_on_a_store_read_without_rules_give_the_same_ruleset() {
-    let dir = workspace().join("tests/recorded/rulesets");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: tests/recorded/rulesets absent");
+    let Some(recorded) = common::recorded_inputs() else {
         return;
     };
-    let inputs: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("input.rules")).ok())
-        .collect();
+    let inputs: Vec<String> = recorded.into_iter().map(|(_, input)| input).collect();
     assert!(inputs.len() > 100);
     let extra = "*raw\n-A PREROUTING -j CT --notrack\nCOMMIT\n*mangle\n:X - [0:0]\n[5:6] -A X -j MARK --set-mark 1\n-A PREROUTING -j X\nCOMMIT\n";
     for (i, old) in inputs.iter().enumerate().step_by(3) {

@@ -9,7 +9,6 @@ use nfrs_rules::restore::{restore, restore_noting_blocks, InputBlocks, RestoreOp
 use nfrs_rules::save;
 use nfrs_rules::Ruleset;
 use proptest::prelude::*;
-use std::path::PathBuf;
 
 /// Restores `input` after `prelude` with the store lines printed beside; checks the store
 /// text written equals the formatted one. Returns how many tables used printed lines.
@@ -47,18 +46,11 @@ fn check(prelude: &str, input: &str, opts: &RestoreOpts) -> usize {
 
 #[test]
 fn recorded_rulesets_store_text_printed_beside_equals_formatted() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/recorded/rulesets");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: tests/recorded/rulesets absent");
+    let Some(recorded) = common::recorded_inputs() else {
         return;
     };
     let (mut sets, mut printed) = (0, 0);
-    for e in entries.flatten() {
-        let read = |f: &str| std::fs::read_to_string(e.path().join(f)).ok();
-        let Some(input) = read("input.rules") else {
-            continue;
-        };
-        let prelude = read("prelude.rules").unwrap_or_default();
+    for (prelude, input) in &recorded {
         for opts in [
             RestoreOpts::default(),
             RestoreOpts {
@@ -71,8 +63,8 @@ fn recorded_rulesets_store_text_printed_beside_equals_formatted() {
             },
         ] {
             sets += 1;
-            printed += check(&prelude, &input, &opts);
-            printed += check("", &input, &opts);
+            printed += check(prelude, input, &opts);
+            printed += check("", input, &opts);
         }
     }
     assert!(sets > 500, "{sets}");

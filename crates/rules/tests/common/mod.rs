@@ -77,3 +77,24 @@ pub fn blocks_input(blocks: &[(usize, Vec<Vec<&str>>)], chains: &[&str]) -> Stri
     }
     input
 }
+
+/// The recorded rulesets as (prelude, input): each `tests/recorded/rulesets/*/input.rules`
+/// with its `prelude.rules` (empty where there is none). None, with a message saying the
+/// test is skipped, when that folder is absent.
+#[allow(dead_code)] // Not every test crate including this module reads the rulesets.
+pub fn recorded_inputs() -> Option<Vec<(String, String)>> {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/recorded/rulesets");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: tests/recorded/rulesets absent");
+        return None;
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let read = |f: &str| std::fs::read_to_string(e.path().join(f)).ok();
+        if let Some(input) = read("input.rules") {
+            out.push((read("prelude.rules").unwrap_or_default(), input));
+        }
+    }
+    Some(out)
+}
