@@ -10,16 +10,14 @@
 //! index, over random jump graphs (chains called from several rules, in any source order,
 //! gotos, RETURNs), so a layout that moved a rule or a counter fails here.
 
+#[path = "common/side.rs"]
+mod side;
 use nfrs_engine::classify::ClassifyOpts;
-use nfrs_engine::matches::{EvalState, NoHost};
 use nfrs_engine::pkt::{IfName, PktCtx};
-use nfrs_engine::table::{CTable, Ending};
-use nfrs_engine::targets::Effects;
-use nfrs_rules::restore::restore_new;
-use nfrs_rules::{Hook, Table, TableKind};
 use nfrs_wire::build::{build_ipv4, FrameCtx};
 use nfrs_wire::line::PacketSpec;
 use proptest::prelude::*;
+use side::Side;
 
 /// A small deterministic generator (the proptest seed drives it).
 struct Rng(u64);
@@ -197,77 +195,6 @@ fn packet(r: &mut Rng, now: u64) -> PktCtx {
     p.indev = IfName::new(["lan0", "lan1", "wan0"][r.below(3) as usize]);
     p.now = now;
     p
-}
-
-struct Side {
-    table: CTable,
-    /// The table compiled from (its counters are written back into it to compare them).
-    source: Table,
-    state: EvalState,
-    stack: Vec<u32>,
-}
-
-/// A walk's outcome with rules named (`filter/CHAIN rule N`), not indexed: the verdict, how
-/// the walk ended and where, the rules matched in turn, the log lines.
-type Outcome = (bool, &'static str, String, Vec<String>, Vec<String>);
-
-impl Side {
-    fn new(text: &str, opts: ClassifyOpts) -> Side {
-        let rs = restore_new(text, &Default::default()).expect("restores");
-        let mut state = EvalState::default();
-        state.slots.push(Default::default());
-        let source = rs.table(TableKind::Filter).unwrap().clone();
-        let table = CTable::compile_with(&source, &mut state, opts).expect("compiles");
-        Side {
-            table,
-            source,
-            state,
-            stack: Vec::new(),
-        }
-    }
-
-    /// Every rule's and policy's counters, in source order, as `iptables-save -c` would
-    /// read them back.
-    fn counters(&self) -> Vec<(u64, u64)> {
-        let mut t = self.source.clone();
-        self.table.write_counters(&mut t);
-        t.chains
-            .iter()
-            .flat_map(|c| {
-                std::iter::once((c.counters.packets, c.counters.bytes)).chain(
-                    c.rules
-                        .iter()
-                        .map(|r| (r.counters.packets, r.counters.bytes)),
-                )
-            })
-            .collect()
-    }
-
-    fn walk(&mut self, mut p: PktCtx) -> Outcome {
-        let mut fx = Effects::default();
-        let mut trace = Vec::new();
-        let res = self.table.walk(
-            Hook::Input,
-            &mut p,
-            &mut self.state,
-            &NoHost,
-            &mut fx,
-            &mut self.stack,
-            Some(&mut trace),
-        );
-        let (how, at) = match res.ending {
-            Ending::Rule(i) => ("rule", i),
-            Ending::Policy(i) => ("policy", i),
-            Ending::Hotdrop(i) => ("hotdrop", i),
-        };
-        (
-            res.accept,
-            how,
-            self.table.describe(at),
-            trace.iter().map(|s| self.table.describe(s.rule)).collect(),
-            fx.logs.into_iter().map(|l| l.text).collect(),
-        )
-    }
 }
 
 fn check(seed: u64, packets: usize) {

@@ -5,17 +5,15 @@
 //! an entry, with SNAT/DNAT status bits, give the same verdicts, endings, matched-rule paths
 //! and counters as the plain walk (every match run from the cold rule).
 
+#[path = "common/side.rs"]
+mod side;
 use nfrs_conntrack::{status, ConnId, CtInfo, Tuple};
 use nfrs_engine::classify::ClassifyOpts;
-use nfrs_engine::matches::{EvalState, NoHost};
 use nfrs_engine::pkt::PktCtx;
-use nfrs_engine::table::{CTable, TraceStep, WalkResult};
-use nfrs_engine::targets::Effects;
-use nfrs_rules::restore::restore_new;
-use nfrs_rules::{Hook, TableKind};
 use nfrs_wire::build::{build_ipv4, FrameCtx};
 use nfrs_wire::line::PacketSpec;
 use proptest::prelude::*;
+use side::Side;
 
 struct Rng(u64);
 
@@ -135,51 +133,19 @@ fn packet(r: &mut Rng) -> PktCtx {
     p
 }
 
-struct Side {
-    table: CTable,
-    state: EvalState,
-    stack: Vec<u32>,
-}
-
-impl Side {
-    fn new(text: &str, enabled: bool) -> Side {
-        let rs = restore_new(text, &Default::default()).expect("restores");
-        let mut state = EvalState::default();
-        state.slots.push(Default::default());
-        let opts = ClassifyOpts {
-            enabled,
-            min_rules: 1,
-        };
-        let table = CTable::compile_with(rs.table(TableKind::Filter).unwrap(), &mut state, opts)
-            .expect("compiles");
-        Side {
-            table,
-            state,
-            stack: Vec::new(),
-        }
-    }
-
-    fn walk(&mut self, mut p: PktCtx) -> (WalkResult, Vec<TraceStep>) {
-        let mut fx = Effects::default();
-        let mut trace = Vec::new();
-        let res = self.table.walk(
-            Hook::Input,
-            &mut p,
-            &mut self.state,
-            &NoHost,
-            &mut fx,
-            &mut self.stack,
-            Some(&mut trace),
-        );
-        (res, trace)
+/// The compiled walk (hot-record state tests) or the plain one.
+fn opts(enabled: bool) -> ClassifyOpts {
+    ClassifyOpts {
+        enabled,
+        min_rules: 1,
     }
 }
 
 fn check(seed: u64, packets: usize) {
     let mut r = Rng(seed);
     let text = ruleset(&mut r);
-    let mut fast = Side::new(&text, true);
-    let mut slow = Side::new(&text, false);
+    let mut fast = Side::new(&text, opts(true));
+    let mut slow = Side::new(&text, opts(false));
     for k in 0..packets {
         let p = packet(&mut r);
         let what = format!("{:?} id {:?} status {:#x}", p.ct.info, p.ct.id, p.ct.status);
@@ -188,8 +154,8 @@ fn check(seed: u64, packets: usize) {
         assert_eq!(a, b, "packet {k} ({what}) differs; ruleset:\n{text}");
     }
     assert_eq!(
-        fast.table.counters(),
-        slow.table.counters(),
+        fast.counters(),
+        slow.counters(),
         "counters differ; ruleset:\n{text}"
     );
 }
@@ -212,7 +178,7 @@ fn gateway_cases() {
         -A INPUT -m conntrack --ctstate SNAT -j ACCEPT\n\
         -A INPUT -m state ! --state NEW,INVALID,UNTRACKED -j ACCEPT\n\
         -A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT\nCOMMIT\n";
-    let mut fast = Side::new(text, true);
+    let mut fast = Side::new(text, opts(true));
     let spec = PacketSpec::parse("udp 10.0.0.2:1000 > 10.0.0.1:53").unwrap();
     let base = PktCtx::new(build_ipv4(&spec, &FrameCtx::default()).unwrap()).unwrap();
     let ending_rule = |side: &mut Side, info: CtInfo, id: bool, st: u16| {
@@ -220,32 +186,33 @@ fn gateway_cases() {
         p.ct.info = info;
         p.ct.id = id.then_some(ConnId(0));
         p.ct.status = st;
-        let (res, trace) = side.walk(p);
-        (res.accept, trace.last().map(|t| t.rule))
+        let (accept, _, ending, _, _) = side.walk(p);
+        (accept, ending)
     };
+    let at = |what: &str| format!("filter/INPUT {what}");
     assert_eq!(
         ending_rule(&mut fast, CtInfo::Established, true, 0),
-        (true, Some(1))
+        (true, at("rule 2"))
     );
     assert_eq!(
         ending_rule(&mut fast, CtInfo::RelatedReply, true, 0),
-        (true, Some(1))
+        (true, at("rule 2"))
     );
     assert_eq!(
         ending_rule(&mut fast, CtInfo::New, true, 0),
-        (false, Some(3))
+        (false, at("policy"))
     );
     assert_eq!(
         ending_rule(&mut fast, CtInfo::New, true, status::SRC_NAT),
-        (true, Some(0))
+        (true, at("rule 1"))
     );
     // SNAT counts only with an entry attached.
     assert_eq!(
         ending_rule(&mut fast, CtInfo::Invalid, false, status::SRC_NAT),
-        (false, Some(3))
+        (false, at("policy"))
     );
     assert_eq!(
         ending_rule(&mut fast, CtInfo::Untracked, false, 0),
-        (true, Some(2))
+        (true, at("rule 3"))
     );
 }
