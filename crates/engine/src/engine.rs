@@ -80,17 +80,17 @@ pub struct Engine {
     /// The host.
     pub host: HostNet,
     /// The ruleset (counters written back by [`Engine::ruleset_with_counters`]).
-    ruleset: Ruleset,
-    tables: Vec<CTable>,
+    pub(crate) ruleset: Ruleset,
+    pub(crate) tables: Vec<CTable>,
     /// Per table kind and hook: the index in `tables` of the table with a chain there, or
     /// [`NO_TABLE`] (computed once: the tables never change after `new`).
-    walk_at: [[u8; 5]; 5],
+    pub(crate) walk_at: [[u8; 5]; 5],
     /// Per table kind and hook: the policy rule when that chain holds only an ACCEPT policy
     /// (`CTable::accept_policy_only`), else `u32::MAX` (computed once like `walk_at`).
-    accept_only: [[u32; 5]; 5],
+    pub(crate) accept_only: [[u32; 5]; 5],
     /// A nat table exists (NAT hooks do nothing without one; computed once like `walk_at`).
     has_nat: bool,
-    state: EvalState,
+    pub(crate) state: EvalState,
     /// Connection tracking, when the ruleset needs it.
     pub ct: Option<ConnTable>,
     rng: nfrs_nat::select::Steered<XorShift>,
@@ -298,6 +298,26 @@ pub const LO: usize = usize::MAX;
 /// `Engine::walk_at`'s "no table with a chain at this hook".
 const NO_TABLE: u8 = u8::MAX;
 
+/// Per table kind and hook: the table walked there and the policy rule of a chain holding
+/// only an ACCEPT policy (`Engine::walk_at`, `Engine::accept_only`).
+pub(crate) fn hook_maps(tables: &[CTable]) -> ([[u8; 5]; 5], [[u32; 5]; 5]) {
+    let mut walk_at = [[NO_TABLE; 5]; 5];
+    let mut accept_only = [[u32::MAX; 5]; 5];
+    for kind in TableKind::ALL {
+        if let Some(ti) = tix(tables, kind) {
+            for hook in Hook::ALL {
+                if tables[ti].has_hook(hook) {
+                    walk_at[kind as usize][hook as usize] = ti as u8;
+                    if let Some(pol) = tables[ti].accept_policy_only(hook) {
+                        accept_only[kind as usize][hook as usize] = pol;
+                    }
+                }
+            }
+        }
+    }
+    (walk_at, accept_only)
+}
+
 /// Which table runs at a (hook, priority) step.
 fn tix(tables: &[CTable], kind: TableKind) -> Option<usize> {
     tables.iter().position(|t| t.kind == kind)
@@ -353,20 +373,7 @@ impl Engine {
             })?;
             defrag.timeout = secs.saturating_mul(1_000_000_000);
         }
-        let mut walk_at = [[NO_TABLE; 5]; 5];
-        let mut accept_only = [[u32::MAX; 5]; 5];
-        for kind in TableKind::ALL {
-            if let Some(ti) = tix(&tables, kind) {
-                for hook in Hook::ALL {
-                    if tables[ti].has_hook(hook) {
-                        walk_at[kind as usize][hook as usize] = ti as u8;
-                        if let Some(pol) = tables[ti].accept_policy_only(hook) {
-                            accept_only[kind as usize][hook as usize] = pol;
-                        }
-                    }
-                }
-            }
-        }
+        let (walk_at, accept_only) = hook_maps(&tables);
         let has_nat = tix(&tables, TableKind::Nat).is_some();
         Ok(Engine {
             host,

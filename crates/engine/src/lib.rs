@@ -19,6 +19,7 @@ pub mod host;
 pub mod logfmt;
 pub mod matches;
 pub mod nat;
+pub mod patch;
 pub mod pkt;
 pub mod replay;
 pub mod shard;
