@@ -1444,7 +1444,8 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
     let mut ip = IpSpec::default();
     let mut src_text: Option<&str> = None;
     let mut dst_text: Option<&str> = None;
-    let mut matches: [Option<Match>; FAST_MATCHES] = Default::default();
+    // The rule's matches, in one allocation of their number (made at the first `-m`).
+    let mut matches: Vec<Match> = Vec::new();
     let mut seen = [0u64; FAST_MATCHES];
     let mut n: usize = 0;
     let mut target_ext: Option<TargetExt> = None;
@@ -1470,7 +1471,7 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
             let opts = if target_newest {
                 target_ext.as_ref()?.options()
             } else {
-                matches[n.checked_sub(1)?].as_ref()?.options()
+                matches.get(n.checked_sub(1)?)?.options()
             };
             let k = opts.iter().position(|o| o.name == long)?;
             let opt = opts[k];
@@ -1500,7 +1501,7 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
                 target_ext.as_mut()?.parse(k, arg, &cx).ok()?;
                 target_seen |= 1 << k;
             } else {
-                matches[n - 1].as_mut()?.parse(k, arg, &cx).ok()?;
+                matches[n - 1].parse(k, arg, &cx).ok()?;
                 seen[n - 1] |= 1 << k;
             }
             invert = false;
@@ -1580,7 +1581,11 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
                 if n == FAST_MATCHES {
                     return None;
                 }
-                matches[n] = Some(Match::new(value)?.ok()?);
+                let m = Match::new(value)?.ok()?;
+                if n == 0 {
+                    matches.reserve_exact(count_match_options(&args[i..]) + 1);
+                }
+                matches.push(m);
                 n += 1;
             }
         }
@@ -1589,8 +1594,8 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
     if invert {
         return None;
     }
-    for (m, s) in matches[..n].iter_mut().zip(seen) {
-        m.as_mut()?.final_check(s, &ip).ok()?;
+    for (m, s) in matches.iter_mut().zip(seen) {
+        m.final_check(s, &ip).ok()?;
     }
     if let Some(t) = target_ext.as_mut() {
         t.final_check(target_seen, &ip).ok()?;
@@ -1615,8 +1620,6 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
             _ => Target::Jump(name.into_owned()),
         },
     };
-    let mut ms = Vec::with_capacity(n);
-    ms.extend(matches[..n].iter_mut().map_while(Option::take));
     Some(Parsed {
         table,
         cmd: Cmd::Append,
@@ -1625,7 +1628,7 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
         rulenum: 0,
         rules: Rules::One(Rule {
             ip,
-            matches: ms,
+            matches,
             target,
             counters: counters.unwrap_or_default(),
         }),
@@ -1636,6 +1639,11 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
         line_numbers: false,
         counters,
     })
+}
+
+/// How many of `args` are `-m` (the fast path's only way to load a match).
+fn count_match_options(args: &[Cow<str>]) -> usize {
+    args.iter().filter(|a| a.as_bytes() == b"-m").count()
 }
 
 /// Room for the `-m` options plus the protocol's implicit match, so a rule's matches take

@@ -7,7 +7,107 @@ use crate::model::IpSpec;
 /// struct xt_comment_info.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Comment {
-    pub text: String,
+    pub text: CommentText,
+}
+
+/// Comment text up to this many bytes is kept inside the [`Match`](super::Match) itself.
+const INLINE: usize = 30;
+
+/// The text of a comment: short text (most comments) inline, longer text in one heap
+/// allocation. A restore of a big ruleset makes one comment a rule; kept inline it costs no
+/// allocation, and the `Match` holding it stays 40 bytes. Reads as a `str`.
+#[derive(Clone)]
+pub struct CommentText(TextRepr);
+
+#[derive(Clone)]
+enum TextRepr {
+    /// `buf[..len]` is the text (whole UTF-8: copied from a `str`, cut at a char boundary).
+    Inline {
+        len: u8,
+        buf: [u8; INLINE],
+    },
+    Heap(Box<str>),
+}
+
+impl CommentText {
+    /// The text `s`.
+    pub fn new(s: &str) -> CommentText {
+        if s.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            CommentText(TextRepr::Inline {
+                len: s.len() as u8,
+                buf,
+            })
+        } else {
+            CommentText(TextRepr::Heap(s.into()))
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // SAFETY: `new` is the only maker of `Inline`, and copies a whole `str` (its
+            // bytes are UTF-8) into `buf[..len]`; nothing changes `buf` afterwards. (Not
+            // `from_utf8`: a save reads every comment, and checking the text again each
+            // time cost as much as printing it.)
+            TextRepr::Inline { len, buf } => unsafe {
+                std::str::from_utf8_unchecked(&buf[..usize::from(*len)])
+            },
+            TextRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl Default for CommentText {
+    fn default() -> CommentText {
+        CommentText::new("")
+    }
+}
+
+impl std::ops::Deref for CommentText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for CommentText {
+    fn from(s: &str) -> CommentText {
+        CommentText::new(s)
+    }
+}
+
+impl PartialEq for CommentText {
+    fn eq(&self, other: &CommentText) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for CommentText {}
+
+impl PartialEq<str> for CommentText {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for CommentText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Debug for CommentText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for CommentText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Appends ` value` as iptables' xtables_save_string does: bare when it is non-empty and
@@ -89,7 +189,7 @@ impl Extension for Comment {
         while !arg.is_char_boundary(cut) {
             cut -= 1;
         }
-        self.text = arg[..cut].to_string();
+        self.text = CommentText::new(&arg[..cut]);
         Ok(())
     }
 
@@ -135,6 +235,27 @@ mod tests {
         }
         out.push('"');
         out
+    }
+
+    #[test]
+    fn test_comment_text_reads_back_at_every_length() {
+        // Inline up to INLINE bytes, on the heap beyond; multibyte characters either side
+        // of the limit; equality and Debug as the str's.
+        for n in 0..=INLINE + 3 {
+            for fill in ["a", "é", "\u{1F600}"] {
+                let mut s = fill.repeat(n);
+                s.truncate(s.floor_char_boundary(n));
+                let t = CommentText::new(&s);
+                assert_eq!(t.as_str(), s);
+                assert_eq!(&*t, s.as_str());
+                assert_eq!(t, CommentText::from(s.as_str()));
+                assert_eq!(format!("{t:?}"), format!("{s:?}"));
+                assert_eq!(t.clone().as_str(), s);
+            }
+        }
+        assert_ne!(CommentText::new("a"), CommentText::new("b"));
+        assert_eq!(CommentText::default().as_str(), "");
+        assert_eq!(std::mem::size_of::<super::super::Match>(), 40);
     }
 
     #[test]
