@@ -109,7 +109,7 @@ impl Engine {
             None => Ok(table.delete_rule(ci, at)),
         };
         match done {
-            Ok(true) => {}
+            Ok(true) => table.zero_policies(),
             Ok(false) => return no("the rule cannot be put in this chain in place"),
             Err(e) => return Err(NotPatched(e.0)),
         }
@@ -123,5 +123,58 @@ impl Engine {
         }
         (self.walk_at, self.accept_only) = hook_maps(&self.tables);
         Ok(())
+    }
+}
+
+impl Engine {
+    /// The compiled table of kind `kind` with the match state, to walk it alone (tests and
+    /// tools).
+    pub fn table_mut(
+        &mut self,
+        kind: TableKind,
+    ) -> Option<(&mut crate::table::CTable, &mut crate::matches::EvalState)> {
+        let t = self.tables.iter_mut().find(|t| t.kind == kind)?;
+        Some((t, &mut self.state))
+    }
+
+    /// Takes over the match state of `from`, an engine of the same ruleset laid out another
+    /// way (one patched in place, one compiled in full): each rule's state slots get the
+    /// state of the same rule (table, chain, number, match) there; the recent lists and the
+    /// random source are copied whole. Chains whose rule counts differ keep their own.
+    pub fn adopt_match_state(&mut self, from: &Engine) {
+        let mut state = std::mem::take(&mut self.state);
+        for t in &self.tables {
+            let Some(f) = from.tables.iter().find(|f| f.kind == t.kind) else {
+                continue;
+            };
+            for (ci, name) in t.chains.iter().enumerate() {
+                let Some(fi) = f.chains.iter().position(|n| n == name) else {
+                    continue;
+                };
+                let (mine, theirs) = (t.chain_rules(ci), f.chain_rules(fi));
+                if mine.len() != theirs.len() {
+                    continue;
+                }
+                for (a, b) in mine.iter().zip(theirs) {
+                    let slots = |r: &crate::table::CRule| {
+                        let mut v: Vec<u32> = r.matches.iter().map(|(_, s)| *s).collect();
+                        if let crate::table::CTarget::Ext(_, s) = r.target {
+                            v.push(s);
+                        }
+                        v
+                    };
+                    for (x, y) in slots(a).into_iter().zip(slots(b)) {
+                        if x != 0 && y != 0 {
+                            if let Some(s) = from.state.slots.get(y as usize) {
+                                state.slots[x as usize] = s.clone();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        state.recent = from.state.recent.clone();
+        state.rng = from.state.rng.clone();
+        self.state = state;
     }
 }

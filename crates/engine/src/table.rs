@@ -1098,6 +1098,25 @@ impl CTable {
         self.ct_rules
     }
 
+    /// The rules of chain `ci` (source index), its tail left out.
+    pub fn chain_rules(&self, ci: usize) -> &[CRule] {
+        let (first, tail) = self.extent(ci);
+        &self.rules[first..tail]
+    }
+
+    /// Zeroes the policy counters of every built-in chain: measured with iptables 1.8.9,
+    /// every command that changes a table resets them (the tool does it to the ruleset).
+    pub fn zero_policies(&mut self) {
+        for e in self.entry {
+            if let Some(first) = self.hot.get(e as usize) {
+                let tail = first.chain_end as usize;
+                let h = &mut self.hot[tail];
+                h.packets = 0;
+                h.bytes = 0;
+            }
+        }
+    }
+
     /// Whether chain `ci` has spare room for one more rule.
     pub fn has_room(&self, ci: usize) -> bool {
         ci < self.chain_start.len() && self.extent(ci).1 + 1 < self.room_end[ci] as usize
