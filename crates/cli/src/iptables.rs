@@ -107,6 +107,23 @@ fn tool_on_store(tool: &str, args: &[String]) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    // A restore's store file is begun first: the rule lines printed beside the parsing go
+    // into it as they are printed (its temporary file is removed on any way out but the
+    // rename below).
+    let begun = if restoring {
+        match store.begin_write() {
+            Ok(w) => {
+                p.print_store_to(w.sink());
+                Some(w)
+            }
+            Err(e) => {
+                eprintln!("nfrs: {e}");
+                return 4;
+            }
+        }
+    } else {
+        None
+    };
     let out = {
         let mut stdout = std::io::stdout().lock();
         p.apply(&mut rs, &input, &mut stdout)
@@ -125,9 +142,9 @@ fn tool_on_store(tool: &str, args: &[String]) -> i32 {
     // A restore always writes: tables committed before a failure stay committed, and tables
     // named by `*table` exist from then on (even with --test), as with the kernel. Tables
     // restored from plain blocks of the input are stored as the input has them.
-    let written = if restoring {
+    let written = if let Some(w) = begun {
         let blocks = out.restored.unwrap_or_default();
-        store.save_after_restore(&rs, &input, &blocks)
+        w.finish_after_restore(&rs, &blocks)
     } else if out.changed {
         store.save(&rs)
     } else {

@@ -1,8 +1,10 @@
 //! Times restore and save of a ruleset file (for profiling): `speed FILE [ROUNDS]`;
 //! `SPEED_RESTORE_ONLY=1` skips the save; `SPEED_AHEAD=1` lets a second thread parse ahead;
 //! `SPEED_STORE=DIR` also times writing the store to DIR (as `nfrs iptables-restore` does:
-//! the rule lines printed beside the restore where it did; `SPEED_FORMAT_STORE=1` formats
-//! them all; `SPEED_PRINT=0|1` turns that printing off or on).
+//! the rule lines printed beside the restore where it did, written to the store's file as
+//! they are printed; `SPEED_UNSTREAMED=1` keeps them in memory until the store write;
+//! `SPEED_FORMAT_STORE=1` formats them all; `SPEED_PRINT=0|1` turns that printing off or
+//! on).
 
 use nfrs_rules::restore::{restore_noting_blocks, InputBlocks, RestoreOpts};
 use nfrs_rules::Ruleset;
@@ -39,11 +41,29 @@ fn main() {
         let c = cpu_ms();
         // `SPEED_PRINT=0|1`: the store text printed beside the restore off / on (default:
         // the restore's own choice).
-        let opts = RestoreOpts {
+        let mut opts = RestoreOpts {
             parse_ahead: std::env::var_os("SPEED_AHEAD").is_some(),
             print_store: std::env::var("SPEED_PRINT").ok().map(|v| v == "1"),
             ..Default::default()
         };
+        // With SPEED_STORE (and not SPEED_FORMAT_STORE / SPEED_STORE_SINK / SPEED_UNSTREAMED):
+        // as `nfrs iptables-restore`, the store's file begun before the restore, the printed
+        // lines written to it while it runs (inside the restore's time).
+        let store_dir = std::env::var_os("SPEED_STORE");
+        let begun = store_dir
+            .as_ref()
+            .filter(|_| {
+                ["SPEED_FORMAT_STORE", "SPEED_STORE_SINK", "SPEED_UNSTREAMED"]
+                    .iter()
+                    .all(|v| std::env::var_os(v).is_none())
+            })
+            .map(|d| {
+                let w = nfrs_rules::store::Store::at(d)
+                    .begin_write()
+                    .expect("store");
+                opts.print_sink = Some(w.sink());
+                w
+            });
         let text = read();
         let mut rs = Ruleset::default();
         let mut blocks = InputBlocks::default();
@@ -61,13 +81,17 @@ fn main() {
             }
             continue;
         }
-        if let Some(dir) = std::env::var_os("SPEED_STORE") {
+        if let Some(dir) = store_dir {
             let t = Instant::now();
             let c = cpu_ms();
             let store = nfrs_rules::store::Store::at(dir);
             // `SPEED_FORMAT_STORE=1`: every table formatted (no lines printed beside the
-            // restore); `SPEED_STORE_SINK=1`: the store text only, written nowhere.
-            if std::env::var_os("SPEED_STORE_SINK").is_some() {
+            // restore); `SPEED_STORE_SINK=1`: the store text only, written nowhere;
+            // `SPEED_UNSTREAMED=1`: the printed lines kept in memory, written at the store
+            // write.
+            if let Some(w) = begun {
+                w.finish_after_restore(&rs, &blocks).expect("store");
+            } else if std::env::var_os("SPEED_STORE_SINK").is_some() {
                 nfrs_rules::save::save_store_after_restore(
                     &rs,
                     &text,

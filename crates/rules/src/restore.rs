@@ -40,6 +40,10 @@ pub struct RestoreOpts {
     /// printing where it is when the restore is done (the rest is formatted at the store
     /// write); Some(true) prints every line (the restore waits for it), Some(false) none.
     pub print_store: Option<bool>,
+    /// With the printing above: the store's temporary file its lines are written to as they
+    /// are printed (`store::StoreWrite::sink`), so that the store write has only the rest
+    /// to write.
+    pub print_sink: Option<crate::store_text::PrintSink>,
 }
 
 /// A restore failure with the exact stderr text iptables-restore prints and its exit code.

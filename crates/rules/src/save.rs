@@ -500,15 +500,11 @@ pub(crate) const STORE_CHUNK: usize = 256 * 1024;
 /// bytes, through one small buffer instead of the whole text in memory. A `Store::load`
 /// of it gives `rs` back.
 pub fn save_store_to(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-    write_store(rs, w, |_| None)
+    write_store(rs, w)
 }
 
-/// [`save_store_to`], a table's rule lines taken from `printed` where it has them.
-fn write_store<'p>(
-    rs: &Ruleset,
-    w: &mut dyn std::io::Write,
-    printed: impl Fn(crate::model::TableKind) -> Option<&'p crate::store_text::PrintedBlock>,
-) -> std::io::Result<()> {
+/// [`save_store_to`]: format 2.
+fn write_store(rs: &Ruleset, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut buf = String::with_capacity(STORE_CHUNK + 4096);
     let written = std::cell::Cell::new(0u64);
     let mut result = Ok(());
@@ -524,11 +520,7 @@ fn write_store<'p>(
         buf.push_str(STORE_HEAD);
         for t in &rs.tables {
             let start = written.get() + buf.len() as u64;
-            let canonical =
-                match printed(t.kind).and_then(|p| p.write_table(t, &mut buf, &mut flush)) {
-                    Some(c) => c,
-                    None => walk_table(t, Form::STORE, &mut buf, Some(&mut flush)),
-                };
+            let canonical = walk_table(t, Form::STORE, &mut buf, Some(&mut flush));
             let end = written.get() + buf.len() as u64;
             index.push(' ');
             index.push_str(t.kind.name());
@@ -545,17 +537,122 @@ fn write_store<'p>(
     result
 }
 
+/// The first line of a store file in format 3: the rule lines a restore printed beside its
+/// parsing stay in the file in input order, and the index says which byte ranges of the
+/// file, joined, give each table's block (see [`STORE_RUNS`]).
+pub const STORE_HEAD3: &str = "# nfrs store 3\n";
+
+/// How each line of a format 3 file's index starts, one line a table in the order
+/// `iptables-save` prints them (the order of format 2's blocks): then ` NAME FORM` (`s`
+/// or `f` as in [`STORE_INDEX`]) and ` START LEN` for each byte range of the file; the
+/// ranges joined are the table's block (`*NAME` through `COMMIT\n`), each made of whole
+/// lines.
+pub const STORE_RUNS: &str = "# nfrs runs";
+
+/// How the last line of a format 3 file starts: then ` AT`, where its index (the first
+/// [`STORE_RUNS`] line) starts.
+pub const STORE_END: &str = "# nfrs end";
+
+/// A table whose printed rule lines are in the file being written at byte `at`.
+pub(crate) type PrintedAt<'p> = (
+    crate::model::TableKind,
+    &'p crate::store_text::PrintedBlock,
+    u64,
+);
+
+/// The rest of a format 3 store file, from byte `before` of it on (what comes before: the
+/// first line and the `printed` blocks' texts): each table's parts that were not printed
+/// (all of it for a table not in `printed`), then the index.
+pub(crate) fn write_store_runs(
+    rs: &Ruleset,
+    printed: &[PrintedAt<'_>],
+    w: &mut dyn std::io::Write,
+    before: u64,
+) -> std::io::Result<()> {
+    let mut buf = String::with_capacity(STORE_CHUNK + 4096);
+    let written = std::cell::Cell::new(before);
+    let mut result = Ok(());
+    let mut index = String::new();
+    let mut runs = Vec::new();
+    {
+        let mut flush = |buf: &mut String| {
+            if result.is_ok() {
+                result = w.write_all(buf.as_bytes());
+            }
+            written.set(written.get() + buf.len() as u64);
+            buf.clear();
+        };
+        for t in &rs.tables {
+            runs.clear();
+            let from_printed = printed
+                .iter()
+                .find(|x| x.0 == t.kind)
+                .and_then(|&(_, p, at)| {
+                    p.write_table(t, at, &mut buf, &written, &mut flush, &mut runs)
+                });
+            let canonical = match from_printed {
+                Some(c) => c,
+                None => {
+                    runs.clear();
+                    let start = written.get() + buf.len() as u64;
+                    let c = walk_table(t, Form::STORE, &mut buf, Some(&mut flush));
+                    runs.push((start, written.get() + buf.len() as u64));
+                    c
+                }
+            };
+            index.push_str(STORE_RUNS);
+            index.push(' ');
+            index.push_str(t.kind.name());
+            index.push_str(if canonical { " s" } else { " f" });
+            for &(s, e) in &runs {
+                index.push(' ');
+                push_u64(&mut index, s);
+                index.push(' ');
+                push_u64(&mut index, e - s);
+            }
+            index.push('\n');
+        }
+        let index_at = written.get() + buf.len() as u64;
+        buf.push_str(&index);
+        buf.push_str(STORE_END);
+        buf.push(' ');
+        push_u64(&mut buf, index_at);
+        buf.push('\n');
+        flush(&mut buf);
+    }
+    result
+}
+
 /// [`save_store_to`] for a ruleset as a restore left it (`blocks` from
-/// [`crate::restore::restore_noting_blocks`]): the same text, with the rule lines a big
-/// restore printed beside its parsing ([`crate::store_text`]) copied instead of printed
-/// again.
+/// [`crate::restore::restore_noting_blocks`]): where a big restore printed a table's rule
+/// lines beside its parsing ([`crate::store_text`]) and they are in memory, a format 3 file
+/// (the printed lines first, as they are, the rest after them, an index of the ranges
+/// giving each table's block); else the same text as [`save_store_to`]. Either way
+/// `Store::load` of it gives `rs`, and each table's block is the same text.
 pub fn save_store_after_restore(
     rs: &Ruleset,
     _input: &str,
     blocks: &crate::restore::InputBlocks,
     w: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    write_store(rs, w, |k| blocks.printed(k))
+    let used: Vec<_> = rs
+        .tables
+        .iter()
+        .filter_map(|t| blocks.printed(t.kind))
+        .filter_map(|p| Some((p, p.text_in_memory()?)))
+        .collect();
+    if used.is_empty() {
+        return write_store(rs, w);
+    }
+    w.write_all(STORE_HEAD3.as_bytes())?;
+    let mut at = STORE_HEAD3.len() as u64;
+    let mut printed = Vec::with_capacity(used.len());
+    for (p, text) in used {
+        w.write_all(text.as_bytes())?;
+        printed.push((p.kind, p, at));
+        at += text.len() as u64;
+    }
+    write_store_runs(rs, &printed, w, at)
 }
 
 /// [`save_table`] written to `w` in pieces of about [`STORE_CHUNK`] bytes. For big rulesets

@@ -79,13 +79,9 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ruleset::default()),
             Err(e) => return Err(Error::other(format!("{}: {e}", path.display()))),
         };
-        read_store_text(&text).map_err(|e| {
-            Error::other(format!(
-                "{}: corrupt store: {}",
-                path.display(),
-                e.message.trim_end()
-            ))
-        })
+        let corrupt = |m: &str| Error::other(format!("{}: corrupt store: {m}", path.display()));
+        let text = restore_text(text).ok_or_else(|| corrupt("bad index"))?;
+        read_store_text(&text).map_err(|e| corrupt(e.message.trim_end()))
     }
 
     /// Writes the ruleset atomically.
@@ -111,13 +107,16 @@ impl Store {
     /// file exactly, each block runs from `*TABLE` to `COMMIT`). None for an absent file,
     /// one written before that format, or anything unexpected: then [`Store::load`].
     pub fn open_indexed(&self) -> Option<IndexedStore> {
-        let file = File::open(self.dir.join(RULESET_FILE)).ok()?;
+        let path = self.dir.join(RULESET_FILE);
+        let file = File::open(&path).ok()?;
         let len = file.metadata().ok()?.len();
-        let head = save::STORE_HEAD.as_bytes();
-        if read_exact_at(&file, head.len() as u64, 0)? != head {
+        let head = read_exact_at(&file, save::STORE_HEAD.len() as u64, 0)?;
+        let three = head == save::STORE_HEAD3.as_bytes();
+        if head != save::STORE_HEAD.as_bytes() && !three {
             return None;
         }
-        // The index is the last line (a few dozen bytes a table).
+        // The index is the last line (a few dozen bytes a table), or in format 3 the lines
+        // the last one points to.
         let tail_len = len.min(1024);
         let tail = read_exact_at(&file, tail_len, len - tail_len)?;
         let body = tail.strip_suffix(b"\n")?;
@@ -127,23 +126,148 @@ impl Store {
         }
         let line = std::str::from_utf8(&body[line_start..]).ok()?;
         let index_at = len - (tail.len() - line_start) as u64;
-        let blocks = parse_index(line, head.len() as u64, index_at)?;
+        let blocks = if three {
+            let at: u64 = line
+                .strip_prefix(save::STORE_END)?
+                .strip_prefix(' ')?
+                .parse()
+                .ok()?;
+            let lines = read_exact_at(&file, index_at.checked_sub(at)?, at)?;
+            parse_runs(std::str::from_utf8(&lines).ok()?, head.len() as u64, at)?
+        } else {
+            parse_index(line, head.len() as u64, index_at)?
+        };
         for b in &blocks {
             let name = b.kind.name();
-            if b.len < name.len() as u64 + 9 {
+            let (first, last) = (b.runs.first()?, b.runs.last()?);
+            if first.1 < name.len() as u64 + 2 || last.1 < 7 {
                 return None;
             }
-            let open = read_exact_at(&file, name.len() as u64 + 2, b.start)?;
-            let close = read_exact_at(&file, 7, b.start + b.len - 7)?;
-            if open[0] != b'*' || &open[1..=name.len()] != name.as_bytes() {
-                return None;
-            }
-            if open[name.len() + 1] != b'\n' || close != b"COMMIT\n" {
+            let open = read_exact_at(&file, name.len() as u64 + 2, first.0)?;
+            let close = read_exact_at(&file, 7, last.0 + last.1 - 7)?;
+            if !block_ends(&open, &close, name) {
                 return None;
             }
         }
-        Some(IndexedStore { file, blocks })
+        Some(IndexedStore {
+            file,
+            path,
+            blocks,
+            whole: std::cell::OnceCell::new(),
+        })
     }
+}
+
+/// The table blocks a store file's bytes hold in formats 2 and 3, each as one text (its
+/// ranges joined), with whether the index marks it as iptables-save's text; None for another
+/// format or an index that does not hold.
+pub fn stored_blocks(file: &[u8]) -> Option<Vec<(crate::model::TableKind, bool, String)>> {
+    let blocks = if file.starts_with(save::STORE_HEAD3.as_bytes()) {
+        runs_of_text(file)?
+    } else if file.starts_with(save::STORE_HEAD.as_bytes()) {
+        let body = file.strip_suffix(b"\n")?;
+        let line_start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let line = std::str::from_utf8(&body[line_start..]).ok()?;
+        parse_index(line, save::STORE_HEAD.len() as u64, line_start as u64)?
+    } else {
+        return None;
+    };
+    let mut out = Vec::new();
+    for b in blocks {
+        let mut text = Vec::new();
+        for &(s, l) in &b.runs {
+            text.extend_from_slice(file.get(s as usize..(s + l) as usize)?);
+        }
+        out.push((b.kind, b.as_saved, String::from_utf8(text).ok()?));
+    }
+    Some(out)
+}
+
+/// Whether a block's first bytes (`*NAME\n`) and last seven (`COMMIT\n`) are a block's.
+fn block_ends(open: &[u8], close: &[u8], name: &str) -> bool {
+    open.len() == name.len() + 2
+        && open[0] == b'*'
+        && &open[1..=name.len()] == name.as_bytes()
+        && open[name.len() + 1] == b'\n'
+        && close == b"COMMIT\n"
+}
+
+/// A store file's text as restore input: in format 3 the blocks (the index's ranges
+/// joined), else the text as it is (its `#` lines are comments). None for a format 3 index
+/// that does not hold.
+fn restore_text(text: String) -> Option<String> {
+    if !text.starts_with(save::STORE_HEAD3) {
+        return Some(text);
+    }
+    let blocks = runs_of_text(text.as_bytes())?;
+    let mut joined = String::with_capacity(text.len());
+    for b in &blocks {
+        for &(s, l) in &b.runs {
+            joined.push_str(text.get(s as usize..(s + l) as usize)?);
+        }
+    }
+    Some(joined)
+}
+
+/// The blocks of a format 3 file's whole text, when its index is sound.
+fn runs_of_text(text: &[u8]) -> Option<Vec<StoredBlock>> {
+    let body = text.strip_suffix(b"\n")?;
+    let line_start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = std::str::from_utf8(&body[line_start..]).ok()?;
+    let at: usize = line
+        .strip_prefix(save::STORE_END)?
+        .strip_prefix(' ')?
+        .parse()
+        .ok()?;
+    let index = std::str::from_utf8(text.get(at..line_start)?).ok()?;
+    let blocks = parse_runs(index, save::STORE_HEAD3.len() as u64, at as u64)?;
+    for b in &blocks {
+        let name = b.kind.name();
+        let (first, last) = (b.runs.first()?, b.runs.last()?);
+        let open = text.get(first.0 as usize..)?.get(..name.len() + 2)?;
+        let end = (last.0 + last.1) as usize;
+        let close = text.get(end.checked_sub(7)?..end)?;
+        if !block_ends(open, close, name) {
+            return None;
+        }
+    }
+    Some(blocks)
+}
+
+/// The blocks a format 3 index names (`lines`: its [`save::STORE_RUNS`] lines), when each
+/// table comes at most once and every range lies between `first` and the index at `end`.
+fn parse_runs(lines: &str, first: u64, end: u64) -> Option<Vec<StoredBlock>> {
+    let mut blocks: Vec<StoredBlock> = Vec::new();
+    for line in lines.split_terminator('\n') {
+        let mut f = line
+            .strip_prefix(save::STORE_RUNS)?
+            .strip_prefix(' ')?
+            .split(' ');
+        let kind = crate::model::TableKind::from_name(f.next()?)?;
+        let as_saved = match f.next()? {
+            "s" => true,
+            "f" => false,
+            _ => return None,
+        };
+        let mut runs = Vec::new();
+        while let Some(s) = f.next() {
+            let s: u64 = s.parse().ok()?;
+            let l: u64 = f.next()?.parse().ok()?;
+            if s < first || l == 0 || s.checked_add(l)? > end {
+                return None;
+            }
+            runs.push((s, l));
+        }
+        if runs.is_empty() || blocks.iter().any(|b| b.kind == kind) {
+            return None;
+        }
+        blocks.push(StoredBlock {
+            kind,
+            runs,
+            as_saved,
+        });
+    }
+    lines.ends_with('\n').then_some(blocks)
 }
 
 impl Store {
@@ -234,23 +358,43 @@ impl Store {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredBlock {
     pub kind: crate::model::TableKind,
-    /// Where the block starts in the file and its length, in bytes.
-    pub start: u64,
-    pub len: u64,
+    /// The byte ranges of the file (start, length) that give the block joined in order: one
+    /// in format 2, any number in format 3.
+    pub runs: Vec<(u64, u64)>,
     /// The block is exactly `iptables-save -c`'s text of the table (`s` in the index).
     pub as_saved: bool,
 }
 
 /// A store file opened by [`Store::open_indexed`]: its table blocks in the file's order
 /// (the order `iptables-save` prints them in).
-#[derive(Debug)]
 pub struct IndexedStore {
     file: File,
+    path: PathBuf,
     pub blocks: Vec<StoredBlock>,
+    /// The whole file, once read (for blocks of many ranges).
+    whole: std::cell::OnceCell<Option<crate::restore::InputText>>,
 }
 
-/// Bytes [`IndexedStore::copy_block`] reads at a time.
+impl std::fmt::Debug for IndexedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "IndexedStore({}, {:?})",
+            self.path.display(),
+            self.blocks
+        )
+    }
+}
+
+/// Bytes [`IndexedStore::copy_block`] reads (and writes) at a time.
 const COPY_CHUNK: usize = 256 * 1024;
+
+/// How many ranges ahead [`IndexedStore::copy_block`] asks for a range's first bytes.
+const PREFETCH_RUNS_AHEAD: usize = 8;
+
+/// Blocks of more ranges than this are copied from the whole file read at once (one read
+/// a range would cost a system call each).
+const FEW_RUNS: usize = 16;
 
 impl IndexedStore {
     /// Copies a block to `out`: as it is with `counters`, else without the `[p:b] ` that
@@ -263,48 +407,101 @@ impl IndexedStore {
         out: &mut dyn Write,
     ) -> std::result::Result<(), bool> {
         use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; COPY_CHUNK.min(block.len as usize)];
-        let mut stripped = Vec::with_capacity(if counters { 0 } else { buf.len() });
         let mut lines = DropCounters::default();
-        let mut at = block.start;
-        let end = block.start + block.len;
-        while at < end {
-            let want = buf.len().min((end - at) as usize);
-            let n = match self.file.read_at(&mut buf[..want], at) {
-                Ok(0) => return Err(true),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(true),
-            };
-            at += n as u64;
-            if counters {
-                out.write_all(&buf[..n]).map_err(|_| false)?;
-            } else {
-                stripped.clear();
-                lines.feed(&buf[..n], &mut stripped);
-                out.write_all(&stripped).map_err(|_| false)?;
+        if block.runs.len() > FEW_RUNS {
+            let whole = self.whole().ok_or(true)?;
+            let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
+            for (k, &(s, l)) in block.runs.iter().enumerate() {
+                // The ranges lie anywhere in the file (printed in input order, copied in
+                // the canonical one): each one's first lines start loading a few ranges
+                // ahead.
+                if let Some(&(a, n)) = block.runs.get(k + PREFETCH_RUNS_AHEAD) {
+                    for off in (0..n.min(256)).step_by(64) {
+                        save::prefetch(whole.as_ptr().wrapping_add((a + off) as usize));
+                    }
+                }
+                let bytes = whole.get(s as usize..(s + l) as usize).ok_or(true)?;
+                if counters {
+                    buf.extend_from_slice(bytes);
+                } else {
+                    lines.feed(bytes, &mut buf);
+                }
+                if buf.len() >= COPY_CHUNK {
+                    out.write_all(&buf).map_err(|_| false)?;
+                    buf.clear();
+                }
+            }
+            return out.write_all(&buf).map_err(|_| false);
+        }
+        let most = block.runs.iter().map(|r| r.1).max().unwrap_or(0);
+        let mut buf = vec![0u8; COPY_CHUNK.min(most as usize)];
+        let mut stripped = Vec::with_capacity(if counters { 0 } else { buf.len() });
+        for &(start, len) in &block.runs {
+            let mut at = start;
+            let end = start + len;
+            while at < end {
+                let want = buf.len().min((end - at) as usize);
+                let n = match self.file.read_at(&mut buf[..want], at) {
+                    Ok(0) => return Err(true),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => return Err(true),
+                };
+                at += n as u64;
+                if counters {
+                    out.write_all(&buf[..n]).map_err(|_| false)?;
+                } else {
+                    stripped.clear();
+                    lines.feed(&buf[..n], &mut stripped);
+                    out.write_all(&stripped).map_err(|_| false)?;
+                }
             }
         }
         Ok(())
     }
-}
 
-impl IndexedStore {
+    /// The whole file's bytes (read once; huge pages for a big one), when it is as long as
+    /// when it was opened.
+    fn whole(&self) -> Option<&[u8]> {
+        let text = self.whole.get_or_init(|| {
+            let len = self.file.metadata().ok()?.len();
+            let text = crate::restore::read_input_file(&self.path).ok()?;
+            (text.len() as u64 == len).then_some(text)
+        });
+        text.as_deref().map(str::as_bytes)
+    }
+
     /// Appends a whole block to `out`.
     fn read_block(&self, block: &StoredBlock, out: &mut Vec<u8>) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
-        let at = out.len();
-        out.resize(at + block.len as usize, 0);
-        self.file.read_exact_at(&mut out[at..], block.start)
+        if block.runs.len() > FEW_RUNS {
+            let whole = self.whole().ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            for &(s, l) in &block.runs {
+                let bytes = whole.get(s as usize..(s + l) as usize);
+                out.extend_from_slice(bytes.ok_or(std::io::ErrorKind::UnexpectedEof)?);
+            }
+            return Ok(());
+        }
+        for &(s, l) in &block.runs {
+            let at = out.len();
+            out.resize(at + l as usize, 0);
+            self.file.read_exact_at(&mut out[at..], s)?;
+        }
+        Ok(())
     }
 
     /// Appends the head of a block in iptables-save's form to `out`: its lines before the
     /// first rule line (`*table` and the chain lines; rule lines start with `[`), read a
-    /// piece at a time.
+    /// piece at a time from its first range (the head is never split: it is written in one
+    /// go, and ranges that follow each other are joined).
     fn read_head(&self, block: &StoredBlock, out: &mut Vec<u8>) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
-        let end = block.start + block.len;
-        let mut at = block.start;
+        let &(start, len) = block
+            .runs
+            .first()
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        let end = start + len;
+        let mut at = start;
         let mut at_line_start = true;
         let mut piece = vec![0u8; 64 * 1024];
         while at < end {
@@ -338,9 +535,11 @@ impl IndexedStore {
             out.extend_from_slice(bytes);
             at += n as u64;
         }
-        // No rule line: the whole block but its `COMMIT` line (the caller closes it).
-        let keep = out.len() - "COMMIT\n".len();
-        out.truncate(keep);
+        // No rule line: the range but its `COMMIT` line, if it ends the range (the caller
+        // closes the block).
+        if out.ends_with(b"\nCOMMIT\n") {
+            out.truncate(out.len() - "COMMIT\n".len());
+        }
         Ok(())
     }
 }
@@ -443,8 +642,7 @@ fn parse_index(line: &str, first: u64, index_at: u64) -> Option<Vec<StoredBlock>
         next = start.checked_add(len)?;
         blocks.push(StoredBlock {
             kind,
-            start,
-            len,
+            runs: vec![(start, len)],
             as_saved,
         });
     }
@@ -525,19 +723,26 @@ pub fn write_atomic_with(
 ) -> Result<()> {
     let io = |e: std::io::Error| Error::other(format!("{}: {e}", dir.display()));
     fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let tmp = dir.join(temp_name(name, std::process::id()));
     let written = File::create(&tmp).and_then(|f| write_beside(&f, write));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(io(e));
     }
+    commit_temp(dir, &tmp, name)
+}
+
+/// Renames the written and synced temporary file `tmp` to `name` in `dir` and syncs the
+/// directory.
+fn commit_temp(dir: &Path, tmp: &Path, name: &str) -> Result<()> {
+    let io = |e: std::io::Error| Error::other(format!("{}: {e}", dir.display()));
     let target = dir.join(name);
     // The file being replaced, held open across the rename: the kernel frees a file's pages
     // when its last link and descriptor are gone, which for a big ruleset takes milliseconds
     // (measured 3-8 ms for 15 MB) inside rename(2) if nothing holds it. Closed afterwards on
     // a thread of its own, off the command's way.
     let replaced = File::open(&target).ok();
-    fs::rename(&tmp, &target).map_err(io)?;
+    fs::rename(tmp, &target).map_err(io)?;
     let synced = File::open(dir).and_then(|d| d.sync_all()).map_err(io);
     if let Some(old) = replaced {
         if old
@@ -551,6 +756,142 @@ pub fn write_atomic_with(
         }
     }
     synced
+}
+
+/// The temporary file name of a write of `name` by process `pid`.
+fn temp_name(name: &str, pid: u32) -> String {
+    format!(".{name}.tmp.{pid}")
+}
+
+/// Removes the temporary files of `name` in `dir` left by processes that no longer run (a
+/// write killed before its rename, `kill -9`); a live writer's file stays.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = temp_name(name, 0);
+    let prefix = prefix.trim_end_matches('0');
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// A write of the store's ruleset begun before an `iptables-restore` runs
+/// ([`Store::begin_write`]): its temporary file exists from the start, the restore's
+/// printing thread writes the rule lines it prints into it ([`StoreWrite::sink`] as
+/// `RestoreOpts::print_sink`), and [`StoreWrite::finish_after_restore`] adds the rest (the
+/// chain lines, the lines not printed, the index: format 3), syncs it and renames it over
+/// the store file. Dropped unfinished (an error, a panic), it removes its file: the store
+/// keeps what it had. The caller holds the store's lock from before `begin_write` to after
+/// the finish. (A `kill -9` in between leaves the temporary file; the next `begin_write`
+/// removes it.)
+pub struct StoreWrite {
+    dir: PathBuf,
+    tmp: PathBuf,
+    sink: crate::store_text::PrintSink,
+    done: bool,
+}
+
+impl std::fmt::Debug for StoreWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreWrite({})", self.tmp.display())
+    }
+}
+
+impl Store {
+    /// Begins a write of the ruleset: creates the temporary file (removing ones left by dead
+    /// processes) with the first line of format 3.
+    pub fn begin_write(&self) -> Result<StoreWrite> {
+        use std::os::unix::fs::FileExt;
+        let io = |e: std::io::Error| Error::other(format!("{}: {e}", self.dir.display()));
+        fs::create_dir_all(&self.dir).map_err(io)?;
+        remove_stale_temps(&self.dir, RULESET_FILE);
+        let tmp = self.dir.join(temp_name(RULESET_FILE, std::process::id()));
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io)?;
+        let mut w = StoreWrite {
+            dir: self.dir.clone(),
+            tmp,
+            sink: crate::store_text::PrintSink::new(file, 0),
+            done: false,
+        };
+        let head = save::STORE_HEAD3.as_bytes();
+        w.sink.file().write_all_at(head, 0).map_err(io)?;
+        w.sink = crate::store_text::PrintSink::new(
+            w.sink.file().try_clone().map_err(io)?,
+            head.len() as u64,
+        );
+        Ok(w)
+    }
+}
+
+impl StoreWrite {
+    /// Where the restore's printing thread writes (`RestoreOpts::print_sink`).
+    pub fn sink(&self) -> crate::store_text::PrintSink {
+        self.sink.clone()
+    }
+
+    /// Completes the write with the ruleset as the restore left it (`blocks` from the
+    /// restore given [`StoreWrite::sink`], or any other): the tables whose printed lines
+    /// are in the file get the rest of their text and the index (format 3); with none, the
+    /// file is written again as [`Store::save`] writes it. Then fdatasync, rename, directory
+    /// fsync.
+    pub fn finish_after_restore(
+        mut self,
+        rs: &Ruleset,
+        blocks: &crate::restore::InputBlocks,
+    ) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let io = |e: std::io::Error| Error::other(format!("{}: {e}", self.dir.display()));
+        let printed: Vec<save::PrintedAt> = rs
+            .tables
+            .iter()
+            .filter_map(|t| blocks.printed(t.kind))
+            .filter_map(|p| Some((p.kind, p, p.at()?)))
+            .collect();
+        let mut f = self.sink.file();
+        let written = if printed.is_empty() {
+            f.set_len(0)
+                .and_then(|()| f.seek(SeekFrom::Start(0)))
+                .and_then(|_| write_beside(f, |w| save::save_store_to(rs, w)))
+        } else {
+            let end = self.sink.end();
+            f.seek(SeekFrom::Start(end))
+                .and_then(|_| save::write_store_runs(rs, &printed, &mut f, end))
+                .and_then(|()| f.stream_position())
+                // Bytes of a write that failed after the end (a full disk) cut off.
+                .and_then(|len| f.set_len(len))
+                .and_then(|()| f.sync_data())
+        };
+        written.map_err(io)?;
+        let committed = commit_temp(&self.dir, &self.tmp, RULESET_FILE);
+        // Renamed (the directory's sync may still have failed): nothing to remove.
+        self.done = committed.is_ok() || !self.tmp.exists();
+        committed
+    }
+}
+
+impl Drop for StoreWrite {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Bytes a store write gathers before it hands the writing to a thread of its own.
@@ -679,7 +1020,7 @@ impl Write for BesideWriter<'_, '_> {
 
 /// Asks the kernel to start writing `len` bytes of `file` at `at` to the disk, without
 /// waiting for it (a failure only leaves that to the fdatasync).
-fn start_writeback(file: &File, at: u64, len: u64) {
+pub(crate) fn start_writeback(file: &File, at: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: sync_file_range reads only its integer arguments; the descriptor is open
     // (borrowed for the call).
@@ -893,7 +1234,7 @@ mod tests {
         let mut text = Vec::new();
         save::save_store_after_restore(&rs, input, &blocks, &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
-        let back = read_store_text(&text)
+        let back = read_store_text(&restore_text(text.clone()).unwrap())
             .unwrap_or_else(|e| panic!("{input:?} ({result:?}): {} in\n{text}", e.message));
         assert_eq!(back, rs, "{input:?}\n{text}");
         assert_eq!(
@@ -901,7 +1242,11 @@ mod tests {
             save::save(&rs, None, true),
             "{input:?}"
         );
-        assert_eq!(text, save::save_store(&rs), "{input:?}");
+        assert_eq!(
+            stored_blocks(text.as_bytes()),
+            stored_blocks(save::save_store(&rs).as_bytes()),
+            "{input:?}"
+        );
         let printed = blocks.printed_tables();
         TableKind::ALL
             .into_iter()

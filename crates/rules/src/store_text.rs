@@ -27,8 +27,13 @@ pub struct PrintedBlock {
     /// Where the block's `*table` line starts in the input (bytes).
     pub(crate) start: usize,
     pub(crate) kind: TableKind,
-    /// The store lines of the block's rule lines, in input order.
+    /// The store lines of the block's rule lines, in input order (with a [`PrintSink`]: the
+    /// part not yet written to its file, empty once the block is done).
     text: String,
+    /// With a [`PrintSink`]: where the block's text starts in the sink's file.
+    at: Option<u64>,
+    /// Bytes of the text already written to the sink's file.
+    spilled: usize,
     /// One a rule line, in input order.
     pieces: Vec<Piece>,
     /// Each chain's first and last piece, and how many rules its pieces hold.
@@ -62,6 +67,70 @@ struct Piece {
 
 /// A chain's pieces (or a run of them): the first, the last, how many rules they hold.
 type Run = (u32, u32, u32);
+
+/// The file a restore's printing thread writes its store lines to as it prints them
+/// (`RestoreOpts::print_sink`): the store's temporary file (`store::StoreWrite`), so that at
+/// the store write only the chain lines, the index and the sync are left. Each block's text
+/// goes to the file in pieces of [`SPILL_EVERY`] bytes, at the end of what was written
+/// before (one printing thread writes at a time), the kernel asked to start writing them to
+/// the disk every 2 MiB.
+#[derive(Clone)]
+pub struct PrintSink {
+    inner: std::sync::Arc<SinkFile>,
+}
+
+struct SinkFile {
+    file: std::fs::File,
+    /// Where the next piece goes (the end of what was written).
+    end: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for PrintSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrintSink(at {})", self.end())
+    }
+}
+
+/// Bytes of a block's printed text gathered before they are written to a [`PrintSink`].
+const SPILL_EVERY: usize = 1 << 20;
+
+/// Bytes written to a [`PrintSink`] between two requests to the kernel to start writing them
+/// to the disk.
+const SINK_WRITEBACK_EVERY: u64 = 2 << 20;
+
+impl PrintSink {
+    /// A sink writing to `file` from byte `end` on.
+    pub(crate) fn new(file: std::fs::File, end: u64) -> PrintSink {
+        PrintSink {
+            inner: std::sync::Arc::new(SinkFile {
+                file,
+                end: std::sync::atomic::AtomicU64::new(end),
+            }),
+        }
+    }
+
+    /// The end of what was written.
+    pub(crate) fn end(&self) -> u64 {
+        self.inner.end.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn file(&self) -> &std::fs::File {
+        &self.inner.file
+    }
+
+    /// Appends `bytes` at the end; false (the end unchanged) when the write failed.
+    fn append(&self, bytes: &[u8]) -> bool {
+        use std::os::unix::fs::FileExt;
+        let end = self.end();
+        if self.inner.file.write_all_at(bytes, end).is_err() {
+            return false;
+        }
+        self.inner
+            .end
+            .store(end + bytes.len() as u64, Ordering::Release);
+        true
+    }
+}
 
 /// Input lines a restore needs before its store text is printed beside it.
 pub const PRINT_AHEAD_MIN: usize = 4096;
@@ -117,6 +186,28 @@ fn print_blocks_upto(
     stop: usize,
 ) -> Vec<PrintedBlock> {
     let base = input.as_ptr() as usize;
+    let sink = opts.print_sink.as_ref();
+    // What was written to the sink since the kernel was last asked to write it back.
+    let mut synced_to = sink.map_or(0, PrintSink::end);
+    let mut spill = |block: &mut PrintedBlock, usable: &mut bool| {
+        let Some(sink) = sink else { return };
+        if !*usable || block.text.is_empty() {
+            return;
+        }
+        if !sink.append(block.text.as_bytes()) {
+            // The file is not usable (a full disk...): this block is formatted at the
+            // store write, which then meets the same error.
+            *usable = false;
+            return;
+        }
+        block.spilled += block.text.len();
+        block.text.clear();
+        let end = sink.end();
+        if end - synced_to >= SINK_WRITEBACK_EVERY {
+            crate::store::start_writeback(sink.file(), synced_to, end - synced_to);
+            synced_to = end;
+        }
+    };
     let mut done = Vec::new();
     let mut current: Option<PrintedBlock> = None;
     let mut usable = true;
@@ -138,6 +229,7 @@ fn print_blocks_upto(
                 if let Some(r) = run.take() {
                     block.link_run(&head_chain, r);
                 }
+                spill(&mut block, &mut usable);
                 if usable {
                     done.push(block);
                 }
@@ -169,7 +261,13 @@ fn print_blocks_upto(
             current = Some(PrintedBlock {
                 start: line.as_ptr() as usize - base,
                 kind,
-                text: String::with_capacity(lines.len().saturating_sub(idx).min(1 << 20) * 150),
+                text: String::with_capacity(if sink.is_some() {
+                    SPILL_EVERY + (64 << 10)
+                } else {
+                    lines.len().saturating_sub(idx).min(1 << 20) * 150
+                }),
+                at: sink.map(PrintSink::end),
+                spilled: 0,
                 pieces: Vec::with_capacity(lines.len().saturating_sub(idx)),
                 chains: HashMap::new(),
                 canonical: true,
@@ -184,6 +282,7 @@ fn print_blocks_upto(
             if let Some(r) = run.take() {
                 block.link_run(&head_chain, r);
             }
+            spill(&mut block, &mut usable);
             if usable {
                 done.push(block);
             }
@@ -223,7 +322,7 @@ fn print_blocks_upto(
             parse::Rules::One(r) => std::slice::from_ref(r),
             parse::Rules::Many(v) => v,
         };
-        let start = block.text.len();
+        let start = block.spilled + block.text.len();
         for r in rules {
             save::push_store_rule_line(
                 &mut block.text,
@@ -233,6 +332,10 @@ fn print_blocks_upto(
                 &mut block.canonical,
             );
         }
+        let end = block.spilled + block.text.len();
+        if block.text.len() >= SPILL_EVERY {
+            spill(block, &mut usable);
+        }
         let i = block.pieces.len() as u32;
         if i == NONE {
             usable = false;
@@ -240,7 +343,7 @@ fn print_blocks_upto(
         }
         block.pieces.push(Piece {
             start,
-            end: block.text.len(),
+            end,
             rules: rules.len() as u32,
             next: NONE,
         });
@@ -272,16 +375,33 @@ impl PrintedBlock {
         }
     }
 
-    /// Writes table `t` (committed from this block) in the store's form to `out` (handing
-    /// full pieces to `flush`), its rule lines copied from the printed ones and the rest
-    /// (lines the printing had not reached when the restore ended) formatted; whether the
-    /// text is iptables-save's. None, with nothing written, when the printed lines are not
-    /// each chain's first rules.
+    /// Where the block's text starts in the file of the [`PrintSink`] it was written to (None:
+    /// it is in memory).
+    pub(crate) fn at(&self) -> Option<u64> {
+        self.at
+    }
+
+    /// The text printed in memory (None once written to a sink's file).
+    pub(crate) fn text_in_memory(&self) -> Option<&str> {
+        self.at.is_none().then_some(self.text.as_str())
+    }
+
+    /// Writes the parts of table `t` (committed from this block) that were not printed to
+    /// `out` (handing full pieces to `flush`, `written` bytes of the file before `out`'s
+    /// first): its chain lines, the rule lines the printing had not reached when the
+    /// restore ended, `COMMIT`; and appends to `runs` the byte ranges of the file (the
+    /// printed text starting at `at`) that give the table's text in the store's form,
+    /// joined in order. Whether that text is iptables-save's. None, with nothing written,
+    /// when the printed lines are not each chain's first rules or would need more than
+    /// [`MAX_RUNS`] ranges.
     pub(crate) fn write_table(
         &self,
         t: &Table,
+        at: u64,
         out: &mut String,
+        written: &std::cell::Cell<u64>,
         flush: &mut dyn FnMut(&mut String),
+        runs: &mut Vec<(u64, u64)>,
     ) -> Option<bool> {
         if t.kind != self.kind {
             return None;
@@ -306,44 +426,80 @@ impl PrintedBlock {
         if total != self.pieces.iter().map(|p| p.rules as usize).sum::<usize>() {
             return None;
         }
+        // Each chain's printed lines as ranges of the file (pieces that follow each other in
+        // the text are one range): `ends[i]` is where chain i's end in `printed`.
+        let mut printed: Vec<(u64, u64)> = Vec::new();
+        let mut ends = Vec::with_capacity(chains.len());
+        for &(first, _) in &firsts {
+            let from = printed.len();
+            let mut p = first;
+            while p != NONE {
+                let piece = &self.pieces[p as usize];
+                let (s, e) = (at + piece.start as u64, at + piece.end as u64);
+                let n = printed.len();
+                match printed.last_mut() {
+                    Some(last) if n > from && last.1 == s => last.1 = e,
+                    _ => printed.push((s, e)),
+                }
+                p = piece.next;
+            }
+            ends.push(printed.len());
+            if printed.len() > MAX_RUNS {
+                return None;
+            }
+        }
         let start = out.len();
+        let pos = |out: &String| written.get() + out.len() as u64;
+        let head_at = pos(out);
         let mut canonical = self.canonical;
         if !save::push_head(t, &chains, save::Form::STORE, out, &mut canonical) {
             // User chains out of name order: not a committed table.
             out.truncate(start);
             return None;
         }
+        push_run(runs, head_at, pos(out));
         let mut head = String::new();
         let mut scratch = String::new();
-        for (i, (c, &(first, printed))) in chains.iter().zip(&firsts).enumerate() {
-            // The text of a chain a few ahead (name order scatters the chains' lines).
-            if let Some(&(ahead, _)) = firsts.get(i + 4) {
-                if let Some(piece) = self.pieces.get(ahead as usize) {
-                    save::prefetch(self.text.as_ptr().wrapping_add(piece.start));
-                }
+        let mut from = 0;
+        for ((c, &(_, done)), &to) in chains.iter().zip(&firsts).zip(&ends) {
+            for &(s, e) in &printed[from..to] {
+                push_run(runs, s, e);
             }
-            let mut p = first;
-            while p != NONE {
-                let piece = &self.pieces[p as usize];
-                out.push_str(&self.text[piece.start..piece.end]);
-                if out.len() >= save::STORE_CHUNK {
-                    flush(out);
-                }
-                p = piece.next;
-            }
-            if printed < c.rules.len() {
+            from = to;
+            if done < c.rules.len() {
+                let s = pos(out);
                 head.clear();
                 canonical &= save::push_store_rule_head(&mut head, &c.name);
-                for r in &c.rules[printed..] {
+                for r in &c.rules[done..] {
                     save::push_store_rule_line(out, &head, r, &mut scratch, &mut canonical);
                     if out.len() >= save::STORE_CHUNK {
                         flush(out);
                     }
                 }
+                push_run(runs, s, pos(out));
             }
         }
+        let s = pos(out);
         out.push_str("COMMIT\n");
+        push_run(runs, s, pos(out));
         Some(canonical)
+    }
+}
+
+/// The most byte ranges a table's text in a store file may be made of (format 3): more
+/// (input lines of many chains interleaved) and the table is written in one piece.
+/// Measured: `iptables-save` of a store whose 100k-rule table needs a range for each line
+/// (chains alternating line by line) (see the rules README).
+pub const MAX_RUNS: usize = 1 << 18;
+
+/// Appends the range `s..e` to `runs`, joined to the last one where it follows it.
+pub(crate) fn push_run(runs: &mut Vec<(u64, u64)>, s: u64, e: u64) {
+    if s == e {
+        return;
+    }
+    match runs.last_mut() {
+        Some(last) if last.1 == s => last.1 = e,
+        _ => runs.push((s, e)),
     }
 }
 
@@ -387,8 +543,8 @@ mod tests {
                 let mut out = Vec::new();
                 crate::save::save_store_after_restore(&rs, &text, &blocks, &mut out).unwrap();
                 assert_eq!(
-                    String::from_utf8(out).unwrap(),
-                    formatted,
+                    crate::store::stored_blocks(&out),
+                    crate::store::stored_blocks(formatted.as_bytes()),
                     "stopped at {stop}"
                 );
             }

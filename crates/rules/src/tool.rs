@@ -122,6 +122,15 @@ impl Prepared {
         }
     }
 
+    /// For an `iptables-restore`: the rule lines its printing thread prints (where it
+    /// prints them) go to `sink` as they are printed (`RestoreOpts::print_sink`, from
+    /// [`crate::store::StoreWrite::sink`]). Nothing for the other tools.
+    pub fn print_store_to(&mut self, sink: crate::store_text::PrintSink) {
+        if let What::Restore { opts, .. } = &mut self.what {
+            opts.print_sink = Some(sink);
+        }
+    }
+
     /// Whether this is an `iptables-restore` that replaces every table it commits (no
     /// `--noflush`, no `--test`): it may run on [`crate::store::Store::load_for_restore`]'s
     /// ruleset.

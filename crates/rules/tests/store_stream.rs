@@ -59,16 +59,25 @@ fn check_store(rs: &Ruleset, written: impl FnOnce(&Store)) -> usize {
     let loaded = store.load().unwrap();
     assert_eq!(&loaded, rs);
     let file = std::fs::read_to_string(store.dir.join("ruleset.rules")).unwrap();
-    assert_eq!(
-        file,
-        save::save_store(rs),
-        "the store file is the store text"
-    );
+    let formatted = save::save_store(rs);
+    if file.starts_with(save::STORE_HEAD3) {
+        // Format 3 (lines printed beside the restore): the same blocks.
+        assert_eq!(
+            nfrs_rules::store::stored_blocks(file.as_bytes()),
+            nfrs_rules::store::stored_blocks(formatted.as_bytes())
+        );
+    } else {
+        assert_eq!(file, formatted, "the store file is the store text");
+    }
     let indexed = store.open_indexed().expect("written in the indexed format");
     assert_eq!(indexed.blocks.len(), rs.tables.len());
     for (b, t) in indexed.blocks.iter().zip(&rs.tables) {
         assert_eq!(b.kind, t.kind);
-        let text = &file[b.start as usize..(b.start + b.len) as usize];
+        let text: String = b
+            .runs
+            .iter()
+            .map(|&(s, l)| &file[s as usize..(s + l) as usize])
+            .collect();
         let mut saved = String::new();
         save::save_table(t, true, &mut saved);
         if b.as_saved {
@@ -119,6 +128,16 @@ fn recorded_rulesets_save_the_same_copied_or_loaded() {
             },
             RestoreOpts {
                 noflush: true,
+                ..Default::default()
+            },
+            // Format 3: the lines printed beside the restore kept in input order.
+            RestoreOpts {
+                print_store: Some(true),
+                ..Default::default()
+            },
+            RestoreOpts {
+                counters: true,
+                print_store: Some(true),
                 ..Default::default()
             },
         ] {
@@ -270,9 +289,10 @@ proptest! {
             (0..4usize, prop::collection::vec(prop::collection::vec(prop::sample::select(PIECES), 0..6), 0..8)),
             0..5),
         counters in any::<bool>(),
+        print in any::<bool>(),
     ) {
         let input = common::blocks_input(&blocks, &["foo"]);
-        let opts = RestoreOpts { counters, ..Default::default() };
+        let opts = RestoreOpts { counters, print_store: Some(print), ..Default::default() };
         let mut rs = Ruleset::default();
         let mut b = InputBlocks::default();
         let _ = restore_noting_blocks(&mut rs, &input, &opts, &mut String::new(), &mut b);
@@ -322,8 +342,20 @@ fn restores_on_a_store_read_without_rules_give_the_same_ruleset() {
             counters: true,
             ..Default::default()
         };
-        let _ = restore(&mut rs, &format!("{extra}{old}"), &c);
-        store.save(&rs).unwrap();
+        if i % 2 == 0 {
+            let _ = restore(&mut rs, &format!("{extra}{old}"), &c);
+            store.save(&rs).unwrap();
+        } else {
+            // Format 3.
+            let text = format!("{extra}{old}");
+            let c = RestoreOpts {
+                print_store: Some(true),
+                ..c
+            };
+            let mut b = InputBlocks::default();
+            let _ = restore_noting_blocks(&mut rs, &text, &c, &mut String::new(), &mut b);
+            store.save_after_restore(&rs, &text, &b).unwrap();
+        }
         let new = &inputs[(i * 7 + 1) % inputs.len()];
         for args in [
             &[][..],
@@ -349,4 +381,57 @@ fn restores_on_a_store_read_without_rules_give_the_same_ruleset() {
         }
         let _ = std::fs::remove_dir_all(&store.dir);
     }
+}
+
+#[test]
+fn damaged_format_3_indexes_are_not_copied_nor_loaded() {
+    // Chains interleaved: the nat table's block is several ranges.
+    let input = "*nat\n:B - [0:0]\n:A - [0:0]\n-A B -j RETURN\n-A A -j RETURN\n\
+                 -A POSTROUTING -o eth0 -j MASQUERADE\n-A B -j ACCEPT\nCOMMIT\n\
+                 *filter\n[3:4] -A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    let opts = RestoreOpts {
+        counters: true,
+        print_store: Some(true),
+        ..Default::default()
+    };
+    let mut rs = Ruleset::default();
+    let mut b = InputBlocks::default();
+    restore_noting_blocks(&mut rs, input, &opts, &mut String::new(), &mut b).unwrap();
+    let mut text = Vec::new();
+    save::save_store_after_restore(&rs, input, &b, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with(save::STORE_HEAD3), "{text}");
+    let store = temp_store("f3");
+    std::fs::create_dir_all(&store.dir).unwrap();
+    std::fs::write(store.dir.join("ruleset.rules"), &text).unwrap();
+    let runs: Vec<usize> = store
+        .open_indexed()
+        .unwrap()
+        .blocks
+        .iter()
+        .map(|b| b.runs.len())
+        .collect();
+    assert!(runs[0] > 2, "{runs:?}\n{text}");
+    assert_eq!(store.load().unwrap(), rs);
+    let end_line = text.lines().last().unwrap().to_string();
+    let at: usize = end_line.rsplit(' ').next().unwrap().parse().unwrap();
+    let damaged = [
+        // The index points elsewhere, a range runs past the index, a table twice, a block
+        // that does not start with its table's line, a bad form letter, no end line.
+        text.replacen(&end_line, &format!("{} {}", save::STORE_END, at + 1), 1),
+        text.replacen(&end_line, &format!("{} {}", save::STORE_END, at - 1), 1),
+        text.replacen(" filter s ", " nat s ", 1),
+        text.replacen(" filter s ", " filter x ", 1),
+        text.replacen("*nat\n", "*nax\n", 1),
+        text.replacen(&format!("{end_line}\n"), "", 1),
+        format!("{text}\n"),
+    ];
+    for t in &damaged {
+        std::fs::write(store.dir.join("ruleset.rules"), t).unwrap();
+        assert!(store.open_indexed().is_none(), "{t}");
+        let p = tool::prepare("iptables-save", &[]).unwrap();
+        assert!(p.save_from_store(&store, &mut Vec::new()).is_none());
+        assert!(store.load().is_err(), "{t}");
+    }
+    let _ = std::fs::remove_dir_all(&store.dir);
 }

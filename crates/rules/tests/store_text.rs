@@ -1,37 +1,121 @@
-//! The store text a restore writes when its rule lines were printed beside the parsing
-//! (`RestoreOpts::print_store`, `nfrs_rules::store_text`) is byte for byte the text of the
-//! restored ruleset formatted again (`save::save_store_to`): every recorded ruleset (plain,
-//! `-c`, `-T`, with and without a prelude), a big generated table, and random inputs.
+//! The store a restore writes when its rule lines were printed beside the parsing
+//! (`RestoreOpts::print_store`, `nfrs_rules::store_text`) holds, table by table, byte for
+//! byte the text of the restored ruleset formatted again (`save::save_store_to`), whether
+//! the printed lines were kept in memory (`save::save_store_after_restore`) or written to
+//! the store's file while the restore ran (`Store::begin_write`, `RestoreOpts::print_sink`,
+//! format 3: lines in input order, an index of ranges); it loads as that ruleset and
+//! `iptables-save` copies the same text from it: every recorded ruleset (plain, `-c`,
+//! `-T`, with and without a prelude), a big generated table, and random inputs.
 
 mod common;
 
 use nfrs_rules::restore::{restore, restore_noting_blocks, InputBlocks, RestoreOpts};
 use nfrs_rules::save;
+use nfrs_rules::store::{stored_blocks, Store};
 use nfrs_rules::Ruleset;
 use proptest::prelude::*;
 
-/// Restores `input` after `prelude` with the store lines printed beside; checks the store
-/// text written equals the formatted one. Returns how many tables used printed lines.
+fn temp_store() -> Store {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nfrs-store-text-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    Store::at(dir)
+}
+
+/// The `iptables-save` output (`-c` or not) copied from the store file, without the comment
+/// lines (None: it cannot be copied).
+fn copied_save(store: &Store, counters: bool) -> Option<String> {
+    let args: Vec<String> = if counters { vec!["-c".into()] } else { vec![] };
+    let p = nfrs_rules::tool::prepare("iptables-save", &args).unwrap();
+    let mut out = Vec::new();
+    let a = p.save_from_store(store, &mut out)?;
+    assert_eq!((a.code, a.stderr.as_str()), (0, ""));
+    let text = String::from_utf8(out).unwrap();
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+    )
+}
+
+/// Restores `input` after `prelude` with the store lines printed beside, kept in memory
+/// and streamed to the store's file; checks both store files hold the formatted text's
+/// blocks, load back as the ruleset and save as it. Returns how many tables used printed
+/// lines.
 fn check(prelude: &str, input: &str, opts: &RestoreOpts) -> usize {
     let opts = RestoreOpts {
         print_store: Some(true),
         ..opts.clone()
     };
-    let mut rs = Ruleset::default();
-    if !prelude.is_empty() {
-        restore(&mut rs, prelude, &RestoreOpts::default()).unwrap();
-    }
+    let start = || {
+        let mut rs = Ruleset::default();
+        if !prelude.is_empty() {
+            restore(&mut rs, prelude, &RestoreOpts::default()).unwrap();
+        }
+        rs
+    };
+    let mut rs = start();
     let mut blocks = InputBlocks::default();
     let result = restore_noting_blocks(&mut rs, input, &opts, &mut String::new(), &mut blocks);
     let mut written = Vec::new();
     save::save_store_after_restore(&rs, input, &blocks, &mut written).unwrap();
-    let written = String::from_utf8(written).unwrap();
-    assert_eq!(written, save::save_store(&rs), "{input:?} ({result:?})");
-    // The same restore without the printing gives the same ruleset.
-    let mut again = Ruleset::default();
-    if !prelude.is_empty() {
-        restore(&mut again, prelude, &RestoreOpts::default()).unwrap();
+    let formatted = save::save_store(&rs);
+    let want = stored_blocks(formatted.as_bytes()).unwrap();
+    assert_eq!(
+        stored_blocks(&written).as_ref(),
+        Some(&want),
+        "{input:?} ({result:?})"
+    );
+    // Streamed to the store's file while the restore runs.
+    let store = temp_store();
+    let begun = store.begin_write().unwrap();
+    let streamed_opts = RestoreOpts {
+        print_sink: Some(begun.sink()),
+        ..opts.clone()
+    };
+    let mut streamed = start();
+    let mut sblocks = InputBlocks::default();
+    let r3 = restore_noting_blocks(
+        &mut streamed,
+        input,
+        &streamed_opts,
+        &mut String::new(),
+        &mut sblocks,
+    );
+    assert_eq!(r3, result);
+    assert_eq!(streamed, rs);
+    assert_eq!(sblocks.printed_tables(), blocks.printed_tables());
+    begun.finish_after_restore(&streamed, &sblocks).unwrap();
+    let file = std::fs::read(store.dir.join("ruleset.rules")).unwrap();
+    assert_eq!(stored_blocks(&file).as_ref(), Some(&want), "{input:?}");
+    assert_eq!(
+        file.starts_with(save::STORE_HEAD3.as_bytes()),
+        !blocks.printed_tables().is_empty()
+    );
+    assert_eq!(store.load().unwrap(), rs);
+    let names: Vec<_> = std::fs::read_dir(&store.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp.")), "{names:?}");
+    for counters in [false, true] {
+        if want.iter().all(|b| b.1) {
+            let mut saved = String::new();
+            for t in &rs.tables {
+                save::save_table(t, counters, &mut saved);
+            }
+            assert_eq!(copied_save(&store, counters), Some(saved), "{input:?}");
+        }
     }
+    let _ = std::fs::remove_dir_all(&store.dir);
+    // The same restore without the printing gives the same ruleset.
+    let mut again = start();
     let plain = RestoreOpts {
         print_store: Some(false),
         ..opts.clone()
