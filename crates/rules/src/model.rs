@@ -557,11 +557,18 @@ impl std::hash::Hasher for Fnv {
         for c in &mut chunks {
             self.add(u64::from_le_bytes(c.try_into().unwrap()));
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
+        let r = chunks.remainder().len();
+        if r != 0 {
+            // The last bytes zero-padded to a word: the input's last eight bytes shifted
+            // down when there are eight (no copy to a buffer), else byte by byte.
+            let word = match bytes.len().checked_sub(8) {
+                Some(at) => u64::from_le_bytes(bytes[at..].try_into().unwrap()) >> (8 * (8 - r)),
+                None => bytes
+                    .iter()
+                    .rev()
+                    .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+            };
+            self.add(word);
         }
     }
     #[inline]
@@ -656,6 +663,22 @@ impl Ruleset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_name_hash_pads_the_last_word_with_zeros() {
+        // The hash of every length against words built from a zero-padded buffer.
+        let text = "KUBE-SEP-ABCDEFGHIJKLMNOPQRSTUVWXYZ-é-0123456789";
+        for end in (0..=text.len()).filter(|&e| text.is_char_boundary(e)) {
+            let bytes = &text.as_bytes()[..end];
+            let mut want = Fnv::default();
+            for c in bytes.chunks(8) {
+                let mut buf = [0u8; 8];
+                buf[..c.len()].copy_from_slice(c);
+                want.add(u64::from_le_bytes(buf));
+            }
+            assert_eq!(name_hash(&text[..end]), want.0, "{end}");
+        }
+    }
 
     #[test]
     fn test_permute_in_place_moves_as_the_order_says() {

@@ -160,10 +160,20 @@ fn tokenize_noting<'a>(line: &'a str, store_escapes: bool, out: &mut Vec<Cow<'a,
         let word = match bytes.get(w..w + 8) {
             Some(chunk) => u64::from_le_bytes(chunk.try_into().unwrap()),
             None => {
-                // The last bytes, padded with 0xff (never flagged below).
-                let mut pad = [0xffu8; 8];
-                pad[..n - w].copy_from_slice(&bytes[w..]);
-                u64::from_le_bytes(pad)
+                // The last bytes, padded with 0xff (never flagged below): the line's last
+                // eight bytes shifted down when it has eight (no copy to a buffer).
+                let r = n - w;
+                match n.checked_sub(8) {
+                    Some(at) => {
+                        let last = u64::from_le_bytes(bytes[at..].try_into().unwrap());
+                        (last >> (8 * (8 - r))) | (u64::MAX << (8 * r))
+                    }
+                    None => {
+                        let mut pad = [0xffu8; 8];
+                        pad[..r].copy_from_slice(&bytes[w..]);
+                        u64::from_le_bytes(pad)
+                    }
+                }
             }
         };
         // Every byte below 0x23 is flagged (higher flags may also be borrows: each flag is
