@@ -1,9 +1,13 @@
 //! The store's text of a big restore printed beside it: while the restoring thread parses
 //! and commits, a second thread parses each `-A` line of the input again on its own (a rule
 //! line's meaning depends on nothing but the line and its table) and prints its rules as the
-//! store writes them, in input order. At the store write each chain's lines are then copied
-//! in the table's canonical chain order (chain lines from the committed table) instead of
-//! formatting the table again, which on one thread costs about a fifth of the restore.
+//! store writes them, in input order, into the store's temporary file as it goes
+//! ([`PrintSink`]) or in memory. When a block is complete it also sorts its chains by name
+//! with their lines' byte ranges ([`Order`]). The store write then needs no copy of the
+//! lines: its format 3 keeps them where they are and indexes, per table, the ranges that
+//! joined give the table's block in iptables-save's chain order (`save::STORE_RUNS`); it
+//! writes only the chain lines (from the committed table), the lines the printing had not
+//! reached when the restore ended, and the index.
 //!
 //! Used only for a plain table block (`restore::InputBlocks`: `:CHAIN` and `-A` lines
 //! only, the whole table, no `-v`/`--test`/`--noflush`, no host name looked up): its
@@ -36,8 +40,12 @@ pub struct PrintedBlock {
     spilled: usize,
     /// One a rule line, in input order.
     pieces: Vec<Piece>,
-    /// Each chain's first and last piece, and how many rules its pieces hold.
+    /// Each chain's first and last piece, and how many rules its pieces hold (emptied when
+    /// `order` is made).
     chains: HashMap<Box<str>, Run>,
+    /// The chains in name order with their lines as ranges of the text, made on the
+    /// printing thread when the block is complete.
+    order: Option<Order>,
     /// Every line is iptables-save's text (see `save::STORE_INDEX`).
     canonical: bool,
 }
@@ -52,6 +60,43 @@ impl std::fmt::Debug for PrintedBlock {
             self.pieces.len(),
             self.text.len()
         )
+    }
+}
+
+/// A block's chains in name order (bytes), each with its printed lines as ranges of the
+/// block's text (pieces that follow each other in the text joined): what the store write
+/// needs, in the order it needs it, so that it neither looks chains up nor walks pieces.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Order {
+    /// The names back to back.
+    names: String,
+    /// By name: where its name ends in `names`, where its ranges end in `ranges`, its rules.
+    chains: Vec<(usize, usize, u32)>,
+    ranges: Vec<(usize, usize)>,
+}
+
+impl Order {
+    fn name(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.chains[i - 1].0 };
+        &self.names[start..self.chains[i].0]
+    }
+
+    fn ranges_of(&self, i: usize) -> (usize, usize) {
+        let start = if i == 0 { 0 } else { self.chains[i - 1].1 };
+        (start, self.chains[i].1)
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.chains.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.name(mid).as_bytes().cmp(name.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
     }
 }
 
@@ -270,6 +315,7 @@ fn print_blocks_upto(
                 spilled: 0,
                 pieces: Vec::with_capacity(lines.len().saturating_sub(idx)),
                 chains: HashMap::new(),
+                order: None,
                 canonical: true,
             });
             usable = true;
@@ -284,6 +330,7 @@ fn print_blocks_upto(
             }
             spill(&mut block, &mut usable);
             if usable {
+                block.make_order();
                 done.push(block);
             }
             continue;
@@ -360,6 +407,34 @@ fn print_blocks_upto(
 }
 
 impl PrintedBlock {
+    /// Makes `order` from `chains` (the block is complete) and empties `chains`.
+    fn make_order(&mut self) {
+        let mut by_name: Vec<(&str, Run)> = self.chains.iter().map(|(k, &r)| (&**k, r)).collect();
+        by_name.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut o = Order {
+            names: String::with_capacity(by_name.iter().map(|c| c.0.len()).sum()),
+            chains: Vec::with_capacity(by_name.len()),
+            ranges: Vec::with_capacity(by_name.len() * 2),
+        };
+        for (name, (first, _, rules)) in by_name {
+            o.names.push_str(name);
+            let from = o.ranges.len();
+            let mut p = first;
+            while p != NONE {
+                let piece = &self.pieces[p as usize];
+                let n = o.ranges.len();
+                match o.ranges.last_mut() {
+                    Some(last) if n > from && last.1 == piece.start => last.1 = piece.end,
+                    _ => o.ranges.push((piece.start, piece.end)),
+                }
+                p = piece.next;
+            }
+            o.chains.push((o.names.len(), o.ranges.len(), rules));
+        }
+        self.order = Some(o);
+        self.chains = HashMap::new();
+    }
+
     /// Links a run of pieces of `chain` (first, last; linked among themselves) behind the
     /// chain's earlier ones.
     fn link_run(&mut self, chain: &str, (first, last, rules): Run) {
@@ -407,46 +482,89 @@ impl PrintedBlock {
             return None;
         }
         let chains = save::chains_as_stored(t);
-        // Each chain's first piece and how many of its rules they hold (its first rules:
-        // lines after where the printing stopped are formatted here). Lookups only, each
-        // independent of the last (the CPU overlaps their cache misses), no walk.
-        let mut firsts = Vec::with_capacity(chains.len());
-        let mut total = 0usize;
-        for c in &chains {
-            let (first, n) = match self.chains.get(c.name.as_str()) {
-                Some(&(first, _, n)) => (first, n as usize),
-                None => (NONE, 0),
-            };
-            if n > c.rules.len() {
-                return None;
-            }
-            total += n;
-            firsts.push((first, n));
-        }
-        if total != self.pieces.iter().map(|p| p.rules as usize).sum::<usize>() {
-            return None;
-        }
-        // Each chain's printed lines as ranges of the file (pieces that follow each other in
-        // the text are one range): `ends[i]` is where chain i's end in `printed`.
-        let mut printed: Vec<(u64, u64)> = Vec::new();
-        let mut ends = Vec::with_capacity(chains.len());
-        for &(first, _) in &firsts {
-            let from = printed.len();
-            let mut p = first;
-            while p != NONE {
-                let piece = &self.pieces[p as usize];
-                let (s, e) = (at + piece.start as u64, at + piece.end as u64);
-                let n = printed.len();
-                match printed.last_mut() {
-                    Some(last) if n > from && last.1 == s => last.1 = e,
-                    _ => printed.push((s, e)),
+        // For each chain (in `chains`' order): its printed lines' ranges of the text,
+        // `ranges[from..to]`, and how many of its rules they hold (its first rules: lines
+        // after where the printing stopped are formatted here).
+        let mut sel: Vec<(usize, usize, usize)> = Vec::with_capacity(chains.len());
+        let ranges: std::borrow::Cow<[(usize, usize)]> = match &self.order {
+            Some(o) => {
+                // Built-in chains (a few) looked up, user chains (in name order when
+                // committed) met in step with the printed ones.
+                let builtins = chains.iter().take_while(|c| c.is_builtin()).count();
+                let mut used = 0;
+                let mut k = 0;
+                for (i, c) in chains.iter().enumerate() {
+                    // Names are read a few chains ahead (each is a cache miss otherwise).
+                    if let Some(ahead) = chains.get(i + 8) {
+                        save::prefetch(ahead.name.as_ptr());
+                    }
+                    let found = if i < builtins {
+                        o.find(&c.name)
+                    } else {
+                        while k < o.chains.len()
+                            && chains[..builtins].iter().any(|b| b.name == o.name(k))
+                        {
+                            k += 1;
+                        }
+                        (k < o.chains.len() && o.name(k) == c.name).then(|| {
+                            k += 1;
+                            k - 1
+                        })
+                    };
+                    match found {
+                        Some(e) => {
+                            let (from, to) = o.ranges_of(e);
+                            let n = o.chains[e].2 as usize;
+                            if n > c.rules.len() {
+                                return None;
+                            }
+                            used += 1;
+                            sel.push((from, to, n));
+                        }
+                        None => sel.push((0, 0, 0)),
+                    }
                 }
-                p = piece.next;
+                // Every printed chain is one of the table's.
+                if used != o.chains.len() {
+                    return None;
+                }
+                std::borrow::Cow::Borrowed(&o.ranges)
             }
-            ends.push(printed.len());
-            if printed.len() > MAX_RUNS {
-                return None;
+            None => {
+                // Each chain's first piece looked up (the printing stopped inside the
+                // block), its pieces walked.
+                let mut printed: Vec<(usize, usize)> = Vec::new();
+                let mut total = 0usize;
+                for c in &chains {
+                    let from = printed.len();
+                    let (first, n) = match self.chains.get(c.name.as_str()) {
+                        Some(&(first, _, n)) => (first, n as usize),
+                        None => (NONE, 0),
+                    };
+                    if n > c.rules.len() {
+                        return None;
+                    }
+                    total += n;
+                    let mut p = first;
+                    while p != NONE {
+                        let piece = &self.pieces[p as usize];
+                        let n = printed.len();
+                        match printed.last_mut() {
+                            Some(last) if n > from && last.1 == piece.start => last.1 = piece.end,
+                            _ => printed.push((piece.start, piece.end)),
+                        }
+                        p = piece.next;
+                    }
+                    sel.push((from, printed.len(), n));
+                }
+                if total != self.pieces.iter().map(|p| p.rules as usize).sum::<usize>() {
+                    return None;
+                }
+                std::borrow::Cow::Owned(printed)
             }
+        };
+        if ranges.len() > MAX_RUNS {
+            return None;
         }
         let start = out.len();
         let pos = |out: &String| written.get() + out.len() as u64;
@@ -460,12 +578,11 @@ impl PrintedBlock {
         push_run(runs, head_at, pos(out));
         let mut head = String::new();
         let mut scratch = String::new();
-        let mut from = 0;
-        for ((c, &(_, done)), &to) in chains.iter().zip(&firsts).zip(&ends) {
-            for &(s, e) in &printed[from..to] {
-                push_run(runs, s, e);
+        let at = at as usize;
+        for (c, &(from, to, done)) in chains.iter().zip(&sel) {
+            for &(s, e) in &ranges[from..to] {
+                push_run(runs, (at + s) as u64, (at + e) as u64);
             }
-            from = to;
             if done < c.rules.len() {
                 let s = pos(out);
                 head.clear();
