@@ -15,6 +15,7 @@ use crate::proto::{Request, Response};
 use nfrs_conntrack::CtConfig;
 use nfrs_engine::engine::{Engine, Ev};
 use nfrs_engine::host::HostNet;
+use nfrs_engine::patch::{Edit, RuleChange};
 use nfrs_rules::store::{write_atomic, Store};
 use nfrs_rules::tool;
 use nfrs_rules::Ruleset;
@@ -154,6 +155,282 @@ struct Shared {
     tools: Mutex<Option<Ruleset>>,
     jobs: mpsc::Sender<(Job, mpsc::Sender<Response>)>,
     wake: Mutex<UnixStream>,
+    /// The store written behind the answers of rule commands patched into the engine.
+    behind: Behind,
+}
+
+/// The store file written behind the answers (`nfrs run`): a rule command patched into the
+/// engine (`Engine::patch`) is answered once in force, and a writer thread then writes the
+/// ruleset the tools keep, several changes in one write when they come together. Off
+/// ([`Behind::on`] false, the [`Dispatcher`] default), or after a write behind failed, a
+/// change is written before its answer and refused when it cannot be.
+#[derive(Default)]
+struct Behind {
+    st: Mutex<BehindState>,
+    cv: std::sync::Condvar,
+    /// Held while the store file is written, by the writer or by a change written before its
+    /// answer, so that an older ruleset never lands after a newer one.
+    write: Mutex<()>,
+}
+
+#[derive(Default)]
+struct BehindState {
+    /// The writer runs.
+    on: bool,
+    /// Changes put in force and not yet asked of the writer / covered by a write.
+    asked: u64,
+    written: u64,
+    /// `asked` when the writer last tried (a failed write is tried again at the next change).
+    tried: u64,
+    /// The last write behind failed (with this error) and nothing has been written since.
+    failed: Option<String>,
+    stop: bool,
+    /// Rule commands patched into the engine so far.
+    patched: u64,
+}
+
+/// How long the writer waits for more changes before writing (and at most in all), so a
+/// burst of commands (kube-proxy's) costs one write.
+const BEHIND_QUIET: Duration = Duration::from_millis(20);
+const BEHIND_MAX_WAIT: Duration = Duration::from_millis(500);
+
+impl Behind {
+    fn state(&self) -> std::sync::MutexGuard<'_, BehindState> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A change is in force and not yet in the store.
+    fn note(&self) {
+        self.state().asked += 1;
+        self.cv.notify_all();
+    }
+
+    /// Everything in force is in the store (a full write succeeded).
+    fn covered(&self) {
+        let mut st = self.state();
+        st.written = st.asked;
+        st.tried = st.asked;
+        st.failed = None;
+    }
+}
+
+/// The writer behind the answers: waits for a change, lets a burst finish, takes the ruleset
+/// the tools keep and writes it to the store.
+fn write_behind(sh: Arc<Shared>) {
+    loop {
+        {
+            let mut st = sh.behind.state();
+            while !st.stop && st.asked == st.tried {
+                st = sh.behind.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.stop {
+                return;
+            }
+        }
+        let t0 = Instant::now();
+        let mut seen = sh.behind.state().asked;
+        while t0.elapsed() < BEHIND_MAX_WAIT {
+            std::thread::sleep(BEHIND_QUIET);
+            let st = sh.behind.state();
+            if st.stop || st.asked == seen {
+                break;
+            }
+            seen = st.asked;
+        }
+        // The ruleset is taken under the tools' lock, then the store's write lock is taken
+        // before that one is let go (a change written before its answer holds the tools'
+        // lock while it waits for the write lock: never the other way round).
+        let tools = sh.tools.lock().unwrap_or_else(|e| e.into_inner());
+        let gen = sh.behind.state().asked;
+        let rs = match tools.as_ref() {
+            Some(rs) => Ok(rs.clone()),
+            None => sh.live_ruleset(None).map_err(|r| r.stderr),
+        };
+        let _w = sh.behind.write.lock().unwrap_or_else(|e| e.into_inner());
+        drop(tools);
+        let r = rs.and_then(|rs| {
+            let mut text = Vec::new();
+            nfrs_rules::save::save_store_to(&rs, &mut text).map_err(|e| e.to_string())?;
+            drop_elsewhere(rs);
+            let _lock = sh
+                .store
+                .lock(Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
+            let r = write_atomic(&sh.store.dir, "ruleset.rules", &text).map_err(|e| e.to_string());
+            drop_elsewhere(text);
+            r
+        });
+        let mut st = sh.behind.state();
+        st.tried = st.tried.max(gen);
+        match r {
+            Ok(()) => {
+                st.written = st.written.max(gen);
+                st.failed = None;
+            }
+            Err(e) => {
+                eprintln!(
+                    "nfrs run: writing the store behind failed: {e} (the change is in force; the next change is written before its answer)"
+                );
+                st.failed = Some(e);
+            }
+        }
+    }
+}
+
+/// Starts the writer behind the answers.
+fn start_write_behind(shared: &Arc<Shared>) -> Result<std::thread::JoinHandle<()>, String> {
+    shared.behind.state().on = true;
+    let sh = shared.clone();
+    std::thread::Builder::new()
+        .name("nfrs-store".into())
+        .spawn(move || write_behind(sh))
+        .map_err(|e| e.to_string())
+}
+
+/// Stops the writer behind the answers, after the write it is doing.
+fn stop_write_behind(shared: &Shared, writer: std::thread::JoinHandle<()>) {
+    shared.behind.state().stop = true;
+    shared.behind.cv.notify_all();
+    let _ = writer.join();
+    let _w = shared
+        .behind
+        .write
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+}
+
+/// Whether the store can take a write of the ruleset now (checked before a change is put in
+/// force and answered, its write following): a read-only file system, or less room than the
+/// store file takes, refuses it with the error the write would give.
+fn store_writable(dir: &Path) -> Result<(), String> {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call; `v` is a plain C struct
+    // the call fills (zeroed first), read only when the call succeeds.
+    let mut v: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut v) } != 0 {
+        return Ok(());
+    }
+    let err = |code| {
+        format!(
+            "{}: {}",
+            dir.display(),
+            std::io::Error::from_raw_os_error(code)
+        )
+    };
+    if v.f_flag & libc::ST_RDONLY != 0 {
+        return Err(err(libc::EROFS));
+    }
+    let need = std::fs::metadata(dir.join("ruleset.rules")).map_or(0, |m| m.len()) + 64 * 1024;
+    if (v.f_bavail as u64).saturating_mul(v.f_frsize as u64) < need {
+        return Err(err(libc::ENOSPC));
+    }
+    Ok(())
+}
+
+/// Why [`Shared::patch_in`] did not put a change in force.
+enum Refused {
+    /// The store cannot take it (the error): refused.
+    Store(String),
+    /// The engine cannot take it in place: compile in full.
+    Engine(Box<RuleChange>, String),
+}
+
+/// A rule command the engine may take in place: which chain, what, and where (found before
+/// the tool runs, for `-D` by rule).
+struct Plan {
+    table: nfrs_rules::TableKind,
+    chain: String,
+    cmd: nfrs_rules::parse::Cmd,
+    /// 0-based position (for `-A` the chain's length before).
+    at: usize,
+}
+
+impl Plan {
+    /// `iptables -A/-I/-D/-R` of one rule on a chain of a table in force; None for
+    /// anything else (compiled in full).
+    fn of(tool: &str, args: &[String], rs: &Ruleset) -> Option<Plan> {
+        use nfrs_rules::parse::Cmd;
+        if !matches!(tool, "iptables" | "iptables-legacy") {
+            return None;
+        }
+        let c = nfrs_rules::parse::parse_command_with(args, false, None, false)
+            .0
+            .ok()?;
+        let chain = rs.table(c.table)?.chain(&c.chain)?;
+        let len = chain.rules.len();
+        let at = match c.cmd {
+            Cmd::Append if c.rules.len() == 1 => len,
+            Cmd::Insert if c.rules.len() == 1 => (c.rulenum.max(1) - 1) as usize,
+            Cmd::Replace | Cmd::DeleteNum if c.rulenum >= 1 => (c.rulenum - 1) as usize,
+            Cmd::Delete if c.rules.len() == 1 => {
+                chain.rules.iter().position(|r| r.same_as(&c.rules[0]))?
+            }
+            _ => return None,
+        };
+        Some(Plan {
+            table: c.table,
+            chain: c.chain,
+            cmd: c.cmd,
+            at,
+        })
+    }
+
+    /// The change as the ruleset now holds it (after the tool ran).
+    fn change(&self, rs: &Ruleset) -> Option<RuleChange> {
+        use nfrs_rules::parse::Cmd;
+        let rules = &rs.table(self.table)?.chain(&self.chain)?.rules;
+        let edit = match self.cmd {
+            Cmd::Append | Cmd::Insert => Edit::Insert {
+                at: self.at,
+                rule: rules.get(self.at)?.clone(),
+            },
+            Cmd::Replace => Edit::Replace {
+                at: self.at,
+                rule: rules.get(self.at)?.clone(),
+            },
+            _ => Edit::Delete { at: self.at },
+        };
+        Some(RuleChange {
+            table: self.table,
+            chain: self.chain.clone(),
+            edit,
+        })
+    }
+}
+
+/// Copies the counters of `live` (the ruleset in force before `c`) into `rs` (the same
+/// ruleset with `c` applied by the tool): the changed chain's rules shifted around the
+/// change; the policy counters the tool reset stay reset.
+fn carry_counters(live: &Ruleset, rs: &mut Ruleset, c: &RuleChange) {
+    for t in &mut rs.tables {
+        let Some(from) = live.table(t.kind) else {
+            continue;
+        };
+        for ch in &mut t.chains {
+            let Some(old) = from.chain(&ch.name) else {
+                continue;
+            };
+            if t.kind != c.table && ch.is_builtin() {
+                ch.counters = old.counters;
+            }
+            let changed = t.kind == c.table && ch.name == c.chain;
+            for (k, r) in ch.rules.iter_mut().enumerate() {
+                let src = match (&c.edit, changed) {
+                    (_, false) => Some(k),
+                    (Edit::Insert { at, .. }, true) if k == *at => None,
+                    (Edit::Insert { at, .. }, true) if k > *at => Some(k - 1),
+                    (Edit::Delete { at }, true) if k >= *at => Some(k + 1),
+                    (Edit::Replace { at, .. }, true) if k == *at => None,
+                    _ => Some(k),
+                };
+                if let Some(o) = src.and_then(|i| old.rules.get(i)) {
+                    r.counters = o.counters;
+                }
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -206,6 +483,8 @@ impl Shared {
         restored: Option<&nfrs_rules::restore::InputBlocks>,
     ) -> Result<Ruleset, String> {
         let store = &self.store;
+        // No write behind lands in between (this write holds every change up to now).
+        let _w = self.behind.write.lock().unwrap_or_else(|e| e.into_inner());
         let (written, compiled) = std::thread::scope(|s| {
             let writer = s.spawn(|| -> Result<(), String> {
                 let mut text = Vec::new();
@@ -237,7 +516,10 @@ impl Shared {
             (written, compiled)
         });
         let new = match (written, compiled) {
-            (Ok(()), Ok(new)) => new,
+            (Ok(()), Ok(new)) => {
+                self.behind.covered();
+                new
+            }
             (Err(e), compiled) => {
                 // The atomic write left the store as it was.
                 if let Ok(new) = compiled {
@@ -388,11 +670,21 @@ impl Shared {
             Err(o) => return answer(o, Vec::new()),
         };
         // One tool at a time: each applies to the ruleset the previous one put in force.
+        let t0 = Instant::now();
         let mut kept = self.tools.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rs = match self.live_ruleset(kept.take()) {
-            Ok(rs) => rs,
-            Err(r) => return r,
+        // A rule command patched in prints no counters: the kept ruleset goes without the
+        // live ones (the packet thread's 2-4 ms at 100k rules saved); a listing gets them.
+        let kept_rs = kept.take();
+        let plan = kept_rs.as_ref().and_then(|rs| Plan::of(tool, &args, rs));
+        let mut rs = match (plan.is_some(), kept_rs) {
+            (true, Some(rs)) => rs,
+            (_, kept_rs) => match self.live_ruleset(kept_rs) {
+                Ok(rs) => rs,
+                Err(r) => return r,
+            },
         };
+        // (No ruleset kept: the engine's, copied with its counters, tells where.)
+        let plan = plan.or_else(|| Plan::of(tool, &args, &rs));
         let mut stdout = Vec::new();
         let mut out = p.apply(&mut rs, &stdin, &mut stdout);
         if !out.changed {
@@ -401,8 +693,34 @@ impl Shared {
             *kept = Some(rs);
             return answer(out, stdout);
         }
-        let restored = out.restored.take();
-        match self.put_in_force(rs, &stdin, restored.as_ref()) {
+        let change = plan.filter(|_| out.code == 0).and_then(|p| p.change(&rs));
+        let mut how = String::from("compiled");
+        let done = match change {
+            Some(c) => match self.patch_in(&rs, c) {
+                Ok(()) => {
+                    how = "patched".into();
+                    Ok(rs)
+                }
+                Err(Refused::Store(e)) => Err(e),
+                Err(Refused::Engine(c, why)) => {
+                    how = format!("compiled ({why})");
+                    // Compiled in full: the ruleset gets the live counters first.
+                    match self.live_ruleset(None) {
+                        Ok(live) => {
+                            carry_counters(&live, &mut rs, &c);
+                            drop_elsewhere(live);
+                            self.put_in_force(rs, &stdin, None)
+                        }
+                        Err(r) => Err(r.stderr),
+                    }
+                }
+            },
+            None => {
+                let restored = out.restored.take();
+                self.put_in_force(rs, &stdin, restored.as_ref())
+            }
+        };
+        match done {
             Ok(rs) => *kept = Some(rs),
             // The change is not in force: the next tool copies the engine's ruleset again.
             Err(e) => {
@@ -410,7 +728,59 @@ impl Shared {
                 out.code = out.code.max(4);
             }
         }
+        if std::env::var_os("NFRS_RUN_TIMES").is_some() {
+            eprintln!(
+                "nfrs run: {tool} {} {how} and answered in {:.3} ms",
+                args.join(" "),
+                t0.elapsed().as_secs_f64() * 1e3
+            );
+        }
         answer(out, stdout)
+    }
+
+    /// Puts one rule command in force by patching the engine. With the store written behind
+    /// (and no write behind failed since the last good one) the store's room is checked
+    /// first and the writer told after; otherwise the store is written first. `Engine`: the
+    /// engine cannot take it in place (nothing changed, the store maybe written already):
+    /// compile in full.
+    fn patch_in(&self, rs: &Ruleset, c: RuleChange) -> Result<(), Refused> {
+        let behind = {
+            let st = self.behind.state();
+            st.on && st.failed.is_none()
+        };
+        if behind {
+            store_writable(&self.store.dir).map_err(Refused::Store)?;
+        } else {
+            let _w = self.behind.write.lock().unwrap_or_else(|e| e.into_inner());
+            let mut text = Vec::new();
+            nfrs_rules::save::save_store_to(rs, &mut text)
+                .map_err(|e| Refused::Store(e.to_string()))?;
+            let lock = self.store.lock(Duration::from_secs(10));
+            lock.map_err(|e| e.to_string())
+                .and_then(|_lock| {
+                    write_atomic(&self.store.dir, "ruleset.rules", &text).map_err(|e| e.to_string())
+                })
+                .map_err(Refused::Store)?;
+            drop_elsewhere(text);
+            self.behind.covered();
+        }
+        let (tx, rx) = mpsc::channel();
+        let r = self.on_packet_thread(Box::new(move |l: &mut Live| {
+            let res = l.engine.patch(&c);
+            let _ = tx.send((res, c));
+            Response::default()
+        }));
+        match rx.try_recv() {
+            Ok((Ok(()), _)) => {
+                self.behind.state().patched += 1;
+                if behind {
+                    self.behind.note();
+                }
+                Ok(())
+            }
+            Ok((Err(e), c)) => Err(Refused::Engine(Box::new(c), e.0)),
+            Err(_) => Err(Refused::Store(r.stderr)),
+        }
     }
 
     fn sysctl(&self, args: &[String]) -> Response {
@@ -837,7 +1207,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         tools: Mutex::new(Some(rs)),
         jobs: jobs_tx,
         wake: Mutex::new(wake_w),
+        behind: Behind::default(),
     });
+    let writer = start_write_behind(&shared)?;
     let sh = shared.clone();
     let uid = own_uid();
     let group = live.control_group;
@@ -921,7 +1293,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
             Err(e) => eprintln!("nfrs run: saving connections: {e}"),
         }
     }
-    // Graceful stop: the counters go to the store; the socket goes away.
+    // Graceful stop: the counters go to the store (after any write behind, which this
+    // write supersedes); the socket goes away.
+    stop_write_behind(&shared, writer);
     let _ = std::fs::remove_file(control::socket_path(&store.dir));
     let rs = live.engine.ruleset_with_counters();
     if let Ok(_lock) = store.lock(Duration::from_secs(10)) {
@@ -1491,7 +1865,15 @@ fn send_frame<P: Ports + ?Sized>(
 /// the packet thread (it runs the jobs requests hand it; no packet I/O, the clock only moves when
 /// a `with_live` caller moves it).
 pub struct Dispatcher {
-    shared: Shared,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        // The writer behind (if any) lets go of the shared state, and so the packet thread ends.
+        self.shared.behind.state().stop = true;
+        self.shared.behind.cv.notify_all();
+    }
 }
 
 impl Dispatcher {
@@ -1535,20 +1917,40 @@ impl Dispatcher {
             })
             .map_err(|e| e.to_string())?;
         Ok(Dispatcher {
-            shared: Shared {
+            shared: Arc::new(Shared {
                 host: Mutex::new(host),
                 ctcfg: Mutex::new(ctcfg),
                 store,
                 tools: Mutex::new(None),
                 jobs: jobs_tx,
                 wake: Mutex::new(wake_w),
-            },
+                behind: Behind::default(),
+            }),
         })
     }
 
     /// Answers one request exactly as the control socket of `nfrs run` does.
     pub fn handle(&self, req: Request) -> Response {
         self.shared.handle(req)
+    }
+
+    /// Writes the store behind the answers of rule commands, as `nfrs run` does (off by
+    /// default: each change is written before its answer).
+    pub fn write_behind(&self) -> Result<(), String> {
+        start_write_behind(&self.shared).map(drop)
+    }
+
+    /// Whether every change in force is in the store (false while a write behind is due or
+    /// after one failed), and the last failed write's error.
+    pub fn store_state(&self) -> (bool, Option<String>) {
+        let st = self.shared.behind.state();
+        (st.written == st.asked, st.failed.clone())
+    }
+
+    /// How many rule commands were patched into the engine in force (the rest were
+    /// compiled in full).
+    pub fn patched(&self) -> u64 {
+        self.shared.behind.state().patched
     }
 
     /// Runs `f` on the worker thread with the live state (e.g. to feed packets to the engine).
