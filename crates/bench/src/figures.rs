@@ -320,12 +320,13 @@ fn ruleset_figures(
         }
     };
 
-    // nfrs: what `nfrs iptables-restore FILE` does, as one sample: take the store lock, read
-    // the file, parse, validate and commit every table, then persist the ruleset (store text
-    // in iptables-save's form, its rule lines printed beside the parsing where a core is free,
-    // write, fsync, rename, fsync of the directory) — nfrs' counterpart of the kernel's table
-    // replace inside iptables-legacy-restore's time. The store is a fresh directory, as the
-    // anchor starts from empty tables.
+    // nfrs: what `nfrs iptables-restore FILE` does, as one sample: take the store lock, begin
+    // the store's temporary file, read the file, parse, validate and commit every table (its
+    // rule lines printed beside the parsing where a core is free, written to the temporary
+    // file as they are printed), then finish the store (chain lines, lines not printed yet,
+    // the index of format 3, fdatasync, rename, fsync of the directory) — nfrs' counterpart
+    // of the kernel's table replace inside iptables-legacy-restore's time. The store is a
+    // fresh directory, as the anchor starts from empty tables.
     let opts = RestoreOpts::default();
     // Unique per call: runs in one process (tests) must not share a store.
     static STORES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -343,12 +344,21 @@ fn ruleset_figures(
         restore_new(&text, &opts).map_err(|e| e.message.trim_end().to_string())
     })
     .map(|(s, _)| s);
+    // The store's finish after the commit (the part of the store write left on the
+    // restore's way), and how many samples had every table's lines printed beside.
+    let mut finishes = Samples::default();
+    let mut all_printed = 0usize;
     let restored = time_restores(runs, || {
         let _lock = store
             .lock(std::time::Duration::from_secs(10))
             .map_err(|e| e.msg)?;
-        let text = nfrs_rules::restore::read_input_file(file.path()).map_err(|e| e.to_string())?;
         // As the CLI.
+        let begun = store.begin_write().map_err(|e| e.msg)?;
+        let opts = RestoreOpts {
+            print_sink: Some(begun.sink()),
+            ..opts.clone()
+        };
+        let text = nfrs_rules::restore::read_input_file(file.path()).map_err(|e| e.to_string())?;
         let mut rs = nfrs_rules::Ruleset::default();
         let mut blocks = nfrs_rules::restore::InputBlocks::default();
         nfrs_rules::restore::restore_noting_blocks(
@@ -359,11 +369,28 @@ fn ruleset_figures(
             &mut blocks,
         )
         .map_err(|e| e.message.trim_end().to_string())?;
-        store
-            .save_after_restore(&rs, &text, &blocks)
+        let t = std::time::Instant::now();
+        begun
+            .finish_after_restore(&rs, &blocks)
             .map_err(|e| e.msg)?;
+        finishes.secs.push(t.elapsed().as_secs_f64());
+        all_printed += usize::from(blocks.printed_tables().len() == rs.tables.len());
         Ok::<_, String>(rs)
     });
+    // The last sample's store file: its format and how many byte ranges its index lists.
+    let stored_as = std::fs::read(store_dir.join("ruleset.rules"))
+        .ok()
+        .map(|f| {
+            let format = if f.starts_with(nfrs_rules::save::STORE_HEAD3.as_bytes()) {
+                3
+            } else {
+                2
+            };
+            let ranges = store
+                .open_indexed()
+                .map_or(0, |i| i.blocks.iter().map(|b| b.runs.len()).sum::<usize>());
+            (format, ranges)
+        });
     // What `nfrs iptables-save` does on a store without a daemon: lock, copy the table
     // blocks from the store file (or, where it cannot, load the store and print), its output
     // going to a pipe another thread drains, as a shell reads its stdout. The saved text of
@@ -490,6 +517,9 @@ fn ruleset_figures(
                     k.restore.median() / m.median()
                 ));
             }
+            restore_fig
+                .notes
+                .push(store_split_note(label, &finishes, all_printed, stored_as));
             save_fig.anchor = "iptables-legacy-save (netns)".into();
             save_fig.anchor_value = Some(k.save.median() * 1e3);
             save_fig.notes.push(format!(
@@ -523,6 +553,9 @@ fn ruleset_figures(
                     m.median() * 1e3
                 ));
             }
+            restore_fig
+                .notes
+                .push(store_split_note(label, &finishes, all_printed, stored_as));
             restore_fig.notes.push(format!(
                 "{label}: anchor n/a: {why}; save equivalence not checked"
             ));
@@ -531,6 +564,28 @@ fn ruleset_figures(
     report.figures.push(restore_fig);
     report.figures.push(save_fig);
     report.figures.extend(append_fig);
+}
+
+/// The note on how the store write splits: its finish after the commit (median), in how
+/// many samples every table's rule lines were printed beside the restore (written to the
+/// store file during it), the last store file's format and index ranges.
+fn store_split_note(
+    label: &str,
+    finishes: &Samples,
+    all_printed: usize,
+    stored_as: Option<(u32, usize)>,
+) -> String {
+    let file = match stored_as {
+        Some((3, ranges)) => format!("format 3, its index {ranges} byte ranges"),
+        Some((f, _)) => format!("format {f}, every table formatted at the finish"),
+        None => "not read".into(),
+    };
+    format!(
+        "{label} restore: the store write's part after the commit {:.1} ms (median of {}: chain lines, lines the printing had not reached, index, fdatasync, rename, directory fsync); every table's rule lines printed beside the parsing (and written to the store's temporary file while it ran) in {all_printed} of {} samples (a second thread only when a core is free); last store file {file}",
+        finishes.median() * 1e3,
+        finishes.secs.len(),
+        finishes.secs.len()
+    )
 }
 
 /// `nfrs iptables-save` on `store` as the CLI runs it without a daemon: the store's lock,
