@@ -1605,8 +1605,13 @@ pub(crate) fn parse_append_fast<'a>(args: &[Cow<'a, str>], table: TableKind) -> 
     {
         return None;
     }
-    (ip.src, ip.src_mask) = fast_addr(src_text)?;
-    (ip.dst, ip.dst_mask) = fast_addr(dst_text)?;
+    // Without `-s`/`-d` the address and mask stay 0.0.0.0 (IpSpec's default).
+    if src_text.is_some() {
+        (ip.src, ip.src_mask) = fast_addr(src_text)?;
+    }
+    if dst_text.is_some() {
+        (ip.dst, ip.dst_mask) = fast_addr(dst_text)?;
+    }
     let target = match (target_ext, jumpto) {
         (Some(_), _) if goto => return None,
         (Some(t), _) => Target::Ext(t),

@@ -74,10 +74,11 @@ pub fn parse_nat_ports(s: &str) -> Result<((u16, u16), Option<u16>)> {
 /// Parses `ip[-ip][:port[-port][/base]]` for a rule with protocol `ip.proto`.
 pub fn parse_range(arg: &str, ip: &IpSpec, target: &str) -> Result<NatRange> {
     let mut r = NatRange::default();
-    if arg.bytes().filter(|&b| b == b':').count() > 1 {
-        return Err(Error::param(format!("Bad IP address \"{arg}\"")));
-    }
+    // At most one `:` in all.
     let (addr_part, port_part) = match super::util::split_once_byte(arg, b':') {
+        Some((_, p)) if p.contains(':') => {
+            return Err(Error::param(format!("Bad IP address \"{arg}\"")));
+        }
         Some((a, p)) => (a, Some(p)),
         None => (arg, None),
     };
@@ -93,15 +94,16 @@ pub fn parse_range(arg: &str, ip: &IpSpec, target: &str) -> Result<NatRange> {
     }
     if !addr_part.is_empty() {
         let bad = |a: &str| Error::param(format!("Bad IP address \"{a}\""));
-        r.addrs = Some(match super::util::split_once_byte(addr_part, b'-') {
-            Some((a, b)) => (
-                parse_ipv4(a).ok_or_else(|| bad(a))?,
-                parse_ipv4(b).ok_or_else(|| bad(b))?,
-            ),
-            None => {
-                let one = parse_ipv4(addr_part).ok_or_else(|| bad(addr_part))?;
-                (one, one)
-            }
+        // One address (the usual text, which holds no `-`) is read first.
+        r.addrs = Some(match parse_ipv4(addr_part) {
+            Some(one) => (one, one),
+            None => match super::util::split_once_byte(addr_part, b'-') {
+                Some((a, b)) => (
+                    parse_ipv4(a).ok_or_else(|| bad(a))?,
+                    parse_ipv4(b).ok_or_else(|| bad(b))?,
+                ),
+                None => return Err(bad(addr_part)),
+            },
         });
     } else if port_part.is_none() {
         return Err(Error::param(format!("{target}: Bad IP address \"{arg}\"")));
