@@ -40,9 +40,17 @@ pub struct PrintedBlock {
     spilled: usize,
     /// One a rule line, in input order.
     pieces: Vec<Piece>,
-    /// Each chain's first and last piece, and how many rules its pieces hold (emptied when
-    /// `order` is made).
-    chains: HashMap<Box<str>, Run>,
+    /// Each chain's slot in `slots` (emptied when `order` is made).
+    chains: HashMap<Box<str>, u32>,
+    /// A slot a chain: its name, its first and last piece and how many rules its pieces
+    /// hold (first NONE: none yet).
+    slots: Vec<(Box<str>, Run)>,
+    /// The slots are in name order: the block's `:CHAIN` lines came before its first `-A`
+    /// line (so the chains were known and sorted then, on this thread, while the restore
+    /// parsed on), and no line named another chain afterwards.
+    in_order: bool,
+    /// The `:CHAIN` lines' names before the first `-A` line.
+    declared: Vec<Box<str>>,
     /// The chains in name order with their lines as ranges of the text, made on the
     /// printing thread when the block is complete.
     order: Option<Order>,
@@ -276,6 +284,7 @@ fn print_blocks_upto(
                 }
                 spill(&mut block, &mut usable);
                 if usable {
+                    block.make_order();
                     done.push(block);
                 }
             }
@@ -315,6 +324,9 @@ fn print_blocks_upto(
                 spilled: 0,
                 pieces: Vec::with_capacity(lines.len().saturating_sub(idx)),
                 chains: HashMap::new(),
+                slots: Vec::new(),
+                in_order: false,
+                declared: Vec::new(),
                 order: None,
                 canonical: true,
             });
@@ -335,8 +347,22 @@ fn print_blocks_upto(
             }
             continue;
         }
-        if line.starts_with(':') || !usable {
+        if !usable {
             continue;
+        }
+        if let Some(chain) = line.strip_prefix(':') {
+            // The name as iptables-restore takes it (up to a blank); a wrong guess only
+            // costs speed (the store write checks every name against the committed table).
+            let name = chain.split([' ', '\t', '\n']).next().unwrap_or("");
+            if block.slots.is_empty() && !block.in_order {
+                block.declared.push(Box::from(name));
+            } else if !block.chains.contains_key(name) {
+                block.add_slot(name);
+            }
+            continue;
+        }
+        if !block.in_order && block.slots.is_empty() {
+            block.number_declared();
         }
         let mut general = false;
         let parsed = crate::restore::parse_rule_line(
@@ -407,19 +433,58 @@ fn print_blocks_upto(
 }
 
 impl PrintedBlock {
-    /// Makes `order` from `chains` (the block is complete) and empties `chains`.
+    /// Numbers the chains of the `:CHAIN` lines read so far in name order (at the block's
+    /// first `-A` line).
+    fn number_declared(&mut self) {
+        let mut names = std::mem::take(&mut self.declared);
+        names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        names.dedup();
+        self.chains.reserve(names.len());
+        self.slots.reserve(names.len());
+        for name in names {
+            self.chains.insert(name.clone(), self.slots.len() as u32);
+            self.slots.push((name, (NONE, NONE, 0)));
+        }
+        self.in_order = true;
+    }
+
+    /// A slot for a chain met after the chains were numbered (out of name order then).
+    fn add_slot(&mut self, name: &str) -> u32 {
+        let i = self.slots.len() as u32;
+        self.chains.insert(Box::from(name), i);
+        self.slots.push((Box::from(name), (NONE, NONE, 0)));
+        if i > 0 {
+            self.in_order &= self.slots[i as usize - 1].0.as_bytes() < name.as_bytes();
+        }
+        i
+    }
+
+    /// Makes `order` from the slots (in name order already, or sorted here) and empties
+    /// `chains` and `slots`.
     fn make_order(&mut self) {
-        let mut by_name: Vec<(&str, Run)> = self.chains.iter().map(|(k, &r)| (&**k, r)).collect();
-        by_name.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        if !self.in_order && self.slots.is_empty() {
+            self.number_declared();
+        }
+        let mut by_name: Vec<u32> = (0..self.slots.len() as u32).collect();
+        if !self.in_order {
+            let slots = &self.slots;
+            by_name.sort_unstable_by(|&a, &b| {
+                slots[a as usize]
+                    .0
+                    .as_bytes()
+                    .cmp(slots[b as usize].0.as_bytes())
+            });
+        }
         let mut o = Order {
-            names: String::with_capacity(by_name.iter().map(|c| c.0.len()).sum()),
+            names: String::with_capacity(self.slots.iter().map(|c| c.0.len()).sum()),
             chains: Vec::with_capacity(by_name.len()),
-            ranges: Vec::with_capacity(by_name.len() * 2),
+            ranges: Vec::with_capacity(self.pieces.len().min(by_name.len() * 2)),
         };
-        for (name, (first, _, rules)) in by_name {
+        for s in by_name {
+            let (name, (first, _, rules)) = &self.slots[s as usize];
             o.names.push_str(name);
             let from = o.ranges.len();
-            let mut p = first;
+            let mut p = *first;
             while p != NONE {
                 let piece = &self.pieces[p as usize];
                 let n = o.ranges.len();
@@ -429,24 +494,27 @@ impl PrintedBlock {
                 }
                 p = piece.next;
             }
-            o.chains.push((o.names.len(), o.ranges.len(), rules));
+            o.chains.push((o.names.len(), o.ranges.len(), *rules));
         }
         self.order = Some(o);
         self.chains = HashMap::new();
+        self.slots = Vec::new();
     }
 
     /// Links a run of pieces of `chain` (first, last; linked among themselves) behind the
     /// chain's earlier ones.
     fn link_run(&mut self, chain: &str, (first, last, rules): Run) {
-        match self.chains.get_mut(chain) {
-            Some((_, tail, n)) => {
-                self.pieces[*tail as usize].next = first;
-                *tail = last;
-                *n += rules;
-            }
-            None => {
-                self.chains.insert(Box::from(chain), (first, last, rules));
-            }
+        let i = match self.chains.get(chain) {
+            Some(&i) => i,
+            None => self.add_slot(chain),
+        };
+        let slot = &mut self.slots[i as usize].1;
+        if slot.0 == NONE {
+            *slot = (first, last, rules);
+        } else {
+            self.pieces[slot.1 as usize].next = first;
+            slot.1 = last;
+            slot.2 += rules;
         }
     }
 
@@ -486,83 +554,46 @@ impl PrintedBlock {
         // `ranges[from..to]`, and how many of its rules they hold (its first rules: lines
         // after where the printing stopped are formatted here).
         let mut sel: Vec<(usize, usize, usize)> = Vec::with_capacity(chains.len());
-        let ranges: std::borrow::Cow<[(usize, usize)]> = match &self.order {
-            Some(o) => {
-                // Built-in chains (a few) looked up, user chains (in name order when
-                // committed) met in step with the printed ones.
-                let builtins = chains.iter().take_while(|c| c.is_builtin()).count();
-                let mut used = 0;
-                let mut k = 0;
-                for (i, c) in chains.iter().enumerate() {
-                    // Names are read a few chains ahead (each is a cache miss otherwise).
-                    if let Some(ahead) = chains.get(i + 8) {
-                        save::prefetch(ahead.name.as_ptr());
-                    }
-                    let found = if i < builtins {
-                        o.find(&c.name)
-                    } else {
-                        while k < o.chains.len()
-                            && chains[..builtins].iter().any(|b| b.name == o.name(k))
-                        {
-                            k += 1;
-                        }
-                        (k < o.chains.len() && o.name(k) == c.name).then(|| {
-                            k += 1;
-                            k - 1
-                        })
-                    };
-                    match found {
-                        Some(e) => {
-                            let (from, to) = o.ranges_of(e);
-                            let n = o.chains[e].2 as usize;
-                            if n > c.rules.len() {
-                                return None;
-                            }
-                            used += 1;
-                            sel.push((from, to, n));
-                        }
-                        None => sel.push((0, 0, 0)),
-                    }
-                }
-                // Every printed chain is one of the table's.
-                if used != o.chains.len() {
-                    return None;
-                }
-                std::borrow::Cow::Borrowed(&o.ranges)
+        let o = self.order.as_ref()?;
+        // Built-in chains (a few) looked up, user chains (in name order when
+        // committed) met in step with the printed ones.
+        let builtins = chains.iter().take_while(|c| c.is_builtin()).count();
+        let mut used = 0;
+        let mut k = 0;
+        for (i, c) in chains.iter().enumerate() {
+            // Names are read a few chains ahead (each is a cache miss otherwise).
+            if let Some(ahead) = chains.get(i + 8) {
+                save::prefetch(ahead.name.as_ptr());
             }
-            None => {
-                // Each chain's first piece looked up (the printing stopped inside the
-                // block), its pieces walked.
-                let mut printed: Vec<(usize, usize)> = Vec::new();
-                let mut total = 0usize;
-                for c in &chains {
-                    let from = printed.len();
-                    let (first, n) = match self.chains.get(c.name.as_str()) {
-                        Some(&(first, _, n)) => (first, n as usize),
-                        None => (NONE, 0),
-                    };
+            let found = if i < builtins {
+                o.find(&c.name)
+            } else {
+                while k < o.chains.len() && chains[..builtins].iter().any(|b| b.name == o.name(k)) {
+                    k += 1;
+                }
+                (k < o.chains.len() && o.name(k) == c.name).then(|| {
+                    k += 1;
+                    k - 1
+                })
+            };
+            match found {
+                Some(e) => {
+                    let (from, to) = o.ranges_of(e);
+                    let n = o.chains[e].2 as usize;
                     if n > c.rules.len() {
                         return None;
                     }
-                    total += n;
-                    let mut p = first;
-                    while p != NONE {
-                        let piece = &self.pieces[p as usize];
-                        let n = printed.len();
-                        match printed.last_mut() {
-                            Some(last) if n > from && last.1 == piece.start => last.1 = piece.end,
-                            _ => printed.push((piece.start, piece.end)),
-                        }
-                        p = piece.next;
-                    }
-                    sel.push((from, printed.len(), n));
+                    used += 1;
+                    sel.push((from, to, n));
                 }
-                if total != self.pieces.iter().map(|p| p.rules as usize).sum::<usize>() {
-                    return None;
-                }
-                std::borrow::Cow::Owned(printed)
+                None => sel.push((0, 0, 0)),
             }
-        };
+        }
+        // Every printed chain is one of the table's.
+        if used != o.chains.len() {
+            return None;
+        }
+        let ranges = &o.ranges;
         if ranges.len() > MAX_RUNS {
             return None;
         }
