@@ -190,7 +190,9 @@ struct Hot {
     jump: u32,
     /// The classifier of the rule's chain (index into `CTable::index`), `u32::MAX` for none.
     chain_ix: u32,
-    /// The rule index of the chain's tail.
+    /// The rule index of the chain's tail; in a classified chain, the tail the classifier was
+    /// built for (rules appended since sit after it, walked one by one, see
+    /// [`CTable::insert_rule`]).
     chain_end: u32,
     /// The matches to run: `CTable::mats[mstart..mstart + mlen]`.
     mstart: u32,
@@ -583,7 +585,15 @@ pub struct CTable {
     big: bool,
     /// How many rules need connection tracking.
     ct_rules: u32,
+    /// Per chain: its tail.
+    tails: Vec<u32>,
+    /// Per chain: the tail its classifier was built for (`u32::MAX`: none).
+    ix_tail: Vec<u32>,
 }
+
+/// Rules appended to a classified chain after its classifier was built, walked one by one,
+/// before the classifier is built again.
+const APPENDED_MAX: u32 = 32;
 
 /// The order chains are laid out in a compiled table: the built-in chains as in the source,
 /// then depth first from each of them the user chains (in rule order, each chain one of its
@@ -801,6 +811,9 @@ impl CTable {
                 counters.push(Counters::default());
             }
         }
+        let tails = (0..t.chains.len())
+            .map(|c| chain_start[c] + t.chains[c].rules.len() as u32)
+            .collect();
         let mut ct = CTable {
             kind: t.kind,
             rules,
@@ -819,6 +832,8 @@ impl CTable {
             opts,
             big,
             ct_rules,
+            tails,
+            ix_tail: vec![u32::MAX; t.chains.len()],
         };
         for (i, &cnt) in counters.iter().enumerate() {
             let r = &ct.rules[i];
@@ -884,7 +899,7 @@ impl CTable {
     /// records name it.
     fn classify_chain(&mut self, ci: usize) {
         let first = self.chain_start[ci];
-        let tail = self.hot[first as usize].chain_end;
+        let tail = self.tails[ci];
         let len = (tail - first) as usize;
         let wanted = self.opts.enabled && len > 0 && len >= self.opts.min_rules;
         let mut ix = self.chain_ix[ci];
@@ -907,20 +922,51 @@ impl CTable {
             } else {
                 self.index[ix as usize] = built;
             }
+            self.ix_tail[ci] = tail;
         } else {
             // (A classifier given up stays in `index`, unused, until the next compile.)
             ix = u32::MAX;
+            self.ix_tail[ci] = u32::MAX;
         }
         self.chain_ix[ci] = ix;
-        for h in &mut self.hot[first as usize..=tail as usize] {
-            h.chain_ix = ix;
+        self.relink(ci);
+    }
+
+    /// Sets each record of chain `ci` to its classifier and the tail it walks to: the
+    /// classifier's tail up to it; after it (rules appended since), no classifier and the
+    /// chain's tail. Every list of the classifier ends with its tail, a candidate any packet
+    /// may match: the walk meets the first appended rule there (or the chain's tail when
+    /// there is none), then goes on one rule at a time.
+    fn relink(&mut self, ci: usize) {
+        let (first, tail) = self.extent(ci);
+        let (ix, ix_tail) = (self.chain_ix[ci], self.ix_tail[ci]);
+        for (k, h) in self.hot[first..=tail].iter_mut().enumerate() {
+            let i = (first + k) as u32;
+            (h.chain_ix, h.chain_end) = if ix != u32::MAX && i <= ix_tail {
+                (ix, ix_tail)
+            } else {
+                (u32::MAX, tail as u32)
+            };
         }
+    }
+
+    /// Whether a change at record `pos` of chain `ci` leaves its classifier right: at or
+    /// after the classifier's tail (rules appended since it was built, up to
+    /// [`APPENDED_MAX`]), or no classifier and none due.
+    fn classifier_holds(&self, ci: usize, pos: usize, new_len: usize) -> bool {
+        let wanted = self.opts.enabled && new_len > 0 && new_len >= self.opts.min_rules;
+        if self.chain_ix[ci] == u32::MAX {
+            return !wanted;
+        }
+        let t = self.ix_tail[ci];
+        let tail = self.chain_start[ci] as usize + new_len;
+        wanted && pos >= t as usize && tail as u32 - t <= APPENDED_MAX
     }
 
     /// The records of chain `ci`: its first and its tail.
     fn extent(&self, ci: usize) -> (usize, usize) {
         let first = self.chain_start[ci] as usize;
-        (first, self.hot[first].chain_end as usize)
+        (first, self.tails[ci] as usize)
     }
 
     /// Compiles `r` alone for a place in chain `ci` (its state slots claimed at the end of
@@ -997,10 +1043,14 @@ impl CTable {
         for k in pos + 1..=tail {
             self.rules[k].num += 1;
         }
-        self.set_chain_end(first, tail + 1);
+        self.tails[ci] += 1;
         self.ct_rules += u32::from(ct);
         self.needs_conntrack |= ct;
-        self.classify_chain(ci);
+        if self.classifier_holds(ci, pos, tail + 1 - first) {
+            self.relink(ci);
+        } else {
+            self.classify_chain(ci);
+        }
         Ok(true)
     }
 
@@ -1022,13 +1072,16 @@ impl CTable {
         self.hot[pos..=tail].rotate_left(1);
         self.rules[tail] = CRule::spare(ci);
         self.hot[tail] = Hot::new(&self.rules[tail], self.reference);
-        self.hot[tail].chain_end = tail as u32 - 1;
         self.hot[tail].chain_ix = u32::MAX;
         for k in pos..tail - 1 {
             self.rules[k].num -= 1;
         }
-        self.set_chain_end(first, tail - 1);
-        self.classify_chain(ci);
+        self.tails[ci] -= 1;
+        if self.classifier_holds(ci, pos, tail - 1 - first) {
+            self.relink(ci);
+        } else {
+            self.classify_chain(ci);
+        }
         true
     }
 
@@ -1060,15 +1113,12 @@ impl CTable {
         self.rules[pos] = rule;
         let warm = self.warm_of(&self.rules[pos]);
         self.hot[pos] = self.hot_record(pos, r.counters, warm, tail as u32)?;
-        self.classify_chain(ci);
-        Ok(true)
-    }
-
-    /// Sets the tail of the chain starting at `first` in each of its records, the tail's too.
-    fn set_chain_end(&mut self, first: usize, tail: usize) {
-        for h in &mut self.hot[first..=tail] {
-            h.chain_end = tail as u32;
+        if self.classifier_holds(ci, pos, tail - first) {
+            self.relink(ci);
+        } else {
+            self.classify_chain(ci);
         }
+        Ok(true)
     }
 
     /// Whether `r` would need connection tracking in chain `ci` (compiled aside, with state
@@ -1108,8 +1158,8 @@ impl CTable {
     /// every command that changes a table resets them (the tool does it to the ruleset).
     pub fn zero_policies(&mut self) {
         for e in self.entry {
-            if let Some(first) = self.hot.get(e as usize) {
-                let tail = first.chain_end as usize;
+            if let Some(first) = self.rules.get(e as usize) {
+                let tail = self.tails[usize::from(first.chain)] as usize;
                 let h = &mut self.hot[tail];
                 h.packets = 0;
                 h.bytes = 0;
@@ -1132,15 +1182,17 @@ impl CTable {
     /// classifier. For tests and sizing.
     pub fn candidates(&self, chain: usize, src: u32, dst: u32) -> usize {
         let ix = self.chain_ix[chain];
-        let first = self.chain_start[chain];
+        let (first, tail) = self.extent(chain);
         if ix == u32::MAX {
-            return (self.hot[first as usize].chain_end + 1 - first) as usize;
+            return tail + 1 - first;
         }
         let index = &self.index[ix as usize];
-        let mut n = 1;
+        // The classifier's tail (in every list), then the rules appended after it.
+        let t = self.ix_tail[chain];
+        let mut n = 1 + (tail - t as usize);
         for part in 0..index.parts() {
             let mut pos = index.leaf(part, src, dst);
-            while self.rules[index.cand(part, pos).rule as usize].num != 0 {
+            while index.cand(part, pos).rule != t {
                 pos += 1;
                 n += 1;
             }

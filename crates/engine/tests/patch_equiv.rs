@@ -151,7 +151,11 @@ fn ruleset(r: &mut Rng, k: Kind, conntrack: bool) -> Ruleset {
     let chains: Vec<&str> = std::iter::once(k.base()).chain(USER).collect();
     for (ci, c) in chains.iter().enumerate() {
         // Long enough for the base chain to get a classifier (32 rules).
-        let n = r.below(if ci == 0 { 45 } else { 8 });
+        let n = if ci == 0 {
+            28 + r.below(40)
+        } else {
+            r.below(8)
+        };
         for _ in 0..n {
             let mut args = vec![s("-t"), s(t), s("-A"), s(c)];
             args.extend(rule_args(r, k, c, conntrack));
