@@ -832,7 +832,11 @@ fn append_parsed(
     };
     let (chain, target) =
         ops::append_resolved(table, cmd, last, room).map_err(|e| from_error(&e, line_no))?;
-    resolved.extend(std::iter::repeat_n((chain as u32, target), n));
+    if n == 1 {
+        resolved.push((chain as u32, target));
+    } else {
+        resolved.extend(std::iter::repeat_n((chain as u32, target), n));
+    }
     Ok(())
 }
 
