@@ -102,9 +102,9 @@ pub struct Cand {
     pub rule: u32,
     src: u32,
     dst: u32,
-    /// Prefix lengths of the masks (0..=32).
-    slen: u8,
-    dlen: u8,
+    /// The masks as `32 - prefix length` (0..=32): the address bits below the prefix.
+    sshift: u8,
+    dshift: u8,
     proto: u8,
     /// INV_SRC | INV_DST | ANY_PROTO | INV_PROTO.
     flags: u8,
@@ -119,6 +119,14 @@ const INV_PROTO: u8 = 8;
 #[inline]
 fn prefix_mask(len: u8) -> u32 {
     (u64::MAX << (32 - u32::from(len))) as u32
+}
+
+/// Whether `addr` lies in the prefix `net` (host bits zero) whose host bits are the low
+/// `shift` (0..=32): the bits above them are equal. Shifted as a u64, so that 32 (a /0)
+/// leaves nothing to compare.
+#[inline]
+fn prefix_eq(addr: u32, net: u32, shift: u8) -> bool {
+    u64::from(addr ^ net) >> shift == 0
 }
 
 /// (prefix length, address under the mask, inverted) of one address test; a mask that is not
@@ -158,8 +166,8 @@ impl Cand {
             rule,
             src,
             dst,
-            slen,
-            dlen,
+            sshift: 32 - slen,
+            dshift: 32 - dlen,
             proto: proto.map_or(0, |p| p.0),
             flags,
         }
@@ -175,16 +183,24 @@ impl Cand {
     /// prefix; the walk checks the rule itself).
     #[inline]
     pub fn may_match(&self, src: u32, dst: u32, proto: u8) -> bool {
-        (((src & prefix_mask(self.slen)) == self.src) ^ (self.flags & INV_SRC != 0))
-            && (((dst & prefix_mask(self.dlen)) == self.dst) ^ (self.flags & INV_DST != 0))
+        (prefix_eq(src, self.src, self.sshift) ^ (self.flags & INV_SRC != 0))
+            && (prefix_eq(dst, self.dst, self.dshift) ^ (self.flags & INV_DST != 0))
             && (self.flags & ANY_PROTO != 0
                 || ((proto == self.proto) ^ (self.flags & INV_PROTO != 0)))
     }
 
     /// The address ranges this rule's test can pass: `(lo, hi)` per field.
     fn ranges(&self) -> ([u32; 2], [u32; 2]) {
-        let s = RuleRange::field(self.src, prefix_mask(self.slen), self.flags & INV_SRC != 0);
-        let d = RuleRange::field(self.dst, prefix_mask(self.dlen), self.flags & INV_DST != 0);
+        let s = RuleRange::field(
+            self.src,
+            prefix_mask(32 - self.sshift),
+            self.flags & INV_SRC != 0,
+        );
+        let d = RuleRange::field(
+            self.dst,
+            prefix_mask(32 - self.dshift),
+            self.flags & INV_DST != 0,
+        );
         ([s.0, d.0], [s.1, d.1])
     }
 }
@@ -196,6 +212,8 @@ impl Cand {
 #[derive(Clone, Debug)]
 pub struct ChainIndex {
     parts: Vec<Tree>,
+    /// The chain's tail rule (ending every list).
+    tail: u32,
 }
 
 /// Most trees a chain has.
@@ -281,7 +299,7 @@ impl ChainIndex {
             .filter(|g| !g.is_empty())
             .map(|g| Tree::build(g, tail))
             .collect();
-        ChainIndex { parts }
+        ChainIndex { parts, tail }
     }
 
     /// How many trees (1 to [`MAX_PARTS`]).
@@ -301,6 +319,34 @@ impl ChainIndex {
     #[inline]
     pub fn cand(&self, part: usize, pos: u32) -> &Cand {
         self.parts[part].cand(pos)
+    }
+
+    /// Per tree, for a packet from `src` to `dst`: the nodes read below the root (an inline
+    /// cut's list counts as none), the entries of its list (tail included), and the tree's
+    /// bytes (nodes, lists). For sizing and tuning (`classify_stats`).
+    pub fn path(&self, src: u32, dst: u32) -> Vec<(usize, usize, usize, usize)> {
+        self.parts
+            .iter()
+            .map(|t| {
+                let (mut n, mut reads) = (t.nodes[0], 0);
+                while n.mask != 0 {
+                    if n.field & INLINE == 0 {
+                        reads += 1;
+                    }
+                    n = t.step(n, src, dst);
+                }
+                let mut len = 1;
+                while t.cand(n.first + len as u32 - 1).rule != self.tail {
+                    len += 1;
+                }
+                (
+                    reads,
+                    len,
+                    t.nodes.len() * std::mem::size_of::<Node>(),
+                    t.cands.len() * std::mem::size_of::<Line>(),
+                )
+            })
+            .collect()
     }
 
     /// Tree nodes and list entries (for tests and sizing).
@@ -358,6 +404,22 @@ impl Tree {
             n = self.nodes[(n.first + piece) as usize];
         }
         n.first
+    }
+
+    /// One level down from cut `n`: the child node, or for an [`INLINE`] cut a leaf node
+    /// standing for the child's list.
+    #[inline]
+    fn step(&self, n: Node, src: u32, dst: u32) -> Node {
+        let v = if n.field & 1 == 0 { src } else { dst };
+        let piece = (v >> n.shift) & u32::from(n.mask);
+        if n.field & INLINE != 0 {
+            Node {
+                first: n.first + piece * LINE_CANDS as u32,
+                ..Node::default()
+            }
+        } else {
+            self.nodes[(n.first + piece) as usize]
+        }
     }
 
     /// List entry `pos`.
