@@ -2,8 +2,9 @@
 # One rule command through `nfrs run`'s control socket with a big ruleset loaded, timed end
 # to end (root; not a test). A namespace with two veth interfaces for the daemon, the store
 # restored from RULES first, then ROUNDS times `nfrs iptables -t nat -A KUBE-SERVICES ...`
-# as a client sends it (the daemon applies it in memory, compiles, writes the store, swaps);
-# then listings and iptables-save -c through the daemon.
+# as a client sends it (the daemon applies it to the ruleset it keeps and patches it into the
+# engine in force; the store is written behind the answer), with the daemon's own time from
+# request to answer (NFRS_RUN_TIMES); then listings and iptables-save -c through the daemon.
 # Usage: crates/bench/scripts/live-append.sh NFRS RULES [ROUNDS]
 #   (RULES e.g. from `nfrs bench --emit kube-proxy 10000`)
 set -euo pipefail
@@ -31,7 +32,7 @@ done
 printf '[[interface]]\nname = "lan0"\naddress = "10.0.1.1/24"\n\n[[interface]]\nname = "wan0"\naddress = "198.51.100.2/24"\n\n[live]\nmode = "routed"\n' >"$work/gw.toml"
 NFRS_NO_DAEMON=1 "$nfrs" iptables-restore --store "$work/store" <"$rules"
 t0=$(date +%s%N)
-ip netns exec "$G" "$nfrs" run --store "$work/store" --host "$work/gw.toml" >"$work/daemon.log" 2>&1 &
+NFRS_RUN_TIMES=1 ip netns exec "$G" "$nfrs" run --store "$work/store" --host "$work/gw.toml" >"$work/daemon.log" 2>&1 &
 pid=$!
 # Commands given before the daemon's socket is up act on the store directly: wait for it.
 for _ in $(seq 600); do
@@ -39,13 +40,19 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 [ -S "$work/store/control.sock" ] || { cat "$work/daemon.log"; exit 1; }
-echo "daemon serving after $((($(date +%s%N) - t0) / 1000000)) ms"
+echo "daemon serving after $((($(date +%s%N) - t0) / 1000000)) ms, $(grep VmRSS /proc/$pid/status | tr -s ' ')"
 for i in $(seq "$rounds"); do
   t0=$(date +%s%N)
   NFRS_STORE="$work/store" "$nfrs" iptables -t nat -A KUBE-SERVICES -d "172.31.254.$i/32" \
     -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ
   t1=$(date +%s%N)
-  echo "-A round $i: $(((t1 - t0) / 1000000)) ms end to end (load $(cut -d' ' -f1 /proc/loadavg))"
+  inside=$(grep -o "KUBE-MARK-MASQ [a-z]*.* in [0-9.]* ms" "$work/daemon.log" | tail -1 | sed 's/.*KUBE-MARK-MASQ //' || true)
+  echo "-A round $i: $(((t1 - t0) / 1000)) us end to end, in the daemon: $inside (load $(cut -d' ' -f1 /proc/loadavg))"
+done
+# The store follows behind the answers: wait (at most 10 s) until it holds the last rule.
+for _ in $(seq 100); do
+  grep -qs "172.31.254.$rounds/32" "$work/store/ruleset.rules" && break
+  sleep 0.1
 done
 NFRS_STORE="$work/store" "$nfrs" iptables -t nat -S KUBE-SERVICES | grep -c "172.31.254" | sed "s/^/appended rules the daemon lists: /"
 grep -c "172.31.254" "$work/store/ruleset.rules" | sed "s/^/in the store file: /"

@@ -187,6 +187,11 @@ struct BehindState {
     stop: bool,
     /// Rule commands patched into the engine so far.
     patched: u64,
+    /// The changes noted since the writer last looked, in order: it applies them to its own
+    /// copy of the ruleset, so it need not copy the tools' one (under their lock) each time.
+    queue: Vec<RuleChange>,
+    /// A change was written in full since: the writer's copy is out of date.
+    fresh: bool,
 }
 
 /// How long the writer waits for more changes before writing (and at most in all), so a
@@ -200,8 +205,10 @@ impl Behind {
     }
 
     /// A change is in force and not yet in the store.
-    fn note(&self) {
-        self.state().asked += 1;
+    fn note(&self, c: RuleChange) {
+        let mut st = self.state();
+        st.asked += 1;
+        st.queue.push(c);
         self.cv.notify_all();
     }
 
@@ -211,12 +218,41 @@ impl Behind {
         st.written = st.asked;
         st.tried = st.asked;
         st.failed = None;
+        st.queue.clear();
+        st.fresh = true;
     }
+}
+
+/// Applies `c` to `rs` as the tool did (the table's policy counters reset with it); false
+/// when `rs` has no such chain or rule.
+fn apply_change(rs: &mut Ruleset, c: &RuleChange) -> bool {
+    let Some(t) = rs.tables.iter_mut().find(|t| t.kind == c.table) else {
+        return false;
+    };
+    let Some(ci) = t.chain_index(&c.chain) else {
+        return false;
+    };
+    let rules = &mut t.chains[ci].rules;
+    match &c.edit {
+        Edit::Insert { at, rule } if *at <= rules.len() => rules.insert(*at, rule.clone()),
+        Edit::Delete { at } if *at < rules.len() => {
+            rules.remove(*at);
+        }
+        Edit::Replace { at, rule } if *at < rules.len() => rules[*at] = rule.clone(),
+        _ => return false,
+    }
+    for ch in t.chains.iter_mut().filter(|ch| ch.is_builtin()) {
+        ch.counters = Default::default();
+    }
+    true
 }
 
 /// The writer behind the answers: waits for a change, lets a burst finish, takes the ruleset
 /// the tools keep and writes it to the store.
 fn write_behind(sh: Arc<Shared>) {
+    // The writer's own copy of the ruleset in force (the tools' one is copied at the first
+    // change and after a change written in full).
+    let mut shadow: Option<Ruleset> = None;
     loop {
         {
             let mut st = sh.behind.state();
@@ -237,21 +273,56 @@ fn write_behind(sh: Arc<Shared>) {
             }
             seen = st.asked;
         }
-        // The ruleset is taken under the tools' lock, then the store's write lock is taken
-        // before that one is let go (a change written before its answer holds the tools'
-        // lock while it waits for the write lock: never the other way round).
-        let tools = sh.tools.lock().unwrap_or_else(|e| e.into_inner());
-        let gen = sh.behind.state().asked;
-        let rs = match tools.as_ref() {
-            Some(rs) => Ok(rs.clone()),
-            None => sh.live_ruleset(None).map_err(|r| r.stderr),
-        };
-        let _w = sh.behind.write.lock().unwrap_or_else(|e| e.into_inner());
-        drop(tools);
-        let r = rs.and_then(|rs| {
+        let gen;
+        let _w;
+        if shadow.is_some() && !sh.behind.state().fresh {
+            // The writer's copy, brought up to date with the changes noted since.
+            let changes = {
+                let mut st = sh.behind.state();
+                gen = st.asked;
+                std::mem::take(&mut st.queue)
+            };
+            _w = sh.behind.write.lock().unwrap_or_else(|e| e.into_inner());
+            let rs = shadow.as_mut().expect("checked");
+            // A change written in full meanwhile holds these: the copy is out of date. A change
+            // that does not apply: the tools' ruleset is taken again.
+            if sh.behind.state().fresh || !changes.iter().all(|c| apply_change(rs, c)) {
+                shadow = None;
+                continue;
+            }
+        } else {
+            // The tools' ruleset is copied under their lock (the queue cleared with it: the
+            // copy holds those changes), then the store's write lock is taken before that one
+            // is let go (a change written before its answer holds the tools' lock while it
+            // waits for the write lock: never the other way round).
+            let tools = sh.tools.lock().unwrap_or_else(|e| e.into_inner());
+            {
+                let mut st = sh.behind.state();
+                gen = st.asked;
+                st.queue.clear();
+                st.fresh = false;
+            }
+            let rs = match tools.as_ref() {
+                Some(rs) => Ok(rs.clone()),
+                None => sh.live_ruleset(None).map_err(|r| r.stderr),
+            };
+            _w = sh.behind.write.lock().unwrap_or_else(|e| e.into_inner());
+            drop(tools);
+            match rs {
+                Ok(rs) => shadow = Some(rs),
+                Err(e) => {
+                    let mut st = sh.behind.state();
+                    st.tried = st.tried.max(gen);
+                    eprintln!("nfrs run: writing the store behind failed: {e}");
+                    st.failed = Some(e);
+                    continue;
+                }
+            }
+        }
+        let rs = shadow.as_ref().expect("set above");
+        let r = (|| {
             let mut text = Vec::new();
-            nfrs_rules::save::save_store_to(&rs, &mut text).map_err(|e| e.to_string())?;
-            drop_elsewhere(rs);
+            nfrs_rules::save::save_store_to(rs, &mut text).map_err(|e| e.to_string())?;
             let _lock = sh
                 .store
                 .lock(Duration::from_secs(10))
@@ -259,7 +330,7 @@ fn write_behind(sh: Arc<Shared>) {
             let r = write_atomic(&sh.store.dir, "ruleset.rules", &text).map_err(|e| e.to_string());
             drop_elsewhere(text);
             r
-        });
+        })();
         let mut st = sh.behind.state();
         st.tried = st.tried.max(gen);
         match r {
@@ -771,10 +842,10 @@ impl Shared {
             Response::default()
         }));
         match rx.try_recv() {
-            Ok((Ok(()), _)) => {
+            Ok((Ok(()), c)) => {
                 self.behind.state().patched += 1;
                 if behind {
-                    self.behind.note();
+                    self.behind.note(c);
                 }
                 Ok(())
             }

@@ -2,7 +2,8 @@
 //! handler): `-I`/`-A`/`-R`/`-D` are patched into the engine in force and take effect on
 //! the next packet, the other rules' counters and the connections stay, and the store
 //! follows: written behind the answer (as `nfrs run` does) or before it (the dispatcher's
-//! default). A change the engine cannot take in place (a jump to a chain created since) is
+//! default; a write behind keeps its own copy of the ruleset up to date with each change).
+//! A change the engine cannot take in place (a jump to a chain created since) is
 //! compiled in full, with the live counters carried over.
 
 use nfrs_dataplane::daemon::Dispatcher;
@@ -170,6 +171,20 @@ fn rule_commands_take_effect_on_the_next_packet_and_the_store_follows() {
     assert!(stored(&dir).contains("-A FORWARD -p tcp -j logged"));
     // (-N and the jump compiled in full; the rule in the new chain patched.)
     assert_eq!(d.patched(), 5);
+    // Changes after a write follow into the store one by one (the writer keeps its own
+    // copy of the ruleset up to date with them).
+    assert_eq!(
+        iptables(&d, "-R FORWARD 4 -p udp --dport 5353 -j ACCEPT").code,
+        0
+    );
+    settled(&d);
+    assert!(stored(&dir).contains("-A FORWARD -p udp -m udp --dport 5353 -j ACCEPT"));
+    assert_eq!(iptables(&d, "-D FORWARD 1").code, 0);
+    assert_eq!(iptables(&d, "-D FORWARD 3").code, 0);
+    settled(&d);
+    let s = stored(&dir);
+    assert!(!s.contains("5353") && !s.contains("-j logged"), "{s}");
+    assert_eq!(d.patched(), 8);
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
