@@ -847,9 +847,10 @@ impl StoreWrite {
     }
 
     /// Completes the write with the ruleset as the restore left it (`blocks` from the
-    /// restore given [`StoreWrite::sink`], or any other): the tables whose printed lines
-    /// are in the file get the rest of their text and the index (format 3); with none, the
-    /// file is written again as [`Store::save`] writes it. Then fdatasync, rename, directory
+    /// restore given [`StoreWrite::sink`], or any other: lines printed to another sink or
+    /// in memory are not used): the tables whose printed lines are in the file get the rest
+    /// of their text and the index (format 3); with none, the file is written again as
+    /// [`Store::save`] writes it. Then fdatasync, rename, directory
     /// fsync.
     pub fn finish_after_restore(
         mut self,
@@ -862,7 +863,7 @@ impl StoreWrite {
             .tables
             .iter()
             .filter_map(|t| blocks.printed(t.kind))
-            .filter_map(|p| Some((p.kind, p, p.at()?)))
+            .filter_map(|p| Some((p.kind, p, p.at_in(&self.sink)?)))
             .collect();
         let mut f = self.sink.file();
         let written = if printed.is_empty() {

@@ -34,8 +34,9 @@ pub struct PrintedBlock {
     /// The store lines of the block's rule lines, in input order (with a [`PrintSink`]: the
     /// part not yet written to its file, empty once the block is done).
     text: String,
-    /// With a [`PrintSink`]: where the block's text starts in the sink's file.
-    at: Option<u64>,
+    /// With a [`PrintSink`]: where the block's text starts in the sink's file, and the
+    /// sink's id.
+    at: Option<(u64, u64)>,
     /// Bytes of the text already written to the sink's file.
     spilled: usize,
     /// One a rule line, in input order.
@@ -133,6 +134,8 @@ pub struct PrintSink {
 }
 
 struct SinkFile {
+    /// Unique among the sinks of this process (the blocks written to it name it).
+    id: u64,
     file: std::fs::File,
     /// Where the next piece goes (the end of what was written).
     end: std::sync::atomic::AtomicU64,
@@ -154,8 +157,10 @@ const SINK_WRITEBACK_EVERY: u64 = 2 << 20;
 impl PrintSink {
     /// A sink writing to `file` from byte `end` on.
     pub(crate) fn new(file: std::fs::File, end: u64) -> PrintSink {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         PrintSink {
             inner: std::sync::Arc::new(SinkFile {
+                id: NEXT.fetch_add(1, Ordering::Relaxed),
                 file,
                 end: std::sync::atomic::AtomicU64::new(end),
             }),
@@ -320,7 +325,7 @@ fn print_blocks_upto(
                 } else {
                     lines.len().saturating_sub(idx).min(1 << 20) * 150
                 }),
-                at: sink.map(PrintSink::end),
+                at: sink.map(|k| (k.end(), k.inner.id)),
                 spilled: 0,
                 pieces: Vec::with_capacity(lines.len().saturating_sub(idx)),
                 chains: HashMap::new(),
@@ -518,10 +523,9 @@ impl PrintedBlock {
         }
     }
 
-    /// Where the block's text starts in the file of the [`PrintSink`] it was written to (None:
-    /// it is in memory).
-    pub(crate) fn at(&self) -> Option<u64> {
-        self.at
+    /// Where the block's text starts in the file of `sink`, when it was written there.
+    pub(crate) fn at_in(&self, sink: &PrintSink) -> Option<u64> {
+        self.at.filter(|a| a.1 == sink.inner.id).map(|a| a.0)
     }
 
     /// The text printed in memory (None once written to a sink's file).

@@ -274,3 +274,65 @@ proptest! {
         check(prelude, &input, &RestoreOpts { counters, ..Default::default() });
     }
 }
+
+#[test]
+fn a_store_write_uses_only_lines_printed_to_its_own_file() {
+    let mut text = String::from("*filter\n:X - [0:0]\n");
+    for i in 0..300 {
+        text.push_str(&format!(
+            "-A X -s 10.0.{}.{}/32 -j ACCEPT\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    text.push_str("-A INPUT -j X\nCOMMIT\n");
+    let (a, b) = (temp_store(), temp_store());
+    let begun_a = a.begin_write().unwrap();
+    let begun_b = b.begin_write().unwrap();
+    let opts = RestoreOpts {
+        print_store: Some(true),
+        print_sink: Some(begun_a.sink()),
+        ..Default::default()
+    };
+    let mut rs = Ruleset::default();
+    let mut blocks = InputBlocks::default();
+    restore_noting_blocks(&mut rs, &text, &opts, &mut String::new(), &mut blocks).unwrap();
+    assert_eq!(blocks.printed_tables().len(), 1);
+    // Finished by the other write: its file does not hold the lines, it is formatted.
+    begun_b.finish_after_restore(&rs, &blocks).unwrap();
+    let file = std::fs::read(b.dir.join("ruleset.rules")).unwrap();
+    assert!(file.starts_with(save::STORE_HEAD.as_bytes()));
+    assert_eq!(b.load().unwrap(), rs);
+    // Its own write uses them; dropped unfinished, a write leaves no file behind.
+    begun_a.finish_after_restore(&rs, &blocks).unwrap();
+    let file = std::fs::read(a.dir.join("ruleset.rules")).unwrap();
+    assert!(file.starts_with(save::STORE_HEAD3.as_bytes()));
+    assert_eq!(a.load().unwrap(), rs);
+    drop(a.begin_write().unwrap());
+    let names: Vec<_> = std::fs::read_dir(&a.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["ruleset.rules"], "{names:?}");
+    assert_eq!(a.load().unwrap(), rs);
+    // A temporary file of a process that is gone (kill -9) is removed by the next write.
+    let stale = a.dir.join(".ruleset.rules.tmp.4000000");
+    std::fs::write(&stale, "half a ruleset").unwrap();
+    let mut again = Ruleset::default();
+    let mut none = InputBlocks::default();
+    let w = a.begin_write().unwrap();
+    assert!(!stale.exists());
+    restore_noting_blocks(
+        &mut again,
+        &text,
+        &RestoreOpts::default(),
+        &mut String::new(),
+        &mut none,
+    )
+    .unwrap();
+    w.finish_after_restore(&again, &none).unwrap();
+    assert_eq!(a.load().unwrap(), rs);
+    for s in [a, b] {
+        let _ = std::fs::remove_dir_all(&s.dir);
+    }
+}
