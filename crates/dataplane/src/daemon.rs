@@ -1,8 +1,10 @@
 //! `nfrs run`: the daemon. One packet thread owns the engine (rules, conntrack, NAT) and the
-//! AF_PACKET sockets; a control thread serves `control.sock`. The control thread builds every
-//! new ruleset's engine in full before handing it over; the packet thread swaps it in between
-//! two packets, moving the conntrack table across, so no packet meets half a ruleset and
-//! established connections survive.
+//! AF_PACKET sockets; a control thread serves `control.sock`. A rule command on one rule
+//! (`-A -I -R -D`) is patched into the engine by the packet thread between two packets
+//! (`Engine::patch`) and answered, the store written behind it (`Behind`); any other change
+//! gets its engine built in full on the control thread, which the packet thread swaps in
+//! between two packets, moving the conntrack table across. No packet meets half a ruleset and
+//! established connections survive either way.
 
 use crate::arp::{self, Neighbours, Resolve};
 use crate::bridge;
