@@ -3,7 +3,7 @@
 //! the next packet, the other rules' counters and the connections stay, and the store
 //! follows: written behind the answer (as `nfrs run` does) or before it (the dispatcher's
 //! default; a write behind keeps its own copy of the ruleset up to date with each change).
-//! A change the engine cannot take in place (a jump to a chain created since) is
+//! A change the engine cannot take in place (no spare room, conntrack that would stop) is
 //! compiled in full, with the live counters carried over.
 
 use nfrs_dataplane::daemon::Dispatcher;
@@ -158,8 +158,7 @@ fn rule_commands_take_effect_on_the_next_packet_and_the_store_follows() {
     let s = stored(&dir);
     assert!(!s.contains("10.0.0.2"), "{s}");
     assert_eq!(s.matches("--dport 9 -j ACCEPT").count(), 1, "{s}");
-    // A jump to a chain made since (reachable from no hook yet): compiled in full, the
-    // counters carried over.
+    // A jump to a chain made since: -N compiled in full, the rest patched.
     assert_eq!(iptables(&d, "-N logged").code, 0);
     assert_eq!(iptables(&d, "-A logged -j ACCEPT").code, 0);
     assert_eq!(iptables(&d, "-I FORWARD 1 -p tcp -j logged").code, 0);
@@ -167,24 +166,33 @@ fn rule_commands_take_effect_on_the_next_packet_and_the_store_follows() {
         counters(&d),
         ["0 0 logged", "1 28 ACCEPT", "3 84 ACCEPT", "1 28 ACCEPT"]
     );
+    assert_eq!(d.patched(), 6);
     settled(&d);
     assert!(stored(&dir).contains("-A FORWARD -p tcp -j logged"));
-    // (-N and the jump compiled in full; the rule in the new chain patched.)
-    assert_eq!(d.patched(), 5);
+    // Deleting the one rule that needs conntrack would stop it: compiled in full, the live
+    // counters carried over.
+    assert_eq!(iptables(&d, "-D FORWARD 2").code, 0);
+    assert_eq!(d.patched(), 6);
+    assert_eq!(counters(&d), ["0 0 logged", "3 84 ACCEPT", "1 28 ACCEPT"]);
+    assert!(forwarded(&d, 1007, 53, 9_000_000));
+    assert_eq!(counters(&d)[1], "4 112 ACCEPT");
+    settled(&d);
+    assert!(!stored(&dir).contains("ESTABLISHED"));
     // Changes after a write follow into the store one by one (the writer keeps its own
     // copy of the ruleset up to date with them).
     assert_eq!(
-        iptables(&d, "-R FORWARD 4 -p udp --dport 5353 -j ACCEPT").code,
+        iptables(&d, "-R FORWARD 3 -p udp --dport 5353 -j ACCEPT").code,
         0
     );
     settled(&d);
     assert!(stored(&dir).contains("-A FORWARD -p udp -m udp --dport 5353 -j ACCEPT"));
     assert_eq!(iptables(&d, "-D FORWARD 1").code, 0);
-    assert_eq!(iptables(&d, "-D FORWARD 3").code, 0);
+    assert_eq!(iptables(&d, "-D FORWARD 2").code, 0);
     settled(&d);
     let s = stored(&dir);
     assert!(!s.contains("5353") && !s.contains("-j logged"), "{s}");
-    assert_eq!(d.patched(), 8);
+    assert!(s.contains("--dport 53 -j ACCEPT"), "{s}");
+    assert_eq!(d.patched(), 9);
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }

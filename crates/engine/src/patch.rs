@@ -3,9 +3,9 @@
 //! friends), so a `-A` on a 100k-rule ruleset costs the one rule and its chain, not the
 //! whole ruleset. Every other rule keeps its counters and its match state (limit buckets,
 //! recent lists, statistic counters), the connection table stays. What cannot be patched
-//! (no spare room left in the chain, a table or conntrack that would have to appear or go,
-//! a jump that makes a chain reachable from more hooks) is refused with the reason, the
-//! engine untouched, and the caller compiles the ruleset again as before.
+//! (no spare room left in the chain, a table or conntrack that would have to appear or go)
+//! is refused with the reason, the engine untouched, and the caller compiles the ruleset
+//! again as before.
 
 use crate::engine::{hook_maps, Engine};
 use nfrs_rules::{Rule, TableKind};

@@ -970,9 +970,7 @@ impl CTable {
     }
 
     /// Compiles `r` alone for a place in chain `ci` (its state slots claimed at the end of
-    /// `state`, the others untouched). `chain_of` names the source index of a chain. `None`:
-    /// the rule cannot be patched in (a jump to a chain reachable from fewer hooks than the
-    /// caller, whose rules would then be checked for more hooks).
+    /// `state`, the others untouched). `chain_of` names the source index of a chain.
     fn compile_alone(
         &self,
         ci: usize,
@@ -981,18 +979,35 @@ impl CTable {
         chain_of: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<Option<CRule>, CompileError> {
         let hooks = self.hooks[ci];
-        if let Target::Jump(n) | Target::Goto(n) = &r.target {
-            match chain_of(n) {
-                Some(callee) if self.hooks[callee] & hooks == hooks => {}
-                _ => return Ok(None),
-            }
-        }
         let find = |name: &str| -> Result<u32, CompileError> {
             chain_of(name)
                 .map(|c| self.chain_start[c])
                 .ok_or_else(|| CompileError(format!("nfrs replay: no chain `{name}`")))
         };
         compile_rule(self.kind, hooks, r, ci, 0, state, &find).map(Some)
+    }
+
+    /// A jump or goto at record `pos` makes its callee, and every chain that one reaches,
+    /// reachable from its chain's hooks too (the hook masks the next patched rules are
+    /// compiled with; compiled rules do not depend on them, the tool checked the rules).
+    fn spread_hooks(&mut self, pos: usize) {
+        let (CTarget::Jump(j) | CTarget::Goto(j)) = self.rules[pos].target else {
+            return;
+        };
+        let mask = self.hooks[usize::from(self.rules[pos].chain)];
+        let mut todo = vec![usize::from(self.rules[j as usize].chain)];
+        while let Some(c) = todo.pop() {
+            if self.hooks[c] | mask == self.hooks[c] {
+                continue;
+            }
+            self.hooks[c] |= mask;
+            let (first, tail) = self.extent(c);
+            for r in &self.rules[first..tail] {
+                if let CTarget::Jump(k) | CTarget::Goto(k) = r.target {
+                    todo.push(usize::from(self.rules[k as usize].chain));
+                }
+            }
+        }
     }
 
     /// What a jump in rule `rule` asks for ahead (see [`WARM_SHIFT`]).
@@ -1044,6 +1059,7 @@ impl CTable {
             self.rules[k].num += 1;
         }
         self.tails[ci] += 1;
+        self.spread_hooks(pos);
         self.ct_rules += u32::from(ct);
         self.needs_conntrack |= ct;
         if self.classifier_holds(ci, pos, tail + 1 - first) {
@@ -1113,6 +1129,7 @@ impl CTable {
         self.rules[pos] = rule;
         let warm = self.warm_of(&self.rules[pos]);
         self.hot[pos] = self.hot_record(pos, r.counters, warm, tail as u32)?;
+        self.spread_hooks(pos);
         if self.classifier_holds(ci, pos, tail - first) {
             self.relink(ci);
         } else {

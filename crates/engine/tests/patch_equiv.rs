@@ -8,7 +8,7 @@
 //! verdicts, endings, matched-rule paths (by rule name), log lines and NAT requests must be
 //! equal, and so must every counter written back (the untouched rules' carried over from
 //! the step before, the new rule's from zero). A change that cannot be patched (no spare
-//! room, conntrack starting or stopping, a jump reaching a chain from new hooks) is
+//! room, conntrack starting or stopping) is
 //! compiled in full, as the daemon does; most changes must patch.
 
 use nfrs_engine::engine::Engine;
