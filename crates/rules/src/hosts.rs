@@ -35,17 +35,21 @@ pub fn parse_hosts(text: &str) -> Vec<(Ipv4Addr, Vec<String>)> {
         .collect()
 }
 
-/// How many host names this process has looked up so far (any thread). A restore uses it to
-/// see whether a table's rules depended on the hosts file, whose answer may differ later.
+/// How many host names the calling thread has looked up so far. A restore uses it to see
+/// whether a table's rules (parsed on its own thread) depended on the hosts file, whose answer
+/// may differ later; lookups on other threads (the store printer parsing the same lines again,
+/// a daemon listing, another test) say nothing about that table and are not counted.
 pub fn lookups() -> u64 {
-    LOOKUPS.load(std::sync::atomic::Ordering::Relaxed)
+    LOOKUPS.with(|n| n.get())
 }
 
-static LOOKUPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+thread_local! {
+    static LOOKUPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 /// Every IPv4 address the hosts file gives `name` (any of a line's names), in file order.
 pub fn lookup(name: &str) -> Vec<Ipv4Addr> {
-    LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    LOOKUPS.with(|n| n.set(n.get() + 1));
     let text = std::fs::read_to_string(hosts_path()).unwrap_or_default();
     let mut out = Vec::new();
     for (addr, names) in parse_hosts(&text) {

@@ -183,4 +183,20 @@ fn test_store_does_not_use_printed_lines_of_a_block_that_looked_up_a_name() {
     // Named in one table, numeric in the next: only the named table is refused.
     let both = format!("{}{}", named.replace("filter", "mangle"), numeric);
     assert!(kept(&both));
+    // Names looked up on other threads meanwhile (the printing thread, a listing, the other
+    // test of this file) do not make a numeric block look as if it had needed one.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = nfrs_rules::hosts::lookup("dual");
+            }
+        });
+        let refused = (0..50).filter(|_| !kept(numeric)).count();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            refused, 0,
+            "numeric block refused while another thread looked names up"
+        );
+    });
 }
