@@ -35,10 +35,10 @@ pub struct RestoreOpts {
     /// CPU (allocations made on one thread, moved and freed on the other) and was no faster.
     pub parse_ahead: bool,
     /// Print the store's text of the restored tables on a second thread while parsing
-    /// (`crate::store_text`), for `save::save_store_after_restore`: None chooses (inputs of
-    /// `store_text::PRINT_AHEAD_MIN` lines or more, more than one core) and stops the
-    /// printing where it is when the restore is done (the rest is formatted at the store
-    /// write); Some(true) prints every line (the restore waits for it), Some(false) none.
+    /// (`crate::store_text`), for `save::save_store_after_restore`: Some(true) prints every
+    /// line (the restore waits for it); None and Some(false) print none (measured slower on
+    /// two cores: the printing thread parses every line again and slows the restore beside
+    /// it more than it saves; the store write formats the tables while a second thread writes).
     pub print_store: Option<bool>,
     /// With the printing above: the store's temporary file its lines are written to as they
     /// are printed (`store::StoreWrite::sink`), so that the store write has only the rest
@@ -546,7 +546,7 @@ pub fn restore_noting_blocks(
     std::thread::scope(|scope| {
         // Whatever way this returns, a helper still parsing stops at its next line.
         let _stop = StopOnDrop(&cancel);
-        let printer = crate::store_text::wanted(opts, lines.len()).then(|| {
+        let printer = crate::store_text::wanted(opts).then(|| {
             let (lines, cancel) = (&lines, &cancel);
             scope.spawn(move || crate::store_text::print_blocks(input, lines, opts, cancel))
         });

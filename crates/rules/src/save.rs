@@ -740,22 +740,25 @@ fn walk_table(
         canonical = true;
         push_head(table, &chains, form, out, &mut canonical);
     }
+    push_chains(&chains, form, out, &mut flush, &mut canonical);
+    out.push_str("COMMIT\n");
+    canonical
+}
+
+/// The rule lines of `chains`, in order, into `out` (handed to `flush` in pieces if given).
+fn push_chains(
+    chains: &[&Chain],
+    form: Form,
+    out: &mut String,
+    flush: &mut Option<&mut dyn FnMut(&mut String)>,
+    canonical: &mut bool,
+) {
     let mut head = String::new();
     let mut scratch = String::new();
     for (ci, c) in chains.iter().enumerate() {
         prefetch_ahead(|k| chains.get(k).copied(), ci);
-        push_chain_rules(
-            out,
-            c,
-            form,
-            &mut head,
-            &mut flush,
-            &mut scratch,
-            &mut canonical,
-        );
+        push_chain_rules(out, c, form, &mut head, flush, &mut scratch, canonical);
     }
-    out.push_str("COMMIT\n");
-    canonical
 }
 
 /// `*table` and the chain lines (`:NAME POLICY [p:b]`, `:NAME - [0:0]`); false when the

@@ -190,35 +190,18 @@ impl PrintSink {
     }
 }
 
-/// Input lines a restore needs before its store text is printed beside it.
-pub const PRINT_AHEAD_MIN: usize = 4096;
-
-/// Whether a restore with `opts` of `lines` lines prints its store text on a second thread:
-/// `opts.print_store` when given, else for big inputs on a machine with more than one core.
-pub(crate) fn wanted(opts: &RestoreOpts, lines: usize) -> bool {
+/// Whether a restore with `opts` prints its store text on a second thread: only when
+/// `opts.print_store` asks for it.
+pub(crate) fn wanted(opts: &RestoreOpts) -> bool {
     if opts.noflush || opts.test || opts.verbose || opts.store_escapes || opts.trusted {
         return false;
     }
-    opts.print_store.unwrap_or_else(|| {
-        lines >= PRINT_AHEAD_MIN
-            && std::thread::available_parallelism().is_ok_and(|n| free_core(n.get()))
-    })
-}
-
-/// Whether a core is free for a second thread now: fewer runnable tasks in the whole
-/// system (this thread among them) than `cores`, as `/proc/loadavg` counts them at
-/// this moment. (Measured on the shared 2-core VM with other work running: the printing
-/// thread beside the restore then made the restore 1.5-2x slower instead of faster.)
-fn free_core(cores: usize) -> bool {
-    let Ok(text) = std::fs::read_to_string("/proc/loadavg") else {
-        return false;
-    };
-    let running = text
-        .split_whitespace()
-        .nth(3)
-        .and_then(|f| f.split('/').next())
-        .and_then(|r| r.parse::<usize>().ok());
-    running.is_some_and(|r| r < cores)
+    // Only when asked: on the quiet 2-core machine the printing thread, which parses every
+    // line again, slowed the restore beside it (45-46 -> 54-85 ms for 100k rules) more than
+    // it saved at the store write (21-22 -> 17-28 ms), and did not keep up with it; the
+    // store text is formatted after the commit instead, while a second thread writes it
+    // (`store::write_beside`).
+    opts.print_store == Some(true)
 }
 
 /// Prints the rule lines of every table block of `lines` (iptables-restore's fgets lines of
