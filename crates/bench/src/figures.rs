@@ -581,7 +581,7 @@ fn store_split_note(
         None => "not read".into(),
     };
     format!(
-        "{label} restore: the store write's part after the commit {:.1} ms (median of {}: chain lines, lines the printing had not reached, index, fdatasync, rename, directory fsync); every table's rule lines printed beside the parsing (and written to the store's temporary file while it ran) in {all_printed} of {} samples (a second thread only when a core is free); last store file {file}",
+        "{label} restore: the store write's part after the commit {:.1} ms (median of {}: the tables formatted while a second thread writes them, index, fdatasync, rename, directory fsync); rule lines printed beside the parsing (RestoreOpts::print_store, off unless asked) in {all_printed} of {} samples; last store file {file}",
         finishes.median() * 1e3,
         finishes.secs.len(),
         finishes.secs.len()
