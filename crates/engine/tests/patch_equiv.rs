@@ -13,11 +13,8 @@
 
 use nfrs_engine::engine::Engine;
 use nfrs_engine::host::HostNet;
-use nfrs_engine::matches::NoHost;
 use nfrs_engine::patch::{Edit, RuleChange};
 use nfrs_engine::pkt::{IfName, PktCtx};
-use nfrs_engine::table::Ending;
-use nfrs_engine::targets::Effects;
 use nfrs_rules::{Hook, Ruleset, TableKind};
 use nfrs_wire::build::{build_ipv4, FrameCtx};
 use nfrs_wire::line::PacketSpec;
@@ -25,6 +22,9 @@ use proptest::prelude::*;
 
 #[path = "common/rng.rs"]
 mod rng;
+#[path = "common/side.rs"]
+#[allow(dead_code)] // only its named walk is used here
+mod side;
 use rng::Rng;
 
 fn addr(r: &mut Rng) -> String {
@@ -175,30 +175,9 @@ type Outcome = (bool, &'static str, String, Vec<String>, Vec<String>, String);
 
 fn walk(e: &mut Engine, k: Kind, mut p: PktCtx) -> Outcome {
     let (t, state) = e.table_mut(k.table()).expect("table");
-    let mut fx = Effects::default();
-    let mut trace = Vec::new();
-    let res = t.walk(
-        k.hook(),
-        &mut p,
-        state,
-        &NoHost,
-        &mut fx,
-        &mut Vec::new(),
-        Some(&mut trace),
-    );
-    let (how, at) = match res.ending {
-        Ending::Rule(i) => ("rule", i),
-        Ending::Policy(i) => ("policy", i),
-        Ending::Hotdrop(i) => ("hotdrop", i),
-    };
-    (
-        res.accept,
-        how,
-        t.describe(at),
-        trace.iter().map(|s| t.describe(s.rule)).collect(),
-        fx.logs.into_iter().map(|l| l.text).collect(),
-        format!("{:?}", fx.nat),
-    )
+    let ((accept, how, at, path, logs), fx) =
+        side::walk_named(t, k.hook(), &mut p, state, &mut Vec::new());
+    (accept, how, at, path, logs, format!("{:?}", fx.nat))
 }
 
 fn engine(rs: Ruleset) -> Engine {

@@ -56,28 +56,40 @@ impl Side {
     }
 
     pub fn walk(&mut self, mut p: PktCtx) -> Outcome {
-        let mut fx = Effects::default();
-        let mut trace = Vec::new();
-        let res = self.table.walk(
+        walk_named(
+            &mut self.table,
             Hook::Input,
             &mut p,
             &mut self.state,
-            &NoHost,
-            &mut fx,
             &mut self.stack,
-            Some(&mut trace),
-        );
-        let (how, at) = match res.ending {
-            Ending::Rule(i) => ("rule", i),
-            Ending::Policy(i) => ("policy", i),
-            Ending::Hotdrop(i) => ("hotdrop", i),
-        };
-        (
-            res.accept,
-            how,
-            self.table.describe(at),
-            trace.iter().map(|s| self.table.describe(s.rule)).collect(),
-            fx.logs.into_iter().map(|l| l.text).collect(),
         )
+        .0
     }
+}
+
+/// Walks `table` from `hook` and names the outcome (see [`Outcome`]); the walk's effects
+/// (log lines, NAT requests) are given back too.
+pub fn walk_named(
+    table: &mut CTable,
+    hook: Hook,
+    p: &mut PktCtx,
+    state: &mut EvalState,
+    stack: &mut Vec<u32>,
+) -> (Outcome, Effects) {
+    let mut fx = Effects::default();
+    let mut trace = Vec::new();
+    let res = table.walk(hook, p, state, &NoHost, &mut fx, stack, Some(&mut trace));
+    let (how, at) = match res.ending {
+        Ending::Rule(i) => ("rule", i),
+        Ending::Policy(i) => ("policy", i),
+        Ending::Hotdrop(i) => ("hotdrop", i),
+    };
+    let outcome = (
+        res.accept,
+        how,
+        table.describe(at),
+        trace.iter().map(|s| table.describe(s.rule)).collect(),
+        fx.logs.iter().map(|l| l.text.clone()).collect(),
+    );
+    (outcome, fx)
 }
