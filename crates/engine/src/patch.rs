@@ -84,13 +84,15 @@ impl Engine {
         if matches!(c.edit, Edit::Insert { .. }) && !table.has_room(ci) {
             return no("no spare room left in the chain");
         }
+        if new.is_some() && table.worn() {
+            return no("removed rules to clear away first");
+        }
         // What the compile decides for the whole engine: conntrack started by the first rule
         // that needs it, stopped with the last (the new rule compiled aside to learn it).
         let gone_ct = !matches!(c.edit, Edit::Insert { .. }) && table.rule_needs_conntrack(ci, at);
         let new_ct = match new {
             Some(r) => match table.needs_conntrack_alone(ci, r, &chain_of) {
-                Ok(Some(ct)) => ct,
-                Ok(None) => return no("the rule cannot be put in this chain in place"),
+                Ok(ct) => ct,
                 Err(e) => return Err(NotPatched(e.0)),
             },
             None => false,

@@ -589,7 +589,14 @@ pub struct CTable {
     tails: Vec<u32>,
     /// Per chain: the tail its classifier was built for (`u32::MAX`: none).
     ix_tail: Vec<u32>,
+    /// Matches and DNAT ranges of rules deleted or replaced since the compile
+    /// ([`CTable::worn`]).
+    stale: u32,
 }
+
+/// Entries removed rules may leave behind before [`CTable::worn`] asks for a compile, however
+/// small the table.
+const STALE_MIN: usize = 4096;
 
 /// Rules appended to a classified chain after its classifier was built, walked one by one,
 /// before the classifier is built again.
@@ -834,6 +841,7 @@ impl CTable {
             ct_rules,
             tails,
             ix_tail: vec![u32::MAX; t.chains.len()],
+            stale: 0,
         };
         for (i, &cnt) in counters.iter().enumerate() {
             let r = &ct.rules[i];
@@ -977,14 +985,14 @@ impl CTable {
         r: &Rule,
         state: &mut EvalState,
         chain_of: &dyn Fn(&str) -> Option<usize>,
-    ) -> Result<Option<CRule>, CompileError> {
+    ) -> Result<CRule, CompileError> {
         let hooks = self.hooks[ci];
         let find = |name: &str| -> Result<u32, CompileError> {
             chain_of(name)
                 .map(|c| self.chain_start[c])
                 .ok_or_else(|| CompileError(format!("nfrs replay: no chain `{name}`")))
         };
-        compile_rule(self.kind, hooks, r, ci, 0, state, &find).map(Some)
+        compile_rule(self.kind, hooks, r, ci, 0, state, &find)
     }
 
     /// A jump or goto at record `pos` makes its callee, and every chain that one reaches,
@@ -1040,12 +1048,10 @@ impl CTable {
             return Ok(false);
         };
         let (first, tail) = self.extent(ci);
-        if at > tail - first || tail + 1 >= room as usize {
+        if at > tail - first || tail + 1 >= room as usize || self.worn() {
             return Ok(false);
         }
-        let Some(mut rule) = self.compile_alone(ci, r, state, chain_of)? else {
-            return Ok(false);
-        };
+        let mut rule = self.compile_alone(ci, r, state, chain_of)?;
         let pos = first + at;
         rule.num = at as u32 + 1;
         let ct = rule.ct;
@@ -1082,6 +1088,7 @@ impl CTable {
             return false;
         }
         let pos = first + at;
+        self.leave_behind(pos);
         self.ct_rules -= u32::from(self.rules[pos].ct);
         self.needs_conntrack = self.ct_rules > 0;
         self.rules[pos..=tail].rotate_left(1);
@@ -1116,14 +1123,13 @@ impl CTable {
             return Ok(false);
         }
         let (first, tail) = self.extent(ci);
-        if at >= tail - first {
+        if at >= tail - first || self.worn() {
             return Ok(false);
         }
-        let Some(mut rule) = self.compile_alone(ci, r, state, chain_of)? else {
-            return Ok(false);
-        };
+        let mut rule = self.compile_alone(ci, r, state, chain_of)?;
         let pos = first + at;
         rule.num = at as u32 + 1;
+        self.leave_behind(pos);
         self.ct_rules = self.ct_rules - u32::from(self.rules[pos].ct) + u32::from(rule.ct);
         self.needs_conntrack = self.ct_rules > 0;
         self.rules[pos] = rule;
@@ -1139,18 +1145,30 @@ impl CTable {
     }
 
     /// Whether `r` would need connection tracking in chain `ci` (compiled aside, with state
-    /// slots of its own); `None`: it cannot be patched in there.
+    /// slots of its own).
     pub fn needs_conntrack_alone(
         &self,
         ci: usize,
         r: &Rule,
         chain_of: &dyn Fn(&str) -> Option<usize>,
-    ) -> Result<Option<bool>, CompileError> {
+    ) -> Result<bool, CompileError> {
         let mut scratch = EvalState::default();
         scratch.slots.push(Default::default());
-        Ok(self
-            .compile_alone(ci, r, &mut scratch, chain_of)?
-            .map(|rule| rule.ct))
+        Ok(self.compile_alone(ci, r, &mut scratch, chain_of)?.ct)
+    }
+
+    /// Notes what the rule at record `pos`, about to be deleted or replaced, leaves behind
+    /// until the next compile: its matches in `mats`, its DNAT range in `nat`.
+    fn leave_behind(&mut self, pos: usize) {
+        let h = &self.hot[pos];
+        self.stale += u32::from(h.mlen) + u32::from(h.kind == K_DNAT);
+    }
+
+    /// Whether removed rules have left so much behind ([`CTable::leave_behind`]) that no more
+    /// rules are patched in: the table is then compiled again, which starts afresh (a script
+    /// replacing one rule for ever would otherwise grow the table without bound).
+    pub fn worn(&self) -> bool {
+        self.stale as usize > STALE_MIN.max(self.mats.len() / 2)
     }
 
     /// Whether rule `at` (0-based) of chain `ci` needs connection tracking.
@@ -1626,6 +1644,36 @@ mod tests {
             Some(&mut trace),
         );
         (t, r, trace)
+    }
+
+    /// Replacing one rule over and over leaves its old matches behind until the table asks
+    /// for a compile ([`CTable::worn`]): what the patches leave stays bounded, and a fresh
+    /// compile starts clean.
+    #[test]
+    fn replaced_rules_leave_a_bounded_remainder() {
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -m limit --limit 5/sec -j ACCEPT\nCOMMIT\n";
+        let rs = restore_new(text, &Default::default()).expect("restores");
+        let table = rs.table(TableKind::Filter).unwrap();
+        let rule = table.chains[0].rules[0].clone();
+        let mut st = EvalState::default();
+        st.slots.push(Default::default());
+        let mut t = CTable::compile(table, &mut st).unwrap();
+        let (mats, slots) = (t.mats.len(), st.slots.len());
+        let chain_of = |n: &str| table.chain_index(n);
+        let mut replaced = 0;
+        while t.replace_rule(0, 0, &rule, &mut st, &chain_of).unwrap() {
+            replaced += 1;
+            assert!(replaced < 100_000, "never asked for a compile");
+        }
+        assert!(t.worn());
+        assert!(replaced >= STALE_MIN / 2, "asked too early: {replaced}");
+        assert!(t.mats.len() <= mats + 2 * STALE_MIN + 2, "{}", t.mats.len());
+        assert!(!t.delete_rule(0, 1));
+        let mut st2 = EvalState::default();
+        st2.slots.push(Default::default());
+        let fresh = CTable::compile(table, &mut st2).unwrap();
+        assert!(!fresh.worn());
+        assert_eq!((fresh.mats.len(), st2.slots.len()), (mats, slots));
     }
 
     /// The TRACE prefixes of a traced packet walking `rules` (filter INPUT).
