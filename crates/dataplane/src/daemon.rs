@@ -225,30 +225,6 @@ impl Behind {
     }
 }
 
-/// Applies `c` to `rs` as the tool did (the table's policy counters reset with it); false
-/// when `rs` has no such chain or rule.
-fn apply_change(rs: &mut Ruleset, c: &RuleChange) -> bool {
-    let Some(t) = rs.tables.iter_mut().find(|t| t.kind == c.table) else {
-        return false;
-    };
-    let Some(ci) = t.chain_index(&c.chain) else {
-        return false;
-    };
-    let rules = &mut t.chains[ci].rules;
-    match &c.edit {
-        Edit::Insert { at, rule } if *at <= rules.len() => rules.insert(*at, rule.clone()),
-        Edit::Delete { at } if *at < rules.len() => {
-            rules.remove(*at);
-        }
-        Edit::Replace { at, rule } if *at < rules.len() => rules[*at] = rule.clone(),
-        _ => return false,
-    }
-    for ch in t.chains.iter_mut().filter(|ch| ch.is_builtin()) {
-        ch.counters = Default::default();
-    }
-    true
-}
-
 /// The writer behind the answers: waits for a change, lets a burst finish, takes the ruleset
 /// the tools keep and writes it to the store.
 fn write_behind(sh: Arc<Shared>) {
@@ -288,7 +264,7 @@ fn write_behind(sh: Arc<Shared>) {
             let rs = shadow.as_mut().expect("checked");
             // A change written in full meanwhile holds these: the copy is out of date. A change
             // that does not apply: the tools' ruleset is taken again.
-            if sh.behind.state().fresh || !changes.iter().all(|c| apply_change(rs, c)) {
+            if sh.behind.state().fresh || !changes.iter().all(|c| c.apply(rs)) {
                 shadow = None;
                 continue;
             }

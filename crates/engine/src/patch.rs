@@ -45,6 +45,32 @@ pub struct RuleChange {
     pub edit: Edit,
 }
 
+impl RuleChange {
+    /// Applies the change to `rs` as the tool did (the table's policy counters reset with
+    /// it); false, `rs` untouched, when it has no such chain or rule.
+    pub fn apply(&self, rs: &mut nfrs_rules::Ruleset) -> bool {
+        let Some(t) = rs.tables.iter_mut().find(|t| t.kind == self.table) else {
+            return false;
+        };
+        let Some(ci) = t.chain_index(&self.chain) else {
+            return false;
+        };
+        let rules = &mut t.chains[ci].rules;
+        match &self.edit {
+            Edit::Insert { at, rule } if *at <= rules.len() => rules.insert(*at, rule.clone()),
+            Edit::Delete { at } if *at < rules.len() => {
+                rules.remove(*at);
+            }
+            Edit::Replace { at, rule } if *at < rules.len() => rules[*at] = rule.clone(),
+            _ => return false,
+        }
+        for ch in t.chains.iter_mut().filter(|ch| ch.is_builtin()) {
+            ch.counters = Default::default();
+        }
+        true
+    }
+}
+
 /// Why a change was not patched in (the engine is as it was: compile the ruleset again).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotPatched(pub String);
@@ -115,14 +141,8 @@ impl Engine {
             Ok(false) => return no("the rule cannot be put in this chain in place"),
             Err(e) => return Err(NotPatched(e.0)),
         }
-        let chain = &mut self.ruleset.table_mut(c.table).chains[ci];
-        match &c.edit {
-            Edit::Insert { at, rule } => chain.rules.insert(*at, rule.clone()),
-            Edit::Delete { at } => {
-                chain.rules.remove(*at);
-            }
-            Edit::Replace { at, rule } => chain.rules[*at] = rule.clone(),
-        }
+        // Checked above: the chain and the rule are there.
+        c.apply(&mut self.ruleset);
         (self.walk_at, self.accept_only) = hook_maps(&self.tables);
         Ok(())
     }
