@@ -550,13 +550,8 @@ pub fn restore_noting_blocks(
             let (lines, cancel) = (&lines, &cancel);
             scope.spawn(move || crate::store_text::print_blocks(input, lines, opts, cancel))
         });
-        let restored = restore_lines(rs, input, &lines, opts, out, scope, &cancel, blocks);
-        // The printing stops where it is (the rest is formatted at the store write), unless
-        // asked to print everything.
-        if opts.print_store != Some(true) {
-            cancel.store(true, Ordering::Relaxed);
-        }
-        restored?;
+        // A failed restore stops the printing (`_stop`); a good one waits for all of it.
+        restore_lines(rs, input, &lines, opts, out, scope, &cancel, blocks)?;
         if let Some(p) = printer {
             match p.join() {
                 Ok(printed) => blocks.beside.printed = printed,

@@ -206,9 +206,8 @@ pub(crate) fn wanted(opts: &RestoreOpts) -> bool {
 
 /// Prints the rule lines of every table block of `lines` (iptables-restore's fgets lines of
 /// `input`) in the store's form, as the restoring thread reads the same lines; stops at the
-/// first line the restore would refuse, and when `cancel` is set (the restore ended: the
-/// lines not reached are formatted at the store write, so the restore never waits for this
-/// thread, which on a busy machine may get less of a core).
+/// first line the restore would refuse, and when `cancel` is set (the restore failed; what
+/// was printed is then not used).
 pub(crate) fn print_blocks(
     input: &str,
     lines: &[&str],
